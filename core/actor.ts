@@ -1,0 +1,450 @@
+/**
+ * The actor base class: an isolated unit of work that consumes events from
+ * its inbound queues and sends events to its outbound queues.
+ *
+ * @module
+ */
+
+import { setImmediate } from "node:timers";
+import type { Event } from "./event.ts";
+import { type Logger, scopedLogger } from "./log.ts";
+import {
+  type OutboundQueue,
+  type Queue,
+  type QueueNames,
+  QueuePool,
+  type WhenFull,
+} from "./queue.ts";
+
+/** What an actor does in a pipeline. */
+export type ActorKind =
+  | "input"
+  | "output"
+  | "flow"
+  | "transform"
+  | "log"
+  | "metric";
+
+/** Retry a failed `consume` before the event goes to the `error` queue. */
+export interface RetryOptions {
+  /** Extra attempts after the first failure. */
+  max: number;
+  /** Wait before the first retry; doubled before each next one. */
+  backoffMs: number;
+}
+
+/** Settings every actor takes besides its own options. */
+export interface ActorSettings {
+  /** Capacity of each inbound queue, in events (default 1000). */
+  capacity?: number;
+  /** Policy of each inbound queue when full (default `"block"`). */
+  whenFull?: WhenFull;
+  /** Retries of a failed `consume`. */
+  retry?: RetryOptions;
+}
+
+/** The header value an actor sets on an event whose `consume` failed. */
+export interface EventError {
+  actor: string;
+  queue: string;
+  name: string;
+  message: string;
+  time: string;
+}
+
+/** Per-actor counters. */
+export interface ActorFigures {
+  /** Events whose `consume` succeeded. */
+  consumed_total: number;
+  /** Events whose `consume` failed after all retries. */
+  failed_total: number;
+}
+
+/**
+ * Attaches an actor to a router's log scope. Not part of the public API.
+ * @internal
+ */
+export const ATTACH_LOGS: unique symbol = Symbol("compysition.attachLogs");
+
+/**
+ * The base of every actor. Subclasses implement `consume(event, queue)` (or
+ * `consumeBatch`) to handle events and, for inputs, `produce(signal)` to
+ * create them; both send with `send(event, queue)`.
+ *
+ * When `consume` throws or rejects, the event is retried as `settings.retry`
+ * says, then sent to the `error` queue with `header.error` set; when `error`
+ * is not connected the failure is logged at error level. Either way it is
+ * counted in `failed_total` and the actor goes on.
+ *
+ * @example
+ * ```ts
+ * import { Actor, type Event } from "../mod.ts";
+ *
+ * class Upper extends Actor {
+ *   readonly kind = "transform";
+ *   override consume(event: Event): Promise<void> | undefined {
+ *     event.data = String(event.data).toUpperCase();
+ *     return this.send(event);
+ *   }
+ * }
+ * const upper = new Upper("upper");
+ * upper.pool.inbound.has("inbox"); // true
+ * ```
+ */
+export abstract class Actor {
+  /** The actor's unique name in its router. */
+  readonly name: string;
+  /** The actor's queues. */
+  readonly pool: QueuePool;
+  /** What the actor does; decides start and stop order. */
+  abstract readonly kind: ActorKind;
+
+  #log: Logger;
+  #retry: RetryOptions | undefined;
+  #outbox: OutboundQueue | undefined;
+  #consumed = 0;
+  #failed = 0;
+  #readers = new Set<ReadableStreamDefaultReader<Event[]>>();
+  #abort = new AbortController();
+
+  /**
+   * @param name unique name in the router
+   * @param settings queue capacity and policy, retries
+   * @param queues the inbound and outbound queue names; defaults are
+   * `inbox` in, `outbox` and `error` out
+   */
+  constructor(
+    name: string,
+    settings: ActorSettings = {},
+    queues: Partial<QueueNames> = {},
+  ) {
+    if (typeof name !== "string" || name === "") {
+      throw new TypeError("An actor needs a non-empty name");
+    }
+    this.name = name;
+    this.#log = scopedLogger("-", name);
+    this.#retry = settings.retry;
+    const queueOptions = {
+      ...(settings.capacity === undefined
+        ? {}
+        : { capacity: settings.capacity }),
+      ...(settings.whenFull === undefined
+        ? {}
+        : { whenFull: settings.whenFull }),
+      onDiscard: (value: unknown, reason: string, queue: string) =>
+        this.#log.warn(
+          "Discarded a value that is not an event in queue {queue}: {reason}",
+          { queue, reason, value: preview(value) },
+        ),
+    };
+    this.pool = new QueuePool(
+      name,
+      {
+        inbound: queues.inbound ?? ["inbox"],
+        outbound: queues.outbound ?? ["outbox", "error"],
+        anyInbound: queues.anyInbound ?? false,
+        anyOutbound: queues.anyOutbound ?? false,
+      },
+      queueOptions,
+      (queue, count, reason) => {
+        if (reason !== "not connected") {
+          this.#log.error(
+            "Dropped {count} event(s) sent to {queue}: {reason}",
+            {
+              count,
+              queue: `${name}.${queue}`,
+              reason,
+            },
+          );
+        }
+      },
+    );
+    this.#outbox = this.pool.outbound.get("outbox");
+  }
+
+  /** The actor's logger (category `compysition.<router>.<actor>`). */
+  protected get log(): Logger {
+    return this.#log;
+  }
+
+  /** @internal Moves the actor's logs into a router's scope. */
+  [ATTACH_LOGS](scope: string): void {
+    this.#log = scopedLogger(scope, this.name);
+  }
+
+  /** The actor's counters. */
+  figures(): ActorFigures {
+    return { consumed_total: this.#consumed, failed_total: this.#failed };
+  }
+
+  /** Prepares resources before the pipeline starts (open files, sockets). */
+  setup(): void | Promise<void> {}
+
+  /** Releases resources after the pipeline drained. */
+  teardown(): void | Promise<void> {}
+
+  /**
+   * Called once every inbound queue is closed and empty, before the outbound
+   * queues close: the place to flush what an actor still holds.
+   */
+  drained(): void | Promise<void> {}
+
+  /**
+   * Handles one event that arrived on inbound queue `queue`. Return the
+   * promise of `send` (or your own) so that back-pressure and failures are
+   * seen.
+   */
+  consume(_event: Event, queue: string): void | Promise<void> {
+    throw new TypeError(
+      `Actor "${this.name}" does not consume events (queue "${queue}")`,
+    );
+  }
+
+  /**
+   * Opt-in: handles a whole batch of events from `queue` at once instead of
+   * `consume`. When it throws, each event of the batch is treated as failed.
+   */
+  consumeBatch?(events: Event[], queue: string): void | Promise<void>;
+
+  /**
+   * Inputs implement this: create events with `send` until `signal` aborts
+   * (the router is stopping) or there is nothing more to produce.
+   */
+  produce?(signal: AbortSignal): Promise<void>;
+
+  /**
+   * Sends `event` to outbound queue `queue` (default `outbox`). Returns a
+   * promise when the queue is full and the caller must wait: await it.
+   */
+  send(event: Event, queue = "outbox"): Promise<void> | undefined {
+    const outbound = queue === "outbox"
+      ? this.#outbox
+      : this.pool.outbound.get(queue);
+    if (outbound === undefined) {
+      throw new TypeError(
+        `Actor "${this.name}" has no outbound queue "${queue}"`,
+      );
+    }
+    return outbound.push(event);
+  }
+
+  /**
+   * Runs the actor until it is finished: consumes every inbound queue until it
+   * closes, runs `produce` until it returns, then closes the outbound queues.
+   * The router calls this after `setup()`; `signal` aborts when it stops.
+   */
+  async run(signal: AbortSignal): Promise<void> {
+    const consuming = [...this.pool.inbound].map(([name, queue]) =>
+      this.#consumeQueue(name, queue)
+    );
+    if (this.produce !== undefined) {
+      try {
+        await this.produce(signal);
+      } catch (error) {
+        this.#log.error("Stopped producing after an error: {error}", {
+          error: describe(error),
+        });
+      }
+      await this.#closeOutbound();
+      await Promise.all(consuming);
+    } else {
+      await Promise.all(consuming);
+      if (!this.#abort.signal.aborted) {
+        try {
+          await this.drained();
+        } catch (error) {
+          this.#log.error("Failed to flush on drain: {error}", {
+            error: describe(error),
+          });
+        }
+      }
+      await this.#closeOutbound();
+    }
+  }
+
+  /**
+   * Stops at once: stops reading the inbound queues and throws away what they
+   * hold. Used when a stop times out.
+   */
+  abort(): void {
+    this.#abort.abort();
+    for (const reader of this.#readers) reader.cancel().catch(() => {});
+  }
+
+  async #consumeQueue(name: string, queue: Queue): Promise<void> {
+    const reader = queue.readable.getReader();
+    this.#readers.add(reader);
+    try {
+      for (;;) {
+        const next = await reader.read();
+        if (next.done) break;
+        if (this.consumeBatch === undefined) {
+          await this.#consumeEach(next.value, name);
+        } else {
+          await this.#consumeAll(next.value, name);
+        }
+        await this.#flushOutbound();
+      }
+    } finally {
+      this.#readers.delete(reader);
+      reader.releaseLock();
+    }
+  }
+
+  async #consumeEach(batch: Event[], queue: string): Promise<void> {
+    for (let i = 0; i < batch.length; i++) {
+      const event = batch[i]!;
+      let result: void | Promise<void>;
+      try {
+        result = this.consume(event, queue);
+        if (result !== undefined) await result;
+        this.#consumed++;
+      } catch (error) {
+        await this.#recover(event, queue, error);
+      }
+    }
+  }
+
+  async #consumeAll(batch: Event[], queue: string): Promise<void> {
+    try {
+      await this.consumeBatch!(batch, queue);
+      this.#consumed += batch.length;
+    } catch (error) {
+      for (const event of batch) await this.#fail(event, queue, error);
+    }
+  }
+
+  /** Retries a failed event as configured, then fails it. */
+  async #recover(event: Event, queue: string, error: unknown): Promise<void> {
+    const retry = this.#retry;
+    if (retry !== undefined) {
+      for (let attempt = 1; attempt <= retry.max; attempt++) {
+        const waited = await sleep(
+          retry.backoffMs * 2 ** (attempt - 1),
+          this.#abort.signal,
+        );
+        if (!waited) break;
+        try {
+          await this.consume(event, queue);
+          this.#consumed++;
+          return;
+        } catch (again) {
+          error = again;
+        }
+      }
+    }
+    await this.#fail(event, queue, error);
+  }
+
+  async #fail(event: Event, queue: string, error: unknown): Promise<void> {
+    this.#failed++;
+    const failure: EventError = {
+      actor: this.name,
+      queue,
+      name: error instanceof Error ? error.name : "Error",
+      message: error instanceof Error ? error.message : String(error),
+      time: new Date().toISOString(),
+    };
+    event.header.error = failure;
+    const errors = this.pool.outbound.get("error");
+    if (errors?.target != null) {
+      await errors.push(event);
+      return;
+    }
+    this.#log.error(
+      "Failed to consume an event from {queue}: {name}: {message}",
+      {
+        queue: `${this.name}.${queue}`,
+        name: failure.name,
+        message: failure.message,
+      },
+    );
+  }
+
+  async #flushOutbound(): Promise<void> {
+    for (const outbound of this.pool.outbound.values()) {
+      const flushing = outbound.flush();
+      if (flushing !== undefined) await flushing;
+    }
+  }
+
+  async #closeOutbound(): Promise<void> {
+    await Promise.all(
+      [...this.pool.outbound.values()].map((queue) => queue.close()),
+    );
+  }
+}
+
+/**
+ * Resolves `true` after `ms`, or `false` at once when `signal` aborts; leaves
+ * no timer behind either way.
+ *
+ * @example
+ * ```ts
+ * import { sleep } from "./actor.ts";
+ * await sleep(1, new AbortController().signal); // true
+ * ```
+ */
+export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve(true);
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/**
+ * A short, printable form of any value for log lines.
+ *
+ * @example
+ * ```ts
+ * import { preview } from "./actor.ts";
+ * preview({ a: 1 }); // "{ a: 1 }"
+ * ```
+ */
+export function preview(value: unknown): string {
+  const text = Deno.inspect(value, {
+    colors: false,
+    compact: true,
+    breakLength: Infinity,
+    depth: 2,
+  });
+  return text.length > 200 ? `${text.slice(0, 197)}...` : text;
+}
+
+/**
+ * `name: message` of an error, or the value as text.
+ *
+ * @example
+ * ```ts
+ * import { describe } from "./actor.ts";
+ * describe(new RangeError("too big")); // "RangeError: too big"
+ * ```
+ */
+export function describe(error: unknown): string {
+  return error instanceof Error
+    ? `${error.name}: ${error.message}`
+    : String(error);
+}
+
+/**
+ * Lets timers, I/O and signals run before going on: a producer that never
+ * waits calls this every few thousand events so that the process stays
+ * responsive.
+ *
+ * @example
+ * ```ts
+ * import { yieldToEventLoop } from "./actor.ts";
+ * await yieldToEventLoop();
+ * ```
+ */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

@@ -1,0 +1,96 @@
+/**
+ * Events: the one shape that travels through every queue.
+ *
+ * @module
+ */
+
+/**
+ * An event: a header of named values and a data payload.
+ *
+ * Actors write their own header values under `header[<actor name>]`.
+ *
+ * @example
+ * ```ts
+ * import type { Event } from "./event.ts";
+ * const event: Event = { header: { input: { seq: 1 } }, data: "hello" };
+ * ```
+ */
+export interface Event {
+  /** Named values that describe the event; never `null`. */
+  header: Record<string, unknown>;
+  /** The payload. */
+  data: unknown;
+}
+
+/**
+ * Whether `value` has the shape of an {@link Event}: an object with an
+ * object `header` (not an array) and a `data` property.
+ *
+ * @example
+ * ```ts
+ * import { isEvent } from "./event.ts";
+ * isEvent({ header: {}, data: 1 }); // true
+ * isEvent({ data: 1 }); // false
+ * ```
+ */
+export function isEvent(value: unknown): value is Event {
+  if (typeof value !== "object" || value === null) return false;
+  const header = (value as Event).header;
+  return typeof header === "object" && header !== null &&
+    !Array.isArray(header) && "data" in value;
+}
+
+/**
+ * Why `value` is not an event, in a few words, or `undefined` when it is.
+ *
+ * @example
+ * ```ts
+ * import { whyNotEvent } from "./event.ts";
+ * whyNotEvent("text"); // 'not an object (string)'
+ * ```
+ */
+export function whyNotEvent(value: unknown): string | undefined {
+  if (value === null) return "not an object (null)";
+  if (typeof value !== "object") return `not an object (${typeof value})`;
+  if (Array.isArray(value)) return "not an object (array)";
+  const header = (value as { header?: unknown }).header;
+  if (header === undefined) return 'missing "header"';
+  if (typeof header !== "object" || header === null || Array.isArray(header)) {
+    return '"header" is not an object';
+  }
+  if (!("data" in value)) return 'missing "data"';
+  return undefined;
+}
+
+/**
+ * Makes a new event with `data` and an optional header.
+ *
+ * @example
+ * ```ts
+ * import { createEvent } from "./event.ts";
+ * const event = createEvent("hello", { input: { seq: 1 } });
+ * event.data; // "hello"
+ * ```
+ */
+export function createEvent(
+  data: unknown,
+  header: Record<string, unknown> = {},
+): Event {
+  return { header, data };
+}
+
+/**
+ * A deep copy of an event (header and data), so that two branches can change
+ * their events without seeing each other's changes.
+ *
+ * @example
+ * ```ts
+ * import { copyEvent } from "./event.ts";
+ * const a = { header: {}, data: { n: 1 } };
+ * const b = copyEvent(a);
+ * b.data.n = 2; // a.data.n is still 1
+ * ```
+ */
+export function copyEvent<E extends Event>(event: E): E {
+  return structuredClone(event);
+}

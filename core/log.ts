@@ -1,0 +1,239 @@
+/**
+ * Logging: actors log through `@logtape/logtape` under the category
+ * `["compysition", <router id>, <actor name>]`; one sink turns each record into
+ * a log event and hands it to the router that owns the category.
+ *
+ * @module
+ */
+
+import {
+  compareLogLevel,
+  configureSync,
+  getConfig,
+  getLogger,
+  type Logger,
+  type LogLevel,
+  type LogRecord,
+  type Sink,
+} from "@logtape/logtape";
+import type { Event } from "./event.ts";
+
+export type { Logger, LogLevel };
+
+/** The log levels from most to least verbose. */
+export const LOG_LEVELS: readonly LogLevel[] = [
+  "trace",
+  "debug",
+  "info",
+  "warning",
+  "error",
+  "fatal",
+];
+
+/** The first element of every Compysition log category. */
+export const LOG_ROOT = "compysition";
+
+/** The header of a log event, under `header.log`. */
+export interface LogHeader {
+  /** When the record was made, ISO 8601. */
+  time: string;
+  /** The record's level. */
+  level: LogLevel;
+  /** The actor that logged it, or `"router"`. */
+  actor: string;
+  /** Structured values given with the record, when any. */
+  properties?: Record<string, unknown>;
+}
+
+/** A log event: `header.log` describes the record, `data` is its message. */
+export interface LogEvent extends Event {
+  header: { log: LogHeader };
+  data: string;
+}
+
+/** Receives the log events of one router. */
+export type LogHandler = (event: LogEvent) => void;
+
+const handlers = new Map<string, LogHandler>();
+let routerCount = 0;
+
+const dispatch: Sink = (record: LogRecord): void => {
+  const owner = record.category[1];
+  const event = toLogEvent(record);
+  const handler = owner === undefined ? undefined : handlers.get(owner);
+  if (handler === undefined) writeToStderr(event);
+  else handler(event);
+};
+
+/**
+ * Makes a new log scope for a router and routes its records to `handler`.
+ * Returns the scope id used as the second category element.
+ *
+ * @example
+ * ```ts
+ * import { routeLogs, scopedLogger, unrouteLogs } from "./log.ts";
+ * const seen: string[] = [];
+ * const scope = routeLogs((event) => seen.push(event.data));
+ * scopedLogger(scope, "a").info("hello");
+ * unrouteLogs(scope);
+ * seen; // ["hello"]
+ * ```
+ */
+export function routeLogs(handler: LogHandler): string {
+  ensureLogging();
+  const scope = `router${++routerCount}`;
+  handlers.set(scope, handler);
+  return scope;
+}
+
+/** Stops routing the records of `scope`; they go to stderr afterwards. */
+export function unrouteLogs(scope: string): void {
+  handlers.delete(scope);
+}
+
+/**
+ * The logger of actor `name` in a router's log scope.
+ *
+ * @example
+ * ```ts
+ * import { scopedLogger } from "./log.ts";
+ * scopedLogger("unrouted", "a").debug("not shown below the default level");
+ * ```
+ */
+export function scopedLogger(scope: string, name: string): Logger {
+  ensureLogging();
+  return getLogger([LOG_ROOT, scope, name]);
+}
+
+/**
+ * Whether `level` is at least `threshold`.
+ *
+ * @example
+ * ```ts
+ * import { atLeast } from "./log.ts";
+ * atLeast("error", "warning"); // true
+ * ```
+ */
+export function atLeast(level: LogLevel, threshold: LogLevel): boolean {
+  return compareLogLevel(level, threshold) >= 0;
+}
+
+/**
+ * One readable line for a log event, without a trailing newline:
+ * `TIME LEVEL [actor] message`.
+ *
+ * @example
+ * ```ts
+ * import { formatLogLine } from "./log.ts";
+ * formatLogLine({
+ *   header: { log: { time: "2026-01-01T00:00:00.000Z", level: "info", actor: "a" } },
+ *   data: "started",
+ * }); // "2026-01-01T00:00:00.000Z INFO  [a] started"
+ * ```
+ */
+export function formatLogLine(event: LogEvent): string {
+  const { time, level, actor, properties } = event.header.log;
+  const label = level === "warning" ? "WARN" : level.toUpperCase();
+  const extra = properties === undefined
+    ? ""
+    : ` ${JSON.stringify(properties)}`;
+  return `${time} ${label.padEnd(5)} [${actor}] ${event.data}${extra}`;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Writes a log event as one readable line on stderr; the default when no log
+ * actor is registered.
+ *
+ * @example
+ * ```ts
+ * import { writeToStderr } from "./log.ts";
+ * writeToStderr({
+ *   header: { log: { time: new Date().toISOString(), level: "info", actor: "demo" } },
+ *   data: "hello",
+ * });
+ * ```
+ */
+export function writeToStderr(event: LogEvent): void {
+  Deno.stderr.writeSync(encoder.encode(formatLogLine(event) + "\n"));
+}
+
+function toLogEvent(record: LogRecord): LogEvent {
+  const log: LogHeader = {
+    time: new Date(record.timestamp).toISOString(),
+    level: record.level,
+    actor: record.category[2] ?? record.category.join("."),
+  };
+  const properties = visibleProperties(record);
+  if (properties !== undefined) log.properties = properties;
+  return { header: { log }, data: renderMessage(record.message) };
+}
+
+function renderMessage(parts: readonly unknown[]): string {
+  let text = "";
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i];
+    text += i % 2 === 0
+      ? String(part)
+      : typeof part === "string"
+      ? part
+      : Deno.inspect(part, {
+        colors: false,
+        compact: true,
+        breakLength: Infinity,
+      });
+  }
+  return text;
+}
+
+/** Properties not already substituted into the message. */
+function visibleProperties(
+  record: LogRecord,
+): Record<string, unknown> | undefined {
+  const raw = typeof record.rawMessage === "string" ? record.rawMessage : "";
+  let properties: Record<string, unknown> | undefined;
+  for (const [key, value] of Object.entries(record.properties)) {
+    if (raw.includes(`{${key}}`)) continue;
+    (properties ??= {})[key] = value;
+  }
+  return properties;
+}
+
+let configured = false;
+
+/**
+ * Adds Compysition's sink to logtape's configuration, keeping whatever the
+ * application configured for its own categories.
+ */
+function ensureLogging(): void {
+  if (configured) return;
+  configured = true;
+  const existing = getConfig();
+  const ours = {
+    category: [LOG_ROOT],
+    sinks: ["compysition"],
+    lowestLevel: "trace" as const,
+    parentSinks: "override" as const,
+  };
+  configureSync({
+    reset: true,
+    sinks: { ...existing?.sinks, compysition: dispatch },
+    ...(existing?.filters === undefined ? {} : { filters: existing.filters }),
+    loggers: [
+      ...(existing?.loggers ?? []).filter((logger) =>
+        [logger.category].flat()[0] !== LOG_ROOT
+      ),
+      ...(existing?.loggers.some((logger) =>
+          [logger.category].flat()[0] === "logtape"
+        )
+        ? []
+        : [{
+          category: ["logtape", "meta"],
+          lowestLevel: "warning" as const,
+          sinks: [],
+        }]),
+      ours,
+    ],
+  });
+}

@@ -1,0 +1,177 @@
+/**
+ * Actor specs and the registry that maps type names to them.
+ *
+ * @module
+ */
+
+import type { z } from "zod";
+import type { Actor, ActorKind, ActorSettings } from "./actor.ts";
+import { didYouMean } from "./errors.ts";
+
+/**
+ * Everything needed to make an actor of one type from a bootstrap file: its
+ * registry name, kind, one-line summary, zod schema of its options (with
+ * defaults, unknown keys rejected) and a factory.
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import { Actor, type ActorSpec, type Event } from "../mod.ts";
+ *
+ * const options = z.strictObject({ suffix: z.string().default("!") });
+ * class Shout extends Actor {
+ *   readonly kind = "transform";
+ *   #suffix: string;
+ *   constructor(name: string, opts: z.infer<typeof options>) {
+ *     super(name);
+ *     this.#suffix = opts.suffix;
+ *   }
+ *   override consume(event: Event): Promise<void> | undefined {
+ *     event.data = `${event.data}${this.#suffix}`;
+ *     return this.send(event);
+ *   }
+ * }
+ * export const spec: ActorSpec<z.infer<typeof options>> = {
+ *   type: "shout",
+ *   kind: "transform",
+ *   summary: "Appends a suffix to string data.",
+ *   options,
+ *   create: (name, opts) => new Shout(name, opts),
+ * };
+ * ```
+ */
+export interface ActorSpec<Options = unknown> {
+  /** The registry name used as `type:` in bootstrap files. */
+  readonly type: string;
+  /** What the actor does. */
+  readonly kind: ActorKind;
+  /** One sentence for `compysition actors`. */
+  readonly summary: string;
+  /** Longer documentation for `compysition actors show`. */
+  readonly description?: string;
+  /** The options schema: defaults filled in, unknown keys rejected. */
+  readonly options: z.ZodType<Options>;
+  /** Example options shown in documentation and used by the contract test. */
+  readonly example?: Record<string, unknown>;
+  /** Makes an actor from parsed options. */
+  create(name: string, options: Options, settings: ActorSettings): Actor;
+}
+
+/**
+ * Whether `value` looks like an {@link ActorSpec} (for specs loaded from user
+ * modules).
+ *
+ * @example
+ * ```ts
+ * import { isActorSpec } from "./registry.ts";
+ * isActorSpec({ type: "x" }); // false
+ * ```
+ */
+export function isActorSpec(value: unknown): value is ActorSpec {
+  if (typeof value !== "object" || value === null) return false;
+  const spec = value as Record<string, unknown>;
+  const options = spec.options as { safeParse?: unknown } | undefined;
+  return typeof spec.type === "string" && typeof spec.kind === "string" &&
+    typeof spec.summary === "string" && typeof spec.create === "function" &&
+    typeof options?.safeParse === "function";
+}
+
+/**
+ * An explicit map from actor type name to spec. Nothing registers itself by
+ * being imported: specs are passed in.
+ *
+ * @example
+ * ```ts
+ * import { Registry } from "./registry.ts";
+ * import { BUILTIN_ACTORS } from "../actors/mod.ts";
+ * const registry = new Registry(BUILTIN_ACTORS);
+ * registry.get("generator")?.kind; // "input"
+ * ```
+ */
+export class Registry {
+  #specs = new Map<string, ActorSpec>();
+
+  /** Makes a registry holding `specs`. */
+  constructor(specs: Iterable<ActorSpec> = []) {
+    for (const spec of specs) this.add(spec);
+  }
+
+  /** Adds a spec; a type name can be added once. */
+  add(spec: ActorSpec): void {
+    if (this.#specs.has(spec.type)) {
+      throw new TypeError(`Actor type "${spec.type}" is already registered`);
+    }
+    this.#specs.set(spec.type, spec);
+  }
+
+  /** The spec of `type`, if registered. */
+  get(type: string): ActorSpec | undefined {
+    return this.#specs.get(type);
+  }
+
+  /** Every spec, sorted by type name. */
+  specs(): ActorSpec[] {
+    return [...this.#specs.values()].sort((a, b) =>
+      a.type.localeCompare(b.type)
+    );
+  }
+
+  /** Every type name, sorted. */
+  types(): string[] {
+    return this.specs().map((spec) => spec.type);
+  }
+
+  /**
+   * Makes actor `name` of `type` from raw options, validated by the spec.
+   * Throws a `TypeError` naming the actor for an unknown type or bad options.
+   */
+  create(
+    type: string,
+    name: string,
+    options: unknown = {},
+    settings: ActorSettings = {},
+  ): Actor {
+    const spec = this.#specs.get(type);
+    if (spec === undefined) {
+      throw new TypeError(
+        `Unknown actor type "${type}" for actor "${name}"${
+          didYouMean(type, this.#specs.keys())
+        }`,
+      );
+    }
+    return createActor(spec, name, options, settings);
+  }
+}
+
+/**
+ * Makes actor `name` from `spec` and raw options, validating them. Throws a
+ * `TypeError` naming the actor and each bad option.
+ *
+ * @example
+ * ```ts
+ * import { createActor } from "./registry.ts";
+ * import { generator } from "../actors/input/generator.ts";
+ * const actor = createActor(generator, "input", { count: 3 });
+ * actor.kind; // "input"
+ * ```
+ */
+export function createActor<Options>(
+  spec: ActorSpec<Options>,
+  name: string,
+  options: unknown = {},
+  settings: ActorSettings = {},
+): Actor {
+  const parsed = spec.options.safeParse(options ?? {});
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const path = issue.path.join(".");
+      return path === "" ? issue.message : `"${path}": ${issue.message}`;
+    });
+    throw new TypeError(
+      `Invalid options for actor "${name}" (type "${spec.type}"): ${
+        problems.join("; ")
+      }`,
+    );
+  }
+  return spec.create(name, parsed.data, settings);
+}

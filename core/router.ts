@@ -1,0 +1,622 @@
+/**
+ * The router: registers actors, connects their queues 1:1, starts them
+ * consumers first, and stops them by draining every queue downstream.
+ *
+ * @module
+ */
+
+import { Actor, type ActorSettings, ATTACH_LOGS, describe } from "./actor.ts";
+import { didYouMean, GraphError, type GraphProblem } from "./errors.ts";
+import {
+  atLeast,
+  type LogEvent,
+  type Logger,
+  type LogLevel,
+  routeLogs,
+  scopedLogger,
+  unrouteLogs,
+  writeToStderr,
+} from "./log.ts";
+import { type PipelineMetrics, toMetricEvents } from "./metrics.ts";
+import type { Queue, QueueFigures, QueueOptions } from "./queue.ts";
+import { type ActorSpec, createActor } from "./registry.ts";
+
+/** Router settings. */
+export interface RouterOptions {
+  /** Lowest level of log records routed (default `"info"`). */
+  logLevel?: LogLevel;
+  /** How often metric events are emitted, in ms (default 10 000; 0: never). */
+  metricsIntervalMs?: number;
+}
+
+/** Per-connection queue settings. */
+export type ConnectionOptions = Pick<QueueOptions, "capacity" | "whenFull">;
+
+/** One `from -> to` connection as made by `connect`. */
+export interface Connection {
+  /** `actor.queue` of the sending side. */
+  from: string;
+  /** `actor.queue` of the receiving side. */
+  to: string;
+  /** Queue settings for this connection. */
+  options: ConnectionOptions;
+}
+
+/** How `stop` behaves. */
+export interface StopOptions {
+  /** Longest wait for the queues to drain, in ms (default 30 000). */
+  timeoutMs?: number;
+}
+
+/** What `stop` found. */
+export interface StopReport {
+  /** Events consumed successfully by output actors. */
+  delivered: number;
+  /** Events lost to full-queue policies, unconnected queues or the timeout. */
+  dropped: number;
+  /** Events whose `consume` failed after all retries. */
+  failed: number;
+  /** Values discarded because they were not events. */
+  discarded: number;
+  /** Whether the drain timed out. */
+  timedOut: boolean;
+  /** Events still queued when the drain timed out, by queue. */
+  queued: Record<string, number>;
+  /** Final figures of every queue, by `actor.queue`. */
+  queues: Record<string, QueueFigures>;
+}
+
+type State = "new" | "starting" | "running" | "stopping" | "stopped";
+
+/**
+ * Registers actors, connects them and runs the pipeline.
+ *
+ * @example
+ * ```ts
+ * import { BUILTIN_ACTORS, Registry, Router } from "../mod.ts";
+ *
+ * const registry = new Registry(BUILTIN_ACTORS);
+ * const router = new Router();
+ * router.register(registry.create("generator", "input", { count: 3 }));
+ * router.register(registry.create("null", "sink"));
+ * router.connect("input.outbox", "sink.inbox");
+ * await router.start();
+ * await router.finished;
+ * const report = await router.stop();
+ * report.delivered; // 3
+ * ```
+ */
+export class Router {
+  #actors = new Map<string, Actor>();
+  #connections: Connection[] = [];
+  #problems: GraphProblem[] = [];
+  #logActor: Actor | undefined;
+  #metricActor: Actor | undefined;
+  #logQueue: Queue | undefined;
+  #metricQueue: Queue | undefined;
+  #state: State = "new";
+  #stopping: Promise<StopReport> | undefined;
+  #stopSignal = new AbortController();
+  #sideSignal = new AbortController();
+  #runs = new Map<Actor, Promise<void>>();
+  #order: Actor[] = [];
+  #metricsTimer: ReturnType<typeof setInterval> | undefined;
+  #finished = Promise.withResolvers<void>();
+  #logLevel: LogLevel;
+  #metricsIntervalMs: number;
+  #scope: string;
+  #log: Logger;
+
+  /** Makes an empty router. */
+  constructor(options: RouterOptions = {}) {
+    this.#logLevel = options.logLevel ?? "info";
+    this.#metricsIntervalMs = options.metricsIntervalMs ?? 10_000;
+    this.#scope = routeLogs((event) => this.#routeLog(event));
+    this.#log = scopedLogger(this.#scope, "router");
+  }
+
+  /**
+   * Registers an actor, or makes one from a spec and raw options (validated
+   * by the spec's schema). Names are unique.
+   */
+  register(actor: Actor): Actor;
+  register(
+    spec: ActorSpec,
+    name: string,
+    options?: unknown,
+    settings?: ActorSettings,
+  ): Actor;
+  register(
+    actorOrSpec: Actor | ActorSpec,
+    name?: string,
+    options?: unknown,
+    settings?: ActorSettings,
+  ): Actor {
+    const actor = actorOrSpec instanceof Actor
+      ? actorOrSpec
+      : createActor(actorOrSpec, name ?? "", options, settings);
+    if (this.#state !== "new") {
+      throw new TypeError(
+        `Cannot register "${actor.name}": the router has already started`,
+      );
+    }
+    if (this.#actors.has(actor.name)) {
+      throw new TypeError(
+        `An actor named "${actor.name}" is already registered`,
+      );
+    }
+    this.#actors.set(actor.name, actor);
+    actor[ATTACH_LOGS](this.#scope);
+    return actor;
+  }
+
+  /**
+   * Routes every log record, as a log event, to `actor`'s `inbox` (registering
+   * the actor if needed). Without one, readable lines go to stderr.
+   */
+  registerLogActor(actor: Actor): Actor {
+    if (!this.#actors.has(actor.name)) this.register(actor);
+    this.#logActor = actor;
+    return actor;
+  }
+
+  /**
+   * Routes metric events, every `metricsIntervalMs` and once at stop, to
+   * `actor`'s `inbox` (registering the actor if needed).
+   */
+  registerMetricActor(actor: Actor): Actor {
+    if (!this.#actors.has(actor.name)) this.register(actor);
+    this.#metricActor = actor;
+    return actor;
+  }
+
+  /** The registered actor called `name`. */
+  actor(name: string): Actor | undefined {
+    return this.#actors.get(name);
+  }
+
+  /** Every registered actor in registration order. */
+  actors(): Actor[] {
+    return [...this.#actors.values()];
+  }
+
+  /** Every connection in the order made. */
+  connections(): readonly Connection[] {
+    return this.#connections;
+  }
+
+  /**
+   * Connects outbound queue `from` (`"actor.queue"`) to inbound queue `to`,
+   * strictly one to one. Problems are collected and thrown together as one
+   * `GraphError` by `check()` and `start()`.
+   */
+  connect(from: string, to: string, options: ConnectionOptions = {}): void {
+    const index = this.#connections.length;
+    this.#connections.push({ from, to, options });
+    const problem = (message: string) =>
+      this.#problems.push({ message, connection: index });
+    const source = this.#endpoint(from, "outbound", problem);
+    const target = this.#endpoint(to, "inbound", problem);
+    for (const [earlier, connection] of this.#connections.entries()) {
+      if (earlier === index) break;
+      if (source !== undefined && connection.from === from) {
+        problem(
+          `Cannot connect "${from}": it is already connected to "${connection.to}"`,
+        );
+      }
+      if (target !== undefined && connection.to === to) {
+        problem(
+          `Cannot connect "${to}": it is already connected from "${connection.from}"`,
+        );
+      }
+    }
+    const sideActor = target === undefined
+      ? undefined
+      : [this.#logActor, this.#metricActor].find((actor) =>
+        actor?.name === target.actor && target.queue === "inbox"
+      );
+    if (sideActor !== undefined) {
+      problem(
+        `Cannot connect "${to}": it receives the router's ${
+          sideActor === this.#logActor ? "log" : "metric"
+        } events`,
+      );
+    }
+  }
+
+  /** Throws a `GraphError` listing every problem of the graph, if any. */
+  check(): void {
+    const problems = [...this.#problems, ...this.#cycleProblems()];
+    if (problems.length > 0) throw new GraphError(problems);
+  }
+
+  /**
+   * Starts the pipeline: checks the graph, connects the queues, calls every
+   * actor's `setup()` consumers before producers, then runs them. Resolves
+   * once everything runs.
+   */
+  async start(): Promise<void> {
+    if (this.#state !== "new") {
+      throw new TypeError("The router can be started once");
+    }
+    this.check();
+    this.#state = "starting";
+    this.#wire();
+    this.#order = this.#startOrder();
+    const ready: Actor[] = [];
+    for (const actor of this.#order) {
+      try {
+        await actor.setup();
+        ready.push(actor);
+      } catch (error) {
+        this.#log.error("Actor {actor} failed to set up: {error}", {
+          actor: actor.name,
+          error: describe(error),
+        });
+        for (const started of ready.reverse()) await this.#teardown(started);
+        this.#state = "stopped";
+        unrouteLogs(this.#scope);
+        throw new Error(
+          `Actor "${actor.name}" failed to set up: ${describe(error)}`,
+          { cause: error },
+        );
+      }
+    }
+    for (const actor of this.#order) {
+      const signal = this.#isSide(actor)
+        ? this.#sideSignal.signal
+        : this.#stopSignal.signal;
+      this.#runs.set(
+        actor,
+        actor.run(signal).catch((error) =>
+          this.#log.error("Actor {actor} stopped after an error: {error}", {
+            actor: actor.name,
+            error: describe(error),
+          })
+        ),
+      );
+    }
+    Promise.all(this.#pipelineRuns()).then(() => this.#finished.resolve());
+    if (this.#metricsIntervalMs > 0 && this.#metricQueue !== undefined) {
+      this.#metricsTimer = setInterval(
+        () => this.#emitMetrics(),
+        this.#metricsIntervalMs,
+      );
+    }
+    this.#state = "running";
+    this.#log.debug("Started {count} actors", { count: this.#order.length });
+  }
+
+  /**
+   * Resolves when every actor of the pipeline (not counting the log and
+   * metric actors) has finished by itself: its inputs produced all they had
+   * and every queue drained. Call `stop()` afterwards to tear down.
+   */
+  get finished(): Promise<void> {
+    return this.#finished.promise;
+  }
+
+  /**
+   * Stops by draining: inputs stop producing, every queue drains downstream in
+   * order, outputs flush, then every actor's `teardown()` runs. What is still
+   * queued after `timeoutMs` is counted in the report and thrown away.
+   * Calling it again returns the same report.
+   */
+  stop(options: StopOptions = {}): Promise<StopReport> {
+    this.#stopping ??= this.#stop(options.timeoutMs ?? 30_000);
+    return this.#stopping;
+  }
+
+  /** The figures of every actor and queue now. */
+  metrics(): PipelineMetrics {
+    const metrics: PipelineMetrics = {
+      time: new Date().toISOString(),
+      actors: {},
+    };
+    for (const actor of this.#actors.values()) {
+      metrics.actors[actor.name] = {
+        kind: actor.kind,
+        ...actor.figures(),
+        queues: actor.pool.figures(),
+      };
+    }
+    return metrics;
+  }
+
+  async #stop(timeoutMs: number): Promise<StopReport> {
+    if (this.#state === "new") {
+      this.#state = "stopped";
+      unrouteLogs(this.#scope);
+      return this.#report(false, {});
+    }
+    this.#state = "stopping";
+    const deadline = Date.now() + timeoutMs;
+    this.#stopSignal.abort();
+    const drained = await settlesWithin(
+      Promise.all(this.#pipelineRuns()),
+      timeoutMs,
+    );
+    const queued: Record<string, number> = {};
+    if (!drained) {
+      for (const actor of this.#actors.values()) {
+        if (this.#isSide(actor)) continue;
+        for (const queue of actor.pool.inbound.values()) {
+          if (queue.depth > 0) queued[queue.name] = queue.depth;
+        }
+      }
+      this.#log.warn(
+        "Stop timed out after {timeoutMs} ms; {count} events were still queued",
+        { timeoutMs, count: sum(Object.values(queued)) },
+      );
+      for (const actor of this.#order) {
+        if (this.#isSide(actor)) continue;
+        actor.abort();
+        for (const queue of actor.pool.inbound.values()) queue.clear();
+      }
+    }
+    clearInterval(this.#metricsTimer);
+    for (const actor of [...this.#order].reverse()) {
+      if (!this.#isSide(actor)) await this.#teardown(actor);
+    }
+    this.#emitMetrics();
+    this.#logQueue?.close();
+    this.#metricQueue?.close();
+    const sideRuns = [this.#logActor, this.#metricActor].flatMap((actor) =>
+      actor === undefined ? [] : [this.#runs.get(actor)]
+    );
+    const sideDrained = await settlesWithin(
+      Promise.all(sideRuns),
+      Math.max(1000, deadline - Date.now()),
+    );
+    this.#sideSignal.abort();
+    for (const actor of new Set([this.#logActor, this.#metricActor])) {
+      if (actor === undefined) continue;
+      if (!sideDrained) actor.abort();
+      await this.#teardown(actor);
+    }
+    this.#state = "stopped";
+    unrouteLogs(this.#scope);
+    return this.#report(!drained, queued);
+  }
+
+  #report(timedOut: boolean, queued: Record<string, number>): StopReport {
+    const report: StopReport = {
+      delivered: 0,
+      dropped: 0,
+      failed: 0,
+      discarded: 0,
+      timedOut,
+      queued,
+      queues: {},
+    };
+    for (const actor of this.#actors.values()) {
+      if (this.#isSide(actor)) continue;
+      const figures = actor.figures();
+      if (actor.kind === "output") report.delivered += figures.consumed_total;
+      report.failed += figures.failed_total;
+      for (const [name, queue] of Object.entries(actor.pool.figures())) {
+        report.queues[`${actor.name}.${name}`] = queue;
+        report.dropped += queue.dropped_total;
+        report.discarded += queue.discarded_total;
+      }
+    }
+    return report;
+  }
+
+  async #teardown(actor: Actor): Promise<void> {
+    try {
+      await actor.teardown();
+    } catch (error) {
+      this.#log.error("Actor {actor} failed to tear down: {error}", {
+        actor: actor.name,
+        error: describe(error),
+      });
+    }
+  }
+
+  #routeLog(event: LogEvent): void {
+    if (!atLeast(event.header.log.level, this.#logLevel)) return;
+    const queue = this.#logQueue;
+    if (
+      queue === undefined || queue.closed ||
+      event.header.log.actor === this.#logActor?.name
+    ) {
+      writeToStderr(event);
+    } else {
+      queue.offer([event]);
+    }
+  }
+
+  #emitMetrics(): void {
+    const queue = this.#metricQueue;
+    if (queue === undefined || queue.closed) return;
+    queue.offer(toMetricEvents(this.metrics()));
+  }
+
+  #isSide(actor: Actor): boolean {
+    return actor === this.#logActor || actor === this.#metricActor;
+  }
+
+  #pipelineRuns(): Promise<void>[] {
+    return [...this.#runs].flatMap(([actor, run]) =>
+      this.#isSide(actor) ? [] : [run]
+    );
+  }
+
+  /** Resolves `actor.queue` for one side of a connection. */
+  #endpoint(
+    address: string,
+    direction: "inbound" | "outbound",
+    problem: (message: string) => void,
+  ): { actor: string; queue: string } | undefined {
+    const dot = address.lastIndexOf(".");
+    if (dot <= 0 || dot === address.length - 1) {
+      problem(
+        `Cannot connect "${address}": write the queue as "actor.queue"`,
+      );
+      return undefined;
+    }
+    const name = address.slice(0, dot);
+    const queue = address.slice(dot + 1);
+    const actor = this.#actors.get(name);
+    if (actor === undefined) {
+      problem(
+        `Cannot connect "${address}": actor "${name}" is not registered${
+          didYouMean(name, this.#actors.keys())
+        }`,
+      );
+      return undefined;
+    }
+    const accepts = direction === "inbound"
+      ? actor.pool.acceptsInbound(queue)
+      : actor.pool.acceptsOutbound(queue);
+    if (!accepts) {
+      const known = direction === "inbound"
+        ? actor.pool.inbound.keys()
+        : actor.pool.outbound.keys();
+      problem(
+        `Cannot connect "${address}": actor "${name}" has no ${direction} queue "${queue}"${
+          didYouMean(queue, known)
+        }`,
+      );
+      return undefined;
+    }
+    return { actor: name, queue };
+  }
+
+  /** Cycles without an input on them never drain: report each once. */
+  #cycleProblems(): GraphProblem[] {
+    const next = this.#successors();
+    const problems: GraphProblem[] = [];
+    const state = new Map<string, "open" | "done">();
+    const path: string[] = [];
+    const visit = (name: string): void => {
+      state.set(name, "open");
+      path.push(name);
+      for (const successor of next.get(name) ?? []) {
+        const seen = state.get(successor);
+        if (seen === "open") {
+          const cycle = path.slice(path.indexOf(successor));
+          const drains = cycle.some((member) =>
+            this.#actors.get(member)?.produce !== undefined
+          );
+          if (!drains) {
+            problems.push({
+              message: `Cycle "${
+                [...cycle, successor].join(" -> ")
+              }" can never drain: none of its actors is an input`,
+            });
+          }
+        } else if (seen === undefined) {
+          visit(successor);
+        }
+      }
+      path.pop();
+      state.set(name, "done");
+    };
+    for (const name of this.#actors.keys()) {
+      if (!state.has(name)) visit(name);
+    }
+    return problems;
+  }
+
+  #successors(): Map<string, string[]> {
+    const next = new Map<string, string[]>();
+    for (const { from, to } of this.#connections) {
+      const source = from.slice(0, from.lastIndexOf("."));
+      const target = to.slice(0, to.lastIndexOf("."));
+      next.set(source, [...(next.get(source) ?? []), target]);
+    }
+    return next;
+  }
+
+  /** Connects the queues, closes inbound queues nobody writes to. */
+  #wire(): void {
+    const fed = new Set<Queue>();
+    for (const { from, to, options } of this.#connections) {
+      const [source, outName] = splitAddress(from);
+      const [target, inName] = splitAddress(to);
+      const sourceActor = this.#actors.get(source)!;
+      const targetActor = this.#actors.get(target)!;
+      const custom = options.capacity !== undefined ||
+        options.whenFull !== undefined;
+      const inbound = custom || !targetActor.pool.inbound.has(inName)
+        ? targetActor.pool.addInbound(inName, dropUndefined(options))
+        : targetActor.pool.inbound.get(inName)!;
+      sourceActor.pool.addOutbound(outName).connect(inbound);
+      fed.add(inbound);
+    }
+    this.#logQueue = this.#logActor?.pool.inbound.get("inbox");
+    this.#metricQueue = this.#metricActor?.pool.inbound.get("inbox");
+    for (const side of [this.#logQueue, this.#metricQueue]) {
+      if (side !== undefined) fed.add(side);
+    }
+    for (const actor of this.#actors.values()) {
+      for (const queue of actor.pool.inbound.values()) {
+        if (!fed.has(queue)) queue.close();
+      }
+      for (const [name, queue] of actor.pool.outbound) {
+        if (queue.target === null && name !== "error") {
+          this.#log.warn(
+            "Queue {queue} is not connected: events sent there are dropped and counted",
+            { queue: queue.name },
+          );
+        }
+      }
+    }
+  }
+
+  /**
+   * Log and metric actors first, then every other actor after the actors it
+   * sends to (consumers before producers); actors on cycles in any order.
+   */
+  #startOrder(): Actor[] {
+    const next = this.#successors();
+    const order: Actor[] = [];
+    const placed = new Set<string>();
+    const place = (name: string, visiting: Set<string>): void => {
+      if (placed.has(name) || visiting.has(name)) return;
+      visiting.add(name);
+      for (const successor of next.get(name) ?? []) place(successor, visiting);
+      placed.add(name);
+      order.push(this.#actors.get(name)!);
+    };
+    for (const side of [this.#logActor, this.#metricActor]) {
+      if (side !== undefined) place(side.name, new Set());
+    }
+    for (const name of this.#actors.keys()) place(name, new Set());
+    return order;
+  }
+}
+
+function splitAddress(address: string): [string, string] {
+  const dot = address.lastIndexOf(".");
+  return [address.slice(0, dot), address.slice(dot + 1)];
+}
+
+function dropUndefined(options: ConnectionOptions): QueueOptions {
+  const result: QueueOptions = {};
+  if (options.capacity !== undefined) result.capacity = options.capacity;
+  if (options.whenFull !== undefined) result.whenFull = options.whenFull;
+  return result;
+}
+
+function sum(values: number[]): number {
+  return values.reduce((total, value) => total + value, 0);
+}
+
+/** Whether `promise` settles within `ms`; never leaves a timer behind. */
+async function settlesWithin(
+  promise: Promise<unknown>,
+  ms: number,
+): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
