@@ -1,0 +1,104 @@
+/**
+ * Test helpers shared by the suite: an actor that collects what reaches it and
+ * an input that sends a fixed list of values.
+ *
+ * @module
+ */
+
+import { Actor, type ActorSettings } from "../core/actor.ts";
+import type { Event } from "../core/event.ts";
+
+/**
+ * An output that keeps every event it consumes, per inbound queue, and lets a
+ * test wait until a number of them has arrived.
+ *
+ * @example
+ * ```ts
+ * const sink = new Collector("sink");
+ * // ... connect, start ...
+ * await sink.waitFor(10);
+ * ```
+ */
+export class Collector extends Actor {
+  readonly kind = "output";
+  /** Every event consumed, in arrival order. */
+  readonly events: Event[] = [];
+  /** The inbound queue each event of `events` came from. */
+  readonly queues: string[] = [];
+  #waiters: { count: number; resolve: () => void }[] = [];
+
+  /** Makes a collector; `inbound` lists its queues (default `["inbox"]`). */
+  constructor(
+    name: string,
+    settings: ActorSettings = {},
+    inbound: string[] = ["inbox"],
+  ) {
+    super(name, settings, { inbound, outbound: ["error"] });
+  }
+
+  override consume(event: Event, queue: string): void {
+    this.events.push(event);
+    this.queues.push(queue);
+    this.#waiters = this.#waiters.filter((waiter) => {
+      if (this.events.length < waiter.count) return true;
+      waiter.resolve();
+      return false;
+    });
+  }
+
+  /** Resolves once at least `count` events have arrived. */
+  waitFor(count: number): Promise<void> {
+    if (this.events.length >= count) return Promise.resolve();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#waiters.push({ count, resolve });
+    return promise;
+  }
+
+  /** The data of every event collected. */
+  data(): unknown[] {
+    return this.events.map((event) => event.data);
+  }
+}
+
+/**
+ * An input that sends each of `values` once (events as they are, anything
+ * else too, so that malformed values can be tested), then finishes.
+ *
+ * @example
+ * ```ts
+ * const input = new ListInput("input", [{ header: {}, data: 1 }]);
+ * ```
+ */
+export class ListInput extends Actor {
+  readonly kind = "input";
+  #values: unknown[];
+
+  /** Makes an input that sends `values` in order. */
+  constructor(name: string, values: unknown[], settings: ActorSettings = {}) {
+    super(name, settings, { inbound: [] });
+    this.#values = values;
+  }
+
+  override async produce(signal: AbortSignal): Promise<void> {
+    for (const value of this.#values) {
+      if (signal.aborted) return;
+      const waiting = this.send(value as Event);
+      if (waiting !== undefined) await waiting;
+    }
+  }
+}
+
+/**
+ * `count` events whose data is 1..count and whose header names the sequence.
+ *
+ * @example
+ * ```ts
+ * numbered(3).map((event) => event.data); // [1, 2, 3]
+ * ```
+ */
+export function numbered(count: number): Event[] {
+  return Array.from({ length: count }, (_, i) => ({
+    header: { seq: i + 1 },
+    data: i + 1,
+  }));
+}
