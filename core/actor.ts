@@ -8,6 +8,8 @@
 import { setImmediate } from "node:timers";
 import type { Event } from "./event.ts";
 import { type Logger, scopedLogger } from "./log.ts";
+import { Histogram, type HistogramFigures } from "./metrics.ts";
+import { type Tracked, type TrackedEvent, TRACKER } from "./tracking.ts";
 import {
   type OutboundQueue,
   type Queue,
@@ -43,13 +45,18 @@ export interface ActorSettings {
   retry?: RetryOptions;
 }
 
-/** The header value an actor sets on an event whose `consume` failed. */
+/**
+ * The header value an actor sets on an event whose `consume` failed. `queue`
+ * is `""` for an error event made by an input. Actors may add details (an
+ * HTTP status, say).
+ */
 export interface EventError {
   actor: string;
   queue: string;
   name: string;
   message: string;
   time: string;
+  [detail: string]: unknown;
 }
 
 /** Per-actor counters. */
@@ -106,6 +113,10 @@ export abstract class Actor {
   #failed = 0;
   #readers = new Set<ReadableStreamDefaultReader<Event[]>>();
   #abort = new AbortController();
+  #sentAfterClose = new Set<string>();
+  #consumeSeconds = new Histogram();
+  /** The tracker of the event being consumed, inherited by what it sends. */
+  #current: Tracked | undefined;
 
   /**
    * @param name unique name in the router
@@ -131,10 +142,17 @@ export abstract class Actor {
       ...(settings.whenFull === undefined
         ? {}
         : { whenFull: settings.whenFull }),
-      onDiscard: (value: unknown, reason: string, queue: string) =>
+      onDiscard: (
+        value: unknown,
+        reason: string,
+        queue: string,
+        source: string | undefined,
+      ) =>
         this.#log.warn(
-          "Discarded a value that is not an event in queue {queue}: {reason}",
-          { queue, reason, value: preview(value) },
+          source === undefined
+            ? 'Discarded a value that is not an event in "{queue}": {reason}'
+            : 'Discarded a value that is not an event sent by "{source}" to "{queue}": {reason}',
+          { queue, source, reason, value: preview(value) },
         ),
     };
     this.pool = new QueuePool(
@@ -144,20 +162,10 @@ export abstract class Actor {
         outbound: queues.outbound ?? ["outbox", "error"],
         anyInbound: queues.anyInbound ?? false,
         anyOutbound: queues.anyOutbound ?? false,
+        optional: queues.optional ?? [],
       },
       queueOptions,
-      (queue, count, reason) => {
-        if (reason !== "not connected") {
-          this.#log.error(
-            "Dropped {count} event(s) sent to {queue}: {reason}",
-            {
-              count,
-              queue: `${name}.${queue}`,
-              reason,
-            },
-          );
-        }
-      },
+      (queue, count, reason) => this.#dropped(queue, count, reason),
     );
     this.#outbox = this.pool.outbound.get("outbox");
   }
@@ -175,6 +183,19 @@ export abstract class Actor {
   /** The actor's counters. */
   figures(): ActorFigures {
     return { consumed_total: this.#consumed, failed_total: this.#failed };
+  }
+
+  /** Time spent in `consume` per event, in seconds, as a histogram. */
+  consumeSeconds(): HistogramFigures {
+    return this.#consumeSeconds.figures();
+  }
+
+  /**
+   * Whether the actor can do its work now (e.g. its connection is up); shown
+   * by the admin server's `/ready`. The default is always ready.
+   */
+  health(): { ready: boolean; reason?: string } {
+    return { ready: true };
   }
 
   /** Prepares resources before the pipeline starts (open files, sockets). */
@@ -202,7 +223,10 @@ export abstract class Actor {
 
   /**
    * Opt-in: handles a whole batch of events from `queue` at once instead of
-   * `consume`. When it throws, each event of the batch is treated as failed.
+   * `consume`. When it throws, each event of the batch is treated as failed;
+   * to fail single events and keep the rest, call `fail` for each of them.
+   * Events sent from here do not inherit delivery trackers: attach
+   * `combineTrackers(events)` yourself when a sent event derives from some.
    */
   consumeBatch?(events: Event[], queue: string): void | Promise<void>;
 
@@ -215,15 +239,29 @@ export abstract class Actor {
   /**
    * Sends `event` to outbound queue `queue` (default `outbox`). Returns a
    * promise when the queue is full and the caller must wait: await it.
+   *
+   * An event sent while a tracked event is consumed inherits its delivery
+   * tracker (see `core/tracking.ts`); in an actor with several inbound queues
+   * and an asynchronous `consume`, send before the first `await` or attach
+   * the tracker yourself.
    */
   send(event: Event, queue = "outbox"): Promise<void> | undefined {
-    const outbound = queue === "outbox"
-      ? this.#outbox
-      : this.pool.outbound.get(queue);
+    const outbound = (queue === "outbox" ? this.#outbox : undefined) ??
+      this.pool.outbound.get(queue);
     if (outbound === undefined) {
       throw new TypeError(
         `Actor "${this.name}" has no outbound queue "${queue}"`,
       );
+    }
+    // `event` may be anything here: the queue discards what is not an event.
+    const tracker = (event as TrackedEvent | null)?.[TRACKER];
+    if (tracker !== undefined) {
+      tracker.retain();
+    } else if (
+      this.#current !== undefined && typeof event === "object" && event !== null
+    ) {
+      (event as TrackedEvent)[TRACKER] = this.#current;
+      this.#current.retain();
     }
     return outbound.push(event);
   }
@@ -278,11 +316,16 @@ export abstract class Actor {
       for (;;) {
         const next = await reader.read();
         if (next.done) break;
+        const started = performance.now();
         if (this.consumeBatch === undefined) {
-          await this.#consumeEach(next.value, name);
+          await this.#consumeEach(next.value, name, queue);
         } else {
-          await this.#consumeAll(next.value, name);
+          await this.#consumeAll(next.value, name, queue);
         }
+        this.#consumeSeconds.observe(
+          (performance.now() - started) / 1000 / next.value.length,
+          next.value.length,
+        );
         await this.#flushOutbound();
       }
     } finally {
@@ -291,27 +334,58 @@ export abstract class Actor {
     }
   }
 
-  async #consumeEach(batch: Event[], queue: string): Promise<void> {
+  /**
+   * Consumes a batch one event at a time. Before waiting on an event, the
+   * events finished so far are settled in `inbound`, so that a stop that
+   * times out counts exactly the events not consumed.
+   */
+  async #consumeEach(
+    batch: Event[],
+    queue: string,
+    inbound: Queue,
+  ): Promise<void> {
+    let settled = 0;
     for (let i = 0; i < batch.length; i++) {
       const event = batch[i]!;
-      let result: void | Promise<void>;
+      const tracker = (event as TrackedEvent)[TRACKER];
+      this.#current = tracker;
       try {
-        result = this.consume(event, queue);
-        if (result !== undefined) await result;
+        const result = this.consume(event, queue);
+        if (result !== undefined) {
+          if (i > settled) {
+            inbound.settle(i - settled);
+            settled = i;
+          }
+          await result;
+        }
         this.#consumed++;
       } catch (error) {
+        if (i > settled) {
+          inbound.settle(i - settled);
+          settled = i;
+        }
         await this.#recover(event, queue, error);
       }
+      if (tracker !== undefined) tracker.release();
     }
+    this.#current = undefined;
+    inbound.settle(batch.length - settled);
   }
 
-  async #consumeAll(batch: Event[], queue: string): Promise<void> {
+  async #consumeAll(
+    batch: Event[],
+    queue: string,
+    inbound: Queue,
+  ): Promise<void> {
+    const failedBefore = this.#failed;
     try {
       await this.consumeBatch!(batch, queue);
-      this.#consumed += batch.length;
+      this.#consumed += batch.length - (this.#failed - failedBefore);
     } catch (error) {
-      for (const event of batch) await this.#fail(event, queue, error);
+      for (const event of batch) await this.fail(event, queue, error);
     }
+    for (const event of batch) (event as TrackedEvent)[TRACKER]?.release();
+    inbound.settle(batch.length);
   }
 
   /** Retries a failed event as configured, then fails it. */
@@ -333,10 +407,22 @@ export abstract class Actor {
         }
       }
     }
-    await this.#fail(event, queue, error);
+    await this.fail(event, queue, error);
   }
 
-  async #fail(event: Event, queue: string, error: unknown): Promise<void> {
+  /**
+   * Fails one event as the core does when `consume` throws: counts it in
+   * `failed_total`, sets `header.error` (with `details` merged in) and sends
+   * it to the `error` queue, or logs it at error level when `error` is not
+   * connected (failing its delivery tracker). For actors that consume in
+   * batches or finish events after `consume` returned.
+   */
+  protected async fail(
+    event: Event,
+    queue: string,
+    error: unknown,
+    details: Record<string, unknown> = {},
+  ): Promise<void> {
     this.#failed++;
     const failure: EventError = {
       actor: this.name,
@@ -344,21 +430,45 @@ export abstract class Actor {
       name: error instanceof Error ? error.name : "Error",
       message: error instanceof Error ? error.message : String(error),
       time: new Date().toISOString(),
+      ...details,
     };
     event.header.error = failure;
     const errors = this.pool.outbound.get("error");
-    if (errors?.target != null) {
-      await errors.push(event);
+    const tracker = (event as TrackedEvent)[TRACKER];
+    if (errors?.target != null && !errors.closed) {
+      tracker?.retain();
+      const waiting = errors.push(event);
+      if (waiting !== undefined) await waiting;
       return;
     }
+    tracker?.fail(`${failure.name}: ${failure.message}`);
     this.#log.error(
-      "Failed to consume an event from {queue}: {name}: {message}",
+      'Failed to consume an event from "{queue}": {name}: {message}',
       {
         queue: `${this.name}.${queue}`,
         name: failure.name,
         message: failure.message,
       },
     );
+  }
+
+  #dropped(queue: string, count: number, reason: string): void {
+    // Unconnected queues are reported once by the router at start.
+    if (reason === "not connected") return;
+    if (reason === "closed") {
+      if (this.#sentAfterClose.has(queue)) return;
+      this.#sentAfterClose.add(queue);
+      this.#log.error(
+        'Dropped {count} event(s) sent to "{queue}" after it closed; later ones are only counted',
+        { count, queue: `${this.name}.${queue}` },
+      );
+      return;
+    }
+    this.#log.error('Dropped {count} event(s) sent to "{queue}": {reason}', {
+      count,
+      queue: `${this.name}.${queue}`,
+      reason,
+    });
   }
 
   async #flushOutbound(): Promise<void> {

@@ -200,16 +200,37 @@ function visibleProperties(
   return properties;
 }
 
-let configured = false;
+/**
+ * The logtape sink that hands Compysition's records to the routers that own
+ * them. Compysition adds it by itself; an application that configures
+ * logtape with disposable sinks (which Compysition will not reset) adds it
+ * under the category `["compysition"]` with `parentSinks: "override"`.
+ */
+export const LOG_SINK: Sink = dispatch;
+
+let warnedNotConfigured = false;
 
 /**
  * Adds Compysition's sink to logtape's configuration, keeping whatever the
- * application configured for its own categories.
+ * application configured for its own categories. Checked each time a logger
+ * is made, so an application that configured logtape since gets it back;
+ * never resets a configuration holding disposable sinks or filters, since a
+ * reset would dispose of them.
  */
 function ensureLogging(): void {
-  if (configured) return;
-  configured = true;
   const existing = getConfig();
+  if (existing !== null && Object.values(existing.sinks).includes(dispatch)) {
+    return;
+  }
+  if (existing !== null && hasDisposables(existing)) {
+    if (!warnedNotConfigured) {
+      warnedNotConfigured = true;
+      Deno.stderr.writeSync(encoder.encode(
+        'Compysition: logtape is configured with disposable sinks; add LOG_SINK from core/log.ts under the category ["compysition"] to see Compysition\'s logs\n',
+      ));
+    }
+    return;
+  }
   const ours = {
     category: [LOG_ROOT],
     sinks: ["compysition"],
@@ -220,6 +241,9 @@ function ensureLogging(): void {
     reset: true,
     sinks: { ...existing?.sinks, compysition: dispatch },
     ...(existing?.filters === undefined ? {} : { filters: existing.filters }),
+    ...(existing?.contextLocalStorage === undefined
+      ? {}
+      : { contextLocalStorage: existing.contextLocalStorage }),
     loggers: [
       ...(existing?.loggers ?? []).filter((logger) =>
         [logger.category].flat()[0] !== LOG_ROOT
@@ -236,4 +260,15 @@ function ensureLogging(): void {
       ours,
     ],
   });
+}
+
+function hasDisposables(config: { sinks: object; filters?: object }): boolean {
+  const values = [
+    ...Object.values(config.sinks),
+    ...Object.values(config.filters ?? {}),
+  ];
+  return values.some((value) =>
+    (typeof value === "object" || typeof value === "function") &&
+    value !== null && (Symbol.dispose in value || Symbol.asyncDispose in value)
+  );
 }

@@ -8,10 +8,86 @@ import type { ActorFigures, ActorKind } from "./actor.ts";
 import type { Event } from "./event.ts";
 import type { QueueFigures } from "./queue.ts";
 
+/** Upper bounds, in seconds, of the consume-time histogram's buckets. */
+export const CONSUME_SECONDS_BUCKETS: readonly number[] = [
+  0.000001,
+  0.00001,
+  0.0001,
+  0.001,
+  0.01,
+  0.1,
+  1,
+  10,
+];
+
+/** A cumulative histogram: `buckets[i]` counts observations `<= bounds[i]`. */
+export interface HistogramFigures {
+  /** Upper bounds of the buckets, ascending; `+Inf` is implied by `count`. */
+  bounds: readonly number[];
+  /** Cumulative counts per bound. */
+  buckets: number[];
+  /** Sum of all observations. */
+  sum: number;
+  /** Number of observations. */
+  count: number;
+}
+
+/**
+ * A histogram of durations that records a whole batch in one call: the
+ * batch's mean time per event, counted once per event.
+ *
+ * @example
+ * ```ts
+ * import { Histogram } from "./metrics.ts";
+ * const histogram = new Histogram([0.001, 0.01]);
+ * histogram.observe(0.005, 2);
+ * histogram.figures().buckets; // [0, 2]
+ * ```
+ */
+export class Histogram {
+  readonly #bounds: readonly number[];
+  readonly #counts: number[];
+  #sum = 0;
+  #count = 0;
+
+  /** Makes an empty histogram with buckets up to each of `bounds`. */
+  constructor(bounds: readonly number[] = CONSUME_SECONDS_BUCKETS) {
+    this.#bounds = bounds;
+    this.#counts = bounds.map(() => 0);
+  }
+
+  /** Records `times` observations of `value`. */
+  observe(value: number, times = 1): void {
+    this.#sum += value * times;
+    this.#count += times;
+    const bounds = this.#bounds;
+    for (let i = 0; i < bounds.length; i++) {
+      if (value <= bounds[i]!) {
+        this.#counts[i]! += times;
+        return;
+      }
+    }
+  }
+
+  /** The histogram's figures, cumulative. */
+  figures(): HistogramFigures {
+    let running = 0;
+    const buckets = this.#counts.map((count) => running += count);
+    return {
+      bounds: this.#bounds,
+      buckets,
+      sum: this.#sum,
+      count: this.#count,
+    };
+  }
+}
+
 /** The figures of one actor and its queues. */
 export interface ActorMetrics extends ActorFigures {
   /** The actor's kind. */
   kind: ActorKind;
+  /** Time spent in `consume` per event, in seconds. */
+  consume_seconds: HistogramFigures;
   /** Figures of each of its queues by queue name. */
   queues: Record<string, QueueFigures>;
 }
@@ -32,6 +108,11 @@ export interface MetricHeader {
   actor: string;
   /** The queue the figures belong to; absent for the actor's own figures. */
   queue?: string;
+  /**
+   * The histogram the figures belong to (e.g. `"consume_seconds"`): `data`
+   * then holds `sum`, `count` and cumulative `le_<bound>` counts.
+   */
+  histogram?: string;
 }
 
 /** A metric event: `header.metric` says whose figures `data` holds. */
@@ -41,7 +122,9 @@ export interface MetricEvent extends Event {
 }
 
 /**
- * One metric event per actor (its own figures) and per queue.
+ * One metric event per actor (its own counters: `consumed_total`,
+ * `failed_total` and any an actor adds), one for its consume-time histogram,
+ * and one per queue.
  *
  * @example
  * ```ts
@@ -53,6 +136,7 @@ export interface MetricEvent extends Event {
  *       kind: "output",
  *       consumed_total: 3,
  *       failed_total: 0,
+ *       consume_seconds: { bounds: [0.001], buckets: [3], sum: 0.0006, count: 3 },
  *       queues: {
  *         inbox: {
  *           in_total: 3, out_total: 3, dropped_total: 0, discarded_total: 0,
@@ -62,20 +146,32 @@ export interface MetricEvent extends Event {
  *     },
  *   },
  * });
- * events.length; // 2
+ * events.length; // 3
  * ```
  */
 export function toMetricEvents(metrics: PipelineMetrics): MetricEvent[] {
   const events: MetricEvent[] = [];
   for (const [actor, figures] of Object.entries(metrics.actors)) {
+    // The actor's own counters, with those a subclass adds.
+    const { kind: _kind, queues, consume_seconds, ...own } = figures;
     events.push({
       header: { metric: { time: metrics.time, actor } },
-      data: {
-        consumed_total: figures.consumed_total,
-        failed_total: figures.failed_total,
-      },
+      data: { ...own },
     });
-    for (const [queue, queueFigures] of Object.entries(figures.queues)) {
+    const histogram: Record<string, number> = {
+      sum: consume_seconds.sum,
+      count: consume_seconds.count,
+    };
+    consume_seconds.bounds.forEach((bound, i) =>
+      histogram[`le_${bound}`] = consume_seconds.buckets[i]!
+    );
+    events.push({
+      header: {
+        metric: { time: metrics.time, actor, histogram: "consume_seconds" },
+      },
+      data: histogram,
+    });
+    for (const [queue, queueFigures] of Object.entries(queues)) {
       events.push({
         header: { metric: { time: metrics.time, actor, queue } },
         data: { ...queueFigures },

@@ -11,6 +11,7 @@
  */
 
 import { type Event, isEvent, whyNotEvent } from "./event.ts";
+import { failTrackers } from "./tracking.ts";
 
 /** What a queue does with an event that arrives while it is full. */
 export type WhenFull = "block" | "drop_newest" | "drop_oldest";
@@ -32,10 +33,14 @@ export const MAX_BATCH = 512;
  * Counters of one queue.
  *
  * For an inbound queue, `in_total` counts events accepted, `out_total` events
- * handed to the consumer, `dropped_total` events lost to the full-queue policy,
- * `discarded_total` values that were not events. For an outbound queue,
- * `out_total` counts events written to the connected queue and `dropped_total`
- * events sent while it was not connected.
+ * the consumer took and finished with, `dropped_total` events lost to the
+ * full-queue policy, to closing or to a stop that timed out,
+ * `discarded_total` values that were not events, and `depth` the events held:
+ * queued plus handed to the consumer and not yet finished (never more than
+ * `capacity`). For an outbound queue, `in_total` counts events sent,
+ * `out_total` events written to the connected queue, `dropped_total` events
+ * sent while it was not connected or after it closed, and `depth` events
+ * gathered but not written yet.
  */
 export interface QueueFigures {
   in_total: number;
@@ -52,14 +57,28 @@ export interface QueueOptions {
   capacity?: number;
   /** What to do when full (default `"block"`). */
   whenFull?: WhenFull;
-  /** Called for each value written that is not an event, with the reason. */
-  onDiscard?: (value: unknown, reason: string, queue: string) => void;
+  /**
+   * Called for each value written that is not an event, with the reason, the
+   * queue's name and the name of the outbound queue that wrote it (when
+   * connected).
+   */
+  onDiscard?: (
+    value: unknown,
+    reason: string,
+    queue: string,
+    source: string | undefined,
+  ) => void;
 }
 
 /**
  * A bounded channel of events with a `WritableStream` end and a
  * `ReadableStream` end. Writers write arrays of events (a single event is also
  * accepted); readers read arrays of at most {@link MAX_BATCH} events.
+ *
+ * The capacity counts the events queued and the events of the batch the
+ * consumer holds: a batch read stays counted until the consumer reads again
+ * (or {@link Queue.settle}s part of it), so a slow consumer holds at most
+ * `capacity` events in all.
  *
  * With `whenFull: "block"` a write resolves only once every event in it fits,
  * so back-pressure reaches the producer and `depth` never exceeds `capacity`.
@@ -87,19 +106,29 @@ export class Queue {
   readonly writable: WritableStream<Event[] | Event>;
   /** Where the consumer reads arrays of events. */
   readonly readable: ReadableStream<Event[]>;
+  /**
+   * The outbound queue that writes here (e.g. `"a.outbox"`), set when one
+   * connects; named in the log line of a discarded value.
+   */
+  source: string | undefined;
 
   #items: Event[] = [];
   #head = 0;
+  /** Events of the last batch read that the consumer has not finished. */
+  #held = 0;
+  /** The events of a write waiting for room, and the first not admitted. */
+  #blocked: readonly Event[] | null = null;
+  #blockedAt = 0;
   #closed = false;
+  #cancelled = false;
   #inTotal = 0;
   #outTotal = 0;
   #droppedTotal = 0;
   #discardedTotal = 0;
   #wakeReader: (() => void) | null = null;
   #wakeWriter: (() => void) | null = null;
-  #onDiscard:
-    | ((value: unknown, reason: string, queue: string) => void)
-    | undefined;
+  #onDiscard: QueueOptions["onDiscard"];
+  #observers: Set<(events: readonly Event[]) => void> | undefined;
 
   /** Makes an empty, open queue. */
   constructor(name: string, options: QueueOptions = {}) {
@@ -109,9 +138,17 @@ export class Queue {
         `Queue "${name}": capacity must be a whole number of at least 1, got ${capacity}`,
       );
     }
+    const whenFull = options.whenFull ?? "block";
+    if (!WHEN_FULL.includes(whenFull)) {
+      throw new RangeError(
+        `Queue "${name}": whenFull must be one of ${
+          WHEN_FULL.map((policy) => `"${policy}"`).join(", ")
+        }, got "${whenFull}"`,
+      );
+    }
     this.name = name;
     this.capacity = capacity;
-    this.whenFull = options.whenFull ?? "block";
+    this.whenFull = whenFull;
     this.#onDiscard = options.onDiscard;
     this.writable = new WritableStream<Event[] | Event>({
       write: (chunk) => this.#write(Array.isArray(chunk) ? chunk : [chunk]),
@@ -127,9 +164,17 @@ export class Queue {
     );
   }
 
-  /** Events held now. */
+  /**
+   * Events held now: queued, plus those handed to the consumer and not yet
+   * finished. Never more than `capacity`.
+   */
   get depth(): number {
-    return this.#items.length - this.#head;
+    return this.#items.length - this.#head + this.#held;
+  }
+
+  /** Events of a blocked write still waiting for room (not in `depth`). */
+  get waiting(): number {
+    return this.#blocked === null ? 0 : this.#blocked.length - this.#blockedAt;
   }
 
   /** Whether the writable end is closed (no more events will arrive). */
@@ -156,34 +201,78 @@ export class Queue {
    * never block the code that produces them.
    */
   offer(events: readonly unknown[]): number {
-    if (this.#closed) {
-      this.#droppedTotal += events.length;
-      return events.length;
-    }
     const before = this.#droppedTotal;
     const accepted = this.#accept(events);
-    this.#admit(
-      accepted,
-      0,
-      this.whenFull === "drop_oldest" ? "drop_oldest" : "drop_newest",
-    );
+    if (this.#closed) {
+      this.#droppedTotal += accepted.length;
+      failTrackers(accepted, `Queue "${this.name}" is closed`);
+    } else {
+      this.#admit(
+        accepted,
+        0,
+        this.whenFull === "drop_oldest" ? "drop_oldest" : "drop_newest",
+      );
+    }
     return this.#droppedTotal - before;
   }
 
-  /** Closes the writable end: the reader gets what is queued, then the end. */
-  close(): void {
-    this.#closed = true;
-    this.#wake();
+  /**
+   * Calls `observer` with every batch handed to the consumer, until the
+   * returned function is called. Costs nothing while no one observes; the
+   * observer must not change the events and must return quickly (copy or
+   * sample what it keeps). Used by the admin server's tap.
+   */
+  observe(observer: (events: readonly Event[]) => void): () => void {
+    (this.#observers ??= new Set()).add(observer);
+    return () => {
+      this.#observers?.delete(observer);
+      if (this.#observers?.size === 0) this.#observers = undefined;
+    };
   }
 
   /**
-   * Closes the queue and throws away what it holds; returns how many events
-   * were thrown away. Used when a stop times out.
+   * The consumer finished `count` more events of the batch it holds: they no
+   * longer count in `depth`. Reading the next batch settles the rest.
+   */
+  settle(count: number): void {
+    const settled = Math.min(count, this.#held);
+    if (settled <= 0) return;
+    this.#held -= settled;
+    this.#outTotal += settled;
+    if (this.#held === 0) this.#wakeWriterNow();
+  }
+
+  /**
+   * Closes the writable end: the reader gets what is queued, then the end.
+   * What a blocked write could not add yet is dropped and counted.
+   */
+  close(): void {
+    this.#closed = true;
+    if (this.#blocked !== null) {
+      this.#droppedTotal += this.waiting;
+      failTrackers(
+        this.#blocked,
+        `Queue "${this.name}" closed before there was room`,
+        this.#blockedAt,
+      );
+      this.#blocked = null;
+    }
+    this.#wakeReaderNow();
+    this.#wakeWriterNow();
+  }
+
+  /**
+   * Closes the queue and throws away what it holds (queued, held by the
+   * consumer, or waiting in a blocked write), counting it as dropped; returns
+   * how many events were thrown away. Used when a stop times out.
    */
   clear(): number {
-    const lost = this.depth;
+    const lost = this.depth + this.waiting;
+    this.#droppedTotal += this.depth;
+    failTrackers(this.#items, `Queue "${this.name}" was cleared`, this.#head);
     this.#items = [];
     this.#head = 0;
+    this.#held = 0;
     this.close();
     return lost;
   }
@@ -203,7 +292,7 @@ export class Queue {
         events.push(value as Event);
       } else {
         this.#discardedTotal++;
-        this.#onDiscard?.(value, reason, this.name);
+        this.#onDiscard?.(value, reason, this.name, this.source);
       }
     }
     return events;
@@ -216,16 +305,24 @@ export class Queue {
    */
   #admit(events: readonly Event[], start: number, policy: WhenFull): number {
     let i = start;
-    const fit = Math.min(this.capacity - this.depth, events.length - i);
+    const fit = Math.max(
+      0,
+      Math.min(this.capacity - this.depth, events.length - i),
+    );
     for (const end = i + fit; i < end; i++) this.#items.push(events[i]!);
     this.#inTotal += fit;
     if (i < events.length && policy !== "block") {
       const rest = events.length - i;
+      const reason = `Queue "${this.name}" was full (${policy})`;
       if (policy === "drop_oldest") {
+        // Keep the newest that fit beside the batch the consumer holds.
         for (; i < events.length; i++) this.#items.push(events[i]!);
+        failTrackers(this.#items, reason, this.#head, this.#head + rest);
         this.#head += rest;
         this.#inTotal += rest;
         this.#compact();
+      } else {
+        failTrackers(events, reason, i);
       }
       this.#droppedTotal += rest;
       i = events.length;
@@ -238,6 +335,7 @@ export class Queue {
     const events = this.#accept(chunk);
     if (this.#closed) {
       this.#droppedTotal += events.length;
+      failTrackers(events, `Queue "${this.name}" is closed`);
       return;
     }
     if (this.whenFull !== "block") {
@@ -245,34 +343,47 @@ export class Queue {
       return;
     }
     let next = this.#admit(events, 0, "block");
-    while (next < events.length) {
+    if (next === events.length) return;
+    this.#blocked = events;
+    this.#blockedAt = next;
+    for (;;) {
       await new Promise<void>((resolve) => this.#wakeWriter = resolve);
-      if (this.#closed) {
-        this.#droppedTotal += events.length - next;
+      // close() counted what was still waiting as dropped.
+      if (this.#blocked !== events) return;
+      next = this.#admit(events, next, "block");
+      this.#blockedAt = next;
+      if (next === events.length) {
+        this.#blocked = null;
         return;
       }
-      next = this.#admit(events, next, "block");
     }
   }
 
   #pull(
     controller: ReadableStreamDefaultController<Event[]>,
   ): Promise<void> | void {
-    const depth = this.depth;
-    if (depth > 0) {
+    if (this.#cancelled) return;
+    // The consumer asks for more: the batch it held is finished.
+    this.#outTotal += this.#held;
+    this.#held = 0;
+    this.#wakeWriterNow();
+    const queued = this.#items.length - this.#head;
+    if (queued > 0) {
       let batch: Event[];
-      if (this.#head === 0 && depth <= MAX_BATCH) {
+      if (this.#head === 0 && queued <= MAX_BATCH) {
         batch = this.#items;
         this.#items = [];
       } else {
-        const end = this.#head + Math.min(depth, MAX_BATCH);
+        const end = this.#head + Math.min(queued, MAX_BATCH);
         batch = this.#items.slice(this.#head, end);
         this.#head = end;
         this.#compact();
       }
-      this.#outTotal += batch.length;
+      this.#held = batch.length;
+      if (this.#observers !== undefined) {
+        for (const observer of this.#observers) observer(batch);
+      }
       controller.enqueue(batch);
-      this.#wakeWriterNow();
       return;
     }
     if (this.#closed) {
@@ -285,10 +396,8 @@ export class Queue {
   }
 
   #cancel(): void {
-    this.#droppedTotal += this.depth;
-    this.#items = [];
-    this.#head = 0;
-    this.close();
+    this.#cancelled = true;
+    this.clear();
   }
 
   #compact(): void {
@@ -316,17 +425,12 @@ export class Queue {
       wake();
     }
   }
-
-  #wake(): void {
-    this.#wakeReaderNow();
-    this.#wakeWriterNow();
-  }
 }
 
 /**
  * The sending end of an actor's outbound queue. Events sent are gathered into
  * batches and written to the {@link Queue} it is connected to; while it is not
- * connected they are dropped and counted.
+ * connected, or once it is closed, they are dropped and counted.
  *
  * `push` returns a promise only when the caller must wait (the batch is full
  * and the previous write is still waiting for room): awaiting it is how
@@ -351,13 +455,14 @@ export class OutboundQueue {
   #writer: WritableStreamDefaultWriter<Event[] | Event> | null = null;
   #buffer: Event[] = [];
   #inflight: Promise<void> | null = null;
+  #closed = false;
   #outTotal = 0;
   #droppedTotal = 0;
   #onDrop: ((count: number, reason: string) => void) | undefined;
 
   /**
-   * @param onDrop called when events are dropped because the queue is not
-   * connected or the connected queue failed.
+   * @param onDrop called when events are dropped: `"not connected"`,
+   * `"closed"` (sent after `close()`), or the error of the connected queue.
    */
   constructor(
     name: string,
@@ -372,22 +477,30 @@ export class OutboundQueue {
     return this.#target;
   }
 
+  /** Whether `close()` was called: what is sent now is dropped. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** Connects to `target`; a queue can be connected once. */
   connect(target: Queue): void {
     if (this.#target !== null) {
       throw new TypeError(
-        `Cannot connect "${this.name}": already connected to "${this.#target.name}"`,
+        `Cannot connect "${this.name}": it is already connected to "${this.#target.name}"`,
       );
+    }
+    if (this.#closed) {
+      throw new TypeError(`Cannot connect "${this.name}": it is closed`);
     }
     this.#target = target;
     this.#writer = target.writable.getWriter();
+    target.source = this.name;
   }
 
   /** Sends one event; returns a promise when the caller must wait. */
   push(event: Event): Promise<void> | undefined {
     if (this.#writer === null) {
-      this.#droppedTotal++;
-      this.#onDrop?.(1, "not connected");
+      this.#drop([event], this.#target === null ? "not connected" : "closed");
       return undefined;
     }
     const held = this.#buffer.push(event);
@@ -399,16 +512,25 @@ export class OutboundQueue {
     return undefined;
   }
 
-  /** Writes what is gathered; resolves once it is all in the target queue. */
+  /**
+   * Writes what is gathered; resolves once it is all in the target queue
+   * (or dropped), or returns `undefined` when there is nothing to write.
+   */
   flush(): Promise<void> | undefined {
     if (this.#inflight !== null) return this.#inflight;
     if (this.#buffer.length > 0) return this.#write();
     return undefined;
   }
 
-  /** Flushes, then closes the target queue's writable end. */
+  /**
+   * Flushes, then closes the target queue's writable end. What is sent
+   * afterwards is dropped and counted.
+   */
   async close(): Promise<void> {
-    await this.flush();
+    for (let flushing = this.flush(); flushing; flushing = this.flush()) {
+      await flushing;
+    }
+    this.#closed = true;
     const writer = this.#writer;
     if (writer !== null) {
       this.#writer = null;
@@ -416,10 +538,10 @@ export class OutboundQueue {
     }
   }
 
-  /** The queue's counters (`out_total`, `dropped_total`). */
+  /** The queue's counters. */
   figures(): QueueFigures {
     return {
-      in_total: this.#outTotal,
+      in_total: this.#outTotal + this.#droppedTotal + this.#buffer.length,
       out_total: this.#outTotal,
       dropped_total: this.#droppedTotal,
       discarded_total: 0,
@@ -432,27 +554,34 @@ export class OutboundQueue {
     if (this.#inflight === null && this.#buffer.length > 0) void this.#write();
   };
 
+  /** Starts writing the buffer; only called with a writer and no write. */
   #write(): Promise<void> {
-    const batch = this.#buffer;
-    this.#buffer = [];
-    this.#outTotal += batch.length;
-    const written = this.#writer!.write(batch).then(
-      () => this.#afterWrite(),
-      (error: unknown) => {
-        this.#outTotal -= batch.length;
-        this.#droppedTotal += batch.length;
-        this.#onDrop?.(batch.length, String(error));
-        return this.#afterWrite();
-      },
-    );
+    const written = this.#drain();
     this.#inflight = written;
     return written;
   }
 
-  #afterWrite(): Promise<void> | undefined {
-    if (this.#buffer.length > 0 && this.#writer !== null) return this.#write();
+  /** Writes batches until the buffer stays empty. */
+  async #drain(): Promise<void> {
+    const writer = this.#writer!;
+    while (this.#buffer.length > 0) {
+      const batch = this.#buffer;
+      this.#buffer = [];
+      this.#outTotal += batch.length;
+      try {
+        await writer.write(batch);
+      } catch (error) {
+        this.#outTotal -= batch.length;
+        this.#drop(batch, String(error));
+      }
+    }
     this.#inflight = null;
-    return undefined;
+  }
+
+  #drop(events: readonly Event[], reason: string): void {
+    this.#droppedTotal += events.length;
+    failTrackers(events, `Queue "${this.name}": ${reason}`);
+    this.#onDrop?.(events.length, reason);
   }
 }
 
@@ -466,6 +595,11 @@ export interface QueueNames {
   anyInbound: boolean;
   /** Whether connecting creates outbound queues of any name (e.g. roundrobin). */
   anyOutbound: boolean;
+  /**
+   * Outbound queues that may stay unconnected without a warning at start
+   * (`error` always may), e.g. a forwarding `outbox`.
+   */
+  optional?: readonly string[];
 }
 
 /**
@@ -542,6 +676,18 @@ export class QueuePool {
       this.outbound.set(name, queue);
     }
     return queue;
+  }
+
+  /**
+   * Names of the connected outbound queues but `error`, in the order they
+   * were connected: the branches of a flow actor.
+   */
+  branches(): string[] {
+    const names: string[] = [];
+    for (const [name, queue] of this.outbound) {
+      if (name !== "error" && queue.target !== null) names.push(name);
+    }
+    return names;
   }
 
   /** Counters of every queue, keyed by queue name. */

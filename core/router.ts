@@ -9,6 +9,7 @@ import { Actor, type ActorSettings, ATTACH_LOGS, describe } from "./actor.ts";
 import { didYouMean, GraphError, type GraphProblem } from "./errors.ts";
 import {
   atLeast,
+  LOG_LEVELS,
   type LogEvent,
   type Logger,
   type LogLevel,
@@ -18,7 +19,12 @@ import {
   writeToStderr,
 } from "./log.ts";
 import { type PipelineMetrics, toMetricEvents } from "./metrics.ts";
-import type { Queue, QueueFigures, QueueOptions } from "./queue.ts";
+import {
+  type Queue,
+  type QueueFigures,
+  type QueueOptions,
+  WHEN_FULL,
+} from "./queue.ts";
 import { type ActorSpec, createActor } from "./registry.ts";
 
 /** Router settings. */
@@ -60,13 +66,33 @@ export interface StopReport {
   discarded: number;
   /** Whether the drain timed out. */
   timedOut: boolean;
-  /** Events still queued when the drain timed out, by queue. */
+  /**
+   * Events accepted but not delivered when the drain timed out, by queue:
+   * for an inbound queue those it held (queued or with the consumer) or that
+   * a blocked write was still waiting to add; for an outbound queue those
+   * gathered but not written. They are thrown away and counted as dropped.
+   */
   queued: Record<string, number>;
   /** Final figures of every queue, by `actor.queue`. */
   queues: Record<string, QueueFigures>;
 }
 
 type State = "new" | "starting" | "running" | "stopping" | "stopped";
+
+/** What `Router.status()` returns. */
+export interface RouterStatus {
+  /** The router's lifecycle state. */
+  state: State;
+  /** Each actor's run state and health, by name. */
+  actors: Record<
+    string,
+    {
+      state: "waiting" | "running" | "finished";
+      ready: boolean;
+      reason?: string;
+    }
+  >;
+}
 
 /**
  * Registers actors, connects them and runs the pipeline.
@@ -89,16 +115,19 @@ type State = "new" | "starting" | "running" | "stopping" | "stopped";
 export class Router {
   #actors = new Map<string, Actor>();
   #connections: Connection[] = [];
-  #problems: GraphProblem[] = [];
   #logActor: Actor | undefined;
   #metricActor: Actor | undefined;
   #logQueue: Queue | undefined;
   #metricQueue: Queue | undefined;
   #state: State = "new";
+  #starting: Promise<void> | undefined;
   #stopping: Promise<StopReport> | undefined;
+  /** The log and metric actors and every actor they feed, by name. */
+  #side = new Map<string, Actor>();
   #stopSignal = new AbortController();
   #sideSignal = new AbortController();
   #runs = new Map<Actor, Promise<void>>();
+  #finishedActors = new Set<Actor>();
   #order: Actor[] = [];
   #metricsTimer: ReturnType<typeof setInterval> | undefined;
   #finished = Promise.withResolvers<void>();
@@ -110,7 +139,21 @@ export class Router {
   /** Makes an empty router. */
   constructor(options: RouterOptions = {}) {
     this.#logLevel = options.logLevel ?? "info";
+    if (!LOG_LEVELS.includes(this.#logLevel)) {
+      throw new RangeError(
+        `Router: logLevel must be one of ${
+          LOG_LEVELS.map((level) => `"${level}"`).join(", ")
+        }, got "${this.#logLevel}"`,
+      );
+    }
     this.#metricsIntervalMs = options.metricsIntervalMs ?? 10_000;
+    if (
+      !Number.isFinite(this.#metricsIntervalMs) || this.#metricsIntervalMs < 0
+    ) {
+      throw new RangeError(
+        `Router: metricsIntervalMs must be a number of at least 0, got ${this.#metricsIntervalMs}`,
+      );
+    }
     this.#scope = routeLogs((event) => this.#routeLog(event));
     this.#log = scopedLogger(this.#scope, "router");
   }
@@ -119,7 +162,7 @@ export class Router {
    * Registers an actor, or makes one from a spec and raw options (validated
    * by the spec's schema). Names are unique.
    */
-  register(actor: Actor): Actor;
+  register<A extends Actor>(actor: A): A;
   register(
     spec: ActorSpec,
     name: string,
@@ -155,7 +198,7 @@ export class Router {
    * the actor if needed). Without one, readable lines go to stderr.
    */
   registerLogActor(actor: Actor): Actor {
-    if (!this.#actors.has(actor.name)) this.register(actor);
+    this.#registerSide(actor, "log");
     this.#logActor = actor;
     return actor;
   }
@@ -165,9 +208,29 @@ export class Router {
    * `actor`'s `inbox` (registering the actor if needed).
    */
   registerMetricActor(actor: Actor): Actor {
-    if (!this.#actors.has(actor.name)) this.register(actor);
+    this.#registerSide(actor, "metric");
     this.#metricActor = actor;
     return actor;
+  }
+
+  #registerSide(actor: Actor, side: "log" | "metric"): void {
+    if (this.#state !== "new") {
+      throw new TypeError(
+        `Cannot make "${actor.name}" the ${side} actor: the router has already started`,
+      );
+    }
+    if (!actor.pool.inbound.has("inbox")) {
+      throw new TypeError(
+        `Cannot make "${actor.name}" the ${side} actor: it has no inbound queue "inbox"`,
+      );
+    }
+    const known = this.#actors.get(actor.name);
+    if (known === undefined) this.register(actor);
+    else if (known !== actor) {
+      throw new TypeError(
+        `An actor named "${actor.name}" is already registered`,
+      );
+    }
   }
 
   /** The registered actor called `name`. */
@@ -191,42 +254,17 @@ export class Router {
    * `GraphError` by `check()` and `start()`.
    */
   connect(from: string, to: string, options: ConnectionOptions = {}): void {
-    const index = this.#connections.length;
-    this.#connections.push({ from, to, options });
-    const problem = (message: string) =>
-      this.#problems.push({ message, connection: index });
-    const source = this.#endpoint(from, "outbound", problem);
-    const target = this.#endpoint(to, "inbound", problem);
-    for (const [earlier, connection] of this.#connections.entries()) {
-      if (earlier === index) break;
-      if (source !== undefined && connection.from === from) {
-        problem(
-          `Cannot connect "${from}": it is already connected to "${connection.to}"`,
-        );
-      }
-      if (target !== undefined && connection.to === to) {
-        problem(
-          `Cannot connect "${to}": it is already connected from "${connection.from}"`,
-        );
-      }
-    }
-    const sideActor = target === undefined
-      ? undefined
-      : [this.#logActor, this.#metricActor].find((actor) =>
-        actor?.name === target.actor && target.queue === "inbox"
-      );
-    if (sideActor !== undefined) {
-      problem(
-        `Cannot connect "${to}": it receives the router's ${
-          sideActor === this.#logActor ? "log" : "metric"
-        } events`,
+    if (this.#state !== "new") {
+      throw new TypeError(
+        `Cannot connect "${from}" to "${to}": the router has already started`,
       );
     }
+    this.#connections.push({ from, to, options: { ...options } });
   }
 
   /** Throws a `GraphError` listing every problem of the graph, if any. */
   check(): void {
-    const problems = [...this.#problems, ...this.#cycleProblems()];
+    const problems = this.#graphProblems();
     if (problems.length > 0) throw new GraphError(problems);
   }
 
@@ -235,12 +273,22 @@ export class Router {
    * actor's `setup()` consumers before producers, then runs them. Resolves
    * once everything runs.
    */
-  async start(): Promise<void> {
+  start(): Promise<void> {
     if (this.#state !== "new") {
-      throw new TypeError("The router can be started once");
+      return Promise.reject(new TypeError("The router can be started once"));
     }
-    this.check();
+    try {
+      this.check();
+    } catch (error) {
+      return Promise.reject(error);
+    }
     this.#state = "starting";
+    this.#starting = this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
+    this.#side = this.#sideActors();
     this.#wire();
     this.#order = this.#startOrder();
     const ready: Actor[] = [];
@@ -249,11 +297,11 @@ export class Router {
         await actor.setup();
         ready.push(actor);
       } catch (error) {
-        this.#log.error("Actor {actor} failed to set up: {error}", {
+        this.#log.error('Actor "{actor}" failed to set up: {error}', {
           actor: actor.name,
           error: describe(error),
         });
-        for (const started of ready.reverse()) await this.#teardown(started);
+        await this.#abandonStart(ready);
         this.#state = "stopped";
         unrouteLogs(this.#scope);
         throw new Error(
@@ -263,17 +311,9 @@ export class Router {
       }
     }
     for (const actor of this.#order) {
-      const signal = this.#isSide(actor)
-        ? this.#sideSignal.signal
-        : this.#stopSignal.signal;
-      this.#runs.set(
+      this.#run(
         actor,
-        actor.run(signal).catch((error) =>
-          this.#log.error("Actor {actor} stopped after an error: {error}", {
-            actor: actor.name,
-            error: describe(error),
-          })
-        ),
+        this.#isSide(actor) ? this.#sideSignal.signal : this.#stopSignal.signal,
       );
     }
     Promise.all(this.#pipelineRuns()).then(() => this.#finished.resolve());
@@ -317,14 +357,35 @@ export class Router {
       metrics.actors[actor.name] = {
         kind: actor.kind,
         ...actor.figures(),
+        consume_seconds: actor.consumeSeconds(),
         queues: actor.pool.figures(),
       };
     }
     return metrics;
   }
 
+  /**
+   * The router's state and each actor's: `waiting` before it runs, `running`,
+   * `finished` once it drained, with its own health (e.g. a lost connection).
+   * The admin server's `/ready` reads this.
+   */
+  status(): RouterStatus {
+    const actors: RouterStatus["actors"] = {};
+    for (const actor of this.#actors.values()) {
+      const state = this.#finishedActors.has(actor)
+        ? "finished"
+        : this.#runs.has(actor)
+        ? "running"
+        : "waiting";
+      actors[actor.name] = { state, ...actor.health() };
+    }
+    return { state: this.#state, actors };
+  }
+
   async #stop(timeoutMs: number): Promise<StopReport> {
-    if (this.#state === "new") {
+    if (this.#state === "starting") await this.#starting?.catch(() => {});
+    if (this.#state !== "running") {
+      // Never started, or its start failed (and tore down what it set up).
       this.#state = "stopped";
       unrouteLogs(this.#scope);
       return this.#report(false, {});
@@ -341,7 +402,12 @@ export class Router {
       for (const actor of this.#actors.values()) {
         if (this.#isSide(actor)) continue;
         for (const queue of actor.pool.inbound.values()) {
-          if (queue.depth > 0) queued[queue.name] = queue.depth;
+          const held = queue.depth + queue.waiting;
+          if (held > 0) queued[queue.name] = held;
+        }
+        for (const queue of actor.pool.outbound.values()) {
+          const held = queue.figures().depth;
+          if (held > 0) queued[queue.name] = held;
         }
       }
       this.#log.warn(
@@ -359,24 +425,84 @@ export class Router {
       if (!this.#isSide(actor)) await this.#teardown(actor);
     }
     this.#emitMetrics();
-    this.#logQueue?.close();
-    this.#metricQueue?.close();
-    const sideRuns = [this.#logActor, this.#metricActor].flatMap((actor) =>
-      actor === undefined ? [] : [this.#runs.get(actor)]
-    );
-    const sideDrained = await settlesWithin(
-      Promise.all(sideRuns),
-      Math.max(1000, deadline - Date.now()),
-    );
-    this.#sideSignal.abort();
-    for (const actor of new Set([this.#logActor, this.#metricActor])) {
-      if (actor === undefined) continue;
-      if (!sideDrained) actor.abort();
-      await this.#teardown(actor);
-    }
+    await this.#stopSide(deadline);
     this.#state = "stopped";
     unrouteLogs(this.#scope);
     return this.#report(!drained, queued);
+  }
+
+  #run(actor: Actor, signal: AbortSignal): void {
+    this.#runs.set(
+      actor,
+      actor.run(signal).catch((error) =>
+        this.#log.error('Actor "{actor}" stopped after an error: {error}', {
+          actor: actor.name,
+          error: describe(error),
+        })
+      ).finally(() => this.#finishedActors.add(actor)),
+    );
+  }
+
+  /**
+   * Ends the log and metric actors (and those they feed): their queues
+   * close, they drain within the time left (at least a second), then they
+   * are torn down.
+   */
+  async #stopSide(deadline: number): Promise<void> {
+    this.#logQueue?.close();
+    this.#metricQueue?.close();
+    this.#sideSignal.abort();
+    const sideRuns = [...this.#side.values()].map((actor) =>
+      this.#runs.get(actor)
+    );
+    const drained = await settlesWithin(
+      Promise.all(sideRuns),
+      Math.max(1000, deadline - Date.now()),
+    );
+    for (const actor of this.#order) {
+      if (!this.#isSide(actor) || drained) continue;
+      actor.abort();
+      for (const queue of actor.pool.inbound.values()) queue.clear();
+    }
+    for (const actor of [...this.#order].reverse()) {
+      if (this.#isSide(actor)) await this.#teardown(actor);
+    }
+  }
+
+  /**
+   * Undoes a start whose setup failed: tears down the pipeline actors set
+   * up, then lets the log actor take the records logged so far (the failure
+   * among them) when it and the actors it feeds were set up, or writes them
+   * on stderr.
+   */
+  async #abandonStart(ready: readonly Actor[]): Promise<void> {
+    for (const actor of [...ready].reverse()) {
+      if (!this.#isSide(actor)) await this.#teardown(actor);
+    }
+    const side = [...this.#side.values()];
+    if (side.every((actor) => ready.includes(actor))) {
+      // The pipeline never ran: nothing more comes from it.
+      for (const { from, to } of this.#connections) {
+        const [source] = splitAddress(from);
+        const [target, queue] = splitAddress(to);
+        if (this.#side.has(target) && !this.#side.has(source)) {
+          this.#actors.get(target)!.pool.inbound.get(queue)?.close();
+        }
+      }
+      for (const actor of side) this.#run(actor, this.#sideSignal.signal);
+      await this.#stopSide(Date.now());
+      return;
+    }
+    for (const actor of [...ready].reverse()) {
+      if (this.#isSide(actor)) await this.#teardown(actor);
+    }
+    const logs = this.#logQueue;
+    if (logs !== undefined) {
+      logs.close();
+      for await (const batch of logs.readable) {
+        for (const event of batch) writeToStderr(event as LogEvent);
+      }
+    }
   }
 
   #report(timedOut: boolean, queued: Record<string, number>): StopReport {
@@ -407,7 +533,7 @@ export class Router {
     try {
       await actor.teardown();
     } catch (error) {
-      this.#log.error("Actor {actor} failed to tear down: {error}", {
+      this.#log.error('Actor "{actor}" failed to tear down: {error}', {
         actor: actor.name,
         error: describe(error),
       });
@@ -417,9 +543,10 @@ export class Router {
   #routeLog(event: LogEvent): void {
     if (!atLeast(event.header.log.level, this.#logLevel)) return;
     const queue = this.#logQueue;
+    // What the log actor (or an actor it feeds) logs would come back to it.
     if (
       queue === undefined || queue.closed ||
-      event.header.log.actor === this.#logActor?.name
+      this.#side.has(event.header.log.actor)
     ) {
       writeToStderr(event);
     } else {
@@ -434,7 +561,85 @@ export class Router {
   }
 
   #isSide(actor: Actor): boolean {
-    return actor === this.#logActor || actor === this.#metricActor;
+    return this.#side.get(actor.name) === actor;
+  }
+
+  /** The log and metric actors and every actor downstream of them. */
+  #sideActors(): Map<string, Actor> {
+    const side = new Map<string, Actor>();
+    const next = this.#successors(this.#connections);
+    const visit = (actor: Actor | undefined): void => {
+      if (actor === undefined || side.has(actor.name)) return;
+      side.set(actor.name, actor);
+      for (const name of next.get(actor.name) ?? []) {
+        visit(this.#actors.get(name));
+      }
+    };
+    visit(this.#logActor);
+    visit(this.#metricActor);
+    return side;
+  }
+
+  /** Every problem of the graph: bad addresses, 1:1 breaches, cycles. */
+  #graphProblems(): GraphProblem[] {
+    const problems: GraphProblem[] = [];
+    const valid: Connection[] = [];
+    const fromSeen = new Map<string, Connection>();
+    const toSeen = new Map<string, Connection>();
+    for (const [index, connection] of this.#connections.entries()) {
+      const { from, to, options } = connection;
+      const problem = (message: string) =>
+        problems.push({ message, connection: index });
+      const count = problems.length;
+      const source = this.#endpoint(from, "outbound", problem);
+      const target = this.#endpoint(to, "inbound", problem);
+      if (source !== undefined) {
+        const earlier = fromSeen.get(from);
+        if (earlier === undefined) fromSeen.set(from, connection);
+        else {
+          problem(
+            `Cannot connect "${from}": it is already connected to "${earlier.to}"`,
+          );
+        }
+      }
+      if (target !== undefined) {
+        const earlier = toSeen.get(to);
+        if (earlier === undefined) toSeen.set(to, connection);
+        else {
+          problem(
+            `Cannot connect "${to}": it is already connected from "${earlier.from}"`,
+          );
+        }
+        const side = [this.#logActor, this.#metricActor].find((actor) =>
+          actor?.name === target.actor && target.queue === "inbox"
+        );
+        if (side !== undefined) {
+          problem(
+            `Cannot connect "${to}": it receives the router's ${
+              side === this.#logActor ? "log" : "metric"
+            } events`,
+          );
+        }
+      }
+      const { capacity, whenFull } = options;
+      if (
+        capacity !== undefined &&
+        (!Number.isInteger(capacity) || capacity < 1)
+      ) {
+        problem(
+          `Cannot connect "${from}" to "${to}": capacity must be a whole number of at least 1, got ${capacity}`,
+        );
+      }
+      if (whenFull !== undefined && !WHEN_FULL.includes(whenFull)) {
+        problem(
+          `Cannot connect "${from}" to "${to}": whenFull must be one of ${
+            WHEN_FULL.map((policy) => `"${policy}"`).join(", ")
+          }, got "${whenFull}"`,
+        );
+      }
+      if (problems.length === count) valid.push(connection);
+    }
+    return [...problems, ...this.#cycleProblems(valid)];
   }
 
   #pipelineRuns(): Promise<void>[] {
@@ -485,8 +690,8 @@ export class Router {
   }
 
   /** Cycles without an input on them never drain: report each once. */
-  #cycleProblems(): GraphProblem[] {
-    const next = this.#successors();
+  #cycleProblems(connections: readonly Connection[]): GraphProblem[] {
+    const next = this.#successors(connections);
     const problems: GraphProblem[] = [];
     const state = new Map<string, "open" | "done">();
     const path: string[] = [];
@@ -520,9 +725,11 @@ export class Router {
     return problems;
   }
 
-  #successors(): Map<string, string[]> {
+  #successors(
+    connections: readonly Connection[],
+  ): Map<string, string[]> {
     const next = new Map<string, string[]>();
-    for (const { from, to } of this.#connections) {
+    for (const { from, to } of connections) {
       const source = from.slice(0, from.lastIndexOf("."));
       const target = to.slice(0, to.lastIndexOf("."));
       next.set(source, [...(next.get(source) ?? []), target]);
@@ -556,9 +763,12 @@ export class Router {
         if (!fed.has(queue)) queue.close();
       }
       for (const [name, queue] of actor.pool.outbound) {
-        if (queue.target === null && name !== "error") {
+        if (
+          queue.target === null && name !== "error" &&
+          !actor.pool.names.optional?.includes(name)
+        ) {
           this.#log.warn(
-            "Queue {queue} is not connected: events sent there are dropped and counted",
+            'Queue "{queue}" is not connected: events sent there are dropped and counted',
             { queue: queue.name },
           );
         }
@@ -571,7 +781,7 @@ export class Router {
    * sends to (consumers before producers); actors on cycles in any order.
    */
   #startOrder(): Actor[] {
-    const next = this.#successors();
+    const next = this.#successors(this.#connections);
     const order: Actor[] = [];
     const placed = new Set<string>();
     const place = (name: string, visiting: Set<string>): void => {

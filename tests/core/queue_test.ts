@@ -1,0 +1,397 @@
+import assert from "node:assert/strict";
+import type { Event } from "../../core/event.ts";
+import {
+  DEFAULT_CAPACITY,
+  MAX_BATCH,
+  OutboundQueue,
+  Queue,
+  QueuePool,
+} from "../../core/queue.ts";
+import { numbered } from "../helpers.ts";
+
+/** Reads every batch until the queue ends. */
+async function readAll(queue: Queue): Promise<Event[][]> {
+  const batches: Event[][] = [];
+  for await (const batch of queue.readable) batches.push(batch);
+  return batches;
+}
+
+function data(events: readonly Event[]): unknown[] {
+  return events.map((event) => event.data);
+}
+
+Deno.test("Queue rejects a capacity that is not a whole number of at least 1", () => {
+  assert.throws(() => new Queue("a.inbox", { capacity: 0 }), {
+    name: "RangeError",
+    message:
+      'Queue "a.inbox": capacity must be a whole number of at least 1, got 0',
+  });
+  assert.throws(() => new Queue("a.inbox", { capacity: 1.5 }), RangeError);
+  assert.equal(new Queue("a.inbox").capacity, DEFAULT_CAPACITY);
+});
+
+Deno.test("Queue rejects an unknown full-queue policy", () => {
+  assert.throws(
+    // @ts-expect-error: not a policy
+    () => new Queue("a.inbox", { whenFull: "drop_all" }),
+    {
+      name: "RangeError",
+      message:
+        'Queue "a.inbox": whenFull must be one of "block", "drop_newest", "drop_oldest", got "drop_all"',
+    },
+  );
+});
+
+Deno.test("Queue hands over events in order in batches of at most MAX_BATCH", async () => {
+  const queue = new Queue("a.inbox", { capacity: 5000 });
+  const writer = queue.writable.getWriter();
+  await writer.write(numbered(1200));
+  await writer.write(numbered(3).map((event) => ({ ...event, data: "x" })));
+  await writer.close();
+  const batches = await readAll(queue);
+  assert.ok(batches.every((batch) => batch.length <= MAX_BATCH));
+  const all = batches.flat();
+  assert.equal(all.length, 1203);
+  assert.deepEqual(
+    data(all.slice(0, 1200)),
+    Array.from({ length: 1200 }, (_, i) => i + 1),
+  );
+  assert.deepEqual(queue.figures(), {
+    in_total: 1203,
+    out_total: 1203,
+    dropped_total: 0,
+    discarded_total: 0,
+    depth: 0,
+    capacity: 5000,
+  });
+});
+
+Deno.test("Queue accepts a single event written on its own", async () => {
+  const queue = new Queue("a.inbox");
+  const writer = queue.writable.getWriter();
+  await writer.write({ header: {}, data: "alone" });
+  await writer.close();
+  assert.deepEqual(data((await readAll(queue)).flat()), ["alone"]);
+});
+
+Deno.test("Queue with block holds a write until there is room and never exceeds its capacity", async () => {
+  const queue = new Queue("a.inbox", { capacity: 4 });
+  const writer = queue.writable.getWriter();
+  await writer.ready; // started: writes reach the queue at once
+  let written = false;
+  const writing = writer.write(numbered(10)).then(() => written = true);
+  // Four fit at once; the other six wait for the reader.
+  assert.equal(queue.depth, 4);
+  assert.equal(queue.waiting, 6);
+  const reader = queue.readable.getReader();
+  const seen: number[] = [];
+  let maxDepth = 0;
+  while (seen.length < 10) {
+    const { value } = await reader.read();
+    maxDepth = Math.max(maxDepth, queue.depth);
+    for (const event of value!) seen.push(event.data as number);
+  }
+  await writing;
+  assert.equal(written, true);
+  assert.ok(maxDepth <= 4, `depth reached ${maxDepth}`);
+  assert.deepEqual(seen, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  await writer.close();
+  assert.equal((await reader.read()).done, true);
+  assert.equal(queue.figures().dropped_total, 0);
+});
+
+Deno.test("Queue counts the batch a consumer holds in its depth until it reads again", async () => {
+  const queue = new Queue("a.inbox", { capacity: 3 });
+  const writer = queue.writable.getWriter();
+  await writer.write(numbered(3));
+  const reader = queue.readable.getReader();
+  const first = await reader.read();
+  assert.equal(first.value!.length, 3);
+  // The consumer holds 3: the queue is still full.
+  assert.equal(queue.depth, 3);
+  let written = false;
+  const writing = writer.write(numbered(1)).then(() => written = true);
+  await Promise.resolve();
+  assert.equal(written, false);
+  assert.equal(queue.waiting, 1);
+  // Settling part of the batch frees room for the waiting write.
+  queue.settle(2);
+  assert.equal(queue.depth, 1);
+  assert.equal(queue.figures().out_total, 2);
+  queue.settle(1);
+  await writing;
+  assert.equal(queue.depth, 1);
+  const second = await reader.read();
+  assert.equal(second.value!.length, 1);
+  await writer.close();
+  assert.equal((await reader.read()).done, true);
+  assert.equal(queue.figures().out_total, 4);
+  assert.equal(queue.depth, 0);
+});
+
+Deno.test("Queue with drop_newest keeps the oldest events and counts the newest as dropped", async () => {
+  const queue = new Queue("a.inbox", { capacity: 3, whenFull: "drop_newest" });
+  const writer = queue.writable.getWriter();
+  await writer.write(numbered(5)); // never waits
+  await writer.write(numbered(2).map((event) => ({ ...event, data: 99 })));
+  await writer.close();
+  assert.deepEqual(data((await readAll(queue)).flat()), [1, 2, 3]);
+  const figures = queue.figures();
+  assert.equal(figures.dropped_total, 4);
+  assert.equal(figures.in_total, 3);
+  assert.equal(figures.out_total, 3);
+});
+
+Deno.test("Queue with drop_oldest keeps the newest events and counts the oldest as dropped", async () => {
+  const queue = new Queue("a.inbox", { capacity: 3, whenFull: "drop_oldest" });
+  const writer = queue.writable.getWriter();
+  await writer.write(numbered(2));
+  await writer.write(numbered(6).slice(2)); // 3, 4, 5, 6
+  await writer.close();
+  assert.deepEqual(data((await readAll(queue)).flat()), [4, 5, 6]);
+  assert.equal(queue.figures().dropped_total, 3);
+});
+
+Deno.test("Queue with drop_oldest never drops the batch the consumer holds", async () => {
+  const queue = new Queue("a.inbox", { capacity: 3, whenFull: "drop_oldest" });
+  const writer = queue.writable.getWriter();
+  await writer.write(numbered(2));
+  const reader = queue.readable.getReader();
+  const held = await reader.read(); // holds 1, 2
+  await writer.write(numbered(5).slice(2)); // 3, 4, 5: room for one
+  const next = await reader.read();
+  assert.deepEqual(data(held.value!), [1, 2]);
+  assert.deepEqual(data(next.value!), [5]);
+  assert.equal(queue.figures().dropped_total, 2);
+  await writer.close();
+  assert.equal((await reader.read()).done, true);
+});
+
+Deno.test("Queue discards values that are not events, counting each and naming the writer", async () => {
+  const discarded: [unknown, string, string, string | undefined][] = [];
+  const queue = new Queue("b.inbox", {
+    onDiscard: (value, reason, name, source) =>
+      discarded.push([value, reason, name, source]),
+  });
+  const outbox = new OutboundQueue("a.outbox");
+  outbox.connect(queue);
+  const values: unknown[] = [
+    { header: {}, data: 1 },
+    "text",
+    null,
+    { data: 2 },
+    { header: [], data: 3 },
+    { header: {} },
+    { header: {}, data: 4 },
+  ];
+  for (const value of values) await outbox.push(value as Event);
+  await outbox.close();
+  assert.deepEqual(data((await readAll(queue)).flat()), [1, 4]);
+  assert.equal(queue.figures().discarded_total, 5);
+  assert.deepEqual(discarded, [
+    ["text", "not an object (string)", "b.inbox", "a.outbox"],
+    [null, "not an object (null)", "b.inbox", "a.outbox"],
+    [{ data: 2 }, 'missing "header"', "b.inbox", "a.outbox"],
+    [
+      { header: [], data: 3 },
+      '"header" is not an object',
+      "b.inbox",
+      "a.outbox",
+    ],
+    [{ header: {} }, 'missing "data"', "b.inbox", "a.outbox"],
+  ]);
+});
+
+Deno.test("Queue.close() while a write is blocked drops and counts what did not fit", async () => {
+  const queue = new Queue("a.inbox", { capacity: 2 });
+  const writer = queue.writable.getWriter();
+  await writer.ready;
+  const writing = writer.write(numbered(5));
+  assert.equal(queue.waiting, 3);
+  queue.close();
+  await writing; // resolves: it does not hang
+  assert.equal(queue.waiting, 0);
+  assert.equal(queue.figures().dropped_total, 3);
+  assert.deepEqual(data((await readAll(queue)).flat()), [1, 2]);
+  // Writes after the close are dropped and counted too.
+  await writer.write(numbered(2));
+  assert.equal(queue.figures().dropped_total, 5);
+  await writer.close();
+});
+
+Deno.test("Queue.clear() throws away queued, held and waiting events and counts them as dropped", async () => {
+  const queue = new Queue("a.inbox", { capacity: 4 });
+  const writer = queue.writable.getWriter();
+  await writer.write(numbered(4));
+  const reader = queue.readable.getReader();
+  await reader.read(); // the consumer holds 4
+  const writing = writer.write(numbered(3)); // waits
+  assert.equal(queue.clear(), 7);
+  await writing;
+  assert.equal(queue.depth, 0);
+  assert.equal(queue.figures().dropped_total, 7);
+  assert.equal((await reader.read()).done, true);
+  await writer.close();
+});
+
+Deno.test("Queue cancelled by its reader while it waits for events ends cleanly", async () => {
+  const queue = new Queue("a.inbox", { capacity: 4 });
+  const writer = queue.writable.getWriter();
+  const reader = queue.readable.getReader();
+  const reading = reader.read(); // waits: nothing queued
+  await reader.cancel();
+  assert.equal((await reading).done, true);
+  await writer.write(numbered(2));
+  assert.equal(queue.figures().dropped_total, 2);
+  await writer.close();
+});
+
+Deno.test("Queue.offer() never waits: with block it drops what does not fit", async () => {
+  const queue = new Queue("logs.inbox", { capacity: 2 });
+  assert.equal(queue.offer(numbered(3)), 1);
+  assert.equal(queue.depth, 2);
+  const oldest = new Queue("logs.inbox", {
+    capacity: 2,
+    whenFull: "drop_oldest",
+  });
+  assert.equal(oldest.offer(numbered(3)), 1);
+  oldest.close();
+  assert.deepEqual(data((await readAll(oldest)).flat()), [2, 3]);
+  queue.close();
+  assert.equal(queue.offer(numbered(1)), 1);
+  assert.equal(queue.figures().dropped_total, 2);
+  assert.equal((await readAll(queue)).flat().length, 2);
+});
+
+Deno.test("OutboundQueue drops and counts what is sent while it is not connected", () => {
+  const drops: [number, string][] = [];
+  const outbox = new OutboundQueue(
+    "a.outbox",
+    (count, reason) => drops.push([count, reason]),
+  );
+  assert.equal(outbox.push({ header: {}, data: 1 }), undefined);
+  assert.equal(outbox.push({ header: {}, data: 2 }), undefined);
+  assert.deepEqual(drops, [[1, "not connected"], [1, "not connected"]]);
+  assert.deepEqual(outbox.figures(), {
+    in_total: 2,
+    out_total: 0,
+    dropped_total: 2,
+    discarded_total: 0,
+    depth: 0,
+    capacity: 0,
+  });
+});
+
+Deno.test("OutboundQueue connects once", () => {
+  const outbox = new OutboundQueue("a.outbox");
+  const first = new Queue("b.inbox");
+  outbox.connect(first);
+  assert.equal(first.source, "a.outbox");
+  assert.throws(() => outbox.connect(new Queue("c.inbox")), {
+    name: "TypeError",
+    message: 'Cannot connect "a.outbox": it is already connected to "b.inbox"',
+  });
+});
+
+Deno.test("OutboundQueue gathers what is sent in one run into one chunk", async () => {
+  const target = new Queue("b.inbox");
+  const outbox = new OutboundQueue("a.outbox");
+  outbox.connect(target);
+  for (const event of numbered(10)) assert.equal(outbox.push(event), undefined);
+  assert.equal(outbox.figures().depth, 10);
+  await outbox.close();
+  const batches = await readAll(target);
+  assert.deepEqual(batches.map((batch) => batch.length), [10]);
+});
+
+Deno.test("OutboundQueue.push() returns a promise once a full batch must wait for room", async () => {
+  const capacity = 8;
+  const target = new Queue("b.inbox", { capacity });
+  const outbox = new OutboundQueue("a.outbox");
+  outbox.connect(target);
+  const events = numbered(3 * MAX_BATCH);
+  let sent = 0;
+  let waited = 0;
+  let consumed = 0;
+  const producing = (async () => {
+    for (const event of events) {
+      const waiting = outbox.push(event);
+      sent++;
+      if (waiting !== undefined) {
+        waited++;
+        await waiting;
+      }
+    }
+    await outbox.close();
+  })();
+  const seen: unknown[] = [];
+  const reader = target.readable.getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    assert.ok(target.depth <= capacity);
+    // The producer never gets further ahead than the queue plus one batch.
+    assert.ok(
+      sent - consumed <= capacity + MAX_BATCH,
+      `sent ${sent}, consumed ${consumed}`,
+    );
+    for (const event of value) seen.push(event.data);
+    consumed += value.length;
+  }
+  await producing;
+  assert.ok(waited >= 2, `the producer waited ${waited} times`);
+  assert.deepEqual(seen, data(events));
+  assert.deepEqual(outbox.figures(), {
+    in_total: events.length,
+    out_total: events.length,
+    dropped_total: 0,
+    discarded_total: 0,
+    depth: 0,
+    capacity,
+  });
+});
+
+Deno.test("OutboundQueue.close() writes everything sent before it, then drops and reports later sends", async () => {
+  const target = new Queue("b.inbox", { capacity: 2 });
+  const drops: [number, string][] = [];
+  const outbox = new OutboundQueue(
+    "a.outbox",
+    (count, reason) => drops.push([count, reason]),
+  );
+  outbox.connect(target);
+  for (const event of numbered(5)) outbox.push(event);
+  const reading = readAll(target);
+  const closing = outbox.close();
+  // Sent while the close waits for room: still written before the end.
+  outbox.push({ header: {}, data: 6 });
+  await closing;
+  assert.equal(outbox.closed, true);
+  outbox.push({ header: {}, data: 7 });
+  assert.deepEqual(data((await reading).flat()), [1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(drops, [[1, "closed"]]);
+  assert.equal(outbox.figures().dropped_total, 1);
+  assert.equal(outbox.figures().in_total, 7);
+});
+
+Deno.test("QueuePool makes the declared queues and more by name when allowed", () => {
+  const pool = new QueuePool("f", {
+    inbound: ["inbox"],
+    outbound: ["outbox", "error"],
+    anyInbound: true,
+    anyOutbound: false,
+  }, { capacity: 7 });
+  assert.deepEqual([...pool.inbound.keys()], ["inbox"]);
+  assert.deepEqual([...pool.outbound.keys()], ["outbox", "error"]);
+  assert.equal(pool.acceptsInbound("other"), true);
+  assert.equal(pool.acceptsOutbound("other"), false);
+  const other = pool.addInbound("other", { capacity: 3 });
+  assert.equal(other.name, "f.other");
+  assert.equal(other.capacity, 3);
+  assert.equal(pool.inbound.get("inbox")!.capacity, 7);
+  assert.deepEqual(Object.keys(pool.figures()), [
+    "inbox",
+    "other",
+    "outbox",
+    "error",
+  ]);
+});

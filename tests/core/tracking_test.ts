@@ -1,0 +1,202 @@
+import assert from "node:assert/strict";
+import { Actor } from "../../core/actor.ts";
+import type { Event } from "../../core/event.ts";
+import { Router } from "../../core/router.ts";
+import {
+  attachTracker,
+  combineTrackers,
+  hold,
+  Tracker,
+  trackerOf,
+} from "../../core/tracking.ts";
+import { fanout } from "../../actors/flow/fanout.ts";
+import { Collector, ListInput } from "../helpers.ts";
+import { Gate, Pass } from "./fixtures.ts";
+
+/** `count` events, each with a tracker of its own. */
+function trackedEvents(
+  count: number,
+): { events: Event[]; trackers: Tracker[] } {
+  const trackers = Array.from({ length: count }, () => new Tracker());
+  const events = trackers.map((tracker, i) =>
+    attachTracker({ header: {}, data: i + 1 }, tracker)
+  );
+  return { events, trackers };
+}
+
+/** Whether each tracker completed (true), failed (its reason) or is open. */
+function outcomes(trackers: Tracker[]): Promise<(true | string)[]> {
+  return Promise.all(
+    trackers.map((tracker) =>
+      tracker.done.then(() => true as const, (error: Error) => error.message)
+    ),
+  );
+}
+
+/** Drops every event whose data is even; sends the rest on. */
+class DropEven extends Actor {
+  readonly kind = "transform";
+  override consume(event: Event): Promise<void> | undefined {
+    if ((event.data as number) % 2 === 0) return undefined;
+    return this.send(event);
+  }
+}
+
+/** Fails every event. */
+class Broken extends Actor {
+  readonly kind = "transform";
+  override consume(): void {
+    throw new RangeError("broken on purpose");
+  }
+}
+
+/** Splits each event into two new events. */
+class Split extends Actor {
+  readonly kind = "transform";
+  override async consume(event: Event): Promise<void> {
+    await this.send({ header: {}, data: `${event.data}a` });
+    await this.send({ header: {}, data: `${event.data}b` });
+  }
+}
+
+Deno.test("a tracker completes once its event was consumed by the output", async () => {
+  const { events, trackers } = trackedEvents(50);
+  const router = new Router();
+  router.register(new ListInput("input", events));
+  router.register(new Pass("pass"));
+  const sink = router.register(new Collector("sink"));
+  router.connect("input.outbox", "pass.inbox");
+  router.connect("pass.outbox", "sink.inbox");
+  await router.start();
+  assert.deepEqual(await outcomes(trackers), Array(50).fill(true));
+  assert.equal(sink.events.length, 50);
+  await router.stop();
+});
+
+Deno.test("a tracker never shows in the header, in JSON or in a copy", () => {
+  const event = attachTracker({ header: { a: 1 }, data: 2 }, new Tracker());
+  assert.equal(JSON.stringify(event), '{"header":{"a":1},"data":2}');
+  assert.deepEqual(Object.keys(event.header), ["a"]);
+  assert.equal(trackerOf(structuredClone(event)), undefined);
+});
+
+Deno.test("a tracker waits for the output to finish, not just for the queue", async () => {
+  const { events, trackers } = trackedEvents(1);
+  const router = new Router();
+  router.register(new ListInput("input", events));
+  const gate = router.register(new Gate("gate"));
+  router.connect("input.outbox", "gate.inbox");
+  await router.start();
+  const call = await gate.next();
+  assert.equal(trackers[0]!.settled, false);
+  call.release();
+  assert.deepEqual(await outcomes(trackers), [true]);
+  await router.stop();
+});
+
+Deno.test("events deliberately dropped by a stage complete their trackers", async () => {
+  const { events, trackers } = trackedEvents(10);
+  const router = new Router();
+  router.register(new ListInput("input", events));
+  router.register(new DropEven("odd"));
+  const sink = router.register(new Collector("sink"));
+  router.connect("input.outbox", "odd.inbox");
+  router.connect("odd.outbox", "sink.inbox");
+  await router.start();
+  assert.deepEqual(await outcomes(trackers), Array(10).fill(true));
+  assert.deepEqual(sink.data(), [1, 3, 5, 7, 9]);
+  await router.stop();
+});
+
+Deno.test("a tracker waits for every copy made by fanout and every split event", async () => {
+  const { events, trackers } = trackedEvents(1);
+  const router = new Router();
+  router.register(new ListInput("input", events));
+  router.register(fanout, "copy");
+  router.register(new Split("split"));
+  const left = router.register(new Gate("left"));
+  const right = router.register(new Collector("right"));
+  router.connect("input.outbox", "copy.inbox");
+  router.connect("copy.a", "split.inbox");
+  router.connect("copy.b", "right.inbox");
+  router.connect("split.outbox", "left.inbox");
+  await router.start();
+  await right.waitFor(1);
+  const first = await left.next();
+  assert.equal(first.event.data, "1a");
+  first.release();
+  const second = await left.next();
+  assert.equal(trackers[0]!.settled, false);
+  second.release();
+  assert.deepEqual(await outcomes(trackers), [true]);
+  await router.stop();
+});
+
+Deno.test("a failure with no error queue fails the tracker; a handled one completes it", async () => {
+  const unhandled = trackedEvents(2);
+  const handled = trackedEvents(2);
+  const router = new Router();
+  router.register(new ListInput("input", unhandled.events));
+  router.register(new Broken("broken"));
+  router.register(new ListInput("input2", handled.events));
+  router.register(new Broken("broken2"));
+  const errors = router.register(new Collector("errors"));
+  router.connect("input.outbox", "broken.inbox");
+  router.connect("input2.outbox", "broken2.inbox");
+  router.connect("broken2.error", "errors.inbox");
+  await router.start();
+  assert.deepEqual(await outcomes(unhandled.trackers), [
+    "RangeError: broken on purpose",
+    "RangeError: broken on purpose",
+  ]);
+  assert.deepEqual(await outcomes(handled.trackers), [true, true]);
+  assert.equal(errors.events.length, 2);
+  await router.stop();
+});
+
+Deno.test("events dropped by a full queue or an unconnected queue fail their trackers", async () => {
+  const { events, trackers } = trackedEvents(3);
+  const router = new Router();
+  router.register(new ListInput("input", events));
+  router.register(new Pass("nowhere"));
+  router.connect("input.outbox", "nowhere.inbox");
+  await router.start();
+  const results = await outcomes(trackers);
+  assert.ok(
+    results.every((result) =>
+      result === 'Queue "nowhere.outbox": not connected'
+    ),
+    String(results),
+  );
+  await router.stop();
+
+  const full = trackedEvents(5);
+  const gated = new Router();
+  gated.register(new ListInput("input", full.events));
+  const gate = gated.register(
+    new Gate("gate", { capacity: 1, whenFull: "drop_newest" }),
+  );
+  gated.connect("input.outbox", "gate.inbox");
+  await gated.start();
+  const call = await gate.next();
+  const dropped = await outcomes(full.trackers.slice(1));
+  assert.ok(dropped.every((result) => result !== true), String(dropped));
+  call.release();
+  assert.deepEqual(await outcomes(full.trackers.slice(0, 1)), [true]);
+  await gated.stop();
+});
+
+Deno.test("hold and combineTrackers let a batch carry the trackers of its events", async () => {
+  const { events, trackers } = trackedEvents(3);
+  const settles = events.map((event) => hold(event));
+  const batch = attachTracker(
+    { header: {}, data: events.map((event) => event.data) },
+    combineTrackers(events)!,
+  );
+  const batchTracker = trackerOf(batch)!;
+  batchTracker.retain();
+  for (const settle of settles) settle();
+  assert.ok(trackers.every((tracker) => !tracker.settled));
+  batchTracker.release();
+  assert.deepEqual(await outcomes(trackers), [true, true, true]);
+});
