@@ -1,0 +1,81 @@
+/**
+ * `roundrobin`: spreads events over its connected outbound queues in turn.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { Actor, type ActorSettings } from "../../core/actor.ts";
+import type { Event } from "../../core/event.ts";
+import type { ActorSpec } from "../../core/registry.ts";
+
+/** Options of the `roundrobin` actor: none. */
+export const RoundRobinOptions = z.strictObject({});
+
+/** Parsed options of the `roundrobin` actor. */
+export type RoundRobinOptions = z.infer<typeof RoundRobinOptions>;
+
+/**
+ * Sends each event from `inbox` to the next connected outbound queue (any
+ * name but `error`), in the order the queues were connected, then starts over.
+ *
+ * @example
+ * ```ts
+ * import { Router } from "../../core/router.ts";
+ * import { generator } from "../input/generator.ts";
+ * import { nullOutput } from "../output/null.ts";
+ * import { roundrobin } from "./roundrobin.ts";
+ *
+ * const router = new Router();
+ * router.register(generator, "input", { interval: 0, count: 6 });
+ * router.register(roundrobin, "mix");
+ * router.register(nullOutput, "one");
+ * router.register(nullOutput, "two");
+ * router.connect("input.outbox", "mix.inbox");
+ * router.connect("mix.one", "one.inbox");
+ * router.connect("mix.two", "two.inbox");
+ * await router.start();
+ * await router.finished;
+ * (await router.stop()).delivered; // 6, 3 each
+ * ```
+ */
+export const roundrobin: ActorSpec<RoundRobinOptions> = {
+  type: "roundrobin",
+  kind: "flow",
+  summary: "Spreads events over its connected outbound queues in turn.",
+  options: RoundRobinOptions,
+  example: {},
+  create: (name, _options, settings) => new RoundRobin(name, settings),
+};
+
+/** The `roundrobin` flow actor. */
+export class RoundRobin extends Actor {
+  readonly kind = "flow";
+  #branches: string[] = [];
+  #next = 0;
+
+  /** Makes a round robin. */
+  constructor(name: string, settings: ActorSettings = {}) {
+    super(name, settings, { outbound: ["error"], anyOutbound: true });
+  }
+
+  /** The connected outbound queues are known once the router has wired them. */
+  override setup(): void {
+    this.#branches = this.pool.branches();
+    if (this.#branches.length === 0) {
+      this.log.warn(
+        "Actor {actor} has no connected outbound queue: events it receives are dropped and counted",
+        { actor: this.name },
+      );
+      this.pool.addOutbound("outbox");
+      this.#branches = ["outbox"];
+    }
+    this.#next = 0;
+  }
+
+  override consume(event: Event): Promise<void> | undefined {
+    const branch = this.#branches[this.#next];
+    if (++this.#next === this.#branches.length) this.#next = 0;
+    return this.send(event, branch);
+  }
+}
