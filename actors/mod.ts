@@ -6,8 +6,32 @@
  */
 
 import type { ActorSpec } from "../core/registry.ts";
+import { fanout } from "./flow/fanout.ts";
+import { funnel } from "./flow/funnel.ts";
+import { roundrobin } from "./flow/roundrobin.ts";
+import { switchFlow } from "./flow/switch.ts";
+import { fileIn } from "./input/file_in.ts";
 import { generator } from "./input/generator.ts";
+import { httpServer } from "./input/http_server.ts";
+import { natsIn } from "./input/nats_in.ts";
+import { stdin } from "./input/stdin.ts";
+import { tcpServer } from "./input/tcp_server.ts";
+import { udpIn } from "./input/udp_in.ts";
+import { logHuman } from "./log/log_human.ts";
+import { logJson } from "./log/log_json.ts";
+import { fileOut } from "./output/file_out.ts";
+import { httpClient } from "./output/http_client.ts";
+import { natsOut } from "./output/nats_out.ts";
 import { nullOutput } from "./output/null.ts";
+import { stdout } from "./output/stdout.ts";
+import { tcpClient } from "./output/tcp_client.ts";
+import { udpOut } from "./output/udp_out.ts";
+import { filter } from "./transform/filter.ts";
+import { header } from "./transform/header.ts";
+import { jsonDecode } from "./transform/json_decode.ts";
+import { jsonEncode } from "./transform/json_encode.ts";
+import { jsonata } from "./transform/jsonata.ts";
+import { tippingBucket } from "./transform/tippingbucket.ts";
 
 /**
  * Every built-in actor spec. Pass them to a `Registry`.
@@ -19,6 +43,30 @@ import { nullOutput } from "./output/null.ts";
  * ```
  */
 export const BUILTIN_ACTORS: readonly ActorSpec[] = [
+  fanout,
+  funnel,
+  roundrobin,
+  switchFlow,
+  fileIn,
   generator,
+  httpServer,
+  natsIn,
+  stdin,
+  tcpServer,
+  udpIn,
+  logHuman,
+  logJson,
+  fileOut,
+  httpClient,
+  natsOut,
   nullOutput,
+  stdout,
+  tcpClient,
+  udpOut,
+  filter,
+  header,
+  jsonDecode,
+  jsonEncode,
+  jsonata,
+  tippingBucket,
 ] as ActorSpec[];

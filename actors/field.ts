@@ -1,0 +1,233 @@
+/**
+ * Field paths: how actor options name a part of an event, such as `data`,
+ * `data.user.id` or `header.http.status`, and the getters and setters compiled
+ * from them once, at construction.
+ *
+ * A path starts with `data` or `header`; each further dot-separated key goes
+ * one level down (array indexes are keys too: `data.items.0`).
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import type { Event } from "../core/event.ts";
+
+/** Reads the value a field path names, or `undefined` when it is absent. */
+export type FieldGetter = (event: Event) => unknown;
+
+/** Writes a value where a field path names, making missing objects on the way. */
+export type FieldSetter = (event: Event, value: unknown) => void;
+
+/** A parsed field path. */
+export interface FieldPath {
+  /** The path as written. */
+  readonly path: string;
+  /** Which part of the event it starts from. */
+  readonly root: "data" | "header";
+  /** The keys below the root, outermost first. */
+  readonly keys: readonly string[];
+}
+
+const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
+/**
+ * Why `path` is not a field path, or `undefined` when it is one. With
+ * `writable`, also refuses `header` alone (the header must stay an object).
+ *
+ * @example
+ * ```ts
+ * import { fieldPathProblem } from "./field.ts";
+ * fieldPathProblem("data.user.id"); // undefined
+ * fieldPathProblem("body.id"); // 'Field path "body.id" must start with "data" or "header"'
+ * ```
+ */
+export function fieldPathProblem(
+  path: string,
+  writable = false,
+): string | undefined {
+  const [root, ...keys] = path.split(".");
+  if (root !== "data" && root !== "header") {
+    return `Field path "${path}" must start with "data" or "header"`;
+  }
+  if (keys.some((key) => key === "")) {
+    return `Field path "${path}" has an empty key`;
+  }
+  const forbidden = keys.find((key) => FORBIDDEN_KEYS.has(key));
+  if (forbidden !== undefined) {
+    return `Field path "${path}" uses the reserved key "${forbidden}"`;
+  }
+  if (writable && root === "header" && keys.length === 0) {
+    return `Field path "header" cannot be written: name a key under it, such as "header.x"`;
+  }
+  return undefined;
+}
+
+/**
+ * Parses a field path; throws a `TypeError` saying what is wrong with it.
+ *
+ * @example
+ * ```ts
+ * import { parseFieldPath } from "./field.ts";
+ * parseFieldPath("header.http.status").keys; // ["http", "status"]
+ * ```
+ */
+export function parseFieldPath(path: string, writable = false): FieldPath {
+  const problem = fieldPathProblem(path, writable);
+  if (problem !== undefined) throw new TypeError(problem);
+  const [root, ...keys] = path.split(".");
+  return { path, root: root as "data" | "header", keys };
+}
+
+/**
+ * A zod schema for an option holding a field path: a string checked by
+ * {@link fieldPathProblem}, so that a bad path is reported at the option.
+ *
+ * @example
+ * ```ts
+ * import { fieldPathSchema } from "./field.ts";
+ * fieldPathSchema().safeParse("data.x").success; // true
+ * fieldPathSchema().safeParse("x").success; // false
+ * ```
+ */
+export function fieldPathSchema(writable = false): z.ZodString {
+  return z.string().superRefine((path, ctx) => {
+    const problem = fieldPathProblem(path, writable);
+    if (problem !== undefined) {
+      ctx.addIssue({ code: "custom", message: problem });
+    }
+  });
+}
+
+/**
+ * Compiles a getter for `path`. Walking stops with `undefined` at the first
+ * value that is not an object.
+ *
+ * @example
+ * ```ts
+ * import { fieldGetter } from "./field.ts";
+ * const level = fieldGetter("data.level");
+ * level({ header: {}, data: { level: "warn" } }); // "warn"
+ * level({ header: {}, data: "text" }); // undefined
+ * ```
+ */
+export function fieldGetter(path: string): FieldGetter {
+  const { root, keys } = parseFieldPath(path);
+  const start = root === "data"
+    ? (event: Event): unknown => event.data
+    : (event: Event): unknown => event.header;
+  if (keys.length === 0) return start;
+  if (keys.length === 1) {
+    const key = keys[0]!;
+    return (event) => {
+      const value = start(event);
+      return typeof value === "object" && value !== null
+        ? (value as Record<string, unknown>)[key]
+        : undefined;
+    };
+  }
+  return (event) => {
+    let value = start(event);
+    for (let i = 0; i < keys.length; i++) {
+      if (typeof value !== "object" || value === null) return undefined;
+      value = (value as Record<string, unknown>)[keys[i]!];
+    }
+    return value;
+  };
+}
+
+/**
+ * Compiles a setter for `path`. Missing or `undefined` objects on the way are
+ * made; a value on the way that is not an object is a `TypeError` (the event
+ * then goes to the `error` queue).
+ *
+ * @example
+ * ```ts
+ * import { fieldSetter } from "./field.ts";
+ * const event = { header: {}, data: 1 };
+ * fieldSetter("header.http.status")(event, 200);
+ * event.header; // { http: { status: 200 } }
+ * ```
+ */
+export function fieldSetter(path: string): FieldSetter {
+  const { root, keys } = parseFieldPath(path, true);
+  if (keys.length === 0) {
+    return (event, value) => {
+      event.data = value;
+    };
+  }
+  const last = keys[keys.length - 1]!;
+  const inner = keys.slice(0, -1);
+  return (event, value) => {
+    let target: unknown = root === "data" ? event.data : event.header;
+    if (root === "data" && (target === undefined || target === null)) {
+      target = event.data = {};
+    }
+    if (typeof target !== "object" || target === null) {
+      throw new TypeError(
+        `Cannot set "${path}": "${root}" is ${kindOf(target)}, not an object`,
+      );
+    }
+    for (let i = 0; i < inner.length; i++) {
+      const key = inner[i]!;
+      const container = target as Record<string, unknown>;
+      let next = container[key];
+      if (next === undefined || next === null) next = container[key] = {};
+      if (typeof next !== "object") {
+        throw new TypeError(
+          `Cannot set "${path}": "${
+            [root, ...keys.slice(0, i + 1)].join(".")
+          }" is ${kindOf(next)}, not an object`,
+        );
+      }
+      target = next;
+    }
+    (target as Record<string, unknown>)[last] = value;
+  };
+}
+
+/**
+ * Compiles a remover for `path`: deletes the key it names, if present.
+ *
+ * @example
+ * ```ts
+ * import { fieldRemover } from "./field.ts";
+ * const event = { header: { a: { b: 1, c: 2 } }, data: null };
+ * fieldRemover("header.a.b")(event);
+ * event.header; // { a: { c: 2 } }
+ * ```
+ */
+export function fieldRemover(path: string): (event: Event) => void {
+  const { keys } = parseFieldPath(path, true);
+  if (keys.length === 0) {
+    return (event) => {
+      event.data = undefined;
+    };
+  }
+  const last = keys[keys.length - 1]!;
+  const parent = fieldGetter(path.slice(0, path.lastIndexOf(".")));
+  return (event) => {
+    const container = parent(event);
+    if (typeof container === "object" && container !== null) {
+      delete (container as Record<string, unknown>)[last];
+    }
+  };
+}
+
+/**
+ * A few words for the type of a value, for messages: `"a string"`, `"null"`,
+ * `"an array"`.
+ *
+ * @example
+ * ```ts
+ * import { kindOf } from "./field.ts";
+ * kindOf(3); // "a number"
+ * ```
+ */
+export function kindOf(value: unknown): string {
+  if (value === null) return "null";
+  if (value === undefined) return "undefined";
+  if (Array.isArray(value)) return "an array";
+  if (value instanceof Uint8Array) return "bytes";
+  const type = typeof value;
+  return type === "object" ? "an object" : `a ${type}`;
+}

@@ -1,0 +1,153 @@
+/**
+ * Event data as what an output writes: strings as text, `Uint8Array`s as
+ * bytes, anything else as JSON text.
+ *
+ * @module
+ */
+
+const encoder = new TextEncoder();
+
+/**
+ * `data` as text or bytes: a string or a `Uint8Array` as it is, any other value
+ * as JSON (`undefined`, which JSON cannot hold, as `null`). Data that JSON
+ * cannot represent (a BigInt, a cycle) is a `TypeError`.
+ *
+ * @example
+ * ```ts
+ * import { payload } from "./payload.ts";
+ * payload("text"); // "text"
+ * payload({ a: 1 }); // '{"a":1}'
+ * ```
+ */
+export function payload(data: unknown): string | Uint8Array {
+  if (typeof data === "string" || data instanceof Uint8Array) return data;
+  return toJson(data);
+}
+
+/**
+ * `data` as bytes: {@link payload}, with text encoded as UTF-8.
+ *
+ * @example
+ * ```ts
+ * import { payloadBytes } from "./payload.ts";
+ * payloadBytes("hé").length; // 3
+ * ```
+ */
+export function payloadBytes(data: unknown): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  return encoder.encode(typeof data === "string" ? data : toJson(data));
+}
+
+/**
+ * JSON text of `value`; `undefined` becomes `null`; what JSON cannot represent
+ * is a `TypeError` saying why.
+ *
+ * @example
+ * ```ts
+ * import { toJson } from "./payload.ts";
+ * toJson([1, "a"]); // '[1,"a"]'
+ * toJson(undefined); // "null"
+ * ```
+ */
+export function toJson(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? "null";
+  } catch (error) {
+    throw new TypeError(
+      `Cannot write the data as JSON: ${
+        error instanceof Error ? error.message : String(error)
+      }`,
+      { cause: error },
+    );
+  }
+}
+
+/** Above this many bytes, a {@link ByteBuilder} gives its buffer back on `clear`. */
+const KEEP_BYTES = 16 * 1024 * 1024;
+
+/**
+ * A growing byte buffer, reused from batch to batch, that text is encoded into
+ * in place (no copy per piece): how outputs make one write of a whole batch.
+ *
+ * @example
+ * ```ts
+ * import { ByteBuilder } from "./payload.ts";
+ * const builder = new ByteBuilder();
+ * builder.addUint32(0);
+ * builder.addText("hé");
+ * builder.setUint32(0, builder.length - 4);
+ * builder.bytes(); // Uint8Array [0, 0, 0, 3, 104, 195, 169]
+ * ```
+ */
+export class ByteBuilder {
+  /** Bytes added since the last `clear`. */
+  length = 0;
+  #initial: number;
+  #buffer: Uint8Array;
+  #view: DataView;
+
+  /** Makes an empty builder with room for `initial` bytes to start with. */
+  constructor(initial = 65_536) {
+    this.#initial = initial;
+    this.#buffer = new Uint8Array(initial);
+    this.#view = new DataView(this.#buffer.buffer);
+  }
+
+  /** Empties the builder (giving back a very large buffer). */
+  clear(): void {
+    this.length = 0;
+    if (this.#buffer.length > KEEP_BYTES) this.#grow(this.#initial, true);
+  }
+
+  /** Adds `text` encoded as UTF-8. */
+  addText(text: string): void {
+    this.#reserve(text.length * 3);
+    this.length += encoder.encodeInto(text, this.#buffer.subarray(this.length))
+      .written;
+  }
+
+  /** Adds `bytes`. */
+  addBytes(bytes: Uint8Array): void {
+    this.#reserve(bytes.length);
+    this.#buffer.set(bytes, this.length);
+    this.length += bytes.length;
+  }
+
+  /** Adds one byte. */
+  addByte(byte: number): void {
+    this.#reserve(1);
+    this.#buffer[this.length++] = byte;
+  }
+
+  /** Adds a 32-bit unsigned integer, big-endian. */
+  addUint32(value: number): void {
+    this.#reserve(4);
+    this.#view.setUint32(this.length, value);
+    this.length += 4;
+  }
+
+  /** Overwrites the 32-bit unsigned integer (big-endian) at `at`. */
+  setUint32(at: number, value: number): void {
+    this.#view.setUint32(at, value);
+  }
+
+  /** A view of bytes `start` to `end`; valid until the builder changes. */
+  bytes(start = 0, end: number = this.length): Uint8Array {
+    return this.#buffer.subarray(start, end);
+  }
+
+  #reserve(bytes: number): void {
+    const needed = this.length + bytes;
+    if (needed <= this.#buffer.length) return;
+    let size = this.#buffer.length * 2;
+    while (size < needed) size *= 2;
+    this.#grow(size, false);
+  }
+
+  #grow(size: number, empty: boolean): void {
+    const buffer = new Uint8Array(size);
+    if (!empty) buffer.set(this.#buffer.subarray(0, this.length));
+    this.#buffer = buffer;
+    this.#view = new DataView(buffer.buffer);
+  }
+}

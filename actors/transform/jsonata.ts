@@ -1,0 +1,211 @@
+/**
+ * `jsonata`: transforms one field of each event with a JSONata expression
+ * (https://jsonata.org), using the `jsonata` package.
+ *
+ * @module
+ */
+
+import jsonataCompile from "jsonata";
+import { z } from "zod";
+import { Actor, type ActorSettings } from "../../core/actor.ts";
+import type { Event } from "../../core/event.ts";
+import type { ActorSpec } from "../../core/registry.ts";
+import {
+  fieldGetter,
+  fieldPathSchema,
+  type FieldSetter,
+  fieldSetter,
+} from "../field.ts";
+
+/** Options of the `jsonata` actor. */
+export const JsonataOptions = z.strictObject({
+  expression: z.string().min(1).superRefine((text, ctx) => {
+    try {
+      compileExpression(text);
+    } catch (error) {
+      ctx.addIssue({ code: "custom", message: (error as Error).message });
+    }
+  }).describe(
+    'The JSONata expression, e.g. "{ \\"user\\": name, \\"total\\": $sum(items.price) }". The field is its input; $header is the event header.',
+  ),
+  field: fieldPathSchema().default("data").describe(
+    'The input of the expression: "data", "data.<key>...", "header" or "header.<key>...".',
+  ),
+  target: fieldPathSchema(true).optional().describe(
+    'Where to put the result; without it, in place of "field".',
+  ),
+  bindings: z.record(
+    z.string().regex(
+      /^[A-Za-z_][A-Za-z0-9_]*$/,
+      "Use a name made of letters, digits and _",
+    ),
+    z.unknown(),
+  ).default({}).describe(
+    'Values the expression reads as variables: { "rate": 1.2 } is $rate.',
+  ),
+});
+
+/** Parsed options of the `jsonata` actor. */
+export type JsonataOptions = z.infer<typeof JsonataOptions>;
+
+/** A compiled JSONata expression. */
+type Expression = ReturnType<typeof jsonataCompile>;
+
+/** What the `jsonata` package throws: an object, not an `Error`. */
+interface JsonataFailure {
+  code?: string;
+  position?: number;
+  message?: string;
+}
+
+/**
+ * Replaces `field` with the result of `expression` evaluated on it (or writes
+ * the result to `target`); `$header` is the event's header and each of
+ * `bindings` is a variable. The expression is compiled once, when the actor is
+ * made: a syntax error is reported then, at the `expression` option, with the
+ * JSONata error code and position (`JSONata error S0207 at position 5:
+ * Unexpected end of expression`). An error while evaluating sends the event to
+ * the `error` queue with the same kind of message. An expression that matches
+ * nothing sets the target to `undefined`. Results are made of plain objects
+ * and arrays (JSONata's own have no prototype or carry extra flags).
+ *
+ * @example
+ * ```ts
+ * import { Router } from "../../core/router.ts";
+ * import { generator } from "../input/generator.ts";
+ * import { nullOutput } from "../output/null.ts";
+ * import { jsonata } from "./jsonata.ts";
+ *
+ * const router = new Router();
+ * router.register(generator, "input", {
+ *   interval: 0,
+ *   count: 2,
+ *   data: { items: [{ price: 2 }, { price: 3 }] },
+ * });
+ * router.register(jsonata, "total", {
+ *   expression: "{ 'total': $sum(items.price) * $rate }",
+ *   bindings: { rate: 2 },
+ * });
+ * router.register(nullOutput, "sink");
+ * router.connect("input.outbox", "total.inbox");
+ * router.connect("total.outbox", "sink.inbox");
+ * await router.start();
+ * await router.finished;
+ * (await router.stop()).delivered; // 2, each with data { total: 10 }
+ * ```
+ */
+export const jsonata: ActorSpec<JsonataOptions> = {
+  type: "jsonata",
+  kind: "transform",
+  summary: "Transforms a field of each event with a JSONata expression.",
+  options: JsonataOptions,
+  example: { expression: "$", field: "data" },
+  create: (name, options, settings) => new Jsonata(name, options, settings),
+};
+
+/** The `jsonata` transform actor. */
+export class Jsonata extends Actor {
+  readonly kind = "transform";
+  #expression: Expression;
+  #get: (event: Event) => unknown;
+  #set: FieldSetter;
+
+  /** Makes a JSONata transform; see {@link JsonataOptions}. */
+  constructor(
+    name: string,
+    options: Partial<JsonataOptions> & Pick<JsonataOptions, "expression">,
+    settings: ActorSettings = {},
+  ) {
+    super(name, settings);
+    try {
+      this.#expression = compileExpression(options.expression);
+    } catch (error) {
+      throw new TypeError(
+        `Invalid option "expression" of actor "${name}": ${
+          (error as Error).message
+        }`,
+      );
+    }
+    const parsed = JsonataOptions.parse(options);
+    for (const [key, value] of Object.entries(parsed.bindings)) {
+      this.#expression.assign(key, value);
+    }
+    this.#get = fieldGetter(parsed.field);
+    this.#set = fieldSetter(parsed.target ?? parsed.field);
+  }
+
+  override async consume(event: Event): Promise<void> {
+    let result: unknown;
+    try {
+      result = await this.#expression.evaluate(this.#get(event), {
+        header: event.header,
+      });
+    } catch (error) {
+      throw toError(error);
+    }
+    this.#set(event, plain(result));
+    const waiting = this.send(event);
+    if (waiting !== undefined) await waiting;
+  }
+}
+
+/**
+ * Compiles `text`; throws a `TypeError` with the JSONata error code and the
+ * position in the expression when it is not valid.
+ */
+function compileExpression(text: string): Expression {
+  try {
+    return jsonataCompile(text);
+  } catch (error) {
+    throw new TypeError(toError(error).message);
+  }
+}
+
+/** A JSONata failure as an `Error` whose message has its code and position. */
+function toError(error: unknown): Error {
+  if (error instanceof Error) return error;
+  const failure =
+    (typeof error === "object" && error !== null
+      ? error
+      : { message: String(error) }) as JsonataFailure;
+  const code = failure.code === undefined ? "" : ` ${failure.code}`;
+  const at = failure.position === undefined
+    ? ""
+    : ` at position ${failure.position}`;
+  const wrapped = new Error(
+    `JSONata error${code}${at}: ${failure.message ?? String(error)}`,
+  );
+  wrapped.name = "JsonataError";
+  return wrapped;
+}
+
+/**
+ * A copy of a JSONata result made of plain objects and arrays: JSONata makes
+ * objects without a prototype and marks arrays with flags such as `sequence`.
+ * Values of other classes (dates, bytes, functions) are kept as they are.
+ */
+function plain(value: unknown): unknown {
+  if (typeof value !== "object" || value === null) return value;
+  if (Array.isArray(value)) {
+    const copy = new Array(value.length);
+    for (let i = 0; i < value.length; i++) copy[i] = plain(value[i]);
+    return copy;
+  }
+  const prototype = Object.getPrototypeOf(value);
+  if (prototype !== null && prototype !== Object.prototype) return value;
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) {
+    const item = plain((value as Record<string, unknown>)[key]);
+    if (key === "__proto__") {
+      Object.defineProperty(copy, key, {
+        value: item,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    } else {
+      copy[key] = item;
+    }
+  }
+  return copy;
+}

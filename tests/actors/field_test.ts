@@ -1,0 +1,74 @@
+import assert from "node:assert/strict";
+import {
+  fieldGetter,
+  fieldPathProblem,
+  fieldRemover,
+  fieldSetter,
+} from "../../actors/field.ts";
+
+Deno.test("fieldGetter reads nested data and header values, array indexes included", () => {
+  const event = {
+    header: { http: { status: 200 } },
+    data: { items: [{ id: "a" }, { id: "b" }] },
+  };
+  assert.equal(fieldGetter("header.http.status")(event), 200);
+  assert.equal(fieldGetter("data.items.1.id")(event), "b");
+  assert.equal(fieldGetter("data")(event), event.data);
+  assert.equal(fieldGetter("data.items.5.id")(event), undefined);
+  assert.equal(fieldGetter("data.items.0.id.length")(event), undefined);
+  assert.equal(fieldGetter("header.none")(event), undefined);
+});
+
+Deno.test("fieldSetter makes missing objects and refuses to write through other values", () => {
+  const event: { header: Record<string, unknown>; data: unknown } = {
+    header: { text: "x" },
+    data: undefined,
+  };
+  fieldSetter("header.a.b.c")(event, 1);
+  fieldSetter("data.user.id")(event, 7);
+  assert.deepEqual(event, {
+    header: { text: "x", a: { b: { c: 1 } } },
+    data: { user: { id: 7 } },
+  });
+  assert.throws(() => fieldSetter("header.text.more")(event, 1), {
+    name: "TypeError",
+    message:
+      'Cannot set "header.text.more": "header.text" is a string, not an object',
+  });
+  const text = { header: {}, data: "text" as unknown };
+  assert.throws(
+    () => fieldSetter("data.x")(text, 1),
+    /"data" is a string, not an object/,
+  );
+  fieldSetter("data")(text, [1]);
+  assert.deepEqual(text.data, [1]);
+});
+
+Deno.test("fieldRemover deletes the key it names and ignores absent paths", () => {
+  const event = { header: { a: { b: 1, c: 2 } }, data: null };
+  fieldRemover("header.a.b")(event);
+  fieldRemover("header.x.y")(event);
+  assert.deepEqual(event.header, { a: { c: 2 } });
+});
+
+Deno.test("field paths must start with data or header and have no empty or reserved keys", () => {
+  assert.equal(fieldPathProblem("data"), undefined);
+  assert.equal(fieldPathProblem("header"), undefined);
+  assert.equal(
+    fieldPathProblem("header", true),
+    'Field path "header" cannot be written: name a key under it, such as "header.x"',
+  );
+  assert.equal(
+    fieldPathProblem("payload.x"),
+    'Field path "payload.x" must start with "data" or "header"',
+  );
+  assert.equal(
+    fieldPathProblem("data..x"),
+    'Field path "data..x" has an empty key',
+  );
+  assert.equal(
+    fieldPathProblem("data.__proto__.x"),
+    'Field path "data.__proto__.x" uses the reserved key "__proto__"',
+  );
+  assert.throws(() => fieldSetter("header"), TypeError);
+});

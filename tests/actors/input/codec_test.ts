@@ -1,0 +1,291 @@
+import assert from "node:assert/strict";
+import {
+  type Codec,
+  type DecodeFailure,
+  decodeMessage,
+  type DecodeSink,
+  failureEvent,
+  LengthFrameDecoder,
+  LineSplitter,
+  SAMPLE_CHARS,
+  StreamDecoder,
+} from "../../../actors/input/codec.ts";
+
+const encode = (text: string): Uint8Array => new TextEncoder().encode(text);
+
+/** A sink that keeps values and failures with their line numbers. */
+function recorder(): DecodeSink & {
+  values: [unknown, number][];
+  failures: [DecodeFailure, number][];
+} {
+  const values: [unknown, number][] = [];
+  const failures: [DecodeFailure, number][] = [];
+  return {
+    values,
+    failures,
+    value: (data, line) => values.push([data, line]),
+    failure: (failure, line) => failures.push([failure, line]),
+  };
+}
+
+/** Feeds `text` in chunks of `size` bytes (1 splits inside every character). */
+function feed(
+  decoder: { write(chunk: Uint8Array): void; end(): void },
+  bytes: Uint8Array,
+  size: number,
+): void {
+  for (let i = 0; i < bytes.length; i += size) {
+    decoder.write(bytes.subarray(i, i + size));
+  }
+  decoder.end();
+}
+
+Deno.test("StreamDecoder lines gives the same lines whatever the chunk boundaries", () => {
+  const text = "one\r\ntwo\n\nthré€ 😀\nlast";
+  for (const size of [1, 2, 3, 5, 64]) {
+    const sink = recorder();
+    feed(new StreamDecoder("lines", 1024, sink), encode(text), size);
+    assert.deepEqual(sink.values, [
+      ["one", 1],
+      ["two", 2],
+      ["", 3],
+      ["thré€ 😀", 4],
+      ["last", 5],
+    ], `chunks of ${size}`);
+    assert.deepEqual(sink.failures, []);
+  }
+});
+
+Deno.test("StreamDecoder reuses no caller buffer: a reused chunk does not change held lines", () => {
+  const sink = recorder();
+  const decoder = new StreamDecoder("lines", 1024, sink);
+  const buffer = encode("abc");
+  decoder.write(buffer);
+  buffer.set(encode("xyz"));
+  decoder.write(encode("\n"));
+  assert.deepEqual(sink.values, [["abc", 1]]);
+});
+
+Deno.test("StreamDecoder reports a line over max_line_bytes once and goes on with the next line", () => {
+  const long = "x".repeat(50);
+  const text = `short\n${long}\nafter\n${"é".repeat(9)}\nend\n`;
+  for (const size of [1, 7, 1000]) {
+    const sink = recorder();
+    feed(new StreamDecoder("lines", 16, sink), encode(text), size);
+    assert.deepEqual(
+      sink.values,
+      [["short", 1], ["after", 3], ["end", 5]],
+      `chunks of ${size}`,
+    );
+    assert.deepEqual(
+      sink.failures.map(([failure, line]) => [failure.name, line]),
+      [["RangeError", 2], ["RangeError", 4]],
+      `chunks of ${size}`,
+    );
+    assert.equal(
+      sink.failures[0]![0].message,
+      "Line 2 is longer than 16 bytes (max_line_bytes)",
+    );
+    assert.ok(long.startsWith(sink.failures[0]![0].sample));
+  }
+});
+
+Deno.test("StreamDecoder keeps only the first characters of an over-long line as its sample", () => {
+  const sink = recorder();
+  feed(
+    new StreamDecoder("lines", 300, sink),
+    encode(`${"y".repeat(10_000)}\nok\n`),
+    4096,
+  );
+  assert.equal(sink.failures.length, 1);
+  assert.equal(sink.failures[0]![0].sample, "y".repeat(SAMPLE_CHARS));
+  assert.deepEqual(sink.values, [["ok", 2]]);
+});
+
+Deno.test("StreamDecoder ndjson skips blank lines and reports bad JSON with its line", () => {
+  const sink = recorder();
+  feed(
+    new StreamDecoder("ndjson", 1024, sink),
+    encode('{"a":1}\n\n  \nnot json\n[1,2]\n"tail"'),
+    4,
+  );
+  assert.deepEqual(sink.values, [[{ a: 1 }, 1], [[1, 2], 5], ["tail", 6]]);
+  assert.equal(sink.failures.length, 1);
+  const [failure, line] = sink.failures[0]!;
+  assert.equal(line, 4);
+  assert.equal(failure.name, "SyntaxError");
+  assert.match(failure.message, /^Line 4 is not valid JSON: /);
+  assert.equal(failure.sample, "not json");
+});
+
+Deno.test("StreamDecoder json decodes the whole input as one document", () => {
+  const sink = recorder();
+  feed(
+    new StreamDecoder("json", 1024, sink),
+    encode('{\n  "a": [1, 2],\n  "b": "ü"\n}\n'),
+    3,
+  );
+  assert.deepEqual(sink.values, [[{ a: [1, 2], b: "ü" }, 0]]);
+
+  const empty = recorder();
+  feed(new StreamDecoder("json", 1024, empty), encode(" \n"), 1);
+  assert.deepEqual([empty.values, empty.failures], [[], []]);
+
+  const bad = recorder();
+  feed(new StreamDecoder("json", 1024, bad), encode("{oops"), 2);
+  assert.equal(bad.failures.length, 1);
+  assert.match(
+    bad.failures[0]![0].message,
+    /^The input is not a JSON document/,
+  );
+  assert.equal(bad.failures[0]![0].sample, "{oops");
+});
+
+Deno.test("StreamDecoder json reports a document over max_line_bytes once", () => {
+  const sink = recorder();
+  feed(new StreamDecoder("json", 10, sink), encode(`["${"z".repeat(40)}"]`), 4);
+  assert.deepEqual(sink.values, []);
+  assert.deepEqual(sink.failures.map(([failure]) => failure.message), [
+    "The JSON document is longer than 10 bytes (max_line_bytes)",
+  ]);
+});
+
+Deno.test("StreamDecoder raw gives a copy of each chunk", () => {
+  const sink = recorder();
+  const decoder = new StreamDecoder("raw", 4, sink);
+  const chunk = encode("more than four bytes");
+  decoder.write(chunk);
+  chunk.fill(0);
+  decoder.end();
+  assert.equal(sink.values.length, 1);
+  assert.deepEqual(sink.values[0]![0], encode("more than four bytes"));
+  assert.deepEqual(sink.failures, []);
+});
+
+Deno.test("StreamDecoder per line decodes json and raw line by line", () => {
+  const json = recorder();
+  feed(new StreamDecoder("json", 64, json, true), encode("1\n[2]\n"), 2);
+  assert.deepEqual(json.values, [[1, 1], [[2], 2]]);
+  const raw = recorder();
+  feed(new StreamDecoder("raw", 64, raw, true), encode("ab\r\ncd\n"), 3);
+  assert.deepEqual(raw.values, [[encode("ab\r"), 1], [encode("cd"), 2]]);
+});
+
+Deno.test("StreamDecoder reset forgets an unfinished line and numbers lines from 1 again", () => {
+  const sink = recorder();
+  const decoder = new StreamDecoder("lines", 64, sink);
+  decoder.write(encode("a\nhalf"));
+  decoder.reset();
+  decoder.write(encode("b\n"));
+  assert.deepEqual(sink.values, [["a", 1], ["b", 1]]);
+});
+
+Deno.test("LineSplitter counts an over-long line held across chunks once", () => {
+  const lines: unknown[] = [];
+  const tooLong: number[] = [];
+  const splitter = new LineSplitter(
+    4,
+    "bytes",
+    (line, number) =>
+      lines.push([new TextDecoder().decode(line as Uint8Array), number]),
+    (_sample, number) => tooLong.push(number),
+  );
+  for (const part of ["ab", "cdef", "gh", "\nij\n"]) {
+    splitter.write(encode(part));
+  }
+  splitter.end();
+  assert.deepEqual(lines, [["ij", 2]]);
+  assert.deepEqual(tooLong, [1]);
+  assert.equal(splitter.lines, 2);
+});
+
+function frame(payload: Uint8Array): Uint8Array {
+  const bytes = new Uint8Array(4 + payload.length);
+  new DataView(bytes.buffer).setUint32(0, payload.length);
+  bytes.set(payload, 4);
+  return bytes;
+}
+
+function frames(...payloads: Uint8Array[]): Uint8Array {
+  const parts = payloads.map(frame);
+  const all = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    all.set(part, offset);
+    offset += part.length;
+  }
+  return all;
+}
+
+Deno.test("LengthFrameDecoder decodes frames whatever the chunk boundaries", () => {
+  const bytes = frames(encode('{"a":1}'), encode(""), encode("[2]"));
+  for (const size of [1, 3, 4, 5, 100]) {
+    const sink = recorder();
+    feed(new LengthFrameDecoder("lines", 64, sink), bytes, size);
+    assert.deepEqual(sink.values.map(([data]) => data), ['{"a":1}', "", "[2]"]);
+    assert.deepEqual(sink.failures, [], `chunks of ${size}`);
+  }
+});
+
+Deno.test("LengthFrameDecoder skips a frame over max_frame_bytes and goes on", () => {
+  const bytes = frames(encode("1"), encode("x".repeat(100)), encode("3"));
+  for (const size of [1, 7, 1000]) {
+    const sink = recorder();
+    feed(new LengthFrameDecoder("json", 10, sink), bytes, size);
+    assert.deepEqual(sink.values.map(([data]) => data), [1, 3]);
+    assert.deepEqual(sink.failures.map(([failure]) => failure.message), [
+      "A frame of 100 bytes is longer than 10 bytes (max_frame_bytes)",
+    ]);
+  }
+});
+
+Deno.test("LengthFrameDecoder reports a stream that ends inside a frame", () => {
+  const sink = recorder();
+  const decoder = new LengthFrameDecoder("raw", 64, sink);
+  decoder.write(frames(encode("abc")).subarray(0, 5));
+  decoder.end();
+  assert.deepEqual(sink.values, []);
+  assert.deepEqual(sink.failures.map(([failure]) => failure.message), [
+    "The stream ended inside a frame",
+  ]);
+});
+
+Deno.test("decodeMessage decodes one message per codec", () => {
+  const cases: [Codec, string, unknown][] = [
+    ["lines", "a\nb", "a\nb"],
+    ["json", '{"x":[1]}', { x: [1] }],
+    ["ndjson", "2", 2],
+    ["raw", "hi", encode("hi")],
+  ];
+  for (const [codec, text, expected] of cases) {
+    const sink = recorder();
+    decodeMessage(codec, encode(text), sink);
+    assert.deepEqual(sink.values, [[expected, 0]], codec);
+  }
+  const sink = recorder();
+  decodeMessage("json", encode("nope"), sink);
+  assert.equal(sink.failures[0]![0].name, "SyntaxError");
+  assert.equal(sink.failures[0]![0].sample, "nope");
+});
+
+Deno.test("failureEvent carries the source and an error header in the core's shape", () => {
+  const event = failureEvent("input", { line: 3 }, {
+    name: "SyntaxError",
+    message: "Line 3 is not valid JSON: oops",
+    sample: "{oops",
+  });
+  assert.equal(event.data, "{oops");
+  assert.deepEqual(event.header.input, { line: 3 });
+  const error = event.header.error as Record<string, unknown>;
+  assert.deepEqual(
+    { ...error, time: undefined },
+    {
+      actor: "input",
+      queue: "",
+      name: "SyntaxError",
+      message: "Line 3 is not valid JSON: oops",
+      time: undefined,
+    },
+  );
+  assert.ok(!Number.isNaN(Date.parse(error.time as string)));
+});

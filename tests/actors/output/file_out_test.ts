@@ -1,0 +1,187 @@
+import assert from "node:assert/strict";
+import type { EventError } from "../../../core/actor.ts";
+import type { Event } from "../../../core/event.ts";
+import { createActor } from "../../../core/registry.ts";
+import { Router } from "../../../core/router.ts";
+import { FileOut, fileOut } from "../../../actors/output/file_out.ts";
+import { runStage } from "../stage.ts";
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+
+function events(values: unknown[]): Event[] {
+  return values.map((data, i) => ({ header: { seq: i + 1 }, data }));
+}
+
+async function inTempDir(test: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await test(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** The files of `dir` by name, with their text. */
+async function files(dir: string): Promise<Record<string, string>> {
+  const found: Record<string, string> = {};
+  for await (const entry of Deno.readDir(dir)) {
+    found[entry.name] = await Deno.readTextFile(`${dir}/${entry.name}`);
+  }
+  return found;
+}
+
+Deno.test("file_out appends lines: string data and bytes as they are, other data as JSON", async () => {
+  await inTempDir(async (dir) => {
+    const path = `${dir}/out.log`;
+    await Deno.writeTextFile(path, "already here\n");
+    const { errors, report } = await runStage(
+      new FileOut("file", { path, fsync: true }),
+      events(["plain text", { a: 1, b: [true, null] }, 3, bytes("raw bytes"), [
+        "x",
+      ], undefined]),
+      [],
+    );
+    assert.deepEqual(errors.events, []);
+    assert.equal(report.delivered, 6);
+    assert.equal(
+      await Deno.readTextFile(path),
+      'already here\nplain text\n{"a":1,"b":[true,null]}\n3\nraw bytes\n["x"]\nnull\n',
+    );
+  });
+});
+
+Deno.test("file_out ndjson writes every data as JSON, strings included", async () => {
+  await inTempDir(async (dir) => {
+    const path = `${dir}/out.ndjson`;
+    await runStage(
+      new FileOut("file", { path, format: "ndjson" }),
+      events(['say "hi"', { n: 1 }, 2.5, false]),
+      [],
+    );
+    assert.equal(
+      await Deno.readTextFile(path),
+      '"say \\"hi\\""\n{"n":1}\n2.5\nfalse\n',
+    );
+  });
+});
+
+Deno.test("file_out rotates by size into path.1 … path.N, keeping max_files old files with whole lines", async () => {
+  await inTempDir(async (dir) => {
+    const path = `${dir}/app.log`;
+    const lines = ["1111", "2222", "3333", "4444", "5555", "6666", "7777"];
+    const { errors } = await runStage(
+      new FileOut("file", { path, max_bytes: 10, max_files: 2 }),
+      events(lines),
+      [],
+    );
+    assert.deepEqual(errors.events, []);
+    // Two 5-byte lines fill a file; "1111" and "2222" rotated out of path.2.
+    assert.deepEqual(await files(dir), {
+      "app.log": "7777\n",
+      "app.log.1": "5555\n6666\n",
+      "app.log.2": "3333\n4444\n",
+    });
+  });
+});
+
+Deno.test("file_out gives a line longer than max_bytes a file of its own and counts the existing file", async () => {
+  await inTempDir(async (dir) => {
+    const path = `${dir}/app.log`;
+    await Deno.writeTextFile(path, "old\n");
+    await runStage(
+      new FileOut("file", { path, max_bytes: 8, max_files: 3 }),
+      events(["abc", "a very long line", "xy", "z"]),
+      [],
+    );
+    assert.deepEqual(await files(dir), {
+      "app.log": "xy\nz\n",
+      "app.log.1": "a very long line\n",
+      "app.log.2": "old\nabc\n",
+    });
+  });
+});
+
+Deno.test("file_out with max_files 0 keeps no old file", async () => {
+  await inTempDir(async (dir) => {
+    const path = `${dir}/app.log`;
+    await runStage(
+      new FileOut("file", { path, max_bytes: 6, max_files: 0 }),
+      events(["one", "two", "three"]),
+      [],
+    );
+    assert.deepEqual(await files(dir), { "app.log": "three\n" });
+  });
+});
+
+Deno.test("file_out rotates the same way whatever the batches are", async () => {
+  await inTempDir(async (dir) => {
+    const path = `${dir}/app.log`;
+    const file = new FileOut("file", { path, max_bytes: 10, max_files: 5 });
+    await file.setup();
+    try {
+      const [a, b, c, d, e] = events(["aaaa", "bbbb", "cccc", "dddd", "eeee"]);
+      await file.consumeBatch([a!], "inbox");
+      await file.consumeBatch([b!, c!], "inbox");
+      await file.consumeBatch([d!, e!], "inbox");
+    } finally {
+      file.teardown();
+    }
+    assert.deepEqual(await files(dir), {
+      "app.log": "eeee\n",
+      "app.log.1": "cccc\ndddd\n",
+      "app.log.2": "aaaa\nbbbb\n",
+    });
+  });
+});
+
+Deno.test("file_out sends data it cannot write as JSON to error and writes the rest of the batch", async () => {
+  await inTempDir(async (dir) => {
+    const path = `${dir}/out.log`;
+    const cycle: Record<string, unknown> = {};
+    cycle.self = cycle;
+    const file = new FileOut("file", { path });
+    const { errors, report } = await runStage(
+      file,
+      events(["first", { big: 1n }, "third", cycle, "fifth"]),
+      [],
+    );
+    assert.equal(await Deno.readTextFile(path), "first\nthird\nfifth\n");
+    assert.deepEqual(errors.events.map((event) => event.header.seq), [2, 4]);
+    const failure = errors.events[0]!.header.error as EventError;
+    assert.equal(failure.actor, "file");
+    assert.equal(failure.queue, "inbox");
+    assert.equal(failure.name, "TypeError");
+    assert.match(failure.message, /^Cannot write the data as JSON: .*BigInt/);
+    assert.deepEqual(file.figures(), { consumed_total: 3, failed_total: 2 });
+    assert.equal(report.failed, 2);
+  });
+});
+
+Deno.test("file_out fails to start, naming the file, when it cannot open it", async () => {
+  await inTempDir(async (dir) => {
+    const router = new Router();
+    router.register(fileOut, "file", { path: `${dir}/missing/out.log` });
+    await assert.rejects(
+      router.start(),
+      new RegExp(
+        `^Error: Actor "file" failed to set up: Error: Cannot open "${dir}/missing/out.log" for appending: `
+          .replace(/[.]/g, "\\."),
+      ),
+    );
+  });
+});
+
+Deno.test("file_out options: path is required, max_bytes and max_files are checked", () => {
+  assert.throws(
+    () => createActor(fileOut, "file", {}),
+    /Invalid options for actor "file" \(type "file_out"\): "path": /,
+  );
+  assert.throws(
+    () => createActor(fileOut, "file", { path: "x", max_bytes: 0 }),
+    /"max_bytes": /,
+  );
+  assert.throws(
+    () => createActor(fileOut, "file", { path: "x", format: "csv" }),
+    /"format": /,
+  );
+});

@@ -1,0 +1,55 @@
+/**
+ * A test helper for stages (transform and flow actors): runs a list of values
+ * through one actor and collects what leaves each of its outbound queues.
+ *
+ * @module
+ */
+
+import type { Actor } from "../../core/actor.ts";
+import { Router, type StopReport } from "../../core/router.ts";
+import { Collector, ListInput } from "../helpers.ts";
+
+/** What {@link runStage} saw. */
+export interface StageRun {
+  /** A collector per outbound queue named in `queues`. */
+  out: Record<string, Collector>;
+  /** What reached the actor's `error` queue. */
+  errors: Collector;
+  /** The router's stop report. */
+  report: StopReport;
+  /** Log lines of the router, at debug level and above. */
+  logs: string[];
+}
+
+/**
+ * Sends `values` through `actor` (input -> actor -> a collector on each of
+ * `queues` and one on `error`), waits until the pipeline finished by itself
+ * and stops it.
+ *
+ * @example
+ * ```ts
+ * const { out, errors } = await runStage(new JsonDecode("decode"), numbered(3));
+ * ```
+ */
+export async function runStage(
+  actor: Actor,
+  values: unknown[],
+  queues: readonly string[] = ["outbox"],
+): Promise<StageRun> {
+  const router = new Router({ logLevel: "debug" });
+  const logs = router.registerLogActor(new Collector("logs")) as Collector;
+  router.register(new ListInput("input", values));
+  router.register(actor);
+  const errors = router.register(new Collector("errors")) as Collector;
+  const out: Record<string, Collector> = {};
+  router.connect("input.outbox", `${actor.name}.inbox`);
+  router.connect(`${actor.name}.error`, "errors.inbox");
+  for (const queue of queues) {
+    out[queue] = router.register(new Collector(`out_${queue}`)) as Collector;
+    router.connect(`${actor.name}.${queue}`, `out_${queue}.inbox`);
+  }
+  await router.start();
+  await router.finished;
+  const report = await router.stop();
+  return { out, errors, report, logs: logs.data().map(String) };
+}

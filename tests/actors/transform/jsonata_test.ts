@@ -1,0 +1,123 @@
+import assert from "node:assert/strict";
+import type { EventError } from "../../../core/actor.ts";
+import { loadPipeline } from "../../../core/config.ts";
+import { ConfigError } from "../../../core/errors.ts";
+import { createActor } from "../../../core/registry.ts";
+import { Jsonata, jsonata } from "../../../actors/transform/jsonata.ts";
+import { runStage } from "../stage.ts";
+
+Deno.test("jsonata replaces data with the result of the expression, in order", async () => {
+  const orders = [
+    { id: 1, items: [{ price: 2, qty: 3 }, { price: 5, qty: 1 }] },
+    { id: 2, items: [{ price: 10, qty: 2 }] },
+  ];
+  const { out, errors } = await runStage(
+    new Jsonata("total", {
+      expression: "{ 'order': id, 'total': $sum(items.(price * qty)) }",
+    }),
+    orders.map((data) => ({ header: {}, data })),
+  );
+  assert.deepEqual(out.outbox!.data(), [
+    { order: 1, total: 11 },
+    { order: 2, total: 20 },
+  ]);
+  assert.equal(errors.events.length, 0);
+});
+
+Deno.test("jsonata reads $header and bindings, and writes to the target field", async () => {
+  const { out } = await runStage(
+    createActor(jsonata, "price", {
+      expression: "amount * $rate & ' ' & $header.currency",
+      field: "data.order",
+      target: "header.label",
+      bindings: { rate: 2 },
+    }),
+    [{ header: { currency: "EUR" }, data: { order: { amount: 21 } } }],
+  );
+  const [event] = out.outbox!.events;
+  assert.equal(event?.header.label, "42 EUR");
+  assert.deepEqual(event?.data, { order: { amount: 21 } });
+});
+
+Deno.test("jsonata sends an event whose evaluation fails to the error queue with code and position", async () => {
+  const { out, errors } = await runStage(
+    new Jsonata("cast", { expression: "$number(value) + 1" }),
+    [{ header: {}, data: { value: "41" } }, {
+      header: {},
+      data: { value: "x" },
+    }],
+  );
+  assert.deepEqual(out.outbox!.data(), [42]);
+  const failure = errors.events[0]?.header.error as EventError;
+  assert.equal(failure.name, "JsonataError");
+  assert.equal(
+    failure.message,
+    'JSONata error D3030 at position 8: Unable to cast value to a number: "x"',
+  );
+});
+
+Deno.test("jsonata reports a compile error when it is made, naming the option and the position", () => {
+  assert.throws(
+    () => createActor(jsonata, "broken", { expression: "$sum(items.price" }),
+    {
+      name: "TypeError",
+      message:
+        'Invalid options for actor "broken" (type "jsonata"): "expression": JSONata error S0203 at position 16: Expected ")" before end of expression',
+    },
+  );
+  assert.throws(
+    () => createActor(jsonata, "broken", { expression: "a +" }),
+    /"expression": JSONata error S0207 at position 3: Unexpected end of expression/,
+  );
+});
+
+Deno.test("jsonata results are plain objects and arrays", async () => {
+  const { out } = await runStage(
+    new Jsonata("shape", {
+      expression: "{ 'names': items.name, 'one': { 'a': 1 } }",
+    }),
+    [{ header: {}, data: { items: [{ name: "x" }, { name: "y" }] } }],
+  );
+  const result = out.outbox!.data()[0] as { names: string[]; one: object };
+  assert.equal(Object.getPrototypeOf(result), Object.prototype);
+  assert.equal(Object.getPrototypeOf(result.one), Object.prototype);
+  assert.deepEqual(Object.keys(result.names), ["0", "1"], "no sequence flag");
+  assert.deepEqual(result, { names: ["x", "y"], one: { a: 1 } });
+});
+
+Deno.test("new Jsonata() throws a TypeError naming the option and the position", () => {
+  assert.throws(() => new Jsonata("broken", { expression: "a +" }), {
+    name: "TypeError",
+    message:
+      'Invalid option "expression" of actor "broken": JSONata error S0207 at position 3: Unexpected end of expression',
+  });
+});
+
+Deno.test("a JSONata compile error in a bootstrap file is reported at the expression's position", async () => {
+  const text = [
+    "actors:",
+    "  input: { type: generator, options: { count: 1 } }",
+    "  total:",
+    "    type: jsonata",
+    "    options:",
+    '      expression: "$sum(items.price"',
+    '  sink: { type: "null" }',
+    "connections:",
+    "  - input.outbox -> total.inbox",
+    "  - total.outbox -> sink.inbox",
+  ].join("\n");
+  const error = await loadPipeline({ text, file: "p.yaml" }).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  assert.ok(error instanceof ConfigError, String(error));
+  const [problem] = error.problems;
+  assert.deepEqual(
+    [problem?.line, problem?.column, problem?.path.at(-1)],
+    [6, 19, "expression"],
+  );
+  assert.match(
+    problem?.message ?? "",
+    /JSONata error S0203 at position 16: Expected "\)" before end of expression/,
+  );
+});
