@@ -1,0 +1,134 @@
+/**
+ * `log_human`: writes each log event as one readable line on stderr.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { Actor, type ActorSettings, preview } from "../../core/actor.ts";
+import type { Event } from "../../core/event.ts";
+import {
+  formatLogLine,
+  type LogEvent,
+  type LogHeader,
+} from "../../core/log.ts";
+import type { ActorSpec } from "../../core/registry.ts";
+
+/** Options of the `log_human` actor: none. */
+export const LogHumanOptions = z.strictObject({});
+
+/** Parsed options of the `log_human` actor. */
+export type LogHumanOptions = z.infer<typeof LogHumanOptions>;
+
+/**
+ * Writes one line per log event on stderr, `TIME LEVEL [actor] message`,
+ * followed by the record's extra values as JSON (in a printable form when
+ * JSON cannot hold them). Other events are written in a short printable form.
+ * The lines of one batch are written at once.
+ *
+ * @example
+ * ```ts
+ * import { Router } from "../../core/router.ts";
+ * import { createActor } from "../../core/registry.ts";
+ * import { generator } from "../input/generator.ts";
+ * import { nullOutput } from "../output/null.ts";
+ * import { logHuman } from "./log_human.ts";
+ *
+ * const router = new Router();
+ * router.registerLogActor(createActor(logHuman, "log"));
+ * router.register(generator, "input", { interval: 0, count: 3 });
+ * router.register(nullOutput, "sink");
+ * router.connect("input.outbox", "sink.inbox");
+ * await router.start();
+ * await router.finished;
+ * await router.stop(); // the router's log records went to stderr as lines
+ * ```
+ */
+export const logHuman: ActorSpec<LogHumanOptions> = {
+  type: "log_human",
+  kind: "log",
+  summary: "Writes each log event as one readable line on stderr.",
+  options: LogHumanOptions,
+  example: {},
+  create: (name, _options, settings) => new LogHuman(name, settings),
+};
+
+/** Where a log actor writes: anything with a synchronous `writeSync`. */
+export interface SyncWriter {
+  /** Writes some of `bytes`; returns how many were written. */
+  writeSync(bytes: Uint8Array): number;
+}
+
+/** The `log_human` log actor. */
+export class LogHuman extends Actor {
+  readonly kind = "log";
+  #target: SyncWriter;
+
+  /**
+   * Makes a log actor writing readable lines to `target` (default
+   * `Deno.stderr`). Lines are written synchronously so that they keep their
+   * order with the lines the router writes itself.
+   */
+  constructor(
+    name: string,
+    settings: ActorSettings = {},
+    target: SyncWriter = Deno.stderr,
+  ) {
+    super(name, settings, { outbound: ["error"] });
+    this.#target = target;
+  }
+
+  override consumeBatch(events: Event[]): void {
+    let text = "";
+    for (const event of events) text += humanLine(event) + "\n";
+    writeAllSync(this.#target, encoder.encode(text));
+  }
+}
+
+/** A readable line for a log event; any other value in a printable form. */
+function humanLine(event: Event): string {
+  if (!isLogEvent(event)) return preview(event);
+  try {
+    return formatLogLine(event);
+  } catch {
+    const { properties, ...log } = event.header.log;
+    return `${formatLogLine({ header: { log }, data: String(event.data) })} ${
+      preview(properties)
+    }`;
+  }
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Whether `event` is a log event: `header.log` has a time, a level and an
+ * actor.
+ *
+ * @example
+ * ```ts
+ * import { isLogEvent } from "./log_human.ts";
+ * isLogEvent({ header: {}, data: "x" }); // false
+ * ```
+ */
+export function isLogEvent(event: Event): event is LogEvent {
+  const log = event.header.log as Partial<LogHeader> | undefined;
+  return typeof log === "object" && log !== null &&
+    typeof log.time === "string" && typeof log.level === "string" &&
+    typeof log.actor === "string";
+}
+
+/**
+ * Writes every byte of `bytes` to `stream`.
+ *
+ * @example
+ * ```ts
+ * import { writeAllSync } from "./log_human.ts";
+ * writeAllSync(Deno.stderr, new TextEncoder().encode(""));
+ * ```
+ */
+export function writeAllSync(stream: SyncWriter, bytes: Uint8Array): void {
+  let written = 0;
+  while (written < bytes.length) {
+    written += stream.writeSync(bytes.subarray(written));
+  }
+}

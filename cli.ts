@@ -1,0 +1,944 @@
+#!/usr/bin/env -S deno run --allow-all
+/**
+ * The `compysition` command: runs, checks, draws and documents pipelines
+ * described by YAML bootstrap files. This is the only module that prints or
+ * exits.
+ *
+ * ```sh
+ * deno task cli run examples/hello.yaml
+ * deno task cli validate examples/*.yaml
+ * deno task cli graph examples/hello.yaml --format mermaid
+ * deno task cli actors show generator
+ * ```
+ *
+ * Exit codes: 0 ok; 1 invalid input (a bad bootstrap file, an unknown actor
+ * type, an actor that failed to set up); 2 usage error; 3 `run` stopped but
+ * the drain timed out, so events still queued were lost; 130 (SIGINT) or 143
+ * (SIGTERM) `run` exited at once on a second signal, without draining.
+ *
+ * @module
+ */
+
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { stringify as toYaml } from "yaml";
+import denoJson from "./deno.json" with { type: "json" };
+import { LogHuman } from "./actors/log/log_human.ts";
+import { LogJson } from "./actors/log/log_json.ts";
+import { BUILTIN_ACTORS } from "./actors/mod.ts";
+import type { ActorKind } from "./core/actor.ts";
+import { loadPipeline, type PipelineConfig } from "./core/config.ts";
+import { ConfigError, didYouMean } from "./core/errors.ts";
+import { LOG_LEVELS, type LogLevel } from "./core/log.ts";
+import { type ActorSpec, Registry } from "./core/registry.ts";
+import type { Router, StopReport } from "./core/router.ts";
+import { bootstrapSchema, describeOptions } from "./core/schema.ts";
+
+/** The exit codes of the command. */
+export const EXIT_CODES = {
+  /** Done. */
+  ok: 0,
+  /** Invalid input: a bad bootstrap file, an unknown type, a failed start. */
+  invalid: 1,
+  /** Usage error: unknown command or option, missing argument. */
+  usage: 2,
+  /** `run` stopped, but the drain timed out and queued events were lost. */
+  timedOut: 3,
+  /** `run` exited at once on a second SIGINT. */
+  sigint: 130,
+  /** `run` exited at once on a second SIGTERM. */
+  sigterm: 143,
+} as const;
+
+/** One subcommand: its help and what it does. */
+interface Command {
+  /** One line for the command list. */
+  summary: string;
+  /** The full `--help` text. */
+  help: string;
+  /** Runs the command with the arguments after its name; returns the exit code. */
+  main(args: string[]): Promise<number> | number;
+}
+
+const NAME = "compysition";
+
+const COMMANDS: Record<string, Command> = {
+  run: {
+    summary: "Run a pipeline until SIGINT/SIGTERM, then drain and stop",
+    help: `Usage: ${NAME} run FILE [options]
+
+Runs the pipeline described by FILE in the foreground. On SIGINT (Ctrl+C) or
+SIGTERM it stops by draining: inputs stop, every queue empties downstream and
+outputs flush; then the stop report is printed on stderr. A second signal
+exits at once without draining. A pipeline whose inputs end by themselves
+stops the same way when everything has drained.
+
+On a terminal, a status line at the bottom of stderr shows events per second
+in (made by inputs) and out (handled by outputs) and the fullest queue.
+
+Options:
+  --drain-timeout SECONDS  Longest wait for the queues to drain (default 30)
+  --log-level LEVEL        Lowest level logged: ${
+      LOG_LEVELS.join(", ")
+    } (default info)
+  --log-format FORMAT      human or json: how log records are written on
+                           stderr when the file has no "logs:" (default human)
+  --status WHEN            auto, always or never: the live status line
+                           (default auto: only when stderr is a terminal)
+  -h, --help               Show this help
+
+Exit codes:
+  0    stopped after every queue drained
+  1    the file is invalid, or an actor failed to set up
+  2    usage error
+  3    stopped, but the drain timed out: the events still queued were lost
+  130  a second SIGINT exited at once without draining (143 for SIGTERM)
+`,
+    main: runCommand,
+  },
+  validate: {
+    summary: "Check bootstrap files without starting anything",
+    help: `Usage: ${NAME} validate FILE...
+
+Loads each FILE as "run" would (YAML, structure, actor types and options,
+modules, connections) without starting anything, and prints "FILE: ok" or
+every problem as "FILE:LINE:COL: message".
+
+Exit codes: 0 every file is valid, 1 a file is invalid, 2 usage error.
+`,
+    main: validateCommand,
+  },
+  graph: {
+    summary: "Print a pipeline's topology as Graphviz dot or Mermaid",
+    help: `Usage: ${NAME} graph FILE [--format dot|mermaid]
+
+Prints the actors of FILE as nodes and its connections as edges labelled
+"outbound queue -> inbound queue".
+
+Options:
+  --format FORMAT  dot (Graphviz, the default) or mermaid
+  -h, --help       Show this help
+`,
+    main: graphCommand,
+  },
+  actors: {
+    summary: 'List the actor types; "actors show TYPE" documents one',
+    help: `Usage: ${NAME} actors [show TYPE] [--markdown]
+
+  actors             A table of every actor type with its kind and summary
+  actors show TYPE   The documentation of TYPE: options with their types and
+                     defaults, and an example
+  actors --markdown  The reference of every actor type as Markdown
+                     (docs/actors.md is made with it)
+`,
+    main: actorsCommand,
+  },
+  schema: {
+    summary: "Print the JSON Schema of bootstrap files",
+    help: `Usage: ${NAME} schema
+
+Prints the JSON Schema (draft 2020-12) of bootstrap files, made from every
+actor type's options, so that editors complete and check them. With the YAML
+language server, start a bootstrap file with:
+
+  # yaml-language-server: $schema=PATH/TO/bootstrap.schema.json
+`,
+    main: schemaCommand,
+  },
+  version: {
+    summary: "Print the name and version",
+    help: `Usage: ${NAME} version\n\nPrints the package name and version.\n`,
+    main: () => {
+      out(`${denoJson.name} ${denoJson.version}\n`);
+      return EXIT_CODES.ok;
+    },
+  },
+};
+
+const OVERVIEW =
+  `${NAME}: run event-processing pipelines of actors from YAML bootstrap files
+
+Usage: ${NAME} COMMAND [options]
+
+Commands:
+${
+    Object.entries(COMMANDS).map(([name, command]) =>
+      `  ${name.padEnd(10)} ${command.summary}`
+    ).join("\n")
+  }
+
+Run "${NAME} COMMAND --help" for the options of a command.
+
+Exit codes: 0 ok, 1 invalid input, 2 usage error; "run" also uses 3 (drain
+timed out) and 130/143 (exited at once on a second SIGINT/SIGTERM).
+`;
+
+/**
+ * Runs the command line `args` (without the program name); resolves to the
+ * exit code.
+ *
+ * @example
+ * ```ts ignore
+ * import { main } from "./cli.ts";
+ * Deno.exit(await main(["validate", "examples/hello.yaml"]));
+ * ```
+ */
+export async function main(args: readonly string[]): Promise<number> {
+  const [name, ...rest] = args;
+  if (name === undefined) {
+    err(OVERVIEW);
+    return EXIT_CODES.usage;
+  }
+  if (name === "-h" || name === "--help" || name === "help") {
+    const topic = rest[0] === undefined ? undefined : COMMANDS[rest[0]];
+    out(topic?.help ?? OVERVIEW);
+    return EXIT_CODES.ok;
+  }
+  if (name === "-V" || name === "--version") {
+    return await COMMANDS.version!.main([]);
+  }
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (command === undefined) {
+    err(
+      `${NAME}: unknown command "${name}"${
+        didYouMean(name, Object.keys(COMMANDS))
+      }\nRun "${NAME} --help" for the list of commands.\n`,
+    );
+    return EXIT_CODES.usage;
+  }
+  const end = rest.indexOf("--");
+  const options = end < 0 ? rest : rest.slice(0, end);
+  if (options.includes("--help") || options.includes("-h")) {
+    out(command.help);
+    return EXIT_CODES.ok;
+  }
+  try {
+    return await command.main(rest);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      err(
+        `${NAME} ${name}: ${error.message}\nRun "${NAME} ${name} --help" for usage.\n`,
+      );
+      return EXIT_CODES.usage;
+    }
+    throw error;
+  }
+}
+
+// --- run -------------------------------------------------------------------
+
+async function runCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    "drain-timeout": { type: "string" },
+    "log-level": { type: "string" },
+    "log-format": { type: "string" },
+    status: { type: "string" },
+  });
+  const file = onePositional(positionals, "FILE");
+  const timeoutMs = seconds(values["drain-timeout"] ?? "30", "--drain-timeout");
+  const logLevel = level(values["log-level"] ?? "info");
+  const format = choice(values["log-format"] ?? "human", "--log-format", [
+    "human",
+    "json",
+  ]);
+  const statusWhen = choice(values.status ?? "auto", "--status", [
+    "auto",
+    "always",
+    "never",
+  ]);
+  const notice = format === "json" ? jsonNotice : humanNotice;
+
+  let loaded;
+  try {
+    loaded = await loadPipeline(file, {
+      registry: new Registry(BUILTIN_ACTORS),
+      routerOptions: { logLevel },
+    });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    err(error.message + "\n");
+    return EXIT_CODES.invalid;
+  }
+  const { router, config } = loaded;
+  if (config.logs === null) {
+    const name = freeName(router, "log");
+    router.registerLogActor(
+      format === "json" ? new LogJson(name) : new LogHuman(name),
+    );
+  }
+
+  const stopping = Promise.withResolvers<Deno.Signal>();
+  let signalled: Deno.Signal | undefined;
+  let status: StatusLine | undefined;
+  const listeners = listenForSignals((signal) => {
+    if (signalled === undefined) {
+      signalled = signal;
+      stopping.resolve(signal);
+      return;
+    }
+    status?.stop();
+    notice(`Second ${signal}: exiting at once without draining`, "warning");
+    Deno.exit(signal === "SIGINT" ? EXIT_CODES.sigint : EXIT_CODES.sigterm);
+  });
+
+  try {
+    await router.start();
+  } catch (error) {
+    listeners.remove();
+    notice(
+      `Cannot start "${file}": ${
+        error instanceof Error ? error.message : String(error)
+      }`,
+      "error",
+    );
+    return EXIT_CODES.invalid;
+  }
+  const started = performance.now();
+  notice(
+    `Running "${file}": ${plural(config.actors.length, "actor")}, ${
+      plural(config.connections.length, "connection")
+    }; SIGINT (Ctrl+C) or SIGTERM stops it`,
+  );
+  const onTerminal = Deno.stderr.isTerminal();
+  if (statusWhen === "always" || (statusWhen === "auto" && onTerminal)) {
+    status = new StatusLine(router);
+    status.start();
+  }
+
+  const reason = await Promise.race([
+    router.finished.then(() => "finished" as const),
+    stopping.promise,
+  ]);
+  if (reason !== "finished") {
+    notice(
+      `Stopping on ${reason}: draining the queues (up to ${
+        timeoutMs / 1000
+      } s); send ${reason} again to exit at once`,
+    );
+  }
+  const report = await router.stop({ timeoutMs });
+  status?.stop();
+  listeners.remove();
+  printReport(report, reason, (performance.now() - started) / 1000, notice);
+  return report.timedOut ? EXIT_CODES.timedOut : EXIT_CODES.ok;
+}
+
+type Notice = (
+  message: string,
+  level?: LogLevel,
+  extra?: Record<string, unknown>,
+) => void;
+
+const humanNotice: Notice = (message) => err(message + "\n");
+
+const jsonNotice: Notice = (message, level = "info", extra = {}) =>
+  err(
+    JSON.stringify({
+      time: new Date().toISOString(),
+      level,
+      actor: NAME,
+      message,
+      ...extra,
+    }) + "\n",
+  );
+
+function printReport(
+  report: StopReport,
+  reason: string,
+  elapsed: number,
+  notice: Notice,
+): void {
+  const { delivered, dropped, failed, discarded, timedOut, queued } = report;
+  const summary = `Stopped (${
+    reason === "finished" ? "the pipeline finished" : reason
+  }) after ${
+    elapsed.toFixed(1)
+  } s: ${delivered} delivered, ${dropped} dropped, ${failed} failed, ${discarded} discarded`;
+  const lines = [summary];
+  if (timedOut) {
+    const left = Object.entries(queued);
+    lines.push(
+      `The drain timed out: ${
+        left.length === 0
+          ? "no events were left queued, but some actors had not finished"
+          : `events still queued were lost: ${
+            left.map(([queue, count]) => `${queue} ${count}`).join(", ")
+          }`
+      }`,
+    );
+  }
+  for (const [queue, figures] of Object.entries(report.queues)) {
+    if (figures.dropped_total > 0 || figures.discarded_total > 0) {
+      lines.push(
+        `  ${queue}: ${figures.dropped_total} dropped, ${figures.discarded_total} discarded`,
+      );
+    }
+  }
+  notice(lines.join("\n"), timedOut ? "warning" : "info", {
+    report: { delivered, dropped, failed, discarded, timedOut, queued },
+  });
+}
+
+/** A name not yet taken by an actor of `router`. */
+function freeName(router: Router, base: string): string {
+  let name = base;
+  for (let i = 2; router.actor(name) !== undefined; i++) name = `${base}_${i}`;
+  return name;
+}
+
+/** Calls `handler` on SIGINT and SIGTERM (SIGINT and SIGBREAK on Windows). */
+function listenForSignals(
+  handler: (signal: Deno.Signal) => void,
+): { remove(): void } {
+  const signals: Deno.Signal[] = Deno.build.os === "windows"
+    ? ["SIGINT", "SIGBREAK"]
+    : ["SIGINT", "SIGTERM"];
+  const added: [Deno.Signal, () => void][] = [];
+  for (const signal of signals) {
+    const listener = () => handler(signal);
+    Deno.addSignalListener(signal, listener);
+    added.push([signal, listener]);
+  }
+  return {
+    remove() {
+      for (const [signal, listener] of added) {
+        Deno.removeSignalListener(signal, listener);
+      }
+    },
+  };
+}
+
+/**
+ * A status line kept on the bottom row of the terminal: the rows above it
+ * are made a scroll region, so log lines and whatever actors print scroll
+ * above it and never mix with it. It is redrawn in place twice a second.
+ */
+class StatusLine {
+  #router: Router;
+  #rows = 0;
+  #columns = 80;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #last = { time: 0, made: 0, handled: 0 };
+  #text = "starting";
+  #onResize = () => this.#layout(true);
+  #onUnload = () => this.stop();
+
+  constructor(router: Router) {
+    this.#router = router;
+  }
+
+  start(): void {
+    this.#last = { time: performance.now(), ...this.#totals() };
+    this.#layout(false);
+    this.#timer = setInterval(() => this.#draw(), 500);
+    globalThis.addEventListener("unload", this.#onUnload);
+    try {
+      Deno.addSignalListener("SIGWINCH", this.#onResize);
+    } catch {
+      // No SIGWINCH on this platform: the layout stays as it started.
+    }
+  }
+
+  stop(): void {
+    if (this.#timer === undefined) return;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    globalThis.removeEventListener("unload", this.#onUnload);
+    try {
+      Deno.removeSignalListener("SIGWINCH", this.#onResize);
+    } catch {
+      // Never added.
+    }
+    err(`\x1b7\x1b[r\x1b[${this.#rows};1H\x1b[2K\x1b8`);
+  }
+
+  /** Reserves the bottom row: scroll region above it. */
+  #layout(again: boolean): void {
+    let rows = 24;
+    try {
+      ({ rows, columns: this.#columns } = Deno.consoleSize());
+    } catch {
+      // Not a terminal (status forced on): assume 24 rows.
+    }
+    if (again) err(`\x1b7\x1b[r\x1b[${this.#rows};1H\x1b[2K\x1b8`);
+    this.#rows = Math.max(rows, 3);
+    err(`\n\x1b7\x1b[1;${this.#rows - 1}r\x1b8\x1b[1A`);
+    this.#paint();
+  }
+
+  #draw(): void {
+    const now = performance.now();
+    const totals = this.#totals();
+    const seconds = Math.max((now - this.#last.time) / 1000, 0.001);
+    const inRate = (totals.made - this.#last.made) / seconds;
+    const outRate = (totals.handled - this.#last.handled) / seconds;
+    this.#last = { time: now, ...totals };
+    const fullest = this.#fullest();
+    this.#text = `in ${rate(inRate)}/s | out ${rate(outRate)}/s | ${
+      count(totals.handled)
+    } handled | fullest queue ${fullest}`;
+    this.#paint();
+  }
+
+  #paint(): void {
+    const text = this.#text.slice(0, Math.max(this.#columns - 1, 10));
+    err(`\x1b7\x1b[${this.#rows};1H\x1b[2K\x1b[7m${text}\x1b[0m\x1b8`);
+  }
+
+  /** Events made by inputs and handled by outputs so far. */
+  #totals(): { made: number; handled: number } {
+    let made = 0;
+    let handled = 0;
+    for (const figures of Object.values(this.#router.metrics().actors)) {
+      if (figures.kind === "input") {
+        for (const [queue, queueFigures] of Object.entries(figures.queues)) {
+          if (queue !== "error") made += queueFigures.out_total;
+        }
+      } else if (figures.kind === "output") {
+        handled += figures.consumed_total;
+      }
+    }
+    return { made, handled };
+  }
+
+  /** The inbound queue with the largest share of its capacity in use. */
+  #fullest(): string {
+    let best: { name: string; depth: number; capacity: number } | undefined;
+    for (const actor of this.#router.actors()) {
+      for (const queue of actor.pool.inbound.values()) {
+        const fill = queue.depth / queue.capacity;
+        if (best === undefined || fill > best.depth / best.capacity) {
+          best = {
+            name: queue.name,
+            depth: queue.depth,
+            capacity: queue.capacity,
+          };
+        }
+      }
+    }
+    if (best === undefined) return "none";
+    const percent = Math.round(best.depth / best.capacity * 100);
+    return `${best.name} ${percent}% (${best.depth}/${best.capacity})`;
+  }
+}
+
+function rate(value: number): string {
+  if (value >= 1e6) return `${(value / 1e6).toFixed(1)}M`;
+  if (value >= 1e4) return `${(value / 1e3).toFixed(0)}k`;
+  if (value >= 1e3) return `${(value / 1e3).toFixed(1)}k`;
+  return value.toFixed(value < 10 ? 1 : 0);
+}
+
+function count(value: number): string {
+  return value.toLocaleString("en-US");
+}
+
+// --- validate ----------------------------------------------------------------
+
+async function validateCommand(args: string[]): Promise<number> {
+  const { positionals } = parse(args, {});
+  if (positionals.length === 0) throw new UsageError("missing FILE");
+  let code: number = EXIT_CODES.ok;
+  for (const file of positionals) {
+    try {
+      const { router } = await loadPipeline(file, {
+        registry: new Registry(BUILTIN_ACTORS),
+      });
+      await router.stop();
+      out(`${file}: ok\n`);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      err(error.message + "\n");
+      code = EXIT_CODES.invalid;
+    }
+  }
+  return code;
+}
+
+// --- graph -------------------------------------------------------------------
+
+async function graphCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    format: { type: "string" },
+  });
+  const file = onePositional(positionals, "FILE");
+  const format = choice(values.format ?? "dot", "--format", [
+    "dot",
+    "mermaid",
+  ]);
+  let config: PipelineConfig;
+  try {
+    const loaded = await loadPipeline(file, {
+      registry: new Registry(BUILTIN_ACTORS),
+    });
+    await loaded.router.stop();
+    config = loaded.config;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    err(error.message + "\n");
+    return EXIT_CODES.invalid;
+  }
+  out(format === "dot" ? toDot(config) : toMermaid(config));
+  return EXIT_CODES.ok;
+}
+
+function sideRole(config: PipelineConfig, name: string): string {
+  const roles = [
+    config.logs === name ? "receives logs" : "",
+    config.metrics === name ? "receives metrics" : "",
+  ].filter((role) => role !== "");
+  return roles.length === 0 ? "" : `, ${roles.join(", ")}`;
+}
+
+function toDot(config: PipelineConfig): string {
+  const id = (text: string) =>
+    `"${text.replace(/["\\]/g, "\\$&").replace(/\n/g, "\\n")}"`;
+  const name = config.file.split(/[\\/]/).pop()!.replace(/\.ya?ml$/i, "");
+  const lines = [
+    `digraph ${id(name)} {`,
+    "  rankdir=LR;",
+    '  node [shape=box, style=rounded, fontname="sans-serif"];',
+    '  edge [fontname="sans-serif", fontsize=10];',
+  ];
+  for (const actor of config.actors) {
+    const role = sideRole(config, actor.name);
+    lines.push(
+      `  ${id(actor.name)} [label=${
+        id(`${actor.name}\n(${actor.type}${role})`)
+      }${role === "" ? "" : ', style="rounded,dashed"'}];`,
+    );
+  }
+  for (const connection of config.connections) {
+    const [from, out] = splitAddress(connection.from);
+    const [to, inbound] = splitAddress(connection.to);
+    lines.push(
+      `  ${id(from)} -> ${id(to)} [label=${id(`${out} -> ${inbound}`)}];`,
+    );
+  }
+  lines.push("}");
+  return lines.join("\n") + "\n";
+}
+
+function toMermaid(config: PipelineConfig): string {
+  const ids = new Map(config.actors.map((actor, i) => [actor.name, `a${i}`]));
+  const label = (text: string) =>
+    `"${text.replace(/"/g, "#quot;").replace(/\n/g, "<br/>")}"`;
+  const lines = ["flowchart LR"];
+  for (const actor of config.actors) {
+    const role = sideRole(config, actor.name);
+    lines.push(
+      `  ${ids.get(actor.name)}[${
+        label(`${actor.name}\n(${actor.type}${role})`)
+      }]`,
+    );
+  }
+  for (const connection of config.connections) {
+    const [from, out] = splitAddress(connection.from);
+    const [to, inbound] = splitAddress(connection.to);
+    lines.push(
+      `  ${ids.get(from)} -->|${label(`${out} -> ${inbound}`)}| ${ids.get(to)}`,
+    );
+  }
+  return lines.join("\n") + "\n";
+}
+
+function splitAddress(address: string): [string, string] {
+  const dot = address.lastIndexOf(".");
+  return [address.slice(0, dot), address.slice(dot + 1)];
+}
+
+// --- actors ------------------------------------------------------------------
+
+/** The order kinds are listed in: the way events travel. */
+const KIND_ORDER: readonly ActorKind[] = [
+  "input",
+  "transform",
+  "flow",
+  "output",
+  "log",
+  "metric",
+];
+
+function actorsCommand(args: string[]): number {
+  const { values, positionals } = parse(args, {
+    markdown: { type: "boolean" },
+  });
+  const registry = new Registry(BUILTIN_ACTORS);
+  if (values.markdown === true) {
+    if (positionals.length > 0) {
+      throw new UsageError("--markdown takes no other argument");
+    }
+    out(actorsMarkdown(registry));
+    return EXIT_CODES.ok;
+  }
+  if (positionals.length === 0) {
+    out(actorsTable(registry));
+    return EXIT_CODES.ok;
+  }
+  if (positionals[0] !== "show") {
+    throw new UsageError(
+      `unknown subcommand "${positionals[0]}"${
+        didYouMean(positionals[0]!, ["show"])
+      }`,
+    );
+  }
+  const type = positionals[1];
+  if (type === undefined) throw new UsageError('missing TYPE after "show"');
+  if (positionals.length > 2) {
+    throw new UsageError(`expected one TYPE, got ${positionals.length - 1}`);
+  }
+  const spec = registry.get(type);
+  if (spec === undefined) {
+    err(
+      `Unknown actor type "${type}"${
+        didYouMean(type, registry.types())
+      }\nRun "${NAME} actors" for the list of types.\n`,
+    );
+    return EXIT_CODES.invalid;
+  }
+  out(actorText(spec));
+  return EXIT_CODES.ok;
+}
+
+function actorsTable(registry: Registry): string {
+  const specs = registry.specs();
+  const typeWidth = Math.max(4, ...specs.map((spec) => spec.type.length));
+  const kindWidth = Math.max(4, ...specs.map((spec) => spec.kind.length));
+  const rows = [
+    `${"TYPE".padEnd(typeWidth)}  ${"KIND".padEnd(kindWidth)}  SUMMARY`,
+    ...specs.map((spec) =>
+      `${spec.type.padEnd(typeWidth)}  ${
+        spec.kind.padEnd(kindWidth)
+      }  ${spec.summary}`
+    ),
+  ];
+  return rows.join("\n") +
+    `\n\nRun "${NAME} actors show TYPE" for the options of a type.\n`;
+}
+
+function exampleYaml(spec: ActorSpec): string {
+  const entry: Record<string, unknown> = { type: spec.type };
+  if (spec.example !== undefined && Object.keys(spec.example).length > 0) {
+    entry.options = spec.example;
+  }
+  return toYaml({ actors: { [spec.type]: entry } }, { lineWidth: 0 });
+}
+
+function actorText(spec: ActorSpec): string {
+  const lines = [`${spec.type} (${spec.kind})`, "", wrap(spec.summary, 0)];
+  if (spec.description !== undefined) {
+    lines.push("", wrap(spec.description, 0));
+  }
+  const options = describeOptions(spec);
+  lines.push("", options.length === 0 ? "Options: none" : "Options:");
+  const width = Math.max(...options.map((option) => option.name.length), 0);
+  for (const option of options) {
+    const facts = [
+      option.type,
+      option.required
+        ? "required"
+        : option.default === undefined
+        ? "optional"
+        : `default ${option.default}`,
+    ];
+    lines.push(`  ${option.name.padEnd(width)}  ${facts.join(", ")}`);
+    if (option.description !== "") {
+      lines.push(wrap(option.description, width + 4));
+    }
+  }
+  lines.push(
+    "",
+    "Example:",
+    indent(exampleYaml(spec).trimEnd(), 2),
+  );
+  return lines.join("\n") + "\n";
+}
+
+function actorsMarkdown(registry: Registry): string {
+  const specs = registry.specs();
+  const cell = (text: string) => text.replace(/\|/g, "\\|").replace(/\n/g, " ");
+  const lines = [
+    "# Actor reference",
+    "",
+    `Every built-in actor type, made by \`${NAME} actors --markdown\` (\`deno task docs\`); do not edit by hand.`,
+    "Use a type as `type:` of an actor in a bootstrap file; `options:` takes the options listed with it.",
+    "",
+    "| Type | Kind | Summary |",
+    "| --- | --- | --- |",
+    ...sortByKind(specs).map((spec) =>
+      `| [\`${spec.type}\`](#${
+        spec.type.replace(/[^a-z0-9_-]/gi, "")
+      }) | ${spec.kind} | ${cell(spec.summary)} |`
+    ),
+  ];
+  for (const kind of KIND_ORDER) {
+    const ofKind = specs.filter((spec) => spec.kind === kind);
+    if (ofKind.length === 0) continue;
+    lines.push("", `## ${kind[0]!.toUpperCase()}${kind.slice(1)} actors`);
+    for (const spec of ofKind) {
+      lines.push("", `### ${spec.type}`, "", spec.summary);
+      if (spec.description !== undefined) lines.push("", spec.description);
+      const options = describeOptions(spec);
+      if (options.length === 0) {
+        lines.push("", "Options: none.");
+      } else {
+        lines.push(
+          "",
+          "| Option | Type | Default | Description |",
+          "| --- | --- | --- | --- |",
+          ...options.map((option) =>
+            `| \`${option.name}\` | ${cell(option.type)} | ${
+              option.required
+                ? "required"
+                : option.default === undefined
+                ? ""
+                : `\`${cell(option.default)}\``
+            } | ${cell(option.description)} |`
+          ),
+        );
+      }
+      lines.push("", "```yaml", exampleYaml(spec).trimEnd(), "```");
+    }
+  }
+  return lines.join("\n") + "\n";
+}
+
+function sortByKind(specs: ActorSpec[]): ActorSpec[] {
+  return [...specs].sort((a, b) =>
+    KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) ||
+    a.type.localeCompare(b.type)
+  );
+}
+
+// --- schema ------------------------------------------------------------------
+
+function schemaCommand(args: string[]): number {
+  const { positionals } = parse(args, {});
+  if (positionals.length > 0) {
+    throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  }
+  const schema = bootstrapSchema(new Registry(BUILTIN_ACTORS));
+  out(JSON.stringify(schema, null, 2) + "\n");
+  return EXIT_CODES.ok;
+}
+
+// --- arguments ---------------------------------------------------------------
+
+/** A mistake in how the command was called (exit code 2). */
+class UsageError extends Error {
+  override name = "UsageError";
+}
+
+function parse<T extends ParseArgsOptionsConfig>(args: string[], options: T) {
+  try {
+    return parseArgs({
+      args,
+      options,
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (error) {
+    throw new UsageError(
+      (error instanceof Error ? error.message : String(error))
+        .split(/\.\s/)[0]!,
+    );
+  }
+}
+
+function onePositional(positionals: string[], name: string): string {
+  if (positionals.length === 0) throw new UsageError(`missing ${name}`);
+  if (positionals.length > 1) {
+    throw new UsageError(
+      `expected one ${name}, got ${positionals.length}: ${
+        positionals.map((p) => `"${p}"`).join(" ")
+      }`,
+    );
+  }
+  return positionals[0]!;
+}
+
+function choice<T extends string>(
+  value: string,
+  option: string,
+  choices: readonly T[],
+): T {
+  if ((choices as readonly string[]).includes(value)) return value as T;
+  throw new UsageError(
+    `${option} must be one of ${
+      choices.map((c) => `"${c}"`).join(", ")
+    }, not "${value}"${didYouMean(value, choices)}`,
+  );
+}
+
+function seconds(value: string, option: string): number {
+  const number = Number(value);
+  if (value.trim() === "" || !Number.isFinite(number) || number < 0) {
+    throw new UsageError(
+      `${option} must be a number of seconds (0 or more), not "${value}"`,
+    );
+  }
+  return number * 1000;
+}
+
+function level(value: string): LogLevel {
+  return choice(
+    value === "warn" ? "warning" : value,
+    "--log-level",
+    LOG_LEVELS,
+  );
+}
+
+// --- output ------------------------------------------------------------------
+
+const encoder = new TextEncoder();
+
+function writeAll(
+  stream: { writeSync(bytes: Uint8Array): number },
+  text: string,
+): void {
+  const bytes = encoder.encode(text);
+  let written = 0;
+  while (written < bytes.length) {
+    written += stream.writeSync(bytes.subarray(written));
+  }
+}
+
+function out(text: string): void {
+  writeAll(Deno.stdout, text);
+}
+
+function err(text: string): void {
+  writeAll(Deno.stderr, text);
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+function indent(text: string, by: number): string {
+  const pad = " ".repeat(by);
+  return text.split("\n").map((line) => pad + line).join("\n");
+}
+
+/** Wraps `text` at 78 columns, every line indented by `by`. */
+function wrap(text: string, by: number): string {
+  const width = Math.max(78 - by, 30);
+  const lines: string[] = [];
+  for (const paragraph of text.split("\n")) {
+    let line = "";
+    for (const word of paragraph.split(/\s+/)) {
+      if (word === "") continue;
+      if (line !== "" && line.length + 1 + word.length > width) {
+        lines.push(line);
+        line = word;
+      } else {
+        line = line === "" ? word : `${line} ${word}`;
+      }
+    }
+    lines.push(line);
+  }
+  return indent(lines.join("\n"), by);
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}
