@@ -38,6 +38,15 @@ export {
   whyNotEvent,
 } from "./core/event.ts";
 export {
+  type ActorConfig,
+  type BootstrapSource,
+  type ConnectionConfig,
+  type LoadedPipeline,
+  type LoadOptions,
+  loadPipeline,
+  type PipelineConfig,
+} from "./core/config.ts";
+export {
   closest,
   ConfigError,
   type ConfigProblem,
@@ -54,6 +63,9 @@ export {
 } from "./core/log.ts";
 export {
   type ActorMetrics,
+  CONSUME_SECONDS_BUCKETS,
+  Histogram,
+  type HistogramFigures,
   type MetricEvent,
   type MetricHeader,
   type PipelineMetrics,
@@ -81,7 +93,15 @@ export {
   type ConnectionOptions,
   Router,
   type RouterOptions,
+  type RouterStatus,
   type StopOptions,
   type StopReport,
 } from "./core/router.ts";
+export {
+  bootstrapSchema,
+  describeOptions,
+  type JsonSchema,
+  type OptionDoc,
+  optionsJsonSchema,
+} from "./core/schema.ts";
 export { BUILTIN_ACTORS } from "./actors/mod.ts";

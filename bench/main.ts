@@ -1,0 +1,51 @@
+/**
+ * `deno task bench`: runs every benchmark scenario in its own process and
+ * prints events per second and peak memory side by side. Figures only; it
+ * asserts nothing about time.
+ *
+ * @module
+ */
+
+import type { Result } from "./measure.ts";
+
+const here = new URL(".", import.meta.url);
+
+/** Runs one scenario program and returns the result line it printed. */
+async function run(program: string, args: string[] = []): Promise<Result> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", new URL(program, here).pathname, ...args],
+    stderr: "inherit",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout).trim();
+  if (!output.success) throw new Error(`${program} failed:\n${text}`);
+  return JSON.parse(text.split("\n").at(-1)!);
+}
+
+const line = (result: Result) =>
+  `${result.scenario.padEnd(22)} ${
+    Math.round(result.events_per_second).toLocaleString("en-US").padStart(12)
+  } events/s  ${result.events.toLocaleString("en-US").padStart(10)} events  ${
+    result.peak_rss_mb.toFixed(0).padStart(5)
+  } MB peak RSS`;
+
+console.log("Pipeline: generator -> 3 pass-through transforms -> null");
+const ours = await run("pipeline.ts", ["--scenario", "compysition"]);
+const naive = await run("pipeline.ts", ["--scenario", "naive"]);
+console.log(line(ours));
+console.log(line(naive));
+console.log(
+  `speed-up over the naive baseline: ${
+    (ours.events_per_second / naive.events_per_second).toFixed(1)
+  }x (targets: >= 2,000,000 events/s and >= 10x)`,
+);
+
+console.log("\nSlow output: fast generator -> output 100x+ slower, 5 s");
+const slow = await run("slow_output.ts");
+console.log(line(slow));
+console.log(
+  `input alone ${
+    Math.round(Number(slow.input_events_per_second)).toLocaleString("en-US")
+  } events/s; output ${
+    Number(slow.slowdown).toFixed(0)
+  }x slower; events lost ${slow.lost} (target: < 150 MB peak RSS)`,
+);

@@ -1,0 +1,89 @@
+/**
+ * generator -> three pass-through transforms -> null, in Compysition, and the
+ * same shape as a naive one-event-per-chunk Web Streams pipeline. Run one
+ * scenario per process (`--scenario compysition|naive`) so that each has its
+ * own peak memory; `bench/main.ts` runs them all.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { Actor } from "../core/actor.ts";
+import type { Event } from "../core/event.ts";
+import { Router } from "../core/router.ts";
+import { generator } from "../actors/input/generator.ts";
+import { nullOutput } from "../actors/output/null.ts";
+import { peakRssMb, report } from "./measure.ts";
+
+/** A transform that sends every event on unchanged. */
+class PassThrough extends Actor {
+  readonly kind = "transform";
+  override consume(event: Event): Promise<void> | undefined {
+    return this.send(event);
+  }
+}
+
+async function compysition(events: number): Promise<void> {
+  const router = new Router();
+  router.register(generator, "input", {
+    interval: 0,
+    count: events,
+    data: "x",
+  });
+  const stages = ["one", "two", "three"];
+  for (const name of stages) router.register(new PassThrough(name));
+  router.register(nullOutput, "sink");
+  const chain = ["input", ...stages, "sink"];
+  for (let i = 1; i < chain.length; i++) {
+    router.connect(`${chain[i - 1]}.outbox`, `${chain[i]}.inbox`);
+  }
+  const started = performance.now();
+  await router.start();
+  await router.finished;
+  const seconds = (performance.now() - started) / 1000;
+  const stopped = await router.stop();
+  report({
+    scenario: "compysition",
+    events: stopped.delivered,
+    seconds,
+    events_per_second: stopped.delivered / seconds,
+    peak_rss_mb: peakRssMb(),
+  });
+}
+
+async function naive(events: number): Promise<void> {
+  let seq = 0;
+  const source = new ReadableStream<Event>({
+    pull(controller) {
+      seq++;
+      controller.enqueue({ header: { input: { seq } }, data: "x" });
+      if (seq === events) controller.close();
+    },
+  });
+  const pass = () =>
+    new TransformStream<Event, Event>({
+      transform: (event, controller) => controller.enqueue(event),
+    });
+  let delivered = 0;
+  const started = performance.now();
+  await source.pipeThrough(pass()).pipeThrough(pass()).pipeThrough(pass())
+    .pipeTo(new WritableStream({ write: () => void delivered++ }));
+  const seconds = (performance.now() - started) / 1000;
+  report({
+    scenario: "naive web streams",
+    events: delivered,
+    seconds,
+    events_per_second: delivered / seconds,
+    peak_rss_mb: peakRssMb(),
+  });
+}
+
+const { values } = parseArgs({
+  options: {
+    scenario: { type: "string", default: "compysition" },
+    events: { type: "string", default: "1000000" },
+  },
+});
+const count = Number(values.events);
+if (values.scenario === "naive") await naive(count);
+else await compysition(count);
