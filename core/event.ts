@@ -37,7 +37,8 @@ export function isEvent(value: unknown): value is Event {
   if (typeof value !== "object" || value === null) return false;
   const header = (value as Event).header;
   return typeof header === "object" && header !== null &&
-    !Array.isArray(header) && "data" in value;
+    !Array.isArray(header) &&
+    ((value as Event).data !== undefined || "data" in value);
 }
 
 /**

@@ -112,8 +112,7 @@ export class Queue {
    */
   source: string | undefined;
 
-  #items: Event[] = [];
-  #head = 0;
+  #queued = new Chunks();
   /** Events of the last batch read that the consumer has not finished. */
   #held = 0;
   /** The events of a write waiting for room, and the first not admitted. */
@@ -169,7 +168,7 @@ export class Queue {
    * finished. Never more than `capacity`.
    */
   get depth(): number {
-    return this.#items.length - this.#head + this.#held;
+    return this.#queued.size + this.#held;
   }
 
   /** Events of a blocked write still waiting for room (not in `depth`). */
@@ -269,9 +268,7 @@ export class Queue {
   clear(): number {
     const lost = this.depth + this.waiting;
     this.#droppedTotal += this.depth;
-    failTrackers(this.#items, `Queue "${this.name}" was cleared`, this.#head);
-    this.#items = [];
-    this.#head = 0;
+    this.#queued.drop(this.#queued.size, `Queue "${this.name}" was cleared`);
     this.#held = 0;
     this.close();
     return lost;
@@ -309,18 +306,17 @@ export class Queue {
       0,
       Math.min(this.capacity - this.depth, events.length - i),
     );
-    for (const end = i + fit; i < end; i++) this.#items.push(events[i]!);
+    this.#queued.add(events, i, i + fit);
+    i += fit;
     this.#inTotal += fit;
     if (i < events.length && policy !== "block") {
       const rest = events.length - i;
       const reason = `Queue "${this.name}" was full (${policy})`;
       if (policy === "drop_oldest") {
         // Keep the newest that fit beside the batch the consumer holds.
-        for (; i < events.length; i++) this.#items.push(events[i]!);
-        failTrackers(this.#items, reason, this.#head, this.#head + rest);
-        this.#head += rest;
+        this.#queued.add(events, i, events.length);
+        this.#queued.drop(rest, reason);
         this.#inTotal += rest;
-        this.#compact();
       } else {
         failTrackers(events, reason, i);
       }
@@ -367,18 +363,8 @@ export class Queue {
     this.#outTotal += this.#held;
     this.#held = 0;
     this.#wakeWriterNow();
-    const queued = this.#items.length - this.#head;
-    if (queued > 0) {
-      let batch: Event[];
-      if (this.#head === 0 && queued <= MAX_BATCH) {
-        batch = this.#items;
-        this.#items = [];
-      } else {
-        const end = this.#head + Math.min(queued, MAX_BATCH);
-        batch = this.#items.slice(this.#head, end);
-        this.#head = end;
-        this.#compact();
-      }
+    if (this.#queued.size > 0) {
+      const batch = this.#queued.take(MAX_BATCH);
       this.#held = batch.length;
       if (this.#observers !== undefined) {
         for (const observer of this.#observers) observer(batch);
@@ -400,16 +386,6 @@ export class Queue {
     this.clear();
   }
 
-  #compact(): void {
-    if (this.#head === this.#items.length) {
-      this.#items = [];
-      this.#head = 0;
-    } else if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
-    }
-  }
-
   #wakeReaderNow(): void {
     const wake = this.#wakeReader;
     if (wake !== null) {
@@ -423,6 +399,88 @@ export class Queue {
     if (wake !== null) {
       this.#wakeWriter = null;
       wake();
+    }
+  }
+}
+
+/** Below this many events, a chunk is merged with the next ones on reading. */
+const MERGE_BELOW = 64;
+
+/**
+ * The events of a queue kept as the arrays they were written in, so that an
+ * event moving from one actor to the next is not copied: a chunk written whole
+ * is handed to the reader whole. The queue owns the arrays written to it.
+ */
+class Chunks {
+  /** Events held. */
+  size = 0;
+  #chunks: (readonly Event[] | undefined)[] = [];
+  #first = 0;
+  /** Events of the first chunk already taken or dropped. */
+  #offset = 0;
+
+  /** Adds `events[start..end)`. */
+  add(events: readonly Event[], start: number, end: number): void {
+    if (end <= start) return;
+    this.#chunks.push(
+      start === 0 && end === events.length ? events : events.slice(start, end),
+    );
+    this.size += end - start;
+  }
+
+  /** Removes and returns up to `max` events from the front; size > 0. */
+  take(max: number): Event[] {
+    const chunk = this.#chunks[this.#first]!;
+    const available = chunk.length - this.#offset;
+    const alone = this.#chunks.length - this.#first === 1;
+    if (
+      this.#offset === 0 && available <= max &&
+      (available >= MERGE_BELOW || alone)
+    ) {
+      this.size -= available;
+      this.#shift();
+      return chunk as Event[];
+    }
+    const batch: Event[] = [];
+    this.#remove(max, (from, start, end) => {
+      for (let i = start; i < end; i++) batch.push(from[i]!);
+    });
+    return batch;
+  }
+
+  /** Removes `count` events from the front, failing their trackers. */
+  drop(count: number, reason: string): void {
+    this.#remove(
+      count,
+      (from, start, end) => failTrackers(from, reason, start, end),
+    );
+  }
+
+  #remove(
+    count: number,
+    each: (chunk: readonly Event[], start: number, end: number) => void,
+  ): void {
+    let left = Math.min(count, this.size);
+    while (left > 0) {
+      const chunk = this.#chunks[this.#first]!;
+      const end = Math.min(chunk.length, this.#offset + left);
+      each(chunk, this.#offset, end);
+      left -= end - this.#offset;
+      this.size -= end - this.#offset;
+      this.#offset = end;
+      if (end === chunk.length) this.#shift();
+    }
+  }
+
+  #shift(): void {
+    this.#chunks[this.#first++] = undefined;
+    this.#offset = 0;
+    if (this.#first === this.#chunks.length) {
+      this.#chunks = [];
+      this.#first = 0;
+    } else if (this.#first > 64 && this.#first * 2 > this.#chunks.length) {
+      this.#chunks = this.#chunks.slice(this.#first);
+      this.#first = 0;
     }
   }
 }
@@ -453,7 +511,9 @@ export class OutboundQueue {
   readonly name: string;
   #target: Queue | null = null;
   #writer: WritableStreamDefaultWriter<Event[] | Event> | null = null;
-  #buffer: Event[] = [];
+  /** Gathered events: `#buffer[0..#held)`, allocated a batch at a time. */
+  #buffer: Event[] = new Array(MAX_BATCH);
+  #held = 0;
   #inflight: Promise<void> | null = null;
   #closed = false;
   #outTotal = 0;
@@ -503,7 +563,9 @@ export class OutboundQueue {
       this.#drop([event], this.#target === null ? "not connected" : "closed");
       return undefined;
     }
-    const held = this.#buffer.push(event);
+    const held = ++this.#held;
+    if (held <= MAX_BATCH) this.#buffer[held - 1] = event;
+    else this.#buffer.push(event);
     if (this.#inflight !== null) {
       return held >= MAX_BATCH ? this.#inflight : undefined;
     }
@@ -518,7 +580,7 @@ export class OutboundQueue {
    */
   flush(): Promise<void> | undefined {
     if (this.#inflight !== null) return this.#inflight;
-    if (this.#buffer.length > 0) return this.#write();
+    if (this.#held > 0) return this.#write();
     return undefined;
   }
 
@@ -541,17 +603,17 @@ export class OutboundQueue {
   /** The queue's counters. */
   figures(): QueueFigures {
     return {
-      in_total: this.#outTotal + this.#droppedTotal + this.#buffer.length,
+      in_total: this.#outTotal + this.#droppedTotal + this.#held,
       out_total: this.#outTotal,
       dropped_total: this.#droppedTotal,
       discarded_total: 0,
-      depth: this.#buffer.length,
+      depth: this.#held,
       capacity: this.#target?.capacity ?? 0,
     };
   }
 
   #flushSoon = (): void => {
-    if (this.#inflight === null && this.#buffer.length > 0) void this.#write();
+    if (this.#inflight === null && this.#held > 0) void this.#write();
   };
 
   /** Starts writing the buffer; only called with a writer and no write. */
@@ -564,9 +626,11 @@ export class OutboundQueue {
   /** Writes batches until the buffer stays empty. */
   async #drain(): Promise<void> {
     const writer = this.#writer!;
-    while (this.#buffer.length > 0) {
+    while (this.#held > 0) {
       const batch = this.#buffer;
-      this.#buffer = [];
+      if (this.#held < batch.length) batch.length = this.#held;
+      this.#buffer = new Array(MAX_BATCH);
+      this.#held = 0;
       this.#outTotal += batch.length;
       try {
         await writer.write(batch);
