@@ -1,6 +1,6 @@
 /**
  * Event data as what an output writes: strings as text, `Uint8Array`s as
- * bytes, anything else as JSON text.
+ * bytes, anything else as JSON text; and the byte helpers the actors share.
  *
  * @module
  */
@@ -40,7 +40,8 @@ export function payloadBytes(data: unknown): Uint8Array {
 
 /**
  * JSON text of `value`; `undefined` becomes `null`; what JSON cannot represent
- * is a `TypeError` saying why.
+ * is a `TypeError` saying why, naming `value` as `what` ("Cannot write the
+ * data as JSON: ...").
  *
  * @example
  * ```ts
@@ -49,17 +50,64 @@ export function payloadBytes(data: unknown): Uint8Array {
  * toJson(undefined); // "null"
  * ```
  */
-export function toJson(value: unknown): string {
+export function toJson(value: unknown, what = "data"): string {
   try {
     return JSON.stringify(value) ?? "null";
   } catch (error) {
     throw new TypeError(
-      `Cannot write the data as JSON: ${
+      `Cannot write the ${what} as JSON: ${
         error instanceof Error ? error.message : String(error)
       }`,
       { cause: error },
     );
   }
+}
+
+/**
+ * The length of `text` encoded as UTF-8, in bytes, without encoding it.
+ *
+ * @example
+ * ```ts
+ * import { utf8Length } from "./payload.ts";
+ * utf8Length("hé🎉"); // 7
+ * ```
+ */
+export function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) bytes += 1;
+    else if (code < 0x800) bytes += 2;
+    else if (code >= 0xd800 && code <= 0xdbff) {
+      bytes += 4; // a surrogate pair: two UTF-16 units
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+/**
+ * `parts` as one array of `length` (their total) bytes; a single part is
+ * returned as it is, without a copy.
+ *
+ * @example
+ * ```ts
+ * import { concatBytes } from "./payload.ts";
+ * concatBytes([new Uint8Array([1]), new Uint8Array([2, 3])], 3); // Uint8Array [1, 2, 3]
+ * ```
+ */
+export function concatBytes(
+  parts: readonly Uint8Array[],
+  length: number,
+): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const whole = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    whole.set(part, offset);
+    offset += part.length;
+  }
+  return whole;
 }
 
 /** Above this many bytes, a {@link ByteBuilder} gives its buffer back on `clear`. */

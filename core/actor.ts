@@ -415,15 +415,19 @@ export abstract class Actor {
    * `failed_total`, sets `header.error` (with `details` merged in) and sends
    * it to the `error` queue, or logs it at error level when `error` is not
    * connected (failing its delivery tracker). For actors that consume in
-   * batches or finish events after `consume` returned.
+   * batches or finish events after `consume` returned: pass
+   * `{ afterConsume: true }` for an event whose `consume` had already
+   * returned, so that it stops counting as consumed.
    */
   protected async fail(
     event: Event,
     queue: string,
     error: unknown,
     details: Record<string, unknown> = {},
+    options: { afterConsume?: boolean } = {},
   ): Promise<void> {
     this.#failed++;
+    if (options.afterConsume === true) this.#consumed--;
     const failure: EventError = {
       actor: this.name,
       queue,

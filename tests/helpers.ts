@@ -7,13 +7,14 @@
 
 import { Actor, type ActorSettings } from "../core/actor.ts";
 import type { Event } from "../core/event.ts";
+import { attachTracker, Tracker } from "../core/tracking.ts";
 
 /**
  * An output that keeps every event it consumes, per inbound queue, and lets a
  * test wait until a number of them has arrived.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const sink = new Collector("sink");
  * // ... connect, start ...
  * await sink.waitFor(10);
@@ -101,4 +102,25 @@ export function numbered(count: number): Event[] {
     header: { seq: i + 1 },
     data: i + 1,
   }));
+}
+
+/**
+ * `count` events whose data is 1..count, each with a delivery tracker of its
+ * own (as an input that acknowledges its messages makes them).
+ *
+ * @example
+ * ```ts ignore
+ * const { events, trackers } = trackedEvents(3);
+ * // ... send the events through a pipeline ...
+ * await Promise.all(trackers.map((tracker) => tracker.done));
+ * ```
+ */
+export function trackedEvents(
+  count: number,
+): { events: Event[]; trackers: Tracker[] } {
+  const trackers = Array.from({ length: count }, () => new Tracker());
+  const events = trackers.map((tracker, i) =>
+    attachTracker({ header: {}, data: i + 1 }, tracker)
+  );
+  return { events, trackers };
 }

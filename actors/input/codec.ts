@@ -42,6 +42,7 @@
 import { z } from "zod";
 import type { EventError } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
+import { concatBytes, utf8Length } from "../payload.ts";
 
 /** The codec names, as used in the `codec` option of the inputs. */
 export const CODECS = ["lines", "ndjson", "json", "raw"] as const;
@@ -51,6 +52,41 @@ export type Codec = typeof CODECS[number];
 
 /** The zod schema of a `codec` option (add `.default()` and `.describe()`). */
 export const CodecSchema: z.ZodEnum<{ [K in Codec]: K }> = z.enum(CODECS);
+
+/** The zod schemas of the `hostname` and `port` options of a listening input. */
+export interface ListenOptions {
+  /** The address to listen on (default `"127.0.0.1"`). */
+  hostname: z.ZodDefault<z.ZodString>;
+  /** The port to listen on; 0 picks a free one. */
+  port: z.ZodDefault<z.ZodNumber>;
+}
+
+/**
+ * The `hostname` and `port` options of an input that listens on `transport`
+ * (`"TCP"` or `"UDP"`), port `defaultPort` unless told otherwise: spread them
+ * into its options schema. The input reports the port it got as its `port`.
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import { listenOptions } from "./codec.ts";
+ * const Options = z.strictObject({ ...listenOptions("UDP", 5170) });
+ * Options.parse({}); // { hostname: "127.0.0.1", port: 5170 }
+ * ```
+ */
+export function listenOptions(
+  transport: "TCP" | "UDP",
+  defaultPort: number,
+): ListenOptions {
+  return {
+    hostname: z.string().min(1).default("127.0.0.1").describe(
+      'The address to listen on ("0.0.0.0" for every IPv4 interface).',
+    ),
+    port: z.number().int().min(0).max(65535).default(defaultPort).describe(
+      `The ${transport} port to listen on; 0 picks a free port (see the actor's \`port\`).`,
+    ),
+  };
+}
 
 /** The default longest line (or `json` document), in bytes: 1 MiB. */
 export const DEFAULT_MAX_LINE_BYTES = 1_048_576;
@@ -369,7 +405,7 @@ export class StreamDecoder {
       this.reset();
       return;
     }
-    const bytes = concat(this.#document, this.#documentBytes);
+    const bytes = concatBytes(this.#document, this.#documentBytes);
     this.reset();
     const text = UTF8.decode(bytes);
     if (text.trim() === "") return;
@@ -638,32 +674,6 @@ function parseLine(line: string, number: number, sink: DecodeSink): void {
     return;
   }
   sink.value(value, number);
-}
-
-/** UTF-8 byte length of `text`. */
-function utf8Length(text: string): number {
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0x80) bytes += 1;
-    else if (code < 0x800) bytes += 2;
-    else if (code >= 0xd800 && code <= 0xdbff) {
-      bytes += 4;
-      i++;
-    } else bytes += 3;
-  }
-  return bytes;
-}
-
-function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const whole = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    whole.set(part, offset);
-    offset += part.length;
-  }
-  return whole;
 }
 
 function messageOf(error: unknown): string {

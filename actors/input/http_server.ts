@@ -9,15 +9,12 @@ import { z } from "zod";
 import { Actor, type ActorSettings, describe } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
+import { concatBytes } from "../payload.ts";
+import { listenOptions } from "./codec.ts";
 
 /** Options of the `http_server` actor. */
 export const HttpServerOptions = z.strictObject({
-  hostname: z.string().min(1).default("127.0.0.1").describe(
-    'The address to listen on ("0.0.0.0" for every IPv4 interface).',
-  ),
-  port: z.number().int().min(0).max(65535).default(8000).describe(
-    "The TCP port to listen on; 0 picks a free port (see the actor's `port`).",
-  ),
+  ...listenOptions("TCP", 8000),
   mode: z.enum(["fire_and_forget", "request_response"]).default(
     "fire_and_forget",
   ).describe(
@@ -510,14 +507,7 @@ async function readBody(
     }
     chunks.push(next.value);
   }
-  if (chunks.length === 1) return chunks[0]!;
-  const whole = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    whole.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return whole;
+  return concatBytes(chunks, total);
 }
 
 /** `"orders"` for `"/orders"`; `undefined` for other shapes of path. */

@@ -21,18 +21,14 @@ import {
   DEFAULT_MAX_LINE_BYTES,
   failureEvent,
   LengthFrameDecoder,
+  listenOptions,
   READ_BUFFER_BYTES,
   StreamDecoder,
 } from "./codec.ts";
 
 /** Options of the `tcp_server` actor. */
 export const TcpServerOptions = z.strictObject({
-  hostname: z.string().min(1).default("127.0.0.1").describe(
-    'The address to listen on ("0.0.0.0" for every IPv4 interface).',
-  ),
-  port: z.number().int().min(0).max(65535).default(5170).describe(
-    "The TCP port to listen on; 0 picks a free port (see the actor's `port`).",
-  ),
+  ...listenOptions("TCP", 5170),
   framing: z.enum(["newline", "length"]).default("newline").describe(
     'How messages are delimited: "newline" (each ends with "\\n") or "length" (each starts with its length as a 4-byte big-endian unsigned integer).',
   ),

@@ -1,14 +1,13 @@
 /**
  * `udp_in`: receives UDP datagrams and makes one event per datagram.
  *
- * `Deno.listenDatagram` is still unstable in Deno 2.9: run with
- * `--unstable-net`, or set `"unstable": ["net"]` in `deno.json`.
- *
  * @module
  */
 
+import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
+import { isIPv6 } from "node:net";
 import { z } from "zod";
-import { Actor, type ActorSettings, describe } from "../../core/actor.ts";
+import { Actor, type ActorSettings } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import {
@@ -17,16 +16,12 @@ import {
   decodeMessage,
   type DecodeSink,
   failureEvent,
+  listenOptions,
 } from "./codec.ts";
 
 /** Options of the `udp_in` actor. */
 export const UdpInOptions = z.strictObject({
-  hostname: z.string().min(1).default("127.0.0.1").describe(
-    'The address to listen on ("0.0.0.0" for every IPv4 interface).',
-  ),
-  port: z.number().int().min(0).max(65535).default(5170).describe(
-    "The UDP port to listen on; 0 picks a free port (see the actor's `port`).",
-  ),
+  ...listenOptions("UDP", 5170),
   codec: CodecSchema.default("lines").describe(
     'How to decode each datagram: "lines" (its UTF-8 text, kept whole), "ndjson" or "json" (its JSON value), "raw" (its bytes as a Uint8Array).',
   ),
@@ -35,8 +30,11 @@ export const UdpInOptions = z.strictObject({
 /** Parsed options of the `udp_in` actor. */
 export type UdpInOptions = z.infer<typeof UdpInOptions>;
 
-/** Largest UDP payload over IPv4 and IPv6 without jumbograms, plus room. */
-const DATAGRAM_BUFFER_BYTES = 65_536;
+/**
+ * Bytes of datagrams kept while the input waits for room downstream; the
+ * datagrams that would go past it are dropped.
+ */
+export const WAITING_BYTES = 1_048_576;
 
 /**
  * Listens on `hostname:port` and makes `{ header: { <name>: { remote } },
@@ -44,15 +42,15 @@ const DATAGRAM_BUFFER_BYTES = 65_536;
  * that does not decode becomes an event on the `error` queue whose
  * `header.error` says why.
  *
- * UDP has no flow control: while the input waits for room downstream it does
- * not receive, and datagrams that overflow the system's socket buffer are
- * lost without a trace here.
- *
- * Needs `--unstable-net` (or `"unstable": ["net"]` in `deno.json`) in Deno
- * 2.9; without it the start fails saying so.
+ * UDP has no flow control: while the input waits for room downstream, the
+ * datagrams received meanwhile wait in memory, up to {@link WAITING_BYTES}
+ * (1 MiB); the ones past it are dropped, counted and logged at warning level,
+ * as are those that overflow the system's socket buffer (without a trace
+ * here).
  *
  * @example
  * ```ts
+ * import { createSocket } from "node:dgram";
  * import { Router } from "../../core/router.ts";
  * import { UdpIn, udpIn } from "./udp_in.ts";
  * import { nullOutput } from "../output/null.ts";
@@ -62,13 +60,9 @@ const DATAGRAM_BUFFER_BYTES = 65_536;
  * router.register(nullOutput, "sink");
  * router.connect("input.outbox", "sink.inbox");
  * await router.start();
- * const socket = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
- * await socket.send(new TextEncoder().encode('{"n":1}'), {
- *   hostname: "127.0.0.1",
- *   port: input.port,
- *   transport: "udp",
- * });
- * socket.close();
+ * const socket = createSocket("udp4");
+ * await new Promise((sent) => socket.send('{"n":1}', input.port, "127.0.0.1", sent));
+ * await new Promise<void>((closed) => socket.close(() => closed()));
  * await router.stop();
  * ```
  */
@@ -85,9 +79,21 @@ export const udpIn: ActorSpec<UdpInOptions> = {
 export class UdpIn extends Actor {
   readonly kind = "input";
   #options: UdpInOptions;
-  #socket: Deno.DatagramConn | undefined;
+  #socket: Socket | undefined;
+  #closed: Promise<void> | undefined;
   #port: number | undefined;
   #errorsConnected = false;
+  #sink: DecodeSink;
+  /** The source of the datagram being decoded. */
+  #remote = "";
+  /** Set while the outbox has no room: what to wait for. */
+  #waiting: Promise<void> | undefined;
+  /** Datagrams received while waiting (copies), with their sources. */
+  #queued: [Uint8Array, string][] = [];
+  #queuedBytes = 0;
+  /** Datagrams dropped since the last warning. */
+  #dropped = 0;
+  #droppedTotal = 0;
 
   /** Makes a UDP input; see {@link UdpInOptions}. */
   constructor(
@@ -97,6 +103,14 @@ export class UdpIn extends Actor {
   ) {
     super(name, settings, { inbound: [] });
     this.#options = UdpInOptions.parse(options);
+    this.#sink = {
+      value: (data) =>
+        this.#deliver({
+          header: { [this.name]: { remote: this.#remote } },
+          data,
+        }),
+      failure: (failure) => this.#fail(failure),
+    };
   }
 
   /** The port listened on, known once the actor is set up. */
@@ -107,108 +121,148 @@ export class UdpIn extends Actor {
     return this.#port;
   }
 
+  /** Datagrams received that wait in memory for room downstream now. */
+  get waiting(): number {
+    return this.#queued.length;
+  }
+
+  /** Datagrams dropped so far because too many waited for room downstream. */
+  get dropped(): number {
+    return this.#droppedTotal;
+  }
+
   /** Binds the socket, so that a port in use fails the start. */
-  override setup(): void {
+  override async setup(): Promise<void> {
     this.#errorsConnected = this.pool.outbound.get("error")?.target != null;
-    if (typeof Deno.listenDatagram !== "function") {
-      throw new TypeError(
-        `Actor "${this.name}" (udp_in) needs Deno's "--unstable-net" flag or "unstable": ["net"] in deno.json`,
-      );
-    }
     const { hostname, port } = this.#options;
-    this.#socket = Deno.listenDatagram({ hostname, port, transport: "udp" });
-    this.#port = (this.#socket.addr as Deno.NetAddr).port;
+    const socket = createSocket(isIPv6(hostname) ? "udp6" : "udp4");
+    await new Promise<void>((resolve, reject) => {
+      socket.once("error", reject);
+      socket.bind(port, hostname, () => {
+        socket.off("error", reject);
+        resolve();
+      });
+    }).catch((error) => {
+      socket.close();
+      throw new Error(
+        `Cannot listen on ${hostname}:${port} (UDP): ${
+          error instanceof Error ? error.message : String(error)
+        }`,
+        { cause: error },
+      );
+    });
+    this.#closed = new Promise((resolve) => socket.once("close", resolve));
+    socket.on(
+      "error",
+      (error: Error) =>
+        this.log.error("UDP socket error: {error}", { error: error.message }),
+    );
+    this.#socket = socket;
+    this.#port = socket.address().port;
     this.log.info("Listening on {hostname}:{port} (UDP)", {
       hostname,
       port: this.#port,
     });
   }
 
+  /**
+   * Receives until the router stops, then hands on the datagrams still
+   * waiting for room.
+   */
   override async produce(signal: AbortSignal): Promise<void> {
     const socket = this.#socket!;
-    const close = () => this.#close();
-    signal.addEventListener("abort", close, { once: true });
-    const codec = this.#options.codec;
-    const buffer = new Uint8Array(DATAGRAM_BUFFER_BYTES);
-    const name = this.name;
-    let remote = "";
-    let waiting: Promise<void> | undefined;
-    const sink: DecodeSink = {
-      value: (data) => {
-        const sent = this.#deliver({ header: { [name]: { remote } }, data });
-        if (sent !== undefined) waiting = sent;
-      },
-      failure: (failure) => {
-        const sent = this.#fail(failure, remote);
-        if (sent !== undefined) waiting = sent;
-      },
-    };
+    socket.on("message", this.#receive);
+    const stopped = Promise.withResolvers<void>();
+    const stop = () => stopped.resolve();
+    if (signal.aborted) stop();
+    else signal.addEventListener("abort", stop, { once: true });
     try {
-      while (!signal.aborted) {
-        let datagram: Uint8Array;
-        let from: Deno.Addr;
-        try {
-          [datagram, from] = await socket.receive(buffer);
-        } catch (error) {
-          if (signal.aborted || this.#socket === undefined) break;
-          throw error;
-        }
-        remote = address(from);
-        decodeMessage(
-          codec,
-          codec === "raw" ? datagram.slice() : datagram,
-          sink,
-        );
-        if (waiting !== undefined) {
-          const sent = waiting;
-          waiting = undefined;
-          await sent;
-        }
-      }
+      await Promise.race([this.#closed, stopped.promise]);
     } finally {
-      signal.removeEventListener("abort", close);
-      this.#close();
+      signal.removeEventListener("abort", stop);
     }
+    await this.#close();
+    while (this.#waiting !== undefined) await this.#waiting;
   }
 
-  override teardown(): void {
-    this.#close();
+  override async teardown(): Promise<void> {
+    await this.#close();
   }
 
-  #close(): void {
+  async #close(): Promise<void> {
     const socket = this.#socket;
-    if (socket !== undefined) {
-      this.#socket = undefined;
-      try {
-        socket.close();
-      } catch (error) {
-        this.log.debug("Failed to close the socket: {error}", {
-          error: describe(error),
-        });
-      }
+    if (socket === undefined) return;
+    this.#socket = undefined;
+    socket.off("message", this.#receive);
+    socket.close();
+    await this.#closed;
+  }
+
+  #receive = (message: Uint8Array, from: RemoteInfo): void => {
+    const remote = `${from.address}:${from.port}`;
+    if (this.#waiting === undefined) {
+      this.#decode(message, remote, false);
+      return;
+    }
+    if (this.#queuedBytes + message.length > WAITING_BYTES) {
+      this.#dropped++;
+      this.#droppedTotal++;
+      return;
+    }
+    // The socket may reuse `message`'s memory: keep a copy of its own size.
+    this.#queued.push([new Uint8Array(message), remote]);
+    this.#queuedBytes += message.length;
+  };
+
+  /**
+   * Decodes one datagram into an event, or a failure, and sends it; `owned`
+   * says whether `message` is a copy the event may keep.
+   */
+  #decode(message: Uint8Array, remote: string, owned: boolean): void {
+    this.#remote = remote;
+    const codec = this.#options.codec;
+    decodeMessage(
+      codec,
+      codec === "raw" && !owned ? new Uint8Array(message) : message,
+      this.#sink,
+    );
+  }
+
+  /** Waits for room, sending the datagrams queued meanwhile. */
+  async #wait(waiting: Promise<void>): Promise<void> {
+    await waiting;
+    this.#waiting = undefined;
+    if (this.#dropped > 0) {
+      this.log.warn(
+        "Dropped {count} datagram(s) while waiting for room downstream",
+        { count: this.#dropped },
+      );
+      this.#dropped = 0;
+    }
+    while (this.#queued.length > 0 && this.#waiting === undefined) {
+      const [message, remote] = this.#queued.shift()!;
+      this.#queuedBytes -= message.length;
+      this.#decode(message, remote, true);
     }
   }
 
   /** The one place where this input hands the events it makes on. */
-  #deliver(event: Event, queue = "outbox"): Promise<void> | undefined {
-    return this.send(event, queue);
+  #deliver(event: Event, queue = "outbox"): void {
+    const waiting = this.send(event, queue);
+    if (waiting !== undefined) this.#waiting = this.#wait(waiting);
   }
 
-  #fail(failure: DecodeFailure, remote: string): Promise<void> | undefined {
+  #fail(failure: DecodeFailure): void {
     if (this.#errorsConnected) {
-      return this.#deliver(
-        failureEvent(this.name, { remote }, failure),
+      this.#deliver(
+        failureEvent(this.name, { remote: this.#remote }, failure),
         "error",
       );
+      return;
     }
     this.log.warn("Skipped an unreadable datagram from {remote}: {message}", {
-      remote,
+      remote: this.#remote,
       message: failure.message,
     });
-    return undefined;
   }
-}
-
-function address(addr: Deno.Addr): string {
-  return "hostname" in addr ? `${addr.hostname}:${addr.port}` : addr.transport;
 }

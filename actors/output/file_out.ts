@@ -6,10 +6,9 @@
  */
 
 import { z } from "zod";
-import type { ActorSettings } from "../../core/actor.ts";
+import { Actor, type ActorSettings } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
-import { FailingActor } from "../failure.ts";
 import { ByteBuilder, toJson } from "../payload.ts";
 
 /** Options of the `file_out` actor. */
@@ -92,7 +91,7 @@ const NEWLINE = 10;
  * where each line ends, so that a rotation can split the batch between two
  * lines.
  */
-export class FileOut extends FailingActor {
+export class FileOut extends Actor {
   readonly kind = "output";
   #path: string;
   #raw: boolean;
@@ -142,7 +141,7 @@ export class FileOut extends FailingActor {
     if (this.#fsync) await this.#file!.syncData();
     if (failed !== undefined) {
       for (const [event, error] of failed) {
-        await this.failEvent(event, queue, error);
+        await this.fail(event, queue, error);
       }
     }
   }

@@ -6,12 +6,16 @@
  */
 
 import { z } from "zod";
-import { type ActorSettings, sleep } from "../../core/actor.ts";
+import {
+  Actor,
+  type ActorSettings,
+  describe,
+  sleep,
+} from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import { hold } from "../../core/tracking.ts";
-import { FailingActor } from "../failure.ts";
-import { payload } from "../payload.ts";
+import { concatBytes, payload } from "../payload.ts";
 import { compileTemplate, type Template, templateSchema } from "../template.ts";
 
 /** The methods `http_client` can send. */
@@ -189,7 +193,7 @@ interface Answer {
 }
 
 /** The `http_client` output actor. */
-export class HttpClient extends FailingActor {
+export class HttpClient extends Actor {
   readonly kind = "output";
   #url: Template;
   #method: HttpClientOptions["method"];
@@ -206,6 +210,7 @@ export class HttpClient extends FailingActor {
   #slotFree: PromiseWithResolvers<void> | undefined;
   #idle: PromiseWithResolvers<void> | undefined;
   #stop = new AbortController();
+  /** Events failed after `consume` returned: the core counted them consumed. */
 
   /** Makes an HTTP client; see {@link HttpClientOptions}. */
   constructor(
@@ -213,7 +218,7 @@ export class HttpClient extends FailingActor {
     options: Partial<HttpClientOptions> & Pick<HttpClientOptions, "url">,
     settings: ActorSettings = {},
   ) {
-    super(name, settings);
+    super(name, settings, { optional: ["outbox"] });
     const parsed = HttpClientOptions.parse(options);
     this.#url = compileTemplate(parsed.url, { encode: "url" });
     this.#method = parsed.method;
@@ -231,6 +236,10 @@ export class HttpClient extends FailingActor {
     this.#responseBody = parsed.response_body;
   }
 
+  /**
+   * The core's counters, with the events whose request failed moved out of
+   * `consumed_total` (their `consume` returned before the request finished).
+   */
   /** Requests in flight now. */
   get inflight(): number {
     return this.#inflight;
@@ -351,15 +360,17 @@ export class HttpClient extends FailingActor {
       const reported = attempts > 1 && error instanceof Error
         ? withAttempts(error, attempts)
         : error;
-      let handled = false;
       try {
-        handled = await this.failEvent(event, queue, reported, details);
+        await this.fail(event, queue, reported, details, {
+          afterConsume: true,
+        });
+        settle();
       } catch (again) {
         this.log.error("Cannot send a failed event to error: {error}", {
-          error: again instanceof Error ? again.message : String(again),
+          error: describe(again),
         });
+        settle(describe(reported));
       }
-      settle(handled ? undefined : String(reported));
     } finally {
       this.#inflight--;
       const slot = this.#slotFree;
@@ -510,13 +521,7 @@ async function excerpt(
   } finally {
     await reader.cancel().catch(() => {});
   }
-  const bytes = new Uint8Array(Math.min(size, BODY_EXCERPT_BYTES));
-  let at = 0;
-  for (const chunk of chunks) {
-    if (at === bytes.length) break;
-    const part = chunk.subarray(0, bytes.length - at);
-    bytes.set(part, at);
-    at += part.length;
-  }
-  return new TextDecoder().decode(bytes);
+  return new TextDecoder().decode(
+    concatBytes(chunks, size).subarray(0, BODY_EXCERPT_BYTES),
+  );
 }

@@ -8,8 +8,8 @@
 import { z } from "zod";
 import { Actor, type ActorSettings } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
-import { MAX_BATCH } from "../../core/queue.ts";
 import type { ActorSpec } from "../../core/registry.ts";
+import { toJson } from "../payload.ts";
 
 /** Options of the `stdout` actor. */
 export const StdoutOptions = z.strictObject({
@@ -57,25 +57,16 @@ export const stdout: ActorSpec<StdoutOptions> = {
 /**
  * The `stdout` output actor.
  *
- * How events become writes: `consume` formats one event into a line and adds
- * it to the lines waiting to be written; the lines gathered while the actor
- * works through one batch of its inbox are written as one chunk at the end of
- * that batch (a microtask scheduled by the first line), and at most one chunk
- * is being written at a time. While a chunk is being written further lines
- * gather, up to {@link MAX_BATCH}; then `consume` returns the pending write, so
- * the actor stops reading its inbox and back-pressure reaches the producers.
+ * Each batch of the inbox is one write: every event is formatted into a line,
+ * the lines are written as one chunk, and the batch counts as consumed once
+ * the stream took it; meanwhile the actor reads no more of its inbox, so
+ * back-pressure reaches the producers. An event that cannot be formatted
+ * (data holding a BigInt or a cycle cannot be written as JSON) fails alone,
+ * to the `error` queue; the rest of its batch is written.
  *
- * Why per-event `consume` and not `consumeBatch`: formatting is where an event
- * can fail (data holding a BigInt or a cycle cannot be written as JSON). Only a
- * failure thrown from `consume` goes through the core's error path for that
- * one event (retries, `header.error`, the `error` queue, `failed_total`)
- * while the rest of the batch is still written; a failure thrown from
- * `consumeBatch` would fail the whole batch. The cost per event stays a
- * string and an array slot; the write is still one per batch.
- *
- * A failed write cannot be undone: its lines are lost (logged at error level
- * with their number), and every later event fails to the `error` queue with
- * the write's error, since a stream that failed once stays failed.
+ * A failed write fails the events of its batch, and every later event fails
+ * with the write's error, since a stream that failed once stays failed (the
+ * first failure is logged at error level).
  *
  * Several `stdout` actors may write to the same stream (the default is
  * `Deno.stdout.writable`): they share one writer, and each chunk holds whole
@@ -88,8 +79,6 @@ export class Stdout extends Actor {
   #format: (event: Event) => string;
   #target: WritableStream<Uint8Array> | undefined;
   #writer: WritableStreamDefaultWriter<Uint8Array> | undefined;
-  #lines: string[] = [];
-  #writing: Promise<void> | null = null;
   #failure: Error | undefined;
 
   /**
@@ -114,19 +103,53 @@ export class Stdout extends Actor {
     this.#writer = acquireWriter(this.#target);
   }
 
-  override consume(event: Event): Promise<void> | undefined {
+  override async consumeBatch(events: Event[], queue: string): Promise<void> {
     if (this.#failure !== undefined) throw this.#failure;
-    const held = this.#lines.push(this.#prefix + this.#format(event) + "\n");
-    if (this.#writing !== null) {
-      return held >= MAX_BATCH ? this.#writing : undefined;
+    const writer = this.#writer;
+    if (writer === undefined) {
+      throw new TypeError(`Actor "${this.name}" writes before it was set up`);
     }
-    if (held === 1) queueMicrotask(this.#writeSoon);
-    return undefined;
-  }
-
-  override async drained(): Promise<void> {
-    if (this.#writing === null && this.#lines.length > 0) this.#write();
-    if (this.#writing !== null) await this.#writing;
+    let text = "";
+    let unformatted: Map<Event, unknown> | undefined;
+    for (const event of events) {
+      try {
+        text += this.#prefix + this.#format(event) + "\n";
+      } catch (error) {
+        (unformatted ??= new Map()).set(event, error);
+      }
+    }
+    if (text !== "") {
+      try {
+        await writer.write(encoder.encode(text));
+      } catch (error) {
+        this.#failure = new Error(
+          `Cannot write to the output stream: ${
+            error instanceof Error ? error.message : String(error)
+          }`,
+          { cause: error },
+        );
+        this.log.error(
+          "Failed to write {count} line(s); they and every later event fail: {error}",
+          {
+            count: events.length - (unformatted?.size ?? 0),
+            error: this.#failure.message,
+          },
+        );
+        for (const event of events) {
+          await this.fail(
+            event,
+            queue,
+            unformatted?.get(event) ?? this.#failure,
+          );
+        }
+        return;
+      }
+    }
+    if (unformatted !== undefined) {
+      for (const [event, error] of unformatted) {
+        await this.fail(event, queue, error);
+      }
+    }
   }
 
   override teardown(): void {
@@ -135,45 +158,6 @@ export class Stdout extends Actor {
       this.#writer = undefined;
     }
   }
-
-  #writeSoon = (): void => {
-    if (this.#writing === null && this.#lines.length > 0) this.#write();
-  };
-
-  #write(): Promise<void> {
-    const lines = this.#lines;
-    this.#lines = [];
-    const writer = this.#writer;
-    const written = writer === undefined
-      ? Promise.reject(
-        new TypeError(`Actor "${this.name}" writes before it was set up`),
-      )
-      : writer.write(encoder.encode(lines.join("")));
-    this.#writing = written.then(
-      () => this.#afterWrite(),
-      (error: unknown) => {
-        this.#failure = new Error(
-          `Cannot write to the output stream: ${
-            error instanceof Error ? error.message : String(error)
-          }`,
-          { cause: error },
-        );
-        this.log.error("Lost {count} line(s): {error}", {
-          count: lines.length + this.#lines.length,
-          error: this.#failure.message,
-        });
-        this.#lines = [];
-        this.#writing = null;
-      },
-    );
-    return this.#writing;
-  }
-
-  #afterWrite(): Promise<void> | undefined {
-    if (this.#lines.length > 0) return this.#write();
-    this.#writing = null;
-    return undefined;
-  }
 }
 
 const encoder = new TextEncoder();
@@ -181,24 +165,10 @@ const encoder = new TextEncoder();
 /** Line formatters by `format` option. */
 const FORMATS: Record<StdoutOptions["format"], (event: Event) => string> = {
   data: (event) =>
-    typeof event.data === "string" ? event.data : toJson(event.data),
-  event: (event) => toJson(event),
-  json: (event) => toJson(event.data),
+    typeof event.data === "string" ? event.data : toJson(event.data, "event"),
+  event: (event) => toJson(event, "event"),
+  json: (event) => toJson(event.data, "event"),
 };
-
-/** JSON text of `value`; what JSON cannot represent (`undefined`) is `null`. */
-function toJson(value: unknown): string {
-  try {
-    return JSON.stringify(value) ?? "null";
-  } catch (error) {
-    throw new TypeError(
-      `Cannot write the event as JSON: ${
-        error instanceof Error ? error.message : String(error)
-      }`,
-      { cause: error },
-    );
-  }
-}
 
 /** One writer per stream, shared by the actors that write to it. */
 const writers = new WeakMap<

@@ -6,10 +6,9 @@
  */
 
 import { z } from "zod";
-import { type ActorSettings, sleep } from "../../core/actor.ts";
+import { Actor, type ActorSettings, sleep } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
-import { FailingActor } from "../failure.ts";
 import { ByteBuilder, payload } from "../payload.ts";
 
 /** Options of the `tcp_client` actor. */
@@ -111,7 +110,7 @@ export const tcpClient: ActorSpec<TcpClientOptions> = {
 const NEWLINE = 10;
 
 /** The `tcp_client` output actor. */
-export class TcpClient extends FailingActor {
+export class TcpClient extends Actor {
   readonly kind = "output";
   #hostname: string;
   #port: number;
@@ -185,7 +184,7 @@ export class TcpClient extends FailingActor {
     }
     if (failed !== undefined) {
       for (const [event, error] of failed) {
-        await this.failEvent(event, queue, error);
+        await this.fail(event, queue, error);
       }
     }
   }

@@ -7,10 +7,9 @@
 import { createSocket, type Socket } from "node:dgram";
 import { lookup } from "node:dns/promises";
 import { z } from "zod";
-import type { ActorSettings } from "../../core/actor.ts";
+import { Actor, type ActorSettings } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
-import { FailingActor } from "../failure.ts";
 import { payloadBytes } from "../payload.ts";
 
 /** Options of the `udp_out` actor. */
@@ -69,7 +68,7 @@ export const udpOut: ActorSpec<UdpOutOptions> = {
 };
 
 /** The `udp_out` output actor. */
-export class UdpOut extends FailingActor {
+export class UdpOut extends Actor {
   readonly kind = "output";
   #hostname: string;
   #port: number;
@@ -145,7 +144,7 @@ export class UdpOut extends FailingActor {
     await sent.promise;
     if (failed !== undefined) {
       for (const [event, error] of failed) {
-        await this.failEvent(event, queue, error);
+        await this.fail(event, queue, error);
       }
     }
   }

@@ -6,9 +6,16 @@
  */
 
 import { z } from "zod";
-import { Actor, type ActorSettings } from "../../core/actor.ts";
+import { Actor, type ActorSettings, describe } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
+import {
+  attachTracker,
+  combineTrackers,
+  hold,
+  trackerOf,
+} from "../../core/tracking.ts";
+import { utf8Length } from "../payload.ts";
 
 /** Options of the `tippingbucket` actor. */
 export const TippingBucketOptions = z.strictObject({
@@ -46,6 +53,10 @@ export interface BatchHeader {
  * when it holds `count` events, when its first event is `max_age` seconds
  * old, when the JSON of its data reaches `bytes`, and when the pipeline
  * stops (nothing held is lost on a drain).
+ *
+ * Delivery tracking: the events held keep their trackers open, and the batch
+ * carries them all, so an input's message is acknowledged once the batch
+ * holding it was handled downstream, and fails when the batch is lost.
  *
  * @example
  * ```ts
@@ -85,6 +96,8 @@ export class TippingBucket extends Actor {
   #keepEvents: boolean;
   /** The events held, in arrival order. */
   #held: Event[] = [];
+  /** What settles the trackers of the tracked events held (see `hold`). */
+  #settles: ((failure?: string) => void)[] = [];
   /** The JSON size of the batch's data so far, when `bytes` is set. */
   #size = 0;
   #first = 0;
@@ -117,6 +130,7 @@ export class TippingBucket extends Actor {
     // Measure first: a value JSON cannot hold fails this event alone.
     const size = this.#bytes === undefined ? 0 : jsonBytes(item);
     const held = this.#held.push(event);
+    if (trackerOf(event) !== undefined) this.#settles.push(hold(event));
     this.#last = Date.now();
     if (held === 1) {
       this.#first = this.#last;
@@ -139,9 +153,19 @@ export class TippingBucket extends Actor {
     if (sending !== undefined) await sending;
   }
 
+  /**
+   * Clears the age timer; events still held (a stop that gave up before the
+   * flush) are lost: their trackers fail.
+   */
   override teardown(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    if (this.#held.length > 0) {
+      const failure =
+        `Actor "${this.name}" stopped holding ${this.#held.length} event(s)`;
+      this.#held = [];
+      this.#settle(failure);
+    }
   }
 
   #onTimer = (): void => {
@@ -157,8 +181,9 @@ export class TippingBucket extends Actor {
 
   /**
    * The one place where held events leave: empties the bucket, stops its
-   * timer and sends the batch made of them. Delivery tracking will give the
-   * batch the trackers of every held event here.
+   * timer and sends the batch made of them, carrying the trackers of every
+   * held event; once the batch is in the outbound queue (where it holds the
+   * trackers itself), the events let go of theirs.
    */
   #flush(): Promise<void> | undefined {
     const events = this.#held;
@@ -175,7 +200,26 @@ export class TippingBucket extends Actor {
       first: new Date(this.#first).toISOString(),
       last: new Date(this.#last).toISOString(),
     };
-    return this.send({ header: { [this.name]: batch }, data });
+    const event: Event = { header: { [this.name]: batch }, data };
+    if (this.#settles.length === 0) return this.send(event);
+    const tracker = combineTrackers(events);
+    if (tracker !== undefined) attachTracker(event, tracker);
+    let sending: Promise<void> | undefined;
+    try {
+      sending = this.send(event);
+    } catch (error) {
+      this.#settle(describe(error));
+      throw error;
+    }
+    this.#settle();
+    return sending;
+  }
+
+  /** Settles the trackers of the events that were held, as `hold` says. */
+  #settle(failure?: string): void {
+    const settles = this.#settles;
+    this.#settles = [];
+    for (const settle of settles) settle(failure);
   }
 }
 
@@ -192,19 +236,5 @@ function jsonBytes(value: unknown): number {
       `Cannot measure the event as JSON: ${(error as Error).message}`,
     );
   }
-  if (text === undefined) return 4;
-  let bytes = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0x80) continue;
-    if (code < 0x800) {
-      bytes += 1; // two bytes for one UTF-16 unit
-    } else if (code >= 0xd800 && code <= 0xdbff) {
-      bytes += 2; // four bytes for a surrogate pair (two units)
-      i++;
-    } else {
-      bytes += 2; // three bytes for one UTF-16 unit
-    }
-  }
-  return bytes;
+  return text === undefined ? 4 : utf8Length(text);
 }

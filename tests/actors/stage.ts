@@ -27,7 +27,7 @@ export interface StageRun {
  * and stops it.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const { out, errors } = await runStage(new JsonDecode("decode"), numbered(3));
  * ```
  */

@@ -10,19 +10,8 @@ import {
   trackerOf,
 } from "../../core/tracking.ts";
 import { fanout } from "../../actors/flow/fanout.ts";
-import { Collector, ListInput } from "../helpers.ts";
+import { Collector, ListInput, trackedEvents } from "../helpers.ts";
 import { Gate, Pass } from "./fixtures.ts";
-
-/** `count` events, each with a tracker of its own. */
-function trackedEvents(
-  count: number,
-): { events: Event[]; trackers: Tracker[] } {
-  const trackers = Array.from({ length: count }, () => new Tracker());
-  const events = trackers.map((tracker, i) =>
-    attachTracker({ header: {}, data: i + 1 }, tracker)
-  );
-  return { events, trackers };
-}
 
 /** Whether each tracker completed (true), failed (its reason) or is open. */
 function outcomes(trackers: Tracker[]): Promise<(true | string)[]> {

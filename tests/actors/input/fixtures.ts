@@ -18,6 +18,7 @@ import {
   type TcpServerOptions,
 } from "../../../actors/input/tcp_server.ts";
 import { UdpIn, type UdpInOptions } from "../../../actors/input/udp_in.ts";
+import { sendDatagrams } from "./support.ts";
 
 const encode = (text: string): Uint8Array => new TextEncoder().encode(text);
 const nothing = (): Promise<void> => Promise.resolve();
@@ -100,20 +101,7 @@ export function udpInFixture(): Promise<Fixture> {
     create: (name, options, settings) =>
       input = new UdpIn(name, options as UdpInOptions, settings),
     drive: async () => {
-      const socket = Deno.listenDatagram({
-        hostname: "127.0.0.1",
-        port: 0,
-        transport: "udp",
-      });
-      try {
-        await socket.send(encode('{"n":1}'), {
-          hostname: "127.0.0.1",
-          port: input!.port,
-          transport: "udp",
-        });
-      } finally {
-        socket.close();
-      }
+      await sendDatagrams(input!.port, ['{"n":1}']);
     },
     cleanup: nothing,
   });

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { createSocket } from "node:dgram";
 import { Actor, type ActorSettings } from "../../../core/actor.ts";
 import type { Event } from "../../../core/event.ts";
 
@@ -83,5 +84,32 @@ export class Holder extends Actor {
       waiter.resolve();
       return false;
     });
+  }
+}
+
+/**
+ * Sends each of `datagrams` to 127.0.0.1:`port` from one UDP socket, in order,
+ * and closes it; returns the socket's `"host:port"`.
+ */
+export async function sendDatagrams(
+  port: number,
+  datagrams: (string | Uint8Array)[],
+): Promise<string> {
+  const socket = createSocket("udp4");
+  try {
+    await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
+    for (const datagram of datagrams) {
+      await new Promise<void>((resolve, reject) =>
+        socket.send(
+          datagram,
+          port,
+          "127.0.0.1",
+          (error) => error ? reject(error) : resolve(),
+        )
+      );
+    }
+    return `127.0.0.1:${socket.address().port}`;
+  } finally {
+    await new Promise<void>((resolve) => socket.close(() => resolve()));
   }
 }

@@ -1,9 +1,14 @@
 import assert from "node:assert/strict";
-import type { EventError } from "../../../core/actor.ts";
+import { createSocket } from "node:dgram";
+import { type EventError, yieldToEventLoop } from "../../../core/actor.ts";
 import { Router } from "../../../core/router.ts";
-import { UdpIn, type UdpInOptions } from "../../../actors/input/udp_in.ts";
+import {
+  UdpIn,
+  type UdpInOptions,
+  WAITING_BYTES,
+} from "../../../actors/input/udp_in.ts";
 import { Collector } from "../../helpers.ts";
-import { within } from "./support.ts";
+import { Holder, sendDatagrams, within } from "./support.ts";
 
 const encode = (text: string): Uint8Array => new TextEncoder().encode(text);
 
@@ -25,31 +30,10 @@ async function pipeline(options: Partial<UdpInOptions>): Promise<{
   return { router, input, sink, errors };
 }
 
-/** Sends each datagram from one socket; returns the socket's `host:port`. */
-async function sendAll(port: number, datagrams: string[]): Promise<string> {
-  const socket = Deno.listenDatagram({
-    hostname: "127.0.0.1",
-    port: 0,
-    transport: "udp",
-  });
-  try {
-    for (const datagram of datagrams) {
-      await socket.send(encode(datagram), {
-        hostname: "127.0.0.1",
-        port,
-        transport: "udp",
-      });
-    }
-    return `127.0.0.1:${(socket.addr as Deno.NetAddr).port}`;
-  } finally {
-    socket.close();
-  }
-}
-
 Deno.test("udp_in makes one event per datagram and sends undecodable ones to error", async () => {
   const { router, input, sink, errors } = await pipeline({ codec: "json" });
   try {
-    const remote = await sendAll(input.port, [
+    const remote = await sendDatagrams(input.port, [
       '{"n":1}',
       "not json",
       '{"n":2}\n{"n":3}',
@@ -86,7 +70,7 @@ Deno.test("udp_in makes one event per datagram and sends undecodable ones to err
 Deno.test("udp_in lines keeps each datagram whole and raw keeps each datagram's own bytes", async () => {
   const lines = await pipeline({ codec: "lines" });
   try {
-    await sendAll(lines.input.port, ["a\nb", "c"]);
+    await sendDatagrams(lines.input.port, ["a\nb", "c"]);
     await within(lines.sink.waitFor(2), "two datagrams");
     assert.deepEqual(lines.sink.data(), ["a\nb", "c"]);
   } finally {
@@ -94,7 +78,7 @@ Deno.test("udp_in lines keeps each datagram whole and raw keeps each datagram's 
   }
   const raw = await pipeline({ codec: "raw" });
   try {
-    await sendAll(raw.input.port, ["first datagram", "2nd"]);
+    await sendDatagrams(raw.input.port, ["first datagram", "2nd"]);
     await within(raw.sink.waitFor(2), "two datagrams");
     assert.deepEqual(raw.sink.data(), [
       encode("first datagram"),
@@ -102,5 +86,143 @@ Deno.test("udp_in lines keeps each datagram whole and raw keeps each datagram's 
     ]);
   } finally {
     await raw.router.stop();
+  }
+});
+
+/** Resolves once `condition` holds, letting the event loop run meanwhile. */
+function until(condition: () => boolean, what: string): Promise<void> {
+  return within(
+    (async () => {
+      while (!condition()) await yieldToEventLoop();
+    })(),
+    what,
+  );
+}
+
+/**
+ * udp_in -> a holder that holds every event until released, behind an inbox
+ * of capacity 1, so that the input soon waits for room.
+ */
+async function heldPipeline(): Promise<{
+  router: Router;
+  input: UdpIn;
+  holder: Holder;
+  logs: Collector;
+  /** Events the input has made so far (sent or waiting in its outbox). */
+  made: () => number;
+}> {
+  const router = new Router();
+  const logs = router.registerLogActor(new Collector("logs")) as Collector;
+  const input = router.register(
+    new UdpIn("input", { port: 0, codec: "lines" }),
+  ) as UdpIn;
+  const holder = router.register(new Holder("holder")) as Holder;
+  router.connect("input.outbox", "holder.inbox", { capacity: 1 });
+  await router.start();
+  const outbox = input.pool.outbound.get("outbox")!;
+  return {
+    router,
+    input,
+    holder,
+    logs,
+    made: () => outbox.figures().in_total,
+  };
+}
+
+/**
+ * Sends `datagrams` in groups of `group`, each once the input received the
+ * one before (made an event of it or keeps it waiting), so that the system's
+ * socket buffer never overflows.
+ */
+async function sendPaced(
+  input: UdpIn,
+  made: () => number,
+  datagrams: (string | Uint8Array)[],
+  group: number,
+): Promise<void> {
+  let sent = made() + input.waiting + input.dropped;
+  for (let at = 0; at < datagrams.length; at += group) {
+    const part = datagrams.slice(at, at + group);
+    await sendDatagrams(input.port, part);
+    sent += part.length;
+    await until(
+      () => made() + input.waiting + input.dropped === sent,
+      `the input to receive ${sent} datagrams`,
+    );
+  }
+}
+
+Deno.test("udp_in keeps the datagrams received while it waits for room and sends them on in order", async () => {
+  const { router, input, holder, made } = await heldPipeline();
+  try {
+    const texts = Array.from({ length: 700 }, (_, i) => String(i + 1));
+    await sendPaced(input, made, texts, 20);
+    assert.ok(input.waiting > 0, "datagrams wait in memory");
+    assert.equal(input.dropped, 0);
+    holder.release();
+    await within(holder.waitFor(700), "700 events");
+    assert.deepEqual(holder.events.map((event) => event.data), texts);
+    assert.equal(input.waiting, 0);
+  } finally {
+    holder.release();
+    await router.stop();
+  }
+});
+
+Deno.test("udp_in drops the datagrams past WAITING_BYTES while it waits for room, and logs how many", async () => {
+  const { router, input, holder, logs, made } = await heldPipeline();
+  try {
+    const small = Array.from({ length: 600 }, (_, i) => String(i + 1));
+    await sendPaced(input, made, small, 20);
+    assert.ok(input.waiting > 0, "the input waits for room");
+    const smallBytes = small.slice(small.length - input.waiting)
+      .reduce((bytes, text) => bytes + text.length, 0);
+    const large = Array.from(
+      { length: 20 },
+      (_, i) => new Uint8Array(60_000).fill(97 + i),
+    );
+    await sendPaced(input, made, large, 1);
+    const fit = Math.floor((WAITING_BYTES - smallBytes) / 60_000);
+    assert.equal(fit, 17);
+    assert.equal(input.dropped, 20 - fit);
+    holder.release();
+    await within(holder.waitFor(600 + fit), "the events that fit");
+    assert.deepEqual(
+      holder.events.slice(600).map((event) => (event.data as string)[0]),
+      large.slice(0, fit).map((bytes) => String.fromCharCode(bytes[0]!)),
+      "the first large datagrams were kept, in order",
+    );
+    await until(
+      () =>
+        logs.data().some((line) =>
+          String(line) ===
+            `Dropped ${20 - fit} datagram(s) while waiting for room downstream`
+        ),
+      "the warning",
+    );
+  } finally {
+    holder.release();
+    await router.stop();
+  }
+});
+
+Deno.test("udp_in fails the start when its port is in use", async () => {
+  const taken = createSocket("udp4");
+  await new Promise<void>((resolve) => taken.bind(0, "127.0.0.1", resolve));
+  const router = new Router();
+  router.registerLogActor(new Collector("logs"));
+  router.register(
+    new UdpIn("input", { port: taken.address().port }),
+  );
+  router.register(new Collector("sink"));
+  router.connect("input.outbox", "sink.inbox");
+  try {
+    await assert.rejects(
+      router.start(),
+      /Actor "input" failed to set up: Error: Cannot listen on 127\.0\.0\.1:\d+ \(UDP\): /,
+    );
+  } finally {
+    await router.stop();
+    await new Promise<void>((resolve) => taken.close(() => resolve()));
   }
 });

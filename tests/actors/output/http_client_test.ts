@@ -84,6 +84,11 @@ Deno.test("http_client fills the URL (values URL-encoded) and header templates a
       );
       assert.deepEqual(run.errors.events, []);
       assert.deepEqual(
+        run.logs.filter((line) => line.includes("is not connected")),
+        [],
+        "an unconnected outbox is optional: no warning",
+      );
+      assert.deepEqual(
         seen.map(({ method, path, body }) => ({ method, path, body })),
         [
           {

@@ -3,12 +3,19 @@ import { Actor } from "../../../core/actor.ts";
 import type { Event } from "../../../core/event.ts";
 import { createActor } from "../../../core/registry.ts";
 import { Router } from "../../../core/router.ts";
+import type { Tracker } from "../../../core/tracking.ts";
 import {
   type BatchHeader,
   TippingBucket,
   tippingBucket,
 } from "../../../actors/transform/tippingbucket.ts";
-import { Collector, numbered } from "../../helpers.ts";
+import {
+  Collector,
+  ListInput,
+  numbered,
+  trackedEvents,
+} from "../../helpers.ts";
+import { Gate } from "../../core/fixtures.ts";
 import { runStage } from "../stage.ts";
 
 /** An input that sends its events, then stays open until the router stops. */
@@ -206,4 +213,86 @@ Deno.test("tippingbucket with bytes sends data JSON cannot hold to the error que
   assert.deepEqual(out.outbox!.data(), [[1, 3]]);
   assert.equal(errors.events.length, 1);
   assert.equal(errors.events[0]?.data, 2n);
+});
+
+/** Whether each tracker completed (true), failed (its reason) or is open (false). */
+function outcomes(trackers: Tracker[]): Promise<(boolean | string)[]> {
+  return Promise.all(
+    trackers.map((tracker) =>
+      tracker.settled
+        ? tracker.done.then(() => true, (error: Error) => error.message)
+        : false
+    ),
+  );
+}
+
+/** Fails every event. */
+class Broken extends Actor {
+  readonly kind = "output";
+  constructor(name: string) {
+    super(name, {}, { outbound: ["error"] });
+  }
+  override consume(): void {
+    throw new RangeError("broken on purpose");
+  }
+}
+
+Deno.test("tippingbucket keeps the trackers of held events open until their batch was consumed downstream", async () => {
+  const { events, trackers } = trackedEvents(5);
+  const router = new Router();
+  router.register(new OpenInput("input", events));
+  router.register(tippingBucket, "batch", { count: 3 });
+  const gate = router.register(new Gate("sink")) as Gate;
+  router.connect("input.outbox", "batch.inbox");
+  router.connect("batch.outbox", "sink.inbox");
+  await router.start();
+
+  const first = await gate.next();
+  assert.deepEqual(first.event.data, [1, 2, 3]);
+  assert.deepEqual(
+    await outcomes(trackers),
+    [false, false, false, false, false],
+    "the batch is being consumed; 4 and 5 are held",
+  );
+  first.release();
+  await Promise.all(trackers.slice(0, 3).map((tracker) => tracker.done));
+  assert.deepEqual(await outcomes(trackers), [true, true, true, false, false]);
+
+  const stopping = router.stop();
+  const second = await gate.next();
+  assert.deepEqual(second.event.data, [4, 5]);
+  assert.deepEqual(await outcomes(trackers.slice(3)), [false, false]);
+  second.release();
+  await stopping;
+  assert.deepEqual(await outcomes(trackers), [true, true, true, true, true]);
+});
+
+Deno.test("tippingbucket fails the trackers of its events when their batch fails with no error queue", async () => {
+  const { events, trackers } = trackedEvents(4);
+  const router = new Router();
+  router.registerLogActor(new Collector("logs"));
+  router.register(new ListInput("input", events));
+  router.register(tippingBucket, "batch", { count: 2 });
+  router.register(new Broken("broken"));
+  router.connect("input.outbox", "batch.inbox");
+  router.connect("batch.outbox", "broken.inbox");
+  await router.start();
+  await router.finished;
+  await router.stop();
+  assert.deepEqual(
+    await outcomes(trackers),
+    Array(4).fill("RangeError: broken on purpose"),
+  );
+});
+
+Deno.test("tippingbucket fails the trackers of the events it still holds on teardown", async () => {
+  const { events, trackers } = trackedEvents(2);
+  const bucket = new TippingBucket("batch", { count: 100 });
+  for (const event of events) assert.equal(bucket.consume(event), undefined);
+  assert.deepEqual(await outcomes(trackers), [false, false]);
+  bucket.teardown();
+  assert.deepEqual(await outcomes(trackers), [
+    'Actor "batch" stopped holding 2 event(s)',
+    'Actor "batch" stopped holding 2 event(s)',
+  ]);
 });
