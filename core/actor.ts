@@ -9,7 +9,12 @@ import { setImmediate } from "node:timers";
 import type { Event } from "./event.ts";
 import { type Logger, scopedLogger } from "./log.ts";
 import { Histogram, type HistogramFigures } from "./metrics.ts";
-import { type Tracked, type TrackedEvent, TRACKER } from "./tracking.ts";
+import {
+  failTrackers,
+  type Tracked,
+  type TrackedEvent,
+  TRACKER,
+} from "./tracking.ts";
 import {
   type OutboundQueue,
   type Queue,
@@ -18,7 +23,20 @@ import {
   type WhenFull,
 } from "./queue.ts";
 
-/** What an actor does in a pipeline. */
+/**
+ * What an actor does in a pipeline.
+ *
+ * @example
+ * ```ts
+ * import { Actor, type ActorKind } from "./actor.ts";
+ * import type { Event } from "./event.ts";
+ * class Sink extends Actor {
+ *   readonly kind: ActorKind = "output";
+ *   override consume(_event: Event): void {}
+ * }
+ * new Sink("sink").kind; // "output"
+ * ```
+ */
 export type ActorKind =
   | "input"
   | "output"
@@ -27,7 +45,16 @@ export type ActorKind =
   | "log"
   | "metric";
 
-/** Retry a failed `consume` before the event goes to the `error` queue. */
+/**
+ * Retry a failed `consume` before the event goes to the `error` queue.
+ *
+ * @example
+ * ```ts
+ * import type { RetryOptions } from "./actor.ts";
+ * // Up to 3 more attempts, after 50, 100 and 200 ms.
+ * const retry: RetryOptions = { max: 3, backoffMs: 50 };
+ * ```
+ */
 export interface RetryOptions {
   /** Extra attempts after the first failure. */
   max: number;
@@ -35,7 +62,19 @@ export interface RetryOptions {
   backoffMs: number;
 }
 
-/** Settings every actor takes besides its own options. */
+/**
+ * Settings every actor takes besides its own options.
+ *
+ * @example
+ * ```ts
+ * import type { ActorSettings } from "./actor.ts";
+ * const settings: ActorSettings = {
+ *   capacity: 100,
+ *   whenFull: "drop_oldest",
+ *   retry: { max: 2, backoffMs: 10 },
+ * };
+ * ```
+ */
 export interface ActorSettings {
   /** Capacity of each inbound queue, in events (default 1000). */
   capacity?: number;
@@ -49,17 +88,49 @@ export interface ActorSettings {
  * The header value an actor sets on an event whose `consume` failed. `queue`
  * is `""` for an error event made by an input. Actors may add details (an
  * HTTP status, say).
+ *
+ * @example
+ * ```ts
+ * import type { EventError } from "./actor.ts";
+ * const error: EventError = {
+ *   actor: "parse",
+ *   queue: "inbox",
+ *   name: "SyntaxError",
+ *   message: "Unexpected token",
+ *   time: new Date().toISOString(),
+ * };
+ * ```
  */
 export interface EventError {
+  /** The actor whose `consume` failed. */
   actor: string;
+  /** The inbound queue the event came from (`""` for an input). */
   queue: string;
+  /** The error's name, e.g. `"TypeError"`. */
   name: string;
+  /** The error's message. */
   message: string;
+  /** When it failed, as an ISO 8601 date. */
   time: string;
+  /** Details the actor adds. */
   [detail: string]: unknown;
 }
 
-/** Per-actor counters. */
+/**
+ * Per-actor counters.
+ *
+ * @example
+ * ```ts
+ * import { Actor, type ActorFigures } from "./actor.ts";
+ * import type { Event } from "./event.ts";
+ * class Sink extends Actor {
+ *   readonly kind = "output";
+ *   override consume(_event: Event): void {}
+ * }
+ * const figures: ActorFigures = new Sink("sink").figures();
+ * figures.consumed_total; // 0
+ * ```
+ */
 export interface ActorFigures {
   /** Events whose `consume` succeeded. */
   consumed_total: number;
@@ -115,10 +186,14 @@ export abstract class Actor {
   #abort = new AbortController();
   #sentAfterClose = new Set<string>();
   #consumeSeconds = new Histogram();
+  /** Batches being consumed, from the first event not finished yet. */
+  #inHand = new Set<{ batch: readonly Event[]; from: number }>();
   /** The tracker of the event being consumed, inherited by what it sends. */
   #current: Tracked | undefined;
 
   /**
+   * Makes an actor named `name` with its queues.
+   *
    * @param name unique name in the router
    * @param settings queue capacity and policy, retries
    * @param queues the inbound and outbound queue names; defaults are
@@ -307,6 +382,13 @@ export abstract class Actor {
   abort(): void {
     this.#abort.abort();
     for (const reader of this.#readers) reader.cancel().catch(() => {});
+    for (const { batch, from } of this.#inHand) {
+      failTrackers(
+        batch,
+        `Actor "${this.name}" stopped before it finished the event`,
+        from,
+      );
+    }
   }
 
   async #consumeQueue(name: string, queue: Queue): Promise<void> {
@@ -345,6 +427,8 @@ export abstract class Actor {
     inbound: Queue,
   ): Promise<void> {
     let settled = 0;
+    const hand = { batch, from: 0 };
+    this.#inHand.add(hand);
     for (let i = 0; i < batch.length; i++) {
       const event = batch[i]!;
       const tracker = (event as TrackedEvent)[TRACKER];
@@ -354,7 +438,7 @@ export abstract class Actor {
         if (result !== undefined) {
           if (i > settled) {
             inbound.settle(i - settled);
-            settled = i;
+            settled = hand.from = i;
           }
           await result;
         }
@@ -362,13 +446,14 @@ export abstract class Actor {
       } catch (error) {
         if (i > settled) {
           inbound.settle(i - settled);
-          settled = i;
+          settled = hand.from = i;
         }
         await this.#recover(event, queue, error);
       }
       if (tracker !== undefined) tracker.release();
     }
     this.#current = undefined;
+    this.#inHand.delete(hand);
     inbound.settle(batch.length - settled);
   }
 
@@ -378,12 +463,15 @@ export abstract class Actor {
     inbound: Queue,
   ): Promise<void> {
     const failedBefore = this.#failed;
+    const hand = { batch, from: 0 };
+    this.#inHand.add(hand);
     try {
       await this.consumeBatch!(batch, queue);
       this.#consumed += batch.length - (this.#failed - failedBefore);
     } catch (error) {
       for (const event of batch) await this.fail(event, queue, error);
     }
+    this.#inHand.delete(hand);
     for (const event of batch) (event as TrackedEvent)[TRACKER]?.release();
     inbound.settle(batch.length);
   }

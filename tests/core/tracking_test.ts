@@ -189,3 +189,20 @@ Deno.test("hold and combineTrackers let a batch carry the trackers of its events
   batchTracker.release();
   assert.deepEqual(await outcomes(trackers), [true, true, true]);
 });
+
+Deno.test("a stop that times out fails the trackers of events an output still held", async () => {
+  const { events, trackers } = trackedEvents(3);
+  const router = new Router();
+  router.register(new ListInput("input", events));
+  const gate = router.register(new Gate("gate"));
+  router.connect("input.outbox", "gate.inbox");
+  await router.start();
+  await gate.next(); // consuming event 1, never released
+  const report = await router.stop({ timeoutMs: 50 });
+  assert.equal(report.timedOut, true);
+  const results = await outcomes(trackers);
+  assert.deepEqual(
+    results,
+    Array(3).fill('Actor "gate" stopped before it finished the event'),
+  );
+});
