@@ -17,8 +17,12 @@ import { natsIn } from "./input/nats_in.ts";
 import { stdin } from "./input/stdin.ts";
 import { tcpServer } from "./input/tcp_server.ts";
 import { udpIn } from "./input/udp_in.ts";
+import { logFile } from "./log/log_file.ts";
 import { logHuman } from "./log/log_human.ts";
 import { logJson } from "./log/log_json.ts";
+import { logLevelFilter } from "./log/log_level_filter.ts";
+import { graphite } from "./metric/graphite.ts";
+import { prometheus } from "./metric/prometheus.ts";
 import { fileOut } from "./output/file_out.ts";
 import { httpClient } from "./output/http_client.ts";
 import { natsOut } from "./output/nats_out.ts";
@@ -54,8 +58,12 @@ export const BUILTIN_ACTORS: readonly ActorSpec[] = [
   stdin,
   tcpServer,
   udpIn,
+  logFile,
   logHuman,
   logJson,
+  logLevelFilter,
+  graphite,
+  prometheus,
   fileOut,
   httpClient,
   natsOut,

@@ -23,8 +23,8 @@ import {
   connect,
   credsAuthenticator,
   type NatsConnection,
-  type NodeConnectionOptions,
   nkeyAuthenticator,
+  type NodeConnectionOptions,
 } from "@nats-io/transport-node";
 import type { JetStreamManager, StreamInfo } from "@nats-io/jetstream";
 import { describe } from "../core/actor.ts";
@@ -130,8 +130,10 @@ export function checkConnectionOptions(
     });
   }
   const tls = options.tls;
-  if (tls !== undefined && (tls.cert_file === undefined) !==
-      (tls.key_file === undefined)) {
+  if (
+    tls !== undefined && (tls.cert_file === undefined) !==
+      (tls.key_file === undefined)
+  ) {
     ctx.addIssue({
       code: "custom",
       path: ["tls", tls.cert_file === undefined ? "cert_file" : "key_file"],
@@ -155,14 +157,14 @@ export function checkConnectionOptions(
 /** The state of a NATS connection. */
 export type NatsConnectionState = "connected" | "reconnecting" | "closed";
 
-/** Figures of a NATS connection, for metrics. */
+/** Figures of a NATS connection, added to its actor's figures (metrics). */
 export interface NatsConnectionFigures {
   /** 1 while connected, else 0. */
-  connected: number;
+  nats_connected: number;
   /** Reconnections made since start. */
-  reconnects_total: number;
+  nats_reconnects_total: number;
   /** Disconnections seen since start. */
-  disconnects_total: number;
+  nats_disconnects_total: number;
 }
 
 /**
@@ -215,10 +217,17 @@ export class NatsLink {
   /** The connection's figures. */
   figures(): NatsConnectionFigures {
     return {
-      connected: this.#state === "connected" ? 1 : 0,
-      reconnects_total: this.#reconnects,
-      disconnects_total: this.#disconnects,
+      nats_connected: this.#state === "connected" ? 1 : 0,
+      nats_reconnects_total: this.#reconnects,
+      nats_disconnects_total: this.#disconnects,
     };
+  }
+
+  /** The health of an actor that needs this connection (for `/ready`). */
+  health(): { ready: boolean; reason?: string } {
+    return this.#state === "connected"
+      ? { ready: true }
+      : { ready: false, reason: `The NATS connection is ${this.#state}` };
   }
 
   /**
@@ -300,6 +309,13 @@ export class NatsLink {
     }
   }
 }
+
+/** The figures of a link not made yet: not connected. */
+export const NOT_CONNECTED: NatsConnectionFigures = {
+  nats_connected: 0,
+  nats_reconnects_total: 0,
+  nats_disconnects_total: 0,
+};
 
 /**
  * Connects to NATS with `options`, reading credential and TLS files first.
@@ -424,7 +440,7 @@ export async function ensureStream(
     );
     if (missing.length > 0) {
       log.warn(
-        'Stream "{stream}" exists with subjects {existing}, without {missing}; using it as it is',
+        'Stream "{stream}" exists with subjects {existing}, without {missing}: using it as it is',
         {
           stream: name,
           existing: JSON.stringify(info.config.subjects ?? []),
@@ -450,7 +466,7 @@ export async function ensureStream(
     name,
     subjects: [...subjects],
   });
-  log.info("Created stream {stream} with subjects {subjects}", {
+  log.info('Created stream "{stream}" with subjects {subjects}', {
     stream: name,
     subjects: JSON.stringify(subjects),
   });

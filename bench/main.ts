@@ -49,3 +49,19 @@ console.log(
     Number(slow.slowdown).toFixed(0)
   }x slower; events lost ${slow.lost} (target: < 150 MB peak RSS)`,
 );
+
+console.log(
+  "\nNATS JetStream: worker processes (nats_in -> jsonata -> file_out), 100,000 messages each run",
+);
+const nats = await run("nats.ts");
+const rate = (workers: number) =>
+  Math.round(Number(nats[`workers_${workers}_events_per_second`]))
+    .toLocaleString("en-US");
+console.log(
+  `1 worker ${rate(1)} events/s; 2 workers ${rate(2)} events/s; 3 workers ${
+    rate(3)
+  } events/s`,
+);
+console.log(
+  `one of 3 workers killed mid-stream: ${nats.duplicates_after_kill} duplicates, ${nats.lost_after_kill} lost`,
+);

@@ -44,6 +44,8 @@ import {
   tcpServerFixture,
   udpInFixture,
 } from "./input/fixtures.ts";
+import { logFileFixture } from "./log/fixtures.ts";
+import { graphiteFixture, prometheusFixture } from "./metric/fixtures.ts";
 import { natsInFixture, natsOutFixture } from "./nats_fixtures.ts";
 import {
   fileOutFixture,
@@ -108,6 +110,7 @@ export const FIXTURES: Record<string, () => Promise<Fixture>> = {
       badEvent: { header: {}, data: "no header.seq for the template" },
       cleanup: () => Promise.resolve(),
     }),
+  graphite: graphiteFixture,
   http_client: httpClientFixture,
   http_server: httpServerFixture,
   json_decode: () =>
@@ -132,6 +135,7 @@ export const FIXTURES: Record<string, () => Promise<Fixture>> = {
       badEvent: { header: {}, data: "not a number" },
       cleanup: () => Promise.resolve(),
     }),
+  log_file: logFileFixture,
   log_human: () =>
     Promise.resolve({
       options: {},
@@ -148,6 +152,7 @@ export const FIXTURES: Record<string, () => Promise<Fixture>> = {
     }),
   nats_in: natsInFixture,
   nats_out: natsOutFixture,
+  prometheus: prometheusFixture,
   stdin: stdinFixture,
   stdout: () => {
     const target = new TextTarget();
@@ -184,8 +189,12 @@ export const FIXTURES: Record<string, () => Promise<Fixture>> = {
 export const NO_BAD_EVENT: Record<string, string> = {
   filter: "tests a field with a predicate, which cannot throw",
   funnel: "passes every event on as it is, without looking at it",
+  log_file:
+    "writes every event, values JSON cannot hold in a printable form; only the disk can fail",
   log_human: "writes every event, values JSON cannot hold in a printable form",
   log_json: "writes every event, values JSON cannot hold in a printable form",
+  log_level_filter:
+    "passes on every event it does not leave out by level, without looking further",
   null: "discards every event without looking at it",
   roundrobin: "passes every event on as it is, without looking at it",
   switch: "tests fields with predicates, which cannot throw",

@@ -1,10 +1,7 @@
 import assert from "node:assert/strict";
+import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import {
-  connect,
-  headers,
-  type NatsConnection,
-} from "@nats-io/transport-node";
-import {
+  AckPolicy,
   type ConsumerInfo,
   jetstream,
   jetstreamManager,
@@ -13,8 +10,8 @@ import type { EventError } from "../../../core/actor.ts";
 import type { Event } from "../../../core/event.ts";
 import { Router } from "../../../core/router.ts";
 import {
-  type NatsInHeader,
   natsIn,
+  type NatsInHeader,
   NatsInOptions,
 } from "../../../actors/input/nats_in.ts";
 import { Collector } from "../../helpers.ts";
@@ -90,6 +87,16 @@ Deno.test("nats_in makes an event per message with its subject, sequence, delive
     await router.start();
     await within(sink.waitFor(50), WAIT_MS, "50 events reached the sink");
     const info = await settled(connection);
+    const input = router.actor("input")!;
+    assert.deepEqual(input.health(), { ready: true });
+    assert.deepEqual(input.figures(), {
+      consumed_total: 0,
+      failed_total: 0,
+      nats_connected: 1,
+      nats_reconnects_total: 0,
+      nats_disconnects_total: 0,
+      messages_in_flight: 0,
+    });
     const report = await router.stop();
 
     assert.deepEqual(
@@ -123,7 +130,7 @@ Deno.test("nats_in has a message redelivered when its event fails with no error 
     router.register(
       natsIn,
       "input",
-      jetstreamOptions(server.url, { nak_delay_ms: 0 }),
+      jetstreamOptions(server.url, { nak_delay_ms: 100 }),
     );
     const sink = router.register(
       new FailingSink("sink", (header) => header.delivered === 1),
@@ -247,7 +254,10 @@ Deno.test("nats_in sends a message that does not decode to error at once and ter
     assert.equal(failed!.data, "not json");
     const error = failed!.header.error as EventError;
     assert.equal(error.name, "SyntaxError");
-    assert.match(error.message, /^Message 1 on "s\.bad" cannot be decoded as json/);
+    assert.match(
+      error.message,
+      /^Message 1 on "s\.bad" cannot be decoded as json/,
+    );
     assert.equal(info.delivered.consumer_seq, 2, "each delivered once");
   } finally {
     await connection.close();
@@ -261,14 +271,22 @@ Deno.test("nats_in decodes message data as text or raw bytes with its codec", as
     await makeStream(connection);
     await jetstream(connection).publish("s.x", "héllo");
     const router = new Router();
-    router.register(natsIn, "text", jetstreamOptions(server.url, {
-      codec: "text",
-      durable: "text",
-    }));
-    router.register(natsIn, "raw", jetstreamOptions(server.url, {
-      codec: "raw",
-      durable: "raw",
-    }));
+    router.register(
+      natsIn,
+      "text",
+      jetstreamOptions(server.url, {
+        codec: "text",
+        durable: "text",
+      }),
+    );
+    router.register(
+      natsIn,
+      "raw",
+      jetstreamOptions(server.url, {
+        codec: "raw",
+        durable: "raw",
+      }),
+    );
     const texts = router.register(new Collector("texts")) as Collector;
     const bytes = router.register(new Collector("bytes")) as Collector;
     router.connect("text.outbox", "texts.inbox");
@@ -358,6 +376,33 @@ Deno.test("nats_in fails to start when the stream or the consumer does not exist
     again.start(),
     /Consumer "missing" does not exist on stream "S": create it, or set "create: true"/,
   );
+});
+
+Deno.test("nats_in with create binds to an existing consumer and sets its max_ack_pending and ack_wait", async () => {
+  await using server = await startNatsServer();
+  const connection = await connect({ servers: server.url });
+  try {
+    await makeStream(connection);
+    const manager = await jetstreamManager(connection);
+    await manager.consumers.add("S", {
+      durable_name: "d",
+      ack_policy: AckPolicy.Explicit,
+      max_ack_pending: 10,
+    });
+    const router = new Router();
+    router.register(
+      natsIn,
+      "input",
+      jetstreamOptions(server.url, { max_ack_pending: 50, ack_wait_ms: 5000 }),
+    );
+    await router.start();
+    await router.stop();
+    const { config } = await manager.consumers.info("S", "d");
+    assert.equal(config.max_ack_pending, 50);
+    assert.equal(config.ack_wait, 5000 * 1_000_000);
+  } finally {
+    await connection.close();
+  }
 });
 
 Deno.test("nats_in fails to start when no server answers", async () => {

@@ -1,0 +1,242 @@
+/**
+ * A real `nats-server` with JetStream for the tests: started on a free port of
+ * 127.0.0.1 with its store in a temporary directory, stopped and removed after.
+ *
+ * The binary comes from Debian's `nats-server` package (`.ci/run` installs
+ * it). When it is missing the tests fail and say how to install it.
+ *
+ * @module
+ */
+
+/** A running `nats-server` started by {@link startNatsServer}. */
+export interface NatsServer {
+  /** `nats://127.0.0.1:<port>`. */
+  readonly url: string;
+  /** The client port. */
+  readonly port: number;
+  /** The JetStream store directory (removed by `stop`). */
+  readonly storeDir: string;
+  /** What the server wrote to stderr so far. */
+  log(): string;
+  /** Stops the server (SIGTERM, then SIGKILL) and removes its store. */
+  stop(): Promise<void>;
+  /** Same as `stop`, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** How long a server may take to accept connections. */
+const START_ATTEMPTS = 200;
+const START_POLL_MS = 25;
+
+/** The command that installs the server, for error messages. */
+export const INSTALL_HINT =
+  'nats-server is not installed: install it with "apt-get install -y nats-server" (Debian/Ubuntu), or put a nats-server binary on the PATH';
+
+/** Where and how {@link startNatsServer} starts the server. */
+export interface NatsServerOptions {
+  /** The client port (default: a free one). */
+  port?: number;
+  /** More command-line arguments. */
+  args?: string[];
+}
+
+/**
+ * Starts `nats-server -js -a 127.0.0.1 -p <free port> -sd <temp dir>` and
+ * resolves once it accepts connections. Throws with {@link INSTALL_HINT}
+ * when the binary is missing.
+ *
+ * @example
+ * ```ts
+ * await using server = await startNatsServer();
+ * console.log(server.url);
+ * ```
+ */
+export async function startNatsServer(
+  options: NatsServerOptions = {},
+): Promise<NatsServer> {
+  let lastError: unknown;
+  // A free port found by binding port 0 can be taken again before the server
+  // binds it: try a few ports (or a few times, for a given port).
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await startOnce(options.port ?? freePort(), options.args ?? []);
+    } catch (error) {
+      if (error instanceof Error && error.message === INSTALL_HINT) throw error;
+      lastError = error;
+    }
+  }
+  throw lastError;
+}
+
+async function startOnce(
+  port: number,
+  extraArgs: string[],
+): Promise<NatsServer> {
+  const storeDir = await Deno.makeTempDir({ prefix: "compysition_nats_" });
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command("nats-server", {
+      args: [
+        "-js",
+        "-a",
+        "127.0.0.1",
+        "-p",
+        String(port),
+        "-sd",
+        storeDir,
+        ...extraArgs,
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+  } catch (error) {
+    await Deno.remove(storeDir, { recursive: true });
+    if (error instanceof Deno.errors.NotFound) throw new Error(INSTALL_HINT);
+    throw error;
+  }
+  let stderr = "";
+  const reading = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stderr) {
+      stderr += decoder.decode(chunk, { stream: true });
+    }
+  })();
+  let exited = false;
+  const status = child.status.then((status) => {
+    exited = true;
+    return status;
+  });
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      if (!exited) {
+        try {
+          child.kill("SIGTERM");
+        } catch {
+          // Already gone.
+        }
+      }
+      const killer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }, 5000);
+      await status;
+      clearTimeout(killer);
+      await reading;
+      await Deno.remove(storeDir, { recursive: true }).catch(() => {});
+    })();
+    return stopped;
+  };
+  const server: NatsServer = {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    storeDir,
+    log: () => stderr,
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+  for (let i = 0; i < START_ATTEMPTS; i++) {
+    if (exited) break;
+    if (await acceptsConnections(port)) return server;
+    await new Promise((resolve) => setTimeout(resolve, START_POLL_MS));
+  }
+  await stop();
+  throw new Error(
+    `nats-server did not accept connections on port ${port}:\n${stderr}`,
+  );
+}
+
+/** A port that was free a moment ago on 127.0.0.1. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** Whether the server answers with its `INFO` line on `port`. */
+async function acceptsConnections(port: number): Promise<boolean> {
+  let connection: Deno.TcpConn;
+  try {
+    connection = await Deno.connect({ hostname: "127.0.0.1", port });
+  } catch {
+    return false;
+  }
+  try {
+    const buffer = new Uint8Array(4);
+    const read = await connection.read(buffer);
+    return read === 4 && new TextDecoder().decode(buffer) === "INFO";
+  } catch {
+    return false;
+  } finally {
+    connection.close();
+  }
+}
+
+/**
+ * `promise`, or a rejection saying `what` did not happen within `ms`: keeps a
+ * test that would hang bounded. Leaves no timer behind.
+ *
+ * @example
+ * ```ts ignore
+ * await within(sink.waitFor(10), 10_000, "10 events reached the sink");
+ * ```
+ */
+export async function within<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`Gave up after ${ms} ms waiting until ${what}`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Polls `read` every `everyMs` until `done` holds for what it returned, at
+ * most `attempts` times; returns the last value read, or throws saying `what`
+ * did not happen, with that value.
+ *
+ * @example
+ * ```ts ignore
+ * const info = await pollUntil(
+ *   () => manager.consumers.info("S", "d"),
+ *   (info) => info.num_pending === 0 && info.num_ack_pending === 0,
+ *   "the consumer has nothing pending",
+ * );
+ * ```
+ */
+export async function pollUntil<T>(
+  read: () => Promise<T>,
+  done: (value: T) => boolean,
+  what: string,
+  attempts = 300,
+  everyMs = 50,
+): Promise<T> {
+  let value = await read();
+  for (let i = 1; i < attempts && !done(value); i++) {
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+    value = await read();
+  }
+  if (!done(value)) {
+    throw new Error(
+      `Gave up after ${attempts} attempts waiting until ${what}; last: ${
+        Deno.inspect(value, { depth: 4 })
+      }`,
+    );
+  }
+  return value;
+}
