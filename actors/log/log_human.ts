@@ -85,8 +85,17 @@ export class LogHuman extends Actor {
   }
 }
 
-/** A readable line for a log event; any other value in a printable form. */
-function humanLine(event: Event): string {
+/**
+ * A readable line for a log event (see `formatLogLine`); any other event in
+ * a printable form.
+ *
+ * @example
+ * ```ts
+ * import { humanLine } from "./log_human.ts";
+ * humanLine({ header: {}, data: 1 }); // "{ header: {}, data: 1 }"
+ * ```
+ */
+export function humanLine(event: Event): string {
   if (!isLogEvent(event)) return preview(event);
   try {
     return formatLogLine(event);

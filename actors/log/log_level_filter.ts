@@ -1,0 +1,94 @@
+/**
+ * `log_level_filter`: passes on the log events at or above a level.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { Actor, type ActorSettings } from "../../core/actor.ts";
+import type { Event } from "../../core/event.ts";
+import { atLeast, LOG_LEVELS, type LogLevel } from "../../core/log.ts";
+import type { ActorSpec } from "../../core/registry.ts";
+import { isLogEvent } from "./log_human.ts";
+
+/** Options of the `log_level_filter` actor. */
+export const LogLevelFilterOptions = z.strictObject({
+  level: z.enum(LOG_LEVELS as [LogLevel, ...LogLevel[]]).default("warning")
+    .describe(
+      `The lowest level passed on: one of ${
+        LOG_LEVELS.map((level) => `"${level}"`).join(", ")
+      }.`,
+    ),
+});
+
+/** Parsed options of the `log_level_filter` actor. */
+export type LogLevelFilterOptions = z.infer<typeof LogLevelFilterOptions>;
+
+/**
+ * Passes the log events whose level is `level` or above to `outbox` and
+ * leaves out the others. Events that are not log events (no `header.log`
+ * with a level) are passed on as they are: there is no level to judge them
+ * by. Put it between the router and a log actor to keep a file or a remote
+ * log to warnings and errors while the router logs more elsewhere.
+ *
+ * @example
+ * ```ts
+ * import { Router } from "../../core/router.ts";
+ * import { createActor } from "../../core/registry.ts";
+ * import { generator } from "../input/generator.ts";
+ * import { nullOutput } from "../output/null.ts";
+ * import { logHuman } from "./log_human.ts";
+ * import { logLevelFilter } from "./log_level_filter.ts";
+ *
+ * const router = new Router({ logLevel: "debug" });
+ * router.registerLogActor(createActor(logLevelFilter, "errors_only", { level: "error" }));
+ * router.register(logHuman, "log");
+ * router.connect("errors_only.outbox", "log.inbox");
+ * router.register(generator, "input", { interval: 0, count: 3 });
+ * router.register(nullOutput, "sink");
+ * router.connect("input.outbox", "sink.inbox");
+ * await router.start();
+ * await router.finished;
+ * await router.stop(); // only errors reach stderr
+ * ```
+ */
+export const logLevelFilter: ActorSpec<LogLevelFilterOptions> = {
+  type: "log_level_filter",
+  kind: "log",
+  summary: "Passes on the log events at or above a level.",
+  options: LogLevelFilterOptions,
+  example: { level: "warning" },
+  create: (name, options, settings) =>
+    new LogLevelFilter(name, options, settings),
+};
+
+/** The `log_level_filter` log actor. */
+export class LogLevelFilter extends Actor {
+  readonly kind = "log";
+  #level: LogLevel;
+
+  /** Makes a level filter; see {@link LogLevelFilterOptions}. */
+  constructor(
+    name: string,
+    options: Partial<LogLevelFilterOptions> = {},
+    settings: ActorSettings = {},
+  ) {
+    super(name, settings);
+    this.#level = LogLevelFilterOptions.parse(options).level;
+  }
+
+  /** The lowest level passed on. */
+  get level(): LogLevel {
+    return this.#level;
+  }
+
+  override consume(event: Event): Promise<void> | undefined {
+    if (
+      isLogEvent(event) && LOG_LEVELS.includes(event.header.log.level) &&
+      !atLeast(event.header.log.level, this.#level)
+    ) {
+      return undefined;
+    }
+    return this.send(event);
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * `prometheus`: keeps the latest figures of the metric events it receives,
+ * in the Prometheus text format, and can serve them over HTTP.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { Actor, type ActorKind, type ActorSettings } from "../../core/actor.ts";
+import type { Event } from "../../core/event.ts";
+import type {
+  HistogramFigures,
+  MetricEvent,
+  MetricHeader,
+} from "../../core/metrics.ts";
+import type { ActorSpec } from "../../core/registry.ts";
+import {
+  PROMETHEUS_CONTENT_TYPE,
+  type PrometheusActor,
+  type PrometheusFigures,
+  toPrometheusText,
+} from "../../admin/prometheus.ts";
+
+/** Options of the `prometheus` actor. */
+export const PrometheusOptions = z.strictObject({
+  listen: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, {
+    message: 'Must be "HOST:PORT", e.g. "127.0.0.1:9464"',
+  }).optional().describe(
+    'Serve the figures at "GET /metrics" on this address, "HOST:PORT" (e.g. "127.0.0.1:9464"; port 0 picks a free one). Without it they are read through the actor (the admin server\'s "/metrics" serves the same format, live).',
+  ),
+});
+
+/** Parsed options of the `prometheus` actor. */
+export type PrometheusOptions = z.infer<typeof PrometheusOptions>;
+
+/**
+ * Keeps the latest figures of every actor and queue from the metric events
+ * the router sends it (every `metricsIntervalMs` and once at stop):
+ * `metrics()` returns them, `text()` renders them in the Prometheus text
+ * format 0.0.4 (the same as the admin server's `/metrics`), and with
+ * `listen` it serves them at `GET /metrics`. An event that is not a metric
+ * event (no `header.metric.actor`, or data that is not numbers) goes to
+ * `error`.
+ *
+ * @example
+ * ```ts
+ * import { Router } from "../../core/router.ts";
+ * import { generator } from "../input/generator.ts";
+ * import { nullOutput } from "../output/null.ts";
+ * import { Prometheus } from "./prometheus.ts";
+ *
+ * const router = new Router();
+ * const prometheus = new Prometheus("prometheus");
+ * router.registerMetricActor(prometheus);
+ * router.register(generator, "input", { interval: 0, count: 3 });
+ * router.register(nullOutput, "sink");
+ * router.connect("input.outbox", "sink.inbox");
+ * await router.start();
+ * await router.finished;
+ * await router.stop(); // the last figures are sent at stop
+ * prometheus.text().includes('compysition_actor_consumed_total{actor="sink"} 3'); // true
+ * ```
+ */
+export const prometheus: ActorSpec<PrometheusOptions> = {
+  type: "prometheus",
+  kind: "metric",
+  summary:
+    "Keeps the latest figures of metric events in the Prometheus text format, optionally served over HTTP.",
+  options: PrometheusOptions,
+  example: {},
+  create: (name, options, settings) => new Prometheus(name, options, settings),
+};
+
+/** The `prometheus` metric actor. */
+export class Prometheus extends Actor {
+  readonly kind = "metric";
+  #actors = new Map<string, PrometheusActor & Record<string, unknown>>();
+  #time: string | undefined;
+  #listen: { hostname: string; port: number } | undefined;
+  #server: Deno.HttpServer<Deno.NetAddr> | undefined;
+
+  /** Makes a Prometheus figures keeper; see {@link PrometheusOptions}. */
+  constructor(
+    name: string,
+    options: Partial<PrometheusOptions> = {},
+    settings: ActorSettings = {},
+  ) {
+    super(name, settings, { outbound: ["error"] });
+    const parsed = PrometheusOptions.parse(options);
+    if (parsed.listen !== undefined) {
+      const colon = parsed.listen.lastIndexOf(":");
+      this.#listen = {
+        hostname: parsed.listen.slice(0, colon).replace(/^\[(.*)\]$/, "$1"),
+        port: Number(parsed.listen.slice(colon + 1)),
+      };
+    }
+  }
+
+  /** The port it serves `/metrics` on, once set up with `listen`. */
+  get port(): number | undefined {
+    return this.#server?.addr.port;
+  }
+
+  /** When the latest figures were read, ISO 8601, once any arrived. */
+  get time(): string | undefined {
+    return this.#time;
+  }
+
+  /** The latest figures received, by actor name. */
+  metrics(): PrometheusFigures {
+    return { actors: Object.fromEntries(this.#actors) };
+  }
+
+  /** The latest figures in the Prometheus text format 0.0.4. */
+  text(): string {
+    return toPrometheusText(this.metrics());
+  }
+
+  override setup(): void {
+    const listen = this.#listen;
+    if (listen === undefined) return;
+    this.#server = Deno.serve(
+      { ...listen, onListen: () => {} },
+      (request) => {
+        const path = new URL(request.url).pathname;
+        if (path !== "/metrics") {
+          return new Response(`Not found: "${path}"; try "/metrics"\n`, {
+            status: 404,
+          });
+        }
+        return new Response(this.text(), {
+          headers: { "content-type": PROMETHEUS_CONTENT_TYPE },
+        });
+      },
+    );
+    this.log.info("Serving Prometheus metrics at http://{address}/metrics", {
+      address: `${listen.hostname}:${this.#server.addr.port}`,
+    });
+  }
+
+  override async teardown(): Promise<void> {
+    await this.#server?.shutdown();
+    this.#server = undefined;
+  }
+
+  override consume(event: Event): void {
+    if (!isMetricEvent(event)) {
+      throw new TypeError(
+        'Not a metric event: it needs "header.metric.actor" and data of numbers',
+      );
+    }
+    const { actor, queue, histogram, time } = event.header.metric;
+    let figures = this.#actors.get(actor);
+    if (figures === undefined) {
+      figures = { queues: {} };
+      this.#actors.set(actor, figures);
+    }
+    const kind = (event.header.metric as { kind?: unknown }).kind;
+    if (typeof kind === "string") figures.kind = kind as ActorKind;
+    if (queue !== undefined) {
+      figures.queues[queue] = { ...event.data };
+    } else if (histogram !== undefined) {
+      if (histogram === "consume_seconds") {
+        figures.consume_seconds = toHistogram(event.data);
+      }
+    } else {
+      for (const [key, value] of Object.entries(event.data)) {
+        if (key !== "queues" && key !== "kind" && key !== "consume_seconds") {
+          figures[key] = value;
+        }
+      }
+    }
+    this.#time = time;
+  }
+}
+
+/**
+ * Whether `event` is a metric event: `header.metric` names an actor and
+ * `data` holds only numbers.
+ *
+ * @example
+ * ```ts
+ * import { isMetricEvent } from "./prometheus.ts";
+ * isMetricEvent({ header: { metric: { time: "", actor: "a" } }, data: { depth: 1 } }); // true
+ * isMetricEvent({ header: {}, data: 1 }); // false
+ * ```
+ */
+export function isMetricEvent(event: Event): event is MetricEvent {
+  const metric = event.header.metric as Partial<MetricHeader> | undefined;
+  if (
+    typeof metric !== "object" || metric === null ||
+    typeof metric.actor !== "string" || metric.actor === "" ||
+    (metric.queue !== undefined && typeof metric.queue !== "string") ||
+    (metric.histogram !== undefined && typeof metric.histogram !== "string")
+  ) {
+    return false;
+  }
+  const data = event.data;
+  if (typeof data !== "object" || data === null || Array.isArray(data)) {
+    return false;
+  }
+  return Object.values(data).every((value) => typeof value === "number");
+}
+
+/** A histogram from a metric event's `sum`, `count` and `le_<bound>` counts. */
+function toHistogram(data: Record<string, number>): HistogramFigures {
+  const buckets = Object.entries(data)
+    .filter(([key]) => key.startsWith("le_"))
+    .map(([key, value]) => [Number(key.slice(3)), value] as const)
+    .filter(([bound]) => Number.isFinite(bound))
+    .sort((a, b) => a[0] - b[0]);
+  return {
+    bounds: buckets.map(([bound]) => bound),
+    buckets: buckets.map(([, count]) => count),
+    sum: data.sum ?? 0,
+    count: data.count ?? 0,
+  };
+}

@@ -1,0 +1,351 @@
+/**
+ * The admin HTTP server of a running pipeline: health and readiness probes,
+ * Prometheus metrics, the pipeline's topology with live counters and rates,
+ * taps on queues as server-sent events, and a live dashboard page.
+ *
+ * @module
+ */
+
+import type { Router } from "../core/router.ts";
+import { DASHBOARD_HTML } from "./dashboard.ts";
+import { pipelineMetrics, pipelineView } from "./pipeline.ts";
+import {
+  PROMETHEUS_CONTENT_TYPE,
+  type PrometheusFigures,
+  toPrometheusText,
+} from "./prometheus.ts";
+import { RateWindow } from "./rates.ts";
+import { resolveTapQueue, Tap } from "./tap.ts";
+
+/** The port the admin server listens on by default. */
+export const DEFAULT_ADMIN_PORT = 9630;
+
+/** Most taps open at once; more are refused with 503. */
+const MAX_TAPS = 32;
+
+/** Settings of {@link AdminServer}. */
+export interface AdminServerOptions {
+  /** The pipeline to show. */
+  router: Router;
+  /** The address to listen on (default `127.0.0.1`: this machine only). */
+  hostname?: string;
+  /** The port to listen on (default 9630; 0 picks a free one). */
+  port?: number;
+  /**
+   * A bearer token every route but `/health` requires, given as
+   * `Authorization: Bearer TOKEN` or as `?token=TOKEN` (for the dashboard's
+   * page and its event streams).
+   */
+  token?: string;
+  /** The registry type of each actor by name, shown in the topology. */
+  types?: Readonly<Record<string, string>>;
+  /**
+   * Where `/metrics` reads its figures (default: the router's, live), e.g.
+   * a `prometheus` metric actor's `metrics()`.
+   */
+  metrics?: () => PrometheusFigures;
+  /** How often figures are taken for the rates, in ms (default 1000). */
+  sampleIntervalMs?: number;
+  /** The span rates are computed over, in seconds (default 5). */
+  rateWindowSeconds?: number;
+}
+
+/**
+ * Serves a router's admin API over HTTP until {@link AdminServer.close}:
+ *
+ * - `GET /health`: 200 while the process is alive.
+ * - `GET /ready`: 200 when the router and every actor are running and
+ *   healthy, else 503 with `{"ready": false, "not_ready": [{name, state,
+ *   reason}]}`.
+ * - `GET /metrics`: the Prometheus text format 0.0.4.
+ * - `GET /api/pipeline`: the topology with live counters and rates as JSON
+ *   (see `PipelineView`).
+ * - `GET /api/tap?queue=a.outbox&limit=N&rate=R`: a sample of the events
+ *   passing a queue as server-sent events (see `Tap`).
+ * - `GET /`: the dashboard page.
+ *
+ * @example
+ * ```ts
+ * import { Router } from "../core/router.ts";
+ * import { AdminServer } from "./server.ts";
+ * const router = new Router();
+ * const admin = new AdminServer({ router, port: 0 });
+ * const response = await fetch(new URL("/health", admin.url));
+ * await response.text();
+ * await admin.close();
+ * await router.stop();
+ * ```
+ */
+export class AdminServer {
+  /** The base URL it answers on, e.g. `http://127.0.0.1:9630/`. */
+  readonly url: string;
+  /** The port it listens on. */
+  readonly port: number;
+  #router: Router;
+  #token: string | undefined;
+  #types: Readonly<Record<string, string>>;
+  #metrics: () => PrometheusFigures;
+  #rates: RateWindow;
+  #sampler: ReturnType<typeof setInterval>;
+  #server: Deno.HttpServer<Deno.NetAddr>;
+  #taps = new Set<Tap>();
+  #closing: Promise<void> | undefined;
+
+  /** Starts listening at once; throws when the address cannot be bound. */
+  constructor(options: AdminServerOptions) {
+    const hostname = options.hostname ?? "127.0.0.1";
+    const port = options.port ?? DEFAULT_ADMIN_PORT;
+    if (options.token !== undefined && options.token === "") {
+      throw new RangeError("AdminServer: the token must not be empty");
+    }
+    this.#router = options.router;
+    this.#token = options.token;
+    this.#types = options.types ?? {};
+    this.#metrics = options.metrics ?? (() => pipelineMetrics(this.#router));
+    this.#rates = new RateWindow(options.rateWindowSeconds ?? 5);
+    this.#server = Deno.serve(
+      { hostname, port, onListen: () => {} },
+      (request) => this.#handle(request),
+    );
+    this.port = this.#server.addr.port;
+    const host = this.#server.addr.hostname.includes(":")
+      ? `[${this.#server.addr.hostname}]`
+      : this.#server.addr.hostname;
+    this.url = `http://${host}:${this.port}/`;
+    this.#sample();
+    this.#sampler = setInterval(
+      () => this.#sample(),
+      options.sampleIntervalMs ?? 1000,
+    );
+  }
+
+  /** Taps currently observing a queue. */
+  get taps(): number {
+    let count = 0;
+    for (const tap of this.#taps) if (tap.observing) count++;
+    return count;
+  }
+
+  /** Ends every tap, stops sampling and stops listening. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      clearInterval(this.#sampler);
+      for (const tap of this.#taps) tap.close();
+      this.#taps.clear();
+      await this.#server.shutdown();
+    })();
+    return this.#closing;
+  }
+
+  #sample(): void {
+    this.#rates.add(pipelineMetrics(this.#router));
+  }
+
+  #handle(request: Request): Response {
+    const url = new URL(request.url);
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return json({ error: "Only GET is allowed" }, 405, { allow: "GET" });
+    }
+    if (url.pathname === "/health") {
+      return json({ status: "alive" }, 200);
+    }
+    if (!this.#authorized(request, url)) {
+      return json(
+        {
+          error:
+            'A token is required: send "Authorization: Bearer TOKEN" or add "?token=TOKEN"',
+        },
+        401,
+        { "www-authenticate": 'Bearer realm="compysition"' },
+      );
+    }
+    switch (url.pathname) {
+      case "/":
+        return new Response(DASHBOARD_HTML, {
+          headers: {
+            "content-type": "text/html; charset=utf-8",
+            "cache-control": "no-store",
+            "x-content-type-options": "nosniff",
+            "content-security-policy":
+              "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+          },
+        });
+      case "/ready":
+        return this.#ready();
+      case "/metrics":
+        return new Response(toPrometheusText(this.#metrics()), {
+          headers: {
+            "content-type": PROMETHEUS_CONTENT_TYPE,
+            "cache-control": "no-store",
+          },
+        });
+      case "/api/pipeline":
+        return json(
+          pipelineView(
+            this.#router,
+            pipelineMetrics(this.#router),
+            this.#rates.rates(),
+            this.#types,
+          ),
+          200,
+        );
+      case "/api/tap":
+        return this.#tap(url);
+      default:
+        return json({ error: `Not found: "${url.pathname}"` }, 404);
+    }
+  }
+
+  #authorized(request: Request, url: URL): boolean {
+    const token = this.#token;
+    if (token === undefined) return true;
+    const header = request.headers.get("authorization") ?? "";
+    const given = header.startsWith("Bearer ")
+      ? header.slice(7).trim()
+      : url.searchParams.get("token") ?? "";
+    return sameText(given, token);
+  }
+
+  #ready(): Response {
+    const status = this.#router.status();
+    const notReady: { name: string; state: string; reason: string }[] = [];
+    for (const [name, actor] of Object.entries(status.actors)) {
+      if (actor.state !== "running") {
+        notReady.push({
+          name,
+          state: actor.state,
+          reason: actor.state === "finished"
+            ? "it has finished"
+            : "it has not started yet",
+        });
+      } else if (!actor.ready) {
+        notReady.push({
+          name,
+          state: actor.state,
+          reason: actor.reason ?? "it says it is not ready",
+        });
+      }
+    }
+    const ready = status.state === "running" && notReady.length === 0;
+    return json(
+      {
+        ready,
+        state: status.state,
+        ...(ready ? {} : { not_ready: notReady }),
+      },
+      ready ? 200 : 503,
+    );
+  }
+
+  #tap(url: URL): Response {
+    const address = url.searchParams.get("queue");
+    if (address === null || address === "") {
+      return json({ error: 'Missing "queue", e.g. "?queue=a.outbox"' }, 400);
+    }
+    const limit = positiveInteger(url.searchParams.get("limit"), "limit");
+    const rate = positiveInteger(url.searchParams.get("rate"), "rate");
+    for (const value of [limit, rate]) {
+      if (typeof value === "string") return json({ error: value }, 400);
+    }
+    let queue;
+    try {
+      queue = resolveTapQueue(this.#router, address);
+    } catch (error) {
+      return json({ error: (error as Error).message }, 404);
+    }
+    if (this.taps >= MAX_TAPS || this.#closing !== undefined) {
+      return json(
+        { error: `Too many taps open (at most ${MAX_TAPS})` },
+        503,
+      );
+    }
+    const options: { limit?: number; rate?: number } = {};
+    if (typeof limit === "number") options.limit = limit;
+    if (typeof rate === "number") options.rate = Math.min(rate, 10_000);
+    const tap: Tap = new Tap(
+      queue,
+      address,
+      options,
+      () => this.#taps.delete(tap),
+    );
+    this.#taps.add(tap);
+    return new Response(tap.readable, {
+      headers: {
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-store",
+        "x-accel-buffering": "no",
+      },
+    });
+  }
+}
+
+function json(
+  value: unknown,
+  status: number,
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(JSON.stringify(value), {
+    status,
+    headers: {
+      "content-type": "application/json; charset=utf-8",
+      "cache-control": "no-store",
+      ...headers,
+    },
+  });
+}
+
+/**
+ * The whole number in `value`, `undefined` when absent, or a message saying
+ * why it is not one.
+ */
+function positiveInteger(
+  value: string | null,
+  name: string,
+): number | string | undefined {
+  if (value === null || value === "") return undefined;
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1) {
+    return `"${name}" must be a whole number of at least 1, not "${value}"`;
+  }
+  return number;
+}
+
+/** Compares two strings in a time that does not depend on where they differ. */
+function sameText(a: string, b: string): boolean {
+  const left = new TextEncoder().encode(a);
+  const right = new TextEncoder().encode(b);
+  let difference = left.length ^ right.length;
+  for (let i = 0; i < right.length; i++) {
+    difference |= (left[i] ?? 0) ^ right[i]!;
+  }
+  return difference === 0;
+}
+
+/**
+ * The address of `--admin`: `HOST:PORT`, `[IPV6]:PORT`, `:PORT` or `PORT`
+ * (the host is then `127.0.0.1`). Throws a `RangeError` saying what is
+ * wrong.
+ *
+ * @example
+ * ```ts
+ * import { parseListenAddress } from "./server.ts";
+ * parseListenAddress("9630"); // { hostname: "127.0.0.1", port: 9630 }
+ * parseListenAddress("[::1]:0"); // { hostname: "::1", port: 0 }
+ * ```
+ */
+export function parseListenAddress(
+  text: string,
+): { hostname: string; port: number } {
+  const match = /^(?:(\[[0-9a-fA-F:.]+\]|[^\s:[\]]*):)?(\d{1,5})$/.exec(text);
+  const port = Number(match?.[2]);
+  if (match === null || port > 65_535) {
+    throw new RangeError(
+      `The address must be "HOST:PORT" (or a port), e.g. "127.0.0.1:${DEFAULT_ADMIN_PORT}", not "${text}"`,
+    );
+  }
+  const host = match[1] ?? "";
+  return {
+    hostname: host === "" ? "127.0.0.1" : host.replace(/^\[(.*)\]$/, "$1"),
+    port,
+  };
+}

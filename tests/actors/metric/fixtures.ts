@@ -1,0 +1,74 @@
+/**
+ * Contract-test fixtures of the metric actors: they are fed metric events
+ * (what the router sends them) instead of numbered events, and a bad event
+ * that is not one. Listed in `FIXTURES` of `tests/actors/contract_test.ts`.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import type { Event } from "../../../core/event.ts";
+import type { Fixture } from "../contract_test.ts";
+
+/** The time of every metric event fed. */
+export const TIME = "2026-01-01T00:00:00.000Z";
+
+/** `TIME` in Unix seconds. */
+export const UNIX_TIME = 1767225600;
+
+/** `count` metric events: queue `inbox` of actor `a`, depth 1..count. */
+export function metricEvents(count: number): Event[] {
+  return Array.from({ length: count }, (_, i) => ({
+    header: { metric: { time: TIME, actor: "a", queue: "inbox" } },
+    data: { depth: i + 1 },
+  }));
+}
+
+/** Not a metric event: no `header.metric`. */
+const NOT_METRIC: Event = { header: {}, data: { depth: 1 } };
+
+/** Keeps the latest figures: the last depth fed must be kept. */
+export function prometheusFixture(): Promise<Fixture> {
+  return Promise.resolve({
+    options: {},
+    events: metricEvents(1200),
+    badEvent: NOT_METRIC,
+    cleanup: () => Promise.resolve(),
+  });
+}
+
+/**
+ * A Carbon server on 127.0.0.1 that keeps the lines it reads; one line per
+ * event consumed must arrive, in order.
+ */
+export function graphiteFixture(): Promise<Fixture> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const first = Promise.withResolvers<string>();
+  const reading = (async () => {
+    for await (const conn of listener) {
+      first.resolve(await new Response(conn.readable).text());
+    }
+  })();
+  return Promise.resolve({
+    options: { port: listener.addr.port, prefix: "contract" },
+    events: metricEvents(1200),
+    badEvent: NOT_METRIC,
+    verify: async (consumed) => {
+      // The actor closed its connection at teardown: the text is complete
+      // once the server has read it to its end.
+      const text = await first.promise;
+      assert.deepEqual(
+        text.split("\n").slice(0, -1),
+        consumed.map((event) =>
+          `contract.a.inbox.depth ${
+            (event.data as { depth: number }).depth
+          } ${UNIX_TIME}`
+        ),
+      );
+    },
+    cleanup: async () => {
+      listener.close();
+      await reading.catch(() => {});
+    },
+  });
+}

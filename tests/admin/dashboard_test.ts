@@ -1,0 +1,162 @@
+/**
+ * The dashboard in a real browser: Debian's Chromium driven by
+ * playwright-core, loading the page of a running 50-actor pipeline.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+import { AdminServer } from "../../admin/server.ts";
+import { eventually, fiftyActors } from "./support.ts";
+
+/** Where Debian's `chromium` package puts the browser. */
+const CHROMIUM = "/usr/bin/chromium";
+
+/** How long to wait for the page: up to 20 s, checking every 50 ms. */
+const PATIENCE = { tries: 400, everyMs: 50 };
+
+async function requireChromium(): Promise<void> {
+  try {
+    await Deno.stat(CHROMIUM);
+  } catch {
+    assert.fail(
+      `Chromium is missing at ${CHROMIUM}: the dashboard test needs a real browser. Install it with "apt-get install -y chromium" (Debian).`,
+    );
+  }
+}
+
+Deno.test({
+  name:
+    "the dashboard draws every actor of a 50-actor pipeline, its counters rise and a clicked queue shows tapped events",
+  async fn() {
+    await requireChromium();
+    const dir = await Deno.makeTempDir({ prefix: "dashboard_test_" });
+    const { router, names, sinks } = fiftyActors(5);
+    assert.equal(names.length, 50);
+    const admin = new AdminServer({
+      router,
+      port: 0,
+      token: "dashboard-token",
+      types: { input: "generator", split: "fanout" },
+    });
+    await router.start();
+    const context = await chromium.launchPersistentContext(
+      `${dir}/profile`,
+      {
+        executablePath: CHROMIUM,
+        headless: true,
+        viewport: { width: 1600, height: 900 },
+        args: [
+          "--headless",
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-quic",
+          "--no-first-run",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+        ],
+      },
+    );
+    try {
+      const page = context.pages()[0] ?? await context.newPage();
+      const errors: string[] = [];
+      page.on("pageerror", (error) => errors.push(error.message));
+      const external: string[] = [];
+      page.on("request", (request) => {
+        if (!request.url().startsWith(admin.url)) external.push(request.url());
+      });
+      await page.goto(`${admin.url}?token=dashboard-token`);
+
+      // Every actor is drawn, once.
+      await eventually(
+        async () =>
+          await page.locator("[data-actor]").count() === 50 || undefined,
+        "50 actors drawn",
+        PATIENCE,
+      );
+      const drawn = await page.locator("[data-actor]").evaluateAll(
+        (nodes) => nodes.map((node) => node.getAttribute("data-actor")),
+      );
+      assert.deepEqual([...drawn].sort(), [...names].sort());
+      // 49 connections, one edge label each.
+      assert.equal(await page.locator("[data-queue]").count(), 49);
+
+      // The counters rise from one refresh to a later one.
+      const handled = async () =>
+        Number(await page.locator("#totals").getAttribute("data-handled"));
+      const first = await eventually(
+        async () => (await handled()) || undefined,
+        "events handled",
+        PATIENCE,
+      );
+      await eventually(
+        async () => await handled() > first || undefined,
+        "the handled counter to rise",
+        PATIENCE,
+      );
+      const sinkCount = Number(
+        await page.locator('[data-actor="branch1_sink"] .figures')
+          .getAttribute("data-count"),
+      );
+      assert.ok(sinkCount > 0, "a sink shows what it handled");
+      assert.equal(await page.textContent("#state"), "running");
+
+      await page.screenshot({ path: `${dir}/dashboard.png` });
+
+      // Clicking a queue opens its tap, which shows events.
+      await page.click('[data-queue="branch3_sink.inbox"]');
+      await eventually(
+        async () =>
+          await page.locator("#tap-events li").count() >= 3 || undefined,
+        "3 tapped events shown",
+        PATIENCE,
+      );
+      const title = await page.textContent("#tap-title");
+      assert.equal(
+        title,
+        "Tap branch3_stage5.outbox \u2192 branch3_sink.inbox",
+      );
+      const shown = JSON.parse(
+        (await page.locator("#tap-events li").first().textContent()) ?? "null",
+      );
+      assert.deepEqual(shown.data, { n: 1 });
+      assert.equal(typeof shown.header.input.seq, "number");
+      assert.equal(admin.taps, 1, "the page's tap observes the queue");
+
+      await page.screenshot({ path: `${dir}/dashboard_tap.png` });
+      for (const name of ["dashboard.png", "dashboard_tap.png"]) {
+        const shot = await Deno.stat(`${dir}/${name}`);
+        assert.ok(shot.size > 10_000, `the screenshot ${name} was saved`);
+      }
+      // DASHBOARD_SCREENSHOTS=folder keeps them for a person to look at.
+      const keep = Deno.env.get("DASHBOARD_SCREENSHOTS");
+      if (keep !== undefined) {
+        for (const name of ["dashboard.png", "dashboard_tap.png"]) {
+          await Deno.copyFile(`${dir}/${name}`, `${keep}/${name}`);
+        }
+      }
+
+      // Closing the panel ends the tap.
+      await page.click("#tap-close");
+      await eventually(
+        async () => await page.locator("#tap").isHidden() || undefined,
+        "the tap panel to close",
+        PATIENCE,
+      );
+      await eventually(
+        () => admin.taps === 0 ? true : undefined,
+        "the closed tap to stop observing",
+      );
+      assert.deepEqual(errors, [], "no script error on the page");
+      assert.deepEqual(external, [], "the page fetched nothing elsewhere");
+      assert.ok(sinks.every((sink) => sink.events.length > 0));
+    } finally {
+      await context.close();
+      await admin.close();
+      await router.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
