@@ -19,13 +19,29 @@
  * @module
  */
 
+import { resolve } from "node:path";
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { stringify as toYaml } from "yaml";
 import denoJson from "./deno.json" with { type: "json" };
 import { LogHuman } from "./actors/log/log_human.ts";
 import { LogJson } from "./actors/log/log_json.ts";
 import { BUILTIN_ACTORS } from "./actors/mod.ts";
-import type { ActorKind } from "./core/actor.ts";
+import { PidFile, PidFileError } from "./cli/pid_file.ts";
+import { systemdUnit, thisCommand, unitName } from "./cli/service.ts";
+import { isStandalone, standaloneModuleHint } from "./cli/standalone.ts";
+import {
+  AdminError,
+  type AdminTarget,
+  fetchPipeline,
+  formatTop,
+  tapEvents,
+} from "./admin/client.ts";
+import {
+  AdminServer,
+  DEFAULT_ADMIN_PORT,
+  parseListenAddress,
+} from "./admin/server.ts";
+import { type ActorKind, sleep } from "./core/actor.ts";
 import { loadPipeline, type PipelineConfig } from "./core/config.ts";
 import { ConfigError, didYouMean } from "./core/errors.ts";
 import { LOG_LEVELS, type LogLevel } from "./core/log.ts";
@@ -84,11 +100,20 @@ Options:
                            stderr when the file has no "logs:" (default human)
   --status WHEN            auto, always or never: the live status line
                            (default auto: only when stderr is a terminal)
+  --admin [HOST:]PORT      Serve the admin API and dashboard there (off by
+                           default; the host defaults to 127.0.0.1): /health,
+                           /ready, /metrics, /api/pipeline, /api/tap and /
+  --admin-token TOKEN      Require this bearer token on every admin route but
+                           /health
+  --pid-file PATH          Write the process id to PATH, and remove it on exit;
+                           refuse to start while PATH names a running process
+                           (a file left by a process that ended is replaced)
   -h, --help               Show this help
 
 Exit codes:
   0    stopped after every queue drained
-  1    the file is invalid, or an actor failed to set up
+  1    the file is invalid, an actor failed to set up, or the --pid-file
+       names a running process
   2    usage error
   3    stopped, but the drain timed out: the events still queued were lost
   130  a second SIGINT exited at once without draining (143 for SIGTERM)
@@ -143,6 +168,79 @@ language server, start a bootstrap file with:
   # yaml-language-server: $schema=PATH/TO/bootstrap.schema.json
 `,
     main: schemaCommand,
+  },
+  top: {
+    summary: "Show a running pipeline's actors and queues, refreshed",
+    help: `Usage: ${NAME} top [--admin URL] [--admin-token TOKEN] [--once]
+
+Shows the actors (state, events in and out per second, totals) and the
+queues (fill bar, depth/capacity, events per second, drops) of a pipeline
+started with "run --admin", read from its admin API, refreshed every
+--interval seconds until Ctrl+C.
+
+Options:
+  --admin URL          The admin server (default http://127.0.0.1:${DEFAULT_ADMIN_PORT})
+  --admin-token TOKEN  Its bearer token, when it requires one
+  --interval SECONDS   Seconds between two refreshes (default 1)
+  --once               Print one table and exit
+  -h, --help           Show this help
+
+Exit codes: 0 ok, 1 the admin server cannot be reached or refused, 2 usage
+error.
+`,
+    main: topCommand,
+  },
+  tap: {
+    summary: "Print a sample of the events passing a queue as ndjson",
+    help:
+      `Usage: ${NAME} tap QUEUE [--limit N] [--admin URL] [--admin-token TOKEN]
+
+Prints a sample of the events passing QUEUE ("a.outbox" or "b.inbox") of a
+pipeline started with "run --admin", one JSON object {"header", "data"} per
+line, until --limit events or Ctrl+C. Events the tap could not keep up with
+are dropped, never slowing the pipeline; their count is told on stderr.
+
+Options:
+  --limit N            Stop after N events
+  --rate N             Most events per second (default 100)
+  --admin URL          The admin server (default http://127.0.0.1:${DEFAULT_ADMIN_PORT})
+  --admin-token TOKEN  Its bearer token, when it requires one
+  -h, --help           Show this help
+
+Exit codes: 0 ok, 1 the admin server cannot be reached or refused (an
+unknown queue, say), 2 usage error.
+`,
+    main: tapCommand,
+  },
+  service: {
+    summary: "Print a systemd unit that runs a pipeline as a service",
+    help: `Usage: ${NAME} service FILE [--user USER] [--binary PATH]
+                           [--drain-timeout SECONDS]
+
+Checks FILE as "validate" does, then prints a systemd service unit that runs
+"${NAME} run FILE" in the foreground: started again on failure (not after a
+usage error), stopped by SIGTERM, which drains the queues, and killed only
+TimeoutStopSec (the drain timeout plus 15 s) later; its output and stop
+report go to the journal. There is no reload: "systemctl restart" drains,
+stops and starts the pipeline with the file as it is then.
+
+  ${NAME} service pipeline.yaml --user compysition \\
+    | sudo tee /etc/systemd/system/compysition-pipeline.service
+  sudo systemctl daemon-reload
+  sudo systemctl enable --now compysition-pipeline
+
+Options:
+  --user USER              Run the service as USER (default root)
+  --binary PATH            The compysition executable the unit starts
+                           (default: this executable, or "deno run" on this
+                           copy of cli.ts when run as a script)
+  --drain-timeout SECONDS  Longest wait for the queues to drain on stop
+                           (default 30)
+  -h, --help               Show this help
+
+Exit codes: 0 ok, 1 FILE is invalid, 2 usage error.
+`,
+    main: serviceCommand,
   },
   version: {
     summary: "Print the name and version",
@@ -232,8 +330,18 @@ async function runCommand(args: string[]): Promise<number> {
     "log-level": { type: "string" },
     "log-format": { type: "string" },
     status: { type: "string" },
+    admin: { type: "string" },
+    "admin-token": { type: "string" },
+    "pid-file": { type: "string" },
   });
   const file = onePositional(positionals, "FILE");
+  const adminAddress = values.admin === undefined
+    ? undefined
+    : listenAddress(values.admin);
+  const adminToken = values["admin-token"];
+  if (adminToken !== undefined && adminAddress === undefined) {
+    throw new UsageError("--admin-token needs --admin");
+  }
   const timeoutMs = seconds(values["drain-timeout"] ?? "30", "--drain-timeout");
   const logLevel = level(values["log-level"] ?? "info");
   const format = choice(values["log-format"] ?? "human", "--log-format", [
@@ -247,6 +355,12 @@ async function runCommand(args: string[]): Promise<number> {
   ]);
   const notice = format === "json" ? jsonNotice : humanNotice;
 
+  // Removed when this function ends (return or throw) and on Deno.exit.
+  using pidFile = values["pid-file"] === undefined
+    ? undefined
+    : takePidFile(values["pid-file"], notice);
+  if (pidFile === null) return EXIT_CODES.invalid;
+
   let loaded;
   try {
     loaded = await loadPipeline(file, {
@@ -255,7 +369,7 @@ async function runCommand(args: string[]): Promise<number> {
     });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    err(error.message + "\n");
+    err(configErrorText(error));
     return EXIT_CODES.invalid;
   }
   const { router, config } = loaded;
@@ -298,6 +412,32 @@ async function runCommand(args: string[]): Promise<number> {
       plural(config.connections.length, "connection")
     }; SIGINT (Ctrl+C) or SIGTERM stops it`,
   );
+  let admin: AdminServer | undefined;
+  if (adminAddress !== undefined) {
+    try {
+      admin = new AdminServer({
+        router,
+        ...adminAddress,
+        ...(adminToken === undefined ? {} : { token: adminToken }),
+        types: Object.fromEntries(
+          config.actors.map((actor) => [actor.name, actor.type]),
+        ),
+      });
+    } catch (error) {
+      notice(
+        `Cannot serve the admin API on "${values.admin}": ${
+          error instanceof Error ? error.message : String(error)
+        }`,
+        "error",
+      );
+      await router.stop({ timeoutMs });
+      listeners.remove();
+      return EXIT_CODES.invalid;
+    }
+    notice(`Admin API and dashboard at ${admin.url}`, "info", {
+      admin: admin.url,
+    });
+  }
   const onTerminal = Deno.stderr.isTerminal();
   if (statusWhen === "always" || (statusWhen === "auto" && onTerminal)) {
     status = new StatusLine(router);
@@ -316,10 +456,32 @@ async function runCommand(args: string[]): Promise<number> {
     );
   }
   const report = await router.stop({ timeoutMs });
+  await admin?.close();
   status?.stop();
   listeners.remove();
   printReport(report, reason, (performance.now() - started) / 1000, notice);
   return report.timedOut ? EXIT_CODES.timedOut : EXIT_CODES.ok;
+}
+
+/**
+ * Takes the PID file at `path` for this process; on failure says why and
+ * returns `null`.
+ */
+function takePidFile(path: string, notice: Notice): PidFile | null {
+  try {
+    const pidFile = PidFile.acquire(path);
+    if (pidFile.replaced !== undefined) {
+      notice(
+        `Replaced the stale PID file "${path}" of process ${pidFile.replaced}, which is no longer running`,
+        "warning",
+      );
+    }
+    return pidFile;
+  } catch (error) {
+    if (!(error instanceof PidFileError)) throw error;
+    notice(error.message, "error");
+    return null;
+  }
 }
 
 type Notice = (
@@ -532,6 +694,104 @@ function count(value: number): string {
   return value.toLocaleString("en-US");
 }
 
+// --- top and tap -------------------------------------------------------------
+
+function adminTarget(
+  values: { admin?: string; "admin-token"?: string },
+  signal: AbortSignal,
+): AdminTarget {
+  let url = values.admin ?? `http://127.0.0.1:${DEFAULT_ADMIN_PORT}`;
+  if (!url.includes("://")) url = `http://${url}`;
+  try {
+    new URL(url);
+  } catch {
+    throw new UsageError(`--admin must be a URL, not "${values.admin}"`);
+  }
+  const token = values["admin-token"];
+  return { url, signal, ...(token === undefined ? {} : { token }) };
+}
+
+/** Aborts on the first SIGINT/SIGTERM; `remove` stops listening. */
+function abortOnSignal(): { signal: AbortSignal; remove(): void } {
+  const controller = new AbortController();
+  const listeners = listenForSignals(() => controller.abort());
+  return { signal: controller.signal, remove: () => listeners.remove() };
+}
+
+async function topCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    admin: { type: "string" },
+    "admin-token": { type: "string" },
+    interval: { type: "string" },
+    once: { type: "boolean" },
+  });
+  if (positionals.length > 0) {
+    throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  }
+  const intervalMs = seconds(values.interval ?? "1", "--interval");
+  const stop = abortOnSignal();
+  const target = adminTarget(values, stop.signal);
+  const onTerminal = Deno.stdout.isTerminal();
+  try {
+    do {
+      const view = await fetchPipeline(target);
+      const width = onTerminal ? Deno.consoleSize().columns : 200;
+      const table = formatTop(view, width);
+      out(onTerminal && values.once !== true ? `\x1b[H\x1b[2J${table}` : table);
+    } while (values.once !== true && await sleep(intervalMs, stop.signal));
+    return EXIT_CODES.ok;
+  } catch (error) {
+    if (stop.signal.aborted) return EXIT_CODES.ok;
+    if (!(error instanceof AdminError)) throw error;
+    err(`${error.message}\n`);
+    return EXIT_CODES.invalid;
+  } finally {
+    stop.remove();
+  }
+}
+
+async function tapCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    admin: { type: "string" },
+    "admin-token": { type: "string" },
+    limit: { type: "string" },
+    rate: { type: "string" },
+  });
+  const queue = onePositional(positionals, "QUEUE");
+  const limit = values.limit === undefined
+    ? undefined
+    : wholeNumber(values.limit, "--limit");
+  const rate = values.rate === undefined
+    ? undefined
+    : wholeNumber(values.rate, "--rate");
+  const stop = abortOnSignal();
+  const target = adminTarget(values, stop.signal);
+  let dropped = 0;
+  try {
+    for await (
+      const json of tapEvents(target, queue, {
+        ...(limit === undefined ? {} : { limit }),
+        ...(rate === undefined ? {} : { rate }),
+        onDropped: (total) => dropped = total,
+      })
+    ) {
+      out(`${json}\n`);
+    }
+  } catch (error) {
+    if (!stop.signal.aborted) {
+      if (!(error instanceof AdminError)) throw error;
+      err(`${error.message}\n`);
+      return EXIT_CODES.invalid;
+    }
+  } finally {
+    stop.remove();
+  }
+  if (dropped > 0) {
+    err(`${plural(dropped, "event")} dropped: the tap could not keep up\n`);
+  }
+  return EXIT_CODES.ok;
+}
+
 // --- validate ----------------------------------------------------------------
 
 async function validateCommand(args: string[]): Promise<number> {
@@ -547,7 +807,7 @@ async function validateCommand(args: string[]): Promise<number> {
       out(`${file}: ok\n`);
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
-      err(error.message + "\n");
+      err(configErrorText(error));
       code = EXIT_CODES.invalid;
     }
   }
@@ -574,7 +834,7 @@ async function graphCommand(args: string[]): Promise<number> {
     config = loaded.config;
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    err(error.message + "\n");
+    err(configErrorText(error));
     return EXIT_CODES.invalid;
   }
   out(format === "dot" ? toDot(config) : toMermaid(config));
@@ -821,6 +1081,56 @@ function schemaCommand(args: string[]): number {
   return EXIT_CODES.ok;
 }
 
+// --- service -----------------------------------------------------------------
+
+async function serviceCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    user: { type: "string" },
+    binary: { type: "string" },
+    "drain-timeout": { type: "string" },
+  });
+  const file = resolve(onePositional(positionals, "FILE"));
+  const drainMs = seconds(values["drain-timeout"] ?? "30", "--drain-timeout");
+  const user = values.user;
+  if (user !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9_.@-]*\$?$/.test(user)) {
+    throw new UsageError(`--user must be a user name, not "${user}"`);
+  }
+  try {
+    const { router } = await loadPipeline(file, {
+      registry: new Registry(BUILTIN_ACTORS),
+    });
+    await router.stop();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    err(configErrorText(error));
+    return EXIT_CODES.invalid;
+  }
+  const command = values.binary === undefined
+    ? thisCommand()
+    : [resolve(values.binary)];
+  let unit: string;
+  try {
+    unit = systemdUnit({
+      file,
+      command,
+      drainTimeoutSeconds: drainMs / 1000,
+      ...(user === undefined ? {} : { user }),
+    });
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+    throw new UsageError(error.message);
+  }
+  out(unit);
+  if (Deno.stdout.isTerminal()) {
+    err(
+      `Save it as /etc/systemd/system/${
+        unitName(file)
+      }.service (see the comments at its top).\n`,
+    );
+  }
+  return EXIT_CODES.ok;
+}
+
 // --- arguments ---------------------------------------------------------------
 
 /** A mistake in how the command was called (exit code 2). */
@@ -879,6 +1189,24 @@ function seconds(value: string, option: string): number {
   return number * 1000;
 }
 
+function wholeNumber(value: string, option: string): number {
+  const number = Number(value);
+  if (!/^\d+$/.test(value) || number < 1) {
+    throw new UsageError(
+      `${option} must be a whole number of at least 1, not "${value}"`,
+    );
+  }
+  return number;
+}
+
+function listenAddress(value: string): { hostname: string; port: number } {
+  try {
+    return parseListenAddress(value);
+  } catch (error) {
+    throw new UsageError(`--admin: ${(error as Error).message}`);
+  }
+}
+
 function level(value: string): LogLevel {
   return choice(
     value === "warn" ? "warning" : value,
@@ -888,6 +1216,15 @@ function level(value: string): LogLevel {
 }
 
 // --- output ------------------------------------------------------------------
+
+/**
+ * The problems of a bootstrap file, one per line; in the standalone
+ * executable, with what a `module:` can import there when one is at fault.
+ */
+function configErrorText(error: ConfigError): string {
+  const hint = isStandalone() ? standaloneModuleHint(error) : undefined;
+  return error.message + "\n" + (hint === undefined ? "" : hint + "\n");
+}
 
 const encoder = new TextEncoder();
 

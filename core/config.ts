@@ -55,10 +55,48 @@ const RETRY_KEYS = Object.keys(RetrySchema.shape);
  * Where a bootstrap file comes from: a path (relative to the working
  * directory), a URL (`file:`, `http:`, `https:`), or its text with the name to
  * show in messages (and to resolve `module:` paths against).
+ *
+ * @example
+ * ```ts
+ * import { type BootstrapSource, loadPipeline } from "./config.ts";
+ * const source: BootstrapSource = {
+ *   file: "inline.yaml",
+ *   text: `
+ * actors:
+ *   input: { type: generator, options: { interval: 0, count: 3 } }
+ *   sink: { type: "null" }
+ * connections:
+ *   - input.outbox -> sink.inbox
+ * `,
+ * };
+ * const { router } = await loadPipeline(source);
+ * await router.stop();
+ * ```
  */
 export type BootstrapSource = string | URL | { text: string; file?: string };
 
-/** How {@link loadPipeline} works. */
+/**
+ * How {@link loadPipeline} works.
+ *
+ * @example
+ * ```ts
+ * import { loadPipeline, type LoadOptions } from "./config.ts";
+ * const options: LoadOptions = {
+ *   env: { COUNT: "2" },
+ *   routerOptions: { logLevel: "warning" },
+ * };
+ * const text = [
+ *   "actors:",
+ *   "  input:",
+ *   "    type: generator",
+ *   "    options:",
+ *   "      count: ${COUNT}",
+ * ].join("\n");
+ * const { config, router } = await loadPipeline({ text }, options);
+ * config.actors[0]!.options; // { interval: 1, count: 2, data: "hello {{seq}}" }
+ * await router.stop();
+ * ```
+ */
 export interface LoadOptions {
   /** The actor types `type:` may name (default: the built-in actors). */
   registry?: Registry;
@@ -68,7 +106,20 @@ export interface LoadOptions {
   routerOptions?: RouterOptions;
 }
 
-/** One actor of a loaded bootstrap file. */
+/**
+ * One actor of a loaded bootstrap file.
+ *
+ * @example
+ * ```ts
+ * import { type ActorConfig, loadPipeline } from "./config.ts";
+ * const { config, router } = await loadPipeline({
+ *   text: "actors:\n  sink: { type: \"null\", capacity: 10 }\n",
+ * });
+ * const sink: ActorConfig = config.actors[0]!;
+ * sink.settings.capacity; // 10
+ * await router.stop();
+ * ```
+ */
 export interface ActorConfig {
   /** Its name. */
   name: string;
@@ -88,7 +139,29 @@ export interface ActorConfig {
   column: number;
 }
 
-/** One connection of a loaded bootstrap file. */
+/**
+ * One connection of a loaded bootstrap file.
+ *
+ * @example
+ * ```ts
+ * import { type ConnectionConfig, loadPipeline } from "./config.ts";
+ * const source = {
+ *   file: "inline.yaml",
+ *   text: `
+ * actors:
+ *   input: { type: generator, options: { interval: 0, count: 3 } }
+ *   sink: { type: "null" }
+ * connections:
+ *   - input.outbox -> sink.inbox
+ * `,
+ * };
+ * const { config, router } = await loadPipeline(source);
+ * const connection: ConnectionConfig = config.connections[0]!;
+ * connection.to; // "sink.inbox"
+ * connection.line; // 6
+ * await router.stop();
+ * ```
+ */
 export interface ConnectionConfig {
   /** `actor.queue` of the sending side. */
   from: string;
@@ -102,7 +175,28 @@ export interface ConnectionConfig {
   column: number;
 }
 
-/** A loaded bootstrap file. */
+/**
+ * A loaded bootstrap file.
+ *
+ * @example
+ * ```ts
+ * import { loadPipeline, type PipelineConfig } from "./config.ts";
+ * const source = {
+ *   file: "inline.yaml",
+ *   text: `
+ * actors:
+ *   input: { type: generator, options: { interval: 0, count: 3 } }
+ *   sink: { type: "null" }
+ * connections:
+ *   - input.outbox -> sink.inbox
+ * `,
+ * };
+ * const { config, router } = await loadPipeline(source);
+ * const pipeline: PipelineConfig = config;
+ * pipeline.actors.map((actor) => actor.type); // ["generator", "null"]
+ * await router.stop();
+ * ```
+ */
 export interface PipelineConfig {
   /** The file name used in messages. */
   file: string;
@@ -116,7 +210,28 @@ export interface PipelineConfig {
   metrics: string | null;
 }
 
-/** What {@link loadPipeline} returns: a router ready to start. */
+/**
+ * What {@link loadPipeline} returns: a router ready to start.
+ *
+ * @example
+ * ```ts
+ * import { type LoadedPipeline, loadPipeline } from "./config.ts";
+ * const source = {
+ *   file: "inline.yaml",
+ *   text: `
+ * actors:
+ *   input: { type: generator, options: { interval: 0, count: 3 } }
+ *   sink: { type: "null" }
+ * connections:
+ *   - input.outbox -> sink.inbox
+ * `,
+ * };
+ * const loaded: LoadedPipeline = await loadPipeline(source);
+ * await loaded.router.start();
+ * await loaded.router.finished;
+ * (await loaded.router.stop()).delivered; // 3
+ * ```
+ */
 export interface LoadedPipeline {
   /** The router with every actor registered and connected; not started. */
   router: Router;

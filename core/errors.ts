@@ -7,6 +7,16 @@
 /**
  * One problem in a pipeline's graph. `connection` is the index of the
  * `connect()` call (or routing line) it belongs to, when it belongs to one.
+ *
+ * @example
+ * ```ts
+ * import { GraphError, type GraphProblem } from "./errors.ts";
+ * const problem: GraphProblem = {
+ *   message: 'Cannot connect "a.outbox": actor "a" is not registered',
+ *   connection: 0,
+ * };
+ * new GraphError([problem]).problems.length; // 1
+ * ```
  */
 export interface GraphProblem {
   /** What is wrong, in one sentence. */
@@ -46,7 +56,22 @@ export class GraphError extends Error {
   }
 }
 
-/** Where a {@link ConfigError} was found. */
+/**
+ * Where a {@link ConfigError} was found.
+ *
+ * @example
+ * ```ts
+ * import { ConfigError, type ConfigProblem } from "./errors.ts";
+ * const problem: ConfigProblem = {
+ *   file: "p.yaml",
+ *   line: 2,
+ *   column: 9,
+ *   path: ["actors", "a", "type"],
+ *   message: 'Unknown actor type "genrator"',
+ * };
+ * new ConfigError([problem]).message; // 'p.yaml:2:9: Unknown actor type "genrator"'
+ * ```
+ */
 export interface ConfigProblem {
   /** The bootstrap file's path, or a name such as `<text>`. */
   file: string;

@@ -20,7 +20,15 @@ import type { Event } from "./event.ts";
 
 export type { Logger, LogLevel };
 
-/** The log levels from most to least verbose. */
+/**
+ * The log levels from most to least verbose.
+ *
+ * @example
+ * ```ts
+ * import { LOG_LEVELS } from "./log.ts";
+ * LOG_LEVELS.indexOf("warning") > LOG_LEVELS.indexOf("info"); // true
+ * ```
+ */
 export const LOG_LEVELS: readonly LogLevel[] = [
   "trace",
   "debug",
@@ -33,7 +41,20 @@ export const LOG_LEVELS: readonly LogLevel[] = [
 /** The first element of every Compysition log category. */
 export const LOG_ROOT = "compysition";
 
-/** The header of a log event, under `header.log`. */
+/**
+ * The header of a log event, under `header.log`.
+ *
+ * @example
+ * ```ts
+ * import type { LogHeader } from "./log.ts";
+ * const header: LogHeader = {
+ *   time: new Date().toISOString(),
+ *   level: "warning",
+ *   actor: "input",
+ *   properties: { queue: "outbox" },
+ * };
+ * ```
+ */
 export interface LogHeader {
   /** When the record was made, ISO 8601. */
   time: string;
@@ -45,9 +66,25 @@ export interface LogHeader {
   properties?: Record<string, unknown>;
 }
 
-/** A log event: `header.log` describes the record, `data` is its message. */
+/**
+ * A log event: `header.log` describes the record, `data` is its message.
+ *
+ * @example
+ * ```ts
+ * import { formatLogLine, type LogEvent } from "./log.ts";
+ * const event: LogEvent = {
+ *   header: {
+ *     log: { time: "2024-01-01T00:00:00.000Z", level: "info", actor: "router" },
+ *   },
+ *   data: "Started",
+ * };
+ * formatLogLine(event).includes("Started"); // true
+ * ```
+ */
 export interface LogEvent extends Event {
+  /** `log` describes the record. */
   header: { log: LogHeader };
+  /** The record's message, its values filled in. */
   data: string;
 }
 

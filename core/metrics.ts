@@ -8,7 +8,15 @@ import type { ActorFigures, ActorKind } from "./actor.ts";
 import type { Event } from "./event.ts";
 import type { QueueFigures } from "./queue.ts";
 
-/** Upper bounds, in seconds, of the consume-time histogram's buckets. */
+/**
+ * Upper bounds, in seconds, of the consume-time histogram's buckets.
+ *
+ * @example
+ * ```ts
+ * import { CONSUME_SECONDS_BUCKETS, Histogram } from "./metrics.ts";
+ * new Histogram().figures().bounds === CONSUME_SECONDS_BUCKETS; // true
+ * ```
+ */
 export const CONSUME_SECONDS_BUCKETS: readonly number[] = [
   0.000001,
   0.00001,
@@ -20,7 +28,18 @@ export const CONSUME_SECONDS_BUCKETS: readonly number[] = [
   10,
 ];
 
-/** A cumulative histogram: `buckets[i]` counts observations `<= bounds[i]`. */
+/**
+ * A cumulative histogram: `buckets[i]` counts observations `<= bounds[i]`.
+ *
+ * @example
+ * ```ts
+ * import { Histogram, type HistogramFigures } from "./metrics.ts";
+ * const histogram = new Histogram([0.1, 1]);
+ * histogram.observe(0.5);
+ * const figures: HistogramFigures = histogram.figures();
+ * figures.buckets; // [0, 1]
+ * ```
+ */
 export interface HistogramFigures {
   /** Upper bounds of the buckets, ascending; `+Inf` is implied by `count`. */
   bounds: readonly number[];
@@ -82,7 +101,22 @@ export class Histogram {
   }
 }
 
-/** The figures of one actor and its queues. */
+/**
+ * The figures of one actor and its queues.
+ *
+ * @example
+ * ```ts
+ * import { Router } from "./router.ts";
+ * import { BUILTIN_ACTORS } from "../actors/mod.ts";
+ * import { Registry } from "./registry.ts";
+ *
+ * const router = new Router();
+ * router.register(new Registry(BUILTIN_ACTORS).create("null", "sink"));
+ * const sink = router.metrics().actors.sink!; // ActorMetrics
+ * sink.queues.inbox!.capacity; // 1000
+ * await router.stop();
+ * ```
+ */
 export interface ActorMetrics extends ActorFigures {
   /** The actor's kind. */
   kind: ActorKind;
@@ -92,7 +126,18 @@ export interface ActorMetrics extends ActorFigures {
   queues: Record<string, QueueFigures>;
 }
 
-/** The figures of every actor of a router at one moment. */
+/**
+ * The figures of every actor of a router at one moment.
+ *
+ * @example
+ * ```ts
+ * import { Router } from "./router.ts";
+ * const router = new Router();
+ * const metrics = router.metrics(); // PipelineMetrics
+ * Object.keys(metrics.actors).length; // 0
+ * await router.stop();
+ * ```
+ */
 export interface PipelineMetrics {
   /** When the figures were read, ISO 8601. */
   time: string;
@@ -100,7 +145,19 @@ export interface PipelineMetrics {
   actors: Record<string, ActorMetrics>;
 }
 
-/** The header of a metric event, under `header.metric`. */
+/**
+ * The header of a metric event, under `header.metric`.
+ *
+ * @example
+ * ```ts
+ * import type { MetricHeader } from "./metrics.ts";
+ * const header: MetricHeader = {
+ *   time: new Date().toISOString(),
+ *   actor: "sink",
+ *   queue: "inbox",
+ * };
+ * ```
+ */
 export interface MetricHeader {
   /** When the figures were read, ISO 8601. */
   time: string;
@@ -115,9 +172,22 @@ export interface MetricHeader {
   histogram?: string;
 }
 
-/** A metric event: `header.metric` says whose figures `data` holds. */
+/**
+ * A metric event: `header.metric` says whose figures `data` holds.
+ *
+ * @example
+ * ```ts
+ * import type { MetricEvent } from "./metrics.ts";
+ * const event: MetricEvent = {
+ *   header: { metric: { time: new Date().toISOString(), actor: "sink" } },
+ *   data: { consumed_total: 3, failed_total: 0 },
+ * };
+ * ```
+ */
 export interface MetricEvent extends Event {
+  /** `metric` says whose figures `data` holds. */
   header: { metric: MetricHeader };
+  /** The figures by name. */
   data: Record<string, number>;
 }
 

@@ -13,17 +13,42 @@
 import { type Event, isEvent, whyNotEvent } from "./event.ts";
 import { failTrackers } from "./tracking.ts";
 
-/** What a queue does with an event that arrives while it is full. */
+/**
+ * What a queue does with an event that arrives while it is full.
+ *
+ * @example
+ * ```ts
+ * import { Queue, type WhenFull } from "./queue.ts";
+ * const whenFull: WhenFull = "drop_oldest";
+ * new Queue("a.inbox", { capacity: 10, whenFull }).capacity; // 10
+ * ```
+ */
 export type WhenFull = "block" | "drop_newest" | "drop_oldest";
 
-/** The policies a queue may follow when full. */
+/**
+ * The policies a queue may follow when full.
+ *
+ * @example
+ * ```ts
+ * import { WHEN_FULL } from "./queue.ts";
+ * WHEN_FULL.includes("block"); // true
+ * ```
+ */
 export const WHEN_FULL: readonly WhenFull[] = [
   "block",
   "drop_newest",
   "drop_oldest",
 ];
 
-/** The default capacity of a queue, in events. */
+/**
+ * The default capacity of a queue, in events.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_CAPACITY, Queue } from "./queue.ts";
+ * new Queue("a.inbox").capacity === DEFAULT_CAPACITY; // true
+ * ```
+ */
 export const DEFAULT_CAPACITY = 1000;
 
 /** The most events one chunk carries between two actors. */
@@ -41,17 +66,40 @@ export const MAX_BATCH = 512;
  * `out_total` events written to the connected queue, `dropped_total` events
  * sent while it was not connected or after it closed, and `depth` events
  * gathered but not written yet.
+ *
+ * @example
+ * ```ts
+ * import { Queue, type QueueFigures } from "./queue.ts";
+ * const figures: QueueFigures = new Queue("a.inbox", { capacity: 5 }).figures();
+ * figures.capacity; // 5
+ * figures.in_total; // 0
+ * ```
  */
 export interface QueueFigures {
+  /** Events accepted (inbound) or sent (outbound). */
   in_total: number;
+  /** Events finished by the consumer (inbound) or written on (outbound). */
   out_total: number;
+  /** Events lost: to the full-queue policy, closing, a timed-out stop, or no connection. */
   dropped_total: number;
+  /** Values written that were not events. */
   discarded_total: number;
+  /** Events held now. */
   depth: number;
+  /** Most events held at once. */
   capacity: number;
 }
 
-/** Settings of a {@link Queue}. */
+/**
+ * Settings of a {@link Queue}.
+ *
+ * @example
+ * ```ts
+ * import { Queue, type QueueOptions } from "./queue.ts";
+ * const options: QueueOptions = { capacity: 100, whenFull: "drop_newest" };
+ * new Queue("a.inbox", options).capacity; // 100
+ * ```
+ */
 export interface QueueOptions {
   /** Most events held at once (default {@link DEFAULT_CAPACITY}). */
   capacity?: number;
@@ -521,6 +569,8 @@ export class OutboundQueue {
   #onDrop: ((count: number, reason: string) => void) | undefined;
 
   /**
+   * Makes the outbound queue `name` (`"actor.queue"`), not connected yet.
+   *
    * @param onDrop called when events are dropped: `"not connected"`,
    * `"closed"` (sent after `close()`), or the error of the connected queue.
    */
@@ -649,7 +699,26 @@ export class OutboundQueue {
   }
 }
 
-/** The queues an actor declares. */
+/**
+ * The queues an actor declares.
+ *
+ * @example
+ * ```ts
+ * import { Actor } from "./actor.ts";
+ * import type { Event } from "./event.ts";
+ * import type { QueueNames } from "./queue.ts";
+ *
+ * const queues: Partial<QueueNames> = { inbound: ["left", "right"], outbound: ["error"] };
+ * class Join extends Actor {
+ *   readonly kind = "output";
+ *   constructor(name: string) {
+ *     super(name, {}, queues);
+ *   }
+ *   override consume(_event: Event): void {}
+ * }
+ * [...new Join("join").pool.inbound.keys()]; // ["left", "right"]
+ * ```
+ */
 export interface QueueNames {
   /** Queues the actor consumes from (default `["inbox"]`). */
   inbound: readonly string[];

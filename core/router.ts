@@ -27,7 +27,17 @@ import {
 } from "./queue.ts";
 import { type ActorSpec, createActor } from "./registry.ts";
 
-/** Router settings. */
+/**
+ * Router settings.
+ *
+ * @example
+ * ```ts
+ * import { Router, type RouterOptions } from "./router.ts";
+ * const options: RouterOptions = { logLevel: "warning", metricsIntervalMs: 0 };
+ * const router = new Router(options);
+ * await router.stop();
+ * ```
+ */
 export interface RouterOptions {
   /** Lowest level of log records routed (default `"info"`). */
   logLevel?: LogLevel;
@@ -35,10 +45,47 @@ export interface RouterOptions {
   metricsIntervalMs?: number;
 }
 
-/** Per-connection queue settings. */
+/**
+ * Per-connection queue settings.
+ *
+ * @example
+ * ```ts
+ * import { BUILTIN_ACTORS } from "../actors/mod.ts";
+ * import { Registry } from "./registry.ts";
+ * import { Router } from "./router.ts";
+ *
+ * const registry = new Registry(BUILTIN_ACTORS);
+ * const router = new Router();
+ * router.register(registry.create("generator", "input", { interval: 0, count: 3 }));
+ * router.register(registry.create("null", "sink"));
+ * import type { ConnectionOptions } from "./router.ts";
+ * const options: ConnectionOptions = { capacity: 10, whenFull: "drop_oldest" };
+ * router.connect("input.outbox", "sink.inbox", options);
+ * router.connections()[0]!.options.capacity; // 10
+ * await router.stop();
+ * ```
+ */
 export type ConnectionOptions = Pick<QueueOptions, "capacity" | "whenFull">;
 
-/** One `from -> to` connection as made by `connect`. */
+/**
+ * One `from -> to` connection as made by `connect`.
+ *
+ * @example
+ * ```ts
+ * import { BUILTIN_ACTORS } from "../actors/mod.ts";
+ * import { Registry } from "./registry.ts";
+ * import { Router } from "./router.ts";
+ *
+ * const registry = new Registry(BUILTIN_ACTORS);
+ * const router = new Router();
+ * router.register(registry.create("generator", "input", { interval: 0, count: 3 }));
+ * router.register(registry.create("null", "sink"));
+ * router.connect("input.outbox", "sink.inbox");
+ * const [connection] = router.connections();
+ * connection!.from; // "input.outbox"
+ * await router.stop();
+ * ```
+ */
 export interface Connection {
   /** `actor.queue` of the sending side. */
   from: string;
@@ -48,13 +95,42 @@ export interface Connection {
   options: ConnectionOptions;
 }
 
-/** How `stop` behaves. */
+/**
+ * How `stop` behaves.
+ *
+ * @example
+ * ```ts
+ * import { Router, type StopOptions } from "./router.ts";
+ * const options: StopOptions = { timeoutMs: 5000 };
+ * (await new Router().stop(options)).timedOut; // false
+ * ```
+ */
 export interface StopOptions {
   /** Longest wait for the queues to drain, in ms (default 30 000). */
   timeoutMs?: number;
 }
 
-/** What `stop` found. */
+/**
+ * What `stop` found.
+ *
+ * @example
+ * ```ts
+ * import { BUILTIN_ACTORS } from "../actors/mod.ts";
+ * import { Registry } from "./registry.ts";
+ * import { Router, type StopReport } from "./router.ts";
+ *
+ * const registry = new Registry(BUILTIN_ACTORS);
+ * const router = new Router();
+ * router.register(registry.create("generator", "input", { interval: 0, count: 3 }));
+ * router.register(registry.create("null", "sink"));
+ * router.connect("input.outbox", "sink.inbox");
+ * await router.start();
+ * await router.finished;
+ * const report: StopReport = await router.stop();
+ * report.delivered; // 3
+ * report.queues["sink.inbox"]!.in_total; // 3
+ * ```
+ */
 export interface StopReport {
   /** Events consumed successfully by output actors. */
   delivered: number;
@@ -79,7 +155,25 @@ export interface StopReport {
 
 type State = "new" | "starting" | "running" | "stopping" | "stopped";
 
-/** What `Router.status()` returns. */
+/**
+ * What `Router.status()` returns.
+ *
+ * @example
+ * ```ts
+ * import { BUILTIN_ACTORS } from "../actors/mod.ts";
+ * import { Registry } from "./registry.ts";
+ * import { Router, type RouterStatus } from "./router.ts";
+ *
+ * const registry = new Registry(BUILTIN_ACTORS);
+ * const router = new Router();
+ * router.register(registry.create("generator", "input", { interval: 0, count: 3 }));
+ * router.register(registry.create("null", "sink"));
+ * router.connect("input.outbox", "sink.inbox");
+ * const status: RouterStatus = router.status();
+ * status.state; // "new"
+ * await router.stop();
+ * ```
+ */
 export interface RouterStatus {
   /** The router's lifecycle state. */
   state: State;
@@ -163,6 +257,7 @@ export class Router {
    * by the spec's schema). Names are unique.
    */
   register<A extends Actor>(actor: A): A;
+  /** Makes an actor from `spec` and raw `options`, and registers it. */
   register(
     spec: ActorSpec,
     name: string,

@@ -99,7 +99,18 @@ export const ROUTE_PATTERN =
 /** An `actor.queue` address. */
 export const ADDRESS_PATTERN = "^\\S+\\.[^\\s.]+$";
 
-/** A JSON Schema object. */
+/**
+ * A JSON Schema object.
+ *
+ * @example
+ * ```ts
+ * import { BUILTIN_ACTORS } from "../actors/mod.ts";
+ * import { Registry } from "./registry.ts";
+ * import { bootstrapSchema, type JsonSchema } from "./schema.ts";
+ * const schema: JsonSchema = bootstrapSchema(new Registry(BUILTIN_ACTORS));
+ * schema.$schema; // "https://json-schema.org/draft/2020-12/schema"
+ * ```
+ */
 export type JsonSchema = Record<string, unknown>;
 
 /**
@@ -236,7 +247,19 @@ export function bootstrapSchema(registry: Registry): JsonSchema {
   };
 }
 
-/** One option of an actor type, for documentation. */
+/**
+ * One option of an actor type, for documentation.
+ *
+ * @example
+ * ```ts
+ * import { BUILTIN_ACTORS } from "../actors/mod.ts";
+ * import { Registry } from "./registry.ts";
+ * import { describeOptions, type OptionDoc } from "./schema.ts";
+ * const spec = new Registry(BUILTIN_ACTORS).get("generator")!;
+ * const interval: OptionDoc = describeOptions(spec)[0]!;
+ * interval.name; // "interval"
+ * ```
+ */
 export interface OptionDoc {
   /** The option's key. */
   name: string;
