@@ -32,7 +32,6 @@ export {
   type ActorView,
   type ConnectionView,
   layoutColumns,
-  pipelineMetrics,
   type PipelineView,
   pipelineView,
   type QueueView,

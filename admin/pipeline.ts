@@ -22,8 +22,6 @@ export interface QueueView extends QueueFigures, QueueRates {
   direction: "inbound" | "outbound";
   /** The queue at the other end of its connection, when connected. */
   connected?: string;
-  /** Events of this inbound queue whose consume failed, when known. */
-  failed_total?: number;
 }
 
 /** One actor, with its state, counters, rates and queues. */
@@ -88,35 +86,6 @@ export interface PipelineView {
   actors: ActorView[];
   /** Every connection in the order made. */
   connections: ConnectionView[];
-}
-
-/**
- * The router's figures, with `failed_total` added to the inbound queue of
- * each actor that has exactly one (so every failure is of an event from it).
- *
- * @example
- * ```ts
- * import { Router } from "../core/router.ts";
- * import { pipelineMetrics } from "./pipeline.ts";
- * const router = new Router();
- * pipelineMetrics(router).actors; // {}
- * await router.stop();
- * ```
- */
-export function pipelineMetrics(router: Router): PipelineMetrics {
-  const metrics = router.metrics();
-  for (const actor of router.actors()) {
-    const figures = metrics.actors[actor.name];
-    if (figures === undefined || actor.pool.inbound.size !== 1) continue;
-    const [name] = actor.pool.inbound.keys();
-    const queue = figures.queues[name!] as
-      | (QueueFigures & { failed_total?: number })
-      | undefined;
-    if (queue !== undefined && queue.failed_total === undefined) {
-      queue.failed_total = figures.failed_total;
-    }
-  }
-  return metrics;
 }
 
 /**

@@ -73,7 +73,7 @@ const ACTOR_FAMILIES: Record<string, string> = {
 /**
  * The figures of `metrics` in the Prometheus text format 0.0.4: per queue
  * `compysition_queue_<figure>{actor,queue}` (counters `in_total`,
- * `out_total`, `dropped_total`, `discarded_total`, `failed_total` when known;
+ * `out_total`, `dropped_total`, `discarded_total`, `failed_total`;
  * gauges `depth`, `capacity`), per actor `compysition_actor_consumed_total`,
  * `compysition_actor_failed_total`, any figure an actor adds (a counter when
  * its name ends in `_total`, else a gauge), and the histogram

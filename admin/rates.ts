@@ -68,7 +68,7 @@ export function rate(before: number, after: number, seconds: number): number {
  *       failed_total: 0,
  *       consume_seconds: { bounds: [], buckets: [], sum: 0, count: n },
  *       queues: {
- *         inbox: { in_total: n, out_total: n, dropped_total: 0, discarded_total: 0, depth: 0, capacity: 10 },
+ *         inbox: { in_total: n, out_total: n, dropped_total: 0, discarded_total: 0, failed_total: 0, depth: 0, capacity: 10 },
  *       },
  *     },
  *   },

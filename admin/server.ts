@@ -8,7 +8,7 @@
 
 import type { Router } from "../core/router.ts";
 import { DASHBOARD_HTML } from "./dashboard.ts";
-import { pipelineMetrics, pipelineView } from "./pipeline.ts";
+import { pipelineView } from "./pipeline.ts";
 import {
   PROMETHEUS_CONTENT_TYPE,
   type PrometheusFigures,
@@ -101,7 +101,7 @@ export class AdminServer {
     this.#router = options.router;
     this.#token = options.token;
     this.#types = options.types ?? {};
-    this.#metrics = options.metrics ?? (() => pipelineMetrics(this.#router));
+    this.#metrics = options.metrics ?? (() => this.#router.metrics());
     this.#rates = new RateWindow(options.rateWindowSeconds ?? 5);
     this.#server = Deno.serve(
       { hostname, port, onListen: () => {} },
@@ -138,7 +138,7 @@ export class AdminServer {
   }
 
   #sample(): void {
-    this.#rates.add(pipelineMetrics(this.#router));
+    this.#rates.add(this.#router.metrics());
   }
 
   #handle(request: Request): Response {
@@ -183,7 +183,7 @@ export class AdminServer {
         return json(
           pipelineView(
             this.#router,
-            pipelineMetrics(this.#router),
+            this.#router.metrics(),
             this.#rates.rates(),
             this.#types,
           ),

@@ -515,6 +515,7 @@ export abstract class Actor {
     options: { afterConsume?: boolean } = {},
   ): Promise<void> {
     this.#failed++;
+    this.pool.inbound.get(queue)?.countFailed();
     if (options.afterConsume === true) this.#consumed--;
     const failure: EventError = {
       actor: this.name,

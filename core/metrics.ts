@@ -165,6 +165,8 @@ export interface MetricHeader {
   actor: string;
   /** The queue the figures belong to; absent for the actor's own figures. */
   queue?: string;
+  /** The actor's kind, on the event of its own figures. */
+  kind?: ActorKind;
   /**
    * The histogram the figures belong to (e.g. `"consume_seconds"`): `data`
    * then holds `sum`, `count` and cumulative `le_<bound>` counts.
@@ -209,7 +211,7 @@ export interface MetricEvent extends Event {
  *       consume_seconds: { bounds: [0.001], buckets: [3], sum: 0.0006, count: 3 },
  *       queues: {
  *         inbox: {
- *           in_total: 3, out_total: 3, dropped_total: 0, discarded_total: 0,
+ *           in_total: 3, out_total: 3, dropped_total: 0, discarded_total: 0, failed_total: 0,
  *           depth: 0, capacity: 1000,
  *         },
  *       },
@@ -223,9 +225,9 @@ export function toMetricEvents(metrics: PipelineMetrics): MetricEvent[] {
   const events: MetricEvent[] = [];
   for (const [actor, figures] of Object.entries(metrics.actors)) {
     // The actor's own counters, with those a subclass adds.
-    const { kind: _kind, queues, consume_seconds, ...own } = figures;
+    const { kind, queues, consume_seconds, ...own } = figures;
     events.push({
-      header: { metric: { time: metrics.time, actor } },
+      header: { metric: { time: metrics.time, actor, kind } },
       data: { ...own },
     });
     const histogram: Record<string, number> = {

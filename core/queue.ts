@@ -60,7 +60,8 @@ export const MAX_BATCH = 512;
  * For an inbound queue, `in_total` counts events accepted, `out_total` events
  * the consumer took and finished with, `dropped_total` events lost to the
  * full-queue policy, to closing or to a stop that timed out,
- * `discarded_total` values that were not events, and `depth` the events held:
+ * `discarded_total` values that were not events, `failed_total` events whose
+ * `consume` failed after all retries, and `depth` the events held:
  * queued plus handed to the consumer and not yet finished (never more than
  * `capacity`). For an outbound queue, `in_total` counts events sent,
  * `out_total` events written to the connected queue, `dropped_total` events
@@ -84,6 +85,8 @@ export interface QueueFigures {
   dropped_total: number;
   /** Values written that were not events. */
   discarded_total: number;
+  /** Events whose `consume` failed after all retries (inbound only). */
+  failed_total: number;
   /** Events held now. */
   depth: number;
   /** Most events held at once. */
@@ -172,6 +175,7 @@ export class Queue {
   #outTotal = 0;
   #droppedTotal = 0;
   #discardedTotal = 0;
+  #failedTotal = 0;
   #wakeReader: (() => void) | null = null;
   #wakeWriter: (() => void) | null = null;
   #onDiscard: QueueOptions["onDiscard"];
@@ -229,6 +233,11 @@ export class Queue {
     return this.#closed;
   }
 
+  /** Counts one event of this queue whose `consume` failed. */
+  countFailed(): void {
+    this.#failedTotal++;
+  }
+
   /** The queue's counters. */
   figures(): QueueFigures {
     return {
@@ -236,6 +245,7 @@ export class Queue {
       out_total: this.#outTotal,
       dropped_total: this.#droppedTotal,
       discarded_total: this.#discardedTotal,
+      failed_total: this.#failedTotal,
       depth: this.depth,
       capacity: this.capacity,
     };
@@ -657,6 +667,7 @@ export class OutboundQueue {
       out_total: this.#outTotal,
       dropped_total: this.#droppedTotal,
       discarded_total: 0,
+      failed_total: 0,
       depth: this.#held,
       capacity: this.#target?.capacity ?? 0,
     };

@@ -17,6 +17,7 @@ function figures(consumed: number, inTotal: number): PipelineMetrics {
             out_total: consumed,
             dropped_total: 0,
             discarded_total: 0,
+            failed_total: 0,
             depth: inTotal - consumed,
             capacity: 100,
           },

@@ -430,3 +430,26 @@ Deno.test("sleep() resolves true after the time, false at once on abort, and lea
   assert.equal(await sleep(10, controller.signal), false);
   await yieldToEventLoop();
 });
+
+Deno.test("A failed event is counted in failed_total of the queue it came from", async () => {
+  const router = new Router();
+  router.register(new ListInput("input", numbered(3)));
+  router.register(new ListInput("other", numbered(2)));
+  const failing = router.register(
+    new (class extends Actor {
+      readonly kind = "output";
+      override consume(_event: Event, queue: string): void {
+        if (queue === "left") throw new Error("left fails");
+      }
+    })("split", {}, { inbound: ["left", "right"], outbound: ["error"] }),
+  );
+  router.connect("input.outbox", "split.left");
+  router.connect("other.outbox", "split.right");
+  await router.start();
+  await router.finished;
+  await router.stop();
+  const queues = failing.pool.figures();
+  assert.equal(queues.left!.failed_total, 3);
+  assert.equal(queues.right!.failed_total, 0);
+  assert.equal(failing.figures().failed_total, 3);
+});

@@ -91,6 +91,7 @@ Deno.test("router.metrics() returns the figures that the metric events carry", a
     out_total: 10,
     dropped_total: 0,
     discarded_total: 0,
+    failed_total: 0,
     depth: 0,
     capacity: 1000,
   });
@@ -143,6 +144,7 @@ Deno.test("toMetricEvents() makes one event per actor and one per queue", () => 
             out_total: 4,
             dropped_total: 0,
             discarded_total: 0,
+            failed_total: 0,
             depth: 0,
             capacity: 10,
           },
@@ -152,7 +154,13 @@ Deno.test("toMetricEvents() makes one event per actor and one per queue", () => 
   });
   assert.deepEqual(events, [
     {
-      header: { metric: { time: "2026-01-01T00:00:00.000Z", actor: "a" } },
+      header: {
+        metric: {
+          time: "2026-01-01T00:00:00.000Z",
+          actor: "a",
+          kind: "output",
+        },
+      },
       data: { consumed_total: 3, failed_total: 1 },
     },
     {
@@ -178,6 +186,7 @@ Deno.test("toMetricEvents() makes one event per actor and one per queue", () => 
         out_total: 4,
         dropped_total: 0,
         discarded_total: 0,
+        failed_total: 0,
         depth: 0,
         capacity: 10,
       },

@@ -61,6 +61,7 @@ Deno.test("Queue hands over events in order in batches of at most MAX_BATCH", as
     out_total: 1203,
     dropped_total: 0,
     discarded_total: 0,
+    failed_total: 0,
     depth: 0,
     capacity: 5000,
   });
@@ -277,6 +278,7 @@ Deno.test("OutboundQueue drops and counts what is sent while it is not connected
     out_total: 0,
     dropped_total: 2,
     discarded_total: 0,
+    failed_total: 0,
     depth: 0,
     capacity: 0,
   });
@@ -346,6 +348,7 @@ Deno.test("OutboundQueue.push() returns a promise once a full batch must wait fo
     out_total: events.length,
     dropped_total: 0,
     discarded_total: 0,
+    failed_total: 0,
     depth: 0,
     capacity,
   });

@@ -250,6 +250,7 @@ Deno.test("Router.stop() delivers every event sent, in order along every path", 
     out_total: total,
     dropped_total: 0,
     discarded_total: 0,
+    failed_total: 0,
     depth: 0,
     capacity: 7,
   });
