@@ -24,6 +24,7 @@ export {
   Actor,
   type ActorFigures,
   type ActorKind,
+  type ActorLog,
   type ActorSettings,
   type EventError,
   type RetryOptions,
@@ -86,6 +87,8 @@ export {
   type ActorSpec,
   createActor,
   isActorSpec,
+  type OptionsIssue,
+  type OptionsSchema,
   Registry,
 } from "./core/registry.ts";
 export {
@@ -93,6 +96,7 @@ export {
   type ConnectionOptions,
   Router,
   type RouterOptions,
+  type RouterState,
   type RouterStatus,
   type StopOptions,
   type StopReport,

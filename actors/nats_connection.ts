@@ -27,8 +27,7 @@ import {
   type NodeConnectionOptions,
 } from "@nats-io/transport-node";
 import type { JetStreamManager, StreamInfo } from "@nats-io/jetstream";
-import { describe } from "../core/actor.ts";
-import type { Logger } from "../core/log.ts";
+import { type ActorLog, describe } from "../core/actor.ts";
 
 /** The connection fields every NATS actor takes, as a zod shape. */
 export const NATS_CONNECTION_FIELDS = {
@@ -178,7 +177,7 @@ export class NatsLink {
   #server: string;
   #reconnects = 0;
   #disconnects = 0;
-  #log: Logger;
+  #log: ActorLog;
   #closing = false;
   #watching: Promise<void>;
   #onReconnect: () => void;
@@ -189,7 +188,7 @@ export class NatsLink {
    */
   constructor(
     connection: NatsConnection,
-    log: Logger,
+    log: ActorLog,
     onReconnect: () => void = () => {},
   ) {
     this.connection = connection;
@@ -335,7 +334,7 @@ export const NOT_CONNECTED: NatsConnectionFigures = {
 export async function connectNats(
   options: NatsConnectionOptions,
   name: string,
-  log: Logger,
+  log: ActorLog,
 ): Promise<NatsLink> {
   const servers = Array.isArray(options.servers)
     ? options.servers
@@ -431,7 +430,7 @@ export async function ensureStream(
   name: string,
   subjects: readonly string[],
   create: boolean,
-  log: Logger,
+  log: ActorLog,
 ): Promise<StreamInfo> {
   try {
     const info = await manager.streams.info(name);

@@ -139,6 +139,43 @@ export interface ActorFigures {
 }
 
 /**
+ * How an actor logs (its `log`): one method per level. `message` may name
+ * values of `properties` in braces, `"Sent {count} events"`, which are filled
+ * in; the other properties travel with the record as structured values. The
+ * records reach the router's log actor, or stderr when there is none.
+ *
+ * @example
+ * ```ts
+ * import { Actor, type ActorLog } from "./actor.ts";
+ * import type { Event } from "./event.ts";
+ * class Sink extends Actor {
+ *   readonly kind = "output";
+ *   override consume(event: Event): void {
+ *     const log: ActorLog = this.log;
+ *     log.debug("Got {data}", { data: event.data });
+ *   }
+ * }
+ * new Sink("sink").kind; // "output"
+ * ```
+ */
+export interface ActorLog {
+  /** Logs at `"trace"` level. */
+  trace(message: string, properties?: Record<string, unknown>): void;
+  /** Logs at `"debug"` level. */
+  debug(message: string, properties?: Record<string, unknown>): void;
+  /** Logs at `"info"` level. */
+  info(message: string, properties?: Record<string, unknown>): void;
+  /** Logs at `"warning"` level (the same as `warning`). */
+  warn(message: string, properties?: Record<string, unknown>): void;
+  /** Logs at `"warning"` level. */
+  warning(message: string, properties?: Record<string, unknown>): void;
+  /** Logs at `"error"` level. */
+  error(message: string, properties?: Record<string, unknown>): void;
+  /** Logs at `"fatal"` level. */
+  fatal(message: string, properties?: Record<string, unknown>): void;
+}
+
+/**
  * Attaches an actor to a router's log scope. Not part of the public API.
  * @internal
  */
@@ -245,8 +282,10 @@ export abstract class Actor {
     this.#outbox = this.pool.outbound.get("outbox");
   }
 
-  /** The actor's logger (category `compysition.<router>.<actor>`). */
-  protected get log(): Logger {
+  /**
+   * The actor's logger (logtape category `compysition.<router>.<actor>`).
+   */
+  protected get log(): ActorLog {
     return this.#log;
   }
 

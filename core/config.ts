@@ -710,7 +710,10 @@ class Loader {
     const raw = entry.options ?? {};
     const parsed = spec.options.safeParse(raw);
     if (!parsed.success) {
-      for (const issue of parsed.error.issues) {
+      // Options schemas are zod schemas (see OptionsSchema), so the issues
+      // carry zod's details; describeIssue falls back to the message.
+      const issues = parsed.error.issues as readonly z.core.$ZodIssue[];
+      for (const issue of issues) {
         if (issue.code === "unrecognized_keys") {
           const where = issue.path.map(pathKey);
           const known = optionKeysAt(spec, where);

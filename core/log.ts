@@ -12,13 +12,31 @@ import {
   getConfig,
   getLogger,
   type Logger,
-  type LogLevel,
   type LogRecord,
   type Sink,
 } from "@logtape/logtape";
 import type { Event } from "./event.ts";
 
-export type { Logger, LogLevel };
+export type { Logger };
+
+/**
+ * A log level, from most to least verbose. The same levels as logtape's
+ * `LogLevel`, so values pass between the two either way.
+ *
+ * @example
+ * ```ts
+ * import { atLeast, type LogLevel } from "./log.ts";
+ * const threshold: LogLevel = "warning";
+ * atLeast("error", threshold); // true
+ * ```
+ */
+export type LogLevel =
+  | "trace"
+  | "debug"
+  | "info"
+  | "warning"
+  | "error"
+  | "fatal";
 
 /**
  * The log levels from most to least verbose.

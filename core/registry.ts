@@ -4,9 +4,65 @@
  * @module
  */
 
-import type { z } from "zod";
 import type { Actor, ActorKind, ActorSettings } from "./actor.ts";
 import { didYouMean } from "./errors.ts";
+
+/**
+ * One problem an {@link OptionsSchema} found, as zod reports it.
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import type { OptionsIssue } from "./registry.ts";
+ * const result = z.strictObject({ count: z.number() }).safeParse({ count: "x" });
+ * const issue: OptionsIssue | undefined = result.error?.issues[0];
+ * issue?.path; // ["count"]
+ * ```
+ */
+export interface OptionsIssue {
+  /** The kind of problem, e.g. `"invalid_type"` or `"unrecognized_keys"`. */
+  readonly code?: string;
+  /** Where it is in the options, e.g. `["retry", "max"]`; `[]` for all. */
+  readonly path: readonly PropertyKey[];
+  /** The problem in words. */
+  readonly message: string;
+}
+
+/**
+ * What the core needs of an actor's options schema: a zod-style `safeParse`
+ * returning the options with defaults filled in, or the problems. Every zod
+ * schema fits; write options schemas with zod (`z.strictObject`, every field
+ * `.describe`d), because the JSON Schema for editors and the option tables of
+ * `compysition actors` are made with zod's `z.toJSONSchema` (any other schema
+ * shows there as taking any value) and because messages about bad options
+ * read zod's issue details.
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import type { OptionsSchema } from "./registry.ts";
+ * const options: OptionsSchema<{ count: number }> = z.strictObject({
+ *   count: z.number().default(1),
+ * });
+ * options.safeParse({}); // { success: true, data: { count: 1 } }
+ * ```
+ */
+export interface OptionsSchema<Options = unknown> {
+  /** Validates `value`, filling in defaults; never throws for bad values. */
+  safeParse(
+    value: unknown,
+  ):
+    | {
+      readonly success: true;
+      readonly data: Options;
+      readonly error?: undefined;
+    }
+    | {
+      readonly success: false;
+      readonly data?: undefined;
+      readonly error: { readonly issues: readonly OptionsIssue[] };
+    };
+}
 
 /**
  * Everything needed to make an actor of one type from a bootstrap file: its
@@ -49,8 +105,11 @@ export interface ActorSpec<Options = unknown> {
   readonly summary: string;
   /** Longer documentation for `compysition actors show`. */
   readonly description?: string;
-  /** The options schema: defaults filled in, unknown keys rejected. */
-  readonly options: z.ZodType<Options>;
+  /**
+   * The options schema, a zod schema: defaults filled in, unknown keys
+   * rejected.
+   */
+  readonly options: OptionsSchema<Options>;
   /** Example options shown in documentation and used by the contract test. */
   readonly example?: Record<string, unknown>;
   /** Makes an actor from parsed options. */

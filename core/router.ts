@@ -153,7 +153,26 @@ export interface StopReport {
   queues: Record<string, QueueFigures>;
 }
 
-type State = "new" | "starting" | "running" | "stopping" | "stopped";
+/**
+ * A router's lifecycle state: `"new"` while actors are registered and
+ * connected, `"starting"` during `start()`, `"running"` until `stop()`,
+ * `"stopping"` while it drains, then `"stopped"` for good.
+ *
+ * @example
+ * ```ts
+ * import { Router, type RouterState } from "./router.ts";
+ * const router = new Router();
+ * const state: RouterState = router.status().state; // "new"
+ * await router.stop();
+ * router.status().state; // "stopped"
+ * ```
+ */
+export type RouterState =
+  | "new"
+  | "starting"
+  | "running"
+  | "stopping"
+  | "stopped";
 
 /**
  * What `Router.status()` returns.
@@ -176,7 +195,7 @@ type State = "new" | "starting" | "running" | "stopping" | "stopped";
  */
 export interface RouterStatus {
   /** The router's lifecycle state. */
-  state: State;
+  state: RouterState;
   /** Each actor's run state and health, by name. */
   actors: Record<
     string,
@@ -213,7 +232,7 @@ export class Router {
   #metricActor: Actor | undefined;
   #logQueue: Queue | undefined;
   #metricQueue: Queue | undefined;
-  #state: State = "new";
+  #state: RouterState = "new";
   #starting: Promise<void> | undefined;
   #stopping: Promise<StopReport> | undefined;
   /** The log and metric actors and every actor they feed, by name. */

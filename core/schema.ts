@@ -127,7 +127,9 @@ export type JsonSchema = Record<string, unknown>;
  * ```
  */
 export function optionsJsonSchema(spec: ActorSpec): JsonSchema {
-  return toJsonSchema(spec.options);
+  // Options schemas are zod schemas (see OptionsSchema); for any other,
+  // z.toJSONSchema throws and toJsonSchema gives "any value".
+  return toJsonSchema(spec.options as z.ZodType);
 }
 
 /**

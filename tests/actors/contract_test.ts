@@ -255,7 +255,12 @@ function checkOptions(spec: ActorSpec): void {
     typeof spec.summary === "string" && spec.summary.trim() !== "",
     `${type} has no summary`,
   );
-  const empty = spec.options.safeParse({});
+  const options = spec.options;
+  assert.ok(
+    options instanceof z.ZodType,
+    `${type}: its options schema is not a zod schema`,
+  );
+  const empty = options.safeParse({});
   assert.ok(
     empty.success || spec.example !== undefined,
     `${type} needs options (${
@@ -263,20 +268,20 @@ function checkOptions(spec: ActorSpec): void {
     }) and has no example to use instead`,
   );
   assert.ok(spec.example !== undefined, `${type} has no example`);
-  const example = spec.options.safeParse(spec.example);
+  const example = options.safeParse(spec.example);
   assert.ok(
     example.success,
     `${type}: its example does not parse: ${example.error?.message}`,
   );
   assert.equal(
-    spec.options.safeParse({ ...spec.example, contract_unknown_key: 1 })
+    options.safeParse({ ...spec.example, contract_unknown_key: 1 })
       .success,
     false,
     `${type} accepts unknown options (use z.strictObject)`,
   );
   let schema: { properties?: Record<string, { description?: string }> };
   try {
-    schema = z.toJSONSchema(spec.options, {
+    schema = z.toJSONSchema(options, {
       io: "input",
       unrepresentable: "any",
     }) as typeof schema;

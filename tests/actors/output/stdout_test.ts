@@ -4,7 +4,11 @@ import { type EventError, yieldToEventLoop } from "../../../core/actor.ts";
 import type { Event } from "../../../core/event.ts";
 import { MAX_BATCH } from "../../../core/queue.ts";
 import { Router, type StopReport } from "../../../core/router.ts";
-import { Stdout, stdout } from "../../../actors/output/stdout.ts";
+import {
+  Stdout,
+  stdout,
+  StdoutOptions,
+} from "../../../actors/output/stdout.ts";
 import { Collector, ListInput, numbered } from "../../helpers.ts";
 
 /**
@@ -124,7 +128,7 @@ Deno.test("stdout writes the prefix at the start of every line", async () => {
 Deno.test("stdout rejects unknown options and formats", () => {
   assert.equal(stdout.options.safeParse({ format: "xml" }).success, false);
   assert.equal(stdout.options.safeParse({ colour: true }).success, false);
-  assert.deepEqual(stdout.options.parse({}), { prefix: "", format: "data" });
+  assert.deepEqual(StdoutOptions.parse({}), { prefix: "", format: "data" });
 });
 
 Deno.test("stdout writes the events of one batch as one chunk", async () => {
