@@ -98,6 +98,76 @@ export function fieldPathSchema(writable = false): z.ZodString {
   });
 }
 
+/** The zod shape of {@link fieldTargetFields}. */
+export interface FieldTargetFields {
+  /** The field read, default `"data"`. */
+  field: z.ZodDefault<z.ZodString>;
+  /** Where the result goes; without it, in place of `field`. */
+  target: z.ZodOptional<z.ZodString>;
+}
+
+/**
+ * The `field` and `target` options of a transform that reads one field and
+ * writes what it makes of it, as a zod shape to spread into its options:
+ * `field` (a field path, default `"data"`, described by `field`) and
+ * `target` (a writable field path, optional, described as where `result`
+ * goes; without it, in place of `field`). Compile them with
+ * {@link fieldTarget}.
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import { fieldTargetFields } from "./field.ts";
+ * const Options = z.strictObject(fieldTargetFields({
+ *   field: "The field to read.",
+ *   result: "the result",
+ * }));
+ * Options.parse({}); // { field: "data" }
+ * ```
+ */
+export function fieldTargetFields(
+  descriptions: { field: string; result: string },
+): FieldTargetFields {
+  return {
+    field: fieldPathSchema().default("data").describe(descriptions.field),
+    target: fieldPathSchema(true).optional().describe(
+      `Where to put ${descriptions.result}; without it, in place of "field".`,
+    ),
+  };
+}
+
+/** The field a transform reads and where it writes, compiled. */
+export interface FieldTarget {
+  /** The path of the field read, for messages. */
+  readonly field: string;
+  /** Reads the field. */
+  readonly get: FieldGetter;
+  /** Writes the result: to `target`, or in place of the field. */
+  readonly set: FieldSetter;
+}
+
+/**
+ * Compiles the options of {@link fieldTargetFields}.
+ *
+ * @example
+ * ```ts
+ * import { fieldTarget } from "./field.ts";
+ * const io = fieldTarget({ field: "data.text", target: "header.length" });
+ * const event = { header: {}, data: { text: "abc" } };
+ * io.set(event, String(io.get(event)).length);
+ * event.header; // { length: 3 }
+ * ```
+ */
+export function fieldTarget(
+  options: { field: string; target?: string | undefined },
+): FieldTarget {
+  return {
+    field: options.field,
+    get: fieldGetter(options.field),
+    set: fieldSetter(options.target ?? options.field),
+  };
+}
+
 /**
  * Compiles a getter for `path`. Walking stops with `undefined` at the first
  * value that is not an object.

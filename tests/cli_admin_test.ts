@@ -6,9 +6,9 @@
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { AdminServer } from "../admin/server.ts";
-import { runCli, spawnCli } from "./cli_helpers.ts";
+import { runCli, spawnCli, writePipeline } from "./cli_helpers.ts";
+import { withTempDir } from "./helpers.ts";
 import { chain, eventually } from "./admin/support.ts";
 
 /** Runs `body` with a running input -> stage -> sink pipeline and its admin server. */
@@ -140,23 +140,12 @@ Deno.test("compysition tap prints the events passing a queue as ndjson, up to --
 });
 
 Deno.test("compysition run --admin serves the admin API of the pipeline it runs until stopped", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "cli_admin_" });
-  try {
-    const file = join(dir, "pipeline.yaml");
-    await Deno.writeTextFile(
-      file,
-      [
-        "actors:",
-        "  input:",
-        "    type: generator",
-        "    options: { interval: 0.01 }",
-        "  sink:",
-        '    type: "null"',
-        "connections:",
-        "  - input.outbox -> sink.inbox",
-        "",
-      ].join("\n"),
-    );
+  await withTempDir(async (dir) => {
+    const file = await writePipeline(dir, "pipeline.yaml", {
+      input: "{ interval: 0.01 }",
+      actor: "sink",
+      spec: '{ type: "null" }',
+    });
     const cli = spawnCli([
       "run",
       file,
@@ -203,9 +192,7 @@ Deno.test("compysition run --admin serves the admin API of the pipeline it runs 
     const result = await cli.finish();
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stderr, /Stopped \(SIGINT\)/);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("compysition run checks --admin and --admin-token before starting", async () => {

@@ -22,32 +22,54 @@ export interface CliResult {
 
 const decoder = new TextDecoder();
 
+/** Where a program runs and what it gets besides its arguments. */
+export interface ProgramOptions {
+  /** The working directory (default: the repository root). */
+  cwd?: string;
+  /** Environment variables, added to `NO_COLOR=1`. */
+  env?: Record<string, string>;
+}
+
 function command(
+  program: string,
   args: readonly string[],
-  env: Record<string, string>,
-  stdout: "piped" | "null" = "piped",
+  options: ProgramOptions,
 ): Deno.Command {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", CLI, ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", ...env },
+  return new Deno.Command(program, {
+    args: [...args],
+    cwd: options.cwd ?? ROOT,
+    env: { NO_COLOR: "1", ...options.env },
     stdin: "null",
-    stdout,
+    stdout: "piped",
     stderr: "piped",
   });
 }
 
-/** Runs the command to its end. */
-export async function runCli(
+/** The arguments that run the command with `args` through `deno run`. */
+function cliArgs(args: readonly string[]): string[] {
+  return ["run", "--allow-all", CLI, ...args];
+}
+
+/** Runs `program` to its end, with stdin empty and the output captured. */
+export async function runProgram(
+  program: string,
   args: readonly string[],
-  env: Record<string, string> = {},
+  options: ProgramOptions = {},
 ): Promise<CliResult> {
-  const output = await command(args, env).output();
+  const output = await command(program, args, options).output();
   return {
     code: output.code,
     stdout: decoder.decode(output.stdout),
     stderr: decoder.decode(output.stderr),
   };
+}
+
+/** Runs the command to its end. */
+export function runCli(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<CliResult> {
+  return runProgram(Deno.execPath(), cliArgs(args), { env });
 }
 
 /**
@@ -102,7 +124,7 @@ export class StreamText {
   }
 }
 
-/** A running command whose output can be awaited piece by piece. */
+/** A running program whose output can be awaited piece by piece. */
 export interface RunningCli {
   child: Deno.ChildProcess;
   stdout: StreamText;
@@ -111,12 +133,13 @@ export interface RunningCli {
   finish(): Promise<CliResult>;
 }
 
-/** Starts the command without waiting for its end. */
-export function spawnCli(
+/** Starts `program` without waiting for its end, with stdin empty. */
+export function spawnProgram(
+  program: string,
   args: readonly string[],
-  env: Record<string, string> = {},
+  options: ProgramOptions = {},
 ): RunningCli {
-  const child = command(args, env).spawn();
+  const child = command(program, args, options).spawn();
   const stdout = new StreamText(child.stdout);
   const stderr = new StreamText(child.stderr);
   return {
@@ -132,6 +155,50 @@ export function spawnCli(
       return { code: status.code, stdout: out, stderr: err };
     },
   };
+}
+
+/** Starts the command without waiting for its end. */
+export function spawnCli(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): RunningCli {
+  return spawnProgram(Deno.execPath(), cliArgs(args), { env });
+}
+
+/** What {@link writePipeline} writes: a generator feeding one actor. */
+export interface Pipeline {
+  /** The generator's options, a YAML flow mapping. */
+  input: string;
+  /** The name of the actor it feeds. */
+  actor: string;
+  /** That actor, a YAML flow mapping. */
+  spec: string;
+  /** The actor's queue the generator feeds (default "inbox"). */
+  queue?: string;
+}
+
+/**
+ * Writes the bootstrap file `name` in `dir`: a generator `input` feeding one
+ * actor, one line each, then the connection on line 5. Returns its path.
+ */
+export async function writePipeline(
+  dir: string,
+  name: string,
+  { input, actor, spec, queue = "inbox" }: Pipeline,
+): Promise<string> {
+  const file = join(dir, name);
+  await Deno.writeTextFile(
+    file,
+    [
+      "actors:",
+      `  input: { type: generator, options: ${input} }`,
+      `  ${actor}: ${spec}`,
+      "connections:",
+      `  - input.outbox -> ${actor}.${queue}`,
+      "",
+    ].join("\n"),
+  );
+  return file;
 }
 
 /** The `file:` URL of a file of the repository, for modules written by tests. */

@@ -11,19 +11,48 @@ import {
   runCli,
   spawnCli,
   stuckModule,
+  writePipeline,
 } from "./cli_helpers.ts";
+import { withTempDir } from "./helpers.ts";
 
-const COMMANDS = ["run", "validate", "graph", "actors", "schema", "version"];
+const COMMANDS = [
+  "run",
+  "validate",
+  "graph",
+  "actors",
+  "schema",
+  "top",
+  "tap",
+  "service",
+  "version",
+];
 
-async function withTempDir(
-  body: (dir: string) => Promise<void>,
-): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "compysition_cli_" });
-  try {
-    await body(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+/**
+ * Writes `ndjson_file.ts` (see `ndjsonFileModule`) and the bootstrap file
+ * `name` in `dir`: a generator with options `input` feeding actor `write`
+ * of that module, which appends to `out` (and says so after `announce`
+ * lines). Returns the file's path.
+ */
+async function writeNdjsonPipeline(
+  dir: string,
+  name: string,
+  { input, out, announce, queue }: {
+    input: string;
+    out: string;
+    announce?: number;
+    queue?: string;
+  },
+): Promise<string> {
+  await Deno.writeTextFile(join(dir, "ndjson_file.ts"), ndjsonFileModule());
+  const more = announce === undefined ? "" : `, announce: ${announce}`;
+  return await writePipeline(dir, name, {
+    input,
+    actor: "write",
+    spec: `{ module: ./ndjson_file.ts, options: { path: ${
+      JSON.stringify(out)
+    }${more} } }`,
+    ...(queue === undefined ? {} : { queue }),
+  });
 }
 
 async function examples(): Promise<string[]> {
@@ -183,23 +212,11 @@ Deno.test("compysition run runs a pipeline that ends by itself, prints the stop 
 Deno.test("compysition run stopped by SIGTERM mid-stream delivers every accepted event to the file", async () => {
   await withTempDir(async (dir) => {
     const out = join(dir, "out.ndjson");
-    await Deno.writeTextFile(join(dir, "ndjson_file.ts"), ndjsonFileModule());
-    const file = join(dir, "stream.yaml");
-    await Deno.writeTextFile(
-      file,
-      [
-        "actors:",
-        "  input:",
-        "    type: generator",
-        "    options: { interval: 0, data: '{{seq}}' }",
-        "  write:",
-        "    module: ./ndjson_file.ts",
-        `    options: { path: ${JSON.stringify(out)}, announce: 2000 }`,
-        "connections:",
-        "  - input.outbox -> write.inbox",
-        "",
-      ].join("\n"),
-    );
+    const file = await writeNdjsonPipeline(dir, "stream.yaml", {
+      input: "{ interval: 0, data: '{{seq}}' }",
+      out,
+      announce: 2000,
+    });
     const cli = spawnCli(["run", file]);
     await cli.stdout.until((text) => text.includes("written 2000\n"));
     cli.child.kill("SIGTERM");
@@ -224,18 +241,11 @@ Deno.test("compysition run stopped by SIGTERM mid-stream delivers every accepted
 Deno.test("compysition run exits at once with 143 on a second SIGTERM while draining", async () => {
   await withTempDir(async (dir) => {
     await Deno.writeTextFile(join(dir, "stuck.ts"), stuckModule());
-    const file = join(dir, "stuck.yaml");
-    await Deno.writeTextFile(
-      file,
-      [
-        "actors:",
-        "  input: { type: generator, options: { interval: 0 } }",
-        "  hang: { module: ./stuck.ts }",
-        "connections:",
-        "  - input.outbox -> hang.inbox",
-        "",
-      ].join("\n"),
-    );
+    const file = await writePipeline(dir, "stuck.yaml", {
+      input: "{ interval: 0 }",
+      actor: "hang",
+      spec: "{ module: ./stuck.ts }",
+    });
     const cli = spawnCli(["run", file]);
     await cli.stdout.until((text) => text.includes("stuck\n"));
     cli.child.kill("SIGTERM");
@@ -254,18 +264,11 @@ Deno.test("compysition run exits at once with 143 on a second SIGTERM while drai
 Deno.test("compysition run reports the events lost when the drain times out and exits 3", async () => {
   await withTempDir(async (dir) => {
     await Deno.writeTextFile(join(dir, "stuck.ts"), stuckModule());
-    const file = join(dir, "stuck.yaml");
-    await Deno.writeTextFile(
-      file,
-      [
-        "actors:",
-        "  input: { type: generator, options: { interval: 0 } }",
-        "  hang: { module: ./stuck.ts, capacity: 50 }",
-        "connections:",
-        "  - input.outbox -> hang.inbox",
-        "",
-      ].join("\n"),
-    );
+    const file = await writePipeline(dir, "stuck.yaml", {
+      input: "{ interval: 0 }",
+      actor: "hang",
+      spec: "{ module: ./stuck.ts, capacity: 50 }",
+    });
     const cli = spawnCli(["run", file, "--drain-timeout", "0.2"]);
     await cli.stdout.until((text) => text.includes("stuck\n"));
     cli.child.kill("SIGINT");
@@ -412,21 +415,11 @@ Deno.test({
 Deno.test("compysition run prints a file's problems and starts nothing", async () => {
   await withTempDir(async (dir) => {
     const out = join(dir, "out.ndjson");
-    await Deno.writeTextFile(join(dir, "ndjson_file.ts"), ndjsonFileModule());
-    const file = join(dir, "bad.yaml");
-    await Deno.writeTextFile(
-      file,
-      [
-        "actors:",
-        "  input: { type: generator, options: { count: 3 } }",
-        `  write: { module: ./ndjson_file.ts, options: { path: ${
-          JSON.stringify(out)
-        } } }`,
-        "connections:",
-        "  - input.outbox -> write.inbx",
-        "",
-      ].join("\n"),
-    );
+    const file = await writeNdjsonPipeline(dir, "bad.yaml", {
+      input: "{ count: 3 }",
+      out,
+      queue: "inbx",
+    });
     const result = await runCli(["run", file]);
     assert.equal(result.code, 1);
     assert.equal(
@@ -439,22 +432,10 @@ Deno.test("compysition run prints a file's problems and starts nothing", async (
 
 Deno.test("compysition run exits 1 and names the actor when one fails to set up", async () => {
   await withTempDir(async (dir) => {
-    await Deno.writeTextFile(join(dir, "ndjson_file.ts"), ndjsonFileModule());
-    const file = join(dir, "unwritable.yaml");
-    const out = join(dir, "no", "such", "folder", "out.ndjson");
-    await Deno.writeTextFile(
-      file,
-      [
-        "actors:",
-        "  input: { type: generator, options: { interval: 0, count: 3 } }",
-        `  write: { module: ./ndjson_file.ts, options: { path: ${
-          JSON.stringify(out)
-        } } }`,
-        "connections:",
-        "  - input.outbox -> write.inbox",
-        "",
-      ].join("\n"),
-    );
+    const file = await writeNdjsonPipeline(dir, "unwritable.yaml", {
+      input: "{ interval: 0, count: 3 }",
+      out: join(dir, "no", "such", "folder", "out.ndjson"),
+    });
     const result = await runCli(["run", file]);
     assert.equal(result.code, 1);
     assert.match(

@@ -14,35 +14,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import denoJson from "../deno.json" with { type: "json" };
 import { PERMISSIONS, runtimeImports } from "../scripts/compile.ts";
-import { ROOT, StreamText } from "./cli_helpers.ts";
-
-const decoder = new TextDecoder();
-
-interface Output {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function run(
-  program: string,
-  args: readonly string[],
-  cwd = ROOT,
-): Promise<Output> {
-  const output = await new Deno.Command(program, {
-    args: [...args],
-    cwd,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
-}
+import { ROOT, runProgram, spawnProgram } from "./cli_helpers.ts";
+import { withTempDir } from "./helpers.ts";
 
 /**
  * Builds the executable into a temporary directory once, at load: with
@@ -56,7 +29,7 @@ async function build(): Promise<
     return { skip: "the test runs the Unix executable" };
   }
   const dir = await Deno.makeTempDir({ prefix: "compysition_compile_" });
-  const result = await run(Deno.execPath(), [
+  const result = await runProgram(Deno.execPath(), [
     "run",
     "--allow-read",
     "--allow-write",
@@ -100,17 +73,6 @@ function testBinary(name: string, fn: (binary: string) => Promise<void>): void {
     return;
   }
   Deno.test(name, () => fn(built.binary));
-}
-
-async function withTempDir(
-  body: (dir: string) => Promise<void>,
-): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "compysition_compile_test_" });
-  try {
-    await body(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 /**
@@ -169,7 +131,7 @@ function pipeline(module: string): string {
 // --- always ------------------------------------------------------------------
 
 Deno.test("the executable holds only the npm packages cli.ts imports, not the test-only ones", async () => {
-  const info = await run(Deno.execPath(), ["info", "--json", "cli.ts"]);
+  const info = await runProgram(Deno.execPath(), ["info", "--json", "cli.ts"]);
   assert.equal(info.code, 0, info.stderr);
   const npm = (JSON.parse(info.stdout) as { modules: { specifier: string }[] })
     .modules.map((module) => module.specifier)
@@ -187,7 +149,7 @@ Deno.test("the permissions the executable gets are enough to run a pipeline with
     const file = join(dir, "pipeline.yaml");
     await Deno.writeTextFile(file, pipeline("./upper.ts"));
     const pidFile = join(dir, "run.pid");
-    const result = await run(Deno.execPath(), [
+    const result = await runProgram(Deno.execPath(), [
       "run",
       "--no-prompt",
       ...PERMISSIONS,
@@ -209,7 +171,7 @@ Deno.test("the permissions the executable gets are enough to run a pipeline with
 testBinary(
   "the executable prints its name and version from deno.json",
   async (binary) => {
-    const result = await run(binary, ["version"]);
+    const result = await runProgram(binary, ["version"]);
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout, `${denoJson.name} ${denoJson.version}\n`);
   },
@@ -218,7 +180,7 @@ testBinary(
 testBinary(
   "the executable runs examples/hello.yaml, prints every event and the stop report",
   async (binary) => {
-    const result = await run(binary, ["run", "examples/hello.yaml"]);
+    const result = await runProgram(binary, ["run", "examples/hello.yaml"]);
     assert.equal(result.code, 0, result.stderr);
     const lines = result.stdout.trimEnd().split("\n");
     assert.equal(lines.length, 20);
@@ -243,7 +205,9 @@ testBinary(
         pipeline("./upper.ts"),
       );
       // Run from the temporary directory: nothing of the repository around.
-      const result = await run(binary, ["run", "pipeline.yaml"], dir);
+      const result = await runProgram(binary, ["run", "pipeline.yaml"], {
+        cwd: dir,
+      });
       assert.equal(result.code, 0, result.stderr);
       assert.equal(result.stdout, "HI 1?\nHI 2?\nHI 3?\n");
     });
@@ -259,7 +223,9 @@ testBinary(
         join(dir, "url.yaml"),
         pipeline("https://example.invalid/upper.ts"),
       );
-      const result = await run(binary, ["validate", "url.yaml"], dir);
+      const result = await runProgram(binary, ["validate", "url.yaml"], {
+        cwd: dir,
+      });
       assert.equal(result.code, 1);
       assert.match(
         result.stderr,
@@ -277,7 +243,10 @@ testBinary(
 testBinary(
   "the executable's service unit starts the executable itself",
   async (binary) => {
-    const result = await run(binary, ["service", "examples/service.yaml"]);
+    const result = await runProgram(binary, [
+      "service",
+      "examples/service.yaml",
+    ]);
     assert.equal(result.code, 0, result.stderr);
     assert.ok(
       result.stdout.includes(
@@ -291,25 +260,12 @@ testBinary(
 testBinary(
   "the executable stops by draining on SIGTERM and exits 0",
   async (binary) => {
-    const child = new Deno.Command(binary, {
-      args: ["run", "examples/service.yaml"],
-      cwd: ROOT,
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const stdout = new StreamText(child.stdout);
-    const stderr = new StreamText(child.stderr);
-    await stdout.until((text) => text.includes("heartbeat: beat 2\n"));
-    child.kill("SIGTERM");
-    const [status, , errText] = await Promise.all([
-      child.status,
-      stdout.done,
-      stderr.done,
-    ]);
-    assert.equal(status.code, 0, errText);
-    assert.match(errText, /\bStopped \(SIGTERM\) after /);
+    const cli = spawnProgram(binary, ["run", "examples/service.yaml"]);
+    await cli.stdout.until((text) => text.includes("heartbeat: beat 2\n"));
+    cli.child.kill("SIGTERM");
+    const result = await cli.finish();
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /\bStopped \(SIGTERM\) after /);
   },
 );
 

@@ -1,6 +1,6 @@
 /**
- * Test helpers shared by the suite: an actor that collects what reaches it and
- * an input that sends a fixed list of values.
+ * Test helpers shared by the suite: an actor that collects what reaches it,
+ * an input that sends a fixed list of values, and a temporary directory.
  *
  * @module
  */
@@ -123,4 +123,26 @@ export function trackedEvents(
     attachTracker({ header: {}, data: i + 1 }, tracker)
   );
   return { events, trackers };
+}
+
+/**
+ * Runs `body` with a new temporary directory, and removes the directory and
+ * all it holds afterwards, whether `body` succeeded or not.
+ *
+ * @example
+ * ```ts ignore
+ * await withTempDir(async (dir) => {
+ *   await Deno.writeTextFile(`${dir}/a.yaml`, "actors: {}\n");
+ * });
+ * ```
+ */
+export async function withTempDir(
+  body: (dir: string) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "compysition_test_" });
+  try {
+    await body(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 }

@@ -8,6 +8,7 @@ import { z } from "zod";
 import { Actor, type ActorSettings } from "../../core/actor.ts";
 import { copyEvent, type Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
+import { connectedBranches } from "./branches.ts";
 
 /** Options of the `fanout` actor: none. */
 export const FanoutOptions = z.strictObject({});
@@ -70,15 +71,7 @@ export class Fanout extends Actor {
 
   /** The connected outbound queues are known once the router has wired them. */
   override setup(): void {
-    this.#branches = this.pool.branches();
-    if (this.#branches.length === 0) {
-      this.log.warn(
-        "Actor {actor} has no connected outbound queue: events it receives are dropped and counted",
-        { actor: this.name },
-      );
-      this.pool.addOutbound("outbox");
-      this.#branches = ["outbox"];
-    }
+    this.#branches = connectedBranches(this.pool, this.log, this.name);
   }
 
   override consume(event: Event): Promise<void> | undefined {

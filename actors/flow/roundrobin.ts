@@ -8,6 +8,7 @@ import { z } from "zod";
 import { Actor, type ActorSettings } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
+import { connectedBranches } from "./branches.ts";
 
 /** Options of the `roundrobin` actor: none. */
 export const RoundRobinOptions = z.strictObject({});
@@ -61,15 +62,7 @@ export class RoundRobin extends Actor {
 
   /** The connected outbound queues are known once the router has wired them. */
   override setup(): void {
-    this.#branches = this.pool.branches();
-    if (this.#branches.length === 0) {
-      this.log.warn(
-        "Actor {actor} has no connected outbound queue: events it receives are dropped and counted",
-        { actor: this.name },
-      );
-      this.pool.addOutbound("outbox");
-      this.#branches = ["outbox"];
-    }
+    this.#branches = connectedBranches(this.pool, this.log, this.name);
     this.#next = 0;
   }
 

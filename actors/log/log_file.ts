@@ -14,8 +14,9 @@ import {
 } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
-import { humanLine, writeAllSync } from "./log_human.ts";
+import { humanLine } from "./log_human.ts";
 import { toJsonLine } from "./log_json.ts";
+import { writeAllSync } from "./log_lines.ts";
 
 /** Options of the `log_file` actor. */
 export const LogFileOptions = z.strictObject({

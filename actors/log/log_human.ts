@@ -5,14 +5,11 @@
  */
 
 import { z } from "zod";
-import { Actor, type ActorSettings, preview } from "../../core/actor.ts";
+import { type ActorSettings, preview } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
-import {
-  formatLogLine,
-  type LogEvent,
-  type LogHeader,
-} from "../../core/log.ts";
+import { formatLogLine } from "../../core/log.ts";
 import type { ActorSpec } from "../../core/registry.ts";
+import { isLogEvent, LineLogActor, type SyncWriter } from "./log_lines.ts";
 
 /** Options of the `log_human` actor: none. */
 export const LogHumanOptions = z.strictObject({});
@@ -53,17 +50,8 @@ export const logHuman: ActorSpec<LogHumanOptions> = {
   create: (name, _options, settings) => new LogHuman(name, settings),
 };
 
-/** Where a log actor writes: anything with a synchronous `writeSync`. */
-export interface SyncWriter {
-  /** Writes some of `bytes`; returns how many were written. */
-  writeSync(bytes: Uint8Array): number;
-}
-
 /** The `log_human` log actor. */
-export class LogHuman extends Actor {
-  readonly kind = "log";
-  #target: SyncWriter;
-
+export class LogHuman extends LineLogActor {
   /**
    * Makes a log actor writing readable lines to `target` (default
    * `Deno.stderr`). Lines are written synchronously so that they keep their
@@ -74,14 +62,7 @@ export class LogHuman extends Actor {
     settings: ActorSettings = {},
     target: SyncWriter = Deno.stderr,
   ) {
-    super(name, settings, { outbound: ["error"] });
-    this.#target = target;
-  }
-
-  override consumeBatch(events: Event[]): void {
-    let text = "";
-    for (const event of events) text += humanLine(event) + "\n";
-    writeAllSync(this.#target, encoder.encode(text));
+    super(name, settings, target, humanLine);
   }
 }
 
@@ -104,40 +85,5 @@ export function humanLine(event: Event): string {
     return `${formatLogLine({ header: { log }, data: String(event.data) })} ${
       preview(properties)
     }`;
-  }
-}
-
-const encoder = new TextEncoder();
-
-/**
- * Whether `event` is a log event: `header.log` has a time, a level and an
- * actor.
- *
- * @example
- * ```ts
- * import { isLogEvent } from "./log_human.ts";
- * isLogEvent({ header: {}, data: "x" }); // false
- * ```
- */
-export function isLogEvent(event: Event): event is LogEvent {
-  const log = event.header.log as Partial<LogHeader> | undefined;
-  return typeof log === "object" && log !== null &&
-    typeof log.time === "string" && typeof log.level === "string" &&
-    typeof log.actor === "string";
-}
-
-/**
- * Writes every byte of `bytes` to `stream`.
- *
- * @example
- * ```ts
- * import { writeAllSync } from "./log_human.ts";
- * writeAllSync(Deno.stderr, new TextEncoder().encode(""));
- * ```
- */
-export function writeAllSync(stream: SyncWriter, bytes: Uint8Array): void {
-  let written = 0;
-  while (written < bytes.length) {
-    written += stream.writeSync(bytes.subarray(written));
   }
 }

@@ -6,10 +6,10 @@
  */
 
 import { z } from "zod";
-import { Actor, type ActorSettings, preview } from "../../core/actor.ts";
+import { type ActorSettings, preview } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
-import { isLogEvent, type SyncWriter, writeAllSync } from "./log_human.ts";
+import { isLogEvent, LineLogActor, type SyncWriter } from "./log_lines.ts";
 
 /** Options of the `log_json` actor: none. */
 export const LogJsonOptions = z.strictObject({});
@@ -52,10 +52,7 @@ export const logJson: ActorSpec<LogJsonOptions> = {
 };
 
 /** The `log_json` log actor. */
-export class LogJson extends Actor {
-  readonly kind = "log";
-  #target: SyncWriter;
-
+export class LogJson extends LineLogActor {
   /**
    * Makes a log actor writing ndjson to `target` (default `Deno.stderr`),
    * synchronously, in order with the lines the router writes itself.
@@ -65,18 +62,9 @@ export class LogJson extends Actor {
     settings: ActorSettings = {},
     target: SyncWriter = Deno.stderr,
   ) {
-    super(name, settings, { outbound: ["error"] });
-    this.#target = target;
-  }
-
-  override consumeBatch(events: Event[]): void {
-    let text = "";
-    for (const event of events) text += toJsonLine(event) + "\n";
-    writeAllSync(this.#target, encoder.encode(text));
+    super(name, settings, target, toJsonLine);
   }
 }
-
-const encoder = new TextEncoder();
 
 /**
  * One log event (or any event) as one line of JSON, without the newline.

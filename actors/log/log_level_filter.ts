@@ -9,7 +9,7 @@ import { Actor, type ActorSettings } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import { atLeast, LOG_LEVELS, type LogLevel } from "../../core/log.ts";
 import type { ActorSpec } from "../../core/registry.ts";
-import { isLogEvent } from "./log_human.ts";
+import { isLogEvent } from "./log_lines.ts";
 
 /** Options of the `log_level_filter` actor. */
 export const LogLevelFilterOptions = z.strictObject({

@@ -10,11 +10,15 @@ import {
   Actor,
   type ActorFigures,
   type ActorSettings,
-  sleep,
 } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { MetricEvent } from "../../core/metrics.ts";
 import type { ActorSpec } from "../../core/registry.ts";
+import {
+  checkReconnectWaits,
+  TcpConnection,
+  tcpReconnectFields,
+} from "../tcp_connection.ts";
 import { isMetricEvent } from "./prometheus.ts";
 
 /** Options of the `graphite` actor. */
@@ -30,28 +34,11 @@ export const GraphiteOptions = z.strictObject({
   }).default("compysition").describe(
     'The first part of every metric path, e.g. "prod.pipeline"; "" for none.',
   ),
-  reconnect_min_ms: z.number().min(0).default(100).describe(
-    "Milliseconds before the first new attempt to connect; doubled after each failed attempt.",
-  ),
-  reconnect_max_ms: z.number().min(0).default(30_000).describe(
-    "The longest wait between two attempts to connect, in milliseconds.",
-  ),
-  connect_timeout: z.number().positive().default(10).describe(
-    "Seconds one attempt to connect may take.",
-  ),
+  ...tcpReconnectFields(30_000),
   max_buffer: z.number().int().min(1).default(10_000).describe(
     "Most lines kept while the server cannot be reached; the oldest are dropped (and counted) past it.",
   ),
-}).superRefine((options, ctx) => {
-  if (options.reconnect_max_ms < options.reconnect_min_ms) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["reconnect_max_ms"],
-      message:
-        `Must be at least "reconnect_min_ms" (${options.reconnect_min_ms})`,
-    });
-  }
-});
+}).superRefine(checkReconnectWaits);
 
 /** Parsed options of the `graphite` actor. */
 export type GraphiteOptions = z.infer<typeof GraphiteOptions>;
@@ -126,24 +113,13 @@ const encoder = new TextEncoder();
 /** The `graphite` metric actor. */
 export class Graphite extends Actor {
   readonly kind = "metric";
-  #hostname: string;
-  #port: number;
-  #address: string;
+  #tcp: TcpConnection;
   #prefix: string;
-  #minMs: number;
-  #maxMs: number;
-  #connectTimeoutMs: number;
   #maxBuffer: number;
   #lines: string[] = [];
-  #conn: Deno.TcpConn | undefined;
-  #lastError = "not connected yet";
-  #connecting: Promise<void> | undefined;
   #writing: Promise<void> | undefined;
-  #watchers = new Set<Promise<void>>();
-  #stop = new AbortController();
   #sent = 0;
   #dropped = 0;
-  #connections = 0;
 
   /** Makes a Graphite sender; see {@link GraphiteOptions}. */
   constructor(
@@ -153,25 +129,20 @@ export class Graphite extends Actor {
   ) {
     super(name, settings, { outbound: ["error"] });
     const parsed = GraphiteOptions.parse(options);
-    this.#hostname = parsed.hostname;
-    this.#port = parsed.port;
-    this.#address = `${parsed.hostname}:${parsed.port}`;
+    this.#tcp = new TcpConnection(parsed, () => this.log, () => this.#pump());
     this.#prefix = parsed.prefix.split(".").filter((part) => part !== "")
       .map((part) => `${part}.`).join("");
-    this.#minMs = parsed.reconnect_min_ms;
-    this.#maxMs = parsed.reconnect_max_ms;
-    this.#connectTimeoutMs = parsed.connect_timeout * 1000;
     this.#maxBuffer = parsed.max_buffer;
   }
 
   /** Whether the connection is open now. */
   get connected(): boolean {
-    return this.#conn !== undefined;
+    return this.#tcp.current !== undefined;
   }
 
   /** Connections opened so far (the first one and every reconnection). */
   get connections(): number {
-    return this.#connections;
+    return this.#tcp.connections;
   }
 
   override figures(): GraphiteFigures {
@@ -184,24 +155,15 @@ export class Graphite extends Actor {
   }
 
   override health(): { ready: boolean; reason?: string } {
-    return this.#conn !== undefined ? { ready: true } : {
+    return this.connected ? { ready: true } : {
       ready: false,
-      reason: `Not connected to ${this.#address}: ${this.#lastError}`,
+      reason: `Not connected to ${this.#tcp.address}: ${this.#tcp.lastError}`,
     };
   }
 
   override async setup(): Promise<void> {
     // One attempt before the pipeline starts; the next ones in the background.
-    try {
-      this.#opened(await this.#dial());
-    } catch (error) {
-      this.#lastError = message(error);
-      this.log.warn(
-        "Cannot connect to {address}: {error}; trying again in the background",
-        { address: this.#address, error: this.#lastError },
-      );
-      this.#reconnect(1);
-    }
+    await this.#tcp.tryConnect();
   }
 
   override consume(event: Event): void {
@@ -216,7 +178,7 @@ export class Graphite extends Actor {
 
   override async drained(): Promise<void> {
     // Write what is left when connected; never wait for a connection.
-    while (this.#conn !== undefined && this.#lines.length > 0) {
+    while (this.connected && this.#lines.length > 0) {
       await (this.#writing ?? this.#pump());
     }
     await this.#writing;
@@ -225,21 +187,16 @@ export class Graphite extends Actor {
         "Stopped with {count} line(s) not sent to {address}: {error}",
         {
           count: this.#lines.length,
-          address: this.#address,
-          error: this.#lastError,
+          address: this.#tcp.address,
+          error: this.#tcp.lastError,
         },
       );
     }
   }
 
   override async teardown(): Promise<void> {
-    this.#stop.abort();
-    const conn = this.#conn;
-    this.#conn = undefined;
-    if (conn !== undefined) closeQuietly(conn);
-    await this.#connecting;
+    await this.#tcp.close();
     await this.#writing;
-    await Promise.all(this.#watchers);
   }
 
   /**
@@ -282,7 +239,7 @@ export class Graphite extends Actor {
       if (this.#dropped === 0) {
         this.log.warn(
           "Dropped {count} line(s): the buffer is full while {address} cannot be reached; later drops are only counted",
-          { count: over, address: this.#address },
+          { count: over, address: this.#tcp.address },
         );
       }
       this.#lines.splice(0, over);
@@ -292,11 +249,10 @@ export class Graphite extends Actor {
 
   /** Starts writing the buffer when connected and not writing already. */
   #pump(): Promise<void> | undefined {
-    if (this.#writing !== undefined || this.#conn === undefined) {
-      return this.#writing;
-    }
+    const conn = this.#tcp.current;
+    if (this.#writing !== undefined || conn === undefined) return this.#writing;
     if (this.#lines.length === 0) return undefined;
-    const writing = this.#writeAll(this.#conn).finally(() => {
+    const writing = this.#writeAll(conn).finally(() => {
       this.#writing = undefined;
     });
     this.#writing = writing;
@@ -304,7 +260,7 @@ export class Graphite extends Actor {
   }
 
   async #writeAll(conn: Deno.TcpConn): Promise<void> {
-    while (this.#lines.length > 0 && this.#conn === conn) {
+    while (this.#lines.length > 0 && this.#tcp.current === conn) {
       const batch = this.#lines;
       this.#lines = [];
       const bytes = encoder.encode(batch.join(""));
@@ -316,125 +272,16 @@ export class Graphite extends Actor {
         // Sent again whole on the next connection, before newer lines.
         this.#lines = batch.concat(this.#lines);
         this.#add([]);
-        this.#lost(conn, message(error));
-      }
-    }
-  }
-
-  /** Forgets `conn` when it is the current one, and connects again. */
-  #lost(conn: Deno.TcpConn, reason: string): void {
-    if (this.#conn !== conn) return;
-    this.#conn = undefined;
-    closeQuietly(conn);
-    this.#lastError = reason;
-    if (this.#stop.signal.aborted) return;
-    this.log.warn("Lost the connection to {address}: {reason}", {
-      address: this.#address,
-      reason,
-    });
-    this.#reconnect(0);
-  }
-
-  #reconnect(failures: number): void {
-    if (this.#connecting !== undefined || this.#stop.signal.aborted) return;
-    this.#connecting = this.#connectWithBackoff(failures).finally(() => {
-      this.#connecting = undefined;
-    });
-  }
-
-  async #connectWithBackoff(failures: number): Promise<void> {
-    for (;; failures++) {
-      const delay = Math.min(this.#maxMs, this.#minMs * 2 ** failures);
-      if (failures > 0 && !await sleep(delay, this.#stop.signal)) return;
-      if (this.#stop.signal.aborted) return;
-      try {
-        const conn = await this.#dial();
-        if (this.#stop.signal.aborted) {
-          closeQuietly(conn);
-          return;
-        }
-        this.#opened(conn);
-        return;
-      } catch (error) {
-        if (this.#stop.signal.aborted) return;
-        this.#lastError = message(error);
-        this.log.debug("Cannot connect to {address}: {error}", {
-          address: this.#address,
-          error: this.#lastError,
-        });
-      }
-    }
-  }
-
-  #opened(conn: Deno.TcpConn): void {
-    this.#conn = conn;
-    this.#connections++;
-    this.log.info(
-      this.#connections === 1
-        ? "Connected to {address}"
-        : "Reconnected to {address}",
-      { address: this.#address },
-    );
-    const watcher = this.#watch(conn).finally(() =>
-      this.#watchers.delete(watcher)
-    );
-    this.#watchers.add(watcher);
-    this.#pump();
-  }
-
-  /** One attempt to connect, bounded by `connect_timeout`. */
-  async #dial(): Promise<Deno.TcpConn> {
-    const attempt = new AbortController();
-    const timer = setTimeout(() => attempt.abort(), this.#connectTimeoutMs);
-    const stop = this.#stop.signal;
-    const onStop = () => attempt.abort();
-    stop.addEventListener("abort", onStop, { once: true });
-    try {
-      return await Deno.connect({
-        hostname: this.#hostname,
-        port: this.#port,
-        signal: attempt.signal,
-      });
-    } catch (error) {
-      if (attempt.signal.aborted && !stop.aborted) {
-        throw new Error(
-          `Timed out after ${this.#connectTimeoutMs / 1000} s`,
-          { cause: error },
+        this.#tcp.lost(
+          conn,
+          error instanceof Error ? error.message : String(error),
         );
       }
-      throw error;
-    } finally {
-      clearTimeout(timer);
-      stop.removeEventListener("abort", onStop);
     }
-  }
-
-  /** Reads the connection until it ends, to learn at once that it closed. */
-  async #watch(conn: Deno.TcpConn): Promise<void> {
-    const sink = new Uint8Array(1024);
-    let reason = "the server closed it";
-    try {
-      while (await conn.read(sink) !== null) { /* ignored */ }
-    } catch (error) {
-      reason = message(error);
-    }
-    this.#lost(conn, reason);
   }
 }
 
 /** One part of a metric path: no dot, space or other separator. */
 function part(name: string): string {
   return name.replace(/[^A-Za-z0-9_-]/g, "_");
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function closeQuietly(conn: Deno.TcpConn): void {
-  try {
-    conn.close();
-  } catch {
-    // Already closed.
-  }
 }

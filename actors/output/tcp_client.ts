@@ -10,6 +10,11 @@ import { Actor, type ActorSettings, sleep } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import { ByteBuilder, payload } from "../payload.ts";
+import {
+  checkReconnectWaits,
+  TcpConnection,
+  tcpReconnectFields,
+} from "../tcp_connection.ts";
 
 /** Options of the `tcp_client` actor. */
 export const TcpClientOptions = z.strictObject({
@@ -22,28 +27,11 @@ export const TcpClientOptions = z.strictObject({
   framing: z.enum(["newline", "length"]).default("newline").describe(
     'How events are delimited: "newline" writes each one followed by "\\n"; "length" writes a 4-byte big-endian length, then the bytes.',
   ),
-  reconnect_min_ms: z.number().min(0).default(100).describe(
-    "Milliseconds before the first new attempt to connect; doubled after each failed attempt.",
-  ),
-  reconnect_max_ms: z.number().min(0).default(10_000).describe(
-    "The longest wait between two attempts to connect, in milliseconds.",
-  ),
-  connect_timeout: z.number().positive().default(10).describe(
-    "Seconds one attempt to connect may take.",
-  ),
+  ...tcpReconnectFields(10_000),
   max_wait: z.number().positive().optional().describe(
     'Seconds a batch of events may wait for the connection (connecting, reconnecting, sending again) before its events go to the "error" queue; without it, they wait until the peer is back or the actor stops.',
   ),
-}).superRefine((options, ctx) => {
-  if (options.reconnect_max_ms < options.reconnect_min_ms) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["reconnect_max_ms"],
-      message:
-        `Must be at least "reconnect_min_ms" (${options.reconnect_min_ms})`,
-    });
-  }
-});
+}).superRefine(checkReconnectWaits);
 
 /** Parsed options of the `tcp_client` actor. */
 export type TcpClientOptions = z.infer<typeof TcpClientOptions>;
@@ -112,20 +100,10 @@ const NEWLINE = 10;
 /** The `tcp_client` output actor. */
 export class TcpClient extends Actor {
   readonly kind = "output";
-  #hostname: string;
-  #port: number;
-  #address: string;
+  #tcp: TcpConnection;
   #lengthFraming: boolean;
-  #minMs: number;
-  #maxMs: number;
-  #connectTimeoutMs: number;
   #maxWaitMs: number;
-  #conn: Deno.TcpConn | undefined;
-  #connecting: Promise<Deno.TcpConn> | undefined;
-  #watchers = new Set<Promise<void>>();
-  #connections = 0;
   #bytes = new ByteBuilder();
-  #stop = new AbortController();
 
   /** Makes a TCP client; see {@link TcpClientOptions}. */
   constructor(
@@ -135,28 +113,23 @@ export class TcpClient extends Actor {
   ) {
     super(name, settings, { outbound: ["error"] });
     const parsed = TcpClientOptions.parse(options);
-    this.#hostname = parsed.hostname;
-    this.#port = parsed.port;
-    this.#address = `${parsed.hostname}:${parsed.port}`;
+    this.#tcp = new TcpConnection(parsed, () => this.log);
     this.#lengthFraming = parsed.framing === "length";
-    this.#minMs = parsed.reconnect_min_ms;
-    this.#maxMs = parsed.reconnect_max_ms;
-    this.#connectTimeoutMs = parsed.connect_timeout * 1000;
     this.#maxWaitMs = (parsed.max_wait ?? Infinity) * 1000;
   }
 
   /** Whether the connection is open now. */
   get connected(): boolean {
-    return this.#conn !== undefined;
+    return this.#tcp.current !== undefined;
   }
 
   /** Connections opened so far (the first one and every reconnection). */
   get connections(): number {
-    return this.#connections;
+    return this.#tcp.connections;
   }
 
   override setup(): void {
-    this.#reconnect();
+    this.#tcp.connect();
   }
 
   override async consumeBatch(events: Event[], queue: string): Promise<void> {
@@ -164,22 +137,19 @@ export class TcpClient extends Actor {
     const bytes = this.#bytes.bytes();
     const deadline = Date.now() + this.#maxWaitMs;
     while (bytes.length > 0) {
-      const conn = this.#conn ?? await this.#connection(deadline);
+      const conn = this.#tcp.current ?? await this.#connection(deadline);
       try {
         let at = 0;
         while (at < bytes.length) at += await conn.write(bytes.subarray(at));
         break;
       } catch (error) {
-        if (this.#stop.signal.aborted) throw error;
+        if (this.#tcp.stopped) throw error;
+        const reason = error instanceof Error ? error.message : String(error);
         this.log.warn(
           "Writing to {address} failed; sending {count} event(s) again on a new connection: {error}",
-          {
-            address: this.#address,
-            count: events.length,
-            error: error instanceof Error ? error.message : String(error),
-          },
+          { address: this.#tcp.address, count: events.length, error: reason },
         );
-        this.#drop(conn);
+        this.#tcp.drop(conn, reason);
       }
     }
     if (failed !== undefined) {
@@ -194,17 +164,12 @@ export class TcpClient extends Actor {
    * to the `error` queue), then stops reading.
    */
   override abort(): void {
-    this.#stop.abort();
+    this.#tcp.abort();
     super.abort();
   }
 
   override async teardown(): Promise<void> {
-    this.#stop.abort();
-    const conn = this.#conn;
-    this.#conn = undefined;
-    if (conn !== undefined) closeQuietly(conn);
-    await this.#connecting?.catch(() => {});
-    await Promise.all(this.#watchers);
+    await this.#tcp.close();
   }
 
   /**
@@ -240,149 +205,26 @@ export class TcpClient extends Actor {
 
   /** The connection once open; throws after `deadline` or when stopping. */
   async #connection(deadline: number): Promise<Deno.TcpConn> {
-    const connecting = this.#reconnect();
+    const connecting = this.#tcp.connect();
     if (deadline === Infinity) return await connecting;
+    // `connecting` rejects when the actor stops; this one after `deadline`.
     const done = new AbortController();
-    const expired = sleep(
-      Math.max(0, deadline - Date.now()),
-      AbortSignal.any([done.signal, this.#stop.signal]),
-    ).then((elapsed): never => {
-      throw elapsed
-        ? new Error(
-          `No connection to ${this.#address} within ${
-            this.#maxWaitMs / 1000
-          } s`,
-        )
-        : this.#stopped();
+    const expired = new Promise<never>((_, reject) => {
+      sleep(Math.max(0, deadline - Date.now()), done.signal).then((elapsed) => {
+        if (!elapsed) return;
+        reject(
+          new Error(
+            `No connection to ${this.#tcp.address} within ${
+              this.#maxWaitMs / 1000
+            } s`,
+          ),
+        );
+      });
     });
     try {
       return await Promise.race([connecting, expired]);
     } finally {
       done.abort();
     }
-  }
-
-  /** Starts connecting unless it is connected or connecting already. */
-  #reconnect(): Promise<Deno.TcpConn> {
-    if (this.#conn !== undefined) return Promise.resolve(this.#conn);
-    if (this.#connecting === undefined) {
-      const connecting = this.#connectWithBackoff().finally(() => {
-        this.#connecting = undefined;
-      });
-      connecting.catch(() => {});
-      this.#connecting = connecting;
-    }
-    return this.#connecting;
-  }
-
-  async #connectWithBackoff(): Promise<Deno.TcpConn> {
-    for (let failures = 0;; failures++) {
-      if (this.#stop.signal.aborted) throw this.#stopped();
-      try {
-        const conn = await this.#dial();
-        if (this.#stop.signal.aborted) {
-          closeQuietly(conn);
-          throw this.#stopped();
-        }
-        this.#conn = conn;
-        this.#connections++;
-        const watcher = this.#watch(conn).finally(() =>
-          this.#watchers.delete(watcher)
-        );
-        this.#watchers.add(watcher);
-        this.log.info(
-          this.#connections === 1
-            ? "Connected to {address}"
-            : "Reconnected to {address}",
-          { address: this.#address },
-        );
-        return conn;
-      } catch (error) {
-        if (this.#stop.signal.aborted) throw this.#stopped();
-        const delay = Math.min(this.#maxMs, this.#minMs * 2 ** failures);
-        const message =
-          "Cannot connect to {address}: {error}; trying again in {delay} ms";
-        const values = {
-          address: this.#address,
-          error: error instanceof Error ? error.message : String(error),
-          delay,
-        };
-        if (failures === 0) this.log.warn(message, values);
-        else this.log.debug(message, values);
-        if (!await sleep(delay, this.#stop.signal)) throw this.#stopped();
-      }
-    }
-  }
-
-  /** One attempt to connect, bounded by `connect_timeout`. */
-  async #dial(): Promise<Deno.TcpConn> {
-    const attempt = new AbortController();
-    const timer = setTimeout(() => attempt.abort(), this.#connectTimeoutMs);
-    const stop = this.#stop.signal;
-    const onStop = () => attempt.abort();
-    stop.addEventListener("abort", onStop, { once: true });
-    try {
-      const conn = await Deno.connect({
-        hostname: this.#hostname,
-        port: this.#port,
-        signal: attempt.signal,
-      });
-      conn.setNoDelay(true);
-      return conn;
-    } catch (error) {
-      if (attempt.signal.aborted && !stop.aborted) {
-        throw new Error(
-          `Timed out after ${this.#connectTimeoutMs / 1000} s`,
-          { cause: error },
-        );
-      }
-      throw error;
-    } finally {
-      clearTimeout(timer);
-      stop.removeEventListener("abort", onStop);
-    }
-  }
-
-  /**
-   * Reads the connection until it ends, ignoring what arrives, to learn at
-   * once when the peer closes it; then connects again.
-   */
-  async #watch(conn: Deno.TcpConn): Promise<void> {
-    const sink = new Uint8Array(4096);
-    let reason = "the peer closed it";
-    try {
-      while (await conn.read(sink) !== null) { /* ignored */ }
-    } catch (error) {
-      reason = error instanceof Error ? error.message : String(error);
-    }
-    if (this.#conn !== conn) return;
-    this.log.warn("Lost the connection to {address}: {reason}", {
-      address: this.#address,
-      reason,
-    });
-    this.#drop(conn);
-  }
-
-  /** Closes `conn` if it is the current one, and starts connecting again. */
-  #drop(conn: Deno.TcpConn): void {
-    if (this.#conn === conn) {
-      this.#conn = undefined;
-      closeQuietly(conn);
-    }
-    if (!this.#stop.signal.aborted) this.#reconnect();
-  }
-
-  #stopped(): Error {
-    return new Error(
-      `Gave up waiting for a connection to ${this.#address}: the actor stopped`,
-    );
-  }
-}
-
-function closeQuietly(conn: Deno.TcpConn): void {
-  try {
-    conn.close();
-  } catch {
-    // already closed
   }
 }

@@ -10,21 +10,19 @@ import { Actor, type ActorSettings } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import {
-  fieldGetter,
-  fieldPathSchema,
-  type FieldSetter,
-  fieldSetter,
+  type FieldTarget,
+  fieldTarget,
+  fieldTargetFields,
   kindOf,
 } from "../field.ts";
 
 /** Options of the `json_decode` actor. */
 export const JsonDecodeOptions = z.strictObject({
-  field: fieldPathSchema().default("data").describe(
-    'The field holding the JSON text (a string or UTF-8 bytes): "data", "data.<key>..." or "header.<key>...".',
-  ),
-  target: fieldPathSchema(true).optional().describe(
-    'Where to put the decoded value; without it, in place of "field".',
-  ),
+  ...fieldTargetFields({
+    field:
+      'The field holding the JSON text (a string or UTF-8 bytes): "data", "data.<key>..." or "header.<key>...".',
+    result: "the decoded value",
+  }),
 });
 
 /** Parsed options of the `json_decode` actor. */
@@ -67,9 +65,7 @@ export const jsonDecode: ActorSpec<JsonDecodeOptions> = {
 /** The `json_decode` transform actor. */
 export class JsonDecode extends Actor {
   readonly kind = "transform";
-  #field: string;
-  #get: (event: Event) => unknown;
-  #set: FieldSetter;
+  #io: FieldTarget;
   #decoder = new TextDecoder("utf-8", { fatal: true });
 
   /** Makes a JSON decoder; see {@link JsonDecodeOptions}. */
@@ -79,23 +75,21 @@ export class JsonDecode extends Actor {
     settings: ActorSettings = {},
   ) {
     super(name, settings);
-    const parsed = JsonDecodeOptions.parse(options);
-    this.#field = parsed.field;
-    this.#get = fieldGetter(parsed.field);
-    this.#set = fieldSetter(parsed.target ?? parsed.field);
+    this.#io = fieldTarget(JsonDecodeOptions.parse(options));
   }
 
   override consume(event: Event): Promise<void> | undefined {
-    let text = this.#get(event);
+    const { field, get, set } = this.#io;
+    let text = get(event);
     if (text instanceof Uint8Array) {
       try {
         text = this.#decoder.decode(text);
       } catch {
-        throw new TypeError(`Field "${this.#field}" is not valid UTF-8`);
+        throw new TypeError(`Field "${field}" is not valid UTF-8`);
       }
     } else if (typeof text !== "string") {
       throw new TypeError(
-        `Field "${this.#field}" is ${
+        `Field "${field}" is ${
           kindOf(text)
         }, not JSON text (a string or bytes)`,
       );
@@ -105,10 +99,10 @@ export class JsonDecode extends Actor {
       value = JSON.parse(text as string);
     } catch (error) {
       throw new SyntaxError(
-        `Field "${this.#field}" is not valid JSON: ${(error as Error).message}`,
+        `Field "${field}" is not valid JSON: ${(error as Error).message}`,
       );
     }
-    this.#set(event, value);
+    set(event, value);
     return this.send(event);
   }
 }

@@ -9,21 +9,19 @@ import { Actor, type ActorSettings } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import {
-  fieldGetter,
-  fieldPathSchema,
-  type FieldSetter,
-  fieldSetter,
+  type FieldTarget,
+  fieldTarget,
+  fieldTargetFields,
   kindOf,
 } from "../field.ts";
 
 /** Options of the `json_encode` actor. */
 export const JsonEncodeOptions = z.strictObject({
-  field: fieldPathSchema().default("data").describe(
-    'The field to encode: "data", "data.<key>...", "header" or "header.<key>...".',
-  ),
-  target: fieldPathSchema(true).optional().describe(
-    'Where to put the JSON text; without it, in place of "field".',
-  ),
+  ...fieldTargetFields({
+    field:
+      'The field to encode: "data", "data.<key>...", "header" or "header.<key>...".',
+    result: "the JSON text",
+  }),
   indent: z.number().int().min(0).max(10).default(0).describe(
     "Spaces of indentation; 0 writes the JSON on one line.",
   ),
@@ -68,10 +66,8 @@ export const jsonEncode: ActorSpec<JsonEncodeOptions> = {
 /** The `json_encode` transform actor. */
 export class JsonEncode extends Actor {
   readonly kind = "transform";
-  #field: string;
+  #io: FieldTarget;
   #indent: number | undefined;
-  #get: (event: Event) => unknown;
-  #set: FieldSetter;
 
   /** Makes a JSON encoder; see {@link JsonEncodeOptions}. */
   constructor(
@@ -81,32 +77,29 @@ export class JsonEncode extends Actor {
   ) {
     super(name, settings);
     const parsed = JsonEncodeOptions.parse(options);
-    this.#field = parsed.field;
+    this.#io = fieldTarget(parsed);
     this.#indent = parsed.indent === 0 ? undefined : parsed.indent;
-    this.#get = fieldGetter(parsed.field);
-    this.#set = fieldSetter(parsed.target ?? parsed.field);
   }
 
   override consume(event: Event): Promise<void> | undefined {
-    const value = this.#get(event);
+    const { field, get, set } = this.#io;
+    const value = get(event);
     let text: string | undefined;
     try {
       text = JSON.stringify(value, null, this.#indent);
     } catch (error) {
       throw new TypeError(
-        `Field "${this.#field}" cannot be encoded as JSON: ${
+        `Field "${field}" cannot be encoded as JSON: ${
           (error as Error).message
         }`,
       );
     }
     if (text === undefined) {
       throw new TypeError(
-        `Field "${this.#field}" cannot be encoded as JSON: it is ${
-          kindOf(value)
-        }`,
+        `Field "${field}" cannot be encoded as JSON: it is ${kindOf(value)}`,
       );
     }
-    this.#set(event, text);
+    set(event, text);
     return this.send(event);
   }
 }

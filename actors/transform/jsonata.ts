@@ -10,12 +10,7 @@ import { z } from "zod";
 import { Actor, type ActorSettings } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
-import {
-  fieldGetter,
-  fieldPathSchema,
-  type FieldSetter,
-  fieldSetter,
-} from "../field.ts";
+import { type FieldTarget, fieldTarget, fieldTargetFields } from "../field.ts";
 
 /** Options of the `jsonata` actor. */
 export const JsonataOptions = z.strictObject({
@@ -28,12 +23,11 @@ export const JsonataOptions = z.strictObject({
   }).describe(
     'The JSONata expression, e.g. "{ \\"user\\": name, \\"total\\": $sum(items.price) }". The field is its input; $header is the event header.',
   ),
-  field: fieldPathSchema().default("data").describe(
-    'The input of the expression: "data", "data.<key>...", "header" or "header.<key>...".',
-  ),
-  target: fieldPathSchema(true).optional().describe(
-    'Where to put the result; without it, in place of "field".',
-  ),
+  ...fieldTargetFields({
+    field:
+      'The input of the expression: "data", "data.<key>...", "header" or "header.<key>...".',
+    result: "the result",
+  }),
   bindings: z.record(
     z.string().regex(
       /^[A-Za-z_][A-Za-z0-9_]*$/,
@@ -107,8 +101,7 @@ export const jsonata: ActorSpec<JsonataOptions> = {
 export class Jsonata extends Actor {
   readonly kind = "transform";
   #expression: Expression;
-  #get: (event: Event) => unknown;
-  #set: FieldSetter;
+  #io: FieldTarget;
 
   /** Makes a JSONata transform; see {@link JsonataOptions}. */
   constructor(
@@ -130,20 +123,19 @@ export class Jsonata extends Actor {
     for (const [key, value] of Object.entries(parsed.bindings)) {
       this.#expression.assign(key, value);
     }
-    this.#get = fieldGetter(parsed.field);
-    this.#set = fieldSetter(parsed.target ?? parsed.field);
+    this.#io = fieldTarget(parsed);
   }
 
   override async consume(event: Event): Promise<void> {
     let result: unknown;
     try {
-      result = await this.#expression.evaluate(this.#get(event), {
+      result = await this.#expression.evaluate(this.#io.get(event), {
         header: event.header,
       });
     } catch (error) {
       throw toError(error);
     }
-    this.#set(event, plain(result));
+    this.#io.set(event, plain(result));
     const waiting = this.send(event);
     if (waiting !== undefined) await waiting;
   }

@@ -1,9 +1,12 @@
 import assert from "node:assert/strict";
+import { z } from "zod";
 import {
   fieldGetter,
   fieldPathProblem,
   fieldRemover,
   fieldSetter,
+  fieldTarget,
+  fieldTargetFields,
 } from "../../actors/field.ts";
 
 Deno.test("fieldGetter reads nested data and header values, array indexes included", () => {
@@ -71,4 +74,28 @@ Deno.test("field paths must start with data or header and have no empty or reser
     'Field path "data.__proto__.x" uses the reserved key "__proto__"',
   );
   assert.throws(() => fieldSetter("header"), TypeError);
+});
+
+Deno.test("fieldTarget writes to target, or in place of the field without one", () => {
+  const event = { header: {}, data: { text: "abc" } };
+  const inPlace = fieldTarget({ field: "data.text" });
+  inPlace.set(event, String(inPlace.get(event)).toUpperCase());
+  assert.deepEqual(event.data, { text: "ABC" });
+  const elsewhere = fieldTarget({ field: "data.text", target: "header.n" });
+  elsewhere.set(event, String(elsewhere.get(event)).length);
+  assert.deepEqual(event, { header: { n: 3 }, data: { text: "ABC" } });
+  assert.equal(elsewhere.field, "data.text");
+});
+
+Deno.test("fieldTargetFields checks both paths and refuses a target that cannot be written", () => {
+  const Options = z.strictObject(
+    fieldTargetFields({ field: "The field.", result: "the result" }),
+  );
+  assert.deepEqual(Options.parse({}), { field: "data" });
+  assert.equal(Options.safeParse({ field: "body" }).success, false);
+  assert.equal(Options.safeParse({ target: "header" }).success, false);
+  assert.equal(
+    Options.shape.target.description,
+    'Where to put the result; without it, in place of "field".',
+  );
 });

@@ -1,17 +1,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runCli, spawnCli, stuckModule } from "../cli_helpers.ts";
-
-async function withTempDir(
-  body: (dir: string) => Promise<void>,
-): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "compysition_pid_" });
-  try {
-    await body(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import {
+  type CliResult,
+  runCli,
+  spawnCli,
+  stuckModule,
+  writePipeline,
+} from "../cli_helpers.ts";
+import { withTempDir } from "../helpers.ts";
 
 /** The id of a process that has ended. */
 async function endedPid(): Promise<number> {
@@ -23,6 +19,11 @@ async function endedPid(): Promise<number> {
   }).spawn();
   await child.status;
   return child.pid;
+}
+
+/** Runs examples/hello.yaml to its end with `--pid-file pidFile`. */
+function runHello(pidFile: string): Promise<CliResult> {
+  return runCli(["run", "examples/hello.yaml", "--pid-file", pidFile]);
 }
 
 async function assertGone(path: string): Promise<void> {
@@ -41,12 +42,7 @@ Deno.test("run --pid-file names the running process, refuses a second start with
     await first.stdout.until((text) => text.includes("beat 1\n"));
     assert.equal(await Deno.readTextFile(pidFile), `${first.child.pid}\n`);
 
-    const second = await runCli([
-      "run",
-      "examples/hello.yaml",
-      "--pid-file",
-      pidFile,
-    ]);
+    const second = await runHello(pidFile);
     assert.equal(second.code, 1);
     assert.equal(second.stdout, "", "the second pipeline never started");
     assert.equal(
@@ -67,12 +63,7 @@ Deno.test("run --pid-file replaces a file left by a process that ended, and remo
     const pidFile = join(dir, "hello.pid");
     const stale = await endedPid();
     await Deno.writeTextFile(pidFile, `${stale}\n`);
-    const result = await runCli([
-      "run",
-      "examples/hello.yaml",
-      "--pid-file",
-      pidFile,
-    ]);
+    const result = await runHello(pidFile);
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout.trimEnd().split("\n").length, 20);
     assert.match(
@@ -89,12 +80,7 @@ Deno.test("run --pid-file replaces a file that holds no process id", async () =>
   await withTempDir(async (dir) => {
     const pidFile = join(dir, "garbage.pid");
     await Deno.writeTextFile(pidFile, "not a pid\n");
-    const result = await runCli([
-      "run",
-      "examples/hello.yaml",
-      "--pid-file",
-      pidFile,
-    ]);
+    const result = await runHello(pidFile);
     assert.equal(result.code, 0, result.stderr);
     await assertGone(pidFile);
   });
@@ -116,18 +102,11 @@ Deno.test("run --pid-file removes the file when a second SIGTERM exits at once (
   await withTempDir(async (dir) => {
     const pidFile = join(dir, "stuck.pid");
     await Deno.writeTextFile(join(dir, "stuck.ts"), stuckModule());
-    const file = join(dir, "stuck.yaml");
-    await Deno.writeTextFile(
-      file,
-      [
-        "actors:",
-        "  input: { type: generator, options: { interval: 0, count: 5 } }",
-        "  stuck: { module: ./stuck.ts }",
-        "connections:",
-        "  - input.outbox -> stuck.inbox",
-        "",
-      ].join("\n"),
-    );
+    const file = await writePipeline(dir, "stuck.yaml", {
+      input: "{ interval: 0, count: 5 }",
+      actor: "stuck",
+      spec: "{ module: ./stuck.ts }",
+    });
     const cli = spawnCli(["run", file, "--pid-file", pidFile]);
     await cli.stdout.until((text) => text.includes("stuck\n"));
     assert.equal(await Deno.readTextFile(pidFile), `${cli.child.pid}\n`);
@@ -143,12 +122,7 @@ Deno.test("run --pid-file removes the file when a second SIGTERM exits at once (
 Deno.test("run --pid-file in a directory that does not exist exits 1 and says why", async () => {
   await withTempDir(async (dir) => {
     const pidFile = join(dir, "missing", "x.pid");
-    const result = await runCli([
-      "run",
-      "examples/hello.yaml",
-      "--pid-file",
-      pidFile,
-    ]);
+    const result = await runHello(pidFile);
     assert.equal(result.code, 1);
     assert.equal(result.stdout, "");
     assert.match(

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ROOT, runCli } from "../cli_helpers.ts";
+import { withTempDir } from "../helpers.ts";
 
 /** A unit's sections: section name -> key -> values (keys may repeat). */
 type Unit = Record<string, Record<string, string[]>>;
@@ -37,17 +38,6 @@ function value(unit: Unit, section: string, key: string): string | undefined {
 function words(line: string): string[] {
   assert.ok(!/["'\\]/.test(line), `quoted: ${line}`);
   return line.split(" ");
-}
-
-async function withTempDir(
-  body: (dir: string) => Promise<void>,
-): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "compysition_service_" });
-  try {
-    await body(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 async function systemdAnalyze(): Promise<string | undefined> {

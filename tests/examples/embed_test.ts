@@ -1,29 +1,16 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ROOT, StreamText } from "../cli_helpers.ts";
+import { ROOT, spawnProgram } from "../cli_helpers.ts";
 
 const EMBED = join(ROOT, "examples", "embed.ts");
 
 Deno.test("examples/embed.ts runs its router until SIGINT, then drains: every event made is printed, in order", async () => {
   // No permission flags: embedding needs none of its own.
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", EMBED],
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stdout = new StreamText(child.stdout);
-  const stderr = new StreamText(child.stderr);
-  await stdout.until((text) => text.includes("HELLO 3\n"));
-  child.kill("SIGINT");
-  const [status, out, err] = await Promise.all([
-    child.status,
-    stdout.done,
-    stderr.done,
-  ]);
-  assert.equal(status.code, 0, err);
+  const embed = spawnProgram(Deno.execPath(), ["run", "--no-prompt", EMBED]);
+  await embed.stdout.until((text) => text.includes("HELLO 3\n"));
+  embed.child.kill("SIGINT");
+  const { code, stdout: out, stderr: err } = await embed.finish();
+  assert.equal(code, 0, err);
   const lines = out.trimEnd().split("\n");
   assert.ok(lines.length >= 3);
   lines.forEach((line, i) => assert.equal(line, `HELLO ${i + 1}`));

@@ -1,42 +1,18 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { LogEvent } from "../../../core/log.ts";
 import { Router } from "../../../core/router.ts";
 import { LogFile } from "../../../actors/log/log_file.ts";
-import { ListInput } from "../../helpers.ts";
-
-function logEvent(message: string): LogEvent {
-  return {
-    header: {
-      log: { time: "2026-01-01T00:00:00.000Z", level: "info", actor: "a" },
-    },
-    data: message,
-  };
-}
+import { ListInput, withTempDir } from "../../helpers.ts";
+import { feed, logEvent } from "./support.ts";
 
 /** Feeds `messages` as log events to a `log_file` actor through a router. */
 async function write(
   options: ConstructorParameters<typeof LogFile>[1],
   messages: string[],
 ): Promise<LogFile> {
-  const router = new Router();
-  router.register(new ListInput("input", messages.map(logEvent)));
-  const actor = router.register(new LogFile("file", options));
-  router.connect("input.outbox", "file.inbox");
-  await router.start();
-  await router.finished;
-  const report = await router.stop();
-  assert.equal(report.failed, 0);
+  const actor = new LogFile("file", options);
+  await feed(actor, messages.map((message) => logEvent(message, "info")));
   return actor;
-}
-
-async function withDir(test: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "log_file_test_" });
-  try {
-    await test(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 async function files(dir: string): Promise<string[]> {
@@ -49,7 +25,7 @@ async function files(dir: string): Promise<string[]> {
 const LINE = 40;
 
 Deno.test("log_file rotates before a line would pass max_bytes and keeps max_files rotated files", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = join(dir, "app.log");
     const messages = Array.from(
       { length: 10 },
@@ -76,7 +52,7 @@ Deno.test("log_file rotates before a line would pass max_bytes and keeps max_fil
 });
 
 Deno.test("log_file appends to an existing file, counting its size, and writes ndjson in json format", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = join(dir, "logs", "app.log");
     await Deno.mkdir(join(dir, "logs"));
     await Deno.writeTextFile(path, "x".repeat(100) + "\n");
@@ -98,7 +74,7 @@ Deno.test("log_file appends to an existing file, counting its size, and writes n
 });
 
 Deno.test("log_file with max_files 0 empties the file instead of keeping rotated ones", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = join(dir, "app.log");
     await write({ path, max_bytes: 2 * LINE, max_files: 0 }, [
       "m01",
@@ -118,7 +94,7 @@ Deno.test("log_file with max_files 0 empties the file instead of keeping rotated
 });
 
 Deno.test("log_file takes the router's log records as its log actor and creates the folder", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = join(dir, "new", "router.log");
     const router = new Router();
     router.registerLogActor(new LogFile("file", { path }));

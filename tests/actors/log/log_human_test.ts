@@ -1,40 +1,14 @@
 import assert from "node:assert/strict";
-import type { LogEvent } from "../../../core/log.ts";
 import { Router } from "../../../core/router.ts";
 import { LogHuman } from "../../../actors/log/log_human.ts";
 import { ListInput } from "../../helpers.ts";
-import { TextTarget } from "./target.ts";
-
-function logEvent(
-  message: string,
-  properties?: Record<string, unknown>,
-): LogEvent {
-  const event: LogEvent = {
-    header: {
-      log: { time: "2026-01-01T00:00:00.000Z", level: "warning", actor: "a" },
-    },
-    data: message,
-  };
-  if (properties !== undefined) event.header.log.properties = properties;
-  return event;
-}
-
-async function run(actor: LogHuman, values: unknown[]): Promise<void> {
-  const router = new Router();
-  router.register(new ListInput("input", values));
-  router.register(actor);
-  router.connect("input.outbox", `${actor.name}.inbox`);
-  await router.start();
-  await router.finished;
-  const report = await router.stop();
-  assert.equal(report.failed, 0);
-}
+import { feed, logEvent, TextTarget } from "./support.ts";
 
 Deno.test("log_human writes one readable line per log event, in order, a batch in one write", async () => {
   const target = new TextTarget();
-  await run(new LogHuman("log", {}, target), [
-    logEvent("first"),
-    logEvent("second {n}", { extra: 2 }),
+  await feed(new LogHuman("log", {}, target), [
+    logEvent("first", "warning"),
+    logEvent("second {n}", "warning", { extra: 2 }),
     { header: { other: 1 }, data: "not a log event" },
   ]);
   assert.deepEqual(target.lines(), [
@@ -49,9 +23,9 @@ Deno.test("log_human writes values JSON cannot hold in a printable form instead 
   const cycle: Record<string, unknown> = { name: "loop" };
   cycle.self = cycle;
   const target = new TextTarget();
-  await run(new LogHuman("log", {}, target), [
-    logEvent("big", { n: 1n }),
-    logEvent("cycle", { cycle }),
+  await feed(new LogHuman("log", {}, target), [
+    logEvent("big", "warning", { n: 1n }),
+    logEvent("cycle", "warning", { cycle }),
   ]);
   assert.deepEqual(target.lines(), [
     "2026-01-01T00:00:00.000Z WARN  [a] big { n: 1n }",

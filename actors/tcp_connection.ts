@@ -1,0 +1,370 @@
+/**
+ * What `tcp_client` and `graphite` share: the options of a TCP connection
+ * that is opened again with exponential backoff when it cannot be opened or
+ * breaks, and {@link TcpConnection}, the connection itself (connecting,
+ * watching for the peer to close, reconnecting, closing at stop).
+ *
+ * Not an actor.
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import { checkReconnectWaits, tcpReconnectFields } from "./tcp_connection.ts";
+ *
+ * const Options = z.strictObject({
+ *   port: z.number().int().describe("The port to connect to."),
+ *   ...tcpReconnectFields(10_000),
+ * }).superRefine(checkReconnectWaits);
+ * Options.parse({ port: 5140 }).reconnect_min_ms; // 100
+ * ```
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { type ActorLog, sleep } from "../core/actor.ts";
+
+/** The zod shape of the reconnection options (see {@link tcpReconnectFields}). */
+export interface TcpReconnectFields {
+  /** Milliseconds before the first new attempt to connect. */
+  reconnect_min_ms: z.ZodDefault<z.ZodNumber>;
+  /** The longest wait between two attempts to connect, in milliseconds. */
+  reconnect_max_ms: z.ZodDefault<z.ZodNumber>;
+  /** Seconds one attempt to connect may take. */
+  connect_timeout: z.ZodDefault<z.ZodNumber>;
+}
+
+/**
+ * The reconnection options of an actor that keeps a TCP connection, as a zod
+ * shape to spread into its options: `reconnect_min_ms` (default 100),
+ * `reconnect_max_ms` (default `maxMs`) and `connect_timeout` (seconds,
+ * default 10). Check them with {@link checkReconnectWaits}.
+ *
+ * @example
+ * ```ts
+ * import { tcpReconnectFields } from "./tcp_connection.ts";
+ * tcpReconnectFields(30_000).reconnect_max_ms.parse(undefined); // 30000
+ * ```
+ */
+export function tcpReconnectFields(maxMs: number): TcpReconnectFields {
+  return {
+    reconnect_min_ms: z.number().min(0).default(100).describe(
+      "Milliseconds before the first new attempt to connect; doubled after each failed attempt.",
+    ),
+    reconnect_max_ms: z.number().min(0).default(maxMs).describe(
+      "The longest wait between two attempts to connect, in milliseconds.",
+    ),
+    connect_timeout: z.number().positive().default(10).describe(
+      "Seconds one attempt to connect may take.",
+    ),
+  };
+}
+
+/**
+ * A `superRefine` check of the options of {@link tcpReconnectFields}:
+ * `reconnect_max_ms` must be at least `reconnect_min_ms`.
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import { checkReconnectWaits, tcpReconnectFields } from "./tcp_connection.ts";
+ * z.strictObject(tcpReconnectFields(10)).superRefine(checkReconnectWaits)
+ *   .safeParse({ reconnect_min_ms: 100 }).success; // false
+ * ```
+ */
+export function checkReconnectWaits(
+  options: { reconnect_min_ms: number; reconnect_max_ms: number },
+  ctx: z.RefinementCtx,
+): void {
+  if (options.reconnect_max_ms < options.reconnect_min_ms) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["reconnect_max_ms"],
+      message:
+        `Must be at least "reconnect_min_ms" (${options.reconnect_min_ms})`,
+    });
+  }
+}
+
+/** What a {@link TcpConnection} logs through: an actor's `log`, or less. */
+export type TcpConnectionLog = Pick<ActorLog, "debug" | "info" | "warn">;
+
+/** Where and how a {@link TcpConnection} connects (parsed actor options). */
+export interface TcpConnectionOptions {
+  /** The host to connect to: a name or an IP address. */
+  hostname: string;
+  /** The port to connect to. */
+  port: number;
+  /** Milliseconds before the first new attempt; doubled after each failure. */
+  reconnect_min_ms: number;
+  /** The longest wait between two attempts, in milliseconds. */
+  reconnect_max_ms: number;
+  /** Seconds one attempt may take. */
+  connect_timeout: number;
+}
+
+/**
+ * A TCP connection an actor keeps open. {@link connect} opens it, trying
+ * again after `reconnect_min_ms`, doubling the wait up to `reconnect_max_ms`
+ * (the first failure of a run of attempts is logged as a warning, the next
+ * ones at debug level). Once open, the connection is read (what arrives is
+ * ignored) to learn at once when the peer closes it; then it is opened again.
+ * {@link close} stops all that at the actor's teardown.
+ *
+ * @example
+ * ```ts
+ * import { TcpConnection } from "./tcp_connection.ts";
+ *
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const tcp = new TcpConnection({
+ *   hostname: "127.0.0.1",
+ *   port: listener.addr.port,
+ *   reconnect_min_ms: 100,
+ *   reconnect_max_ms: 1000,
+ *   connect_timeout: 10,
+ * }, () => ({ debug() {}, info() {}, warn() {} }));
+ * const accepted = listener.accept();
+ * const conn = await tcp.connect();
+ * await conn.write(new TextEncoder().encode("hello\n"));
+ * await tcp.close();
+ * (await accepted).close();
+ * listener.close();
+ * tcp.connections; // 1
+ * ```
+ */
+export class TcpConnection {
+  /** `hostname:port`, for messages. */
+  readonly address: string;
+  #hostname: string;
+  #port: number;
+  #minMs: number;
+  #maxMs: number;
+  #connectTimeoutMs: number;
+  #log: () => TcpConnectionLog;
+  #onOpen: (conn: Deno.TcpConn) => void;
+  #conn: Deno.TcpConn | undefined;
+  #connecting: Promise<Deno.TcpConn> | undefined;
+  #attempted: (() => void) | undefined;
+  #watchers = new Set<Promise<void>>();
+  #connections = 0;
+  #lastError = "not connected yet";
+  #stop = new AbortController();
+
+  /**
+   * Makes a connection, not opened yet. `log` returns the actor's logger
+   * (a function, as an actor's logger changes when a router adopts it);
+   * `onOpen` runs each time the connection is opened.
+   */
+  constructor(
+    options: TcpConnectionOptions,
+    log: () => TcpConnectionLog,
+    onOpen: (conn: Deno.TcpConn) => void = () => {},
+  ) {
+    this.address = `${options.hostname}:${options.port}`;
+    this.#hostname = options.hostname;
+    this.#port = options.port;
+    this.#minMs = options.reconnect_min_ms;
+    this.#maxMs = options.reconnect_max_ms;
+    this.#connectTimeoutMs = options.connect_timeout * 1000;
+    this.#log = log;
+    this.#onOpen = onOpen;
+  }
+
+  /** The open connection, if any. */
+  get current(): Deno.TcpConn | undefined {
+    return this.#conn;
+  }
+
+  /** Connections opened so far (the first one and every reconnection). */
+  get connections(): number {
+    return this.#connections;
+  }
+
+  /** Why the last attempt to connect failed or the last connection ended. */
+  get lastError(): string {
+    return this.#lastError;
+  }
+
+  /** Whether {@link abort} or {@link close} stopped it. */
+  get stopped(): boolean {
+    return this.#stop.signal.aborted;
+  }
+
+  /**
+   * The open connection, or the connection once it is open: starts
+   * connecting unless connecting already. Rejects only when {@link abort} or
+   * {@link close} stops it first.
+   */
+  connect(): Promise<Deno.TcpConn> {
+    if (this.#conn !== undefined) return Promise.resolve(this.#conn);
+    if (this.#connecting === undefined) {
+      const connecting = this.#connectWithBackoff().finally(() => {
+        this.#connecting = undefined;
+      });
+      connecting.catch(() => {});
+      this.#connecting = connecting;
+    }
+    return this.#connecting;
+  }
+
+  /**
+   * Starts connecting like {@link connect}, and resolves once the next
+   * attempt has opened the connection or failed; the later attempts go on in
+   * the background.
+   */
+  tryConnect(): Promise<void> {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const earlier = this.#attempted;
+    this.#attempted = () => {
+      earlier?.();
+      resolve();
+    };
+    this.connect().then(() => resolve(), () => resolve());
+    return promise;
+  }
+
+  /**
+   * Closes `conn` if it is still the open connection, and starts connecting
+   * again (unless stopped). For a connection that failed a write.
+   */
+  drop(conn: Deno.TcpConn, reason: string): void {
+    if (this.#conn !== conn) return;
+    this.#conn = undefined;
+    closeQuietly(conn);
+    this.#lastError = reason;
+    if (!this.#stop.signal.aborted) this.connect();
+  }
+
+  /** Like {@link drop}, and logs a warning that the connection was lost. */
+  lost(conn: Deno.TcpConn, reason: string): void {
+    if (this.#conn === conn && !this.#stop.signal.aborted) {
+      this.#log().warn("Lost the connection to {address}: {reason}", {
+        address: this.address,
+        reason,
+      });
+    }
+    this.drop(conn, reason);
+  }
+
+  /** Stops connecting at once: {@link connect} rejects. */
+  abort(): void {
+    this.#stop.abort();
+  }
+
+  /** Stops connecting, closes the connection and waits for its reader. */
+  async close(): Promise<void> {
+    this.#stop.abort();
+    const conn = this.#conn;
+    this.#conn = undefined;
+    if (conn !== undefined) closeQuietly(conn);
+    await this.#connecting?.catch(() => {});
+    await Promise.all(this.#watchers);
+  }
+
+  async #connectWithBackoff(): Promise<Deno.TcpConn> {
+    for (let failures = 0;; failures++) {
+      if (this.#stop.signal.aborted) throw this.#stopped();
+      try {
+        const conn = await this.#dial();
+        if (this.#stop.signal.aborted) {
+          closeQuietly(conn);
+          throw this.#stopped();
+        }
+        this.#opened(conn);
+        return conn;
+      } catch (error) {
+        if (this.#stop.signal.aborted) throw this.#stopped();
+        this.#lastError = message(error);
+        const delay = Math.min(this.#maxMs, this.#minMs * 2 ** failures);
+        const text =
+          "Cannot connect to {address}: {error}; trying again in {delay} ms";
+        const values = {
+          address: this.address,
+          error: this.#lastError,
+          delay,
+        };
+        if (failures === 0) this.#log().warn(text, values);
+        else this.#log().debug(text, values);
+        const attempted = this.#attempted;
+        this.#attempted = undefined;
+        attempted?.();
+        if (!await sleep(delay, this.#stop.signal)) throw this.#stopped();
+      }
+    }
+  }
+
+  #opened(conn: Deno.TcpConn): void {
+    this.#conn = conn;
+    this.#connections++;
+    const watcher = this.#watch(conn).finally(() =>
+      this.#watchers.delete(watcher)
+    );
+    this.#watchers.add(watcher);
+    this.#log().info(
+      this.#connections === 1
+        ? "Connected to {address}"
+        : "Reconnected to {address}",
+      { address: this.address },
+    );
+    this.#onOpen(conn);
+  }
+
+  /** One attempt to connect, bounded by `connect_timeout`. */
+  async #dial(): Promise<Deno.TcpConn> {
+    const attempt = new AbortController();
+    const timer = setTimeout(() => attempt.abort(), this.#connectTimeoutMs);
+    const stop = this.#stop.signal;
+    const onStop = () => attempt.abort();
+    stop.addEventListener("abort", onStop, { once: true });
+    try {
+      const conn = await Deno.connect({
+        hostname: this.#hostname,
+        port: this.#port,
+        signal: attempt.signal,
+      });
+      conn.setNoDelay(true);
+      return conn;
+    } catch (error) {
+      if (attempt.signal.aborted && !stop.aborted) {
+        throw new Error(
+          `Timed out after ${this.#connectTimeoutMs / 1000} s`,
+          { cause: error },
+        );
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      stop.removeEventListener("abort", onStop);
+    }
+  }
+
+  /** Reads `conn` until it ends, ignoring what arrives; then reconnects. */
+  async #watch(conn: Deno.TcpConn): Promise<void> {
+    const sink = new Uint8Array(4096);
+    let reason = "the peer closed it";
+    try {
+      while (await conn.read(sink) !== null) { /* ignored */ }
+    } catch (error) {
+      reason = message(error);
+    }
+    this.lost(conn, reason);
+  }
+
+  #stopped(): Error {
+    return new Error(
+      `Gave up waiting for a connection to ${this.address}: the actor stopped`,
+    );
+  }
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function closeQuietly(conn: Deno.TcpConn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
+  }
+}
