@@ -50,6 +50,77 @@ console.log(
   }x slower; events lost ${slow.lost} (target: < 150 MB peak RSS)`,
 );
 
+/** The result with the median `events_per_second` of `results`. */
+const median = (results: Result[]): Result =>
+  [...results].sort((a, b) => a.events_per_second - b.events_per_second)[
+    Math.floor(results.length / 2)
+  ]!;
+/**
+ * Runs the `scenarios` of `program` in turn, `rounds` times, so that load from
+ * elsewhere on the machine falls on each alike; returns the median run of each.
+ */
+async function alternate(
+  program: string,
+  scenarios: string[],
+  rounds: number,
+  args: string[] = [],
+): Promise<Result[]> {
+  const runs = scenarios.map((): Result[] => []);
+  for (let round = 0; round < rounds; round++) {
+    for (const [i, scenario] of scenarios.entries()) {
+      runs[i]!.push(await run(program, ["--scenario", scenario, ...args]));
+    }
+  }
+  return runs.map(median);
+}
+const mib = (result: Result) => Number(result.mib_per_second).toFixed(1);
+
+const [tcp, tcpBare] = await alternate(
+  "tcp_file.ts",
+  ["compysition", "bare"],
+  3,
+);
+console.log(
+  `\nTCP lines (~${
+    Math.round(Number(tcp!.bytes_per_line))
+  } bytes of JSON) -> json_decode -> file_out, ${
+    tcp!.events.toLocaleString("en-US")
+  } lines over ${
+    tcp!.connections
+  } connections from a client process (median of 3 rounds)`,
+);
+console.log(`${line(tcp!)}  ${mib(tcp!)} MiB/s`);
+console.log(`${line(tcpBare!)}  ${mib(tcpBare!)} MiB/s`);
+console.log(
+  `${mib(tcp!)} MiB/s, ${
+    (tcp!.events_per_second / tcpBare!.events_per_second * 100).toFixed(0)
+  }% of the bare loop; bytes lost ${tcp!.lost} (target: >= 100 MiB/s)`,
+);
+
+const httpArgs = ["--seconds", "3"];
+const [http, httpBare] = await alternate(
+  "http.ts",
+  ["compysition", "bare"],
+  3,
+  httpArgs,
+);
+const latency = (result: Result) =>
+  `p50 ${Number(result.p50_ms).toFixed(1)} ms, p99 ${
+    Number(result.p99_ms).toFixed(1)
+  } ms, ${result.failures} failed`;
+console.log(
+  `\nHTTP request/response: POST JSON, echoed back; ${
+    http!.concurrency
+  } concurrent keep-alive fetch clients in a separate process, 3 s per run (median of 3 rounds)`,
+);
+console.log(`${line(http!)}  ${latency(http!)}`);
+console.log(`${line(httpBare!)}  ${latency(httpBare!)}`);
+console.log(
+  `http_server -> header -> http_server at ${
+    (http!.events_per_second / httpBare!.events_per_second * 100).toFixed(0)
+  }% of the bare Deno.serve rate (target: >= 70%)`,
+);
+
 console.log(
   "\nNATS JetStream: worker processes (nats_in -> jsonata -> file_out), 100,000 messages each run",
 );
