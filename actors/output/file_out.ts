@@ -152,34 +152,47 @@ export class FileOut extends Actor {
   }
 
   /**
-   * Encodes `events` into the byte builder, one line each, and records where
-   * each line ends in `#ends` (an event that failed ends where it starts).
-   * Returns the events that failed with their errors.
+   * Encodes `events` into the byte builder, one line each, and records in
+   * `#ends` where lines end: each line (an event that failed ends where it
+   * starts) when rotating, else only the end of the batch, whose text is then
+   * encoded in one go. Returns the events that failed with their errors.
    */
   #encode(events: Event[]): [Event, unknown][] | undefined {
     const bytes = this.#bytes;
     const ends = this.#ends;
+    const rotating = this.#maxBytes !== Infinity;
     bytes.clear();
     ends.length = 0;
     let failed: [Event, unknown][] | undefined;
+    let pending = "";
     for (let i = 0; i < events.length; i++) {
       const data = events[i]!.data;
       if (this.#raw && data instanceof Uint8Array) {
+        if (pending !== "") bytes.addText(pending);
+        pending = "";
         bytes.addBytes(data);
-      } else {
-        let text: string;
-        try {
-          text = this.#raw && typeof data === "string" ? data : toJson(data);
-        } catch (error) {
-          (failed ??= []).push([events[i]!, error]);
-          ends.push(bytes.length);
-          continue;
-        }
-        bytes.addText(text);
+        bytes.addByte(NEWLINE);
+        if (rotating) ends.push(bytes.length);
+        continue;
       }
-      bytes.addByte(NEWLINE);
-      ends.push(bytes.length);
+      let text: string;
+      try {
+        text = this.#raw && typeof data === "string" ? data : toJson(data);
+      } catch (error) {
+        (failed ??= []).push([events[i]!, error]);
+        if (rotating) ends.push(bytes.length);
+        continue;
+      }
+      if (rotating) {
+        bytes.addText(text);
+        bytes.addByte(NEWLINE);
+        ends.push(bytes.length);
+      } else {
+        pending += text + "\n";
+      }
     }
+    if (pending !== "") bytes.addText(pending);
+    if (!rotating) ends.push(bytes.length);
     return failed;
   }
 
