@@ -311,6 +311,8 @@ class Loader {
   #env: (name: string) => string | undefined;
   #lines = new LineCounter();
   #problems: ConfigProblem[] = [];
+  /** Paths of values whose `${VAR}` could not be substituted. */
+  #unresolved: string[] = [];
   #doc!: Document.Parsed;
 
   constructor(
@@ -484,6 +486,7 @@ class Loader {
       changed = true;
       i = end + 1;
     }
+    if (failed) this.#unresolved.push(path.join("."));
     if (failed || !changed) return;
     node.value = node.type === "PLAIN" ? typedScalar(result) : result;
   }
@@ -733,6 +736,7 @@ class Loader {
           continue;
         }
         const path = issue.path.map(pathKey);
+        if (this.#isUnresolved([...optionsPath, ...path])) continue;
         const subject = path.length === 0
           ? `The options of actor "${name}"`
           : `Option "${path.join(".")}" of actor "${name}"`;
@@ -1145,6 +1149,17 @@ class Loader {
   }
 
   // --- positions -----------------------------------------------------------
+
+  /**
+   * Whether the value at `path` holds a `${VAR}` that could not be
+   * substituted: that error is reported, so its value is not checked again.
+   */
+  #isUnresolved(path: Path): boolean {
+    const key = path.join(".");
+    return this.#unresolved.some((unresolved) =>
+      key === unresolved || key.startsWith(`${unresolved}.`)
+    );
+  }
 
   #add(
     at: number | Node | null | undefined,

@@ -132,7 +132,10 @@ export interface StopOptions {
  * ```
  */
 export interface StopReport {
-  /** Events consumed successfully by output actors. */
+  /**
+   * Events consumed successfully by output actors, and replies consumed by
+   * inputs that answer requests (`http_server` in request/response mode).
+   */
   delivered: number;
   /** Events lost to full-queue policies, unconnected queues or the timeout. */
   dropped: number;
@@ -632,7 +635,10 @@ export class Router {
     for (const actor of this.#actors.values()) {
       if (this.#isSide(actor)) continue;
       const figures = actor.figures();
-      if (actor.kind === "output") report.delivered += figures.consumed_total;
+      // Outputs deliver; an input that consumes (http_server) takes replies.
+      if (actor.kind === "output" || actor.kind === "input") {
+        report.delivered += figures.consumed_total;
+      }
       report.failed += figures.failed_total;
       for (const [name, queue] of Object.entries(actor.pool.figures())) {
         report.queues[`${actor.name}.${name}`] = queue;

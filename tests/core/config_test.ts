@@ -150,6 +150,21 @@ const BROKEN: BrokenCase[] = [
     ],
   },
   {
+    name: "unset_template.yaml",
+    text: [
+      "actors:",
+      "  relay:",
+      "    type: http_client",
+      "    options:",
+      "      url: ${CONFIG_TEST_UNSET_URL}",
+      "",
+    ].join("\n"),
+    // Only the missing variable, not also a bad URL template.
+    expected: () => [
+      '5:12: Environment variable "CONFIG_TEST_UNSET_URL" is not set; set it or give a default: "${CONFIG_TEST_UNSET_URL:-value}"',
+    ],
+  },
+  {
     name: "modules.yaml",
     text:
       "actors:\n  mine:\n    module: ./not_a_spec.ts\n  gone:\n    module: ./missing.ts\n",

@@ -101,11 +101,11 @@ Deno.test("examples/http_json_service.yaml answers each POST /quote with its pri
 
     const { result, report } = await stopWithSigterm(cli);
     assert.equal(result.stdout, "");
-    // The three rejected orders failed in "price" (and were answered by the
-    // error path). Replies go back to the server, an input, so no output
-    // actor counts them as delivered.
+    // Every answer the server consumed counts as delivered: the priced
+    // orders and the three rejected ones, which failed in "price" and were
+    // answered by the error path.
     assert.deepEqual(report, {
-      delivered: 0,
+      delivered: orders.length + 3,
       dropped: 0,
       failed: 3,
       discarded: 0,
