@@ -28,6 +28,19 @@ export interface NatsServer {
 const START_ATTEMPTS = 200;
 const START_POLL_MS = 25;
 
+/**
+ * The server binary: on the PATH, or where Debian's package puts it
+ * (`/usr/sbin`, which an unprivileged PATH may lack).
+ */
+const NATS_SERVER = ["/usr/sbin/nats-server", "/usr/local/sbin/nats-server"]
+  .find((path) => {
+    try {
+      return Deno.statSync(path).isFile;
+    } catch {
+      return false;
+    }
+  }) ?? "nats-server";
+
 /** The command that installs the server, for error messages. */
 export const INSTALL_HINT =
   'nats-server is not installed: install it with "apt-get install -y nats-server" (Debian/Ubuntu), or put a nats-server binary on the PATH';
@@ -75,7 +88,7 @@ async function startOnce(
   const storeDir = await Deno.makeTempDir({ prefix: "compysition_nats_" });
   let child: Deno.ChildProcess;
   try {
-    child = new Deno.Command("nats-server", {
+    child = new Deno.Command(NATS_SERVER, {
       args: [
         "-js",
         "-a",
