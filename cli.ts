@@ -27,7 +27,12 @@ import { LogHuman } from "./actors/log/log_human.ts";
 import { LogJson } from "./actors/log/log_json.ts";
 import { BUILTIN_ACTORS } from "./actors/mod.ts";
 import { PidFile, PidFileError } from "./cli/pid_file.ts";
-import { systemdUnit, thisCommand, unitName } from "./cli/service.ts";
+import {
+  isUserName,
+  systemdUnit,
+  thisCommand,
+  unitName,
+} from "./cli/service.ts";
 import { isStandalone, standaloneModuleHint } from "./cli/standalone.ts";
 import {
   AdminError,
@@ -112,8 +117,8 @@ Options:
 
 Exit codes:
   0    stopped after every queue drained
-  1    the file is invalid, an actor failed to set up, or the --pid-file
-       names a running process
+  1    the file is invalid, an actor failed to set up, the admin API cannot
+       be served, or the --pid-file names a running process
   2    usage error
   3    stopped, but the drain timed out: the events still queued were lost
   130  a second SIGINT exited at once without draining (143 for SIGTERM)
@@ -171,7 +176,8 @@ language server, start a bootstrap file with:
   },
   top: {
     summary: "Show a running pipeline's actors and queues, refreshed",
-    help: `Usage: ${NAME} top [--admin URL] [--admin-token TOKEN] [--once]
+    help: `Usage: ${NAME} top [--admin URL] [--admin-token TOKEN]
+                       [--interval SECONDS] [--once]
 
 Shows the actors (state, events in and out per second, totals) and the
 queues (fill bar, depth/capacity, events per second, drops) of a pipeline
@@ -192,8 +198,8 @@ error.
   },
   tap: {
     summary: "Print a sample of the events passing a queue as ndjson",
-    help:
-      `Usage: ${NAME} tap QUEUE [--limit N] [--admin URL] [--admin-token TOKEN]
+    help: `Usage: ${NAME} tap QUEUE [--limit N] [--rate N] [--admin URL]
+                             [--admin-token TOKEN]
 
 Prints a sample of the events passing QUEUE ("a.outbox" or "b.inbox") of a
 pipeline started with "run --admin", one JSON object {"header", "data"} per
@@ -363,10 +369,7 @@ async function runCommand(args: string[]): Promise<number> {
 
   let loaded;
   try {
-    loaded = await loadPipeline(file, {
-      registry: new Registry(BUILTIN_ACTORS),
-      routerOptions: { logLevel },
-    });
+    loaded = await loadPipeline(file, { routerOptions: { logLevel } });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     err(configErrorText(error));
@@ -398,12 +401,7 @@ async function runCommand(args: string[]): Promise<number> {
     await router.start();
   } catch (error) {
     listeners.remove();
-    notice(
-      `Cannot start "${file}": ${
-        error instanceof Error ? error.message : String(error)
-      }`,
-      "error",
-    );
+    notice(`Cannot start "${file}": ${messageOf(error)}`, "error");
     return EXIT_CODES.invalid;
   }
   const started = performance.now();
@@ -425,9 +423,7 @@ async function runCommand(args: string[]): Promise<number> {
       });
     } catch (error) {
       notice(
-        `Cannot serve the admin API on "${values.admin}": ${
-          error instanceof Error ? error.message : String(error)
-        }`,
+        `Cannot serve the admin API on "${values.admin}": ${messageOf(error)}`,
         "error",
       );
       await router.stop({ timeoutMs });
@@ -799,19 +795,26 @@ async function validateCommand(args: string[]): Promise<number> {
   if (positionals.length === 0) throw new UsageError("missing FILE");
   let code: number = EXIT_CODES.ok;
   for (const file of positionals) {
-    try {
-      const { router } = await loadPipeline(file, {
-        registry: new Registry(BUILTIN_ACTORS),
-      });
-      await router.stop();
-      out(`${file}: ok\n`);
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      err(configErrorText(error));
-      code = EXIT_CODES.invalid;
-    }
+    if (await checkFile(file) === undefined) code = EXIT_CODES.invalid;
+    else out(`${file}: ok\n`);
   }
   return code;
+}
+
+/**
+ * Loads `file` as "run" would, without starting anything; on problems,
+ * prints them and returns `undefined`.
+ */
+async function checkFile(file: string): Promise<PipelineConfig | undefined> {
+  try {
+    const { router, config } = await loadPipeline(file);
+    await router.stop();
+    return config;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    err(configErrorText(error));
+    return undefined;
+  }
 }
 
 // --- graph -------------------------------------------------------------------
@@ -825,18 +828,8 @@ async function graphCommand(args: string[]): Promise<number> {
     "dot",
     "mermaid",
   ]);
-  let config: PipelineConfig;
-  try {
-    const loaded = await loadPipeline(file, {
-      registry: new Registry(BUILTIN_ACTORS),
-    });
-    await loaded.router.stop();
-    config = loaded.config;
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    err(configErrorText(error));
-    return EXIT_CODES.invalid;
-  }
+  const config = await checkFile(file);
+  if (config === undefined) return EXIT_CODES.invalid;
   out(format === "dot" ? toDot(config) : toMermaid(config));
   return EXIT_CODES.ok;
 }
@@ -1092,19 +1085,10 @@ async function serviceCommand(args: string[]): Promise<number> {
   const file = resolve(onePositional(positionals, "FILE"));
   const drainMs = seconds(values["drain-timeout"] ?? "30", "--drain-timeout");
   const user = values.user;
-  if (user !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9_.@-]*\$?$/.test(user)) {
+  if (user !== undefined && !isUserName(user)) {
     throw new UsageError(`--user must be a user name, not "${user}"`);
   }
-  try {
-    const { router } = await loadPipeline(file, {
-      registry: new Registry(BUILTIN_ACTORS),
-    });
-    await router.stop();
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    err(configErrorText(error));
-    return EXIT_CODES.invalid;
-  }
+  if (await checkFile(file) === undefined) return EXIT_CODES.invalid;
   const command = values.binary === undefined
     ? thisCommand()
     : [resolve(values.binary)];
@@ -1147,10 +1131,7 @@ function parse<T extends ParseArgsOptionsConfig>(args: string[], options: T) {
       strict: true,
     });
   } catch (error) {
-    throw new UsageError(
-      (error instanceof Error ? error.message : String(error))
-        .split(/\.\s/)[0]!,
-    );
+    throw new UsageError(messageOf(error).split(/\.\s/)[0]!);
   }
 }
 
@@ -1203,7 +1184,7 @@ function listenAddress(value: string): { hostname: string; port: number } {
   try {
     return parseListenAddress(value);
   } catch (error) {
-    throw new UsageError(`--admin: ${(error as Error).message}`);
+    throw new UsageError(`--admin: ${messageOf(error)}`);
   }
 }
 
@@ -1245,6 +1226,11 @@ function out(text: string): void {
 
 function err(text: string): void {
   writeAll(Deno.stderr, text);
+}
+
+/** The message of an error, or the value as text. */
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function plural(n: number, word: string): string {

@@ -375,18 +375,12 @@ export async function connectNats(
   if (options.tls !== undefined) {
     const tls: NonNullable<NodeConnectionOptions["tls"]> = {};
     const { ca_file, cert_file, key_file } = options.tls;
-    if (ca_file !== undefined) {
-      tls.ca = new TextDecoder().decode(await readFile(ca_file, "tls.ca_file"));
-    }
+    if (ca_file !== undefined) tls.ca = await readText(ca_file, "tls.ca_file");
     if (cert_file !== undefined) {
-      tls.cert = new TextDecoder().decode(
-        await readFile(cert_file, "tls.cert_file"),
-      );
+      tls.cert = await readText(cert_file, "tls.cert_file");
     }
     if (key_file !== undefined) {
-      tls.key = new TextDecoder().decode(
-        await readFile(key_file, "tls.key_file"),
-      );
+      tls.key = await readText(key_file, "tls.key_file");
     }
     settings.tls = tls;
   }
@@ -417,6 +411,10 @@ async function readFile(path: string, option: string): Promise<Uint8Array> {
       { cause: error },
     );
   }
+}
+
+async function readText(path: string, option: string): Promise<string> {
+  return new TextDecoder().decode(await readFile(path, option));
 }
 
 /**

@@ -310,10 +310,12 @@ function positiveInteger(
   return number;
 }
 
+const encoder = new TextEncoder();
+
 /** Compares two strings in a time that does not depend on where they differ. */
 function sameText(a: string, b: string): boolean {
-  const left = new TextEncoder().encode(a);
-  const right = new TextEncoder().encode(b);
+  const left = encoder.encode(a);
+  const right = encoder.encode(b);
   let difference = left.length ^ right.length;
   for (let i = 0; i < right.length; i++) {
     difference |= (left[i] ?? 0) ^ right[i]!;

@@ -148,8 +148,8 @@ let duplicates = 0;
 let lost = 0;
 try {
   for (const count of [1, 2, 3]) {
-    const dir = await Deno.makeTempDir({ prefix: "bench_nats_" });
     await backlog(connection, manager, events);
+    const dir = await Deno.makeTempDir({ prefix: "bench_nats_" });
     const names = Array.from({ length: count }, (_, i) => `w${i + 1}`);
     const workers = names.map((name) => startWorker(name, dir, server.url));
     try {
@@ -168,21 +168,24 @@ try {
 
   // Three workers, one killed mid-stream: what it wrote but had not
   // acknowledged is written again by the others.
-  const dir = await Deno.makeTempDir({ prefix: "bench_nats_" });
   await backlog(connection, manager, events);
+  const dir = await Deno.makeTempDir({ prefix: "bench_nats_" });
   const names = ["w1", "w2", "w3"];
   const workers = names.map((name) => startWorker(name, dir, server.url));
   try {
-    await until(manager, (acked) => acked >= events * 0.3);
-    workers[0]!.kill("SIGKILL");
-    await until(manager, (acked, pending) => acked === events && !pending);
+    try {
+      await until(manager, (acked) => acked >= events * 0.3);
+      workers[0]!.kill("SIGKILL");
+      await until(manager, (acked, pending) => acked === events && !pending);
+    } finally {
+      await stopAll(workers);
+    }
+    const written = await lines(dir, names);
+    duplicates = written.lines - written.distinct;
+    lost = events - written.distinct;
   } finally {
-    await stopAll(workers);
+    await Deno.remove(dir, { recursive: true });
   }
-  const written = await lines(dir, names);
-  duplicates = written.lines - written.distinct;
-  lost = events - written.distinct;
-  await Deno.remove(dir, { recursive: true });
 } finally {
   await connection.close();
 }

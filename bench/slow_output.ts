@@ -59,7 +59,7 @@ router.register(new SlowOutput("slow", abort.signal));
 router.connect("input.outbox", "slow.inbox");
 started = performance.now();
 await router.start();
-await sleep(seconds * 1000, new AbortController().signal);
+await sleep(seconds * 1000, abort.signal);
 const stopped = await router.stop({ timeoutMs: 10_000 });
 abort.abort();
 const elapsed = (performance.now() - started) / 1000;

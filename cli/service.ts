@@ -36,6 +36,21 @@ export const SERVICE_PERMISSIONS: readonly string[] = [
 ];
 
 /**
+ * Whether `name` can be written as the unit's `User=`: letters, digits and
+ * `_.@-`, not starting with `.`, `@` or `-`, with an optional final `$`.
+ *
+ * @example
+ * ```ts
+ * import { isUserName } from "./service.ts";
+ * isUserName("compysition"); // true
+ * isUserName("bad user"); // false
+ * ```
+ */
+export function isUserName(name: string): boolean {
+  return /^[A-Za-z0-9_][A-Za-z0-9_.@-]*\$?$/.test(name);
+}
+
+/**
  * The command that runs this very program: the executable itself when it is
  * the standalone executable, else `deno run` with the service's permissions
  * and this copy's deno.json on this copy's cli.ts.
@@ -110,10 +125,7 @@ export function systemdUnit(options: ServiceOptions): string {
       }"`,
     );
   }
-  if (
-    options.user !== undefined &&
-    !/^[A-Za-z0-9_][A-Za-z0-9_.@-]*\$?$/.test(options.user)
-  ) {
+  if (options.user !== undefined && !isUserName(options.user)) {
     throw new TypeError(`"${options.user}" is not a valid user name`);
   }
   const drain = options.drainTimeoutSeconds;

@@ -224,7 +224,7 @@ export abstract class Actor {
   #sentAfterClose = new Set<string>();
   #consumeSeconds = new Histogram();
   /** Batches being consumed, from the first event not finished yet. */
-  #inHand = new Set<{ batch: readonly Event[]; from: number }>();
+  #inHand = new Set<InHand>();
   /** The tracker of the event being consumed, inherited by what it sends. */
   #current: Tracked | undefined;
 
@@ -320,7 +320,9 @@ export abstract class Actor {
 
   /**
    * Called once every inbound queue is closed and empty, before the outbound
-   * queues close: the place to flush what an actor still holds.
+   * queues close: the place to flush what an actor still holds. Not called
+   * for inputs (actors with `produce`): their outbound queues close when
+   * `produce` returns, so they flush there.
    */
   drained(): void | Promise<void> {}
 
@@ -352,7 +354,8 @@ export abstract class Actor {
 
   /**
    * Sends `event` to outbound queue `queue` (default `outbox`). Returns a
-   * promise when the queue is full and the caller must wait: await it.
+   * promise when the caller must wait (a full batch is being written to the
+   * connected queue, which may be full): await it.
    *
    * An event sent while a tracked event is consumed inherits its delivery
    * tracker (see `core/tracking.ts`); in an actor with several inbound queues
@@ -465,8 +468,7 @@ export abstract class Actor {
     queue: string,
     inbound: Queue,
   ): Promise<void> {
-    let settled = 0;
-    const hand = { batch, from: 0 };
+    const hand: InHand = { batch, from: 0 };
     this.#inHand.add(hand);
     for (let i = 0; i < batch.length; i++) {
       const event = batch[i]!;
@@ -475,25 +477,19 @@ export abstract class Actor {
       try {
         const result = this.consume(event, queue);
         if (result !== undefined) {
-          if (i > settled) {
-            inbound.settle(i - settled);
-            settled = hand.from = i;
-          }
+          settleBefore(inbound, hand, i);
           await result;
         }
         this.#consumed++;
       } catch (error) {
-        if (i > settled) {
-          inbound.settle(i - settled);
-          settled = hand.from = i;
-        }
+        settleBefore(inbound, hand, i);
         await this.#recover(event, queue, error);
       }
       if (tracker !== undefined) tracker.release();
     }
     this.#current = undefined;
     this.#inHand.delete(hand);
-    inbound.settle(batch.length - settled);
+    inbound.settle(batch.length - hand.from);
   }
 
   async #consumeAll(
@@ -502,7 +498,7 @@ export abstract class Actor {
     inbound: Queue,
   ): Promise<void> {
     const failedBefore = this.#failed;
-    const hand = { batch, from: 0 };
+    const hand: InHand = { batch, from: 0 };
     this.#inHand.add(hand);
     try {
       await this.consumeBatch!(batch, queue);
@@ -614,6 +610,20 @@ export abstract class Actor {
     await Promise.all(
       [...this.pool.outbound.values()].map((queue) => queue.close()),
     );
+  }
+}
+
+/** A batch being consumed; `from` is its first event not settled yet. */
+interface InHand {
+  batch: readonly Event[];
+  from: number;
+}
+
+/** Settles in `inbound` the events of `hand` before `index`. */
+function settleBefore(inbound: Queue, hand: InHand, index: number): void {
+  if (index > hand.from) {
+    inbound.settle(index - hand.from);
+    hand.from = index;
   }
 }
 

@@ -27,7 +27,6 @@ import type { z } from "zod";
 import { BUILTIN_ACTORS } from "../actors/mod.ts";
 import { Actor, type ActorSettings, describe } from "./actor.ts";
 import {
-  closest,
   ConfigError,
   type ConfigProblem,
   didYouMean,
@@ -499,14 +498,12 @@ class Loader {
     for (const issue of parsed.error.issues) {
       if (issue.code === "unrecognized_keys") {
         for (const key of issue.keys) {
-          const suggestion = closest(key, BOOTSTRAP_KEYS);
           this.#add(
             this.#keyNode(root, [key]),
             [key],
             `Unknown top-level key "${key}"${
-              suggestion === undefined
-                ? `; the keys are ${quoteList(BOOTSTRAP_KEYS)}`
-                : `; did you mean "${suggestion}"?`
+              didYouMean(key, BOOTSTRAP_KEYS) ||
+              `; the keys are ${quoteList(BOOTSTRAP_KEYS)}`
             }`,
           );
         }
@@ -634,14 +631,12 @@ class Loader {
     if (data.type !== undefined) {
       const spec = this.#registry.get(data.type);
       if (spec === undefined) {
-        const suggestion = closest(data.type, this.#registry.types());
         this.#add(
           this.#nodeAt(node, ["type"]),
           [...path, "type"],
           `Unknown actor type "${data.type}" for actor "${name}"${
-            suggestion === undefined
-              ? `; the types are listed by "compysition actors"`
-              : `; did you mean "${suggestion}"?`
+            didYouMean(data.type, this.#registry.types()) ||
+            `; the types are listed by "compysition actors"`
           }`,
         );
         return;
@@ -916,21 +911,14 @@ class Loader {
         if (parsed.data.when_full !== undefined) {
           options.whenFull = parsed.data.when_full;
         }
-        let bad = false;
-        for (
-          const [address, at, side] of [[from, fromAt, "from"], [
-            to,
-            toAt,
-            "to",
-          ]] as const
-        ) {
-          if (
-            this.#checkAddress(address, at, [...path, side], side) === undefined
-          ) {
-            bad = true;
-          }
-        }
-        if (bad) return;
+        const fromOk = this.#checkAddress(
+          from,
+          fromAt,
+          [...path, "from"],
+          "outbox",
+        );
+        const toOk = this.#checkAddress(to, toAt, [...path, "to"], "inbox");
+        if (!fromOk || !toOk) return;
       } else {
         this.#add(
           itemNode,
@@ -1027,14 +1015,7 @@ class Loader {
         );
         ok = false;
       } else if (
-        this.#checkAddress(
-          text,
-          at,
-          path,
-          example,
-          `routing line "${line}"`,
-        ) ===
-          undefined
+        !this.#checkAddress(text, at, path, example, `routing line "${line}"`)
       ) {
         ok = false;
       }
@@ -1042,20 +1023,20 @@ class Loader {
     return ok ? { from: left, to: right, fromAt, toAt } : undefined;
   }
 
-  /** Checks `actor.queue` has both parts; returns them. */
+  /**
+   * Checks `actor.queue` has both parts; reports what is missing, with
+   * `queue` as the example queue name.
+   */
   #checkAddress(
     address: string,
     at: number | Node,
     path: Path,
-    example: string,
+    queue: "outbox" | "inbox",
     where?: string,
-  ): [string, string] | undefined {
+  ): boolean {
     const dot = address.lastIndexOf(".");
     const context = where === undefined ? "" : ` in ${where}`;
     if (dot <= 0) {
-      const queue = example === "from" || example === "outbox"
-        ? "outbox"
-        : "inbox";
       this.#add(
         at,
         path,
@@ -1063,7 +1044,7 @@ class Loader {
           dot === 0 ? "actor" : address
         }.${queue}"`,
       );
-      return undefined;
+      return false;
     }
     if (dot === address.length - 1) {
       this.#add(
@@ -1071,9 +1052,9 @@ class Loader {
         path,
         `"${address}"${context} has an empty queue name after the dot`,
       );
-      return undefined;
+      return false;
     }
-    return [address.slice(0, dot), address.slice(dot + 1)];
+    return true;
   }
 
   /** Checks the actor and queue of one side of a connection exist. */

@@ -55,6 +55,38 @@ export const DEFAULT_CAPACITY = 1000;
 export const MAX_BATCH = 512;
 
 /**
+ * What is wrong with queue settings, one sentence tail per problem (e.g.
+ * `capacity must be a whole number of at least 1, got 0`); empty when they
+ * are good.
+ *
+ * @example
+ * ```ts
+ * import { queueOptionProblems } from "./queue.ts";
+ * queueOptionProblems({ capacity: 10, whenFull: "block" }); // []
+ * queueOptionProblems({ capacity: 0 }).length; // 1
+ * ```
+ */
+export function queueOptionProblems(
+  options: Pick<QueueOptions, "capacity" | "whenFull">,
+): string[] {
+  const { capacity, whenFull } = options;
+  const problems: string[] = [];
+  if (capacity !== undefined && (!Number.isInteger(capacity) || capacity < 1)) {
+    problems.push(
+      `capacity must be a whole number of at least 1, got ${capacity}`,
+    );
+  }
+  if (whenFull !== undefined && !WHEN_FULL.includes(whenFull)) {
+    problems.push(
+      `whenFull must be one of ${
+        WHEN_FULL.map((policy) => `"${policy}"`).join(", ")
+      }, got "${whenFull}"`,
+    );
+  }
+  return problems;
+}
+
+/**
  * Counters of one queue.
  *
  * For an inbound queue, `in_total` counts events accepted, `out_total` events
@@ -184,18 +216,10 @@ export class Queue {
   /** Makes an empty, open queue. */
   constructor(name: string, options: QueueOptions = {}) {
     const capacity = options.capacity ?? DEFAULT_CAPACITY;
-    if (!Number.isInteger(capacity) || capacity < 1) {
-      throw new RangeError(
-        `Queue "${name}": capacity must be a whole number of at least 1, got ${capacity}`,
-      );
-    }
     const whenFull = options.whenFull ?? "block";
-    if (!WHEN_FULL.includes(whenFull)) {
-      throw new RangeError(
-        `Queue "${name}": whenFull must be one of ${
-          WHEN_FULL.map((policy) => `"${policy}"`).join(", ")
-        }, got "${whenFull}"`,
-      );
+    const [problem] = queueOptionProblems({ capacity, whenFull });
+    if (problem !== undefined) {
+      throw new RangeError(`Queue "${name}": ${problem}`);
     }
     this.name = name;
     this.capacity = capacity;
@@ -261,8 +285,7 @@ export class Queue {
     const before = this.#droppedTotal;
     const accepted = this.#accept(events);
     if (this.#closed) {
-      this.#droppedTotal += accepted.length;
-      failTrackers(accepted, `Queue "${this.name}" is closed`);
+      this.#dropClosed(accepted);
     } else {
       this.#admit(
         accepted,
@@ -388,15 +411,11 @@ export class Queue {
   async #write(chunk: readonly unknown[]): Promise<void> {
     const events = this.#accept(chunk);
     if (this.#closed) {
-      this.#droppedTotal += events.length;
-      failTrackers(events, `Queue "${this.name}" is closed`);
+      this.#dropClosed(events);
       return;
     }
-    if (this.whenFull !== "block") {
-      this.#admit(events, 0, this.whenFull);
-      return;
-    }
-    let next = this.#admit(events, 0, "block");
+    // A drop policy admits or drops everything: only "block" can wait.
+    let next = this.#admit(events, 0, this.whenFull);
     if (next === events.length) return;
     this.#blocked = events;
     this.#blockedAt = next;
@@ -418,9 +437,7 @@ export class Queue {
   ): Promise<void> | void {
     if (this.#cancelled) return;
     // The consumer asks for more: the batch it held is finished.
-    this.#outTotal += this.#held;
-    this.#held = 0;
-    this.#wakeWriterNow();
+    this.settle(this.#held);
     if (this.#queued.size > 0) {
       const batch = this.#queued.take(MAX_BATCH);
       this.#held = batch.length;
@@ -437,6 +454,12 @@ export class Queue {
     return new Promise<void>((resolve) => this.#wakeReader = resolve).then(
       () => this.#pull(controller),
     );
+  }
+
+  /** Drops events written after the queue closed. */
+  #dropClosed(events: readonly Event[]): void {
+    this.#droppedTotal += events.length;
+    failTrackers(events, `Queue "${this.name}" is closed`);
   }
 
   #cancel(): void {
@@ -548,8 +571,9 @@ class Chunks {
  * batches and written to the {@link Queue} it is connected to; while it is not
  * connected, or once it is closed, they are dropped and counted.
  *
- * `push` returns a promise only when the caller must wait (the batch is full
- * and the previous write is still waiting for room): awaiting it is how
+ * `push` returns a promise only when the caller must wait (the batch is full:
+ * it resolves once the batch, and any write before it, is in the connected
+ * queue, which takes it only when it has room): awaiting it is how
  * back-pressure reaches a producer. What is pushed in one synchronous run is
  * written as one chunk at the end of that run.
  *

@@ -22,8 +22,8 @@ import { type PipelineMetrics, toMetricEvents } from "./metrics.ts";
 import {
   type Queue,
   type QueueFigures,
+  queueOptionProblems,
   type QueueOptions,
-  WHEN_FULL,
 } from "./queue.ts";
 import { type ActorSpec, createActor } from "./registry.ts";
 
@@ -341,13 +341,8 @@ export class Router {
         `Cannot make "${actor.name}" the ${side} actor: it has no inbound queue "inbox"`,
       );
     }
-    const known = this.#actors.get(actor.name);
-    if (known === undefined) this.register(actor);
-    else if (known !== actor) {
-      throw new TypeError(
-        `An actor named "${actor.name}" is already registered`,
-      );
-    }
+    // Registers it, or throws when another actor has its name.
+    if (this.#actors.get(actor.name) !== actor) this.register(actor);
   }
 
   /** The registered actor called `name`. */
@@ -532,9 +527,7 @@ export class Router {
         { timeoutMs, count: sum(Object.values(queued)) },
       );
       for (const actor of this.#order) {
-        if (this.#isSide(actor)) continue;
-        actor.abort();
-        for (const queue of actor.pool.inbound.values()) queue.clear();
+        if (!this.#isSide(actor)) abandon(actor);
       }
     }
     clearInterval(this.#metricsTimer);
@@ -576,10 +569,10 @@ export class Router {
       Promise.all(sideRuns),
       Math.max(1000, deadline - Date.now()),
     );
-    for (const actor of this.#order) {
-      if (!this.#isSide(actor) || drained) continue;
-      actor.abort();
-      for (const queue of actor.pool.inbound.values()) queue.clear();
+    if (!drained) {
+      for (const actor of this.#order) {
+        if (this.#isSide(actor)) abandon(actor);
+      }
     }
     for (const actor of [...this.#order].reverse()) {
       if (this.#isSide(actor)) await this.#teardown(actor);
@@ -741,21 +734,8 @@ export class Router {
           );
         }
       }
-      const { capacity, whenFull } = options;
-      if (
-        capacity !== undefined &&
-        (!Number.isInteger(capacity) || capacity < 1)
-      ) {
-        problem(
-          `Cannot connect "${from}" to "${to}": capacity must be a whole number of at least 1, got ${capacity}`,
-        );
-      }
-      if (whenFull !== undefined && !WHEN_FULL.includes(whenFull)) {
-        problem(
-          `Cannot connect "${from}" to "${to}": whenFull must be one of ${
-            WHEN_FULL.map((policy) => `"${policy}"`).join(", ")
-          }, got "${whenFull}"`,
-        );
+      for (const message of queueOptionProblems(options)) {
+        problem(`Cannot connect "${from}" to "${to}": ${message}`);
       }
       if (problems.length === count) valid.push(connection);
     }
@@ -850,9 +830,11 @@ export class Router {
   ): Map<string, string[]> {
     const next = new Map<string, string[]>();
     for (const { from, to } of connections) {
-      const source = from.slice(0, from.lastIndexOf("."));
-      const target = to.slice(0, to.lastIndexOf("."));
-      next.set(source, [...(next.get(source) ?? []), target]);
+      const [source] = splitAddress(from);
+      const [target] = splitAddress(to);
+      const targets = next.get(source);
+      if (targets === undefined) next.set(source, [target]);
+      else targets.push(target);
     }
     return next;
   }
@@ -917,6 +899,12 @@ export class Router {
     for (const name of this.#actors.keys()) place(name, new Set());
     return order;
   }
+}
+
+/** Stops `actor` at once and throws away what its inbound queues hold. */
+function abandon(actor: Actor): void {
+  actor.abort();
+  for (const queue of actor.pool.inbound.values()) queue.clear();
 }
 
 function splitAddress(address: string): [string, string] {

@@ -89,15 +89,13 @@ export const BOOTSTRAP_KEYS: readonly string[] = Object.keys(
 );
 
 /** A `${NAME}` or `${NAME:-default}` reference making up a whole value. */
-export const SUBSTITUTION_PATTERN =
-  "^\\$\\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\\}$";
+const SUBSTITUTION_PATTERN = "^\\$\\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\\}$";
 
 /** A routing line `a.outbox -> b.inbox`. */
-export const ROUTE_PATTERN =
-  "^\\s*\\S+\\.[^\\s.]+\\s*->\\s*\\S+\\.[^\\s.]+\\s*$";
+const ROUTE_PATTERN = "^\\s*\\S+\\.[^\\s.]+\\s*->\\s*\\S+\\.[^\\s.]+\\s*$";
 
 /** An `actor.queue` address. */
-export const ADDRESS_PATTERN = "^\\S+\\.[^\\s.]+$";
+const ADDRESS_PATTERN = "^\\S+\\.[^\\s.]+$";
 
 /**
  * A JSON Schema object.

@@ -27,6 +27,7 @@
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { SERVICE_PERMISSIONS } from "../cli/service.ts";
 
 /** The targets `--target all` builds. */
 export const TARGETS: readonly string[] = [
@@ -37,13 +38,11 @@ export const TARGETS: readonly string[] = [
   "x86_64-pc-windows-msvc",
 ];
 
-/** The permissions every executable gets. */
-export const PERMISSIONS: readonly string[] = [
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-];
+/**
+ * The permissions every executable gets: the same as a service running the
+ * script (cli/service.ts).
+ */
+export const PERMISSIONS: readonly string[] = SERVICE_PERMISSIONS;
 
 /** The repository root. */
 const ROOT = fileURLToPath(new URL("../", import.meta.url));

@@ -94,8 +94,8 @@ export class Switch extends Actor {
     options: Partial<SwitchOptions> & Pick<SwitchOptions, "cases">,
     settings: ActorSettings = {},
   ) {
-    super(name, settings, { outbound: outboundQueues(options) });
     const parsed = SwitchOptions.parse(options);
+    super(name, settings, { outbound: outboundQueues(parsed) });
     this.#tests = parsed.cases.map((entry, index) => {
       try {
         return compilePredicate(entry.when);
@@ -119,8 +119,7 @@ export class Switch extends Actor {
 }
 
 /** The queues the cases and the default name, then `error`, each once. */
-function outboundQueues(options: unknown): string[] {
-  const parsed = SwitchOptions.parse(options);
-  const queues = parsed.cases.map((entry) => entry.queue);
-  return [...new Set([...queues, parsed.default, "error"])];
+function outboundQueues(options: SwitchOptions): string[] {
+  const queues = options.cases.map((entry) => entry.queue);
+  return [...new Set([...queues, options.default, "error"])];
 }

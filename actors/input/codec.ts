@@ -229,14 +229,7 @@ export class LineSplitter {
   #hold(part: Uint8Array): void {
     if (part.length === 0) return;
     if (this.#tailBytes + part.length > this.#max) {
-      const head = this.#tail.length > 0 ? this.#tail[0]! : part;
-      this.#onTooLong(
-        UTF8.decode(head.subarray(0, SAMPLE_CHARS * 4)).slice(
-          0,
-          SAMPLE_CHARS,
-        ),
-        this.#lines + 1,
-      );
+      this.#onTooLong(sampleOf(this.#tail[0] ?? part), this.#lines + 1);
       this.#tail = [];
       this.#tailBytes = 0;
       this.#skipping = true;
@@ -247,18 +240,7 @@ export class LineSplitter {
   }
 
   #emitHeld(): void {
-    const tail = this.#tail;
-    let line: Uint8Array;
-    if (tail.length === 1) {
-      line = tail[0]!;
-    } else {
-      line = new Uint8Array(this.#tailBytes);
-      let offset = 0;
-      for (const part of tail) {
-        line.set(part, offset);
-        offset += part.length;
-      }
-    }
+    const line = concatBytes(this.#tail, this.#tailBytes);
     this.#tail = [];
     this.#tailBytes = 0;
     if (this.#text) this.#emitText(line, 0, line.length);
@@ -291,11 +273,7 @@ export class LineSplitter {
       if (newline === -1 || newline > end) newline = end;
       const number = ++this.#lines;
       if (newline - from > this.#max) {
-        this.#onTooLong(
-          UTF8.decode(chunk.subarray(from, from + SAMPLE_CHARS * 4))
-            .slice(0, SAMPLE_CHARS),
-          number,
-        );
+        this.#onTooLong(sampleOf(chunk.subarray(from)), number);
       } else {
         this.#onLine(chunk.slice(from, newline), number);
       }
@@ -355,25 +333,14 @@ export class StreamDecoder {
           `Line ${line} is longer than ${maxLineBytes} bytes (max_line_bytes)`,
         sample,
       }, line);
-    if (codec === "lines") {
+    if (codec === "lines" || codec === "ndjson" || perLine) {
+      const parses = codec === "ndjson" || codec === "json";
       this.#splitter = new LineSplitter(
         maxLineBytes,
-        "text",
-        (line, number) => sink.value(line, number),
-        tooLong,
-      );
-    } else if (codec === "ndjson" || (codec === "json" && perLine)) {
-      this.#splitter = new LineSplitter(
-        maxLineBytes,
-        "text",
-        (line, number) => parseLine(line as string, number, sink),
-        tooLong,
-      );
-    } else if (codec === "raw" && perLine) {
-      this.#splitter = new LineSplitter(
-        maxLineBytes,
-        "bytes",
-        (line, number) => sink.value(line, number),
+        codec === "raw" ? "bytes" : "text",
+        parses
+          ? (line, number) => parseLine(line as string, number, sink)
+          : (line, number) => sink.value(line, number),
         tooLong,
       );
     }
@@ -431,13 +398,11 @@ export class StreamDecoder {
   #holdDocument(chunk: Uint8Array): void {
     if (this.#documentTooLong || chunk.length === 0) return;
     if (this.#documentBytes + chunk.length > this.#max) {
-      const head = this.#document[0] ?? chunk;
       this.#sink.failure({
         name: "RangeError",
         message:
           `The JSON document is longer than ${this.#max} bytes (max_line_bytes)`,
-        sample: UTF8.decode(head.subarray(0, SAMPLE_CHARS * 4))
-          .slice(0, SAMPLE_CHARS),
+        sample: sampleOf(this.#document[0] ?? chunk),
       }, 0);
       this.#document = [];
       this.#documentBytes = 0;
@@ -674,6 +639,14 @@ function parseLine(line: string, number: number, sink: DecodeSink): void {
     return;
   }
   sink.value(value, number);
+}
+
+/** The first {@link SAMPLE_CHARS} characters of `bytes` decoded as UTF-8. */
+function sampleOf(bytes: Uint8Array): string {
+  return UTF8.decode(bytes.subarray(0, SAMPLE_CHARS * 4)).slice(
+    0,
+    SAMPLE_CHARS,
+  );
 }
 
 function messageOf(error: unknown): string {

@@ -174,9 +174,7 @@ export class HttpServer extends Actor {
 
   /** Starts listening, so that a port in use fails the start. */
   override setup(): void {
-    for (const [name, queue] of this.pool.outbound) {
-      if (name !== "error" && queue.target !== null) this.#targets.add(name);
-    }
+    this.#targets = new Set(this.pool.branches());
     const { hostname, port } = this.#options;
     this.#server = Deno.serve({
       hostname,

@@ -194,22 +194,16 @@ export class TcpServer extends Actor {
   async #serve(conn: Deno.TcpConn, signal: AbortSignal): Promise<void> {
     const remote = address(conn.remoteAddr);
     const name = this.name;
+    const source = (line: number): Record<string, unknown> =>
+      line > 0 ? { remote, line } : { remote };
     let waiting: Promise<void> | undefined;
     const sink: DecodeSink = {
       value: (data, line) => {
-        const sent = this.#deliver({
-          header: { [name]: line > 0 ? { remote, line } : { remote } },
-          data,
-        });
+        const sent = this.#deliver({ header: { [name]: source(line) }, data });
         if (sent !== undefined) waiting = sent;
       },
       failure: (failure, line) => {
-        const sent = this.#fail(
-          failure,
-          line > 0 ? { remote, line } : {
-            remote,
-          },
-        );
+        const sent = this.#fail(failure, source(line));
         if (sent !== undefined) waiting = sent;
       },
     };

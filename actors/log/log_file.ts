@@ -14,6 +14,7 @@ import {
 } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
+import { concatBytes } from "../payload.ts";
 import { humanLine } from "./log_human.ts";
 import { toJsonLine } from "./log_json.ts";
 import { writeAllSync } from "./log_lines.ts";
@@ -155,15 +156,7 @@ export class LogFile extends Actor {
     if (file === undefined) {
       throw new Error(`The log file "${this.#path}" is not open`);
     }
-    const bytes = chunks.length === 1 ? chunks[0]! : new Uint8Array(length);
-    if (chunks.length > 1) {
-      let at = 0;
-      for (const chunk of chunks) {
-        bytes.set(chunk, at);
-        at += chunk.length;
-      }
-    }
-    writeAllSync(file, bytes);
+    writeAllSync(file, concatBytes(chunks, length));
     this.#size += length;
   }
 

@@ -210,7 +210,6 @@ export class HttpClient extends Actor {
   #slotFree: PromiseWithResolvers<void> | undefined;
   #idle: PromiseWithResolvers<void> | undefined;
   #stop = new AbortController();
-  /** Events failed after `consume` returned: the core counted them consumed. */
 
   /** Makes an HTTP client; see {@link HttpClientOptions}. */
   constructor(
@@ -236,10 +235,6 @@ export class HttpClient extends Actor {
     this.#responseBody = parsed.response_body;
   }
 
-  /**
-   * The core's counters, with the events whose request failed moved out of
-   * `consumed_total` (their `consume` returned before the request finished).
-   */
   /** Requests in flight now. */
   get inflight(): number {
     return this.#inflight;

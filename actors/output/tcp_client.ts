@@ -188,17 +188,12 @@ export class TcpClient extends Actor {
         (failed ??= []).push([events[i]!, error]);
         continue;
       }
-      if (this.#lengthFraming) {
-        const start = bytes.length;
-        bytes.addUint32(0);
-        if (typeof data === "string") bytes.addText(data);
-        else bytes.addBytes(data);
-        bytes.setUint32(start, bytes.length - start - 4);
-      } else {
-        if (typeof data === "string") bytes.addText(data);
-        else bytes.addBytes(data);
-        bytes.addByte(NEWLINE);
-      }
+      const start = bytes.length;
+      if (this.#lengthFraming) bytes.addUint32(0);
+      if (typeof data === "string") bytes.addText(data);
+      else bytes.addBytes(data);
+      if (this.#lengthFraming) bytes.setUint32(start, bytes.length - start - 4);
+      else bytes.addByte(NEWLINE);
     }
     return failed;
   }
