@@ -34,11 +34,15 @@ import {
   unitName,
 } from "./cli/service.ts";
 import { isStandalone, standaloneModuleHint } from "./cli/standalone.ts";
+import { errorMessage } from "./core/actor.ts";
 import {
   AdminError,
   type AdminTarget,
+  count,
   fetchPipeline,
   formatTop,
+  perSecond,
+  plural,
   tapEvents,
 } from "./admin/client.ts";
 import {
@@ -51,7 +55,7 @@ import { loadPipeline, type PipelineConfig } from "./core/config.ts";
 import { ConfigError, didYouMean } from "./core/errors.ts";
 import { LOG_LEVELS, type LogLevel } from "./core/log.ts";
 import { type ActorSpec, Registry } from "./core/registry.ts";
-import type { Router, StopReport } from "./core/router.ts";
+import { type Router, splitAddress, type StopReport } from "./core/router.ts";
 import { bootstrapSchema, describeOptions } from "./core/schema.ts";
 
 /** The exit codes of the command. */
@@ -401,7 +405,7 @@ async function runCommand(args: string[]): Promise<number> {
     await router.start();
   } catch (error) {
     listeners.remove();
-    notice(`Cannot start "${file}": ${messageOf(error)}`, "error");
+    notice(`Cannot start "${file}": ${errorMessage(error)}`, "error");
     return EXIT_CODES.invalid;
   }
   const started = performance.now();
@@ -423,7 +427,9 @@ async function runCommand(args: string[]): Promise<number> {
       });
     } catch (error) {
       notice(
-        `Cannot serve the admin API on "${values.admin}": ${messageOf(error)}`,
+        `Cannot serve the admin API on "${values.admin}": ${
+          errorMessage(error)
+        }`,
         "error",
       );
       await router.stop({ timeoutMs });
@@ -631,7 +637,7 @@ class StatusLine {
     const outRate = (totals.handled - this.#last.handled) / seconds;
     this.#last = { time: now, ...totals };
     const fullest = this.#fullest();
-    this.#text = `in ${rate(inRate)}/s | out ${rate(outRate)}/s | ${
+    this.#text = `in ${perSecond(inRate)}/s | out ${perSecond(outRate)}/s | ${
       count(totals.handled)
     } handled | fullest queue ${fullest}`;
     this.#paint();
@@ -677,17 +683,6 @@ class StatusLine {
     const percent = Math.round(best.depth / best.capacity * 100);
     return `${best.name} ${percent}% (${best.depth}/${best.capacity})`;
   }
-}
-
-function rate(value: number): string {
-  if (value >= 1e6) return `${(value / 1e6).toFixed(1)}M`;
-  if (value >= 1e4) return `${(value / 1e3).toFixed(0)}k`;
-  if (value >= 1e3) return `${(value / 1e3).toFixed(1)}k`;
-  return value.toFixed(value < 10 ? 1 : 0);
-}
-
-function count(value: number): string {
-  return value.toLocaleString("en-US");
 }
 
 // --- top and tap -------------------------------------------------------------
@@ -892,11 +887,6 @@ function toMermaid(config: PipelineConfig): string {
     );
   }
   return lines.join("\n") + "\n";
-}
-
-function splitAddress(address: string): [string, string] {
-  const dot = address.lastIndexOf(".");
-  return [address.slice(0, dot), address.slice(dot + 1)];
 }
 
 // --- actors ------------------------------------------------------------------
@@ -1131,7 +1121,7 @@ function parse<T extends ParseArgsOptionsConfig>(args: string[], options: T) {
       strict: true,
     });
   } catch (error) {
-    throw new UsageError(messageOf(error).split(/\.\s/)[0]!);
+    throw new UsageError(errorMessage(error).split(/\.\s/)[0]!);
   }
 }
 
@@ -1184,7 +1174,7 @@ function listenAddress(value: string): { hostname: string; port: number } {
   try {
     return parseListenAddress(value);
   } catch (error) {
-    throw new UsageError(`--admin: ${messageOf(error)}`);
+    throw new UsageError(`--admin: ${errorMessage(error)}`);
   }
 }
 
@@ -1226,15 +1216,6 @@ function out(text: string): void {
 
 function err(text: string): void {
   writeAll(Deno.stderr, text);
-}
-
-/** The message of an error, or the value as text. */
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
 
 function indent(text: string, by: number): string {

@@ -67,6 +67,7 @@ export {
   CONSUME_SECONDS_BUCKETS,
   Histogram,
   type HistogramFigures,
+  isMetricEvent,
   type MetricEvent,
   type MetricHeader,
   type PipelineMetrics,

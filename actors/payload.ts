@@ -5,6 +5,8 @@
  * @module
  */
 
+import { errorMessage } from "../core/actor.ts";
+
 const encoder = new TextEncoder();
 
 /**
@@ -55,9 +57,7 @@ export function toJson(value: unknown, what = "data"): string {
     return JSON.stringify(value) ?? "null";
   } catch (error) {
     throw new TypeError(
-      `Cannot write the ${what} as JSON: ${
-        error instanceof Error ? error.message : String(error)
-      }`,
+      `Cannot write the ${what} as JSON: ${errorMessage(error)}`,
       { cause: error },
     );
   }

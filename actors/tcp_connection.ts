@@ -22,7 +22,7 @@
  */
 
 import { z } from "zod";
-import { type ActorLog, sleep } from "../core/actor.ts";
+import { type ActorLog, errorMessage, sleep } from "../core/actor.ts";
 
 /** The zod shape of the reconnection options (see {@link tcpReconnectFields}). */
 export interface TcpReconnectFields {
@@ -274,7 +274,7 @@ export class TcpConnection {
         return conn;
       } catch (error) {
         if (this.#stop.signal.aborted) throw this.#stopped();
-        this.#lastError = message(error);
+        this.#lastError = errorMessage(error);
         const delay = Math.min(this.#maxMs, this.#minMs * 2 ** failures);
         const text =
           "Cannot connect to {address}: {error}; trying again in {delay} ms";
@@ -345,7 +345,7 @@ export class TcpConnection {
     try {
       while (await conn.read(sink) !== null) { /* ignored */ }
     } catch (error) {
-      reason = message(error);
+      reason = errorMessage(error);
     }
     this.lost(conn, reason);
   }
@@ -355,10 +355,6 @@ export class TcpConnection {
       `Gave up waiting for a connection to ${this.address}: the actor stopped`,
     );
   }
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 function closeQuietly(conn: Deno.TcpConn): void {

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { errorMessage } from "../core/actor.ts";
 import type { PipelineView } from "./pipeline.ts";
 
 /** Where and how to reach an admin server. */
@@ -59,7 +60,7 @@ async function get(target: AdminTarget, path: string): Promise<Response> {
     if (target.signal?.aborted) throw error;
     throw new AdminError(
       `Cannot reach the admin server at "${url.origin}": ${
-        error instanceof Error ? error.message : String(error)
+        errorMessage(error)
       }`,
       0,
     );
@@ -281,17 +282,44 @@ function bar(fill: number, size: number): string {
   return `[${"#".repeat(filled)}${".".repeat(size - filled)}]`;
 }
 
-function perSecond(value: number): string {
+/**
+ * A rate for a terminal: `1.2M`, `35k`, `4.5k`, `120`, `0.5`.
+ *
+ * @example
+ * ```ts
+ * import { perSecond } from "./client.ts";
+ * perSecond(35_200); // "35k"
+ * ```
+ */
+export function perSecond(value: number): string {
   if (value >= 1e6) return `${(value / 1e6).toFixed(1)}M`;
   if (value >= 1e4) return `${(value / 1e3).toFixed(0)}k`;
   if (value >= 1e3) return `${(value / 1e3).toFixed(1)}k`;
   return value.toFixed(value < 10 ? 1 : 0);
 }
 
-function plural(n: number, word: string): string {
+/**
+ * `n word`, with an `s` unless `n` is 1.
+ *
+ * @example
+ * ```ts
+ * import { plural } from "./client.ts";
+ * plural(2, "event"); // "2 events"
+ * ```
+ */
+export function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
 
-function count(value: number): string {
+/**
+ * A count with thousands separators: `12,345`.
+ *
+ * @example
+ * ```ts
+ * import { count } from "./client.ts";
+ * count(12345); // "12,345"
+ * ```
+ */
+export function count(value: number): string {
   return value.toLocaleString("en-US");
 }

@@ -9,7 +9,11 @@
 import type { ActorKind } from "../core/actor.ts";
 import type { PipelineMetrics } from "../core/metrics.ts";
 import type { QueueFigures } from "../core/queue.ts";
-import type { Router, RouterStatus } from "../core/router.ts";
+import {
+  type Router,
+  type RouterStatus,
+  splitAddress,
+} from "../core/router.ts";
 import type { PipelineRates, QueueRates } from "./rates.ts";
 
 /** One queue of an actor, with its figures and rates. */
@@ -174,9 +178,8 @@ export function pipelineView(
   }
   const connections: ConnectionView[] = [];
   for (const { from, to } of router.connections()) {
-    const dot = to.lastIndexOf(".");
-    const target = router.actor(to.slice(0, dot));
-    const queueName = to.slice(dot + 1);
+    const [targetName, queueName] = splitAddress(to);
+    const target = router.actor(targetName);
     const queue = target?.pool.inbound.get(queueName);
     if (target === undefined || queue === undefined) continue;
     const figures = queue.figures();
@@ -222,8 +225,8 @@ export function layoutColumns(router: Router): Map<string, number> {
   const next = new Map<string, string[]>(names.map((name) => [name, []]));
   const fed = new Set<string>();
   for (const { from, to } of router.connections()) {
-    const source = from.slice(0, from.lastIndexOf("."));
-    const target = to.slice(0, to.lastIndexOf("."));
+    const [source] = splitAddress(from);
+    const [target] = splitAddress(to);
     next.get(source)?.push(target);
     fed.add(target);
   }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { errorMessage } from "../core/actor.ts";
 import type { Event } from "../core/event.ts";
 import type { Queue } from "../core/queue.ts";
 import type { Router } from "../core/router.ts";
@@ -101,9 +102,7 @@ export function eventJson(event: Event): string {
     } catch (error) {
       text = JSON.stringify({
         header: {},
-        data: `[cannot be written as JSON: ${
-          error instanceof Error ? error.message : String(error)
-        }]`,
+        data: `[cannot be written as JSON: ${errorMessage(error)}]`,
       });
     }
   }

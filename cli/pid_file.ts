@@ -8,6 +8,7 @@
 
 import { resolve } from "node:path";
 import process from "node:process";
+import { errorMessage } from "../core/actor.ts";
 
 /** Why a PID file could not be taken; the message says what to do. */
 export class PidFileError extends Error {
@@ -97,7 +98,7 @@ export class PidFile implements Disposable {
       } catch (error) {
         if (!(error instanceof Deno.errors.AlreadyExists)) {
           throw new PidFileError(
-            `Cannot write the PID file "${path}": ${message(error)}`,
+            `Cannot write the PID file "${path}": ${errorMessage(error)}`,
           );
         }
       }
@@ -107,7 +108,7 @@ export class PidFile implements Disposable {
       } catch (error) {
         if (error instanceof Deno.errors.NotFound) continue; // Just removed.
         throw new PidFileError(
-          `Cannot read the PID file "${path}": ${message(error)}`,
+          `Cannot read the PID file "${path}": ${errorMessage(error)}`,
         );
       }
       const pid = /^\s*(\d+)\s*$/.test(text) ? Number(text) : undefined;
@@ -132,7 +133,9 @@ export class PidFile implements Disposable {
       } catch (error) {
         if (!(error instanceof Deno.errors.NotFound)) {
           throw new PidFileError(
-            `Cannot replace the stale PID file "${path}": ${message(error)}`,
+            `Cannot replace the stale PID file "${path}": ${
+              errorMessage(error)
+            }`,
           );
         }
       }
@@ -163,8 +166,4 @@ export class PidFile implements Disposable {
   [Symbol.dispose](): void {
     this.release();
   }
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -556,7 +556,7 @@ export abstract class Actor {
       actor: this.name,
       queue,
       name: error instanceof Error ? error.name : "Error",
-      message: error instanceof Error ? error.message : String(error),
+      message: errorMessage(error),
       time: new Date().toISOString(),
       ...details,
     };
@@ -699,4 +699,18 @@ export function describe(error: unknown): string {
  */
 export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * The message of an error, or the value as text.
+ *
+ * @example
+ * ```ts
+ * import { errorMessage } from "./actor.ts";
+ * errorMessage(new RangeError("too big")); // "too big"
+ * errorMessage("plain"); // "plain"
+ * ```
+ */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -25,7 +25,7 @@ import {
 } from "yaml";
 import type { z } from "zod";
 import { BUILTIN_ACTORS } from "../actors/mod.ts";
-import { Actor, type ActorSettings, describe } from "./actor.ts";
+import { Actor, type ActorSettings, describe, errorMessage } from "./actor.ts";
 import {
   ConfigError,
   type ConfigProblem,
@@ -37,6 +37,7 @@ import {
   type ConnectionOptions,
   Router,
   type RouterOptions,
+  splitAddress,
 } from "./router.ts";
 import {
   ACTOR_ENTRY_KEYS,
@@ -1066,9 +1067,7 @@ class Loader {
     where: string,
     path: Path,
   ): boolean {
-    const dot = address.lastIndexOf(".");
-    const name = address.slice(0, dot);
-    const queue = address.slice(dot + 1);
+    const [name, queue] = splitAddress(address);
     const entry = declared.get(name);
     if (entry === undefined) {
       this.#add(
@@ -1088,7 +1087,7 @@ class Loader {
     const known = [
       ...(direction === "inbound" ? pool.inbound.keys() : pool.outbound.keys()),
     ];
-    const queueAt = typeof at === "number" ? at + dot + 1 : at;
+    const queueAt = typeof at === "number" ? at + name.length + 1 : at;
     this.#add(
       queueAt,
       path,
@@ -1435,7 +1434,7 @@ function quoteList(values: readonly string[]): string {
 }
 
 function firstLine(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
+  const text = errorMessage(error);
   return text.split("\n")[0] ?? text;
 }
 

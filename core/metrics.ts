@@ -252,3 +252,31 @@ export function toMetricEvents(metrics: PipelineMetrics): MetricEvent[] {
   }
   return events;
 }
+
+/**
+ * Whether `event` is a metric event: `header.metric` names an actor and
+ * `data` holds only numbers.
+ *
+ * @example
+ * ```ts
+ * import { isMetricEvent } from "./metrics.ts";
+ * isMetricEvent({ header: { metric: { time: "", actor: "a" } }, data: { depth: 1 } }); // true
+ * isMetricEvent({ header: {}, data: 1 }); // false
+ * ```
+ */
+export function isMetricEvent(event: Event): event is MetricEvent {
+  const metric = event.header.metric as Partial<MetricHeader> | undefined;
+  if (
+    typeof metric !== "object" || metric === null ||
+    typeof metric.actor !== "string" || metric.actor === "" ||
+    (metric.queue !== undefined && typeof metric.queue !== "string") ||
+    (metric.histogram !== undefined && typeof metric.histogram !== "string")
+  ) {
+    return false;
+  }
+  const data = event.data;
+  if (typeof data !== "object" || data === null || Array.isArray(data)) {
+    return false;
+  }
+  return Object.values(data).every((value) => typeof value === "number");
+}

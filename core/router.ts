@@ -907,7 +907,17 @@ function abandon(actor: Actor): void {
   for (const queue of actor.pool.inbound.values()) queue.clear();
 }
 
-function splitAddress(address: string): [string, string] {
+/**
+ * The actor and queue names of an `"actor.queue"` address (split at the last
+ * dot, so actor names may hold dots).
+ *
+ * @example
+ * ```ts
+ * import { splitAddress } from "./router.ts";
+ * splitAddress("input.outbox"); // ["input", "outbox"]
+ * ```
+ */
+export function splitAddress(address: string): [string, string] {
   const dot = address.lastIndexOf(".");
   return [address.slice(0, dot), address.slice(dot + 1)];
 }

@@ -7,13 +7,11 @@
  */
 
 import { z } from "zod";
-import type { WhenFull } from "./queue.ts";
+import { WHEN_FULL } from "./queue.ts";
 import type { ActorSpec, Registry } from "./registry.ts";
 
 /** The full-queue policies, as a zod enum. */
-const WhenFullSchema = z.enum(
-  ["block", "drop_newest", "drop_oldest"] satisfies WhenFull[],
-);
+const WhenFullSchema = z.enum(WHEN_FULL);
 
 /** The capacity of a queue in events. */
 const CapacitySchema = z.number().int().min(1);

@@ -28,6 +28,7 @@ import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { SERVICE_PERMISSIONS } from "../cli/service.ts";
+import { errorMessage } from "../core/actor.ts";
 
 /** The targets `--target all` builds. */
 export const TARGETS: readonly string[] = [
@@ -253,7 +254,7 @@ async function main(args: string[]): Promise<number> {
       );
     }
   } catch (error) {
-    console.error(error instanceof Error ? error.message : String(error));
+    console.error(errorMessage(error));
     return 1;
   }
   return 0;

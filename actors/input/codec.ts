@@ -43,6 +43,7 @@ import { z } from "zod";
 import type { EventError } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import { concatBytes, utf8Length } from "../payload.ts";
+import { errorMessage } from "../../core/actor.ts";
 
 /** The codec names, as used in the `codec` option of the inputs. */
 export const CODECS = ["lines", "ndjson", "json", "raw"] as const;
@@ -381,7 +382,7 @@ export class StreamDecoder {
     } catch (error) {
       this.#sink.failure({
         name: "SyntaxError",
-        message: `The input is not a JSON document: ${messageOf(error)}`,
+        message: `The input is not a JSON document: ${errorMessage(error)}`,
         sample: text,
       }, 0);
     }
@@ -586,7 +587,7 @@ export function decodeMessage(
   } catch (error) {
     sink.failure({
       name: "SyntaxError",
-      message: `The message is not valid JSON: ${messageOf(error)}`,
+      message: `The message is not valid JSON: ${errorMessage(error)}`,
       sample: text,
     }, 0);
   }
@@ -633,7 +634,7 @@ function parseLine(line: string, number: number, sink: DecodeSink): void {
   } catch (error) {
     sink.failure({
       name: "SyntaxError",
-      message: `Line ${number} is not valid JSON: ${messageOf(error)}`,
+      message: `Line ${number} is not valid JSON: ${errorMessage(error)}`,
       sample: line,
     }, number);
     return;
@@ -647,8 +648,4 @@ function sampleOf(bytes: Uint8Array): string {
     0,
     SAMPLE_CHARS,
   );
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

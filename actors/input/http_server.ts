@@ -6,7 +6,12 @@
  */
 
 import { z } from "zod";
-import { Actor, type ActorSettings, describe } from "../../core/actor.ts";
+import {
+  Actor,
+  type ActorSettings,
+  describe,
+  errorMessage,
+} from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import { concatBytes } from "../payload.ts";
@@ -282,9 +287,7 @@ export class HttpServer extends Actor {
     } catch (error) {
       return jsonError(
         400,
-        `The body is not valid JSON: ${
-          error instanceof Error ? error.message : String(error)
-        }`,
+        `The body is not valid JSON: ${errorMessage(error)}`,
       );
     }
     const headers = Object.fromEntries(request.headers);

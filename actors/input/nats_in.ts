@@ -29,6 +29,7 @@ import {
   type ActorFigures,
   type ActorSettings,
   describe,
+  errorMessage,
   type EventError,
   sleep,
 } from "../../core/actor.ts";
@@ -435,7 +436,7 @@ export class NatsIn extends Actor {
         name: error instanceof Error ? error.name : "Error",
         message:
           `Message ${msg.seq} on "${msg.subject}" cannot be decoded as ${this.#options.codec}: ${
-            error instanceof Error ? error.message : String(error)
+            errorMessage(error)
           }`,
       }, msg.string());
     }
@@ -614,7 +615,7 @@ export class NatsIn extends Actor {
             name: error instanceof Error ? error.name : "Error",
             message:
               `A message on "${msg.subject}" cannot be decoded as ${this.#options.codec}: ${
-                error instanceof Error ? error.message : String(error)
+                errorMessage(error)
               }`,
             time: new Date().toISOString(),
           };

@@ -7,7 +7,7 @@
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
 import { z } from "zod";
-import { Actor, type ActorSettings } from "../../core/actor.ts";
+import { Actor, type ActorSettings, errorMessage } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import {
@@ -145,9 +145,7 @@ export class UdpIn extends Actor {
     }).catch((error) => {
       socket.close();
       throw new Error(
-        `Cannot listen on ${hostname}:${port} (UDP): ${
-          error instanceof Error ? error.message : String(error)
-        }`,
+        `Cannot listen on ${hostname}:${port} (UDP): ${errorMessage(error)}`,
         { cause: error },
       );
     });

@@ -10,6 +10,7 @@ import {
   Actor,
   type ActorFigures,
   type ActorSettings,
+  errorMessage,
 } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { MetricEvent } from "../../core/metrics.ts";
@@ -19,7 +20,7 @@ import {
   TcpConnection,
   tcpReconnectFields,
 } from "../tcp_connection.ts";
-import { isMetricEvent } from "./prometheus.ts";
+import { isMetricEvent } from "../../core/metrics.ts";
 
 /** Options of the `graphite` actor. */
 export const GraphiteOptions = z.strictObject({
@@ -274,7 +275,7 @@ export class Graphite extends Actor {
         this.#add([]);
         this.#tcp.lost(
           conn,
-          error instanceof Error ? error.message : String(error),
+          errorMessage(error),
         );
       }
     }

@@ -8,11 +8,7 @@
 import { z } from "zod";
 import { Actor, type ActorKind, type ActorSettings } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
-import type {
-  HistogramFigures,
-  MetricEvent,
-  MetricHeader,
-} from "../../core/metrics.ts";
+import { type HistogramFigures, isMetricEvent } from "../../core/metrics.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import {
   PROMETHEUS_CONTENT_TYPE,
@@ -172,34 +168,6 @@ export class Prometheus extends Actor {
     }
     this.#time = time;
   }
-}
-
-/**
- * Whether `event` is a metric event: `header.metric` names an actor and
- * `data` holds only numbers.
- *
- * @example
- * ```ts
- * import { isMetricEvent } from "./prometheus.ts";
- * isMetricEvent({ header: { metric: { time: "", actor: "a" } }, data: { depth: 1 } }); // true
- * isMetricEvent({ header: {}, data: 1 }); // false
- * ```
- */
-export function isMetricEvent(event: Event): event is MetricEvent {
-  const metric = event.header.metric as Partial<MetricHeader> | undefined;
-  if (
-    typeof metric !== "object" || metric === null ||
-    typeof metric.actor !== "string" || metric.actor === "" ||
-    (metric.queue !== undefined && typeof metric.queue !== "string") ||
-    (metric.histogram !== undefined && typeof metric.histogram !== "string")
-  ) {
-    return false;
-  }
-  const data = event.data;
-  if (typeof data !== "object" || data === null || Array.isArray(data)) {
-    return false;
-  }
-  return Object.values(data).every((value) => typeof value === "number");
 }
 
 /** A histogram from a metric event's `sum`, `count` and `le_<bound>` counts. */

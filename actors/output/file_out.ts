@@ -6,7 +6,7 @@
  */
 
 import { z } from "zod";
-import { Actor, type ActorSettings } from "../../core/actor.ts";
+import { Actor, type ActorSettings, errorMessage } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import { ByteBuilder, toJson } from "../payload.ts";
@@ -217,9 +217,7 @@ export class FileOut extends Actor {
       this.#file?.close();
       this.#file = undefined;
       throw new Error(
-        `Cannot open "${this.#path}" for appending: ${
-          error instanceof Error ? error.message : String(error)
-        }`,
+        `Cannot open "${this.#path}" for appending: ${errorMessage(error)}`,
         { cause: error },
       );
     }

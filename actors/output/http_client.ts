@@ -10,6 +10,7 @@ import {
   Actor,
   type ActorSettings,
   describe,
+  errorMessage,
   sleep,
 } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
@@ -340,7 +341,7 @@ export class HttpClient extends Actor {
           method: this.#method,
           url: request.url,
           backoff,
-          error: failure instanceof Error ? failure.message : String(failure),
+          error: errorMessage(failure),
         });
         if (!await sleep(backoff, this.#stop.signal)) {
           throw this.#cancelled(request);

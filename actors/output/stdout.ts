@@ -6,7 +6,7 @@
  */
 
 import { z } from "zod";
-import { Actor, type ActorSettings } from "../../core/actor.ts";
+import { Actor, type ActorSettings, errorMessage } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import { toJson } from "../payload.ts";
@@ -123,9 +123,7 @@ export class Stdout extends Actor {
         await writer.write(encoder.encode(text));
       } catch (error) {
         this.#failure = new Error(
-          `Cannot write to the output stream: ${
-            error instanceof Error ? error.message : String(error)
-          }`,
+          `Cannot write to the output stream: ${errorMessage(error)}`,
           { cause: error },
         );
         this.log.error(

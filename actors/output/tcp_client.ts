@@ -6,7 +6,12 @@
  */
 
 import { z } from "zod";
-import { Actor, type ActorSettings, sleep } from "../../core/actor.ts";
+import {
+  Actor,
+  type ActorSettings,
+  errorMessage,
+  sleep,
+} from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import { ByteBuilder, payload } from "../payload.ts";
@@ -144,7 +149,7 @@ export class TcpClient extends Actor {
         break;
       } catch (error) {
         if (this.#tcp.stopped) throw error;
-        const reason = error instanceof Error ? error.message : String(error);
+        const reason = errorMessage(error);
         this.log.warn(
           "Writing to {address} failed; sending {count} event(s) again on a new connection: {error}",
           { address: this.#tcp.address, count: events.length, error: reason },

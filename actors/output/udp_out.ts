@@ -7,7 +7,7 @@
 import { createSocket, type Socket } from "node:dgram";
 import { lookup } from "node:dns/promises";
 import { z } from "zod";
-import { Actor, type ActorSettings } from "../../core/actor.ts";
+import { Actor, type ActorSettings, errorMessage } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import { payloadBytes } from "../payload.ts";
@@ -94,7 +94,7 @@ export class UdpOut extends Actor {
     } catch (error) {
       throw new Error(
         `Cannot find the address of "${this.#hostname}": ${
-          error instanceof Error ? error.message : String(error)
+          errorMessage(error)
         }`,
         { cause: error },
       );
