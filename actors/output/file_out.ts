@@ -45,6 +45,14 @@ export type FileOutOptions = z.infer<typeof FileOutOptions>;
  * `<path>.1`, and a new, empty `<path>` is opened. Files hold whole lines
  * only, whatever the batches were.
  *
+ * A regular file is written synchronously, which costs far less than a write
+ * handed to a background thread, and a page-cache write takes microseconds.
+ * When one such write takes longer than 10 ms (a disk that cannot keep up),
+ * the actor writes in the background for 30 s, so that a slow disk holds up
+ * this actor only, not the other actors of the process. Anything else (a named pipe, a
+ * terminal) is always written in the background, since a write to it may wait
+ * for its reader.
+ *
  * Data that cannot be written as JSON (a BigInt, a cycle) sends its event to
  * the `error` queue; the rest of its batch is still written. A failed write
  * (a full disk) fails the whole batch, some of which may already be in the
@@ -85,6 +93,15 @@ export const fileOut: ActorSpec<FileOutOptions> = {
 const NEWLINE = 10;
 
 /**
+ * A synchronous write that takes longer than this many milliseconds moves
+ * `file_out` to background writes (see {@link FileOut}).
+ */
+const SLOW_WRITE_MS = 10;
+
+/** How long `file_out` writes in the background after a slow write, in ms. */
+const BACKGROUND_AFTER_SLOW_MS = 30_000;
+
+/**
  * The `file_out` output actor.
  *
  * A batch is encoded into one reused buffer (no copy per line), remembering
@@ -99,6 +116,10 @@ export class FileOut extends Actor {
   #maxFiles: number;
   #fsync: boolean;
   #file: Deno.FsFile | undefined;
+  /** Whether `#file` is a regular file, which may be written synchronously. */
+  #regular = false;
+  /** `performance.now()` from which writes may be synchronous again. */
+  #syncFrom = 0;
   #size = 0;
   #bytes = new ByteBuilder();
   #ends: number[] = [];
@@ -205,14 +226,33 @@ export class FileOut extends Actor {
       );
     }
     let at = start;
-    while (at < end) at += await file.write(this.#bytes.bytes(at, end));
+    if (this.#regular && performance.now() >= this.#syncFrom) {
+      const began = performance.now();
+      while (at < end) at += file.writeSync(this.#bytes.bytes(at, end));
+      const took = performance.now() - began;
+      if (took > SLOW_WRITE_MS) {
+        this.#syncFrom = began + took + BACKGROUND_AFTER_SLOW_MS;
+        this.log.info(
+          "A write to {path} took {ms} ms: writing in the background for {seconds} s",
+          {
+            path: this.#path,
+            ms: Math.round(took),
+            seconds: BACKGROUND_AFTER_SLOW_MS / 1000,
+          },
+        );
+      }
+    } else {
+      while (at < end) at += await file.write(this.#bytes.bytes(at, end));
+    }
     this.#size += end - start;
   }
 
   async #open(): Promise<void> {
     try {
       this.#file = await Deno.open(this.#path, { append: true, create: true });
-      this.#size = (await this.#file.stat()).size;
+      const stat = await this.#file.stat();
+      this.#size = stat.size;
+      this.#regular = stat.isFile;
     } catch (error) {
       this.#file?.close();
       this.#file = undefined;

@@ -4,9 +4,15 @@ import type { Event } from "../../../core/event.ts";
 import { createActor } from "../../../core/registry.ts";
 import { Router } from "../../../core/router.ts";
 import { FileOut, fileOut } from "../../../actors/output/file_out.ts";
+import { ListInput } from "../../helpers.ts";
 import { runStage } from "../stage.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
+
+/** `count` lines "line <n> <padding>", numbered from 1. */
+function lines(count: number, padding: string): string[] {
+  return Array.from({ length: count }, (_, i) => `line ${i + 1} ${padding}`);
+}
 
 function events(values: unknown[]): Event[] {
   return values.map((data, i) => ({ header: { seq: i + 1 }, data }));
@@ -154,6 +160,52 @@ Deno.test("file_out sends data it cannot write as JSON to error and writes the r
     assert.match(failure.message, /^Cannot write the data as JSON: .*BigInt/);
     assert.deepEqual(file.figures(), { consumed_total: 3, failed_total: 2 });
     assert.equal(report.failed, 2);
+  });
+});
+
+Deno.test("file_out writes a named pipe in the background: while its reader waits, the rest of the process runs", async () => {
+  await inTempDir(async (dir) => {
+    const path = `${dir}/pipe`;
+    const made = await new Deno.Command("mkfifo", { args: [path] }).output();
+    assert.ok(made.success, "mkfifo failed");
+    // A safety net, not a clock: were the pipe written synchronously, this
+    // process would block in write(2) until someone reads; after 30 s this
+    // reader does, so the test then fails on the text instead of hanging.
+    const rescue = new Deno.Command("sh", {
+      args: ["-c", `sleep 30 && exec cat "${path}" > /dev/null`],
+    }).spawn();
+    try {
+      const count = 5_000; // about 500 KB: several times a pipe's buffer
+      const padding = "x".repeat(90);
+      const router = new Router();
+      router.register(new ListInput("input", events(lines(count, padding))));
+      router.register(fileOut, "file", { path });
+      router.connect("input.outbox", "file.inbox");
+      // Opening a pipe to write waits for a reader: open ours alongside.
+      const [reader] = await Promise.all([
+        Deno.open(path, { read: true }),
+        router.start(),
+      ]);
+      // Nobody reads yet, so the pipe fills up; timers must still fire.
+      let ticks = 0;
+      await new Promise<void>((resolve) => {
+        const timer = setInterval(() => {
+          if (++ticks < 20) return;
+          clearInterval(timer);
+          resolve();
+        }, 1);
+      });
+      const text = new Response(reader.readable).text();
+      await router.finished;
+      assert.equal((await router.stop()).delivered, count);
+      assert.deepEqual(
+        (await text).split("\n").slice(0, -1),
+        lines(count, padding),
+      );
+    } finally {
+      rescue.kill();
+      await rescue.status;
+    }
   });
 });
 
