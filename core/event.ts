@@ -23,8 +23,9 @@ export interface Event {
 }
 
 /**
- * Whether `value` has the shape of an {@link Event}: an object with an
- * object `header` (not an array) and a `data` property.
+ * Whether `value` has the shape of an {@link Event}: an object (not an
+ * array) with an object `header` (not an array) and a `data` property; true
+ * exactly when {@link whyNotEvent} finds nothing wrong.
  *
  * @example
  * ```ts
@@ -34,7 +35,9 @@ export interface Event {
  * ```
  */
 export function isEvent(value: unknown): value is Event {
-  if (typeof value !== "object" || value === null) return false;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return false;
+  }
   const header = (value as Event).header;
   return typeof header === "object" && header !== null &&
     !Array.isArray(header) &&
