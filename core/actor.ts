@@ -20,6 +20,7 @@ import {
   type Queue,
   type QueueNames,
   QueuePool,
+  queueSettings,
   type WhenFull,
 } from "./queue.ts";
 
@@ -248,12 +249,7 @@ export abstract class Actor {
     this.#log = scopedLogger("-", name);
     this.#retry = settings.retry;
     const queueOptions = {
-      ...(settings.capacity === undefined
-        ? {}
-        : { capacity: settings.capacity }),
-      ...(settings.whenFull === undefined
-        ? {}
-        : { whenFull: settings.whenFull }),
+      ...queueSettings(settings),
       onDiscard: (
         value: unknown,
         reason: string,
@@ -370,6 +366,19 @@ export abstract class Actor {
         `Actor "${this.name}" has no outbound queue "${queue}"`,
       );
     }
+    return this.sendTo(outbound, event);
+  }
+
+  /**
+   * Sends `event` to `outbound`, one of this actor's outbound queues, as
+   * `send` does once it found the queue by name. For actors that send many
+   * events to queues they look up once, e.g. a flow actor's branches
+   * (`this.pool.addOutbound(name)` returns the queue).
+   */
+  protected sendTo(
+    outbound: OutboundQueue,
+    event: Event,
+  ): Promise<void> | undefined {
     // `event` may be anything here: the queue discards what is not an event.
     const tracker = (event as TrackedEvent | null)?.[TRACKER];
     if (tracker !== undefined) {
@@ -578,6 +587,19 @@ export abstract class Actor {
         message: failure.message,
       },
     );
+  }
+
+  /**
+   * Fails each `[event, error]` pair of `failed` in turn as `fail` does (no
+   * details); does nothing when `failed` is `undefined`. For outputs that
+   * learn which events of a batch failed.
+   */
+  protected async failEach(
+    failed: Iterable<readonly [Event, unknown]> | undefined,
+    queue: string,
+  ): Promise<void> {
+    if (failed === undefined) return;
+    for (const [event, error] of failed) await this.fail(event, queue, error);
   }
 
   #dropped(queue: string, count: number, reason: string): void {

@@ -31,8 +31,14 @@ import {
   type ConfigProblem,
   didYouMean,
   GraphError,
+  quoteList,
 } from "./errors.ts";
-import { type ActorSpec, isActorSpec, Registry } from "./registry.ts";
+import {
+  type ActorSpec,
+  isActorSpec,
+  missingSpecMembers,
+  Registry,
+} from "./registry.ts";
 import {
   type ConnectionOptions,
   Router,
@@ -44,12 +50,11 @@ import {
   ActorEntrySchema,
   BOOTSTRAP_KEYS,
   BootstrapSchema,
+  CONNECTION_KEYS,
   ConnectionObjectSchema,
   optionKeysAt,
-  RetrySchema,
+  RETRY_KEYS,
 } from "./schema.ts";
-
-const RETRY_KEYS = Object.keys(RetrySchema.shape);
 
 /**
  * Where a bootstrap file comes from: a path (relative to the working
@@ -502,10 +507,7 @@ class Loader {
           this.#add(
             this.#keyNode(root, [key]),
             [key],
-            `Unknown top-level key "${key}"${
-              didYouMean(key, BOOTSTRAP_KEYS) ||
-              `; the keys are ${quoteList(BOOTSTRAP_KEYS)}`
-            }`,
+            `Unknown top-level key "${key}"${suggest(key, BOOTSTRAP_KEYS)}`,
           );
         }
         continue;
@@ -605,7 +607,7 @@ class Loader {
               this.#keyNode(node, [...where, key]),
               [...path, ...where, key],
               `Unknown key "${[...where, key].join(".")}" in actor "${name}"${
-                didYouMean(key, known) || `; the keys are ${quoteList(known)}`
+                suggest(key, known)
               }`,
             );
           }
@@ -722,10 +724,9 @@ class Loader {
               this.#keyNode(optionsNode ?? node, [...where, key]),
               [...optionsPath, ...where, key],
               `Unknown option "${option}" for actor "${name}" (type "${spec.type}")${
-                didYouMean(key, known) ||
-                (known.length === 0
+                known.length === 0
                   ? where.length === 0 ? "; it takes no options" : ""
-                  : `; the options are ${quoteList(known)}`)
+                  : suggest(key, known, "the options")
               }`,
             );
           }
@@ -880,14 +881,12 @@ class Loader {
         if (!parsed.success) {
           for (const issue of parsed.error.issues) {
             if (issue.code === "unrecognized_keys") {
-              const known = Object.keys(ConnectionObjectSchema.shape);
               for (const key of issue.keys) {
                 this.#add(
                   this.#keyNode(itemNode, [key]),
                   [...path, key],
                   `Unknown key "${key}" in connection ${index + 1}${
-                    didYouMean(key, known) ||
-                    `; the keys are ${quoteList(known)}`
+                    suggest(key, CONNECTION_KEYS)
                   }`,
                 );
               }
@@ -1092,10 +1091,9 @@ class Loader {
       queueAt,
       path,
       `Actor "${name}" (type "${entry.spec?.type}") has no ${direction} queue "${queue}"${
-        didYouMean(queue, known) ||
-        (known.length === 0
+        known.length === 0
           ? `; it has no ${direction} queues`
-          : `; its ${direction} queues are ${quoteList(known)}`)
+          : suggest(queue, known, `its ${direction} queues`)
       }`,
     );
     return false;
@@ -1429,8 +1427,16 @@ function describeIssue(
   }
 }
 
-function quoteList(values: readonly string[]): string {
-  return values.map((value) => `"${value}"`).join(", ");
+/**
+ * `; did you mean "x"?` for the closest of `known` to `name`, or else the
+ * list of them: `; the keys are "a", "b"` (`listed` names them).
+ */
+function suggest(
+  name: string,
+  known: readonly string[],
+  listed = "the keys",
+): string {
+  return didYouMean(name, known) || `; ${listed} are ${quoteList(known)}`;
 }
 
 function firstLine(error: unknown): string {
@@ -1443,12 +1449,5 @@ function whyNotSpec(value: unknown): string {
   if (typeof value !== "object" || value === null) {
     return `is ${describeValue(value)}, not an actor spec`;
   }
-  const spec = value as Record<string, unknown>;
-  const missing = ["type", "kind", "summary"].filter((key) =>
-    typeof spec[key] !== "string"
-  );
-  if (typeof spec.create !== "function") missing.push("create");
-  const options = spec.options as { safeParse?: unknown } | undefined;
-  if (typeof options?.safeParse !== "function") missing.push("options");
-  return `lacks ${quoteList(missing)}`;
+  return `lacks ${quoteList(missingSpecMembers(value))}`;
 }

@@ -190,6 +190,19 @@ export function didYouMean(name: string, candidates: Iterable<string>): string {
 }
 
 /**
+ * The names quoted and separated by commas, as problem messages list them.
+ *
+ * @example
+ * ```ts
+ * import { quoteList } from "./errors.ts";
+ * quoteList(["inbox", "outbox"]); // '"inbox", "outbox"'
+ * ```
+ */
+export function quoteList(names: readonly string[]): string {
+  return names.map((name) => `"${name}"`).join(", ");
+}
+
+/**
  * Edits (insert, delete, replace, swap two neighbours) that turn `a` into
  * `b`: "inptu" is one edit from "input".
  */

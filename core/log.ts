@@ -109,41 +109,74 @@ export interface LogEvent extends Event {
 /** Receives the log events of one router. */
 export type LogHandler = (event: LogEvent) => void;
 
-const handlers = new Map<string, LogHandler>();
+/** Where the records of one scope go, and the lowest level that goes. */
+interface LogRoute {
+  handler: LogHandler;
+  lowest: LogLevel;
+}
+
+const routes = new Map<string, LogRoute>();
 let routerCount = 0;
 
-const dispatch: Sink = (record: LogRecord): void => {
+/**
+ * The logtape sink that hands Compysition's records to the routers that own
+ * them (dropping those below a router's level before they are made into log
+ * events); the records of a scope no router owns go to stderr, every level.
+ * Compysition adds it by itself; an application that configures logtape
+ * with disposable sinks (which Compysition will not reset) adds it under the
+ * category `["compysition"]` with `parentSinks: "override"`.
+ *
+ * @example
+ * ```ts
+ * import { LOG_ROOT, LOG_SINK } from "./log.ts";
+ * // Part of the application's own configureSync({ sinks, loggers }):
+ * const sinks = { compysition: LOG_SINK };
+ * const loggers = [{
+ *   category: [LOG_ROOT],
+ *   sinks: ["compysition"],
+ *   parentSinks: "override" as const,
+ * }];
+ * ```
+ */
+export const LOG_SINK: Sink = (record: LogRecord): void => {
   const owner = record.category[1];
-  const event = toLogEvent(record);
-  const handler = owner === undefined ? undefined : handlers.get(owner);
-  if (handler === undefined) writeToStderr(event);
-  else handler(event);
+  const route = owner === undefined ? undefined : routes.get(owner);
+  if (route === undefined) {
+    writeToStderr(toLogEvent(record));
+  } else if (atLeast(record.level, route.lowest)) {
+    route.handler(toLogEvent(record));
+  }
 };
 
 /**
- * Makes a new log scope for a router and routes its records to `handler`.
- * Returns the scope id used as the second category element.
+ * Makes a new log scope for a router and routes its records of level
+ * `lowest` and above to `handler` (the others are dropped). Returns the
+ * scope id used as the second category element.
  *
  * @example
  * ```ts
  * import { routeLogs, scopedLogger, unrouteLogs } from "./log.ts";
  * const seen: string[] = [];
- * const scope = routeLogs((event) => seen.push(event.data));
+ * const scope = routeLogs((event) => seen.push(event.data), "info");
+ * scopedLogger(scope, "a").debug("dropped");
  * scopedLogger(scope, "a").info("hello");
  * unrouteLogs(scope);
  * seen; // ["hello"]
  * ```
  */
-export function routeLogs(handler: LogHandler): string {
+export function routeLogs(
+  handler: LogHandler,
+  lowest: LogLevel = "trace",
+): string {
   ensureLogging();
   const scope = `router${++routerCount}`;
-  handlers.set(scope, handler);
+  routes.set(scope, { handler, lowest });
   return scope;
 }
 
 /** Stops routing the records of `scope`; they go to stderr afterwards. */
 export function unrouteLogs(scope: string): void {
-  handlers.delete(scope);
+  routes.delete(scope);
 }
 
 /**
@@ -152,7 +185,8 @@ export function unrouteLogs(scope: string): void {
  * @example
  * ```ts
  * import { scopedLogger } from "./log.ts";
- * scopedLogger("unrouted", "a").debug("not shown below the default level");
+ * // No router owns this scope: the line goes to stderr, whatever its level.
+ * scopedLogger("unrouted", "a").debug("written to stderr");
  * ```
  */
 export function scopedLogger(scope: string, name: string): Logger {
@@ -255,14 +289,6 @@ function visibleProperties(
   return properties;
 }
 
-/**
- * The logtape sink that hands Compysition's records to the routers that own
- * them. Compysition adds it by itself; an application that configures
- * logtape with disposable sinks (which Compysition will not reset) adds it
- * under the category `["compysition"]` with `parentSinks: "override"`.
- */
-export const LOG_SINK: Sink = dispatch;
-
 let warnedNotConfigured = false;
 
 /**
@@ -274,7 +300,7 @@ let warnedNotConfigured = false;
  */
 function ensureLogging(): void {
   const existing = getConfig();
-  if (existing !== null && Object.values(existing.sinks).includes(dispatch)) {
+  if (existing !== null && Object.values(existing.sinks).includes(LOG_SINK)) {
     return;
   }
   if (existing !== null && hasDisposables(existing)) {
@@ -294,7 +320,7 @@ function ensureLogging(): void {
   };
   configureSync({
     reset: true,
-    sinks: { ...existing?.sinks, compysition: dispatch },
+    sinks: { ...existing?.sinks, compysition: LOG_SINK },
     ...(existing?.filters === undefined ? {} : { filters: existing.filters }),
     ...(existing?.contextLocalStorage === undefined
       ? {}

@@ -254,6 +254,35 @@ export function toMetricEvents(metrics: PipelineMetrics): MetricEvent[] {
 }
 
 /**
+ * The histogram in the `data` of a histogram's metric event: the inverse of
+ * the `sum`, `count` and `le_<bound>` counts {@link toMetricEvents} writes.
+ * Bounds that are not finite numbers are left out; a missing `sum` or
+ * `count` is 0.
+ *
+ * @example
+ * ```ts
+ * import { histogramFromData } from "./metrics.ts";
+ * histogramFromData({ sum: 0.5, count: 2, le_1: 2, "le_0.1": 1 });
+ * // { bounds: [0.1, 1], buckets: [1, 2], sum: 0.5, count: 2 }
+ * ```
+ */
+export function histogramFromData(
+  data: Record<string, number>,
+): HistogramFigures {
+  const buckets = Object.entries(data)
+    .filter(([key]) => key.startsWith("le_"))
+    .map(([key, value]) => [Number(key.slice(3)), value] as const)
+    .filter(([bound]) => Number.isFinite(bound))
+    .sort((a, b) => a[0] - b[0]);
+  return {
+    bounds: buckets.map(([bound]) => bound),
+    buckets: buckets.map(([, count]) => count),
+    sum: data.sum ?? 0,
+    count: data.count ?? 0,
+  };
+}
+
+/**
  * Whether `event` is a metric event: `header.metric` names an actor and
  * `data` holds only numbers.
  *
@@ -279,4 +308,24 @@ export function isMetricEvent(event: Event): event is MetricEvent {
     return false;
   }
   return Object.values(data).every((value) => typeof value === "number");
+}
+
+/**
+ * Throws unless `event` is a metric event (see {@link isMetricEvent}), with
+ * the message metric actors fail such events with.
+ *
+ * @example
+ * ```ts
+ * import { assertMetricEvent } from "./metrics.ts";
+ * const event = { header: { metric: { time: "", actor: "a" } }, data: { depth: 1 } };
+ * assertMetricEvent(event);
+ * event.header.metric.actor; // "a"
+ * ```
+ */
+export function assertMetricEvent(event: Event): asserts event is MetricEvent {
+  if (!isMetricEvent(event)) {
+    throw new TypeError(
+      'Not a metric event: it needs "header.metric.actor" and data of numbers',
+    );
+  }
 }

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { quoteList } from "./errors.ts";
 import { type Event, isEvent, whyNotEvent } from "./event.ts";
 import { failTrackers } from "./tracking.ts";
 
@@ -78,12 +79,30 @@ export function queueOptionProblems(
   }
   if (whenFull !== undefined && !WHEN_FULL.includes(whenFull)) {
     problems.push(
-      `whenFull must be one of ${
-        WHEN_FULL.map((policy) => `"${policy}"`).join(", ")
-      }, got "${whenFull}"`,
+      `whenFull must be one of ${quoteList(WHEN_FULL)}, got "${whenFull}"`,
     );
   }
   return problems;
+}
+
+/**
+ * The queue settings (`capacity`, `whenFull`) that `from` sets, leaving out
+ * those it leaves undefined, so that spreading them over defaults keeps the
+ * defaults.
+ *
+ * @example
+ * ```ts
+ * import { queueSettings } from "./queue.ts";
+ * queueSettings({ capacity: 10, whenFull: undefined }); // { capacity: 10 }
+ * ```
+ */
+export function queueSettings(
+  from: { capacity?: number | undefined; whenFull?: WhenFull | undefined },
+): Pick<QueueOptions, "capacity" | "whenFull"> {
+  const settings: Pick<QueueOptions, "capacity" | "whenFull"> = {};
+  if (from.capacity !== undefined) settings.capacity = from.capacity;
+  if (from.whenFull !== undefined) settings.whenFull = from.whenFull;
+  return settings;
 }
 
 /**
@@ -357,14 +376,16 @@ export class Queue {
 
   #accept(chunk: readonly unknown[]): Event[] {
     for (let i = 0; i < chunk.length; i++) {
-      if (!isEvent(chunk[i])) return this.#withoutMalformed(chunk);
+      if (!isEvent(chunk[i])) return this.#withoutMalformed(chunk, i);
     }
     return chunk as Event[];
   }
 
-  #withoutMalformed(chunk: readonly unknown[]): Event[] {
-    const events: Event[] = [];
-    for (const value of chunk) {
+  /** The events of `chunk`, whose first value that is not one is `firstBad`. */
+  #withoutMalformed(chunk: readonly unknown[], firstBad: number): Event[] {
+    const events = chunk.slice(0, firstBad) as Event[];
+    for (let i = firstBad; i < chunk.length; i++) {
+      const value = chunk[i];
       const reason = whyNotEvent(value);
       if (reason === undefined) {
         events.push(value as Event);
@@ -593,7 +614,10 @@ export class OutboundQueue {
   readonly name: string;
   #target: Queue | null = null;
   #writer: WritableStreamDefaultWriter<Event[] | Event> | null = null;
-  /** Gathered events: `#buffer[0..#held)`, allocated a batch at a time. */
+  /**
+   * Gathered events: `#buffer[0..#held)`. The buffer is allocated a batch at
+   * a time, so that gathering a batch never grows (and copies) an array.
+   */
   #buffer: Event[] = new Array(MAX_BATCH);
   #held = 0;
   #inflight: Promise<void> | null = null;
@@ -820,6 +844,27 @@ export class QueuePool {
   /** Whether an outbound queue of that name exists or may be made. */
   acceptsOutbound(name: string): boolean {
     return this.outbound.has(name) || this.names.anyOutbound;
+  }
+
+  /**
+   * Whether outbound queue `name` exists and is connected.
+   *
+   * @example
+   * ```ts
+   * import { Queue, QueuePool } from "./queue.ts";
+   * const pool = new QueuePool("a", {
+   *   inbound: ["inbox"],
+   *   outbound: ["outbox", "error"],
+   *   anyInbound: false,
+   *   anyOutbound: false,
+   * });
+   * pool.outbound.get("outbox")!.connect(new Queue("b.inbox"));
+   * pool.isConnected("outbox"); // true
+   * pool.isConnected("error"); // false
+   * ```
+   */
+  isConnected(name: string): boolean {
+    return this.outbound.get(name)?.target != null;
   }
 
   /** Makes (or remakes, before any use) inbound queue `name`. */

@@ -127,12 +127,29 @@ export interface ActorSpec<Options = unknown> {
  * ```
  */
 export function isActorSpec(value: unknown): value is ActorSpec {
-  if (typeof value !== "object" || value === null) return false;
+  return typeof value === "object" && value !== null &&
+    missingSpecMembers(value).length === 0;
+}
+
+/**
+ * The members an {@link ActorSpec} needs that `value` lacks (or has of the
+ * wrong type), in the order `type`, `kind`, `summary`, `create`, `options`.
+ *
+ * @example
+ * ```ts
+ * import { missingSpecMembers } from "./registry.ts";
+ * missingSpecMembers({ type: "x", kind: "input" }); // ["summary", "create", "options"]
+ * ```
+ */
+export function missingSpecMembers(value: object): string[] {
   const spec = value as Record<string, unknown>;
+  const missing = ["type", "kind", "summary"].filter((key) =>
+    typeof spec[key] !== "string"
+  );
+  if (typeof spec.create !== "function") missing.push("create");
   const options = spec.options as { safeParse?: unknown } | undefined;
-  return typeof spec.type === "string" && typeof spec.kind === "string" &&
-    typeof spec.summary === "string" && typeof spec.create === "function" &&
-    typeof options?.safeParse === "function";
+  if (typeof options?.safeParse !== "function") missing.push("options");
+  return missing;
 }
 
 /**

@@ -6,9 +6,13 @@
  */
 
 import { Actor, type ActorSettings, ATTACH_LOGS, describe } from "./actor.ts";
-import { didYouMean, GraphError, type GraphProblem } from "./errors.ts";
 import {
-  atLeast,
+  didYouMean,
+  GraphError,
+  type GraphProblem,
+  quoteList,
+} from "./errors.ts";
+import {
   LOG_LEVELS,
   type LogEvent,
   type Logger,
@@ -24,6 +28,7 @@ import {
   type QueueFigures,
   queueOptionProblems,
   type QueueOptions,
+  queueSettings,
 } from "./queue.ts";
 import { type ActorSpec, createActor } from "./registry.ts";
 
@@ -247,19 +252,18 @@ export class Router {
   #order: Actor[] = [];
   #metricsTimer: ReturnType<typeof setInterval> | undefined;
   #finished = Promise.withResolvers<void>();
-  #logLevel: LogLevel;
   #metricsIntervalMs: number;
   #scope: string;
   #log: Logger;
 
   /** Makes an empty router. */
   constructor(options: RouterOptions = {}) {
-    this.#logLevel = options.logLevel ?? "info";
-    if (!LOG_LEVELS.includes(this.#logLevel)) {
+    const logLevel = options.logLevel ?? "info";
+    if (!LOG_LEVELS.includes(logLevel)) {
       throw new RangeError(
         `Router: logLevel must be one of ${
-          LOG_LEVELS.map((level) => `"${level}"`).join(", ")
-        }, got "${this.#logLevel}"`,
+          quoteList(LOG_LEVELS)
+        }, got "${logLevel}"`,
       );
     }
     this.#metricsIntervalMs = options.metricsIntervalMs ?? 10_000;
@@ -270,7 +274,10 @@ export class Router {
         `Router: metricsIntervalMs must be a number of at least 0, got ${this.#metricsIntervalMs}`,
       );
     }
-    this.#scope = routeLogs((event) => this.#routeLog(event));
+    this.#scope = routeLogs(
+      (event) => this.#routeLog(event),
+      logLevel,
+    );
     this.#log = scopedLogger(this.#scope, "router");
   }
 
@@ -654,7 +661,6 @@ export class Router {
   }
 
   #routeLog(event: LogEvent): void {
-    if (!atLeast(event.header.log.level, this.#logLevel)) return;
     const queue = this.#logQueue;
     // What the log actor (or an actor it feeds) logs would come back to it.
     if (
@@ -850,7 +856,7 @@ export class Router {
       const custom = options.capacity !== undefined ||
         options.whenFull !== undefined;
       const inbound = custom || !targetActor.pool.inbound.has(inName)
-        ? targetActor.pool.addInbound(inName, dropUndefined(options))
+        ? targetActor.pool.addInbound(inName, queueSettings(options))
         : targetActor.pool.inbound.get(inName)!;
       sourceActor.pool.addOutbound(outName).connect(inbound);
       fed.add(inbound);
@@ -920,13 +926,6 @@ function abandon(actor: Actor): void {
 export function splitAddress(address: string): [string, string] {
   const dot = address.lastIndexOf(".");
   return [address.slice(0, dot), address.slice(dot + 1)];
-}
-
-function dropUndefined(options: ConnectionOptions): QueueOptions {
-  const result: QueueOptions = {};
-  if (options.capacity !== undefined) result.capacity = options.capacity;
-  if (options.whenFull !== undefined) result.whenFull = options.whenFull;
-  return result;
 }
 
 function sum(values: number[]): number {

@@ -86,6 +86,30 @@ export const BOOTSTRAP_KEYS: readonly string[] = Object.keys(
   BootstrapSchema.shape,
 );
 
+/**
+ * The keys of an actor entry's `retry`.
+ *
+ * @example
+ * ```ts
+ * import { RETRY_KEYS } from "./schema.ts";
+ * RETRY_KEYS.includes("max"); // true
+ * ```
+ */
+export const RETRY_KEYS: readonly string[] = Object.keys(RetrySchema.shape);
+
+/**
+ * The keys of a connection written as a mapping.
+ *
+ * @example
+ * ```ts
+ * import { CONNECTION_KEYS } from "./schema.ts";
+ * CONNECTION_KEYS.includes("when_full"); // true
+ * ```
+ */
+export const CONNECTION_KEYS: readonly string[] = Object.keys(
+  ConnectionObjectSchema.shape,
+);
+
 /** A `${NAME}` or `${NAME:-default}` reference making up a whole value. */
 const SUBSTITUTION_PATTERN = "^\\$\\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\\}$";
 

@@ -92,20 +92,9 @@ export class Tracker implements Tracked {
 
 /**
  * Several trackers acting as one, for an event made of several tracked events
- * (a batch).
- *
- * @example
- * ```ts
- * import { Tracker, TrackerGroup } from "./tracking.ts";
- * const a = new Tracker();
- * const b = new Tracker();
- * const group = new TrackerGroup([a, b]);
- * group.retain();
- * group.release();
- * await Promise.all([a.done, b.done]);
- * ```
+ * (a batch); made by {@link combineTrackers}.
  */
-export class TrackerGroup implements Tracked {
+class TrackerGroup implements Tracked {
   #members: readonly Tracked[];
 
   /** Makes a group of `members`. */
@@ -155,6 +144,9 @@ export function trackerOf(event: Event): Tracked | undefined {
   return (event as TrackedEvent)[TRACKER];
 }
 
+/** What `hold` returns for an event without a tracker. */
+const settleNothing = (): void => {};
+
 /**
  * Keeps the trackers of `event` waiting while an actor holds it past the end
  * of `consume` (a batcher, a request still in flight). Call the returned
@@ -173,7 +165,7 @@ export function trackerOf(event: Event): Tracked | undefined {
  */
 export function hold(event: Event): (failure?: string) => void {
   const tracker = trackerOf(event);
-  if (tracker === undefined) return () => {};
+  if (tracker === undefined) return settleNothing;
   tracker.retain();
   return (failure) => {
     if (failure === undefined) tracker.release();
