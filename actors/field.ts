@@ -19,9 +19,7 @@ export type FieldGetter = (event: Event) => unknown;
 export type FieldSetter = (event: Event, value: unknown) => void;
 
 /** A parsed field path. */
-export interface FieldPath {
-  /** The path as written. */
-  readonly path: string;
+interface FieldPath {
   /** Which part of the event it starts from. */
   readonly root: "data" | "header";
   /** The keys below the root, outermost first. */
@@ -62,20 +60,12 @@ export function fieldPathProblem(
   return undefined;
 }
 
-/**
- * Parses a field path; throws a `TypeError` saying what is wrong with it.
- *
- * @example
- * ```ts
- * import { parseFieldPath } from "./field.ts";
- * parseFieldPath("header.http.status").keys; // ["http", "status"]
- * ```
- */
-export function parseFieldPath(path: string, writable = false): FieldPath {
+/** Parses a field path; throws a `TypeError` saying what is wrong with it. */
+function parseFieldPath(path: string, writable = false): FieldPath {
   const problem = fieldPathProblem(path, writable);
   if (problem !== undefined) throw new TypeError(problem);
   const [root, ...keys] = path.split(".");
-  return { path, root: root as "data" | "header", keys };
+  return { root: root as "data" | "header", keys };
 }
 
 /**

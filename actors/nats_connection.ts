@@ -174,7 +174,6 @@ export class NatsLink {
   /** The client connection. */
   readonly connection: NatsConnection;
   #state: NatsConnectionState = "connected";
-  #server: string;
   #reconnects = 0;
   #disconnects = 0;
   #log: ActorLog;
@@ -194,7 +193,6 @@ export class NatsLink {
     this.connection = connection;
     this.#log = log;
     this.#onReconnect = onReconnect;
-    this.#server = connection.getServer();
     this.#watching = this.#watch();
   }
 
@@ -203,20 +201,10 @@ export class NatsLink {
     return this.#state;
   }
 
-  /** Whether the connection can carry messages now. */
-  get ready(): boolean {
-    return this.#state === "connected";
-  }
-
-  /** The server connected to (or last connected to). */
-  get server(): string {
-    return this.#server;
-  }
-
   /** The connection's figures. */
   figures(): NatsConnectionFigures {
     return {
-      nats_connected: this.#state === "connected" ? 1 : 0,
+      nats_connected: this.#connected ? 1 : 0,
       nats_reconnects_total: this.#reconnects,
       nats_disconnects_total: this.#disconnects,
     };
@@ -224,7 +212,7 @@ export class NatsLink {
 
   /** The health of an actor that needs this connection (for `/ready`). */
   health(): { ready: boolean; reason?: string } {
-    return this.#state === "connected"
+    return this.#connected
       ? { ready: true }
       : { ready: false, reason: `The NATS connection is ${this.#state}` };
   }
@@ -246,6 +234,11 @@ export class NatsLink {
     await this.#watching;
   }
 
+  /** Whether the connection can carry messages now. */
+  get #connected(): boolean {
+    return this.#state === "connected";
+  }
+
   async #watch(): Promise<void> {
     const connection = this.connection;
     const closed = connection.closed();
@@ -262,7 +255,6 @@ export class NatsLink {
             break;
           case "reconnect":
             this.#reconnects++;
-            this.#server = status.server;
             this.#state = "connected";
             this.#onReconnect();
             this.#log.info('Reconnected to NATS server "{server}"', {
@@ -315,6 +307,23 @@ export const NOT_CONNECTED: NatsConnectionFigures = {
   nats_reconnects_total: 0,
   nats_disconnects_total: 0,
 };
+
+/**
+ * The health of an actor that needs `link` (for `/ready`): the link's, or not
+ * ready while the actor has not connected yet.
+ *
+ * @example
+ * ```ts
+ * import { linkHealth } from "./nats_connection.ts";
+ * linkHealth(undefined); // { ready: false, reason: "Not connected to NATS yet" }
+ * ```
+ */
+export function linkHealth(
+  link: NatsLink | undefined,
+): { ready: boolean; reason?: string } {
+  return link?.health() ??
+    { ready: false, reason: "Not connected to NATS yet" };
+}
 
 /**
  * Connects to NATS with `options`, reading credential and TLS files first.

@@ -34,7 +34,7 @@ import type { Event } from "../core/event.ts";
 import { fieldGetter, fieldPathSchema } from "./field.ts";
 
 /** The names of the tests a predicate may hold, exactly one at a time. */
-export const PREDICATE_TESTS = [
+const PREDICATE_TESTS = [
   "equals",
   "not_equals",
   "in",
@@ -45,9 +45,6 @@ export const PREDICATE_TESTS = [
   "lt",
   "lte",
 ] as const;
-
-/** One of {@link PREDICATE_TESTS}. */
-export type PredicateTest = typeof PREDICATE_TESTS[number];
 
 const bound = z.union([z.number(), z.string()]);
 

@@ -233,15 +233,8 @@ export function compileTemplate(
 /**
  * A value as template text: strings as they are, numbers, booleans and
  * bigints with `String`, anything else as JSON.
- *
- * @example
- * ```ts
- * import { valueText } from "./template.ts";
- * valueText(42); // "42"
- * valueText({ a: 1 }); // '{"a":1}'
- * ```
  */
-export function valueText(value: unknown): string {
+function valueText(value: unknown): string {
   switch (typeof value) {
     case "string":
       return value;

@@ -2,7 +2,8 @@
  * Decoding of byte streams for the inputs that read them (`stdin`, `file_in`,
  * `tcp_server`, `udp_in`). Not an actor: a toolbox of decoders that turn bytes
  * into event data and report what they cannot decode, so that each input can
- * send a failure to its `error` queue and go on reading.
+ * send a failure to its `error` queue and go on reading (the
+ * {@link InputSink} does both sends for the stream inputs).
  *
  * The codecs:
  *
@@ -40,7 +41,7 @@
  */
 
 import { z } from "zod";
-import type { EventError } from "../../core/actor.ts";
+import type { Actor, EventError } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import { concatBytes, utf8Length } from "../payload.ts";
 import { errorMessage } from "../../core/actor.ts";
@@ -437,8 +438,13 @@ export class LengthFrameDecoder {
   readonly #codec: Codec;
   readonly #max: number;
   readonly #sink: DecodeSink;
+  /** A length prefix split across chunks, gathered byte by byte. */
   readonly #prefix = new Uint8Array(4);
+  readonly #prefixView = new DataView(this.#prefix.buffer);
   #prefixBytes = 0;
+  /** The length of the frame being read; 0 between frames. */
+  #length = 0;
+  /** The frame's bytes when it spans chunks, made on its first part. */
   #frame: Uint8Array | undefined;
   #frameBytes = 0;
   #skip = 0;
@@ -456,7 +462,7 @@ export class LengthFrameDecoder {
 
   /** Bytes held for an unfinished frame. */
   get pendingBytes(): number {
-    return this.#frame === undefined ? this.#prefixBytes : this.#frameBytes;
+    return this.#length === 0 ? this.#prefixBytes : this.#frameBytes;
   }
 
   /** Decodes `chunk`; the decoder copies what it keeps. */
@@ -469,28 +475,26 @@ export class LengthFrameDecoder {
         at += skipped;
         continue;
       }
-      const frame = this.#frame;
-      if (frame === undefined) {
+      const length = this.#length;
+      if (length === 0) {
         if (this.#prefixBytes === 0 && chunk.length - at >= 4) {
-          const view = new DataView(
-            chunk.buffer,
-            chunk.byteOffset + at,
-            4,
-          );
+          const prefix = ((chunk[at]! << 24) | (chunk[at + 1]! << 16) |
+            (chunk[at + 2]! << 8) | chunk[at + 3]!) >>> 0;
           at += 4;
-          this.#begin(view.getUint32(0));
+          this.#begin(prefix);
           continue;
         }
         this.#prefix[this.#prefixBytes++] = chunk[at++]!;
         if (this.#prefixBytes === 4) {
           this.#prefixBytes = 0;
-          this.#begin(new DataView(this.#prefix.buffer).getUint32(0));
+          this.#begin(this.#prefixView.getUint32(0));
         }
         continue;
       }
-      const wanted = frame.length - this.#frameBytes;
+      const wanted = length - this.#frameBytes;
       const available = chunk.length - at;
       if (this.#frameBytes === 0 && available >= wanted) {
+        // The whole frame is in this chunk: decode it from there.
         const end = at + wanted;
         decodeMessage(
           this.#codec,
@@ -499,15 +503,17 @@ export class LengthFrameDecoder {
             : chunk.subarray(at, end),
           this.#sink,
         );
-        this.#frame = undefined;
+        this.#length = 0;
         at += wanted;
         continue;
       }
+      const frame = this.#frame ??= new Uint8Array(length);
       const taken = Math.min(wanted, available);
       frame.set(chunk.subarray(at, at + taken), this.#frameBytes);
       this.#frameBytes += taken;
       at += taken;
-      if (this.#frameBytes === frame.length) {
+      if (this.#frameBytes === length) {
+        this.#length = 0;
         this.#frame = undefined;
         this.#frameBytes = 0;
         decodeMessage(this.#codec, frame, this.#sink);
@@ -517,17 +523,18 @@ export class LengthFrameDecoder {
 
   /** Ends the stream: an unfinished frame is a failure. */
   end(): void {
-    const frame = this.#frame;
-    const held = frame === undefined ? this.#prefixBytes : this.#frameBytes;
+    const betweenFrames = this.#length === 0;
+    const held = betweenFrames ? this.#prefixBytes : this.#frameBytes;
     if (held > 0 || this.#skip > 0) {
       this.#sink.failure({
         name: "SyntaxError",
-        message: frame === undefined && this.#skip === 0
+        message: betweenFrames && this.#skip === 0
           ? `The stream ended inside a length prefix (${held} of 4 bytes)`
           : "The stream ended inside a frame",
         sample: "",
       }, 0);
     }
+    this.#length = 0;
     this.#frame = undefined;
     this.#frameBytes = 0;
     this.#prefixBytes = 0;
@@ -549,8 +556,7 @@ export class LengthFrameDecoder {
       decodeMessage(this.#codec, new Uint8Array(0), this.#sink);
       return;
     }
-    this.#frame = new Uint8Array(length);
-    this.#frameBytes = 0;
+    this.#length = length;
   }
 }
 
@@ -594,8 +600,9 @@ export function decodeMessage(
 }
 
 /**
- * The event an input sends to its `error` queue for a failure: `data` is the
- * failure's sample, `header[actor]` describes the source as for a decoded
+ * The event an input sends to its `error` queue for a failure (a
+ * {@link DecodeFailure}, or one of the same shape): `data` is the failure's
+ * sample, `header[actor]` describes the source as for a decoded
  * event, and `header.error` follows the core's {@link EventError} shape with
  * an empty `queue` (the event was made by an input, not consumed from a
  * queue).
@@ -614,7 +621,7 @@ export function decodeMessage(
 export function failureEvent(
   actor: string,
   source: Record<string, unknown>,
-  failure: DecodeFailure,
+  failure: { name: string; message: string; sample: string },
 ): Event {
   const error: EventError = {
     actor,
@@ -624,6 +631,95 @@ export function failureEvent(
     time: new Date().toISOString(),
   };
   return { header: { [actor]: source, error }, data: failure.sample };
+}
+
+/**
+ * The {@link DecodeSink} of an input reading a stream: sends each value to
+ * `outbox` as `{ header: { <actor name>: source(line) }, data }`, and each
+ * failure to `error` as a {@link failureEvent} when that queue is connected,
+ * else hands it to `skipped` (which logs it). After each chunk decoded, the
+ * input awaits {@link InputSink.takeWaiting} before reading on, so that a
+ * full queue holds the reading back.
+ *
+ * @example
+ * ```ts
+ * import { Actor } from "../../core/actor.ts";
+ * import { InputSink, StreamDecoder } from "./codec.ts";
+ *
+ * class Input extends Actor {
+ *   readonly kind = "input";
+ * }
+ * const input = new Input("input", {}, { inbound: [] });
+ * const skipped: string[] = [];
+ * const sink = new InputSink(
+ *   input,
+ *   (line) => ({ line }),
+ *   (failure) => skipped.push(failure.message),
+ * );
+ * new StreamDecoder("ndjson", 1024, sink).write(
+ *   new TextEncoder().encode('{"a":1}\nnot json\n'),
+ * );
+ * await sink.takeWaiting();
+ * skipped.length; // 1: the "error" queue is not connected
+ * ```
+ */
+export class InputSink implements DecodeSink {
+  readonly #actor: Actor;
+  readonly #source: (line: number) => Record<string, unknown>;
+  readonly #skipped: (
+    failure: DecodeFailure,
+    source: Record<string, unknown>,
+  ) => void;
+  #waiting: Promise<void> | undefined;
+
+  /**
+   * @param actor the input: sends the events
+   * @param source what goes under `header[<actor name>]` for line `line`
+   * (0 when the codec has no lines)
+   * @param skipped called, with the source, for a failure that cannot go to
+   * `error` because that queue is not connected
+   */
+  constructor(
+    actor: Actor,
+    source: (line: number) => Record<string, unknown>,
+    skipped: (failure: DecodeFailure, source: Record<string, unknown>) => void,
+  ) {
+    this.#actor = actor;
+    this.#source = source;
+    this.#skipped = skipped;
+  }
+
+  /** Sends `data` to `outbox`. */
+  value(data: unknown, line: number): void {
+    const name = this.#actor.name;
+    this.#deliver({ header: { [name]: this.#source(line) }, data }, "outbox");
+  }
+
+  /** Sends `failure` to `error`, or hands it to `skipped`. */
+  failure(failure: DecodeFailure, line: number): void {
+    const source = this.#source(line);
+    if (this.#actor.pool.isConnected("error")) {
+      this.#deliver(failureEvent(this.#actor.name, source, failure), "error");
+    } else {
+      this.#skipped(failure, source);
+    }
+  }
+
+  /**
+   * What to await before reading on (the last send that found its queue
+   * full), or `undefined`; forgets it.
+   */
+  takeWaiting(): Promise<void> | undefined {
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    return waiting;
+  }
+
+  /** The one place where the input hands the events it makes on. */
+  #deliver(event: Event, queue: string): void {
+    const waiting = this.#actor.send(event, queue);
+    if (waiting !== undefined) this.#waiting = waiting;
+  }
 }
 
 function parseLine(line: string, number: number, sink: DecodeSink): void {

@@ -7,13 +7,11 @@
 
 import { z } from "zod";
 import { Actor, type ActorSettings, sleep } from "../../core/actor.ts";
-import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import {
   CodecSchema,
-  type DecodeFailure,
   DEFAULT_MAX_LINE_BYTES,
-  failureEvent,
+  InputSink,
   READ_BUFFER_BYTES,
   StreamDecoder,
 } from "./codec.ts";
@@ -95,12 +93,11 @@ export const fileIn: ActorSpec<FileInOptions> = {
 export class FileIn extends Actor {
   readonly kind = "input";
   #options: FileInOptions;
+  #sink: InputSink;
   #decoder: StreamDecoder;
   #buffer = new Uint8Array(READ_BUFFER_BYTES);
   #file: Deno.FsFile | undefined;
   #position = 0;
-  #waiting: Promise<void> | undefined;
-  #errorsConnected = false;
 
   /** Makes a file input; see {@link FileInOptions}. */
   constructor(
@@ -111,16 +108,25 @@ export class FileIn extends Actor {
     super(name, settings, { inbound: [] });
     const parsed = FileInOptions.parse(options);
     this.#options = parsed;
-    this.#decoder = new StreamDecoder(parsed.codec, parsed.max_line_bytes, {
-      value: (data, line) =>
-        this.#deliver({ header: { [this.name]: this.#source(line) }, data }),
-      failure: (failure, line) => this.#fail(failure, line),
-    });
+    this.#sink = new InputSink(
+      this,
+      (line) => this.#source(line),
+      (failure) => {
+        this.log.warn("Skipped unreadable data in {path}: {message}", {
+          path: parsed.path,
+          message: failure.message,
+        });
+      },
+    );
+    this.#decoder = new StreamDecoder(
+      parsed.codec,
+      parsed.max_line_bytes,
+      this.#sink,
+    );
   }
 
   /** Opens the file; without `follow` a missing file fails the start. */
   override async setup(): Promise<void> {
-    this.#errorsConnected = this.pool.outbound.get("error")?.target != null;
     const { path, follow, start_at } = this.#options;
     try {
       this.#file = await Deno.open(path, { read: true });
@@ -141,7 +147,7 @@ export class FileIn extends Actor {
       if (this.#file !== undefined) await this.#readToEnd(signal);
       if (!signal.aborted) {
         this.#decoder.end();
-        await this.#backPressure();
+        await this.#sink.takeWaiting();
       }
       this.#close();
       return;
@@ -194,7 +200,7 @@ export class FileIn extends Actor {
     await this.#readToEnd(signal);
     if (signal.aborted) return false;
     this.#decoder.end();
-    await this.#backPressure();
+    await this.#sink.takeWaiting();
     this.#decoder.reset();
     this.#close();
     if (current === undefined) {
@@ -225,7 +231,7 @@ export class FileIn extends Actor {
       if (read === null || read === 0) return;
       this.#position += read;
       this.#decoder.write(buffer.subarray(0, read));
-      await this.#backPressure();
+      await this.#sink.takeWaiting();
     }
   }
 
@@ -238,33 +244,5 @@ export class FileIn extends Actor {
     return line > 0
       ? { path: this.#options.path, line }
       : { path: this.#options.path };
-  }
-
-  /** The one place where this input hands the events it makes on. */
-  #deliver(event: Event, queue = "outbox"): void {
-    const waiting = this.send(event, queue);
-    if (waiting !== undefined) this.#waiting = waiting;
-  }
-
-  #fail(failure: DecodeFailure, line: number): void {
-    if (this.#errorsConnected) {
-      this.#deliver(
-        failureEvent(this.name, this.#source(line), failure),
-        "error",
-      );
-    } else {
-      this.log.warn("Skipped unreadable data in {path}: {message}", {
-        path: this.#options.path,
-        message: failure.message,
-      });
-    }
-  }
-
-  async #backPressure(): Promise<void> {
-    const waiting = this.#waiting;
-    if (waiting !== undefined) {
-      this.#waiting = undefined;
-      await waiting;
-    }
   }
 }

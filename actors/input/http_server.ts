@@ -14,7 +14,8 @@ import {
 } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
-import { concatBytes } from "../payload.ts";
+import { sameText } from "../../core/secret.ts";
+import { concatBytes, defaultContentType, payload } from "../payload.ts";
 import { listenOptions } from "./codec.ts";
 
 /** Options of the `http_server` actor. */
@@ -431,20 +432,17 @@ function stopReply(name: string): Event {
   };
 }
 
-/** The body for `data`, setting a content type when none is set. */
+/**
+ * The body for `data` (see {@link payload}; an `ArrayBuffer` is sent as its
+ * bytes too), setting the default content type when none is set.
+ */
 function body(data: unknown, headers: Headers): BodyInit | null {
   if (data === undefined) return null;
-  const typed = headers.has("content-type");
-  if (typeof data === "string") {
-    if (!typed) headers.set("content-type", "text/plain; charset=utf-8");
-    return data;
+  const sent = data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+  if (!headers.has("content-type")) {
+    headers.set("content-type", defaultContentType(sent));
   }
-  if (data instanceof Uint8Array || data instanceof ArrayBuffer) {
-    if (!typed) headers.set("content-type", "application/octet-stream");
-    return data as BodyInit;
-  }
-  if (!typed) headers.set("content-type", "application/json");
-  return JSON.stringify(data) ?? "null";
+  return payload(sent) as BodyInit;
 }
 
 /**
@@ -542,15 +540,6 @@ function busy(queue: string): Response {
     503,
     `Queue "${queue}" is full: no room within queue_timeout`,
   );
-}
-
-/** Compares two strings in time independent of where they differ. */
-function sameText(a: string, b: string): boolean {
-  let difference = a.length ^ b.length;
-  for (let i = 0; i < b.length; i++) {
-    difference |= (a.charCodeAt(i) || 0) ^ b.charCodeAt(i);
-  }
-  return difference === 0;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -36,11 +36,13 @@ import {
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import { attachTracker, Tracker } from "../../core/tracking.ts";
+import { failureEvent } from "./codec.ts";
 import {
   checkConnectionOptions,
   connectNats,
   ensureStream,
   isNotFound,
+  linkHealth,
   NATS_CONNECTION_FIELDS,
   type NatsConnectionFigures,
   type NatsLink,
@@ -259,8 +261,7 @@ export class NatsIn extends Actor {
 
   /** Ready while connected to NATS. */
   override health(): { ready: boolean; reason?: string } {
-    return this.#link?.health() ??
-      { ready: false, reason: "Not connected to NATS yet" };
+    return linkHealth(this.#link);
   }
 
   /** The core's counters, with the connection's (and messages in flight). */
@@ -282,7 +283,7 @@ export class NatsIn extends Actor {
    * subscribes in mode "core", so that a missing stream fails the start.
    */
   override async setup(): Promise<void> {
-    this.#errorsConnected = this.pool.outbound.get("error")?.target != null;
+    this.#errorsConnected = this.pool.isConnected("error");
     const options = this.#options;
     const link = await connectNats(options, this.name, this.log);
     this.#link = link;
@@ -601,35 +602,30 @@ export class NatsIn extends Actor {
     const name = this.name;
     try {
       for await (const msg of subscription) {
-        const header: NatsInHeader = {
+        const header = {
           subject: msg.subject,
           headers: headerRecord(msg.headers),
-        };
+        } satisfies NatsInHeader;
         let data: unknown;
         try {
           data = this.#decode(msg);
         } catch (error) {
-          const failure: EventError = {
-            actor: name,
-            queue: "",
-            name: error instanceof Error ? error.name : "Error",
-            message:
-              `A message on "${msg.subject}" cannot be decoded as ${this.#options.codec}: ${
-                errorMessage(error)
-              }`,
-            time: new Date().toISOString(),
-          };
+          const message =
+            `A message on "${msg.subject}" cannot be decoded as ${this.#options.codec}: ${
+              errorMessage(error)
+            }`;
           if (this.#errorsConnected) {
             const waiting = this.send(
-              {
-                header: { [name]: header, error: failure },
-                data: msg.string(),
-              },
+              failureEvent(name, header, {
+                name: error instanceof Error ? error.name : "Error",
+                message,
+                sample: msg.string(),
+              }),
               "error",
             );
             if (waiting !== undefined) await waiting;
           } else {
-            this.log.error("{message}", { message: failure.message });
+            this.log.error("{message}", { message });
           }
           continue;
         }

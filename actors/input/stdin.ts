@@ -7,13 +7,11 @@
 
 import { z } from "zod";
 import { Actor, type ActorSettings } from "../../core/actor.ts";
-import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import {
   CodecSchema,
-  type DecodeFailure,
   DEFAULT_MAX_LINE_BYTES,
-  failureEvent,
+  InputSink,
   StreamDecoder,
 } from "./codec.ts";
 
@@ -71,9 +69,8 @@ export const stdin: ActorSpec<StdinOptions> = {
 export class Stdin extends Actor {
   readonly kind = "input";
   #source: ReadableStream<Uint8Array> | undefined;
+  #sink: InputSink;
   #decoder: StreamDecoder;
-  #waiting: Promise<void> | undefined;
-  #errorsConnected = false;
 
   /**
    * Makes a stdin input; see {@link StdinOptions}. `source` replaces standard
@@ -88,15 +85,16 @@ export class Stdin extends Actor {
     super(name, settings, { inbound: [] });
     const parsed = StdinOptions.parse(options);
     this.#source = source;
-    this.#decoder = new StreamDecoder(parsed.codec, parsed.max_line_bytes, {
-      value: (data, line) =>
-        this.#deliver({ header: { [this.name]: lineHeader(line) }, data }),
-      failure: (failure, line) => this.#fail(failure, line),
+    this.#sink = new InputSink(this, lineHeader, (failure) => {
+      this.log.warn("Skipped unreadable input: {message}", {
+        message: failure.message,
+      });
     });
-  }
-
-  override setup(): void {
-    this.#errorsConnected = this.pool.outbound.get("error")?.target != null;
+    this.#decoder = new StreamDecoder(
+      parsed.codec,
+      parsed.max_line_bytes,
+      this.#sink,
+    );
   }
 
   override async produce(signal: AbortSignal): Promise<void> {
@@ -108,7 +106,7 @@ export class Stdin extends Actor {
         const next = await reader.read();
         if (next.done) break;
         this.#decoder.write(next.value);
-        await this.#backPressure();
+        await this.#sink.takeWaiting();
       }
       if (signal.aborted) {
         const pending = this.#decoder.pendingBytes;
@@ -120,38 +118,11 @@ export class Stdin extends Actor {
         }
       } else {
         this.#decoder.end();
-        await this.#backPressure();
+        await this.#sink.takeWaiting();
       }
     } finally {
       signal.removeEventListener("abort", cancel);
       reader.releaseLock();
-    }
-  }
-
-  /** The one place where this input hands the events it makes on. */
-  #deliver(event: Event, queue = "outbox"): void {
-    const waiting = this.send(event, queue);
-    if (waiting !== undefined) this.#waiting = waiting;
-  }
-
-  #fail(failure: DecodeFailure, line: number): void {
-    if (this.#errorsConnected) {
-      this.#deliver(
-        failureEvent(this.name, lineHeader(line), failure),
-        "error",
-      );
-    } else {
-      this.log.warn("Skipped unreadable input: {message}", {
-        message: failure.message,
-      });
-    }
-  }
-
-  async #backPressure(): Promise<void> {
-    const waiting = this.#waiting;
-    if (waiting !== undefined) {
-      this.#waiting = undefined;
-      await waiting;
     }
   }
 }

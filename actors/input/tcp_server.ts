@@ -12,14 +12,11 @@ import {
   describe,
   sleep,
 } from "../../core/actor.ts";
-import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import {
   CodecSchema,
-  type DecodeFailure,
-  type DecodeSink,
   DEFAULT_MAX_LINE_BYTES,
-  failureEvent,
+  InputSink,
   LengthFrameDecoder,
   listenOptions,
   READ_BUFFER_BYTES,
@@ -106,7 +103,6 @@ export class TcpServer extends Actor {
   #listener: Deno.TcpListener | undefined;
   #port: number | undefined;
   #open = new Set<Deno.TcpConn>();
-  #errorsConnected = false;
 
   /** Makes a TCP server input; see {@link TcpServerOptions}. */
   constructor(
@@ -133,7 +129,6 @@ export class TcpServer extends Actor {
 
   /** Starts listening, so that a port in use fails the start. */
   override setup(): void {
-    this.#errorsConnected = this.pool.outbound.get("error")?.target != null;
     const { hostname, port } = this.#options;
     this.#listener = Deno.listen({ hostname, port, transport: "tcp" });
     this.#port = this.#listener.addr.port;
@@ -193,20 +188,16 @@ export class TcpServer extends Actor {
 
   async #serve(conn: Deno.TcpConn, signal: AbortSignal): Promise<void> {
     const remote = address(conn.remoteAddr);
-    const name = this.name;
-    const source = (line: number): Record<string, unknown> =>
-      line > 0 ? { remote, line } : { remote };
-    let waiting: Promise<void> | undefined;
-    const sink: DecodeSink = {
-      value: (data, line) => {
-        const sent = this.#deliver({ header: { [name]: source(line) }, data });
-        if (sent !== undefined) waiting = sent;
+    const sink = new InputSink(
+      this,
+      (line) => line > 0 ? { remote, line } : { remote },
+      (failure) => {
+        this.log.warn(
+          "Skipped an unreadable message from {remote}: {message}",
+          { remote, message: failure.message },
+        );
       },
-      failure: (failure, line) => {
-        const sent = this.#fail(failure, source(line));
-        if (sent !== undefined) waiting = sent;
-      },
-    };
+    );
     const { framing, codec, max_line_bytes, max_frame_bytes } = this.#options;
     const decoder = framing === "newline"
       ? new StreamDecoder(codec, max_line_bytes, sink, true)
@@ -242,13 +233,9 @@ export class TcpServer extends Actor {
           break;
         }
         decoder.write(buffer.subarray(0, read));
-        if (waiting !== undefined) {
-          const sent = waiting;
-          waiting = undefined;
-          await sent;
-        }
+        await sink.takeWaiting();
       }
-      if (waiting !== undefined) await waiting;
+      await sink.takeWaiting();
       if (closedByTimeout && decoder.pendingBytes > 0) {
         this.log.warn(
           "Dropped {bytes} bytes of an unfinished message from {remote}: it did not close within drain_timeout",
@@ -273,29 +260,9 @@ export class TcpServer extends Actor {
       listener.close();
     }
   }
-
-  /** The one place where this input hands the events it makes on. */
-  #deliver(event: Event, queue = "outbox"): Promise<void> | undefined {
-    return this.send(event, queue);
-  }
-
-  #fail(
-    failure: DecodeFailure,
-    source: Record<string, unknown>,
-  ): Promise<void> | undefined {
-    if (this.#errorsConnected) {
-      return this.#deliver(failureEvent(this.name, source, failure), "error");
-    }
-    this.log.warn("Skipped an unreadable message from {remote}: {message}", {
-      remote: source.remote,
-      message: failure.message,
-    });
-    return undefined;
-  }
 }
 
-function address(addr: Deno.Addr): string {
-  return addr.transport === "tcp" || addr.transport === "udp"
-    ? `${addr.hostname}:${addr.port}`
-    : String(addr.transport);
+/** `"host:port"` of a connection's peer. */
+function address(addr: Deno.NetAddr): string {
+  return `${addr.hostname}:${addr.port}`;
 }

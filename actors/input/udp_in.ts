@@ -133,7 +133,7 @@ export class UdpIn extends Actor {
 
   /** Binds the socket, so that a port in use fails the start. */
   override async setup(): Promise<void> {
-    this.#errorsConnected = this.pool.outbound.get("error")?.target != null;
+    this.#errorsConnected = this.pool.isConnected("error");
     const { hostname, port } = this.#options;
     const socket = createSocket(isIPv6(hostname) ? "udp6" : "udp4");
     await new Promise<void>((resolve, reject) => {
