@@ -87,6 +87,65 @@ export function utf8Length(text: string): number {
 }
 
 /**
+ * The Content-Type of `data` sent as a body by default (see {@link payload}):
+ * text for a string, bytes for a `Uint8Array`, JSON for anything else.
+ *
+ * @example
+ * ```ts
+ * import { defaultContentType } from "./payload.ts";
+ * defaultContentType("text"); // "text/plain; charset=utf-8"
+ * defaultContentType({ a: 1 }); // "application/json"
+ * ```
+ */
+export function defaultContentType(data: unknown): string {
+  return typeof data === "string"
+    ? "text/plain; charset=utf-8"
+    : data instanceof Uint8Array
+    ? "application/octet-stream"
+    : "application/json";
+}
+
+/**
+ * Writes every byte of `bytes` to `writer`, calling `writeSync` until all of
+ * them are written.
+ *
+ * @example
+ * ```ts
+ * import { writeAllSync } from "./payload.ts";
+ * writeAllSync(Deno.stderr, new TextEncoder().encode(""));
+ * ```
+ */
+export function writeAllSync(
+  writer: { writeSync(p: Uint8Array): number },
+  bytes: Uint8Array,
+): void {
+  let written = 0;
+  while (written < bytes.length) {
+    written += writer.writeSync(bytes.subarray(written));
+  }
+}
+
+/**
+ * Writes every byte of `bytes` to `writer`, awaiting `write` until all of them
+ * are written.
+ *
+ * @example
+ * ```ts
+ * import { writeAll } from "./payload.ts";
+ * await writeAll(Deno.stderr, new TextEncoder().encode(""));
+ * ```
+ */
+export async function writeAll(
+  writer: { write(p: Uint8Array): Promise<number> },
+  bytes: Uint8Array,
+): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) {
+    written += await writer.write(bytes.subarray(written));
+  }
+}
+
+/**
  * `parts` as one array of `length` (their total) bytes; a single part is
  * returned as it is, without a copy.
  *

@@ -14,32 +14,35 @@
  *   anyOutbound: true,
  * });
  * const quiet = { warn() {} };
- * connectedBranches(pool, quiet, "copy"); // ["outbox"]: nothing connected
+ * const branches = connectedBranches(pool, quiet, "copy");
+ * branches.map((queue) => queue.name); // ["copy.outbox"]: nothing connected
  * ```
  *
  * @module
  */
 
 import type { ActorLog } from "../../core/actor.ts";
-import type { QueuePool } from "../../core/queue.ts";
+import type { OutboundQueue, QueuePool } from "../../core/queue.ts";
 
 /**
  * The connected outbound queues of `pool` but `error`, in the order they were
  * connected, for setup (once the router has wired them). With none, warns
- * that events `actor` receives are dropped and counted, and returns
- * `["outbox"]`, made unconnected, so that sends there are counted as dropped.
+ * that events `actor` receives are dropped and counted, and returns the
+ * queue `outbox`, made unconnected, so that sends there are counted as
+ * dropped.
  */
 export function connectedBranches(
   pool: QueuePool,
   log: Pick<ActorLog, "warn">,
   actor: string,
-): string[] {
+): OutboundQueue[] {
   const branches = pool.branches();
-  if (branches.length > 0) return branches;
+  if (branches.length > 0) {
+    return branches.map((name) => pool.addOutbound(name));
+  }
   log.warn(
     "Actor {actor} has no connected outbound queue: events it receives are dropped and counted",
     { actor },
   );
-  pool.addOutbound("outbox");
-  return ["outbox"];
+  return [pool.addOutbound("outbox")];
 }

@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { Actor, type ActorSettings } from "../../core/actor.ts";
 import { copyEvent, type Event } from "../../core/event.ts";
+import type { OutboundQueue } from "../../core/queue.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import { connectedBranches } from "./branches.ts";
 
@@ -62,7 +63,7 @@ export const fanout: ActorSpec<FanoutOptions> = {
  */
 export class Fanout extends Actor {
   readonly kind = "flow";
-  #branches: string[] = [];
+  #branches: OutboundQueue[] = [];
 
   /** Makes a fanout. */
   constructor(name: string, settings: ActorSettings = {}) {
@@ -77,13 +78,13 @@ export class Fanout extends Actor {
   override consume(event: Event): Promise<void> | undefined {
     const branches = this.#branches;
     const last = branches.length - 1;
-    if (last === 0) return this.send(event, branches[0]);
+    if (last === 0) return this.sendTo(branches[0]!, event);
     const copies: Event[] = [];
     for (let i = 0; i < last; i++) copies.push(copyEvent(event));
     copies.push(event);
     let waits: Promise<void>[] | undefined;
     for (let i = 0; i <= last; i++) {
-      const waiting = this.send(copies[i]!, branches[i]);
+      const waiting = this.sendTo(branches[i]!, copies[i]!);
       if (waiting !== undefined) (waits ??= []).push(waiting);
     }
     if (waits === undefined) return undefined;

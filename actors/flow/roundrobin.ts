@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { Actor, type ActorSettings } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
+import type { OutboundQueue } from "../../core/queue.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import { connectedBranches } from "./branches.ts";
 
@@ -52,7 +53,7 @@ export const roundrobin: ActorSpec<RoundRobinOptions> = {
 /** The `roundrobin` flow actor. */
 export class RoundRobin extends Actor {
   readonly kind = "flow";
-  #branches: string[] = [];
+  #branches: OutboundQueue[] = [];
   #next = 0;
 
   /** Makes a round robin. */
@@ -67,8 +68,8 @@ export class RoundRobin extends Actor {
   }
 
   override consume(event: Event): Promise<void> | undefined {
-    const branch = this.#branches[this.#next];
+    const branch = this.#branches[this.#next]!;
     if (++this.#next === this.#branches.length) this.#next = 0;
-    return this.send(event, branch);
+    return this.sendTo(branch, event);
   }
 }

@@ -8,6 +8,7 @@
 import { z } from "zod";
 import { Actor, type ActorSettings } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
+import type { OutboundQueue } from "../../core/queue.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import { compilePredicate, type EventTest, Predicate } from "../predicate.ts";
 
@@ -85,8 +86,8 @@ export const switchFlow: ActorSpec<SwitchOptions> = {
 export class Switch extends Actor {
   readonly kind = "flow";
   #tests: EventTest[];
-  #queues: string[];
-  #default: string;
+  #queues: OutboundQueue[];
+  #default: OutboundQueue;
 
   /** Makes a switch; see {@link SwitchOptions}. */
   constructor(
@@ -96,25 +97,20 @@ export class Switch extends Actor {
   ) {
     const parsed = SwitchOptions.parse(options);
     super(name, settings, { outbound: outboundQueues(parsed) });
-    this.#tests = parsed.cases.map((entry, index) => {
-      try {
-        return compilePredicate(entry.when);
-      } catch (error) {
-        throw new TypeError(
-          `Option "cases.${index}.when": ${(error as Error).message}`,
-        );
-      }
-    });
-    this.#queues = parsed.cases.map((entry) => entry.queue);
-    this.#default = parsed.default;
+    // The schema refused every predicate that would not compile.
+    this.#tests = parsed.cases.map((entry) => compilePredicate(entry.when));
+    this.#queues = parsed.cases.map((entry) =>
+      this.pool.addOutbound(entry.queue)
+    );
+    this.#default = this.pool.addOutbound(parsed.default);
   }
 
   override consume(event: Event): Promise<void> | undefined {
     const tests = this.#tests;
     for (let i = 0; i < tests.length; i++) {
-      if (tests[i]!(event)) return this.send(event, this.#queues[i]);
+      if (tests[i]!(event)) return this.sendTo(this.#queues[i]!, event);
     }
-    return this.send(event, this.#default);
+    return this.sendTo(this.#default, event);
   }
 }
 

@@ -14,10 +14,9 @@ import {
 } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
-import { concatBytes } from "../payload.ts";
+import { ByteBuilder, writeAllSync } from "../payload.ts";
 import { humanLine } from "./log_human.ts";
 import { toJsonLine } from "./log_json.ts";
-import { writeAllSync } from "./log_lines.ts";
 
 /** Options of the `log_file` actor. */
 export const LogFileOptions = z.strictObject({
@@ -89,9 +88,14 @@ export interface LogFileFigures extends ActorFigures {
   rotations_total: number;
 }
 
-const encoder = new TextEncoder();
+const NEWLINE = 10;
 
-/** The `log_file` log actor. */
+/**
+ * The `log_file` log actor.
+ *
+ * A batch is encoded into one reused buffer (no copy per line); a rotation
+ * splits it between two lines.
+ */
 export class LogFile extends Actor {
   readonly kind = "log";
   #path: string;
@@ -101,6 +105,7 @@ export class LogFile extends Actor {
   #file: Deno.FsFile | undefined;
   #size = 0;
   #rotations = 0;
+  #bytes = new ByteBuilder();
 
   /** Makes a rotating log file writer; see {@link LogFileOptions}. */
   constructor(
@@ -126,23 +131,22 @@ export class LogFile extends Actor {
   }
 
   override consumeBatch(events: Event[]): void {
-    const pending: Uint8Array[] = [];
-    let pendingBytes = 0;
+    const bytes = this.#bytes;
+    bytes.clear();
+    // Bytes `start` to `lineStart` are the lines not written yet.
+    let start = 0;
     for (const event of events) {
-      const bytes = encoder.encode(this.#line(event) + "\n");
-      if (
-        this.#size + pendingBytes > 0 &&
-        this.#size + pendingBytes + bytes.length > this.#maxBytes
-      ) {
-        this.#write(pending, pendingBytes);
-        pending.length = 0;
-        pendingBytes = 0;
+      const lineStart = bytes.length;
+      bytes.addText(this.#line(event));
+      bytes.addByte(NEWLINE);
+      const pending = this.#size + lineStart - start;
+      if (pending > 0 && pending + bytes.length - lineStart > this.#maxBytes) {
+        this.#write(start, lineStart);
+        start = lineStart;
         this.#rotate();
       }
-      pending.push(bytes);
-      pendingBytes += bytes.length;
     }
-    this.#write(pending, pendingBytes);
+    this.#write(start, bytes.length);
   }
 
   override teardown(): void {
@@ -150,14 +154,15 @@ export class LogFile extends Actor {
     this.#file = undefined;
   }
 
-  #write(chunks: Uint8Array[], length: number): void {
-    if (length === 0) return;
+  /** Writes bytes `start` to `end` of the buffer, all of them. */
+  #write(start: number, end: number): void {
+    if (end === start) return;
     const file = this.#file;
     if (file === undefined) {
       throw new Error(`The log file "${this.#path}" is not open`);
     }
-    writeAllSync(file, concatBytes(chunks, length));
-    this.#size += length;
+    writeAllSync(file, this.#bytes.bytes(start, end));
+    this.#size += end - start;
   }
 
   #open(truncate: boolean): void {

@@ -6,6 +6,7 @@
 
 import { z } from "zod";
 import { Actor, type ActorSettings } from "../../core/actor.ts";
+import { quoteList } from "../../core/errors.ts";
 import type { Event } from "../../core/event.ts";
 import { atLeast, LOG_LEVELS, type LogLevel } from "../../core/log.ts";
 import type { ActorSpec } from "../../core/registry.ts";
@@ -15,9 +16,7 @@ import { isLogEvent } from "./log_lines.ts";
 export const LogLevelFilterOptions = z.strictObject({
   level: z.enum(LOG_LEVELS as [LogLevel, ...LogLevel[]]).default("warning")
     .describe(
-      `The lowest level passed on: one of ${
-        LOG_LEVELS.map((level) => `"${level}"`).join(", ")
-      }.`,
+      `The lowest level passed on: one of ${quoteList(LOG_LEVELS)}.`,
     ),
 });
 
@@ -66,6 +65,8 @@ export const logLevelFilter: ActorSpec<LogLevelFilterOptions> = {
 export class LogLevelFilter extends Actor {
   readonly kind = "log";
   #level: LogLevel;
+  /** The levels below `#level`: their log events are left out. */
+  #below: ReadonlySet<string>;
 
   /** Makes a level filter; see {@link LogLevelFilterOptions}. */
   constructor(
@@ -74,7 +75,9 @@ export class LogLevelFilter extends Actor {
     settings: ActorSettings = {},
   ) {
     super(name, settings);
-    this.#level = LogLevelFilterOptions.parse(options).level;
+    const level = LogLevelFilterOptions.parse(options).level;
+    this.#level = level;
+    this.#below = new Set(LOG_LEVELS.filter((each) => !atLeast(each, level)));
   }
 
   /** The lowest level passed on. */
@@ -83,10 +86,7 @@ export class LogLevelFilter extends Actor {
   }
 
   override consume(event: Event): Promise<void> | undefined {
-    if (
-      isLogEvent(event) && LOG_LEVELS.includes(event.header.log.level) &&
-      !atLeast(event.header.log.level, this.#level)
-    ) {
+    if (isLogEvent(event) && this.#below.has(event.header.log.level)) {
       return undefined;
     }
     return this.send(event);

@@ -1,6 +1,6 @@
 /**
- * What the log actors share: telling a log event from other events, writing
- * bytes whole to a synchronous writer, and {@link LineLogActor}, the base of
+ * What the log actors share: telling a log event from other events, the
+ * synchronous writer they write to, and {@link LineLogActor}, the base of
  * `log_human` and `log_json`, which writes one line per event to such a
  * writer. Not an actor spec.
  *
@@ -26,27 +26,12 @@
 import { Actor, type ActorSettings } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { LogEvent, LogHeader } from "../../core/log.ts";
+import { writeAllSync } from "../payload.ts";
 
 /** Where a log actor writes: anything with a synchronous `writeSync`. */
 export interface SyncWriter {
   /** Writes some of `bytes`; returns how many were written. */
   writeSync(bytes: Uint8Array): number;
-}
-
-/**
- * Writes every byte of `bytes` to `stream`.
- *
- * @example
- * ```ts
- * import { writeAllSync } from "./log_lines.ts";
- * writeAllSync(Deno.stderr, new TextEncoder().encode(""));
- * ```
- */
-export function writeAllSync(stream: SyncWriter, bytes: Uint8Array): void {
-  let written = 0;
-  while (written < bytes.length) {
-    written += stream.writeSync(bytes.subarray(written));
-  }
 }
 
 /**

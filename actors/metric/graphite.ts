@@ -13,14 +13,14 @@ import {
   errorMessage,
 } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
-import type { MetricEvent } from "../../core/metrics.ts";
+import { assertMetricEvent, type MetricEvent } from "../../core/metrics.ts";
 import type { ActorSpec } from "../../core/registry.ts";
+import { writeAll } from "../payload.ts";
 import {
   checkReconnectWaits,
   TcpConnection,
   tcpReconnectFields,
 } from "../tcp_connection.ts";
-import { isMetricEvent } from "../../core/metrics.ts";
 
 /** Options of the `graphite` actor. */
 export const GraphiteOptions = z.strictObject({
@@ -168,11 +168,7 @@ export class Graphite extends Actor {
   }
 
   override consume(event: Event): void {
-    if (!isMetricEvent(event)) {
-      throw new TypeError(
-        'Not a metric event: it needs "header.metric.actor" and data of numbers',
-      );
-    }
+    assertMetricEvent(event);
     this.#add(this.lines(event));
     this.#pump();
   }
@@ -253,21 +249,19 @@ export class Graphite extends Actor {
     const conn = this.#tcp.current;
     if (this.#writing !== undefined || conn === undefined) return this.#writing;
     if (this.#lines.length === 0) return undefined;
-    const writing = this.#writeAll(conn).finally(() => {
+    const writing = this.#writeLines(conn).finally(() => {
       this.#writing = undefined;
     });
     this.#writing = writing;
     return writing;
   }
 
-  async #writeAll(conn: Deno.TcpConn): Promise<void> {
+  async #writeLines(conn: Deno.TcpConn): Promise<void> {
     while (this.#lines.length > 0 && this.#tcp.current === conn) {
       const batch = this.#lines;
       this.#lines = [];
-      const bytes = encoder.encode(batch.join(""));
       try {
-        let at = 0;
-        while (at < bytes.length) at += await conn.write(bytes.subarray(at));
+        await writeAll(conn, encoder.encode(batch.join("")));
         this.#sent += batch.length;
       } catch (error) {
         // Sent again whole on the next connection, before newer lines.

@@ -6,9 +6,9 @@
  */
 
 import { z } from "zod";
-import { Actor, type ActorKind, type ActorSettings } from "../../core/actor.ts";
+import { Actor, type ActorSettings } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
-import { type HistogramFigures, isMetricEvent } from "../../core/metrics.ts";
+import { assertMetricEvent, histogramFromData } from "../../core/metrics.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import {
   PROMETHEUS_CONTENT_TYPE,
@@ -140,24 +140,19 @@ export class Prometheus extends Actor {
   }
 
   override consume(event: Event): void {
-    if (!isMetricEvent(event)) {
-      throw new TypeError(
-        'Not a metric event: it needs "header.metric.actor" and data of numbers',
-      );
-    }
-    const { actor, queue, histogram, time } = event.header.metric;
+    assertMetricEvent(event);
+    const { actor, queue, histogram, kind, time } = event.header.metric;
     let figures = this.#actors.get(actor);
     if (figures === undefined) {
       figures = { queues: {} };
       this.#actors.set(actor, figures);
     }
-    const kind = (event.header.metric as { kind?: unknown }).kind;
-    if (typeof kind === "string") figures.kind = kind as ActorKind;
+    if (typeof kind === "string") figures.kind = kind;
     if (queue !== undefined) {
       figures.queues[queue] = { ...event.data };
     } else if (histogram !== undefined) {
       if (histogram === "consume_seconds") {
-        figures.consume_seconds = toHistogram(event.data);
+        figures.consume_seconds = histogramFromData(event.data);
       }
     } else {
       for (const [key, value] of Object.entries(event.data)) {
@@ -168,19 +163,4 @@ export class Prometheus extends Actor {
     }
     this.#time = time;
   }
-}
-
-/** A histogram from a metric event's `sum`, `count` and `le_<bound>` counts. */
-function toHistogram(data: Record<string, number>): HistogramFigures {
-  const buckets = Object.entries(data)
-    .filter(([key]) => key.startsWith("le_"))
-    .map(([key, value]) => [Number(key.slice(3)), value] as const)
-    .filter(([bound]) => Number.isFinite(bound))
-    .sort((a, b) => a[0] - b[0]);
-  return {
-    bounds: buckets.map(([bound]) => bound),
-    buckets: buckets.map(([, count]) => count),
-    sum: data.sum ?? 0,
-    count: data.count ?? 0,
-  };
 }

@@ -9,7 +9,7 @@ import { z } from "zod";
 import { Actor, type ActorSettings, errorMessage } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
-import { ByteBuilder, toJson } from "../payload.ts";
+import { ByteBuilder, toJson, writeAll, writeAllSync } from "../payload.ts";
 
 /** Options of the `file_out` actor. */
 export const FileOutOptions = z.strictObject({
@@ -160,11 +160,7 @@ export class FileOut extends Actor {
     }
     if (previous > start) await this.#write(start, previous);
     if (this.#fsync) await this.#file!.syncData();
-    if (failed !== undefined) {
-      for (const [event, error] of failed) {
-        await this.fail(event, queue, error);
-      }
-    }
+    await this.failEach(failed, queue);
   }
 
   override teardown(): void {
@@ -225,10 +221,10 @@ export class FileOut extends Actor {
         `Actor "${this.name}" has no open file "${this.#path}"`,
       );
     }
-    let at = start;
+    const chunk = this.#bytes.bytes(start, end);
     if (this.#regular && performance.now() >= this.#syncFrom) {
       const began = performance.now();
-      while (at < end) at += file.writeSync(this.#bytes.bytes(at, end));
+      writeAllSync(file, chunk);
       const took = performance.now() - began;
       if (took > SLOW_WRITE_MS) {
         this.#syncFrom = began + took + BACKGROUND_AFTER_SLOW_MS;
@@ -242,7 +238,7 @@ export class FileOut extends Actor {
         );
       }
     } else {
-      while (at < end) at += await file.write(this.#bytes.bytes(at, end));
+      await writeAll(file, chunk);
     }
     this.#size += end - start;
   }

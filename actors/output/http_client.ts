@@ -16,7 +16,7 @@ import {
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import { hold } from "../../core/tracking.ts";
-import { concatBytes, payload } from "../payload.ts";
+import { concatBytes, defaultContentType, payload } from "../payload.ts";
 import { compileTemplate, type Template, templateSchema } from "../template.ts";
 
 /** The methods `http_client` can send. */
@@ -198,6 +198,8 @@ export class HttpClient extends Actor {
   readonly kind = "output";
   #url: Template;
   #method: HttpClientOptions["method"];
+  /** Whether requests carry the event as a body (not GET or HEAD). */
+  #hasBody: boolean;
   #headers: [string, Template][];
   /** The Content-Type to set: `null` when `headers` sets it. */
   #contentType: string | null | undefined;
@@ -222,6 +224,7 @@ export class HttpClient extends Actor {
     const parsed = HttpClientOptions.parse(options);
     this.#url = compileTemplate(parsed.url, { encode: "url" });
     this.#method = parsed.method;
+    this.#hasBody = parsed.method !== "GET" && parsed.method !== "HEAD";
     this.#headers = Object.entries(parsed.headers).map((
       [key, value],
     ) => [key, compileTemplate(value)]);
@@ -242,7 +245,7 @@ export class HttpClient extends Actor {
   }
 
   override setup(): void {
-    this.#forward = this.pool.outbound.get("outbox")?.target != null;
+    this.#forward = this.pool.isConnected("outbox");
   }
 
   override consume(event: Event, queue: string): Promise<void> | undefined {
@@ -283,18 +286,11 @@ export class HttpClient extends Actor {
     if (!URL.canParse(url)) throw new TypeError(`Invalid URL "${url}"`);
     const headers: Record<string, string> = {};
     for (const [key, value] of this.#headers) headers[key] = value(event);
-    if (this.#method === "GET" || this.#method === "HEAD") {
-      return { url, headers, body: undefined };
-    }
+    if (!this.#hasBody) return { url, headers, body: undefined };
     const data = event.data;
     const body = payload(data);
     if (this.#contentType !== null) {
-      headers["content-type"] = this.#contentType ??
-        (typeof data === "string"
-          ? "text/plain; charset=utf-8"
-          : data instanceof Uint8Array
-          ? "application/octet-stream"
-          : "application/json");
+      headers["content-type"] = this.#contentType ?? defaultContentType(data);
     }
     return { url, headers, body };
   }

@@ -19,6 +19,7 @@ import {
   type ActorFigures,
   type ActorSettings,
   describe,
+  errorMessage,
   sleep,
 } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
@@ -27,6 +28,7 @@ import {
   checkConnectionOptions,
   connectNats,
   ensureStream,
+  linkHealth,
   NATS_CONNECTION_FIELDS,
   type NatsConnectionFigures,
   type NatsLink,
@@ -194,8 +196,7 @@ export class NatsOut extends Actor {
 
   /** Ready while connected to NATS. */
   override health(): { ready: boolean; reason?: string } {
-    return this.#link?.health() ??
-      { ready: false, reason: "Not connected to NATS yet" };
+    return linkHealth(this.#link);
   }
 
   /** The core's counters, with the connection's. */
@@ -259,9 +260,7 @@ export class NatsOut extends Actor {
       const lanes = Math.min(this.#options.max_in_flight, events.length);
       await Promise.all(Array.from({ length: lanes }, lane));
     }
-    for (const [event, error] of failures) {
-      await this.fail(event, queue, error);
-    }
+    await this.failEach(failures, queue);
   }
 
   /** Stops waiting between retries. */
@@ -313,7 +312,6 @@ export class NatsOut extends Actor {
 
   /** The message headers of `event`, or `undefined` when there are none. */
   #headersOf(event: Event): MsgHdrs | undefined {
-    if (this.#headers.length === 0) return undefined;
     let headers: MsgHdrs | undefined;
     for (const [key, template] of this.#headers) {
       const value = template(event);
@@ -333,9 +331,7 @@ function publishError(
 ): Error {
   const why = error instanceof Error && error.name === "JetStreamNotEnabled"
     ? "no stream takes this subject (or JetStream is not enabled)"
-    : error instanceof Error
-    ? error.message
-    : String(error);
+    : errorMessage(error);
   const failure = new Error(
     `Publish to "${subject}" failed after ${attempts} attempt${
       attempts === 1 ? "" : "s"

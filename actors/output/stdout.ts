@@ -143,11 +143,7 @@ export class Stdout extends Actor {
         return;
       }
     }
-    if (unformatted !== undefined) {
-      for (const [event, error] of unformatted) {
-        await this.fail(event, queue, error);
-      }
-    }
+    await this.failEach(unformatted, queue);
   }
 
   override teardown(): void {

@@ -14,7 +14,7 @@ import {
 } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
-import { ByteBuilder, payload } from "../payload.ts";
+import { ByteBuilder, payload, writeAll } from "../payload.ts";
 import {
   checkReconnectWaits,
   TcpConnection,
@@ -144,8 +144,7 @@ export class TcpClient extends Actor {
     while (bytes.length > 0) {
       const conn = this.#tcp.current ?? await this.#connection(deadline);
       try {
-        let at = 0;
-        while (at < bytes.length) at += await conn.write(bytes.subarray(at));
+        await writeAll(conn, bytes);
         break;
       } catch (error) {
         if (this.#tcp.stopped) throw error;
@@ -157,11 +156,7 @@ export class TcpClient extends Actor {
         this.#tcp.drop(conn, reason);
       }
     }
-    if (failed !== undefined) {
-      for (const [event, error] of failed) {
-        await this.fail(event, queue, error);
-      }
-    }
+    await this.failEach(failed, queue);
   }
 
   /**

@@ -142,11 +142,7 @@ export class UdpOut extends Actor {
     }
     settle();
     await sent.promise;
-    if (failed !== undefined) {
-      for (const [event, error] of failed) {
-        await this.fail(event, queue, error);
-      }
-    }
+    await this.failEach(failed, queue);
   }
 
   override async teardown(): Promise<void> {

@@ -90,14 +90,7 @@ export class Filter extends Actor {
     super(name, settings);
     const parsed = FilterOptions.parse(options);
     this.#keep = parsed.keep !== undefined;
-    const predicate = (parsed.keep ?? parsed.drop)!;
-    try {
-      this.#test = compilePredicate(predicate);
-    } catch (error) {
-      throw new TypeError(
-        `Option "${this.#keep ? "keep" : "drop"}": ${(error as Error).message}`,
-      );
-    }
+    this.#test = compilePredicate((parsed.keep ?? parsed.drop)!);
   }
 
   override figures(): FilterFigures {

@@ -122,12 +122,7 @@ function compileChange(
 ): Change {
   const set = fieldSetter(`header.${key}`);
   if (typeof value === "string") {
-    let render: (event: Event) => string;
-    try {
-      render = compileTemplate(value, { missing });
-    } catch (error) {
-      throw new TypeError(`Option "set.${key}": ${(error as Error).message}`);
-    }
+    const render = compileTemplate(value, { missing });
     return (event) => set(event, render(event));
   }
   if (typeof value === "object" && value !== null) {
