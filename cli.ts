@@ -26,6 +26,7 @@ import denoJson from "./deno.json" with { type: "json" };
 import { LogHuman } from "./actors/log/log_human.ts";
 import { LogJson } from "./actors/log/log_json.ts";
 import { BUILTIN_ACTORS } from "./actors/mod.ts";
+import { writeAllSync } from "./actors/payload.ts";
 import { PidFile, PidFileError } from "./cli/pid_file.ts";
 import {
   isUserName,
@@ -43,6 +44,7 @@ import {
   formatTop,
   perSecond,
   plural,
+  table,
   tapEvents,
 } from "./admin/client.ts";
 import {
@@ -52,8 +54,9 @@ import {
 } from "./admin/server.ts";
 import { type ActorKind, sleep } from "./core/actor.ts";
 import { loadPipeline, type PipelineConfig } from "./core/config.ts";
-import { ConfigError, didYouMean } from "./core/errors.ts";
+import { ConfigError, didYouMean, quoteList } from "./core/errors.ts";
 import { LOG_LEVELS, type LogLevel } from "./core/log.ts";
+import type { Queue } from "./core/queue.ts";
 import { type ActorSpec, Registry } from "./core/registry.ts";
 import { type Router, splitAddress, type StopReport } from "./core/router.ts";
 import { bootstrapSchema, describeOptions } from "./core/schema.ts";
@@ -390,7 +393,8 @@ async function runCommand(args: string[]): Promise<number> {
   const stopping = Promise.withResolvers<Deno.Signal>();
   let signalled: Deno.Signal | undefined;
   let status: StatusLine | undefined;
-  const listeners = listenForSignals((signal) => {
+  // Listens until this function ends, after the stop report is printed.
+  using _signals = listenForSignals((signal) => {
     if (signalled === undefined) {
       signalled = signal;
       stopping.resolve(signal);
@@ -404,7 +408,6 @@ async function runCommand(args: string[]): Promise<number> {
   try {
     await router.start();
   } catch (error) {
-    listeners.remove();
     notice(`Cannot start "${file}": ${errorMessage(error)}`, "error");
     return EXIT_CODES.invalid;
   }
@@ -433,7 +436,6 @@ async function runCommand(args: string[]): Promise<number> {
         "error",
       );
       await router.stop({ timeoutMs });
-      listeners.remove();
       return EXIT_CODES.invalid;
     }
     notice(`Admin API and dashboard at ${admin.url}`, "info", {
@@ -460,7 +462,6 @@ async function runCommand(args: string[]): Promise<number> {
   const report = await router.stop({ timeoutMs });
   await admin?.close();
   status?.stop();
-  listeners.remove();
   printReport(report, reason, (performance.now() - started) / 1000, notice);
   return report.timedOut ? EXIT_CODES.timedOut : EXIT_CODES.ok;
 }
@@ -549,10 +550,13 @@ function freeName(router: Router, base: string): string {
   return name;
 }
 
-/** Calls `handler` on SIGINT and SIGTERM (SIGINT and SIGBREAK on Windows). */
+/**
+ * Calls `handler` on SIGINT and SIGTERM (SIGINT and SIGBREAK on Windows)
+ * until disposed.
+ */
 function listenForSignals(
   handler: (signal: Deno.Signal) => void,
-): { remove(): void } {
+): Disposable {
   const signals: Deno.Signal[] = Deno.build.os === "windows"
     ? ["SIGINT", "SIGBREAK"]
     : ["SIGINT", "SIGTERM"];
@@ -563,7 +567,7 @@ function listenForSignals(
     added.push([signal, listener]);
   }
   return {
-    remove() {
+    [Symbol.dispose]() {
       for (const [signal, listener] of added) {
         Deno.removeSignalListener(signal, listener);
       }
@@ -612,7 +616,7 @@ class StatusLine {
     } catch {
       // Never added.
     }
-    err(`\x1b7\x1b[r\x1b[${this.#rows};1H\x1b[2K\x1b8`);
+    this.#release();
   }
 
   /** Reserves the bottom row: scroll region above it. */
@@ -623,10 +627,15 @@ class StatusLine {
     } catch {
       // Not a terminal (status forced on): assume 24 rows.
     }
-    if (again) err(`\x1b7\x1b[r\x1b[${this.#rows};1H\x1b[2K\x1b8`);
+    if (again) this.#release();
     this.#rows = Math.max(rows, 3);
     err(`\n\x1b7\x1b[1;${this.#rows - 1}r\x1b8\x1b[1A`);
     this.#paint();
+  }
+
+  /** Gives the bottom row back: no scroll region, the status line erased. */
+  #release(): void {
+    err(`\x1b7\x1b[r\x1b[${this.#rows};1H\x1b[2K\x1b8`);
   }
 
   #draw(): void {
@@ -666,21 +675,19 @@ class StatusLine {
 
   /** The inbound queue with the largest share of its capacity in use. */
   #fullest(): string {
-    let best: { name: string; depth: number; capacity: number } | undefined;
+    let best: Queue | undefined;
+    let bestFill = 0;
     for (const actor of this.#router.actors()) {
       for (const queue of actor.pool.inbound.values()) {
         const fill = queue.depth / queue.capacity;
-        if (best === undefined || fill > best.depth / best.capacity) {
-          best = {
-            name: queue.name,
-            depth: queue.depth,
-            capacity: queue.capacity,
-          };
+        if (best === undefined || fill > bestFill) {
+          best = queue;
+          bestFill = fill;
         }
       }
     }
     if (best === undefined) return "none";
-    const percent = Math.round(best.depth / best.capacity * 100);
+    const percent = Math.round(bestFill * 100);
     return `${best.name} ${percent}% (${best.depth}/${best.capacity})`;
   }
 }
@@ -702,11 +709,14 @@ function adminTarget(
   return { url, signal, ...(token === undefined ? {} : { token }) };
 }
 
-/** Aborts on the first SIGINT/SIGTERM; `remove` stops listening. */
-function abortOnSignal(): { signal: AbortSignal; remove(): void } {
+/** Aborts on the first SIGINT/SIGTERM until disposed. */
+function abortOnSignal(): { signal: AbortSignal } & Disposable {
   const controller = new AbortController();
   const listeners = listenForSignals(() => controller.abort());
-  return { signal: controller.signal, remove: () => listeners.remove() };
+  return {
+    signal: controller.signal,
+    [Symbol.dispose]: () => listeners[Symbol.dispose](),
+  };
 }
 
 async function topCommand(args: string[]): Promise<number> {
@@ -720,15 +730,15 @@ async function topCommand(args: string[]): Promise<number> {
     throw new UsageError(`unexpected argument "${positionals[0]}"`);
   }
   const intervalMs = seconds(values.interval ?? "1", "--interval");
-  const stop = abortOnSignal();
+  using stop = abortOnSignal();
   const target = adminTarget(values, stop.signal);
   const onTerminal = Deno.stdout.isTerminal();
   try {
     do {
       const view = await fetchPipeline(target);
       const width = onTerminal ? Deno.consoleSize().columns : 200;
-      const table = formatTop(view, width);
-      out(onTerminal && values.once !== true ? `\x1b[H\x1b[2J${table}` : table);
+      const text = formatTop(view, width);
+      out(onTerminal && values.once !== true ? `\x1b[H\x1b[2J${text}` : text);
     } while (values.once !== true && await sleep(intervalMs, stop.signal));
     return EXIT_CODES.ok;
   } catch (error) {
@@ -736,8 +746,6 @@ async function topCommand(args: string[]): Promise<number> {
     if (!(error instanceof AdminError)) throw error;
     err(`${error.message}\n`);
     return EXIT_CODES.invalid;
-  } finally {
-    stop.remove();
   }
 }
 
@@ -755,7 +763,7 @@ async function tapCommand(args: string[]): Promise<number> {
   const rate = values.rate === undefined
     ? undefined
     : wholeNumber(values.rate, "--rate");
-  const stop = abortOnSignal();
+  using stop = abortOnSignal();
   const target = adminTarget(values, stop.signal);
   let dropped = 0;
   try {
@@ -774,8 +782,6 @@ async function tapCommand(args: string[]): Promise<number> {
       err(`${error.message}\n`);
       return EXIT_CODES.invalid;
     }
-  } finally {
-    stop.remove();
   }
   if (dropped > 0) {
     err(`${plural(dropped, "event")} dropped: the tap could not keep up\n`);
@@ -943,18 +949,12 @@ function actorsCommand(args: string[]): number {
 }
 
 function actorsTable(registry: Registry): string {
-  const specs = registry.specs();
-  const typeWidth = Math.max(4, ...specs.map((spec) => spec.type.length));
-  const kindWidth = Math.max(4, ...specs.map((spec) => spec.kind.length));
-  const rows = [
-    `${"TYPE".padEnd(typeWidth)}  ${"KIND".padEnd(kindWidth)}  SUMMARY`,
-    ...specs.map((spec) =>
-      `${spec.type.padEnd(typeWidth)}  ${
-        spec.kind.padEnd(kindWidth)
-      }  ${spec.summary}`
-    ),
-  ];
-  return rows.join("\n") +
+  const rows = registry.specs().map((spec) => [
+    spec.type,
+    spec.kind,
+    spec.summary,
+  ]);
+  return table(["TYPE", "KIND", "SUMMARY"], rows).join("\n") +
     `\n\nRun "${NAME} actors show TYPE" for the options of a type.\n`;
 }
 
@@ -997,7 +997,7 @@ function actorText(spec: ActorSpec): string {
 }
 
 function actorsMarkdown(registry: Registry): string {
-  const specs = registry.specs();
+  const byKind = Map.groupBy(registry.specs(), (spec) => spec.kind);
   const cell = (text: string) => text.replace(/\|/g, "\\|").replace(/\n/g, " ");
   const lines = [
     "# Actor reference",
@@ -1007,15 +1007,15 @@ function actorsMarkdown(registry: Registry): string {
     "",
     "| Type | Kind | Summary |",
     "| --- | --- | --- |",
-    ...sortByKind(specs).map((spec) =>
+    ...KIND_ORDER.flatMap((kind) => byKind.get(kind) ?? []).map((spec) =>
       `| [\`${spec.type}\`](#${
         spec.type.replace(/[^a-z0-9_-]/gi, "")
       }) | ${spec.kind} | ${cell(spec.summary)} |`
     ),
   ];
   for (const kind of KIND_ORDER) {
-    const ofKind = specs.filter((spec) => spec.kind === kind);
-    if (ofKind.length === 0) continue;
+    const ofKind = byKind.get(kind);
+    if (ofKind === undefined) continue;
     lines.push("", `## ${kind[0]!.toUpperCase()}${kind.slice(1)} actors`);
     for (const spec of ofKind) {
       lines.push("", `### ${spec.type}`, "", spec.summary);
@@ -1043,13 +1043,6 @@ function actorsMarkdown(registry: Registry): string {
     }
   }
   return lines.join("\n") + "\n";
-}
-
-function sortByKind(specs: ActorSpec[]): ActorSpec[] {
-  return [...specs].sort((a, b) =>
-    KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) ||
-    a.type.localeCompare(b.type)
-  );
 }
 
 // --- schema ------------------------------------------------------------------
@@ -1144,9 +1137,9 @@ function choice<T extends string>(
 ): T {
   if ((choices as readonly string[]).includes(value)) return value as T;
   throw new UsageError(
-    `${option} must be one of ${
-      choices.map((c) => `"${c}"`).join(", ")
-    }, not "${value}"${didYouMean(value, choices)}`,
+    `${option} must be one of ${quoteList(choices)}, not "${value}"${
+      didYouMean(value, choices)
+    }`,
   );
 }
 
@@ -1199,23 +1192,12 @@ function configErrorText(error: ConfigError): string {
 
 const encoder = new TextEncoder();
 
-function writeAll(
-  stream: { writeSync(bytes: Uint8Array): number },
-  text: string,
-): void {
-  const bytes = encoder.encode(text);
-  let written = 0;
-  while (written < bytes.length) {
-    written += stream.writeSync(bytes.subarray(written));
-  }
-}
-
 function out(text: string): void {
-  writeAll(Deno.stdout, text);
+  writeAllSync(Deno.stdout, encoder.encode(text));
 }
 
 function err(text: string): void {
-  writeAll(Deno.stderr, text);
+  writeAllSync(Deno.stderr, encoder.encode(text));
 }
 
 function indent(text: string, by: number): string {

@@ -262,15 +262,27 @@ export function formatTop(view: PipelineView, width = 120): string {
     "\n";
 }
 
-function table(
-  head: string[],
-  rows: string[][],
-  right: Set<number>,
+/**
+ * The lines of a table: `head` and `rows` in columns as wide as their widest
+ * cell, two spaces apart, each line without trailing spaces. The columns
+ * whose indexes are in `right` are aligned right, the others left.
+ *
+ * @example
+ * ```ts
+ * import { table } from "./client.ts";
+ * table(["NAME", "EVENTS"], [["input", "12"], ["sink", "7"]], new Set([1]));
+ * // ["NAME   EVENTS", "input      12", "sink        7"]
+ * ```
+ */
+export function table(
+  head: readonly string[],
+  rows: readonly (readonly string[])[],
+  right: ReadonlySet<number> = new Set(),
 ): string[] {
   const widths = head.map((title, i) =>
     Math.max(title.length, ...rows.map((row) => row[i]!.length))
   );
-  const line = (cells: string[]) =>
+  const line = (cells: readonly string[]) =>
     cells.map((cell, i) =>
       right.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)
     ).join("  ").trimEnd();

@@ -245,9 +245,8 @@ export function layoutColumns(router: Router): Map<string, number> {
     state.set(name, "done");
     order.push(name);
   };
-  const kinds = new Map(router.actors().map((actor) => [actor.name, actor]));
   const isSide = (name: string) => {
-    const kind = kinds.get(name)?.kind;
+    const kind = router.actor(name)?.kind;
     return !fed.has(name) && (kind === "log" || kind === "metric");
   };
   const roots = names.filter((name) => !fed.has(name));

@@ -7,6 +7,7 @@
  */
 
 import type { Router } from "../core/router.ts";
+import { sameText } from "../core/secret.ts";
 import { DASHBOARD_HTML } from "./dashboard.ts";
 import { pipelineView } from "./pipeline.ts";
 import {
@@ -95,7 +96,7 @@ export class AdminServer {
   constructor(options: AdminServerOptions) {
     const hostname = options.hostname ?? "127.0.0.1";
     const port = options.port ?? DEFAULT_ADMIN_PORT;
-    if (options.token !== undefined && options.token === "") {
+    if (options.token === "") {
       throw new RangeError("AdminServer: the token must not be empty");
     }
     this.#router = options.router;
@@ -308,19 +309,6 @@ function positiveInteger(
     return `"${name}" must be a whole number of at least 1, not "${value}"`;
   }
   return number;
-}
-
-const encoder = new TextEncoder();
-
-/** Compares two strings in a time that does not depend on where they differ. */
-function sameText(a: string, b: string): boolean {
-  const left = encoder.encode(a);
-  const right = encoder.encode(b);
-  let difference = left.length ^ right.length;
-  for (let i = 0; i < right.length; i++) {
-    difference |= (left[i] ?? 0) ^ right[i]!;
-  }
-  return difference === 0;
 }
 
 /**

@@ -128,21 +128,30 @@ function toJson(
   value: Event | Record<string, unknown>,
   cycles: boolean,
 ): string {
-  const seen = new WeakSet<object>();
   const body = "header" in value && "data" in value
     ? { header: value.header, data: value.data }
     : value;
-  return JSON.stringify(body, (_key, item: unknown) => {
-    if (typeof item === "bigint") return item.toString();
-    if (item instanceof Error) {
-      return { name: item.name, message: item.message };
+  return JSON.stringify(body, cycles ? cycleMarker() : jsonValue) ?? "null";
+}
+
+/** The replacer of {@link toJson}: bigints as text, errors as name and message. */
+function jsonValue(_key: string, item: unknown): unknown {
+  if (typeof item === "bigint") return item.toString();
+  if (item instanceof Error) return { name: item.name, message: item.message };
+  return item;
+}
+
+/** {@link jsonValue}, writing an object met again as `"[cycle]"`. */
+function cycleMarker(): (key: string, item: unknown) => unknown {
+  const seen = new WeakSet<object>();
+  return (key, item) => {
+    if (typeof item !== "object" || item === null || item instanceof Error) {
+      return jsonValue(key, item);
     }
-    if (cycles && typeof item === "object" && item !== null) {
-      if (seen.has(item)) return "[cycle]";
-      seen.add(item);
-    }
+    if (seen.has(item)) return "[cycle]";
+    seen.add(item);
     return item;
-  }) ?? "null";
+  };
 }
 
 const encoder = new TextEncoder();

@@ -19,7 +19,7 @@ import { parseArgs } from "node:util";
 import { Router } from "../core/router.ts";
 import { type HttpServer, httpServer } from "../actors/input/http_server.ts";
 import { header } from "../actors/transform/header.ts";
-import { peakRssMb, report } from "./measure.ts";
+import { report } from "./measure.ts";
 
 const { values } = parseArgs({
   options: {
@@ -164,8 +164,6 @@ if (values.load) {
     scenario: plain ? "http, bare Deno.serve" : "http request/response",
     events: result.requests,
     seconds: result.seconds,
-    events_per_second: result.requests / result.seconds,
-    peak_rss_mb: peakRssMb(),
     p50_ms: result.p50_ms,
     p99_ms: result.p99_ms,
     failures: result.failures,

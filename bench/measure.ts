@@ -8,7 +8,7 @@
  * The process's peak resident memory in MB: the kernel's high-water mark where
  * there is one (Linux), else the current RSS.
  */
-export function peakRssMb(): number {
+function peakRssMb(): number {
   try {
     const status = Deno.readTextFileSync("/proc/self/status");
     const match = status.match(/^VmHWM:\s+(\d+) kB/m);
@@ -29,7 +29,41 @@ export interface Result {
   [more: string]: unknown;
 }
 
-/** Prints `result` as the one JSON line the driver reads. */
-export function report(result: Result): void {
+/** What a scenario measured, as {@link report} takes it. */
+export interface Measured {
+  scenario: string;
+  events: number;
+  seconds: number;
+  /** Default: `events / seconds`. */
+  events_per_second?: number;
+  [more: string]: unknown;
+}
+
+/**
+ * Prints what a scenario measured, with the process's peak memory, as the
+ * one JSON line ({@link Result}) the driver reads.
+ *
+ * @example
+ * ```ts
+ * import { report } from "./measure.ts";
+ * report({ scenario: "example", events: 1000, seconds: 0.5 });
+ * ```
+ */
+export function report(measured: Measured): void {
+  const {
+    scenario,
+    events,
+    seconds,
+    events_per_second = events / seconds,
+    ...more
+  } = measured;
+  const result: Result = {
+    scenario,
+    events,
+    seconds,
+    events_per_second,
+    peak_rss_mb: peakRssMb(),
+    ...more,
+  };
   console.log(JSON.stringify(result));
 }

@@ -21,8 +21,8 @@ import {
   type JetStreamManager,
   jetstreamManager,
 } from "@nats-io/jetstream";
-import { peakRssMb, report } from "./measure.ts";
-import { startNatsServer } from "../tests/nats_server.ts";
+import { report } from "./measure.ts";
+import { pollUntil, startNatsServer } from "../tests/nats_server.ts";
 
 const root = new URL("..", import.meta.url);
 const cli = new URL("cli.ts", root).pathname;
@@ -90,16 +90,15 @@ async function until(
   manager: JetStreamManager,
   done: (acked: number, pending: number) => boolean,
 ): Promise<number> {
-  for (let i = 0; i < MAX_POLLS; i++) {
-    const info = await manager.consumers.info("EVENTS", "workers");
-    if (
-      done(info.ack_floor.stream_seq, info.num_pending + info.num_ack_pending)
-    ) {
-      return performance.now();
-    }
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-  }
-  throw new Error("The workers did not finish in time");
+  await pollUntil(
+    () => manager.consumers.info("EVENTS", "workers"),
+    (info) =>
+      done(info.ack_floor.stream_seq, info.num_pending + info.num_ack_pending),
+    "the workers to acknowledge the backlog",
+    MAX_POLLS,
+    POLL_MS,
+  );
+  return performance.now();
 }
 
 /** Stops the workers by SIGTERM and waits for them to exit. */
@@ -195,7 +194,6 @@ report({
   events: total,
   seconds,
   events_per_second: rates.workers_3_events_per_second ?? 0,
-  peak_rss_mb: peakRssMb(),
   ...rates,
   duplicates_after_kill: duplicates,
   lost_after_kill: lost,

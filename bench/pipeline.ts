@@ -14,7 +14,7 @@ import type { Event } from "../core/event.ts";
 import { Router } from "../core/router.ts";
 import { generator } from "../actors/input/generator.ts";
 import { nullOutput } from "../actors/output/null.ts";
-import { peakRssMb, report } from "./measure.ts";
+import { report } from "./measure.ts";
 
 /** A transform that sends every event on unchanged. */
 class PassThrough extends Actor {
@@ -89,6 +89,4 @@ report({
   scenario,
   events: delivered,
   seconds,
-  events_per_second: delivered / seconds,
-  peak_rss_mb: peakRssMb(),
 });

@@ -26,7 +26,7 @@ import { Router } from "../core/router.ts";
 import { type TcpServer, tcpServer } from "../actors/input/tcp_server.ts";
 import { jsonDecode } from "../actors/transform/json_decode.ts";
 import { fileOut } from "../actors/output/file_out.ts";
-import { peakRssMb, report } from "./measure.ts";
+import { report } from "./measure.ts";
 
 const { values } = parseArgs({
   options: {
@@ -223,8 +223,6 @@ async function server(): Promise<void> {
       scenario: plain ? "tcp -> file, bare loop" : "tcp -> file",
       events: lines,
       seconds,
-      events_per_second: lines / seconds,
-      peak_rss_mb: peakRssMb(),
       mib_per_second: sent / 1024 / 1024 / seconds,
       bytes: sent,
       bytes_per_line: sent / lines,

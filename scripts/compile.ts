@@ -215,9 +215,7 @@ async function main(args: string[]): Promise<number> {
       allowPositionals: false,
     }));
   } catch (error) {
-    console.error(
-      `${error instanceof Error ? error.message : error}\n${usage}`,
-    );
+    console.error(`${errorMessage(error)}\n${usage}`);
     return 2;
   }
   if (values.help === true) {
