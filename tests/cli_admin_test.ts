@@ -8,8 +8,8 @@
 import assert from "node:assert/strict";
 import { AdminServer } from "../admin/server.ts";
 import { runCli, spawnCli, writePipeline } from "./cli_helpers.ts";
-import { withTempDir } from "./helpers.ts";
-import { chain, eventually } from "./admin/support.ts";
+import { eventually, freePort, withTempDir } from "./helpers.ts";
+import { chain } from "./admin/support.ts";
 
 /** Runs `body` with a running input -> stage -> sink pipeline and its admin server. */
 async function withAdmin(
@@ -91,9 +91,7 @@ Deno.test("compysition top says why when the admin server refuses it or cannot b
     ]);
     assert.equal(allowed.code, 0, allowed.stderr);
   }, "t0ken");
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = probe.addr.port;
-  probe.close();
+  const port = freePort();
   const down = await runCli(["top", "--once", "--admin", `127.0.0.1:${port}`]);
   assert.equal(down.code, 1);
   assert.match(

@@ -1,11 +1,14 @@
 /**
  * Test helpers shared by the suite: an actor that collects what reaches it,
- * an input that sends a fixed list of values, and a temporary directory.
+ * an input that sends a fixed list of values, events to feed, a temporary
+ * directory, a free port, and bounded waits that fail clearly instead of
+ * hanging.
  *
  * @module
  */
 
-import { Actor, type ActorSettings } from "../core/actor.ts";
+import type { z } from "zod";
+import { Actor, type ActorSettings, yieldToEventLoop } from "../core/actor.ts";
 import type { Event } from "../core/event.ts";
 import { attachTracker, Tracker } from "../core/tracking.ts";
 
@@ -90,6 +93,19 @@ export class ListInput extends Actor {
 }
 
 /**
+ * An event per value of `values`, in order: the value as data, the header
+ * naming the sequence (`seq`, from 1).
+ *
+ * @example
+ * ```ts
+ * sequenced(["a", "b"]); // [{ header: { seq: 1 }, data: "a" }, { header: { seq: 2 }, data: "b" }]
+ * ```
+ */
+export function sequenced(values: readonly unknown[]): Event[] {
+  return values.map((data, i) => ({ header: { seq: i + 1 }, data }));
+}
+
+/**
  * `count` events whose data is 1..count and whose header names the sequence.
  *
  * @example
@@ -98,10 +114,7 @@ export class ListInput extends Actor {
  * ```
  */
 export function numbered(count: number): Event[] {
-  return Array.from({ length: count }, (_, i) => ({
-    header: { seq: i + 1 },
-    data: i + 1,
-  }));
+  return sequenced(Array.from({ length: count }, (_, i) => i + 1));
 }
 
 /**
@@ -127,7 +140,8 @@ export function trackedEvents(
 
 /**
  * Runs `body` with a new temporary directory, and removes the directory and
- * all it holds afterwards, whether `body` succeeded or not.
+ * all it holds afterwards, whether `body` succeeded or not. Returns what
+ * `body` returned.
  *
  * @example
  * ```ts ignore
@@ -136,13 +150,181 @@ export function trackedEvents(
  * });
  * ```
  */
-export async function withTempDir(
-  body: (dir: string) => Promise<void>,
-): Promise<void> {
+export async function withTempDir<T>(
+  body: (dir: string) => Promise<T>,
+): Promise<T> {
   const dir = await Deno.makeTempDir({ prefix: "compysition_test_" });
   try {
-    await body(dir);
+    return await body(dir);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+/**
+ * The files of `dir` that an output rotates (`<file>.<ext>` and its rotated
+ * copies `<file>.<ext>.<n>`), oldest first, and their text joined in that
+ * order.
+ *
+ * @example
+ * ```ts ignore
+ * const { names, text } = await readRotated(dir);
+ * // names: ["out.log.2", "out.log.1", "out.log"]
+ * ```
+ */
+export async function readRotated(
+  dir: string,
+): Promise<{ names: string[]; text: string }> {
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+  // Oldest first: out.log.N … out.log.1, then out.log.
+  const order = (name: string) => -Number(name.split(".")[2] ?? 0);
+  names.sort((a, b) => order(a) - order(b));
+  let text = "";
+  for (const name of names) {
+    text += await Deno.readTextFile(`${dir}/${name}`);
+  }
+  return { names, text };
+}
+
+/**
+ * A TCP port that was free a moment ago on 127.0.0.1: bound with port 0 and
+ * closed again, for a server to listen on or for a peer that is down.
+ *
+ * @example
+ * ```ts
+ * const port = freePort();
+ * ```
+ */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  return port;
+}
+
+/**
+ * `promise`, or a rejection saying `what` did not happen within `ms`: keeps a
+ * test that would hang bounded. Leaves no timer behind.
+ *
+ * @example
+ * ```ts
+ * await within(Promise.resolve(1), 1000, "the answer"); // 1
+ * ```
+ */
+export async function within<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`Gave up after ${ms} ms waiting for ${what}`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Calls `read` every `everyMs` until `done` holds for what it returned, at
+ * most `attempts` times; returns the last value read, or throws saying `what`
+ * did not happen, with that value.
+ *
+ * @example
+ * ```ts
+ * await pollUntil(() => 2, (n) => n > 1, "a number above 1"); // 2
+ * ```
+ */
+export async function pollUntil<T>(
+  read: () => T | Promise<T>,
+  done: (value: T) => boolean,
+  what: string,
+  attempts = 300,
+  everyMs = 50,
+): Promise<T> {
+  let value = await read();
+  for (let i = 1; i < attempts && !done(value); i++) {
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+    value = await read();
+  }
+  if (!done(value)) {
+    throw new Error(
+      `Gave up after ${attempts} attempts waiting for ${what}; last: ${
+        Deno.inspect(value, { depth: 4 })
+      }`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Resolves with `check()`'s value once it is not `undefined`, calling it
+ * again after each `everyMs`; fails after `tries` calls instead of hanging
+ * (a {@link pollUntil} for a value).
+ *
+ * @example
+ * ```ts
+ * await eventually(() => "ready", "the answer"); // "ready"
+ * ```
+ */
+export async function eventually<T>(
+  check: () => T | undefined | Promise<T | undefined>,
+  what: string,
+  { tries = 200, everyMs = 50 } = {},
+): Promise<T> {
+  const value = await pollUntil(
+    check,
+    (value) => value !== undefined,
+    what,
+    tries,
+    everyMs,
+  );
+  return value!;
+}
+
+/**
+ * Lets the event loop run until `condition` holds; fails after 10,000 turns
+ * instead of hanging.
+ *
+ * @example
+ * ```ts
+ * let answered = false;
+ * Promise.resolve().then(() => answered = true);
+ * await until(() => answered, "the answer");
+ * ```
+ */
+export async function until(
+  condition: () => boolean,
+  what: string,
+): Promise<void> {
+  for (let turn = 0; turn < 10_000; turn++) {
+    if (condition()) return;
+    await yieldToEventLoop();
+  }
+  throw new Error(`Gave up waiting for ${what}`);
+}
+
+/**
+ * What `schema` finds wrong with `options`, one `path: message` per issue;
+ * `undefined` when it accepts them.
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * schemaProblems(z.strictObject({}), {}); // undefined
+ * ```
+ */
+export function schemaProblems(
+  schema: z.ZodType,
+  options: unknown,
+): string[] | undefined {
+  return schema.safeParse(options).error?.issues.map((issue) =>
+    `${issue.path.join(".")}: ${issue.message}`
+  );
 }

@@ -8,6 +8,11 @@
  * @module
  */
 
+import { freePort } from "./helpers.ts";
+
+/** Re-exported from `helpers.ts` for the scripts that use a server (`bench/`). */
+export { pollUntil } from "./helpers.ts";
+
 /** A running `nats-server` started by {@link startNatsServer}. */
 export interface NatsServer {
   /** `nats://127.0.0.1:<port>`. */
@@ -42,7 +47,7 @@ const NATS_SERVER = ["/usr/sbin/nats-server", "/usr/local/sbin/nats-server"]
   }) ?? "nats-server";
 
 /** The command that installs the server, for error messages. */
-export const INSTALL_HINT =
+const INSTALL_HINT =
   'nats-server is not installed: install it with "apt-get install -y nats-server" (Debian/Ubuntu), or put a nats-server binary on the PATH';
 
 /** Where and how {@link startNatsServer} starts the server. */
@@ -55,8 +60,8 @@ export interface NatsServerOptions {
 
 /**
  * Starts `nats-server -js -a 127.0.0.1 -p <free port> -sd <temp dir>` and
- * resolves once it accepts connections. Throws with {@link INSTALL_HINT}
- * when the binary is missing.
+ * resolves once it accepts connections. Throws saying how to install the
+ * server when the binary is missing.
  *
  * @example
  * ```ts
@@ -163,14 +168,6 @@ async function startOnce(
   );
 }
 
-/** A port that was free a moment ago on 127.0.0.1. */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
 /** Whether the server answers with its `INFO` line on `port`. */
 async function acceptsConnections(port: number): Promise<boolean> {
   let connection: Deno.TcpConn;
@@ -188,68 +185,4 @@ async function acceptsConnections(port: number): Promise<boolean> {
   } finally {
     connection.close();
   }
-}
-
-/**
- * `promise`, or a rejection saying `what` did not happen within `ms`: keeps a
- * test that would hang bounded. Leaves no timer behind.
- *
- * @example
- * ```ts ignore
- * await within(sink.waitFor(10), 10_000, "10 events reached the sink");
- * ```
- */
-export async function within<T>(
-  promise: Promise<T>,
-  ms: number,
-  what: string,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`Gave up after ${ms} ms waiting until ${what}`)),
-      ms,
-    );
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/**
- * Polls `read` every `everyMs` until `done` holds for what it returned, at
- * most `attempts` times; returns the last value read, or throws saying `what`
- * did not happen, with that value.
- *
- * @example
- * ```ts ignore
- * const info = await pollUntil(
- *   () => manager.consumers.info("S", "d"),
- *   (info) => info.num_pending === 0 && info.num_ack_pending === 0,
- *   "the consumer has nothing pending",
- * );
- * ```
- */
-export async function pollUntil<T>(
-  read: () => Promise<T>,
-  done: (value: T) => boolean,
-  what: string,
-  attempts = 300,
-  everyMs = 50,
-): Promise<T> {
-  let value = await read();
-  for (let i = 1; i < attempts && !done(value); i++) {
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-    value = await read();
-  }
-  if (!done(value)) {
-    throw new Error(
-      `Gave up after ${attempts} attempts waiting until ${what}; last: ${
-        Deno.inspect(value, { depth: 4 })
-      }`,
-    );
-  }
-  return value;
 }

@@ -35,7 +35,6 @@ import { Router, type StopReport } from "../../core/router.ts";
 import { LogHuman } from "../../actors/log/log_human.ts";
 import { LogJson } from "../../actors/log/log_json.ts";
 import { BUILTIN_ACTORS } from "../../actors/mod.ts";
-import { Stdout, type StdoutOptions } from "../../actors/output/stdout.ts";
 import { Collector, ListInput, numbered } from "../helpers.ts";
 import {
   fileInFixture,
@@ -50,6 +49,7 @@ import { natsInFixture, natsOutFixture } from "./nats_fixtures.ts";
 import {
   fileOutFixture,
   httpClientFixture,
+  stdoutFixture,
   tcpClientFixture,
   udpOutFixture,
 } from "./output/fixtures.ts";
@@ -154,21 +154,7 @@ export const FIXTURES: Record<string, () => Promise<Fixture>> = {
   nats_out: natsOutFixture,
   prometheus: prometheusFixture,
   stdin: stdinFixture,
-  stdout: () => {
-    const target = new TextTarget();
-    return Promise.resolve({
-      options: { prefix: "> ", format: "json" },
-      create: (name, options, settings) =>
-        new Stdout(name, options as StdoutOptions, settings, target.stream),
-      badEvent: { header: {}, data: { big: 1n } },
-      verify: (consumed) =>
-        assert.deepEqual(
-          target.lines(),
-          consumed.map((event) => `> ${JSON.stringify(event.data)}`),
-        ),
-      cleanup: () => Promise.resolve(),
-    });
-  },
+  stdout: stdoutFixture,
   tcp_client: tcpClientFixture,
   tcp_server: tcpServerFixture,
   tippingbucket: () =>
@@ -633,24 +619,5 @@ class Feed extends ListInput {
     } finally {
       this.#sent.resolve();
     }
-  }
-}
-
-/** A byte stream that keeps what is written to it, as text. */
-class TextTarget {
-  #text = "";
-  readonly stream: WritableStream<Uint8Array>;
-
-  constructor() {
-    const decoder = new TextDecoder();
-    this.stream = new WritableStream<Uint8Array>({
-      write: (chunk) => {
-        this.#text += decoder.decode(chunk, { stream: true });
-      },
-    });
-  }
-
-  lines(): string[] {
-    return this.#text === "" ? [] : this.#text.replace(/\n$/, "").split("\n");
   }
 }

@@ -4,7 +4,8 @@ import {
   connectNats,
   NatsConnectionOptions,
 } from "../../actors/nats_connection.ts";
-import { pollUntil, startNatsServer } from "../nats_server.ts";
+import { pollUntil, schemaProblems } from "../helpers.ts";
+import { startNatsServer } from "../nats_server.ts";
 
 Deno.test("connectNats tracks the connection: reconnecting while the server is down, connected again once it is back, closed at the end", async () => {
   const first = await startNatsServer();
@@ -26,9 +27,9 @@ Deno.test("connectNats tracks the connection: reconnecting while the server is d
 
     await first.stop();
     await pollUntil(
-      () => Promise.resolve(link.state),
+      () => link.state,
       (state) => state === "reconnecting",
-      "the link saw the server go",
+      "the link to see the server go",
     );
     assert.deepEqual(link.health(), {
       ready: false,
@@ -38,9 +39,9 @@ Deno.test("connectNats tracks the connection: reconnecting while the server is d
 
     second = await startNatsServer({ port: first.port });
     await pollUntil(
-      () => Promise.resolve(link.state),
+      () => link.state,
       (state) => state === "connected",
-      "the link reconnected",
+      "the link to reconnect",
     );
     assert.deepEqual(link.figures(), {
       nats_connected: 1,
@@ -67,9 +68,7 @@ Deno.test("connectNats tracks the connection: reconnecting while the server is d
 
 Deno.test("NatsConnectionOptions take one way to authenticate and TLS files that go together", () => {
   const problems = (options: unknown) =>
-    NatsConnectionOptions.safeParse(options).error?.issues.map((issue) =>
-      `${issue.path.join(".")}: ${issue.message}`
-    );
+    schemaProblems(NatsConnectionOptions, options);
   assert.equal(problems({}), undefined);
   assert.deepEqual(problems({ user: "u", password: "p", creds_file: "c" }), [
     'creds_file: Give one way to authenticate, not "user" and "creds_file"',

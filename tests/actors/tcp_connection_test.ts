@@ -6,6 +6,7 @@ import {
   type TcpConnectionLog,
   tcpReconnectFields,
 } from "../../actors/tcp_connection.ts";
+import { freePort } from "../helpers.ts";
 
 /** A logger that keeps the messages, filled in, as `LEVEL message`. */
 class Lines implements TcpConnectionLog {
@@ -41,16 +42,8 @@ function options(port: number) {
   };
 }
 
-/** A port nothing listens on (a moment ago). */
-function closedPort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  return port;
-}
-
 Deno.test("TcpConnection.tryConnect resolves after a failed first attempt, and the connection opens in the background once the peer listens", async () => {
-  const port = closedPort();
+  const port = freePort();
   const log = new Lines();
   const opened: Deno.TcpConn[] = [];
   const tcp = new TcpConnection(options(port), () => log, (conn) => {

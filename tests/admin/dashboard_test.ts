@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 import { AdminServer } from "../../admin/server.ts";
-import { eventually, fiftyActors } from "./support.ts";
+import { eventually } from "../helpers.ts";
+import { fiftyActors } from "./support.ts";
 
 /** Where Debian's `chromium` package puts the browser. */
 const CHROMIUM = "/usr/bin/chromium";

@@ -3,7 +3,7 @@ import { Router } from "../../core/router.ts";
 import { layoutColumns, pipelineView } from "../../admin/pipeline.ts";
 import { LogLevelFilter } from "../../actors/log/log_level_filter.ts";
 import { Collector, ListInput } from "../helpers.ts";
-import { Pass } from "./support.ts";
+import { Pass } from "../core/fixtures.ts";
 
 Deno.test("layoutColumns puts each actor after the longest path to it, and the log actors last", async () => {
   const router = new Router();

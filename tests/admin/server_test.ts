@@ -3,9 +3,10 @@ import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { Router } from "../../core/router.ts";
 import { AdminServer, parseListenAddress } from "../../admin/server.ts";
 import type { PipelineView } from "../../admin/pipeline.ts";
-import { Collector, ListInput, numbered } from "../helpers.ts";
+import { Collector, eventually, ListInput, numbered } from "../helpers.ts";
 import { serverSentEvents } from "../../admin/client.ts";
-import { chain, eventually, Pass, Unhealthy } from "./support.ts";
+import { Pass } from "../core/fixtures.ts";
+import { chain, Unhealthy } from "./support.ts";
 
 /** What parse-prometheus-text-format returns for one metric family. */
 interface Family {

@@ -1,30 +1,15 @@
 /**
- * Helpers for the admin tests: pipelines to look at and a bounded wait for a
- * condition that only shows through the admin API.
+ * Helpers for the admin tests: pipelines to look at and an output whose
+ * health the test sets.
  *
  * @module
  */
 
-import { Actor, type ActorSettings } from "../../core/actor.ts";
-import type { Event } from "../../core/event.ts";
 import { Router } from "../../core/router.ts";
 import { Generator } from "../../actors/input/generator.ts";
 import { Fanout } from "../../actors/flow/fanout.ts";
+import { Pass } from "../core/fixtures.ts";
 import { Collector } from "../helpers.ts";
-
-/** A transform that passes every event on as it is. */
-export class Pass extends Actor {
-  readonly kind = "transform";
-
-  /** Makes a pass-through stage. */
-  constructor(name: string, settings: ActorSettings = {}) {
-    super(name, settings);
-  }
-
-  override consume(event: Event): Promise<void> | undefined {
-    return this.send(event);
-  }
-}
 
 /** An output whose `health()` says what the test sets. */
 export class Unhealthy extends Collector {
@@ -86,21 +71,4 @@ export function fiftyActors(intervalMs = 5): {
     sinks.push(sink);
   }
   return { router, names: router.actors().map((a) => a.name), sinks };
-}
-
-/**
- * Resolves with `check()`'s value once it is not `undefined`, calling it
- * again after each `everyMs`; fails after `tries` calls instead of hanging.
- */
-export async function eventually<T>(
-  check: () => Promise<T | undefined> | T | undefined,
-  what: string,
-  { tries = 200, everyMs = 50 } = {},
-): Promise<T> {
-  for (let i = 0; i < tries; i++) {
-    const value = await check();
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-  throw new Error(`Gave up waiting for ${what}`);
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ROOT, runCli } from "../cli_helpers.ts";
+import { ROOT, runCli, runProgram } from "../cli_helpers.ts";
 import { withTempDir } from "../helpers.ts";
 
 /** A unit's sections: section name -> key -> values (keys may repeat). */
@@ -123,22 +123,13 @@ Deno.test("the default ExecStart of compysition service runs the pipeline with t
       "never",
     ]);
     // Run the unit's command as systemd would: from WorkingDirectory.
-    const output = await new Deno.Command(exec[0]!, {
-      args: exec.slice(1),
+    const output = await runProgram(exec[0]!, exec.slice(1), {
       cwd: value(unit, "Service", "WorkingDirectory")!,
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const stderr = new TextDecoder().decode(output.stderr);
-    assert.equal(output.code, 0, stderr);
-    assert.equal(
-      new TextDecoder().decode(output.stdout).trimEnd().split("\n").length,
-      20,
-    );
+    });
+    assert.equal(output.code, 0, output.stderr);
+    assert.equal(output.stdout.trimEnd().split("\n").length, 20);
     assert.match(
-      stderr,
+      output.stderr,
       /\nStopped \(the pipeline finished\) after .*: 20 delivered/,
     );
   });
@@ -170,15 +161,9 @@ Deno.test({
       const path = join(dir, "compysition-my-pipeline-100.service");
       assert.match(result.stdout, /^# compysition-my-pipeline-100\.service: /);
       await Deno.writeTextFile(path, result.stdout);
-      const verify = await new Deno.Command("systemd-analyze", {
-        args: ["verify", path],
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const problems = new TextDecoder().decode(verify.stderr);
-      assert.equal(verify.code, 0, problems);
-      assert.equal(problems, "", "no warnings");
+      const verify = await runProgram("systemd-analyze", ["verify", path]);
+      assert.equal(verify.code, 0, verify.stderr);
+      assert.equal(verify.stderr, "", "no warnings");
     });
   },
 });

@@ -7,7 +7,7 @@ import { loadPipeline } from "../../core/config.ts";
 import { ConfigError } from "../../core/errors.ts";
 import type { Event } from "../../core/event.ts";
 import { type ActorSpec, Registry } from "../../core/registry.ts";
-import { Collector } from "../helpers.ts";
+import { Collector, withTempDir } from "../helpers.ts";
 import {
   fileUrl,
   ndjsonFileModule,
@@ -303,17 +303,6 @@ async function loadError(
     throw error;
   }
   throw new Error("The file loaded without an error");
-}
-
-async function withTempDir(
-  body: (dir: string) => Promise<void>,
-): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "compysition_config_" });
-  try {
-    await body(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 Deno.test("loadPipeline reports every problem of each broken file with its exact position and message", async () => {

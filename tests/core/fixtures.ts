@@ -1,7 +1,7 @@
 /**
- * Test actors for the core tests: a pass-through transform, an output whose
- * `consume` waits for the test, one that never finishes, and helpers to read
- * captured log events.
+ * Test actors for the core tests: a pass-through transform (the admin tests'
+ * too), an output whose `consume` waits for the test, one that never
+ * finishes, and helpers to read captured log events.
  *
  * @module
  */

@@ -13,16 +13,8 @@ const POLL_MS = 25;
 /** Connection attempts before giving up (about 20 s). */
 const MAX_ATTEMPTS = 800;
 
-/**
- * A TCP port that was free a moment ago: bound on 127.0.0.1 with port 0 and
- * closed again, for a subprocess to listen on.
- */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  return port;
-}
+/** A port for a subprocess to listen on (from the suite's `helpers.ts`). */
+export { freePort } from "../helpers.ts";
 
 /**
  * Waits until `port` on 127.0.0.1 accepts a connection, trying a bounded

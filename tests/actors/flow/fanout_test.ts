@@ -3,7 +3,7 @@ import { Actor, type EventError } from "../../../core/actor.ts";
 import type { Event } from "../../../core/event.ts";
 import { Router } from "../../../core/router.ts";
 import { Fanout, fanout } from "../../../actors/flow/fanout.ts";
-import { Collector, ListInput, numbered } from "../../helpers.ts";
+import { Collector, ListInput, numbered, sequenced } from "../../helpers.ts";
 
 /** A transform that changes the data and header of every event in place. */
 class Scribble extends Actor {
@@ -17,10 +17,9 @@ class Scribble extends Actor {
 }
 
 function objects(count: number): Event[] {
-  return Array.from({ length: count }, (_, i) => ({
-    header: { seq: i + 1 },
-    data: { n: i + 1, tags: ["original"] },
-  }));
+  return sequenced(
+    Array.from({ length: count }, (_, i) => ({ n: i + 1, tags: ["original"] })),
+  );
 }
 
 Deno.test("fanout copies the event per branch so branches cannot see each other's changes", async () => {

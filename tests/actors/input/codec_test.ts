@@ -10,8 +10,7 @@ import {
   SAMPLE_CHARS,
   StreamDecoder,
 } from "../../../actors/input/codec.ts";
-
-const encode = (text: string): Uint8Array => new TextEncoder().encode(text);
+import { encode, frame } from "./support.ts";
 
 /** A sink that keeps values and failures with their line numbers. */
 function recorder(): DecodeSink & {
@@ -198,13 +197,6 @@ Deno.test("LineSplitter counts an over-long line held across chunks once", () =>
   assert.deepEqual(tooLong, [1]);
   assert.equal(splitter.lines, 2);
 });
-
-function frame(payload: Uint8Array): Uint8Array {
-  const bytes = new Uint8Array(4 + payload.length);
-  new DataView(bytes.buffer).setUint32(0, payload.length);
-  bytes.set(payload, 4);
-  return bytes;
-}
 
 function frames(...payloads: Uint8Array[]): Uint8Array {
   const parts = payloads.map(frame);

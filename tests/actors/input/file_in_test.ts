@@ -2,43 +2,21 @@ import assert from "node:assert/strict";
 import type { EventError } from "../../../core/actor.ts";
 import { Router } from "../../../core/router.ts";
 import { FileIn, type FileInOptions } from "../../../actors/input/file_in.ts";
-import { Collector } from "../../helpers.ts";
-import { within } from "./support.ts";
+import { Collector, withTempDir } from "../../helpers.ts";
+import { type InputRun, startInput, within } from "./support.ts";
 import type { z } from "zod";
 
-interface Pipeline {
-  router: Router;
-  sink: Collector;
-  errors: Collector;
-}
-
-async function pipeline(
+function pipeline(
   options: z.input<typeof FileInOptions>,
-): Promise<Pipeline> {
-  const router = new Router();
-  router.register(new FileIn("input", options));
-  const sink = router.register(new Collector("sink")) as Collector;
-  const errors = router.register(new Collector("errors")) as Collector;
-  router.connect("input.outbox", "sink.inbox");
-  router.connect("input.error", "errors.inbox");
-  await router.start();
-  return { router, sink, errors };
-}
-
-async function withDir(test: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "file_in_test_" });
-  try {
-    await test(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+): Promise<InputRun<FileIn>> {
+  return startInput(new FileIn("input", options));
 }
 
 const append = (path: string, text: string): Promise<void> =>
   Deno.writeTextFile(path, text, { append: true });
 
 Deno.test("file_in reads a file once, reports bad and over-long lines, and finishes", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = `${dir}/in.ndjson`;
     await Deno.writeTextFile(
       path,
@@ -82,7 +60,7 @@ Deno.test("file_in reads a file once, reports bad and over-long lines, and finis
 });
 
 Deno.test("file_in reads a whole file as one JSON document with codec json", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = `${dir}/doc.json`;
     await Deno.writeTextFile(path, '{\n  "items": [1, 2, 3]\n}\n');
     const { router, sink } = await pipeline({ path, codec: "json" });
@@ -94,7 +72,7 @@ Deno.test("file_in reads a whole file as one JSON document with codec json", asy
 });
 
 Deno.test("file_in without follow fails the start when the file is missing", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const router = new Router();
     router.register(new FileIn("input", { path: `${dir}/missing.txt` }));
     router.register(new Collector("sink"));
@@ -115,7 +93,7 @@ Deno.test("file_in rejects codec json with follow", () => {
 });
 
 Deno.test("file_in follow reads what is appended, joining a line written in two parts", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = `${dir}/app.log`;
     await Deno.writeTextFile(path, "a\nb\n");
     const { router, sink } = await pipeline({
@@ -149,7 +127,7 @@ Deno.test("file_in follow reads what is appended, joining a line written in two 
 });
 
 Deno.test("file_in follow with start_at end reads only what is appended", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = `${dir}/app.log`;
     await Deno.writeTextFile(path, "old 1\nold 2\n");
     const { router, sink } = await pipeline({
@@ -169,7 +147,7 @@ Deno.test("file_in follow with start_at end reads only what is appended", async 
 });
 
 Deno.test("file_in follow survives rotation: reads the old file to its end, then the new one from its start", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = `${dir}/app.log`;
     await Deno.writeTextFile(path, "1\n");
     const { router, sink } = await pipeline({
@@ -198,7 +176,7 @@ Deno.test("file_in follow survives rotation: reads the old file to its end, then
 });
 
 Deno.test("file_in follow waits for a removed file to be created again", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = `${dir}/app.log`;
     const { router, sink } = await pipeline({
       path,
@@ -219,7 +197,7 @@ Deno.test("file_in follow waits for a removed file to be created again", async (
 });
 
 Deno.test("file_in follow survives truncation: reads again from the start", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = `${dir}/app.log`;
     await Deno.writeTextFile(path, "aaaa\nbbbb\n");
     const { router, sink } = await pipeline({
@@ -245,7 +223,7 @@ Deno.test("file_in follow survives truncation: reads again from the start", asyn
 });
 
 Deno.test("file_in follow stops at once even with a long poll interval", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = `${dir}/app.log`;
     await Deno.writeTextFile(path, "x\n");
     const { router, sink } = await pipeline({
@@ -261,7 +239,7 @@ Deno.test("file_in follow stops at once even with a long poll interval", async (
 });
 
 Deno.test("file_in raw gives the file's bytes in chunks", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = `${dir}/blob.bin`;
     const bytes = new Uint8Array(200_000).map((_, i) => i % 251);
     await Deno.writeFile(path, bytes);

@@ -18,9 +18,8 @@ import {
   type TcpServerOptions,
 } from "../../../actors/input/tcp_server.ts";
 import { UdpIn, type UdpInOptions } from "../../../actors/input/udp_in.ts";
-import { sendDatagrams } from "./support.ts";
+import { encode, sendDatagrams } from "./support.ts";
 
-const encode = (text: string): Uint8Array => new TextEncoder().encode(text);
 const nothing = (): Promise<void> => Promise.resolve();
 
 /** A file of two NDJSON lines, followed until the stop. */

@@ -14,8 +14,14 @@ import {
   type NatsInHeader,
   NatsInOptions,
 } from "../../../actors/input/nats_in.ts";
-import { Collector } from "../../helpers.ts";
-import { pollUntil, startNatsServer, within } from "../../nats_server.ts";
+import {
+  Collector,
+  freePort,
+  pollUntil,
+  schemaProblems,
+  within,
+} from "../../helpers.ts";
+import { startNatsServer } from "../../nats_server.ts";
 
 const WAIT_MS = 15_000;
 
@@ -41,7 +47,7 @@ async function settled(connection: NatsConnection): Promise<ConsumerInfo> {
   return await pollUntil(
     () => manager.consumers.info("S", "d"),
     (info) => info.num_pending === 0 && info.num_ack_pending === 0,
-    "consumer d has nothing pending and nothing unacknowledged",
+    "consumer d to have nothing pending and nothing unacknowledged",
   );
 }
 
@@ -85,7 +91,7 @@ Deno.test("nats_in makes an event per message with its subject, sequence, delive
     const sink = router.register(new Collector("sink")) as Collector;
     router.connect("input.outbox", "sink.inbox");
     await router.start();
-    await within(sink.waitFor(50), WAIT_MS, "50 events reached the sink");
+    await within(sink.waitFor(50), WAIT_MS, "50 events to reach the sink");
     const info = await settled(connection);
     const input = router.actor("input")!;
     assert.deepEqual(input.health(), { ready: true });
@@ -137,7 +143,7 @@ Deno.test("nats_in has a message redelivered when its event fails with no error 
     ) as FailingSink;
     router.connect("input.outbox", "sink.inbox");
     await router.start();
-    await within(sink.waitFor(5), WAIT_MS, "5 events reached the sink");
+    await within(sink.waitFor(5), WAIT_MS, "5 events to reach the sink");
     const info = await settled(connection);
     await router.stop();
 
@@ -178,7 +184,7 @@ Deno.test("nats_in sends a message that failed max_deliver times to error with i
     router.connect("input.outbox", "sink.inbox");
     router.connect("input.error", "errors.inbox");
     await router.start();
-    await within(errors.waitFor(2), WAIT_MS, "2 events reached error");
+    await within(errors.waitFor(2), WAIT_MS, "2 events to reach error");
     const info = await settled(connection);
     await router.stop();
 
@@ -244,8 +250,8 @@ Deno.test("nats_in sends a message that does not decode to error at once and ter
     router.connect("input.outbox", "sink.inbox");
     router.connect("input.error", "errors.inbox");
     await router.start();
-    await within(errors.waitFor(1), WAIT_MS, "1 event reached error");
-    await within(sink.waitFor(1), WAIT_MS, "1 event reached the sink");
+    await within(errors.waitFor(1), WAIT_MS, "1 event to reach error");
+    await within(sink.waitFor(1), WAIT_MS, "1 event to reach the sink");
     const info = await settled(connection);
     await router.stop();
 
@@ -292,8 +298,8 @@ Deno.test("nats_in decodes message data as text or raw bytes with its codec", as
     router.connect("text.outbox", "texts.inbox");
     router.connect("raw.outbox", "bytes.inbox");
     await router.start();
-    await within(texts.waitFor(1), WAIT_MS, "the text event arrived");
-    await within(bytes.waitFor(1), WAIT_MS, "the raw event arrived");
+    await within(texts.waitFor(1), WAIT_MS, "the text event to arrive");
+    await within(bytes.waitFor(1), WAIT_MS, "the raw event to arrive");
     await router.stop();
 
     assert.deepEqual(texts.data(), ["héllo"]);
@@ -323,7 +329,7 @@ Deno.test("nats_in releases the messages it has not finished when stopped, for a
     ) as Collector;
     one.connect("input.outbox", "sink.inbox", { capacity: 10 });
     await one.start();
-    await within(stuck.waitFor(1), WAIT_MS, "worker one took a message");
+    await within(stuck.waitFor(1), WAIT_MS, "worker one to take a message");
     const stopped = await one.stop({ timeoutMs: 100 });
     gate.resolve();
     assert.equal(stopped.timedOut, true, "worker one could not drain");
@@ -406,9 +412,7 @@ Deno.test("nats_in with create binds to an existing consumer and sets its max_ac
 });
 
 Deno.test("nats_in fails to start when no server answers", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
+  const port = freePort();
   const router = new Router();
   router.register(natsIn, "input", {
     servers: `nats://127.0.0.1:${port}`,
@@ -423,10 +427,7 @@ Deno.test("nats_in fails to start when no server answers", async () => {
 });
 
 Deno.test("nats_in options name what each mode needs", () => {
-  const problems = (options: unknown) =>
-    NatsInOptions.safeParse(options).error?.issues.map((issue) =>
-      `${issue.path.join(".")}: ${issue.message}`
-    );
+  const problems = (options: unknown) => schemaProblems(NatsInOptions, options);
   assert.deepEqual(problems({}), [
     'stream: Mode "jetstream" needs "stream"',
     'durable: Mode "jetstream" needs "durable"',
@@ -478,7 +479,7 @@ Deno.test("nats_in in core mode shares the messages of a queue group between sub
       connection.publish(`c.${n}`, String(n), { headers: h });
     }
     await connection.flush();
-    await within(all.promise, WAIT_MS, "200 messages arrived");
+    await within(all.promise, WAIT_MS, "200 messages to arrive");
   } finally {
     await connection.close();
     for (const router of routers) await router.stop();

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import type { EventError } from "../../../core/actor.ts";
+import { repoUrl, ROOT } from "../../cli_helpers.ts";
+import { withTempDir } from "../../helpers.ts";
 import { within } from "./support.ts";
-
-const ROOT = new URL("../../../", import.meta.url);
 
 /**
  * A program that runs `stdin -> collector` with the codec and limit given as
@@ -11,9 +12,9 @@ const ROOT = new URL("../../../", import.meta.url);
  * waiting for standard input to end.
  */
 const PROGRAM = `
-import { Router } from "${new URL("core/router.ts", ROOT)}";
-import { stdin } from "${new URL("actors/input/stdin.ts", ROOT)}";
-import { Collector } from "${new URL("tests/helpers.ts", ROOT)}";
+import { Router } from "${repoUrl("core/router.ts")}";
+import { stdin } from "${repoUrl("actors/input/stdin.ts")}";
+import { Collector } from "${repoUrl("tests/helpers.ts")}";
 
 const [codec, maxLineBytes, mode] = Deno.args;
 const router = new Router({ logLevel: "error" });
@@ -50,8 +51,7 @@ async function run(
   input: string,
   keepOpen = false,
 ): Promise<Outcome> {
-  const dir = await Deno.makeTempDir({ prefix: "stdin_test_" });
-  try {
+  return await withTempDir(async (dir) => {
     const script = `${dir}/program.js`;
     await Deno.writeTextFile(script, PROGRAM);
     const child = new Deno.Command(Deno.execPath(), {
@@ -59,7 +59,7 @@ async function run(
         "run",
         "--allow-all",
         "--config",
-        new URL("deno.json", ROOT).pathname,
+        join(ROOT, "deno.json"),
         script,
         ...args,
       ],
@@ -83,9 +83,7 @@ async function run(
     const stderr = new TextDecoder().decode(output.stderr);
     assert.equal(output.code, 0, `the program failed: ${stderr}`);
     return JSON.parse(new TextDecoder().decode(output.stdout));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 }
 
 Deno.test("stdin makes one event per line of a real process's standard input and finishes when it ends", async () => {

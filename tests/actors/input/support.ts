@@ -1,50 +1,109 @@
 /**
  * Helpers for the input tests: bounded waits that fail clearly instead of
- * hanging, and small actors that hold or answer events.
+ * hanging, an input's pipeline, small actors that hold events, and the bytes
+ * to send.
  *
  * @module
  */
 
 import { createSocket } from "node:dgram";
-import { Actor, type ActorSettings } from "../../../core/actor.ts";
+import type { Actor, ActorSettings } from "../../../core/actor.ts";
 import type { Event } from "../../../core/event.ts";
+import { Router } from "../../../core/router.ts";
+import { Collector, within as withinMs } from "../../helpers.ts";
 
 /** Longest wait for a condition before failing the test. */
-export const GIVE_UP_MS = 10_000;
+const GIVE_UP_MS = 10_000;
 
 /**
- * `promise`, or a rejection naming `what` after {@link GIVE_UP_MS}: a broken
- * actor fails the test instead of hanging it. Leaves no timer behind.
+ * `promise`, or a rejection naming `what` after 10 s: a broken actor fails
+ * the test instead of hanging it. Leaves no timer behind.
+ *
+ * @example
+ * ```ts ignore
+ * await within(sink.waitFor(2), "two events");
+ * ```
  */
-export async function within<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const gaveUp = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`Gave up waiting for ${what}`)),
-      GIVE_UP_MS,
-    );
-  });
-  try {
-    return await Promise.race([promise, gaveUp]);
-  } finally {
-    clearTimeout(timer);
-  }
+export function within<T>(promise: Promise<T>, what: string): Promise<T> {
+  return withinMs(promise, GIVE_UP_MS, what);
+}
+
+/**
+ * The UTF-8 bytes of `text`.
+ *
+ * @example
+ * ```ts
+ * encode("hi"); // Uint8Array [104, 105]
+ * ```
+ */
+export function encode(text: string): Uint8Array {
+  return new TextEncoder().encode(text);
+}
+
+/**
+ * `payload` behind its length as a 4-byte big-endian prefix: one frame of
+ * length framing.
+ *
+ * @example
+ * ```ts
+ * frame(encode("hi")); // Uint8Array [0, 0, 0, 2, 104, 105]
+ * ```
+ */
+export function frame(payload: Uint8Array): Uint8Array {
+  const bytes = new Uint8Array(4 + payload.length);
+  new DataView(bytes.buffer).setUint32(0, payload.length);
+  bytes.set(payload, 4);
+  return bytes;
+}
+
+/** What {@link startInput} started. */
+export interface InputRun<A extends Actor> {
+  router: Router;
+  /** The input under test. */
+  input: A;
+  /** What the input sent on `outbox`. */
+  sink: Collector;
+  /** What the input sent on `error`. */
+  errors: Collector;
+  /** The router's log lines. */
+  logs: Collector;
+}
+
+/**
+ * Starts `input` -> `sink` (its `outbox`) and `errors` (its `error`), with
+ * the logs kept by a collector; the test stops the router.
+ *
+ * @example
+ * ```ts ignore
+ * const { router, sink } = await startInput(new FileIn("input", { path }));
+ * ```
+ */
+export async function startInput<A extends Actor>(
+  input: A,
+): Promise<InputRun<A>> {
+  const router = new Router();
+  const logs = new Collector("logs");
+  router.registerLogActor(logs);
+  router.register(input);
+  const sink = router.register(new Collector("sink"));
+  const errors = router.register(new Collector("errors"));
+  router.connect(`${input.name}.outbox`, "sink.inbox");
+  router.connect(`${input.name}.error`, "errors.inbox");
+  await router.start();
+  return { router, input, sink, errors, logs };
 }
 
 /**
  * An output that holds every event until `release()` is called, recording
- * what `probe()` says each time it takes one.
+ * what `probe()` says each time it takes one; a {@link Collector} of the
+ * events let through.
  */
-export class Holder extends Actor {
-  readonly kind = "output";
-  /** Events consumed, in order. */
-  readonly events: Event[] = [];
+export class Holder extends Collector {
   /** What `probe` returned at each consume. */
   readonly probes: number[] = [];
   #gate = Promise.withResolvers<void>();
   #first = Promise.withResolvers<void>();
   #probe: () => number;
-  #waiters: { count: number; resolve: () => void }[] = [];
 
   /** Makes a holder; `probe` is sampled at each event. */
   constructor(
@@ -52,7 +111,7 @@ export class Holder extends Actor {
     settings: ActorSettings = {},
     probe: () => number = () => 0,
   ) {
-    super(name, settings, { outbound: ["error"] });
+    super(name, settings);
     this.#probe = probe;
   }
 
@@ -61,29 +120,16 @@ export class Holder extends Actor {
     return this.#first.promise;
   }
 
-  /** Resolves once `count` events have been let through. */
-  waitFor(count: number): Promise<void> {
-    if (this.events.length >= count) return Promise.resolve();
-    const { promise, resolve } = Promise.withResolvers<void>();
-    this.#waiters.push({ count, resolve });
-    return promise;
-  }
-
   /** Lets every held and later event through. */
   release(): void {
     this.#gate.resolve();
   }
 
-  override async consume(event: Event): Promise<void> {
+  override async consume(event: Event, queue: string): Promise<void> {
     this.probes.push(this.#probe());
     this.#first.resolve();
     await this.#gate.promise;
-    this.events.push(event);
-    this.#waiters = this.#waiters.filter((waiter) => {
-      if (this.events.length < waiter.count) return true;
-      waiter.resolve();
-      return false;
-    });
+    super.consume(event, queue);
   }
 }
 

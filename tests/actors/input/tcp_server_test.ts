@@ -6,33 +6,19 @@ import {
   TcpServer,
   type TcpServerOptions,
 } from "../../../actors/input/tcp_server.ts";
-import { Collector } from "../../helpers.ts";
-import { Holder, within } from "./support.ts";
+import {
+  encode,
+  frame,
+  Holder,
+  type InputRun,
+  startInput,
+  within,
+} from "./support.ts";
 
-const encode = (text: string): Uint8Array => new TextEncoder().encode(text);
-
-interface Pipeline {
-  router: Router;
-  server: TcpServer;
-  sink: Collector;
-  errors: Collector;
-  logs: Collector;
-}
-
-async function pipeline(
+function pipeline(
   options: Partial<TcpServerOptions>,
-): Promise<Pipeline> {
-  const router = new Router();
-  const logs = router.registerLogActor(new Collector("logs")) as Collector;
-  const server = router.register(
-    new TcpServer("input", { port: 0, ...options }),
-  ) as TcpServer;
-  const sink = router.register(new Collector("sink")) as Collector;
-  const errors = router.register(new Collector("errors")) as Collector;
-  router.connect("input.outbox", "sink.inbox");
-  router.connect("input.error", "errors.inbox");
-  await router.start();
-  return { router, server, sink, errors, logs };
+): Promise<InputRun<TcpServer>> {
+  return startInput(new TcpServer("input", { port: 0, ...options }));
 }
 
 function connect(server: TcpServer): Promise<Deno.TcpConn> {
@@ -55,16 +41,8 @@ async function readToEnd(conn: Deno.Conn): Promise<number> {
   }
 }
 
-function frame(text: string): Uint8Array {
-  const payload = encode(text);
-  const bytes = new Uint8Array(4 + payload.length);
-  new DataView(bytes.buffer).setUint32(0, payload.length);
-  bytes.set(payload, 4);
-  return bytes;
-}
-
 Deno.test("tcp_server newline framing: one event per line, bad and over-long lines go to error", async () => {
-  const { router, server, sink, errors } = await pipeline({
+  const { router, input: server, sink, errors } = await pipeline({
     codec: "ndjson",
     max_line_bytes: 32,
   });
@@ -103,7 +81,7 @@ Deno.test("tcp_server newline framing: one event per line, bad and over-long lin
 });
 
 Deno.test("tcp_server length framing: one event per frame, an oversize frame goes to error", async () => {
-  const { router, server, sink, errors } = await pipeline({
+  const { router, input: server, sink, errors } = await pipeline({
     framing: "length",
     codec: "json",
     max_frame_bytes: 16,
@@ -111,9 +89,9 @@ Deno.test("tcp_server length framing: one event per frame, an oversize frame goe
   try {
     const conn = await connect(server);
     const stream = [
-      frame('{"a":1}'),
-      frame(`"${"z".repeat(30)}"`),
-      frame("[2,\n3]"),
+      frame(encode('{"a":1}')),
+      frame(encode(`"${"z".repeat(30)}"`)),
+      frame(encode("[2,\n3]")),
     ];
     for (const part of stream) {
       // Split each frame to cross chunk boundaries inside prefix and payload.
@@ -134,7 +112,7 @@ Deno.test("tcp_server length framing: one event per frame, an oversize frame goe
 });
 
 Deno.test("tcp_server keeps lines of concurrent connections apart", async () => {
-  const { router, server, sink } = await pipeline({ codec: "lines" });
+  const { router, input: server, sink } = await pipeline({ codec: "lines" });
   try {
     const conns = await Promise.all([1, 2, 3].map(() => connect(server)));
     for (let i = 0; i < 50; i++) {
@@ -159,7 +137,9 @@ Deno.test("tcp_server keeps lines of concurrent connections apart", async () => 
 });
 
 Deno.test("tcp_server closes connections over max_connections at once and logs a warning", async () => {
-  const { router, server, sink, logs } = await pipeline({ max_connections: 1 });
+  const { router, input: server, sink, logs } = await pipeline({
+    max_connections: 1,
+  });
   try {
     const first = await connect(server);
     await first.write(encode("from the first\n"));
@@ -183,7 +163,7 @@ Deno.test("tcp_server closes connections over max_connections at once and logs a
 });
 
 Deno.test("tcp_server on stop reads what open connections sent, then closes them", async () => {
-  const { router, server, sink } = await pipeline({ drain_timeout: 5 });
+  const { router, input: server, sink } = await pipeline({ drain_timeout: 5 });
   const conn = await connect(server);
   await conn.write(encode("a\nb\nc"));
   const stopping = router.stop();
@@ -197,7 +177,7 @@ Deno.test("tcp_server on stop reads what open connections sent, then closes them
 });
 
 Deno.test("tcp_server on stop closes a client that does not close within drain_timeout", async () => {
-  const { router, server, sink, logs } = await pipeline({
+  const { router, input: server, sink, logs } = await pipeline({
     drain_timeout: 0.05,
   });
   const conn = await connect(server);

@@ -1,33 +1,24 @@
 import assert from "node:assert/strict";
 import { createSocket } from "node:dgram";
-import { type EventError, yieldToEventLoop } from "../../../core/actor.ts";
+import type { EventError } from "../../../core/actor.ts";
 import { Router } from "../../../core/router.ts";
 import {
   UdpIn,
   type UdpInOptions,
   WAITING_BYTES,
 } from "../../../actors/input/udp_in.ts";
-import { Collector } from "../../helpers.ts";
-import { Holder, sendDatagrams, within } from "./support.ts";
+import { Collector, until } from "../../helpers.ts";
+import {
+  encode,
+  Holder,
+  type InputRun,
+  sendDatagrams,
+  startInput,
+  within,
+} from "./support.ts";
 
-const encode = (text: string): Uint8Array => new TextEncoder().encode(text);
-
-async function pipeline(options: Partial<UdpInOptions>): Promise<{
-  router: Router;
-  input: UdpIn;
-  sink: Collector;
-  errors: Collector;
-}> {
-  const router = new Router();
-  const input = router.register(
-    new UdpIn("input", { port: 0, ...options }),
-  ) as UdpIn;
-  const sink = router.register(new Collector("sink")) as Collector;
-  const errors = router.register(new Collector("errors")) as Collector;
-  router.connect("input.outbox", "sink.inbox");
-  router.connect("input.error", "errors.inbox");
-  await router.start();
-  return { router, input, sink, errors };
+function pipeline(options: Partial<UdpInOptions>): Promise<InputRun<UdpIn>> {
+  return startInput(new UdpIn("input", { port: 0, ...options }));
 }
 
 Deno.test("udp_in makes one event per datagram and sends undecodable ones to error", async () => {
@@ -88,16 +79,6 @@ Deno.test("udp_in lines keeps each datagram whole and raw keeps each datagram's 
     await raw.router.stop();
   }
 });
-
-/** Resolves once `condition` holds, letting the event loop run meanwhile. */
-function until(condition: () => boolean, what: string): Promise<void> {
-  return within(
-    (async () => {
-      while (!condition()) await yieldToEventLoop();
-    })(),
-    what,
-  );
-}
 
 /**
  * udp_in -> a holder that holds every event until released, behind an inbox

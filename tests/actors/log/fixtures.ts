@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { humanLine } from "../../../actors/log/log_human.ts";
+import { readRotated } from "../../helpers.ts";
 import type { Fixture } from "../contract_test.ts";
 
 /**
@@ -19,16 +20,8 @@ export async function logFileFixture(): Promise<Fixture> {
   return {
     options: { path, max_bytes: 8192, max_files: 1000 },
     verify: async (consumed) => {
-      const names: string[] = [];
-      for await (const entry of Deno.readDir(dir)) names.push(entry.name);
-      // Oldest first: pipeline.log.N … pipeline.log.1, then pipeline.log.
-      const order = (name: string) => -Number(name.split(".")[2] ?? 0);
-      names.sort((a, b) => order(a) - order(b));
+      const { names, text } = await readRotated(dir);
       assert.ok(names.length > 1, "the file was rotated");
-      let text = "";
-      for (const name of names) {
-        text += await Deno.readTextFile(`${dir}/${name}`);
-      }
       assert.deepEqual(text.split("\n").slice(0, -1), consumed.map(humanLine));
     },
     cleanup: () => Deno.remove(dir, { recursive: true }),

@@ -1,39 +1,23 @@
 import assert from "node:assert/strict";
-import type { LogEvent, LogLevel } from "../../../core/log.ts";
+import type { LogLevel } from "../../../core/log.ts";
 import { Router } from "../../../core/router.ts";
 import { LogLevelFilter } from "../../../actors/log/log_level_filter.ts";
 import { Collector, ListInput } from "../../helpers.ts";
-
-function logEvent(level: string): LogEvent {
-  return {
-    header: {
-      log: {
-        time: "2026-01-01T00:00:00.000Z",
-        level: level as LogLevel,
-        actor: "a",
-      },
-    },
-    data: level,
-  };
-}
+import { runStage } from "../stage.ts";
+import { logEvent } from "./support.ts";
 
 Deno.test("log_level_filter passes log events at or above its level and events without one", async () => {
-  const router = new Router();
-  router.register(
-    new ListInput("input", [
-      ...["trace", "debug", "info", "warning", "error", "fatal"].map(logEvent),
-      logEvent("loud"),
+  const { out } = await runStage(
+    new LogLevelFilter("filter", { level: "warning" }),
+    [
+      ...["trace", "debug", "info", "warning", "error", "fatal"].map((level) =>
+        logEvent(level, level as LogLevel)
+      ),
+      logEvent("loud", "loud" as LogLevel),
       { header: { other: 1 }, data: "not a log event" },
-    ]),
+    ],
   );
-  router.register(new LogLevelFilter("filter", { level: "warning" }));
-  const sink = router.register(new Collector("sink"));
-  router.connect("input.outbox", "filter.inbox");
-  router.connect("filter.outbox", "sink.inbox");
-  await router.start();
-  await router.finished;
-  await router.stop();
-  assert.deepEqual(sink.data(), [
+  assert.deepEqual(out.outbox!.data(), [
     "warning",
     "error",
     "fatal",

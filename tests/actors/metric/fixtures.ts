@@ -10,14 +10,21 @@ import assert from "node:assert/strict";
 import type { Event } from "../../../core/event.ts";
 import type { Fixture } from "../contract_test.ts";
 
-/** The time of every metric event fed. */
+/**
+ * The time of every metric event fed, and of the metric tests' events.
+ *
+ * @example
+ * ```ts
+ * Date.parse(TIME) / 1000; // 1767225600
+ * ```
+ */
 export const TIME = "2026-01-01T00:00:00.000Z";
 
 /** `TIME` in Unix seconds. */
-export const UNIX_TIME = 1767225600;
+const UNIX_TIME = 1767225600;
 
 /** `count` metric events: queue `inbox` of actor `a`, depth 1..count. */
-export function metricEvents(count: number): Event[] {
+function metricEvents(count: number): Event[] {
   return Array.from({ length: count }, (_, i) => ({
     header: { metric: { time: TIME, actor: "a", queue: "inbox" } },
     data: { depth: i + 1 },

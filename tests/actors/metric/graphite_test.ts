@@ -2,14 +2,18 @@ import assert from "node:assert/strict";
 import { Router } from "../../../core/router.ts";
 import type { MetricEvent } from "../../../core/metrics.ts";
 import { Graphite } from "../../../actors/metric/graphite.ts";
-import { Collector, ListInput, numbered } from "../../helpers.ts";
-import { eventually } from "../../admin/support.ts";
+import {
+  Collector,
+  eventually,
+  freePort,
+  ListInput,
+  numbered,
+} from "../../helpers.ts";
+import { TIME } from "./fixtures.ts";
 
 function metric(depth: number, queue = "inbox"): MetricEvent {
   return {
-    header: {
-      metric: { time: "2026-01-01T00:00:00.000Z", actor: "a", queue },
-    },
+    header: { metric: { time: TIME, actor: "a", queue } },
     data: { depth, in_total: depth * 10, capacity: 100 },
   };
 }
@@ -99,9 +103,7 @@ Deno.test("graphite connects again with backoff after the server closes the conn
 });
 
 Deno.test("graphite keeps max_buffer lines while the server is down, counts the drops, and sends the rest once it is up", async () => {
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = probe.addr.port;
-  probe.close();
+  const port = freePort();
   const graphite = new Graphite("g", {
     port,
     reconnect_min_ms: 10,

@@ -3,7 +3,7 @@ import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { Router } from "../../../core/router.ts";
 import { Prometheus } from "../../../actors/metric/prometheus.ts";
 import { toPrometheusText } from "../../../admin/prometheus.ts";
-import { Collector, ListInput, numbered } from "../../helpers.ts";
+import { Collector, ListInput, numbered, pollUntil } from "../../helpers.ts";
 
 const parse = parsePrometheusTextFormat as (
   text: string,
@@ -72,17 +72,20 @@ Deno.test("prometheus with listen serves its figures at GET /metrics", async () 
   try {
     await router.finished;
     const url = `http://127.0.0.1:${prometheus.port}/metrics`;
-    let text = "";
-    for (let i = 0; i < 200; i++) {
-      const response = await fetch(url);
-      assert.equal(
-        response.headers.get("content-type"),
-        "text/plain; version=0.0.4; charset=utf-8",
-      );
-      text = await response.text();
-      if (/consumed_total\{actor="sink"\} 3/.test(text)) break;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    const text = await pollUntil(
+      async () => {
+        const response = await fetch(url);
+        assert.equal(
+          response.headers.get("content-type"),
+          "text/plain; version=0.0.4; charset=utf-8",
+        );
+        return await response.text();
+      },
+      (text) => /consumed_total\{actor="sink"\} 3/.test(text),
+      "the sink's 3 events in the figures",
+      200,
+      20,
+    );
     assert.equal(
       valueOf(text, "compysition_actor_consumed_total", { actor: "sink" }),
       "3",

@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import type { EventError } from "../../../core/actor.ts";
-import type { Event } from "../../../core/event.ts";
 import { createActor } from "../../../core/registry.ts";
 import { Router } from "../../../core/router.ts";
 import { FileOut, fileOut } from "../../../actors/output/file_out.ts";
-import { ListInput } from "../../helpers.ts";
+import { ListInput, sequenced, withTempDir } from "../../helpers.ts";
 import { runStage } from "../stage.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -12,19 +11,6 @@ const bytes = (text: string) => new TextEncoder().encode(text);
 /** `count` lines "line <n> <padding>", numbered from 1. */
 function lines(count: number, padding: string): string[] {
   return Array.from({ length: count }, (_, i) => `line ${i + 1} ${padding}`);
-}
-
-function events(values: unknown[]): Event[] {
-  return values.map((data, i) => ({ header: { seq: i + 1 }, data }));
-}
-
-async function inTempDir(test: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await test(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 /** The files of `dir` by name, with their text. */
@@ -37,14 +23,21 @@ async function files(dir: string): Promise<Record<string, string>> {
 }
 
 Deno.test("file_out appends lines: string data and bytes as they are, other data as JSON", async () => {
-  await inTempDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = `${dir}/out.log`;
     await Deno.writeTextFile(path, "already here\n");
     const { errors, report } = await runStage(
       new FileOut("file", { path, fsync: true }),
-      events(["plain text", { a: 1, b: [true, null] }, 3, bytes("raw bytes"), [
-        "x",
-      ], undefined]),
+      sequenced([
+        "plain text",
+        { a: 1, b: [true, null] },
+        3,
+        bytes("raw bytes"),
+        [
+          "x",
+        ],
+        undefined,
+      ]),
       [],
     );
     assert.deepEqual(errors.events, []);
@@ -57,11 +50,11 @@ Deno.test("file_out appends lines: string data and bytes as they are, other data
 });
 
 Deno.test("file_out ndjson writes every data as JSON, strings included", async () => {
-  await inTempDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = `${dir}/out.ndjson`;
     await runStage(
       new FileOut("file", { path, format: "ndjson" }),
-      events(['say "hi"', { n: 1 }, 2.5, false]),
+      sequenced(['say "hi"', { n: 1 }, 2.5, false]),
       [],
     );
     assert.equal(
@@ -72,12 +65,12 @@ Deno.test("file_out ndjson writes every data as JSON, strings included", async (
 });
 
 Deno.test("file_out rotates by size into path.1 … path.N, keeping max_files old files with whole lines", async () => {
-  await inTempDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = `${dir}/app.log`;
     const lines = ["1111", "2222", "3333", "4444", "5555", "6666", "7777"];
     const { errors } = await runStage(
       new FileOut("file", { path, max_bytes: 10, max_files: 2 }),
-      events(lines),
+      sequenced(lines),
       [],
     );
     assert.deepEqual(errors.events, []);
@@ -91,12 +84,12 @@ Deno.test("file_out rotates by size into path.1 … path.N, keeping max_files ol
 });
 
 Deno.test("file_out gives a line longer than max_bytes a file of its own and counts the existing file", async () => {
-  await inTempDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = `${dir}/app.log`;
     await Deno.writeTextFile(path, "old\n");
     await runStage(
       new FileOut("file", { path, max_bytes: 8, max_files: 3 }),
-      events(["abc", "a very long line", "xy", "z"]),
+      sequenced(["abc", "a very long line", "xy", "z"]),
       [],
     );
     assert.deepEqual(await files(dir), {
@@ -108,11 +101,11 @@ Deno.test("file_out gives a line longer than max_bytes a file of its own and cou
 });
 
 Deno.test("file_out with max_files 0 keeps no old file", async () => {
-  await inTempDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = `${dir}/app.log`;
     await runStage(
       new FileOut("file", { path, max_bytes: 6, max_files: 0 }),
-      events(["one", "two", "three"]),
+      sequenced(["one", "two", "three"]),
       [],
     );
     assert.deepEqual(await files(dir), { "app.log": "three\n" });
@@ -120,12 +113,18 @@ Deno.test("file_out with max_files 0 keeps no old file", async () => {
 });
 
 Deno.test("file_out rotates the same way whatever the batches are", async () => {
-  await inTempDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = `${dir}/app.log`;
     const file = new FileOut("file", { path, max_bytes: 10, max_files: 5 });
     await file.setup();
     try {
-      const [a, b, c, d, e] = events(["aaaa", "bbbb", "cccc", "dddd", "eeee"]);
+      const [a, b, c, d, e] = sequenced([
+        "aaaa",
+        "bbbb",
+        "cccc",
+        "dddd",
+        "eeee",
+      ]);
       await file.consumeBatch([a!], "inbox");
       await file.consumeBatch([b!, c!], "inbox");
       await file.consumeBatch([d!, e!], "inbox");
@@ -141,14 +140,14 @@ Deno.test("file_out rotates the same way whatever the batches are", async () => 
 });
 
 Deno.test("file_out sends data it cannot write as JSON to error and writes the rest of the batch", async () => {
-  await inTempDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = `${dir}/out.log`;
     const cycle: Record<string, unknown> = {};
     cycle.self = cycle;
     const file = new FileOut("file", { path });
     const { errors, report } = await runStage(
       file,
-      events(["first", { big: 1n }, "third", cycle, "fifth"]),
+      sequenced(["first", { big: 1n }, "third", cycle, "fifth"]),
       [],
     );
     assert.equal(await Deno.readTextFile(path), "first\nthird\nfifth\n");
@@ -164,7 +163,7 @@ Deno.test("file_out sends data it cannot write as JSON to error and writes the r
 });
 
 Deno.test("file_out writes a named pipe in the background: while its reader waits, the rest of the process runs", async () => {
-  await inTempDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = `${dir}/pipe`;
     const made = await new Deno.Command("mkfifo", { args: [path] }).output();
     assert.ok(made.success, "mkfifo failed");
@@ -178,7 +177,7 @@ Deno.test("file_out writes a named pipe in the background: while its reader wait
       const count = 5_000; // about 500 KB: several times a pipe's buffer
       const padding = "x".repeat(90);
       const router = new Router();
-      router.register(new ListInput("input", events(lines(count, padding))));
+      router.register(new ListInput("input", sequenced(lines(count, padding))));
       router.register(fileOut, "file", { path });
       router.connect("input.outbox", "file.inbox");
       // Opening a pipe to write waits for a reader: open ours alongside.
@@ -210,7 +209,7 @@ Deno.test("file_out writes a named pipe in the background: while its reader wait
 });
 
 Deno.test("file_out fails to start, naming the file, when it cannot open it", async () => {
-  await inTempDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const router = new Router();
     router.register(fileOut, "file", { path: `${dir}/missing/out.log` });
     await assert.rejects(

@@ -1,16 +1,19 @@
 /**
- * Contract-test fixtures of the outputs that write files and sockets: each
- * gives the output something real to write to on 127.0.0.1 or in a temporary
- * directory, and checks afterwards that what it consumed arrived there.
- * Listed in `FIXTURES` of `tests/actors/contract_test.ts`.
+ * Contract-test fixtures of the outputs that write files, streams and
+ * sockets: each gives the output something real to write to on 127.0.0.1, in
+ * a temporary directory or in memory, and checks afterwards that what it
+ * consumed arrived there. Listed in `FIXTURES` of
+ * `tests/actors/contract_test.ts`. The stream and the UDP socket serve the
+ * output tests too.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
-import { createSocket } from "node:dgram";
+import { createSocket, type Socket } from "node:dgram";
 import type { Event } from "../../../core/event.ts";
-import { numbered } from "../../helpers.ts";
+import { Stdout, type StdoutOptions } from "../../../actors/output/stdout.ts";
+import { numbered, readRotated, within } from "../../helpers.ts";
 import type { Fixture } from "../contract_test.ts";
 
 /** Data JSON cannot hold: the bad event of every output here. */
@@ -29,15 +32,7 @@ export async function fileOutFixture(): Promise<Fixture> {
     options: { path, max_bytes: 4096, max_files: 1000 },
     badEvent: BAD_EVENT,
     verify: async (consumed) => {
-      const names: string[] = [];
-      for await (const entry of Deno.readDir(dir)) names.push(entry.name);
-      // Oldest first: out.log.N … out.log.1, then out.log.
-      const order = (name: string) => -Number(name.split(".")[2] ?? 0);
-      names.sort((a, b) => order(a) - order(b));
-      let text = "";
-      for (const name of names) {
-        text += await Deno.readTextFile(`${dir}/${name}`);
-      }
+      const { text } = await readRotated(dir);
       assert.deepEqual(text.split("\n").slice(0, -1), lines(consumed));
     },
     cleanup: () => Deno.remove(dir, { recursive: true }),
@@ -96,48 +91,156 @@ export function tcpClientFixture(): Promise<Fixture> {
 }
 
 /**
+ * A byte stream that keeps what is written to it, as text. While closed, each
+ * write waits until `open()`; `started` resolves at the first write.
+ *
+ * @example
+ * ```ts ignore
+ * const target = new StreamTarget();
+ * const out = new Stdout("out", {}, {}, target.stream);
+ * // ... run it ...
+ * target.lines(); // what it wrote, line by line
+ * ```
+ */
+export class StreamTarget {
+  /** Everything written so far. */
+  text = "";
+  /** How many writes the stream got. */
+  writes = 0;
+  /** The stream to hand to the actor. */
+  readonly stream: WritableStream<Uint8Array>;
+  #open: boolean;
+  #gate = Promise.withResolvers<void>();
+  #started = Promise.withResolvers<void>();
+
+  /** Makes a target, open unless `open` is false; see {@link open}. */
+  constructor(open = true) {
+    this.#open = open;
+    const decoder = new TextDecoder();
+    this.stream = new WritableStream<Uint8Array>({
+      write: async (chunk) => {
+        this.writes++;
+        this.#started.resolve();
+        if (!this.#open) await this.#gate.promise;
+        this.text += decoder.decode(chunk, { stream: true });
+      },
+    });
+  }
+
+  /** Resolves at the first write. */
+  get started(): Promise<void> {
+    return this.#started.promise;
+  }
+
+  /** Lets every write through from now on. */
+  open(): void {
+    this.#open = true;
+    this.#gate.resolve();
+  }
+
+  /** The lines written, without their line ends. */
+  lines(): string[] {
+    return this.text === "" ? [] : this.text.replace(/\n$/, "").split("\n");
+  }
+}
+
+/** A stream for `stdout` to write to; its lines must be the events consumed. */
+export function stdoutFixture(): Promise<Fixture> {
+  const target = new StreamTarget();
+  return Promise.resolve({
+    options: { prefix: "> ", format: "json" },
+    create: (name, options, settings) =>
+      new Stdout(name, options as StdoutOptions, settings, target.stream),
+    badEvent: { header: {}, data: { big: 1n } },
+    verify: (consumed) =>
+      assert.deepEqual(
+        target.lines(),
+        consumed.map((event) => `> ${JSON.stringify(event.data)}`),
+      ),
+    cleanup: () => Promise.resolve(),
+  });
+}
+
+/**
+ * A UDP socket that keeps every datagram it receives and lets a test wait
+ * until a number of them has arrived.
+ *
+ * @example
+ * ```ts ignore
+ * const receiver = new UdpReceiver();
+ * const port = await receiver.bind();
+ * // ... send 4 datagrams to port ...
+ * await receiver.waitFor(4);
+ * await receiver.close();
+ * ```
+ */
+export class UdpReceiver {
+  /** Every datagram received, in arrival order. */
+  readonly datagrams: Uint8Array[] = [];
+  #socket: Socket;
+  #address: string;
+  #waiters: { count: number; resolve: () => void }[] = [];
+
+  /** Makes a receiver for `address` of IP version `family` (4 or 6). */
+  constructor(address = "127.0.0.1", family = 4) {
+    this.#socket = createSocket(family === 6 ? "udp6" : "udp4");
+    this.#address = address;
+  }
+
+  /** Binds a free port; returns it. */
+  async bind(): Promise<number> {
+    this.#socket.on("message", (message: Uint8Array) => {
+      this.datagrams.push(new Uint8Array(message));
+      this.#waiters = this.#waiters.filter((waiter) => {
+        if (this.datagrams.length < waiter.count) return true;
+        waiter.resolve();
+        return false;
+      });
+    });
+    await new Promise<void>((resolve) =>
+      this.#socket.bind(0, this.#address, resolve)
+    );
+    return this.#socket.address().port;
+  }
+
+  /** Resolves once at least `count` datagrams have arrived. */
+  waitFor(count: number): Promise<void> {
+    if (this.datagrams.length >= count) return Promise.resolve();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#waiters.push({ count, resolve });
+    return promise;
+  }
+
+  /** The datagrams as UTF-8 text. */
+  texts(): string[] {
+    return this.datagrams.map((datagram) => new TextDecoder().decode(datagram));
+  }
+
+  /** Closes the socket. */
+  close(): Promise<void> {
+    return new Promise((resolve) => this.#socket.close(() => resolve()));
+  }
+}
+
+/**
  * A UDP socket on 127.0.0.1; it must get one datagram per event consumed. Fed
  * fewer events than the default, so that none can be lost to a full socket
  * buffer on the loopback.
  */
 export async function udpOutFixture(): Promise<Fixture> {
-  const socket = createSocket("udp4");
-  const datagrams: string[] = [];
-  let expected = Infinity;
-  const all = Promise.withResolvers<void>();
-  socket.on("message", (message: Uint8Array) => {
-    datagrams.push(new TextDecoder().decode(message));
-    if (datagrams.length >= expected) all.resolve();
-  });
-  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
+  const receiver = new UdpReceiver();
   return {
-    options: { port: socket.address().port },
+    options: { port: await receiver.bind() },
     events: numbered(100),
     badEvent: BAD_EVENT,
     verify: async (consumed) => {
-      expected = consumed.length;
-      if (datagrams.length < expected) await withinSeconds(all.promise, 10);
-      assert.deepEqual(datagrams.sort(), lines(consumed).sort());
+      await within(
+        receiver.waitFor(consumed.length),
+        10_000,
+        `${consumed.length} datagrams`,
+      );
+      assert.deepEqual(receiver.texts().sort(), lines(consumed).sort());
     },
-    cleanup: () => new Promise((resolve) => socket.close(() => resolve())),
+    cleanup: () => receiver.close(),
   };
-}
-
-/** `promise`, or a failure after `seconds`; leaves no timer behind. */
-async function withinSeconds(
-  promise: Promise<void>,
-  seconds: number,
-): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`Nothing more arrived within ${seconds} s`)),
-      seconds * 1000,
-    );
-  });
-  try {
-    await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

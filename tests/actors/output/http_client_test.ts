@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import type { EventError } from "../../../core/actor.ts";
-import type { Event } from "../../../core/event.ts";
 import { createActor } from "../../../core/registry.ts";
 import {
   HttpClient,
@@ -8,7 +7,7 @@ import {
   type HttpClientOptions,
 } from "../../../actors/output/http_client.ts";
 import { Router } from "../../../core/router.ts";
-import { ListInput } from "../../helpers.ts";
+import { freePort, ListInput, numbered, sequenced } from "../../helpers.ts";
 import { runStage, type StageRun } from "../stage.ts";
 
 /** What the test server saw of one request. */
@@ -51,10 +50,6 @@ async function withServer(
   } finally {
     await server.shutdown();
   }
-}
-
-function events(values: unknown[]): Event[] {
-  return values.map((data, i) => ({ header: { seq: i + 1 }, data }));
 }
 
 function client(
@@ -116,17 +111,17 @@ Deno.test("http_client sends strings as text and bytes as they are, and GET with
   await withServer(() => new Response("ok"), async (base, seen) => {
     await runStage(
       client({ url: `${base}/in` }),
-      events(["plain", new TextEncoder().encode("raw")]),
+      sequenced(["plain", new TextEncoder().encode("raw")]),
       [],
     );
     await runStage(
       client({ url: `${base}/q/{data}`, method: "GET" }),
-      events(["x"]),
+      sequenced(["x"]),
       [],
     );
     await runStage(
       client({ url: `${base}/typed`, content_type: "application/x-ndjson" }),
-      events([{ a: 1 }]),
+      sequenced([{ a: 1 }]),
       [],
     );
     assert.deepEqual(
@@ -154,7 +149,7 @@ Deno.test("http_client retries a 503 with backoff until it succeeds", async () =
         : new Response(null, { status: 201 }),
     async (base, seen) => {
       const subject = client({ url: `${base}/jobs`, retries: 3 });
-      const run = await runStage(subject, events([{ job: 1 }]), []);
+      const run = await runStage(subject, sequenced([{ job: 1 }]), []);
       assert.deepEqual(run.errors.events, []);
       assert.equal(seen.length, 3);
       assert.ok(seen.every((request) => request.body === '{"job":1}'));
@@ -172,7 +167,7 @@ Deno.test("http_client sends a 4xx to error at once with the status and the firs
     () => new Response(body, { status: 404, statusText: "Not Found" }),
     async (base, seen) => {
       const subject = client({ url: `${base}/things/{data.id}`, retries: 3 });
-      const run = await runStage(subject, events([{ id: 9 }]), []);
+      const run = await runStage(subject, sequenced([{ id: 9 }]), []);
       assert.equal(seen.length, 1, "a 4xx is not retried");
       const [failure] = failures(run);
       assert.equal(failure?.actor, "post");
@@ -204,7 +199,7 @@ Deno.test("http_client sends an event to error with the last status once the ret
     async (base, seen) => {
       const run = await runStage(
         client({ url: `${base}/jobs`, retries: 2 }),
-        events([{ job: 1 }]),
+        sequenced([{ job: 1 }]),
         [],
       );
       assert.equal(seen.length, 3, "one attempt and two retries");
@@ -225,12 +220,10 @@ Deno.test("http_client sends an event to error with the last status once the ret
 });
 
 Deno.test("http_client retries network errors, then sends the event to error without a status", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
+  const port = freePort();
   const run = await runStage(
     client({ url: `http://127.0.0.1:${port}/gone`, retries: 1 }),
-    events(["lost"]),
+    sequenced(["lost"]),
     [],
   );
   const details = run.errors.events[0]!.header.error as Record<string, unknown>;
@@ -250,7 +243,7 @@ Deno.test("http_client fails an attempt that takes longer than the timeout", asy
       try {
         const run = await runStage(
           client({ url: `${base}/slow`, timeout: 0.05, retries: 1 }),
-          events(["x"]),
+          sequenced(["x"]),
           [],
         );
         assert.equal(seen.length, 2, "the timeout is retried");
@@ -298,7 +291,7 @@ Deno.test("http_client keeps at most concurrency requests in flight, and uses th
       });
       const run = await runStage(
         subject,
-        events(Array.from({ length: total }, (_, i) => i + 1)),
+        numbered(total),
         [],
       );
       assert.deepEqual(run.errors.events, []);
@@ -323,7 +316,7 @@ Deno.test("http_client forwards each 2xx answer on outbox when it is connected",
     async (base) => {
       const run = await runStage(
         client({ url: `${base}/echo`, concurrency: 1 }),
-        events([{ a: 1 }, { a: 2 }]),
+        sequenced([{ a: 1 }, { a: 2 }]),
       );
       const answers = run.out.outbox!.events;
       assert.deepEqual(answers.map((event) => event.data), [
@@ -348,7 +341,7 @@ Deno.test("http_client sends an event to error, without retrying, when a forward
         headers: { "content-type": "application/json" },
       }),
     async (base, seen) => {
-      const run = await runStage(client({ url: `${base}/x` }), events([1]));
+      const run = await runStage(client({ url: `${base}/x` }), sequenced([1]));
       assert.equal(seen.length, 1);
       assert.deepEqual(run.out.outbox!.events, []);
       const details = run.errors.events[0]!.header.error as Record<
@@ -369,7 +362,11 @@ Deno.test("http_client sends an event to error, without retrying, when a forward
 Deno.test("http_client sends an event missing a URL field to error through the core's error path", async () => {
   await withServer(() => new Response("ok"), async (base, seen) => {
     const subject = client({ url: `${base}/users/{data.id}` });
-    const run = await runStage(subject, events([{ id: 1 }, {}, { id: 3 }]), []);
+    const run = await runStage(
+      subject,
+      sequenced([{ id: 1 }, {}, { id: 3 }]),
+      [],
+    );
     assert.deepEqual(seen.map((request) => request.path).sort(), [
       "/users/1",
       "/users/3",
@@ -421,7 +418,7 @@ Deno.test("http_client cancels the requests in flight when a stop times out and 
         const subject = router.register(
           client({ url: `${base}/hang`, timeout: 60 }),
         ) as HttpClient;
-        router.register(new ListInput("input", events(["x"])));
+        router.register(new ListInput("input", sequenced(["x"])));
         router.connect("input.outbox", "post.inbox");
         await router.start();
         await arrived.promise;

@@ -5,8 +5,8 @@ import type { Actor, EventError } from "../../../core/actor.ts";
 import type { Event } from "../../../core/event.ts";
 import { Router } from "../../../core/router.ts";
 import { natsOut, NatsOutOptions } from "../../../actors/output/nats_out.ts";
-import { Collector, ListInput } from "../../helpers.ts";
-import { startNatsServer, within } from "../../nats_server.ts";
+import { Collector, ListInput, schemaProblems, within } from "../../helpers.ts";
+import { startNatsServer } from "../../nats_server.ts";
 
 const WAIT_MS = 15_000;
 
@@ -39,7 +39,7 @@ async function publishAll(
   router.connect("input.outbox", "publish.inbox");
   router.connect("publish.error", "errors.inbox");
   await router.start();
-  await within(router.finished, WAIT_MS, "the pipeline finished");
+  await within(router.finished, WAIT_MS, "the pipeline to finish");
   const report = await router.stop();
   return { report, errors, actor: router.actor("publish")! };
 }
@@ -192,7 +192,7 @@ Deno.test("nats_out in core mode publishes to plain subscribers with headers", a
       subject: "orders.{header.route.region}",
       headers: { "Trace-Id": "{header.trace}" },
     });
-    await within(all.promise, WAIT_MS, "10 messages arrived");
+    await within(all.promise, WAIT_MS, "10 messages to arrive");
     await subscription.drain();
     assert.equal(report.delivered, 10);
     assert.deepEqual(
@@ -227,9 +227,7 @@ Deno.test("nats_out fails to start when its stream does not exist and create is 
 
 Deno.test("nats_out options reject a bad template and options of the other mode", () => {
   const problems = (options: unknown) =>
-    NatsOutOptions.safeParse(options).error?.issues.map((issue) =>
-      `${issue.path.join(".")}: ${issue.message}`
-    );
+    schemaProblems(NatsOutOptions, options);
   assert.deepEqual(problems({ subject: "a.{b}" }), [
     'subject: Bad placeholder "{b}" at character 3 of template "a.{b}": Field path "b" must start with "data" or "header"',
   ]);

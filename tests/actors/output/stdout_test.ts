@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
-import { type EventError, yieldToEventLoop } from "../../../core/actor.ts";
+import type { EventError } from "../../../core/actor.ts";
 import type { Event } from "../../../core/event.ts";
 import { MAX_BATCH } from "../../../core/queue.ts";
 import { Router, type StopReport } from "../../../core/router.ts";
@@ -9,75 +8,20 @@ import {
   stdout,
   StdoutOptions,
 } from "../../../actors/output/stdout.ts";
-import { Collector, ListInput, numbered } from "../../helpers.ts";
-
-/**
- * A byte stream that keeps what is written to it. While closed, each write
- * waits until `open()`; `started` resolves at the first write.
- */
-class Target {
-  text = "";
-  writes = 0;
-  #open: boolean;
-  #gate = Promise.withResolvers<void>();
-  #started = Promise.withResolvers<void>();
-  readonly stream: WritableStream<Uint8Array>;
-
-  constructor(open = true) {
-    this.#open = open;
-    const decoder = new TextDecoder();
-    this.stream = new WritableStream<Uint8Array>({
-      write: async (chunk) => {
-        this.writes++;
-        this.#started.resolve();
-        if (!this.#open) await this.#gate.promise;
-        this.text += decoder.decode(chunk, { stream: true });
-      },
-    });
-  }
-
-  /** Resolves at the first write. */
-  get started(): Promise<void> {
-    return this.#started.promise;
-  }
-
-  /** Lets every write through from now on. */
-  open(): void {
-    this.#open = true;
-    this.#gate.resolve();
-  }
-
-  lines(): string[] {
-    return this.text === "" ? [] : this.text.replace(/\n$/, "").split("\n");
-  }
-}
+import { runProgram } from "../../cli_helpers.ts";
+import { Collector, ListInput, numbered, until } from "../../helpers.ts";
+import { runStage } from "../stage.ts";
+import { StreamTarget } from "./fixtures.ts";
 
 /** Runs `events` through a stdout actor writing to `target`; returns what it saw. */
 async function run(
   events: unknown[],
   options: Record<string, unknown>,
-  target: Target,
+  target: StreamTarget,
 ): Promise<{ out: Stdout; errors: Collector; report: StopReport }> {
-  const router = new Router();
-  router.register(new ListInput("input", events));
-  const out = router.register(
-    new Stdout("out", options, {}, target.stream),
-  ) as Stdout;
-  const errors = router.register(new Collector("errors")) as Collector;
-  router.connect("input.outbox", "out.inbox");
-  router.connect("out.error", "errors.inbox");
-  await router.start();
-  await router.finished;
-  return { out, errors, report: await router.stop() };
-}
-
-/** Lets the event loop run until `condition` holds; fails after many turns. */
-async function until(condition: () => boolean, what: string): Promise<void> {
-  for (let turn = 0; turn < 10_000; turn++) {
-    if (condition()) return;
-    await yieldToEventLoop();
-  }
-  throw new Error(`Gave up waiting until ${what}`);
+  const out = new Stdout("out", options, {}, target.stream);
+  const { errors, report } = await runStage(out, events, []);
+  return { out, errors, report };
 }
 
 const mixed: Event[] = [
@@ -88,7 +32,7 @@ const mixed: Event[] = [
 ];
 
 Deno.test("stdout writes string data as it is and other data as JSON by default", async () => {
-  const target = new Target();
+  const target = new StreamTarget();
   const { report } = await run(mixed, {}, target);
   assert.deepEqual(target.lines(), [
     "plain text",
@@ -100,7 +44,7 @@ Deno.test("stdout writes string data as it is and other data as JSON by default"
 });
 
 Deno.test('stdout with format "json" writes the data as JSON, strings included', async () => {
-  const target = new Target();
+  const target = new StreamTarget();
   await run(mixed, { format: "json" }, target);
   assert.deepEqual(target.lines(), [
     '"plain text"',
@@ -111,7 +55,7 @@ Deno.test('stdout with format "json" writes the data as JSON, strings included',
 });
 
 Deno.test('stdout with format "event" writes the whole event as JSON', async () => {
-  const target = new Target();
+  const target = new StreamTarget();
   await run(mixed.slice(0, 2), { format: "event" }, target);
   assert.deepEqual(target.lines().map((line) => JSON.parse(line)), [
     { header: { id: 1 }, data: "plain text" },
@@ -120,7 +64,7 @@ Deno.test('stdout with format "event" writes the whole event as JSON', async () 
 });
 
 Deno.test("stdout writes the prefix at the start of every line", async () => {
-  const target = new Target();
+  const target = new StreamTarget();
   await run(numbered(3), { prefix: "one: " }, target);
   assert.equal(target.text, "one: 1\none: 2\none: 3\n");
 });
@@ -132,7 +76,7 @@ Deno.test("stdout rejects unknown options and formats", () => {
 });
 
 Deno.test("stdout writes the events of one batch as one chunk", async () => {
-  const target = new Target();
+  const target = new StreamTarget();
   const { report } = await run(numbered(100), {}, target);
   assert.equal(target.lines().length, 100);
   assert.equal(target.writes, 1);
@@ -149,7 +93,7 @@ Deno.test("stdout sends an event it cannot write as JSON to error and writes the
     { header: { id: 4 }, data: cycle },
     { header: { id: 5 }, data: "fifth" },
   ];
-  const target = new Target();
+  const target = new StreamTarget();
   const { out, errors, report } = await run(events, {}, target);
   assert.deepEqual(target.lines(), ["first", "third", "fifth"]);
   assert.deepEqual(errors.events.map((event) => event.header.id), [2, 4]);
@@ -171,7 +115,7 @@ Deno.test("stdout sends an event it cannot write as JSON to error and writes the
 Deno.test("stdout waits for a slow stream and back-pressure reaches the producer", async () => {
   const total = 3000;
   const capacity = 16;
-  const target = new Target(false);
+  const target = new StreamTarget(false);
   const router = new Router();
   const input = router.register(new ListInput("input", numbered(total)));
   const out = router.register(new Stdout("out", {}, {}, target.stream));
@@ -189,7 +133,7 @@ Deno.test("stdout waits for a slow stream and back-pressure reaches the producer
     unchanged = sent() === last ? unchanged + 1 : 0;
     last = sent();
     return unchanged >= 50;
-  }, "the pipeline stalls behind the closed stream");
+  }, "the pipeline to stall behind the closed stream");
   assert.equal(target.writes, 1, "one write at a time");
   assert.ok(deepest <= capacity, "the inbox never exceeds its capacity");
   assert.ok(last < total, `the producer waits (it sent ${last} of ${total})`);
@@ -210,7 +154,7 @@ Deno.test("stdout waits for a slow stream and back-pressure reaches the producer
 });
 
 Deno.test("stdout actors writing to the same stream share it line by line", async () => {
-  const target = new Target();
+  const target = new StreamTarget();
   const router = new Router();
   router.register(new ListInput("a", numbered(600)));
   router.register(new ListInput("b", numbered(600)));
@@ -236,7 +180,6 @@ Deno.test("stdout actors writing to the same stream share it line by line", asyn
 });
 
 Deno.test("stdout writes to the process's standard output and leaves it open", async () => {
-  const root = fileURLToPath(new URL("../../../", import.meta.url));
   const code = `
     import { BUILTIN_ACTORS, Registry, Router } from "./mod.ts";
     const registry = new Registry(BUILTIN_ACTORS);
@@ -253,15 +196,9 @@ Deno.test("stdout writes to the process's standard output and leaves it open", a
     const report = await router.stop();
     console.log("delivered " + report.delivered);
   `;
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--quiet", code],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stderr = new TextDecoder().decode(output.stderr);
-  assert.equal(output.code, 0, stderr);
-  const lines = new TextDecoder().decode(output.stdout).split("\n");
+  const output = await runProgram(Deno.execPath(), ["eval", "--quiet", code]);
+  assert.equal(output.code, 0, output.stderr);
+  const lines = output.stdout.split("\n");
   assert.equal(lines.pop(), "");
   assert.equal(lines.pop(), "delivered 3", "stdout is still open after stop");
   assert.deepEqual(lines.sort(), ["one: n=1", "one: n=3", "two: n=2"]);

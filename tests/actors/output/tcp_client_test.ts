@@ -8,11 +8,7 @@ import {
   type TcpClient,
   tcpClient,
 } from "../../../actors/output/tcp_client.ts";
-import { Collector, ListInput } from "../../helpers.ts";
-
-function events(values: unknown[]): Event[] {
-  return values.map((data, i) => ({ header: { seq: i + 1 }, data }));
-}
+import { Collector, freePort, ListInput, sequenced } from "../../helpers.ts";
 
 /** Reads `conn` until the peer closes it, then closes it. */
 async function readAll(conn: Deno.Conn): Promise<Uint8Array> {
@@ -113,7 +109,7 @@ Deno.test("tcp_client writes each event as a line, in order: text, JSON and byte
       ...Array.from({ length: 2000 }, (_, i) => `n${i}`),
     ];
     const router = new Router();
-    router.register(new ListInput("input", events(values)));
+    router.register(new ListInput("input", sequenced(values)));
     const subject = router.register(
       tcpClient,
       "send",
@@ -144,7 +140,7 @@ Deno.test("tcp_client with length framing writes a 4-byte big-endian length befo
   try {
     const received = listener.accept().then(readAll);
     const router = new Router();
-    router.register(new ListInput("input", events(["hé", "", { k: "v" }])));
+    router.register(new ListInput("input", sequenced(["hé", "", { k: "v" }])));
     router.register(tcpClient, "send", {
       port: listener.addr.port,
       framing: "length",
@@ -186,7 +182,7 @@ Deno.test("tcp_client holds events while the peer is down and delivers them all,
   await router.start();
   try {
     const first = await listener.accept();
-    input.push(events(["1", "2", "3", "4", "5"]));
+    input.push(sequenced(["1", "2", "3", "4", "5"]));
     assert.deepEqual(await readLines(first, 5), ["1", "2", "3", "4", "5"]);
 
     // The peer goes away: the client notices and fails to reconnect.
@@ -194,7 +190,7 @@ Deno.test("tcp_client holds events while the peer is down and delivers them all,
     first.close();
     await logs.waitFor("Lost the connection");
     const lost = logs.lines.length;
-    input.push(events(["6", "7", "8", "9", "10"]));
+    input.push(sequenced(["6", "7", "8", "9", "10"]));
     await logs.waitFor("Cannot connect", lost);
     assert.equal(subject.connected, false);
 
@@ -203,7 +199,7 @@ Deno.test("tcp_client holds events while the peer is down and delivers them all,
     const second = await listener.accept();
     assert.deepEqual(await readLines(second, 5), ["6", "7", "8", "9", "10"]);
     await logs.waitFor("Reconnected");
-    input.push(events(["11"]));
+    input.push(sequenced(["11"]));
     input.end();
     await router.finished;
     const report = await router.stop();
@@ -219,11 +215,9 @@ Deno.test("tcp_client holds events while the peer is down and delivers them all,
 });
 
 Deno.test("tcp_client sends a batch to error when the peer stays down longer than max_wait", async () => {
-  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = closed.addr.port;
-  closed.close();
+  const port = freePort();
   const router = new Router();
-  router.register(new ListInput("input", events(["a", "b"])));
+  router.register(new ListInput("input", sequenced(["a", "b"])));
   const subject = router.register(tcpClient, "send", {
     port,
     reconnect_min_ms: 5,
@@ -253,7 +247,7 @@ Deno.test("tcp_client sends data it cannot write as JSON to error and writes the
   try {
     const received = listener.accept().then(readAll);
     const router = new Router();
-    router.register(new ListInput("input", events(["a", { n: 1n }, "c"])));
+    router.register(new ListInput("input", sequenced(["a", { n: 1n }, "c"])));
     const subject = router.register(tcpClient, "send", {
       port: listener.addr.port,
     }) as TcpClient;

@@ -1,79 +1,25 @@
 import assert from "node:assert/strict";
-import { createSocket, type Socket } from "node:dgram";
 import { lookup } from "node:dns/promises";
 import type { EventError } from "../../../core/actor.ts";
-import type { Event } from "../../../core/event.ts";
 import { createActor } from "../../../core/registry.ts";
 import { Router } from "../../../core/router.ts";
 import { type UdpOut, udpOut } from "../../../actors/output/udp_out.ts";
-import { Collector, ListInput } from "../../helpers.ts";
-
-function events(values: unknown[]): Event[] {
-  return values.map((data, i) => ({ header: { seq: i + 1 }, data }));
-}
-
-/** A UDP socket on 127.0.0.1 that keeps every datagram it receives. */
-class Receiver {
-  readonly datagrams: Uint8Array[] = [];
-  #socket: Socket;
-  #address: string;
-  #waiters: { count: number; resolve: () => void }[] = [];
-
-  constructor(address = "127.0.0.1", family = 4) {
-    this.#socket = createSocket(family === 6 ? "udp6" : "udp4");
-    this.#address = address;
-  }
-
-  async bind(): Promise<number> {
-    this.#socket.on("message", (message: Uint8Array) => {
-      this.datagrams.push(new Uint8Array(message));
-      this.#waiters = this.#waiters.filter((waiter) => {
-        if (this.datagrams.length < waiter.count) return true;
-        waiter.resolve();
-        return false;
-      });
-    });
-    await new Promise<void>((resolve) =>
-      this.#socket.bind(0, this.#address, resolve)
-    );
-    return this.#socket.address().port;
-  }
-
-  waitFor(count: number): Promise<void> {
-    if (this.datagrams.length >= count) return Promise.resolve();
-    const { promise, resolve } = Promise.withResolvers<void>();
-    this.#waiters.push({ count, resolve });
-    return promise;
-  }
-
-  texts(): string[] {
-    return this.datagrams.map((datagram) => new TextDecoder().decode(datagram));
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve) => this.#socket.close(() => resolve()));
-  }
-}
+import { type Collector, sequenced } from "../../helpers.ts";
+import { runStage } from "../stage.ts";
+import { UdpReceiver } from "./fixtures.ts";
 
 async function send(
   hostname: string,
   port: number,
   values: unknown[],
 ): Promise<{ subject: UdpOut; errors: Collector }> {
-  const router = new Router();
-  router.register(new ListInput("input", events(values)));
-  const subject = router.register(udpOut, "send", { hostname, port }) as UdpOut;
-  const errors = router.register(new Collector("errors")) as Collector;
-  router.connect("input.outbox", "send.inbox");
-  router.connect("send.error", "errors.inbox");
-  await router.start();
-  await router.finished;
-  await router.stop();
+  const subject = createActor(udpOut, "send", { hostname, port }) as UdpOut;
+  const { errors } = await runStage(subject, sequenced(values), []);
   return { subject, errors };
 }
 
 Deno.test("udp_out sends one datagram per event: text, JSON or bytes", async () => {
-  const receiver = new Receiver();
+  const receiver = new UdpReceiver();
   try {
     const port = await receiver.bind();
     const { subject, errors } = await send("127.0.0.1", port, [
@@ -101,7 +47,7 @@ Deno.test("udp_out sends one datagram per event: text, JSON or bytes", async () 
 
 Deno.test("udp_out looks a host name up once and sends to its address", async () => {
   const { address, family } = await lookup("localhost");
-  const receiver = new Receiver(address, family);
+  const receiver = new UdpReceiver(address, family);
   try {
     const port = await receiver.bind();
     const values = Array.from({ length: 50 }, (_, i) => `n${i}`);
@@ -114,7 +60,7 @@ Deno.test("udp_out looks a host name up once and sends to its address", async ()
 });
 
 Deno.test("udp_out sends an event too large for a datagram, or not writable as JSON, to error", async () => {
-  const receiver = new Receiver();
+  const receiver = new UdpReceiver();
   try {
     const port = await receiver.bind();
     const { subject, errors } = await send("127.0.0.1", port, [
