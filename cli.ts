@@ -71,6 +71,11 @@ export const EXIT_CODES = {
   usage: 2,
   /** `run` stopped, but the drain timed out and queued events were lost. */
   timedOut: 3,
+  /**
+   * `run` stopped because an actor crashed more often than its restart
+   * policy allows.
+   */
+  crashed: 4,
   /** `run` exited at once on a second SIGINT. */
   sigint: 130,
   /** `run` exited at once on a second SIGTERM. */
@@ -463,6 +468,7 @@ async function runCommand(args: string[]): Promise<number> {
   await admin?.close();
   status?.stop();
   printReport(report, reason, (performance.now() - started) / 1000, notice);
+  if (report.gaveUp.length > 0) return EXIT_CODES.crashed;
   return report.timedOut ? EXIT_CODES.timedOut : EXIT_CODES.ok;
 }
 
@@ -512,15 +518,39 @@ function printReport(
   elapsed: number,
   notice: Notice,
 ): void {
-  const { delivered, dropped, failed, discarded, timedOut, queued } = report;
+  const figures = {
+    created: report.created,
+    delivered: report.delivered,
+    errors: report.errors,
+    filtered: report.filtered,
+    dropped: report.dropped,
+    failed: report.failed,
+    abandoned: report.abandoned,
+    discarded: report.discarded,
+  };
   const summary = `Stopped (${
     reason === "finished" ? "the pipeline finished" : reason
-  }) after ${
-    elapsed.toFixed(1)
-  } s: ${delivered} delivered, ${dropped} dropped, ${failed} failed, ${discarded} discarded`;
+  }) after ${elapsed.toFixed(1)} s: ${
+    Object.entries(figures).map(([name, count]) => `${count} ${name}`).join(
+      ", ",
+    )
+  }`;
   const lines = [summary];
-  if (timedOut) {
-    const left = Object.entries(queued);
+  if (report.gaveUp.length > 0) {
+    lines.push(
+      `The pipeline stopped because ${
+        report.gaveUp.map((actor) => `"${actor}"`).join(", ")
+      } crashed more often than its restart policy allows: ${
+        report.crashed.filter((crash) => !crash.restarted).map((crash) =>
+          `${crash.actor}: ${crash.error}`
+        ).join("; ")
+      }`,
+    );
+  }
+  const restarts = report.crashed.filter((crash) => crash.restarted).length;
+  if (restarts > 0) lines.push(`Actors were restarted ${restarts} time(s)`);
+  if (report.timedOut) {
+    const left = Object.entries(report.queued);
     lines.push(
       `The drain timed out: ${
         left.length === 0
@@ -531,15 +561,31 @@ function printReport(
       }`,
     );
   }
-  for (const [queue, figures] of Object.entries(report.queues)) {
-    if (figures.dropped_total > 0 || figures.discarded_total > 0) {
+  for (const { actor, phase } of report.hung) {
+    lines.push(`  ${actor}: did not finish its ${phase} in time`);
+  }
+  for (const [queue, queueFigures] of Object.entries(report.queues)) {
+    if (queueFigures.dropped_total > 0 || queueFigures.discarded_total > 0) {
       lines.push(
-        `  ${queue}: ${figures.dropped_total} dropped, ${figures.discarded_total} discarded`,
+        `  ${queue}: ${queueFigures.dropped_total} dropped, ${queueFigures.discarded_total} discarded`,
       );
     }
   }
-  notice(lines.join("\n"), timedOut ? "warning" : "info", {
-    report: { delivered, dropped, failed, discarded, timedOut, queued },
+  if (report.unaccounted !== 0) {
+    lines.push(
+      `${report.unaccounted} event(s) are not accounted for: please report this as a bug`,
+    );
+  }
+  const problem = report.timedOut || report.gaveUp.length > 0 ||
+    report.unaccounted !== 0;
+  notice(lines.join("\n"), problem ? "warning" : "info", {
+    report: {
+      ...figures,
+      timedOut: report.timedOut,
+      queued: report.queued,
+      hung: report.hung,
+      gaveUp: report.gaveUp,
+    },
   });
 }
 

@@ -26,9 +26,18 @@ export {
   type ActorKind,
   type ActorLog,
   type ActorSettings,
+  type Context,
+  CrashError,
+  DEFAULT_LINGER_MS,
+  DEFAULT_RESTART,
+  directContext,
+  emptyFigures,
   type EventError,
+  type Held,
+  type RestartOptions,
   type RetryOptions,
   sleep,
+  whenAborted,
   yieldToEventLoop,
 } from "./core/actor.ts";
 export {
@@ -74,13 +83,20 @@ export {
   toMetricEvents,
 } from "./core/metrics.ts";
 export {
+  BatchWindow,
   DEFAULT_CAPACITY,
+  type DropReason,
+  MAX_BATCH,
   OutboundQueue,
+  type OutboundQueueOptions,
   Queue,
   type QueueFigures,
   type QueueNames,
   type QueueOptions,
   QueuePool,
+  type QueuePoolOptions,
+  type QueueSource,
+  type RefusedReason,
   WHEN_FULL,
   type WhenFull,
 } from "./core/queue.ts";
@@ -93,15 +109,21 @@ export {
   Registry,
 } from "./core/registry.ts";
 export {
+  type ActorPhase,
   type Connection,
   type ConnectionOptions,
+  type Crash,
+  type HungActor,
   Router,
   type RouterOptions,
   type RouterState,
   type RouterStatus,
+  type StartOptions,
+  STOP_GRACE_MS,
   type StopOptions,
   type StopReport,
 } from "./core/router.ts";
+export { Supervisor, type SupervisorHooks } from "./core/supervisor.ts";
 export {
   bootstrapSchema,
   describeOptions,

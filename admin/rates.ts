@@ -58,17 +58,18 @@ export function rate(before: number, after: number, seconds: number): number {
  *
  * @example
  * ```ts
+ * import { emptyFigures } from "../core/actor.ts";
  * import { ratesBetween } from "./rates.ts";
  * const figures = (n: number) => ({
  *   time: "",
  *   actors: {
  *     sink: {
  *       kind: "output" as const,
+ *       ...emptyFigures(),
  *       consumed_total: n,
- *       failed_total: 0,
  *       consume_seconds: { bounds: [], buckets: [], sum: 0, count: n },
  *       queues: {
- *         inbox: { in_total: n, out_total: n, dropped_total: 0, discarded_total: 0, failed_total: 0, depth: 0, capacity: 10 },
+ *         inbox: { in_total: n, out_total: n, dropped_total: 0, abandoned_total: 0, discarded_total: 0, failed_total: 0, depth: 0, capacity: 10 },
  *       },
  *     },
  *   },

@@ -1,6 +1,11 @@
 /**
  * The actor base class: an isolated unit of work that consumes events from
- * its inbound queues and sends events to its outbound queues.
+ * its inbound queues and sends events to its outbound queues, and the
+ * {@link Context} through which it does so.
+ *
+ * An actor only says what to do with an event; its {@link Supervisor} (see
+ * `supervisor.ts`) runs it: reads its queues, calls `consume`, retries,
+ * fails, counts, restarts it after a crash and stops it.
  *
  * @module
  */
@@ -10,14 +15,8 @@ import type { Event } from "./event.ts";
 import { type Logger, scopedLogger } from "./log.ts";
 import { Histogram, type HistogramFigures } from "./metrics.ts";
 import {
-  failTrackers,
-  type Tracked,
-  type TrackedEvent,
-  TRACKER,
-} from "./tracking.ts";
-import {
+  type DropReason,
   type OutboundQueue,
-  type Queue,
   type QueueNames,
   QueuePool,
   queueSettings,
@@ -47,7 +46,8 @@ export type ActorKind =
   | "metric";
 
 /**
- * Retry a failed `consume` before the event goes to the `error` queue.
+ * Retry a failed `consume` (or the failed part of a `consumeBatch`) before
+ * the event goes to the `error` queue.
  *
  * @example
  * ```ts
@@ -64,6 +64,57 @@ export interface RetryOptions {
 }
 
 /**
+ * What happens when an actor crashes (its run fails outside `consume`: a
+ * `produce` that throws, a `CrashError`, a bug): it is restarted (teardown,
+ * then setup, then run again on the same queues) after a backoff, at most
+ * `max` times within `withinMs`; one crash more and the pipeline stops.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_RESTART, type RestartOptions } from "./actor.ts";
+ * const restart: RestartOptions = { ...DEFAULT_RESTART, max: 5 };
+ * restart.withinMs; // 60000
+ * ```
+ */
+export interface RestartOptions {
+  /** Most restarts within `withinMs` (0: the first crash stops the pipeline). */
+  max: number;
+  /** The window in which restarts are counted, in ms. */
+  withinMs: number;
+  /** Wait before the first restart, doubled for each restart in the window (at most 30 s). */
+  backoffMs: number;
+}
+
+/**
+ * The crash policy of an actor that has no `restart` setting: 3 restarts
+ * within a minute, the first after 100 ms.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_RESTART } from "./actor.ts";
+ * DEFAULT_RESTART.max; // 3
+ * ```
+ */
+export const DEFAULT_RESTART: Readonly<RestartOptions> = Object.freeze({
+  max: 3,
+  withinMs: 60_000,
+  backoffMs: 100,
+});
+
+/**
+ * How long, by default, the outbound queues of an actor busy with a batch
+ * gather what it sends before writing it on, in ms (see
+ * {@link ActorSettings.lingerMs}).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_LINGER_MS } from "./actor.ts";
+ * DEFAULT_LINGER_MS; // 5
+ * ```
+ */
+export const DEFAULT_LINGER_MS = 5;
+
+/**
  * Settings every actor takes besides its own options.
  *
  * @example
@@ -73,6 +124,7 @@ export interface RetryOptions {
  *   capacity: 100,
  *   whenFull: "drop_oldest",
  *   retry: { max: 2, backoffMs: 10 },
+ *   restart: { max: 5, withinMs: 60_000, backoffMs: 200 },
  * };
  * ```
  */
@@ -83,6 +135,15 @@ export interface ActorSettings {
   whenFull?: WhenFull;
   /** Retries of a failed `consume`. */
   retry?: RetryOptions;
+  /** The crash policy (default {@link DEFAULT_RESTART}). */
+  restart?: RestartOptions;
+  /**
+   * While the actor works through a batch, what it sends is written on when
+   * the batch is done, or once this many ms passed since the first event
+   * was gathered (default {@link DEFAULT_LINGER_MS}): the results of an
+   * asynchronous stage then travel as batches, not one by one.
+   */
+  lingerMs?: number;
 }
 
 /**
@@ -118,7 +179,36 @@ export interface EventError {
 }
 
 /**
- * Per-actor counters.
+ * Thrown by `consume` (or `produce`) when the actor itself is broken, not
+ * just the event: the event fails as with any error, and the actor is then
+ * restarted as its crash policy says ({@link RestartOptions}).
+ *
+ * @example
+ * ```ts
+ * import { CrashError } from "./actor.ts";
+ * const crash = new CrashError("The connection pool is corrupt");
+ * crash.name; // "CrashError"
+ * ```
+ */
+export class CrashError extends Error {
+  /** Makes a crash with `message`. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "CrashError";
+  }
+}
+
+/**
+ * Per-actor counters, all from the one accounting of the supervisor.
+ *
+ * Every event an actor finishes is counted once: `consumed_total` or
+ * `failed_total`. Where it went is counted once too: an output (or an input
+ * that takes replies) `delivered_total` it, or counts it in `errors_total`
+ * when it reached the output by way of an `error` queue; another actor that
+ * sent nothing on for it `filtered_total` it (a filter, an aggregator); one
+ * that sent more than one event for it made `copies_total` more (a fanout, a
+ * split); a failed event that no `error` queue took is `lost_total`. Events
+ * sent outside any `consume` (an input's, a timer's) are `created_total`.
  *
  * @example
  * ```ts
@@ -137,6 +227,46 @@ export interface ActorFigures {
   consumed_total: number;
   /** Events whose `consume` failed after all retries. */
   failed_total: number;
+  /** Events an output consumed (not by way of an `error` queue). */
+  delivered_total: number;
+  /** Events an output consumed that had failed before (from an `error` queue). */
+  errors_total: number;
+  /** Events a non-output consumed and sent nothing on for. */
+  filtered_total: number;
+  /** Events sent beyond one per event consumed. */
+  copies_total: number;
+  /** Events sent outside any `consume`: made by the actor. */
+  created_total: number;
+  /** Failed events with no `error` queue to take them. */
+  lost_total: number;
+  /** Events sent by work that went on after the actor was stopped or restarted; not sent on. */
+  late_total: number;
+  /** Times the actor was restarted after a crash. */
+  restarts_total: number;
+}
+
+/**
+ * Actor counters all at 0.
+ *
+ * @example
+ * ```ts
+ * import { emptyFigures } from "./actor.ts";
+ * emptyFigures().consumed_total; // 0
+ * ```
+ */
+export function emptyFigures(): ActorFigures {
+  return {
+    consumed_total: 0,
+    failed_total: 0,
+    delivered_total: 0,
+    errors_total: 0,
+    filtered_total: 0,
+    copies_total: 0,
+    created_total: 0,
+    lost_total: 0,
+    late_total: 0,
+    restarts_total: 0,
+  };
 }
 
 /**
@@ -177,30 +307,164 @@ export interface ActorLog {
 }
 
 /**
+ * What `consume` and `consumeBatch` are handed beside the event(s): where
+ * they came from, and how to send, fail and keep events. A derived event
+ * sent with `send` carries the delivery tracker of the event being consumed
+ * (or of `from`), so an input that acknowledges (NATS) does so only once
+ * every event derived from its message was handled.
+ *
+ * The context is valid until the `consume` call it was given to settles;
+ * to finish an event later, `hold` it.
+ *
+ * @example
+ * ```ts
+ * import { Actor, type Context, type Event } from "../mod.ts";
+ *
+ * class Split extends Actor {
+ *   readonly kind = "transform";
+ *   override async consume(event: Event, context: Context): Promise<void> {
+ *     for (const part of String(event.data).split(",")) {
+ *       await context.send({ header: { ...event.header }, data: part });
+ *     }
+ *   }
+ * }
+ * new Split("split").pool.inbound.has("inbox"); // true
+ * ```
+ */
+export interface Context {
+  /** The inbound queue the event(s) came from, e.g. `"inbox"`. */
+  readonly queue: string;
+  /**
+   * Aborts when the actor must stop at once (a stop that timed out, a
+   * crash): give up what is in progress.
+   */
+  readonly signal: AbortSignal;
+  /**
+   * Sends `event` to outbound queue `queue` (a name, default `outbox`, or an
+   * outbound queue of this actor). It derives from the event being consumed,
+   * or from `from` (one event or several) in `consumeBatch`. Returns a
+   * promise when the caller must wait: await it.
+   */
+  send(
+    event: Event,
+    queue?: string | OutboundQueue,
+    from?: Event | readonly Event[],
+  ): Promise<void> | undefined;
+  /**
+   * Fails `event` (one of those being consumed) with `error`, as a throw
+   * from `consume` would: it is retried as `retry` says, then sent to the
+   * `error` queue with `header.error` (and `details` merged in), or counted
+   * as lost when `error` is not connected.
+   */
+  fail(event: Event, error: unknown, details?: Record<string, unknown>): void;
+  /**
+   * Keeps `event` (one of those being consumed) past the end of `consume`:
+   * it stays counted in its queue's depth until the returned handle says it
+   * is done or failed.
+   */
+  hold(event: Event): Held;
+}
+
+/**
+ * An event an actor keeps past the end of `consume` ({@link Context.hold}):
+ * a request still in flight, an event waiting in a bucket. Exactly one of
+ * `done` and `fail` finishes it; later calls do nothing. If the actor is
+ * stopped or restarted first, the supervisor finishes it (as abandoned or
+ * failed) and `signal` aborts.
+ *
+ * @example
+ * ```ts
+ * import { Actor, type Context, type Event } from "../mod.ts";
+ *
+ * class Later extends Actor {
+ *   readonly kind = "output";
+ *   override consume(event: Event, context: Context): void {
+ *     const held = context.hold(event);
+ *     setTimeout(() => held.done(), 10);
+ *   }
+ * }
+ * new Later("later").kind; // "output"
+ * ```
+ */
+export interface Held {
+  /** The event held. */
+  readonly event: Event;
+  /** Aborts when the actor is stopped at once or restarted. */
+  readonly signal: AbortSignal;
+  /** Sends an event derived from the held one (as {@link Context.send}). */
+  send(event: Event, queue?: string | OutboundQueue): Promise<void> | undefined;
+  /** The held event was handled. */
+  done(): void;
+  /**
+   * The held event failed for good (no retry): it goes to the `error` queue
+   * with `header.error`, or is counted as lost.
+   */
+  fail(
+    error: unknown,
+    details?: Record<string, unknown>,
+  ): Promise<void> | undefined;
+}
+
+/**
+ * What a supervisor gives the actor it runs: where `send` goes when called
+ * outside a context. Not part of the public API.
+ * @internal
+ */
+export interface ActorRuntime {
+  /** `actor.send(event, queue)`. */
+  send(event: Event, queue: OutboundQueue): Promise<void> | undefined;
+}
+
+/**
  * Attaches an actor to a router's log scope. Not part of the public API.
  * @internal
  */
 export const ATTACH_LOGS: unique symbol = Symbol("compysition.attachLogs");
 
 /**
- * The base of every actor. Subclasses implement `consume(event, queue)` (or
- * `consumeBatch`) to handle events and, for inputs, `produce(signal)` to
- * create them; both send with `send(event, queue)`.
+ * Where a supervisor plugs into the actor it runs. Not part of the public
+ * API.
+ * @internal
+ */
+export const RUNTIME: unique symbol = Symbol("compysition.runtime");
+
+/**
+ * The actor's own logger, for its supervisor. Not part of the public API.
+ * @internal
+ */
+export const ACTOR_LOG: unique symbol = Symbol("compysition.actorLog");
+
+/**
+ * The actor's counters, kept by its supervisor. Not part of the public API.
+ * @internal
+ */
+export const COUNTERS: unique symbol = Symbol("compysition.counters");
+
+/**
+ * The base of every actor. Subclasses implement `consume(event, context)`
+ * (or `consumeBatch(events, context)`) to handle events and, for inputs,
+ * `produce(signal)` to create them with `send(event, queue)`.
  *
  * When `consume` throws or rejects, the event is retried as `settings.retry`
  * says, then sent to the `error` queue with `header.error` set; when `error`
- * is not connected the failure is logged at error level. Either way it is
- * counted in `failed_total` and the actor goes on.
+ * is not connected the failure is logged at error level and counted as lost.
+ * Either way it is counted in `failed_total` and the actor goes on.
+ *
+ * Inside `consume`, send derived events with `context.send`. `this.send`
+ * works there too for an actor with one inbound queue and no `produce`, and
+ * in any actor of your own (the supervisor then tracks each `consume` call
+ * separately); the built-in actors with several inbound queues use
+ * `context.send`.
  *
  * @example
  * ```ts
- * import { Actor, type Event } from "../mod.ts";
+ * import { Actor, type Context, type Event } from "../mod.ts";
  *
  * class Upper extends Actor {
  *   readonly kind = "transform";
- *   override consume(event: Event): Promise<void> | undefined {
+ *   override consume(event: Event, context: Context): Promise<void> | undefined {
  *     event.data = String(event.data).toUpperCase();
- *     return this.send(event);
+ *     return context.send(event);
  *   }
  * }
  * const upper = new Upper("upper");
@@ -214,26 +478,36 @@ export abstract class Actor {
   readonly pool: QueuePool;
   /** What the actor does; decides start and stop order. */
   abstract readonly kind: ActorKind;
+  /** Retries of a failed `consume`, when set. */
+  readonly retry: RetryOptions | undefined;
+  /** The crash policy. */
+  readonly restart: RestartOptions;
+  /** How long a batch's sends may gather, in ms. */
+  readonly lingerMs: number;
+  /**
+   * Whether `this.send` inside `consume` may derive from the event being
+   * consumed in an actor with several inbound queues or a `produce`. The
+   * supervisor then tracks each `consume` call on its own, which costs a
+   * little per event; built-in actors that always use `context.send` turn
+   * it off.
+   */
+  protected readonly implicitSend: boolean = true;
+
+  /** @internal The supervisor running the actor, when one does. */
+  [RUNTIME]: ActorRuntime | undefined;
+  /** @internal The counters its supervisor keeps. */
+  readonly [COUNTERS]: ActorFigures = emptyFigures();
 
   #log: Logger;
-  #retry: RetryOptions | undefined;
   #outbox: OutboundQueue | undefined;
-  #consumed = 0;
-  #failed = 0;
-  #readers = new Set<ReadableStreamDefaultReader<Event[]>>();
-  #abort = new AbortController();
   #sentAfterClose = new Set<string>();
   #consumeSeconds = new Histogram();
-  /** Batches being consumed, from the first event not finished yet. */
-  #inHand = new Set<InHand>();
-  /** The tracker of the event being consumed, inherited by what it sends. */
-  #current: Tracked | undefined;
 
   /**
    * Makes an actor named `name` with its queues.
    *
    * @param name unique name in the router
-   * @param settings queue capacity and policy, retries
+   * @param settings queue capacity and policy, retries, crash policy, linger
    * @param queues the inbound and outbound queue names; defaults are
    * `inbox` in, `outbox` and `error` out
    */
@@ -247,22 +521,9 @@ export abstract class Actor {
     }
     this.name = name;
     this.#log = scopedLogger("-", name);
-    this.#retry = settings.retry;
-    const queueOptions = {
-      ...queueSettings(settings),
-      onDiscard: (
-        value: unknown,
-        reason: string,
-        queue: string,
-        source: string | undefined,
-      ) =>
-        this.#log.warn(
-          source === undefined
-            ? 'Discarded a value that is not an event in "{queue}": {reason}'
-            : 'Discarded a value that is not an event sent by "{source}" to "{queue}": {reason}',
-          { queue, source, reason, value: preview(value) },
-        ),
-    };
+    this.retry = settings.retry;
+    this.restart = settings.restart ?? DEFAULT_RESTART;
+    this.lingerMs = settings.lingerMs ?? DEFAULT_LINGER_MS;
     this.pool = new QueuePool(
       name,
       {
@@ -272,8 +533,22 @@ export abstract class Actor {
         anyOutbound: queues.anyOutbound ?? false,
         optional: queues.optional ?? [],
       },
-      queueOptions,
-      (queue, count, reason) => this.#dropped(queue, count, reason),
+      {
+        inbound: {
+          ...queueSettings(settings),
+          onDiscard: (value, reason, queue) =>
+            this.#log.warn(
+              'Discarded a value that is not an event written to "{queue}": {reason}',
+              { queue, reason, value: preview(value) },
+            ),
+        },
+        onDrop: (queue, count, reason) => this.#dropped(queue, count, reason),
+        onDiscardSent: (value, reason, queue) =>
+          this.#log.warn(
+            'Discarded a value that is not an event sent to "{queue}": {reason}',
+            { queue, reason, value: preview(value) },
+          ),
+      },
     );
     this.#outbox = this.pool.outbound.get("outbox");
   }
@@ -285,19 +560,39 @@ export abstract class Actor {
     return this.#log;
   }
 
+  /** @internal The actor's logger, for its supervisor. */
+  get [ACTOR_LOG](): Logger {
+    return this.#log;
+  }
+
   /** @internal Moves the actor's logs into a router's scope. */
   [ATTACH_LOGS](scope: string): void {
     this.#log = scopedLogger(scope, this.name);
   }
 
+  /**
+   * @internal Whether the supervisor must track each `consume` call on its
+   * own for `this.send` (see {@link Actor.implicitSend}).
+   */
+  get tracksCallsForSend(): boolean {
+    return this.implicitSend &&
+      (this.pool.inbound.size > 1 || this.pool.names.anyInbound ||
+        this.produce !== undefined);
+  }
+
   /** The actor's counters. */
   figures(): ActorFigures {
-    return { consumed_total: this.#consumed, failed_total: this.#failed };
+    return { ...this[COUNTERS] };
   }
 
   /** Time spent in `consume` per event, in seconds, as a histogram. */
   consumeSeconds(): HistogramFigures {
     return this.#consumeSeconds.figures();
+  }
+
+  /** @internal Records `count` events consumed in `seconds` in all. */
+  observeConsume(seconds: number, count: number): void {
+    this.#consumeSeconds.observe(seconds / count, count);
   }
 
   /**
@@ -315,36 +610,36 @@ export abstract class Actor {
   teardown(): void | Promise<void> {}
 
   /**
-   * Called once every inbound queue is closed and empty, before the outbound
-   * queues close: the place to flush what an actor still holds. Not called
-   * for inputs (actors with `produce`): their outbound queues close when
-   * `produce` returns, so they flush there.
+   * Called once every inbound queue is closed and empty and every event it
+   * held is finished, before the outbound queues close: the place to flush
+   * what an actor still keeps.
    */
   drained(): void | Promise<void> {}
 
   /**
-   * Handles one event that arrived on inbound queue `queue`. Return the
-   * promise of `send` (or your own) so that back-pressure and failures are
-   * seen.
+   * Handles one event that arrived on inbound queue `context.queue`. Return
+   * the promise of `send` (or your own) so that back-pressure and failures
+   * are seen.
    */
-  consume(_event: Event, queue: string): void | Promise<void> {
+  consume(_event: Event, context: Context): void | Promise<void> {
     throw new TypeError(
-      `Actor "${this.name}" does not consume events (queue "${queue}")`,
+      `Actor "${this.name}" does not consume events (queue "${context.queue}")`,
     );
   }
 
   /**
-   * Opt-in: handles a whole batch of events from `queue` at once instead of
-   * `consume`. When it throws, each event of the batch is treated as failed;
-   * to fail single events and keep the rest, call `fail` for each of them.
-   * Events sent from here do not inherit delivery trackers: attach
-   * `combineTrackers(events)` yourself when a sent event derives from some.
+   * Opt-in: handles a whole batch of events from `context.queue` at once
+   * instead of `consume`. When it throws, each event of the batch not failed
+   * already with `context.fail` fails with that error; to fail single
+   * events and keep the rest, call `context.fail` for each of them. The
+   * failed ones are retried together as `retry` says.
    */
-  consumeBatch?(events: Event[], queue: string): void | Promise<void>;
+  consumeBatch?(events: Event[], context: Context): void | Promise<void>;
 
   /**
    * Inputs implement this: create events with `send` until `signal` aborts
-   * (the router is stopping) or there is nothing more to produce.
+   * (the router is stopping) or there is nothing more to produce. When it
+   * throws, the actor crashed: it is restarted as its crash policy says.
    */
   produce?(signal: AbortSignal): Promise<void>;
 
@@ -353,10 +648,9 @@ export abstract class Actor {
    * promise when the caller must wait (a full batch is being written to the
    * connected queue, which may be full): await it.
    *
-   * An event sent while a tracked event is consumed inherits its delivery
-   * tracker (see `core/tracking.ts`); in an actor with several inbound queues
-   * and an asynchronous `consume`, send before the first `await` or attach
-   * the tracker yourself.
+   * Called from `produce`, a timer or a callback, the event is new: made by
+   * this actor. Called from `consume`, it derives from the event consumed
+   * (see the class documentation).
    */
   send(event: Event, queue = "outbox"): Promise<void> | undefined {
     const outbound = (queue === "outbox" ? this.#outbox : undefined) ??
@@ -366,245 +660,30 @@ export abstract class Actor {
         `Actor "${this.name}" has no outbound queue "${queue}"`,
       );
     }
-    return this.sendTo(outbound, event);
-  }
-
-  /**
-   * Sends `event` to `outbound`, one of this actor's outbound queues, as
-   * `send` does once it found the queue by name. For actors that send many
-   * events to queues they look up once, e.g. a flow actor's branches
-   * (`this.pool.addOutbound(name)` returns the queue).
-   */
-  protected sendTo(
-    outbound: OutboundQueue,
-    event: Event,
-  ): Promise<void> | undefined {
-    // `event` may be anything here: the queue discards what is not an event.
-    const tracker = (event as TrackedEvent | null)?.[TRACKER];
-    if (tracker !== undefined) {
-      tracker.retain();
-    } else if (
-      this.#current !== undefined && typeof event === "object" && event !== null
-    ) {
-      (event as TrackedEvent)[TRACKER] = this.#current;
-      this.#current.retain();
-    }
+    const runtime = this[RUNTIME];
+    if (runtime !== undefined) return runtime.send(event, outbound);
     return outbound.push(event);
   }
 
   /**
-   * Runs the actor until it is finished: consumes every inbound queue until it
-   * closes, runs `produce` until it returns, then closes the outbound queues.
-   * The router calls this after `setup()`; `signal` aborts when it stops.
+   * The outbound queue called `queue`; throws a `TypeError` naming the actor
+   * when it has none.
    */
-  async run(signal: AbortSignal): Promise<void> {
-    const consuming = [...this.pool.inbound].map(([name, queue]) =>
-      this.#consumeQueue(name, queue)
-    );
-    if (this.produce !== undefined) {
-      try {
-        await this.produce(signal);
-      } catch (error) {
-        this.#log.error("Stopped producing after an error: {error}", {
-          error: describe(error),
-        });
-      }
-      await this.#closeOutbound();
-      await Promise.all(consuming);
-    } else {
-      await Promise.all(consuming);
-      if (!this.#abort.signal.aborted) {
-        try {
-          await this.drained();
-        } catch (error) {
-          this.#log.error("Failed to flush on drain: {error}", {
-            error: describe(error),
-          });
-        }
-      }
-      await this.#closeOutbound();
-    }
-  }
-
-  /**
-   * Stops at once: stops reading the inbound queues and throws away what they
-   * hold. Used when a stop times out.
-   */
-  abort(): void {
-    this.#abort.abort();
-    for (const reader of this.#readers) reader.cancel().catch(() => {});
-    for (const { batch, from } of this.#inHand) {
-      failTrackers(
-        batch,
-        `Actor "${this.name}" stopped before it finished the event`,
-        from,
+  outbound(queue: string): OutboundQueue {
+    const outbound = (queue === "outbox" ? this.#outbox : undefined) ??
+      this.pool.outbound.get(queue);
+    if (outbound === undefined) {
+      throw new TypeError(
+        `Actor "${this.name}" has no outbound queue "${queue}"`,
       );
     }
+    return outbound;
   }
 
-  async #consumeQueue(name: string, queue: Queue): Promise<void> {
-    const reader = queue.readable.getReader();
-    this.#readers.add(reader);
-    try {
-      for (;;) {
-        const next = await reader.read();
-        if (next.done) break;
-        const started = performance.now();
-        if (this.consumeBatch === undefined) {
-          await this.#consumeEach(next.value, name, queue);
-        } else {
-          await this.#consumeAll(next.value, name, queue);
-        }
-        this.#consumeSeconds.observe(
-          (performance.now() - started) / 1000 / next.value.length,
-          next.value.length,
-        );
-        await this.#flushOutbound();
-      }
-    } finally {
-      this.#readers.delete(reader);
-      reader.releaseLock();
-    }
-  }
-
-  /**
-   * Consumes a batch one event at a time. Before waiting on an event, the
-   * events finished so far are settled in `inbound`, so that a stop that
-   * times out counts exactly the events not consumed.
-   */
-  async #consumeEach(
-    batch: Event[],
-    queue: string,
-    inbound: Queue,
-  ): Promise<void> {
-    const hand: InHand = { batch, from: 0 };
-    this.#inHand.add(hand);
-    for (let i = 0; i < batch.length; i++) {
-      const event = batch[i]!;
-      const tracker = (event as TrackedEvent)[TRACKER];
-      this.#current = tracker;
-      try {
-        const result = this.consume(event, queue);
-        if (result !== undefined) {
-          settleBefore(inbound, hand, i);
-          await result;
-        }
-        this.#consumed++;
-      } catch (error) {
-        settleBefore(inbound, hand, i);
-        await this.#recover(event, queue, error);
-      }
-      if (tracker !== undefined) tracker.release();
-    }
-    this.#current = undefined;
-    this.#inHand.delete(hand);
-    inbound.settle(batch.length - hand.from);
-  }
-
-  async #consumeAll(
-    batch: Event[],
-    queue: string,
-    inbound: Queue,
-  ): Promise<void> {
-    const failedBefore = this.#failed;
-    const hand: InHand = { batch, from: 0 };
-    this.#inHand.add(hand);
-    try {
-      await this.consumeBatch!(batch, queue);
-      this.#consumed += batch.length - (this.#failed - failedBefore);
-    } catch (error) {
-      for (const event of batch) await this.fail(event, queue, error);
-    }
-    this.#inHand.delete(hand);
-    for (const event of batch) (event as TrackedEvent)[TRACKER]?.release();
-    inbound.settle(batch.length);
-  }
-
-  /** Retries a failed event as configured, then fails it. */
-  async #recover(event: Event, queue: string, error: unknown): Promise<void> {
-    const retry = this.#retry;
-    if (retry !== undefined) {
-      for (let attempt = 1; attempt <= retry.max; attempt++) {
-        const waited = await sleep(
-          retry.backoffMs * 2 ** (attempt - 1),
-          this.#abort.signal,
-        );
-        if (!waited) break;
-        try {
-          await this.consume(event, queue);
-          this.#consumed++;
-          return;
-        } catch (again) {
-          error = again;
-        }
-      }
-    }
-    await this.fail(event, queue, error);
-  }
-
-  /**
-   * Fails one event as the core does when `consume` throws: counts it in
-   * `failed_total`, sets `header.error` (with `details` merged in) and sends
-   * it to the `error` queue, or logs it at error level when `error` is not
-   * connected (failing its delivery tracker). For actors that consume in
-   * batches or finish events after `consume` returned: pass
-   * `{ afterConsume: true }` for an event whose `consume` had already
-   * returned, so that it stops counting as consumed.
-   */
-  protected async fail(
-    event: Event,
-    queue: string,
-    error: unknown,
-    details: Record<string, unknown> = {},
-    options: { afterConsume?: boolean } = {},
-  ): Promise<void> {
-    this.#failed++;
-    this.pool.inbound.get(queue)?.countFailed();
-    if (options.afterConsume === true) this.#consumed--;
-    const failure: EventError = {
-      actor: this.name,
-      queue,
-      name: error instanceof Error ? error.name : "Error",
-      message: errorMessage(error),
-      time: new Date().toISOString(),
-      ...details,
-    };
-    event.header.error = failure;
-    const errors = this.pool.outbound.get("error");
-    const tracker = (event as TrackedEvent)[TRACKER];
-    if (errors?.target != null && !errors.closed) {
-      tracker?.retain();
-      const waiting = errors.push(event);
-      if (waiting !== undefined) await waiting;
-      return;
-    }
-    tracker?.fail(`${failure.name}: ${failure.message}`);
-    this.#log.error(
-      'Failed to consume an event from "{queue}": {name}: {message}',
-      {
-        queue: `${this.name}.${queue}`,
-        name: failure.name,
-        message: failure.message,
-      },
-    );
-  }
-
-  /**
-   * Fails each `[event, error]` pair of `failed` in turn as `fail` does (no
-   * details); does nothing when `failed` is `undefined`. For outputs that
-   * learn which events of a batch failed.
-   */
-  protected async failEach(
-    failed: Iterable<readonly [Event, unknown]> | undefined,
-    queue: string,
-  ): Promise<void> {
-    if (failed === undefined) return;
-    for (const [event, error] of failed) await this.fail(event, queue, error);
-  }
-
-  #dropped(queue: string, count: number, reason: string): void {
-    // Unconnected queues are reported once by the router at start.
-    if (reason === "not connected") return;
+  #dropped(queue: string, count: number, reason: DropReason): void {
+    // Unconnected queues are reported once by the router at start; a stop
+    // that timed out reports what it threw away.
+    if (reason === "not connected" || reason === "abandoned") return;
     if (reason === "closed") {
       if (this.#sentAfterClose.has(queue)) return;
       this.#sentAfterClose.add(queue);
@@ -620,33 +699,53 @@ export abstract class Actor {
       reason,
     });
   }
-
-  async #flushOutbound(): Promise<void> {
-    for (const outbound of this.pool.outbound.values()) {
-      const flushing = outbound.flush();
-      if (flushing !== undefined) await flushing;
-    }
-  }
-
-  async #closeOutbound(): Promise<void> {
-    await Promise.all(
-      [...this.pool.outbound.values()].map((queue) => queue.close()),
-    );
-  }
 }
 
-/** A batch being consumed; `from` is its first event not settled yet. */
-interface InHand {
-  batch: readonly Event[];
-  from: number;
-}
-
-/** Settles in `inbound` the events of `hand` before `index`. */
-function settleBefore(inbound: Queue, hand: InHand, index: number): void {
-  if (index > hand.from) {
-    inbound.settle(index - hand.from);
-    hand.from = index;
-  }
+/**
+ * A {@link Context} for calling an actor's `consume` or `consumeBatch`
+ * directly, outside a router (in a unit test, say): `send` sends with
+ * `actor.send` (no delivery tracking), `fail` records the failure in
+ * `failures`, and `hold` returns a handle whose `done` and `fail` record
+ * into `failures` too.
+ *
+ * @example
+ * ```ts
+ * import { Actor, type Context, directContext } from "./actor.ts";
+ * import type { Event } from "./event.ts";
+ * class Picky extends Actor {
+ *   readonly kind = "output";
+ *   override consume(event: Event, context: Context): void {
+ *     if (event.data !== 1) context.fail(event, new RangeError("not 1"));
+ *   }
+ * }
+ * const picky = new Picky("picky");
+ * const context = directContext(picky);
+ * picky.consume({ header: {}, data: 2 }, context);
+ * context.failures.length; // 1
+ * ```
+ */
+export function directContext(
+  actor: Actor,
+  queue = "inbox",
+): Context & { readonly failures: [Event, unknown][] } {
+  const failures: [Event, unknown][] = [];
+  const signal = new AbortController().signal;
+  const send = (event: Event, to: string | OutboundQueue = "outbox") =>
+    typeof to === "string" ? actor.send(event, to) : to.push(event);
+  return {
+    queue,
+    signal,
+    failures,
+    send,
+    fail: (event, error) => void failures.push([event, error]),
+    hold: (event) => ({
+      event,
+      signal,
+      send,
+      done: () => {},
+      fail: (error) => void failures.push([event, error]),
+    }),
+  };
 }
 
 /**
@@ -721,6 +820,32 @@ export function describe(error: unknown): string {
  */
 export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Calls `fn` when `signal` aborts (at once when it has), until the returned
+ * handle is disposed: `using _ = whenAborted(context.signal, () => ...)`
+ * gives up a wait on a connection when the actor is stopped at once.
+ *
+ * @example
+ * ```ts
+ * import { whenAborted } from "./actor.ts";
+ * const controller = new AbortController();
+ * let calls = 0;
+ * {
+ *   using _ = whenAborted(controller.signal, () => calls++);
+ * }
+ * controller.abort();
+ * calls; // 0
+ * ```
+ */
+export function whenAborted(signal: AbortSignal, fn: () => void): Disposable {
+  if (signal.aborted) {
+    fn();
+    return { [Symbol.dispose]() {} };
+  }
+  signal.addEventListener("abort", fn, { once: true });
+  return { [Symbol.dispose]: () => signal.removeEventListener("abort", fn) };
 }
 
 /**

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { FAILED, type TrackedEvent } from "./tracking.ts";
+
 /**
  * An event: a header of named values and a data payload.
  *
@@ -85,7 +87,9 @@ export function createEvent(
 
 /**
  * A deep copy of an event (header and data), so that two branches can change
- * their events without seeing each other's changes.
+ * their events without seeing each other's changes. The copy has no delivery
+ * tracker of its own (sent from `consume`, it derives from the event
+ * consumed); it keeps the mark of an event that failed before.
  *
  * @example
  * ```ts
@@ -96,5 +100,9 @@ export function createEvent(
  * ```
  */
 export function copyEvent<E extends Event>(event: E): E {
-  return structuredClone(event);
+  const copy = structuredClone(event);
+  if ((event as TrackedEvent)[FAILED] === true) {
+    (copy as TrackedEvent)[FAILED] = true;
+  }
+  return copy;
 }

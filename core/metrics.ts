@@ -195,23 +195,24 @@ export interface MetricEvent extends Event {
 
 /**
  * One metric event per actor (its own counters: `consumed_total`,
- * `failed_total` and any an actor adds), one for its consume-time histogram,
+ * `failed_total`, the rest of {@link ActorFigures} and any an actor adds), one for its consume-time histogram,
  * and one per queue.
  *
  * @example
  * ```ts
+ * import { emptyFigures } from "./actor.ts";
  * import { toMetricEvents } from "./metrics.ts";
  * const events = toMetricEvents({
  *   time: "2026-01-01T00:00:00.000Z",
  *   actors: {
  *     a: {
  *       kind: "output",
+ *       ...emptyFigures(),
  *       consumed_total: 3,
- *       failed_total: 0,
  *       consume_seconds: { bounds: [0.001], buckets: [3], sum: 0.0006, count: 3 },
  *       queues: {
  *         inbox: {
- *           in_total: 3, out_total: 3, dropped_total: 0, discarded_total: 0, failed_total: 0,
+ *           in_total: 3, out_total: 3, dropped_total: 0, abandoned_total: 0, discarded_total: 0, failed_total: 0,
  *           depth: 0, capacity: 1000,
  *         },
  *       },

@@ -52,8 +52,23 @@ export const WHEN_FULL: readonly WhenFull[] = [
  */
 export const DEFAULT_CAPACITY = 1000;
 
-/** The most events one chunk carries between two actors. */
+/**
+ * The most events one chunk carries between two actors.
+ *
+ * @example
+ * ```ts
+ * import { MAX_BATCH } from "./queue.ts";
+ * MAX_BATCH; // 512
+ * ```
+ */
 export const MAX_BATCH = 512;
+
+/**
+ * The most events an outbound queue gathers while a write is in flight:
+ * room for every sender of a busy actor (several `consume` calls of its
+ * inbound queues, say) to send once more before it waits.
+ */
+const GATHER_LIMIT = 2 * MAX_BATCH;
 
 /**
  * What is wrong with queue settings, one sentence tail per problem (e.g.
@@ -106,18 +121,25 @@ export function queueSettings(
 }
 
 /**
- * Counters of one queue.
+ * Counters of one queue. They always add up:
+ * `in_total = out_total + dropped_total + failed_total + depth`.
  *
- * For an inbound queue, `in_total` counts events accepted, `out_total` events
- * the consumer took and finished with, `dropped_total` events lost to the
- * full-queue policy, to closing or to a stop that timed out,
- * `discarded_total` values that were not events, `failed_total` events whose
- * `consume` failed after all retries, and `depth` the events held:
- * queued plus handed to the consumer and not yet finished (never more than
- * `capacity`). For an outbound queue, `in_total` counts events sent,
- * `out_total` events written to the connected queue, `dropped_total` events
- * sent while it was not connected or after it closed, and `depth` events
- * gathered but not written yet.
+ * For an inbound queue, `in_total` counts events that reached it (those a
+ * full-queue policy dropped included), `out_total` events the consumer took
+ * and finished with, `dropped_total` events lost to the full-queue policy or
+ * thrown away by a stop that timed out (`abandoned_total` of them),
+ * `failed_total` events whose `consume` failed after all retries (sent to the
+ * actor's `error` queue or lost), and `depth` the events held: queued plus
+ * handed to the consumer and not finished yet (never more than `capacity`).
+ * `discarded_total` counts values written that were not events; they never
+ * count as `in`.
+ *
+ * For an outbound queue, `in_total` counts events sent, `out_total` events
+ * the connected queue took, `dropped_total` events sent while it was not
+ * connected, after it closed, refused by a closed queue, dropped by the
+ * connection's full-queue policy when the sender did not wait, or thrown
+ * away by a stop that timed out (`abandoned_total` of them), and `depth`
+ * events gathered or being written.
  *
  * @example
  * ```ts
@@ -128,13 +150,15 @@ export function queueSettings(
  * ```
  */
 export interface QueueFigures {
-  /** Events accepted (inbound) or sent (outbound). */
+  /** Events that reached the queue (inbound) or were sent (outbound). */
   in_total: number;
-  /** Events finished by the consumer (inbound) or written on (outbound). */
+  /** Events finished by the consumer (inbound) or taken by the connected queue (outbound). */
   out_total: number;
-  /** Events lost: to the full-queue policy, closing, a timed-out stop, or no connection. */
+  /** Events lost: to a full-queue policy, closing, no connection, or a timed-out stop. */
   dropped_total: number;
-  /** Values written that were not events. */
+  /** The part of `dropped_total` thrown away when a stop timed out. */
+  abandoned_total: number;
+  /** Values written that were not events (not counted in `in_total`). */
   discarded_total: number;
   /** Events whose `consume` failed after all retries (inbound only). */
   failed_total: number;
@@ -160,16 +184,54 @@ export interface QueueOptions {
   /** What to do when full (default `"block"`). */
   whenFull?: WhenFull;
   /**
-   * Called for each value written that is not an event, with the reason, the
-   * queue's name and the name of the outbound queue that wrote it (when
-   * connected).
+   * Called for each value written that is not an event, with the reason and
+   * the queue's name. (What an outbound queue writes is checked when it is
+   * sent: see {@link OutboundQueueOptions.onDiscard}.)
    */
-  onDiscard?: (
-    value: unknown,
-    reason: string,
-    queue: string,
-    source: string | undefined,
-  ) => void;
+  onDiscard?: (value: unknown, reason: string, queue: string) => void;
+}
+
+/**
+ * Why events written to a queue were not taken: it closed while they waited
+ * for room (`"closed"`), or a stop that timed out threw them away
+ * (`"abandoned"`).
+ *
+ * @example
+ * ```ts
+ * import type { RefusedReason } from "./queue.ts";
+ * const reason: RefusedReason = "closed";
+ * ```
+ */
+export type RefusedReason = "closed" | "abandoned";
+
+/**
+ * The writer a {@link Queue} tells about events it did not take from a
+ * write: the {@link OutboundQueue} connected to it.
+ *
+ * @example
+ * ```ts
+ * import type { QueueSource } from "./queue.ts";
+ * const source: QueueSource = {
+ *   name: "a.outbox",
+ *   taken: () => {},
+ *   refused: () => {},
+ * };
+ * ```
+ */
+export interface QueueSource {
+  /** The writer's name, e.g. `"a.outbox"`. */
+  readonly name: string;
+  /**
+   * `count` more events of the write in progress reached the queue (taken,
+   * or dropped by its full-queue policy).
+   */
+  taken(count: number): void;
+  /** `events[start..]` of the write in progress were not taken. */
+  refused(
+    events: readonly Event[],
+    start: number,
+    reason: RefusedReason,
+  ): void;
 }
 
 /**
@@ -177,10 +239,12 @@ export interface QueueOptions {
  * `ReadableStream` end. Writers write arrays of events (a single event is also
  * accepted); readers read arrays of at most {@link MAX_BATCH} events.
  *
- * The capacity counts the events queued and the events of the batch the
- * consumer holds: a batch read stays counted until the consumer reads again
- * (or {@link Queue.settle}s part of it), so a slow consumer holds at most
- * `capacity` events in all.
+ * The capacity counts the events queued and the events handed to the
+ * consumer that it has not finished, so a slow consumer holds at most
+ * `capacity` events in all. A plain reader finishes a batch by reading the
+ * next one; an actor's supervisor calls {@link Queue.consumeManually} and
+ * finishes events one by one ({@link Queue.finish}), since an actor may keep
+ * some past the end of `consume`.
  *
  * With `whenFull: "block"` a write resolves only once every event in it fits,
  * so back-pressure reaches the producer and `depth` never exceeds `capacity`.
@@ -208,15 +272,12 @@ export class Queue {
   readonly writable: WritableStream<Event[] | Event>;
   /** Where the consumer reads arrays of events. */
   readonly readable: ReadableStream<Event[]>;
-  /**
-   * The outbound queue that writes here (e.g. `"a.outbox"`), set when one
-   * connects; named in the log line of a discarded value.
-   */
-  source: string | undefined;
 
   #queued = new Chunks();
-  /** Events of the last batch read that the consumer has not finished. */
+  /** Events handed to the consumer that it has not finished. */
   #held = 0;
+  /** Whether reading a batch finishes the one read before (a plain reader). */
+  #settleOnRead = true;
   /** The events of a write waiting for room, and the first not admitted. */
   #blocked: readonly Event[] | null = null;
   #blockedAt = 0;
@@ -225,11 +286,13 @@ export class Queue {
   #inTotal = 0;
   #outTotal = 0;
   #droppedTotal = 0;
+  #abandonedTotal = 0;
   #discardedTotal = 0;
   #failedTotal = 0;
   #wakeReader: (() => void) | null = null;
   #wakeWriter: (() => void) | null = null;
   #onDiscard: QueueOptions["onDiscard"];
+  #source: QueueSource | undefined;
   #observers: Set<(events: readonly Event[]) => void> | undefined;
 
   /** Makes an empty, open queue. */
@@ -276,9 +339,18 @@ export class Queue {
     return this.#closed;
   }
 
-  /** Counts one event of this queue whose `consume` failed. */
-  countFailed(): void {
-    this.#failedTotal++;
+  /** The name of the outbound queue that writes here, when one is connected. */
+  get source(): string | undefined {
+    return this.#source?.name;
+  }
+
+  /**
+   * Makes `source` the writer told about events it wrote that this queue
+   * did not take (`undefined` to forget it). Set by
+   * {@link OutboundQueue.connect}.
+   */
+  attachSource(source: QueueSource | undefined): void {
+    this.#source = source;
   }
 
   /** The queue's counters. */
@@ -287,6 +359,7 @@ export class Queue {
       in_total: this.#inTotal,
       out_total: this.#outTotal,
       dropped_total: this.#droppedTotal,
+      abandoned_total: this.#abandonedTotal,
       discarded_total: this.#discardedTotal,
       failed_total: this.#failedTotal,
       depth: this.depth,
@@ -304,14 +377,14 @@ export class Queue {
     const before = this.#droppedTotal;
     const accepted = this.#accept(events);
     if (this.#closed) {
-      this.#dropClosed(accepted);
-    } else {
-      this.#admit(
-        accepted,
-        0,
-        this.whenFull === "drop_oldest" ? "drop_oldest" : "drop_newest",
-      );
+      failTrackers(accepted, `Queue "${this.name}" is closed`);
+      return accepted.length;
     }
+    this.#admit(
+      accepted,
+      0,
+      this.whenFull === "drop_oldest" ? "drop_oldest" : "drop_newest",
+    );
     return this.#droppedTotal - before;
   }
 
@@ -319,7 +392,8 @@ export class Queue {
    * Calls `observer` with every batch handed to the consumer, until the
    * returned function is called. Costs nothing while no one observes; the
    * observer must not change the events and must return quickly (copy or
-   * sample what it keeps). Used by the admin server's tap.
+   * sample what it keeps). An observer that throws is removed: it never
+   * disturbs the consumer.
    */
   observe(observer: (events: readonly Event[]) => void): () => void {
     (this.#observers ??= new Set()).add(observer);
@@ -330,48 +404,95 @@ export class Queue {
   }
 
   /**
-   * The consumer finished `count` more events of the batch it holds: they no
-   * longer count in `depth`. Reading the next batch settles the rest.
+   * From now on the consumer finishes the events it reads itself, with
+   * {@link Queue.finish} and {@link Queue.finishFailed}, instead of by
+   * reading the next batch. An actor's supervisor calls this.
    */
-  settle(count: number): void {
-    const settled = Math.min(count, this.#held);
-    if (settled <= 0) return;
-    this.#held -= settled;
-    this.#outTotal += settled;
-    if (this.#held === 0) this.#wakeWriterNow();
+  consumeManually(): void {
+    this.#settleOnRead = false;
+  }
+
+  /**
+   * The consumer finished `count` more of the events it holds: they count in
+   * `out_total` and no longer in `depth`.
+   */
+  finish(count: number): void {
+    const finished = Math.min(count, this.#held);
+    if (finished <= 0) return;
+    this.#held -= finished;
+    this.#outTotal += finished;
+    this.#wakeWriterNow();
+  }
+
+  /**
+   * `count` more of the events the consumer holds failed after all retries:
+   * they count in `failed_total` and no longer in `depth`.
+   */
+  finishFailed(count: number): void {
+    const failed = Math.min(count, this.#held);
+    if (failed <= 0) return;
+    this.#held -= failed;
+    this.#failedTotal += failed;
+    this.#wakeWriterNow();
   }
 
   /**
    * Closes the writable end: the reader gets what is queued, then the end.
-   * What a blocked write could not add yet is dropped and counted.
+   * What a blocked write could not add yet is refused: its writer counts it.
    */
   close(): void {
     this.#closed = true;
-    if (this.#blocked !== null) {
-      this.#droppedTotal += this.waiting;
-      failTrackers(
-        this.#blocked,
-        `Queue "${this.name}" closed before there was room`,
-        this.#blockedAt,
-      );
-      this.#blocked = null;
-    }
+    this.#refuseBlocked("closed");
     this.#wakeReaderNow();
     this.#wakeWriterNow();
   }
 
   /**
-   * Closes the queue and throws away what it holds (queued, held by the
-   * consumer, or waiting in a blocked write), counting it as dropped; returns
-   * how many events were thrown away. Used when a stop times out.
+   * Closes the queue and throws away what it holds (queued, or handed to the
+   * consumer and not finished), counting it as dropped and abandoned, and
+   * failing its delivery trackers except those of events handed to the
+   * consumer (the consumer's supervisor fails those, as it knows them). What
+   * a blocked write still waits to add is refused as abandoned. Returns how
+   * many events were thrown away, refused ones included. Used when a stop
+   * times out.
    */
   clear(): number {
-    const lost = this.depth + this.waiting;
-    this.#droppedTotal += this.depth;
-    this.#queued.drop(this.#queued.size, `Queue "${this.name}" was cleared`);
+    const thrown = this.depth;
+    const lost = thrown + this.waiting;
+    this.#queued.drop(
+      this.#queued.size,
+      `Queue "${this.name}" was abandoned by a stop that timed out`,
+    );
     this.#held = 0;
+    this.#droppedTotal += thrown;
+    this.#abandonedTotal += thrown;
+    this.#refuseBlocked("abandoned");
     this.close();
     return lost;
+  }
+
+  #refuseBlocked(reason: RefusedReason): void {
+    const blocked = this.#blocked;
+    if (blocked === null) return;
+    const start = this.#blockedAt;
+    this.#blocked = null;
+    this.#refuse(blocked, start, reason);
+  }
+
+  /** Tells the writer (or fails the trackers of) events not taken. */
+  #refuse(events: readonly Event[], start: number, reason: RefusedReason) {
+    if (start >= events.length) return;
+    if (this.#source !== undefined) {
+      this.#source.refused(events, start, reason);
+    } else {
+      failTrackers(
+        events,
+        `Queue "${this.name}" ${
+          reason === "closed" ? "is closed" : "was abandoned"
+        }`,
+        start,
+      );
+    }
   }
 
   #accept(chunk: readonly unknown[]): Event[] {
@@ -391,7 +512,7 @@ export class Queue {
         events.push(value as Event);
       } else {
         this.#discardedTotal++;
-        this.#onDiscard?.(value, reason, this.name, this.source);
+        this.#onDiscard?.(value, reason, this.name);
       }
     }
     return events;
@@ -415,24 +536,34 @@ export class Queue {
       const rest = events.length - i;
       const reason = `Queue "${this.name}" was full (${policy})`;
       if (policy === "drop_oldest") {
-        // Keep the newest that fit beside the batch the consumer holds.
+        // Keep the newest beside the events the consumer holds.
         this.#queued.add(events, i, events.length);
         this.#queued.drop(rest, reason);
-        this.#inTotal += rest;
       } else {
         failTrackers(events, reason, i);
       }
+      this.#inTotal += rest;
       this.#droppedTotal += rest;
       i = events.length;
     }
+    if (i > start) this.#source?.taken(i - start);
     if (fit > 0) this.#wakeReaderNow();
     return i;
   }
 
   async #write(chunk: readonly unknown[]): Promise<void> {
-    const events = this.#accept(chunk);
+    // An outbound queue only sends events: check what others write.
+    const events = this.#source === undefined
+      ? this.#accept(chunk)
+      : chunk as Event[];
     if (this.#closed) {
-      this.#dropClosed(events);
+      if (this.#source === undefined) {
+        failTrackers(events, `Queue "${this.name}" is closed`);
+        throw new TypeError(
+          `Queue "${this.name}" is closed: ${events.length} event(s) were not taken`,
+        );
+      }
+      this.#refuse(events, 0, "closed");
       return;
     }
     // A drop policy admits or drops everything: only "block" can wait.
@@ -442,7 +573,7 @@ export class Queue {
     this.#blockedAt = next;
     for (;;) {
       await new Promise<void>((resolve) => this.#wakeWriter = resolve);
-      // close() counted what was still waiting as dropped.
+      // close() or clear() refused what was still waiting.
       if (this.#blocked !== events) return;
       next = this.#admit(events, next, "block");
       this.#blockedAt = next;
@@ -457,14 +588,12 @@ export class Queue {
     controller: ReadableStreamDefaultController<Event[]>,
   ): Promise<void> | void {
     if (this.#cancelled) return;
-    // The consumer asks for more: the batch it held is finished.
-    this.settle(this.#held);
+    // A plain reader asks for more: the batch it held is finished.
+    if (this.#settleOnRead) this.finish(this.#held);
     if (this.#queued.size > 0) {
       const batch = this.#queued.take(MAX_BATCH);
-      this.#held = batch.length;
-      if (this.#observers !== undefined) {
-        for (const observer of this.#observers) observer(batch);
-      }
+      this.#held += batch.length;
+      if (this.#observers !== undefined) this.#tellObservers(batch);
       controller.enqueue(batch);
       return;
     }
@@ -477,10 +606,14 @@ export class Queue {
     );
   }
 
-  /** Drops events written after the queue closed. */
-  #dropClosed(events: readonly Event[]): void {
-    this.#droppedTotal += events.length;
-    failTrackers(events, `Queue "${this.name}" is closed`);
+  #tellObservers(batch: readonly Event[]): void {
+    for (const observer of this.#observers!) {
+      try {
+        observer(batch);
+      } catch {
+        this.#observers?.delete(observer);
+      }
+    }
   }
 
   #cancel(): void {
@@ -588,6 +721,79 @@ class Chunks {
 }
 
 /**
+ * Whether the actor that owns some outbound queues is inside a batch of
+ * work: while it is, what they gather is written when the batch ends (or
+ * its linger passes), not at the end of the current microtask, so that the
+ * results of an asynchronous stage travel as one batch. Shared by the
+ * outbound queues of one {@link QueuePool}.
+ *
+ * @example
+ * ```ts
+ * import { BatchWindow } from "./queue.ts";
+ * const window = new BatchWindow();
+ * window.open();
+ * window.isOpen; // true
+ * window.close();
+ * window.isOpen; // false
+ * ```
+ */
+export class BatchWindow {
+  #open = 0;
+
+  /** Whether some batch of work is in progress. */
+  get isOpen(): boolean {
+    return this.#open > 0;
+  }
+
+  /** A batch of work starts (batches of several inbound queues may overlap). */
+  open(): void {
+    this.#open++;
+  }
+
+  /** A batch of work ended. */
+  close(): void {
+    if (this.#open > 0) this.#open--;
+  }
+}
+
+/**
+ * Why an outbound queue dropped events: not connected, sent after it closed,
+ * refused by the queue it writes to, dropped by the connection's full-queue
+ * policy, or thrown away by a stop that timed out.
+ *
+ * @example
+ * ```ts
+ * import type { DropReason } from "./queue.ts";
+ * const reason: DropReason = "not connected";
+ * ```
+ */
+export type DropReason =
+  | "not connected"
+  | "closed"
+  | "refused"
+  | "full"
+  | "abandoned";
+
+/**
+ * Settings of an {@link OutboundQueue}.
+ *
+ * @example
+ * ```ts
+ * import { OutboundQueue, type OutboundQueueOptions } from "./queue.ts";
+ * const options: OutboundQueueOptions = { onDrop: (count, reason) => console.log(count, reason) };
+ * new OutboundQueue("a.outbox", options).name; // "a.outbox"
+ * ```
+ */
+export interface OutboundQueueOptions {
+  /** Called when events are dropped, with why. */
+  onDrop?: (count: number, reason: DropReason) => void;
+  /** Called for each value sent that is not an event, with why and the queue's name. */
+  onDiscard?: (value: unknown, reason: string, queue: string) => void;
+  /** The owner's batch window (see {@link BatchWindow}). */
+  window?: BatchWindow;
+}
+
+/**
  * The sending end of an actor's outbound queue. Events sent are gathered into
  * batches and written to the {@link Queue} it is connected to; while it is not
  * connected, or once it is closed, they are dropped and counted.
@@ -596,7 +802,15 @@ class Chunks {
  * it resolves once the batch, and any write before it, is in the connected
  * queue, which takes it only when it has room): awaiting it is how
  * back-pressure reaches a producer. What is pushed in one synchronous run is
- * written as one chunk at the end of that run.
+ * written as one chunk at the end of that run, or, while the owner's
+ * {@link BatchWindow} is open, when the owner flushes.
+ *
+ * Memory stays bounded: while a write is in flight it gathers at most
+ * `2 * MAX_BATCH` events more. A sender that goes on sending without waiting
+ * for `push`'s promise meets the connection's full-queue policy there: with
+ * `block` the push throws a `TypeError` naming the queue, with
+ * `drop_newest` the event is dropped, with `drop_oldest` the oldest gathered
+ * one is.
  *
  * @example
  * ```ts
@@ -609,35 +823,32 @@ class Chunks {
  * target.depth; // 1
  * ```
  */
-export class OutboundQueue {
+export class OutboundQueue implements QueueSource {
   /** The name used in logs and figures, e.g. `"a.outbox"`. */
   readonly name: string;
   #target: Queue | null = null;
   #writer: WritableStreamDefaultWriter<Event[] | Event> | null = null;
-  /**
-   * Gathered events: `#buffer[0..#held)`. The buffer is allocated a batch at
-   * a time, so that gathering a batch never grows (and copies) an array.
-   */
-  #buffer: Event[] = new Array(MAX_BATCH);
-  #held = 0;
+  /** Gathered events, not being written yet. */
+  #buffer: Event[] = [];
   #inflight: Promise<void> | null = null;
+  /** Events of the write in flight not refused so far. */
+  #writing = 0;
   #closed = false;
+  #window: BatchWindow | undefined;
+  #inTotal = 0;
   #outTotal = 0;
   #droppedTotal = 0;
-  #onDrop: ((count: number, reason: string) => void) | undefined;
+  #abandonedTotal = 0;
+  #discardedTotal = 0;
+  #onDrop: OutboundQueueOptions["onDrop"];
+  #onDiscard: OutboundQueueOptions["onDiscard"];
 
-  /**
-   * Makes the outbound queue `name` (`"actor.queue"`), not connected yet.
-   *
-   * @param onDrop called when events are dropped: `"not connected"`,
-   * `"closed"` (sent after `close()`), or the error of the connected queue.
-   */
-  constructor(
-    name: string,
-    onDrop?: (count: number, reason: string) => void,
-  ) {
+  /** Makes the outbound queue `name` (`"actor.queue"`), not connected yet. */
+  constructor(name: string, options: OutboundQueueOptions = {}) {
     this.name = name;
-    this.#onDrop = onDrop;
+    this.#onDrop = options.onDrop;
+    this.#onDiscard = options.onDiscard;
+    this.#window = options.window;
   }
 
   /** The queue this one writes to, or `null` when not connected. */
@@ -650,7 +861,12 @@ export class OutboundQueue {
     return this.#closed;
   }
 
-  /** Connects to `target`; a queue can be connected once. */
+  /** Events gathered and not written yet. */
+  get gathered(): number {
+    return this.#buffer.length;
+  }
+
+  /** Connects to `target`; a queue can be connected once at a time. */
   connect(target: Queue): void {
     if (this.#target !== null) {
       throw new TypeError(
@@ -662,23 +878,57 @@ export class OutboundQueue {
     }
     this.#target = target;
     this.#writer = target.writable.getWriter();
-    target.source = this.name;
+    target.attachSource(this);
   }
 
-  /** Sends one event; returns a promise when the caller must wait. */
+  /**
+   * Writes everything gathered, then lets go of the connected queue without
+   * closing it, so that another outbound queue may connect to it. Used to
+   * hand a connection over to a replacement actor.
+   */
+  async disconnect(): Promise<void> {
+    await this.#flushAll();
+    const target = this.#target;
+    if (target === null) return;
+    this.#writer?.releaseLock();
+    this.#writer = null;
+    this.#target = null;
+    target.attachSource(undefined);
+  }
+
+  /**
+   * Sends one event; returns a promise when the caller must wait. A value
+   * that is not an event is discarded: counted and reported, never sent.
+   */
   push(event: Event): Promise<void> | undefined {
-    if (this.#writer === null) {
-      this.#drop([event], this.#target === null ? "not connected" : "closed");
+    if (!isEvent(event)) {
+      this.#discardedTotal++;
+      this.#onDiscard?.(event, whyNotEvent(event) ?? "not an event", this.name);
       return undefined;
     }
-    const held = ++this.#held;
-    if (held <= MAX_BATCH) this.#buffer[held - 1] = event;
-    else this.#buffer.push(event);
+    this.#inTotal++;
+    if (this.#writer === null) {
+      this.#drop(
+        [event],
+        0,
+        this.#target === null ? "not connected" : "closed",
+      );
+      return undefined;
+    }
+    const buffer = this.#buffer;
+    if (buffer.length >= GATHER_LIMIT && this.#inflight !== null) {
+      this.#overflow(event);
+      return this.#inflight;
+    }
+    buffer.push(event);
+    const held = buffer.length;
     if (this.#inflight !== null) {
       return held >= MAX_BATCH ? this.#inflight : undefined;
     }
     if (held >= MAX_BATCH) return this.#write();
-    if (held === 1) queueMicrotask(this.#flushSoon);
+    if (held === 1 && this.#window?.isOpen !== true) {
+      queueMicrotask(this.#flushSoon);
+    }
     return undefined;
   }
 
@@ -688,7 +938,7 @@ export class OutboundQueue {
    */
   flush(): Promise<void> | undefined {
     if (this.#inflight !== null) return this.#inflight;
-    if (this.#held > 0) return this.#write();
+    if (this.#buffer.length > 0) return this.#write();
     return undefined;
   }
 
@@ -697,9 +947,7 @@ export class OutboundQueue {
    * afterwards is dropped and counted.
    */
   async close(): Promise<void> {
-    for (let flushing = this.flush(); flushing; flushing = this.flush()) {
-      await flushing;
-    }
+    await this.#flushAll();
     this.#closed = true;
     const writer = this.#writer;
     if (writer !== null) {
@@ -708,21 +956,82 @@ export class OutboundQueue {
     }
   }
 
+  /**
+   * Throws away what is gathered (a stop timed out), counting it as dropped
+   * and abandoned and failing its trackers, and closes: what is sent later
+   * is dropped. A write in flight ends when its target is cleared.
+   */
+  abandon(): void {
+    const buffer = this.#buffer;
+    this.#buffer = [];
+    this.#drop(buffer, 0, "abandoned");
+    this.#closed = true;
+    const writer = this.#writer;
+    if (writer !== null) {
+      this.#writer = null;
+      writer.close().catch(() => {});
+    }
+  }
+
+  /** Part of the write in flight reached the connected queue. */
+  taken(count: number): void {
+    this.#writing -= count;
+    this.#outTotal += count;
+  }
+
+  /** Part of the write in flight was not taken by the connected queue. */
+  refused(
+    events: readonly Event[],
+    start: number,
+    reason: RefusedReason,
+  ): void {
+    const count = events.length - start;
+    this.#writing -= count;
+    this.#drop(events, start, reason === "closed" ? "refused" : "abandoned");
+  }
+
   /** The queue's counters. */
   figures(): QueueFigures {
     return {
-      in_total: this.#outTotal + this.#droppedTotal + this.#held,
+      in_total: this.#inTotal,
       out_total: this.#outTotal,
       dropped_total: this.#droppedTotal,
-      discarded_total: 0,
+      abandoned_total: this.#abandonedTotal,
+      discarded_total: this.#discardedTotal,
       failed_total: 0,
-      depth: this.#held,
+      depth: this.#buffer.length + this.#writing,
       capacity: this.#target?.capacity ?? 0,
     };
   }
 
+  /** Writes batches until the buffer stays empty and nothing is in flight. */
+  async #flushAll(): Promise<void> {
+    for (let flushing = this.flush(); flushing; flushing = this.flush()) {
+      await flushing;
+    }
+  }
+
+  /** One event more than two batches: the connection's policy decides. */
+  #overflow(event: Event): void {
+    const policy = this.#target?.whenFull ?? "block";
+    if (policy === "drop_newest") {
+      this.#drop([event], 0, "full");
+      return;
+    }
+    if (policy === "drop_oldest") {
+      const oldest = this.#buffer.shift()!;
+      this.#buffer.push(event);
+      this.#drop([oldest], 0, "full");
+      return;
+    }
+    this.#inTotal--;
+    throw new TypeError(
+      `Cannot send to "${this.name}": ${this.#buffer.length} events already wait for room there; wait for the promise that send() returns before sending more (or connect it with when_full "drop_newest" or "drop_oldest")`,
+    );
+  }
+
   #flushSoon = (): void => {
-    if (this.#inflight === null && this.#held > 0) void this.#write();
+    if (this.#inflight === null && this.#buffer.length > 0) void this.#write();
   };
 
   /** Starts writing the buffer; only called with a writer and no write. */
@@ -734,27 +1043,36 @@ export class OutboundQueue {
 
   /** Writes batches until the buffer stays empty. */
   async #drain(): Promise<void> {
-    const writer = this.#writer!;
-    while (this.#held > 0) {
+    while (this.#buffer.length > 0 && this.#writer !== null) {
       const batch = this.#buffer;
-      if (this.#held < batch.length) batch.length = this.#held;
-      this.#buffer = new Array(MAX_BATCH);
-      this.#held = 0;
-      this.#outTotal += batch.length;
+      this.#buffer = [];
+      this.#writing = batch.length;
       try {
-        await writer.write(batch);
+        await this.#writer.write(batch);
       } catch (error) {
-        this.#outTotal -= batch.length;
-        this.#drop(batch, String(error));
+        // Only an errored stream rejects a write: none of it was taken.
+        this.#drop(batch.slice(0, this.#writing), 0, "refused", error);
+        this.#writing = 0;
       }
+      // The queue told what it took and refused as it did.
+      this.#writing = 0;
     }
     this.#inflight = null;
   }
 
-  #drop(events: readonly Event[], reason: string): void {
-    this.#droppedTotal += events.length;
-    failTrackers(events, `Queue "${this.name}": ${reason}`);
-    this.#onDrop?.(events.length, reason);
+  #drop(
+    events: readonly Event[],
+    start: number,
+    reason: DropReason,
+    error?: unknown,
+  ): void {
+    const count = events.length - start;
+    if (count <= 0) return;
+    this.#droppedTotal += count;
+    if (reason === "abandoned") this.#abandonedTotal += count;
+    const detail = error === undefined ? reason : `${reason}: ${error}`;
+    failTrackers(events, `Queue "${this.name}": ${detail}`, start);
+    this.#onDrop?.(count, reason);
   }
 }
 
@@ -795,6 +1113,31 @@ export interface QueueNames {
 }
 
 /**
+ * Settings of a {@link QueuePool}.
+ *
+ * @example
+ * ```ts
+ * import { QueuePool, type QueuePoolOptions } from "./queue.ts";
+ * const options: QueuePoolOptions = { inbound: { capacity: 10 } };
+ * const pool = new QueuePool("a", {
+ *   inbound: ["inbox"],
+ *   outbound: ["outbox"],
+ *   anyInbound: false,
+ *   anyOutbound: false,
+ * }, options);
+ * pool.inbound.get("inbox")!.capacity; // 10
+ * ```
+ */
+export interface QueuePoolOptions {
+  /** Settings of the inbound queues (capacity, policy, discards). */
+  inbound?: QueueOptions;
+  /** Hears of events an outbound queue drops: its name, how many, why. */
+  onDrop?: (queue: string, count: number, reason: DropReason) => void;
+  /** Hears of values sent that are not events: the value, why, the queue. */
+  onDiscardSent?: (value: unknown, reason: string, queue: string) => void;
+}
+
+/**
  * The container of an actor's named queues and their counters.
  *
  * @example
@@ -818,20 +1161,23 @@ export class QueuePool {
   readonly inbound: Map<string, Queue> = new Map();
   /** Outbound queues by name. */
   readonly outbound: Map<string, OutboundQueue> = new Map();
+  /** Whether the owner is inside a batch of work (see {@link BatchWindow}). */
+  readonly window: BatchWindow = new BatchWindow();
   #defaults: QueueOptions;
-  #onDrop: ((queue: string, count: number, reason: string) => void) | undefined;
+  #onDrop: QueuePoolOptions["onDrop"];
+  #onDiscardSent: QueuePoolOptions["onDiscardSent"];
 
-  /** Makes the declared queues with `defaults` for inbound ones. */
+  /** Makes the declared queues. */
   constructor(
     owner: string,
     names: QueueNames,
-    defaults: QueueOptions = {},
-    onDrop?: (queue: string, count: number, reason: string) => void,
+    options: QueuePoolOptions = {},
   ) {
     this.owner = owner;
     this.names = names;
-    this.#defaults = defaults;
-    this.#onDrop = onDrop;
+    this.#defaults = options.inbound ?? {};
+    this.#onDrop = options.onDrop;
+    this.#onDiscardSent = options.onDiscardSent;
     for (const name of names.inbound) this.addInbound(name);
     for (const name of names.outbound) this.addOutbound(name);
   }
@@ -882,10 +1228,15 @@ export class QueuePool {
     let queue = this.outbound.get(name);
     if (queue === undefined) {
       const onDrop = this.#onDrop;
-      queue = new OutboundQueue(
-        `${this.owner}.${name}`,
-        onDrop && ((count, reason) => onDrop(name, count, reason)),
-      );
+      queue = new OutboundQueue(`${this.owner}.${name}`, {
+        window: this.window,
+        ...(onDrop === undefined
+          ? {}
+          : { onDrop: (count, reason) => onDrop(name, count, reason) }),
+        ...(this.#onDiscardSent === undefined
+          ? {}
+          : { onDiscard: this.#onDiscardSent }),
+      });
       this.outbound.set(name, queue);
     }
     return queue;

@@ -1,36 +1,44 @@
 /**
  * The router: registers actors, connects their queues 1:1, starts them
- * consumers first, and stops them by draining every queue downstream.
+ * consumers first, and stops them by draining every queue downstream. It
+ * composes the graph checks (`graph.ts`), one supervisor per actor
+ * (`supervisor.ts`), the log and metric side streams (`telemetry.ts`) and
+ * the stop report (`report.ts`).
  *
  * @module
  */
 
 import { Actor, type ActorSettings, ATTACH_LOGS, describe } from "./actor.ts";
+import { Deadline } from "./deadline.ts";
+import { GraphError, quoteList } from "./errors.ts";
 import {
-  didYouMean,
-  GraphError,
-  type GraphProblem,
-  quoteList,
-} from "./errors.ts";
+  closedWhenProduced,
+  type Connection,
+  type ConnectionOptions,
+  graphProblems,
+  isInput,
+  type PipelineGraph,
+  sideActors,
+  splitAddress,
+  startOrder,
+} from "./graph.ts";
 import {
   LOG_LEVELS,
   type LogEvent,
-  type Logger,
   type LogLevel,
-  routeLogs,
-  scopedLogger,
-  unrouteLogs,
   writeToStderr,
 } from "./log.ts";
-import { type PipelineMetrics, toMetricEvents } from "./metrics.ts";
-import {
-  type Queue,
-  type QueueFigures,
-  queueOptionProblems,
-  type QueueOptions,
-  queueSettings,
-} from "./queue.ts";
+import type { PipelineMetrics } from "./metrics.ts";
+import { type Queue, queueSettings } from "./queue.ts";
 import { type ActorSpec, createActor } from "./registry.ts";
+import { type HungActor, type StopReport, stopReport } from "./report.ts";
+import { type ActorPhase, type Crash, Supervisor } from "./supervisor.ts";
+import { Telemetry } from "./telemetry.ts";
+
+export type { Connection, ConnectionOptions } from "./graph.ts";
+export { splitAddress } from "./graph.ts";
+export type { HungActor, StopReport } from "./report.ts";
+export type { ActorPhase, Crash } from "./supervisor.ts";
 
 /**
  * Router settings.
@@ -48,56 +56,28 @@ export interface RouterOptions {
   logLevel?: LogLevel;
   /** How often metric events are emitted, in ms (default 10 000; 0: never). */
   metricsIntervalMs?: number;
+  /**
+   * How long the router waits for the queues to drain when it stops by
+   * itself because an actor crashed too often, in ms (default 30 000).
+   */
+  crashStopTimeoutMs?: number;
 }
 
 /**
- * Per-connection queue settings.
+ * How `start` behaves.
  *
  * @example
  * ```ts
- * import { BUILTIN_ACTORS } from "../actors/mod.ts";
- * import { Registry } from "./registry.ts";
- * import { Router } from "./router.ts";
- *
- * const registry = new Registry(BUILTIN_ACTORS);
+ * import { Router, type StartOptions } from "./router.ts";
+ * const options: StartOptions = { timeoutMs: 10_000 };
  * const router = new Router();
- * router.register(registry.create("generator", "input", { interval: 0, count: 3 }));
- * router.register(registry.create("null", "sink"));
- * import type { ConnectionOptions } from "./router.ts";
- * const options: ConnectionOptions = { capacity: 10, whenFull: "drop_oldest" };
- * router.connect("input.outbox", "sink.inbox", options);
- * router.connections()[0]!.options.capacity; // 10
+ * await router.start(options);
  * await router.stop();
  * ```
  */
-export type ConnectionOptions = Pick<QueueOptions, "capacity" | "whenFull">;
-
-/**
- * One `from -> to` connection as made by `connect`.
- *
- * @example
- * ```ts
- * import { BUILTIN_ACTORS } from "../actors/mod.ts";
- * import { Registry } from "./registry.ts";
- * import { Router } from "./router.ts";
- *
- * const registry = new Registry(BUILTIN_ACTORS);
- * const router = new Router();
- * router.register(registry.create("generator", "input", { interval: 0, count: 3 }));
- * router.register(registry.create("null", "sink"));
- * router.connect("input.outbox", "sink.inbox");
- * const [connection] = router.connections();
- * connection!.from; // "input.outbox"
- * await router.stop();
- * ```
- */
-export interface Connection {
-  /** `actor.queue` of the sending side. */
-  from: string;
-  /** `actor.queue` of the receiving side. */
-  to: string;
-  /** Queue settings for this connection. */
-  options: ConnectionOptions;
+export interface StartOptions {
+  /** Longest wait for every actor's `setup()`, in ms (default 30 000). */
+  timeoutMs?: number;
 }
 
 /**
@@ -111,55 +91,25 @@ export interface Connection {
  * ```
  */
 export interface StopOptions {
-  /** Longest wait for the queues to drain, in ms (default 30 000). */
+  /**
+   * Longest wait for the queues to drain, in ms (default 30 000). Teardown
+   * and the log and metric actors get at most {@link STOP_GRACE_MS} more:
+   * `stop()` returns within `timeoutMs + STOP_GRACE_MS` whatever hangs.
+   */
   timeoutMs?: number;
 }
 
 /**
- * What `stop` found.
+ * What `stop()` may take beyond its `timeoutMs`, in ms: teardown and the
+ * log and metric actors' drain.
  *
  * @example
  * ```ts
- * import { BUILTIN_ACTORS } from "../actors/mod.ts";
- * import { Registry } from "./registry.ts";
- * import { Router, type StopReport } from "./router.ts";
- *
- * const registry = new Registry(BUILTIN_ACTORS);
- * const router = new Router();
- * router.register(registry.create("generator", "input", { interval: 0, count: 3 }));
- * router.register(registry.create("null", "sink"));
- * router.connect("input.outbox", "sink.inbox");
- * await router.start();
- * await router.finished;
- * const report: StopReport = await router.stop();
- * report.delivered; // 3
- * report.queues["sink.inbox"]!.in_total; // 3
+ * import { STOP_GRACE_MS } from "./router.ts";
+ * STOP_GRACE_MS; // 1000
  * ```
  */
-export interface StopReport {
-  /**
-   * Events consumed successfully by output actors, and replies consumed by
-   * inputs that answer requests (`http_server` in request/response mode).
-   */
-  delivered: number;
-  /** Events lost to full-queue policies, unconnected queues or the timeout. */
-  dropped: number;
-  /** Events whose `consume` failed after all retries. */
-  failed: number;
-  /** Values discarded because they were not events. */
-  discarded: number;
-  /** Whether the drain timed out. */
-  timedOut: boolean;
-  /**
-   * Events accepted but not delivered when the drain timed out, by queue:
-   * for an inbound queue those it held (queued or with the consumer) or that
-   * a blocked write was still waiting to add; for an outbound queue those
-   * gathered but not written. They are thrown away and counted as dropped.
-   */
-  queued: Record<string, number>;
-  /** Final figures of every queue, by `actor.queue`. */
-  queues: Record<string, QueueFigures>;
-}
+export const STOP_GRACE_MS = 1000;
 
 /**
  * A router's lifecycle state: `"new"` while actors are registered and
@@ -208,7 +158,12 @@ export interface RouterStatus {
   actors: Record<
     string,
     {
+      /** `waiting` until it runs, `running` (restarts included), then `finished`. */
       state: "waiting" | "running" | "finished";
+      /** Where its supervisor is in its lifecycle. */
+      phase: ActorPhase;
+      /** Times it was restarted after a crash. */
+      restarts: number;
       ready: boolean;
       reason?: string;
     }
@@ -238,23 +193,23 @@ export class Router {
   #connections: Connection[] = [];
   #logActor: Actor | undefined;
   #metricActor: Actor | undefined;
-  #logQueue: Queue | undefined;
-  #metricQueue: Queue | undefined;
   #state: RouterState = "new";
   #starting: Promise<void> | undefined;
   #stopping: Promise<StopReport> | undefined;
+  #deadline: Deadline | undefined;
   /** The log and metric actors and every actor they feed, by name. */
   #side = new Map<string, Actor>();
-  #stopSignal = new AbortController();
-  #sideSignal = new AbortController();
-  #runs = new Map<Actor, Promise<void>>();
-  #finishedActors = new Set<Actor>();
+  #supervisors = new Map<Actor, Supervisor>();
+  /** Supervisors whose actor was set up, in start order. */
+  #setUp: Supervisor[] = [];
   #order: Actor[] = [];
-  #metricsTimer: ReturnType<typeof setInterval> | undefined;
   #finished = Promise.withResolvers<void>();
   #metricsIntervalMs: number;
-  #scope: string;
-  #log: Logger;
+  #crashStopTimeoutMs: number;
+  #telemetry: Telemetry;
+  #crashes: Crash[] = [];
+  #gaveUp: string[] = [];
+  #hung: HungActor[] = [];
 
   /** Makes an empty router. */
   constructor(options: RouterOptions = {}) {
@@ -266,19 +221,15 @@ export class Router {
         }, got "${logLevel}"`,
       );
     }
-    this.#metricsIntervalMs = options.metricsIntervalMs ?? 10_000;
-    if (
-      !Number.isFinite(this.#metricsIntervalMs) || this.#metricsIntervalMs < 0
-    ) {
-      throw new RangeError(
-        `Router: metricsIntervalMs must be a number of at least 0, got ${this.#metricsIntervalMs}`,
-      );
-    }
-    this.#scope = routeLogs(
-      (event) => this.#routeLog(event),
-      logLevel,
+    this.#metricsIntervalMs = checkMs(
+      "metricsIntervalMs",
+      options.metricsIntervalMs ?? 10_000,
     );
-    this.#log = scopedLogger(this.#scope, "router");
+    this.#crashStopTimeoutMs = checkMs(
+      "crashStopTimeoutMs",
+      options.crashStopTimeoutMs ?? 30_000,
+    );
+    this.#telemetry = new Telemetry(logLevel, () => this.metrics());
   }
 
   /**
@@ -313,7 +264,7 @@ export class Router {
       );
     }
     this.#actors.set(actor.name, actor);
-    actor[ATTACH_LOGS](this.#scope);
+    actor[ATTACH_LOGS](this.#telemetry.scope);
     return actor;
   }
 
@@ -383,16 +334,16 @@ export class Router {
 
   /** Throws a `GraphError` listing every problem of the graph, if any. */
   check(): void {
-    const problems = this.#graphProblems();
+    const problems = graphProblems(this.#graph());
     if (problems.length > 0) throw new GraphError(problems);
   }
 
   /**
    * Starts the pipeline: checks the graph, connects the queues, calls every
-   * actor's `setup()` consumers before producers, then runs them. Resolves
-   * once everything runs.
+   * actor's `setup()` consumers before producers (each within the start's
+   * `timeoutMs`), then runs them. Resolves once everything runs.
    */
-  start(): Promise<void> {
+  start(options: StartOptions = {}): Promise<void> {
     if (this.#state !== "new") {
       return Promise.reject(new TypeError("The router can be started once"));
     }
@@ -402,54 +353,16 @@ export class Router {
       return Promise.reject(error);
     }
     this.#state = "starting";
-    this.#starting = this.#start();
+    this.#starting = this.#start(options.timeoutMs ?? 30_000);
     return this.#starting;
-  }
-
-  async #start(): Promise<void> {
-    this.#side = this.#sideActors();
-    this.#wire();
-    this.#order = this.#startOrder();
-    const ready: Actor[] = [];
-    for (const actor of this.#order) {
-      try {
-        await actor.setup();
-        ready.push(actor);
-      } catch (error) {
-        this.#log.error('Actor "{actor}" failed to set up: {error}', {
-          actor: actor.name,
-          error: describe(error),
-        });
-        await this.#abandonStart(ready);
-        this.#state = "stopped";
-        unrouteLogs(this.#scope);
-        throw new Error(
-          `Actor "${actor.name}" failed to set up: ${describe(error)}`,
-          { cause: error },
-        );
-      }
-    }
-    for (const actor of this.#order) {
-      this.#run(
-        actor,
-        this.#isSide(actor) ? this.#sideSignal.signal : this.#stopSignal.signal,
-      );
-    }
-    Promise.all(this.#pipelineRuns()).then(() => this.#finished.resolve());
-    if (this.#metricsIntervalMs > 0 && this.#metricQueue !== undefined) {
-      this.#metricsTimer = setInterval(
-        () => this.#emitMetrics(),
-        this.#metricsIntervalMs,
-      );
-    }
-    this.#state = "running";
-    this.#log.debug("Started {count} actors", { count: this.#order.length });
   }
 
   /**
    * Resolves when every actor of the pipeline (not counting the log and
-   * metric actors) has finished by itself: its inputs produced all they had
-   * and every queue drained. Call `stop()` afterwards to tear down.
+   * metric actors) has finished: its inputs produced all they had and every
+   * queue drained. It also resolves once the router stopped, whatever the
+   * path (a failed start, a stop, a crash that stopped the pipeline). Call
+   * `stop()` afterwards to tear down and get the report.
    */
   get finished(): Promise<void> {
     return this.#finished.promise;
@@ -458,11 +371,15 @@ export class Router {
   /**
    * Stops by draining: inputs stop producing, every queue drains downstream in
    * order, outputs flush, then every actor's `teardown()` runs. What is still
-   * queued after `timeoutMs` is counted in the report and thrown away.
-   * Calling it again returns the same report.
+   * queued after `timeoutMs` is counted in the report and thrown away; the
+   * actors that hung are named. Calling it again returns the same report; a
+   * call with a shorter `timeoutMs` brings the deadline forward.
    */
   stop(options: StopOptions = {}): Promise<StopReport> {
-    this.#stopping ??= this.#stop(options.timeoutMs ?? 30_000);
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    if (this.#deadline === undefined) this.#deadline = new Deadline(timeoutMs);
+    else this.#deadline.shorten(timeoutMs);
+    this.#stopping ??= this.#stop(this.#deadline);
     return this.#stopping;
   }
 
@@ -485,119 +402,261 @@ export class Router {
 
   /**
    * The router's state and each actor's: `waiting` before it runs, `running`,
-   * `finished` once it drained, with its own health (e.g. a lost connection).
-   * The admin server's `/ready` reads this.
+   * `finished` once it drained, with its phase, restarts and own health
+   * (e.g. a lost connection). The admin server's `/ready` reads this.
    */
   status(): RouterStatus {
     const actors: RouterStatus["actors"] = {};
     for (const actor of this.#actors.values()) {
-      const state = this.#finishedActors.has(actor)
-        ? "finished"
-        : this.#runs.has(actor)
+      const supervisor = this.#supervisors.get(actor);
+      const phase = supervisor?.phase ?? "waiting";
+      const state = phase === "waiting" || phase === "setup"
+        ? "waiting"
+        : phase === "running" || phase === "restarting"
         ? "running"
-        : "waiting";
-      actors[actor.name] = { state, ...actor.health() };
+        : "finished";
+      actors[actor.name] = {
+        state,
+        phase,
+        restarts: actor.figures().restarts_total,
+        ...actor.health(),
+      };
     }
     return { state: this.#state, actors };
   }
 
-  async #stop(timeoutMs: number): Promise<StopReport> {
-    if (this.#state === "starting") await this.#starting?.catch(() => {});
+  #graph(): PipelineGraph {
+    return {
+      actors: this.#actors,
+      connections: this.#connections,
+      logActor: this.#logActor,
+      metricActor: this.#metricActor,
+    };
+  }
+
+  async #start(timeoutMs: number): Promise<void> {
+    const graph = this.#graph();
+    this.#side = sideActors(graph);
+    this.#wire();
+    this.#order = startOrder(graph);
+    for (const actor of this.#order) {
+      this.#supervisors.set(
+        actor,
+        new Supervisor(actor, {
+          log: this.#telemetry.log,
+          ...(isInput(actor)
+            ? {
+              closeWhenProduced: closedWhenProduced(
+                actor.name,
+                this.#connections,
+              ),
+            }
+            : {}),
+          onCrash: (crash) => this.#crashes.push(crash),
+          onGiveUp: (supervisor, error) => this.#onGiveUp(supervisor, error),
+        }),
+      );
+    }
+    const deadline = new Deadline(timeoutMs);
+    try {
+      for (const actor of this.#order) {
+        if (this.#stopping !== undefined) {
+          throw new Error("The router was stopped while it started");
+        }
+        const supervisor = this.#supervisors.get(actor)!;
+        const setup = supervisor.setup();
+        if (!await deadline.race(setup)) {
+          this.#hung.push({ actor: actor.name, phase: "setup" });
+          throw new Error(
+            `Actor "${actor.name}" did not finish its setup within ${timeoutMs} ms`,
+          );
+        }
+        try {
+          await setup;
+        } catch (error) {
+          this.#telemetry.log.error(
+            'Actor "{actor}" failed to set up: {error}',
+            { actor: actor.name, error: describe(error) },
+          );
+          throw new Error(
+            `Actor "${actor.name}" failed to set up: ${describe(error)}`,
+            { cause: error },
+          );
+        }
+        this.#setUp.push(supervisor);
+        if (this.#stopping !== undefined) {
+          throw new Error("The router was stopped while it started");
+        }
+      }
+    } catch (error) {
+      await this.#abandonStart();
+      throw error;
+    } finally {
+      deadline.cancel();
+    }
+    for (const actor of this.#order) this.#supervisors.get(actor)!.start();
+    Promise.all(this.#pipeline().map((supervisor) => supervisor.done)).then(
+      () => this.#finished.resolve(),
+    );
+    this.#telemetry.startMetrics(this.#metricsIntervalMs);
+    this.#state = "running";
+    this.#telemetry.log.debug("Started {count} actors", {
+      count: this.#order.length,
+    });
+  }
+
+  async #stop(deadline: Deadline): Promise<StopReport> {
+    if (this.#state === "starting") {
+      if (!await deadline.race(this.#starting!)) {
+        // A setup hangs: tear down what was set up, within the grace.
+        for (const supervisor of this.#supervisors.values()) {
+          if (supervisor.phase === "setup") {
+            this.#hung.push({ actor: supervisor.actor.name, phase: "setup" });
+          }
+        }
+        await this.#abandonStart(deadline.at + STOP_GRACE_MS);
+        return this.#end(deadline, true, {});
+      }
+    }
     if (this.#state !== "running") {
       // Never started, or its start failed (and tore down what it set up).
-      this.#state = "stopped";
-      unrouteLogs(this.#scope);
-      return this.#report(false, {});
+      return this.#end(deadline, false, {});
     }
     this.#state = "stopping";
-    const deadline = Date.now() + timeoutMs;
-    this.#stopSignal.abort();
-    const drained = await settlesWithin(
-      Promise.all(this.#pipelineRuns()),
-      timeoutMs,
+    const pipeline = this.#pipeline();
+    for (const supervisor of pipeline) supervisor.stopProducing();
+    const drained = await deadline.race(
+      Promise.all(pipeline.map((supervisor) => supervisor.done)),
     );
     const queued: Record<string, number> = {};
     if (!drained) {
-      for (const actor of this.#actors.values()) {
-        if (this.#isSide(actor)) continue;
-        for (const queue of actor.pool.inbound.values()) {
-          const held = queue.depth + queue.waiting;
-          if (held > 0) queued[queue.name] = held;
-        }
-        for (const queue of actor.pool.outbound.values()) {
-          const held = queue.figures().depth;
-          if (held > 0) queued[queue.name] = held;
-        }
+      for (const supervisor of pipeline) {
+        if (supervisor.finished) continue;
+        this.#hung.push({ actor: supervisor.actor.name, phase: "draining" });
+        Object.assign(queued, heldBy(supervisor.actor));
       }
-      this.#log.warn(
-        "Stop timed out after {timeoutMs} ms; {count} events were still queued",
-        { timeoutMs, count: sum(Object.values(queued)) },
+      const count = Object.values(queued).reduce((a, b) => a + b, 0);
+      this.#telemetry.log.warn(
+        "Stop timed out: {actors} had not finished; {count} events were still queued",
+        {
+          actors: this.#hung.map(({ actor }) => `"${actor}"`).join(", "),
+          count,
+        },
       );
-      for (const actor of this.#order) {
-        if (!this.#isSide(actor)) abandon(actor);
-      }
+      for (const supervisor of pipeline) supervisor.abandon();
     }
-    clearInterval(this.#metricsTimer);
-    for (const actor of [...this.#order].reverse()) {
-      if (!this.#isSide(actor)) await this.#teardown(actor);
-    }
-    this.#emitMetrics();
-    await this.#stopSide(deadline);
-    this.#state = "stopped";
-    unrouteLogs(this.#scope);
-    return this.#report(!drained, queued);
+    this.#telemetry.stopMetrics();
+    const hardAt = deadline.at + STOP_GRACE_MS;
+    await this.#teardown([...pipeline].reverse(), hardAt);
+    this.#telemetry.emitMetrics();
+    await this.#stopSide(hardAt);
+    return this.#end(deadline, !drained, queued);
   }
 
-  #run(actor: Actor, signal: AbortSignal): void {
-    this.#runs.set(
-      actor,
-      actor.run(signal).catch((error) =>
-        this.#log.error('Actor "{actor}" stopped after an error: {error}', {
-          actor: actor.name,
-          error: describe(error),
-        })
-      ).finally(() => this.#finishedActors.add(actor)),
+  #end(
+    deadline: Deadline,
+    timedOut: boolean,
+    queued: Record<string, number>,
+  ): StopReport {
+    this.#state = "stopped";
+    deadline.cancel();
+    this.#telemetry.close();
+    this.#finished.resolve();
+    return stopReport(
+      [...this.#actors.values()].filter((actor) => !this.#isSide(actor)),
+      {
+        timedOut,
+        queued,
+        hung: this.#hung,
+        crashed: this.#crashes,
+        gaveUp: this.#gaveUp,
+      },
     );
+  }
+
+  /** An actor crashed too often: the pipeline stops and drains the rest. */
+  #onGiveUp(supervisor: Supervisor, error: unknown): void {
+    this.#gaveUp.push(supervisor.actor.name);
+    this.#telemetry.log.error(
+      'Stopping the pipeline: actor "{actor}" crashed more often than its restart policy allows ({error})',
+      { actor: supervisor.actor.name, error: describe(error) },
+    );
+    if (this.#isSide(supervisor.actor)) return;
+    void this.stop({ timeoutMs: this.#crashStopTimeoutMs });
+  }
+
+  /**
+   * Tears down `supervisors` in turn, each within what is left until
+   * `hardAt` (started anyway when nothing is left, so that fast teardowns
+   * still release their resources); names those that hang.
+   */
+  async #teardown(
+    supervisors: readonly Supervisor[],
+    hardAt: number,
+  ): Promise<void> {
+    for (const supervisor of supervisors) {
+      const teardown = supervisor.teardown().catch((error) =>
+        this.#telemetry.log.error(
+          'Actor "{actor}" failed to tear down: {error}',
+          { actor: supervisor.actor.name, error: describe(error) },
+        )
+      );
+      if (!await settlesBy(teardown, hardAt)) {
+        this.#hung.push({ actor: supervisor.actor.name, phase: "teardown" });
+        this.#telemetry.log.warn(
+          'Actor "{actor}" did not finish its teardown in time',
+          { actor: supervisor.actor.name },
+        );
+      }
+    }
   }
 
   /**
    * Ends the log and metric actors (and those they feed): their queues
-   * close, they drain within the time left (at least a second), then they
-   * are torn down.
+   * close, they drain until `hardAt`, then they are torn down.
    */
-  async #stopSide(deadline: number): Promise<void> {
-    this.#logQueue?.close();
-    this.#metricQueue?.close();
-    this.#sideSignal.abort();
-    const sideRuns = [...this.#side.values()].map((actor) =>
-      this.#runs.get(actor)
+  async #stopSide(hardAt: number): Promise<void> {
+    this.#telemetry.closeQueues();
+    const side = this.#order.flatMap((actor) =>
+      this.#isSide(actor) ? [this.#supervisors.get(actor)!] : []
     );
-    const drained = await settlesWithin(
-      Promise.all(sideRuns),
-      Math.max(1000, deadline - Date.now()),
+    for (const supervisor of side) supervisor.stopProducing();
+    const drained = await settlesBy(
+      Promise.all(side.map((supervisor) => supervisor.done)),
+      hardAt,
     );
     if (!drained) {
-      for (const actor of this.#order) {
-        if (this.#isSide(actor)) abandon(actor);
+      for (const supervisor of side) {
+        if (supervisor.finished) continue;
+        this.#hung.push({ actor: supervisor.actor.name, phase: "draining" });
+        supervisor.abandon();
       }
     }
-    for (const actor of [...this.#order].reverse()) {
-      if (this.#isSide(actor)) await this.#teardown(actor);
-    }
+    await this.#teardown([...side].reverse(), hardAt);
   }
 
   /**
-   * Undoes a start whose setup failed: tears down the pipeline actors set
-   * up, then lets the log actor take the records logged so far (the failure
-   * among them) when it and the actors it feeds were set up, or writes them
-   * on stderr.
+   * Undoes a start that failed or hangs: tears down the pipeline actors set
+   * up (until `hardAt`), then lets the log actor take the records logged so
+   * far (the failure among them) when it and the actors it feeds were set
+   * up, or writes them on stderr.
    */
-  async #abandonStart(ready: readonly Actor[]): Promise<void> {
-    for (const actor of [...ready].reverse()) {
-      if (!this.#isSide(actor)) await this.#teardown(actor);
-    }
+  async #abandonStart(hardAt = Infinity): Promise<void> {
+    const ready = this.#setUp;
+    this.#setUp = [];
+    await this.#teardown(
+      ready.filter((supervisor) => !this.#isSide(supervisor.actor)).reverse(),
+      hardAt,
+    );
+    // Called again for an actor whose setup ended after a stop gave up on
+    // it: the side streams were handled the first time.
+    if (this.#state === "stopped") return;
     const side = [...this.#side.values()];
-    if (side.every((actor) => ready.includes(actor))) {
+    const readySide = side.flatMap((actor) => {
+      const supervisor = this.#supervisors.get(actor)!;
+      return ready.includes(supervisor) ? [supervisor] : [];
+    });
+    if (side.length > 0 && readySide.length === side.length) {
       // The pipeline never ran: nothing more comes from it.
       for (const { from, to } of this.#connections) {
         const [source] = splitAddress(from);
@@ -606,243 +665,32 @@ export class Router {
           this.#actors.get(target)!.pool.inbound.get(queue)?.close();
         }
       }
-      for (const actor of side) this.#run(actor, this.#sideSignal.signal);
-      await this.#stopSide(Date.now());
-      return;
-    }
-    for (const actor of [...ready].reverse()) {
-      if (this.#isSide(actor)) await this.#teardown(actor);
-    }
-    const logs = this.#logQueue;
-    if (logs !== undefined) {
-      logs.close();
-      for await (const batch of logs.readable) {
-        for (const event of batch) writeToStderr(event as LogEvent);
-      }
-    }
-  }
-
-  #report(timedOut: boolean, queued: Record<string, number>): StopReport {
-    const report: StopReport = {
-      delivered: 0,
-      dropped: 0,
-      failed: 0,
-      discarded: 0,
-      timedOut,
-      queued,
-      queues: {},
-    };
-    for (const actor of this.#actors.values()) {
-      if (this.#isSide(actor)) continue;
-      const figures = actor.figures();
-      // Outputs deliver; an input that consumes (http_server) takes replies.
-      if (actor.kind === "output" || actor.kind === "input") {
-        report.delivered += figures.consumed_total;
-      }
-      report.failed += figures.failed_total;
-      for (const [name, queue] of Object.entries(actor.pool.figures())) {
-        report.queues[`${actor.name}.${name}`] = queue;
-        report.dropped += queue.dropped_total;
-        report.discarded += queue.discarded_total;
-      }
-    }
-    return report;
-  }
-
-  async #teardown(actor: Actor): Promise<void> {
-    try {
-      await actor.teardown();
-    } catch (error) {
-      this.#log.error('Actor "{actor}" failed to tear down: {error}', {
-        actor: actor.name,
-        error: describe(error),
-      });
-    }
-  }
-
-  #routeLog(event: LogEvent): void {
-    const queue = this.#logQueue;
-    // What the log actor (or an actor it feeds) logs would come back to it.
-    if (
-      queue === undefined || queue.closed ||
-      this.#side.has(event.header.log.actor)
-    ) {
-      writeToStderr(event);
+      for (const supervisor of readySide) supervisor.start();
+      await this.#stopSide(Math.min(hardAt, Date.now() + STOP_GRACE_MS));
     } else {
-      queue.offer([event]);
+      await this.#teardown([...readySide].reverse(), hardAt);
+      const logs = this.#logActor?.pool.inbound.get("inbox");
+      if (logs !== undefined) {
+        logs.close();
+        for await (const batch of logs.readable) {
+          for (const event of batch) writeToStderr(event as LogEvent);
+        }
+      }
     }
-  }
-
-  #emitMetrics(): void {
-    const queue = this.#metricQueue;
-    if (queue === undefined || queue.closed) return;
-    queue.offer(toMetricEvents(this.metrics()));
+    this.#state = "stopped";
+    this.#telemetry.close();
+    this.#finished.resolve();
   }
 
   #isSide(actor: Actor): boolean {
     return this.#side.get(actor.name) === actor;
   }
 
-  /** The log and metric actors and every actor downstream of them. */
-  #sideActors(): Map<string, Actor> {
-    const side = new Map<string, Actor>();
-    const next = this.#successors(this.#connections);
-    const visit = (actor: Actor | undefined): void => {
-      if (actor === undefined || side.has(actor.name)) return;
-      side.set(actor.name, actor);
-      for (const name of next.get(actor.name) ?? []) {
-        visit(this.#actors.get(name));
-      }
-    };
-    visit(this.#logActor);
-    visit(this.#metricActor);
-    return side;
-  }
-
-  /** Every problem of the graph: bad addresses, 1:1 breaches, cycles. */
-  #graphProblems(): GraphProblem[] {
-    const problems: GraphProblem[] = [];
-    const valid: Connection[] = [];
-    const fromSeen = new Map<string, Connection>();
-    const toSeen = new Map<string, Connection>();
-    for (const [index, connection] of this.#connections.entries()) {
-      const { from, to, options } = connection;
-      const problem = (message: string) =>
-        problems.push({ message, connection: index });
-      const count = problems.length;
-      const source = this.#endpoint(from, "outbound", problem);
-      const target = this.#endpoint(to, "inbound", problem);
-      if (source !== undefined) {
-        const earlier = fromSeen.get(from);
-        if (earlier === undefined) fromSeen.set(from, connection);
-        else {
-          problem(
-            `Cannot connect "${from}": it is already connected to "${earlier.to}"`,
-          );
-        }
-      }
-      if (target !== undefined) {
-        const earlier = toSeen.get(to);
-        if (earlier === undefined) toSeen.set(to, connection);
-        else {
-          problem(
-            `Cannot connect "${to}": it is already connected from "${earlier.from}"`,
-          );
-        }
-        const side = [this.#logActor, this.#metricActor].find((actor) =>
-          actor?.name === target.actor && target.queue === "inbox"
-        );
-        if (side !== undefined) {
-          problem(
-            `Cannot connect "${to}": it receives the router's ${
-              side === this.#logActor ? "log" : "metric"
-            } events`,
-          );
-        }
-      }
-      for (const message of queueOptionProblems(options)) {
-        problem(`Cannot connect "${from}" to "${to}": ${message}`);
-      }
-      if (problems.length === count) valid.push(connection);
-    }
-    return [...problems, ...this.#cycleProblems(valid)];
-  }
-
-  #pipelineRuns(): Promise<void>[] {
-    return [...this.#runs].flatMap(([actor, run]) =>
-      this.#isSide(actor) ? [] : [run]
+  /** The supervisors of the pipeline's actors (not the side streams'), in start order. */
+  #pipeline(): Supervisor[] {
+    return this.#order.flatMap((actor) =>
+      this.#isSide(actor) ? [] : [this.#supervisors.get(actor)!]
     );
-  }
-
-  /** Resolves `actor.queue` for one side of a connection. */
-  #endpoint(
-    address: string,
-    direction: "inbound" | "outbound",
-    problem: (message: string) => void,
-  ): { actor: string; queue: string } | undefined {
-    const dot = address.lastIndexOf(".");
-    if (dot <= 0 || dot === address.length - 1) {
-      problem(
-        `Cannot connect "${address}": write the queue as "actor.queue"`,
-      );
-      return undefined;
-    }
-    const name = address.slice(0, dot);
-    const queue = address.slice(dot + 1);
-    const actor = this.#actors.get(name);
-    if (actor === undefined) {
-      problem(
-        `Cannot connect "${address}": actor "${name}" is not registered${
-          didYouMean(name, this.#actors.keys())
-        }`,
-      );
-      return undefined;
-    }
-    const accepts = direction === "inbound"
-      ? actor.pool.acceptsInbound(queue)
-      : actor.pool.acceptsOutbound(queue);
-    if (!accepts) {
-      const known = direction === "inbound"
-        ? actor.pool.inbound.keys()
-        : actor.pool.outbound.keys();
-      problem(
-        `Cannot connect "${address}": actor "${name}" has no ${direction} queue "${queue}"${
-          didYouMean(queue, known)
-        }`,
-      );
-      return undefined;
-    }
-    return { actor: name, queue };
-  }
-
-  /** Cycles without an input on them never drain: report each once. */
-  #cycleProblems(connections: readonly Connection[]): GraphProblem[] {
-    const next = this.#successors(connections);
-    const problems: GraphProblem[] = [];
-    const state = new Map<string, "open" | "done">();
-    const path: string[] = [];
-    const visit = (name: string): void => {
-      state.set(name, "open");
-      path.push(name);
-      for (const successor of next.get(name) ?? []) {
-        const seen = state.get(successor);
-        if (seen === "open") {
-          const cycle = path.slice(path.indexOf(successor));
-          const drains = cycle.some((member) =>
-            this.#actors.get(member)?.produce !== undefined
-          );
-          if (!drains) {
-            problems.push({
-              message: `Cycle "${
-                [...cycle, successor].join(" -> ")
-              }" can never drain: none of its actors is an input`,
-            });
-          }
-        } else if (seen === undefined) {
-          visit(successor);
-        }
-      }
-      path.pop();
-      state.set(name, "done");
-    };
-    for (const name of this.#actors.keys()) {
-      if (!state.has(name)) visit(name);
-    }
-    return problems;
-  }
-
-  #successors(
-    connections: readonly Connection[],
-  ): Map<string, string[]> {
-    const next = new Map<string, string[]>();
-    for (const { from, to } of connections) {
-      const [source] = splitAddress(from);
-      const [target] = splitAddress(to);
-      const targets = next.get(source);
-      if (targets === undefined) next.set(source, [target]);
-      else targets.push(target);
-    }
-    return next;
   }
 
   /** Connects the queues, closes inbound queues nobody writes to. */
@@ -861,9 +709,14 @@ export class Router {
       sourceActor.pool.addOutbound(outName).connect(inbound);
       fed.add(inbound);
     }
-    this.#logQueue = this.#logActor?.pool.inbound.get("inbox");
-    this.#metricQueue = this.#metricActor?.pool.inbound.get("inbox");
-    for (const side of [this.#logQueue, this.#metricQueue]) {
+    const logs = this.#logActor?.pool.inbound.get("inbox");
+    const metrics = this.#metricActor?.pool.inbound.get("inbox");
+    this.#telemetry.attach({
+      logs,
+      metrics,
+      side: new Set(this.#side.keys()),
+    });
+    for (const side of [logs, metrics]) {
       if (side !== undefined) fed.add(side);
     }
     for (const actor of this.#actors.values()) {
@@ -875,7 +728,7 @@ export class Router {
           queue.target === null && name !== "error" &&
           !actor.pool.names.optional?.includes(name)
         ) {
-          this.#log.warn(
+          this.#telemetry.log.warn(
             'Queue "{queue}" is not connected: events sent there are dropped and counted',
             { queue: queue.name },
           );
@@ -883,66 +736,46 @@ export class Router {
       }
     }
   }
-
-  /**
-   * Log and metric actors first, then every other actor after the actors it
-   * sends to (consumers before producers); actors on cycles in any order.
-   */
-  #startOrder(): Actor[] {
-    const next = this.#successors(this.#connections);
-    const order: Actor[] = [];
-    const placed = new Set<string>();
-    const place = (name: string, visiting: Set<string>): void => {
-      if (placed.has(name) || visiting.has(name)) return;
-      visiting.add(name);
-      for (const successor of next.get(name) ?? []) place(successor, visiting);
-      placed.add(name);
-      order.push(this.#actors.get(name)!);
-    };
-    for (const side of [this.#logActor, this.#metricActor]) {
-      if (side !== undefined) place(side.name, new Set());
-    }
-    for (const name of this.#actors.keys()) place(name, new Set());
-    return order;
-  }
-}
-
-/** Stops `actor` at once and throws away what its inbound queues hold. */
-function abandon(actor: Actor): void {
-  actor.abort();
-  for (const queue of actor.pool.inbound.values()) queue.clear();
 }
 
 /**
- * The actor and queue names of an `"actor.queue"` address (split at the last
- * dot, so actor names may hold dots).
- *
- * @example
- * ```ts
- * import { splitAddress } from "./router.ts";
- * splitAddress("input.outbox"); // ["input", "outbox"]
- * ```
+ * What `actor`'s queues hold now, by queue name (only those holding some).
+ * Events of a write waiting for room count where they wait: in the outbound
+ * queue that writes them.
  */
-export function splitAddress(address: string): [string, string] {
-  const dot = address.lastIndexOf(".");
-  return [address.slice(0, dot), address.slice(dot + 1)];
+function heldBy(actor: Actor): Record<string, number> {
+  const held: Record<string, number> = {};
+  for (const queue of actor.pool.inbound.values()) {
+    if (queue.depth > 0) held[queue.name] = queue.depth;
+  }
+  for (const queue of actor.pool.outbound.values()) {
+    const count = queue.figures().depth;
+    if (count > 0) held[queue.name] = count;
+  }
+  return held;
 }
 
-function sum(values: number[]): number {
-  return values.reduce((total, value) => total + value, 0);
+/** `value` when it is a number of ms of at least 0; a `RangeError` otherwise. */
+function checkMs(name: string, value: number): number {
+  if (!Number.isFinite(value) || value < 0) {
+    throw new RangeError(
+      `Router: ${name} must be a number of at least 0, got ${value}`,
+    );
+  }
+  return value;
 }
 
-/** Whether `promise` settles within `ms`; never leaves a timer behind. */
-async function settlesWithin(
+/** Whether `promise` settles by `at` (ms since the epoch); leaves no timer. */
+async function settlesBy(
   promise: Promise<unknown>,
-  ms: number,
+  at: number,
 ): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
+    timer = setTimeout(() => resolve(false), Math.max(0, at - Date.now()));
   });
   try {
-    return await Promise.race([promise.then(() => true), timeout]);
+    return await Promise.race([promise.then(() => true, () => true), timeout]);
   } finally {
     clearTimeout(timer);
   }

@@ -23,6 +23,14 @@ import type { Event } from "./event.ts";
 /** The symbol under which an event carries its tracker. */
 export const TRACKER: unique symbol = Symbol("compysition.tracker");
 
+/**
+ * The symbol under which an event is marked as having been sent to an
+ * `error` queue (it failed, or an input could not decode it): it travels on
+ * an error path, so an output that consumes it counts it in `errors_total`,
+ * not `delivered_total`.
+ */
+export const FAILED: unique symbol = Symbol("compysition.failed");
+
 /** What the core needs of a tracker: counting and failing. */
 export interface Tracked {
   /** One more event (or queue residence) to wait for. */
@@ -33,8 +41,8 @@ export interface Tracked {
   fail(reason: string): void;
 }
 
-/** An event that may carry a tracker. */
-export type TrackedEvent = Event & { [TRACKER]?: Tracked };
+/** An event that may carry a tracker and the failed mark. */
+export type TrackedEvent = Event & { [TRACKER]?: Tracked; [FAILED]?: true };
 
 /**
  * Counts the events derived from one input message and settles once: `done`

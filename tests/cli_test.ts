@@ -204,7 +204,7 @@ Deno.test("compysition run runs a pipeline that ends by itself, prints the stop 
   );
   assert.match(
     result.stderr,
-    /\nStopped \(the pipeline finished\) after \d+\.\d s: 20 delivered, 0 dropped, 0 failed, 0 discarded\n$/,
+    /\nStopped \(the pipeline finished\) after \d+\.\d s: 20 created, 20 delivered, 0 errors, 0 filtered, 0 dropped, 0 failed, 0 abandoned, 0 discarded\n$/,
   );
   assert.ok(!result.stderr.includes("\x1b["), "no status line off a terminal");
 });
@@ -227,10 +227,15 @@ Deno.test("compysition run stopped by SIGTERM mid-stream delivers every accepted
       /\nStopping on SIGTERM: draining the queues \(up to 30 s\); send SIGTERM again to exit at once\n/,
     );
     const report =
-      /\nStopped \(SIGTERM\) after \d+\.\d s: (\d+) delivered, 0 dropped, 0 failed, 0 discarded\n$/
+      /\nStopped \(SIGTERM\) after \d+\.\d s: (\d+) created, (\d+) delivered, 0 errors, 0 filtered, 0 dropped, 0 failed, 0 abandoned, 0 discarded\n$/
         .exec(result.stderr);
     assert.ok(report, result.stderr);
-    const delivered = Number(report[1]);
+    const delivered = Number(report[2]);
+    assert.equal(
+      Number(report[1]),
+      delivered,
+      "every event made was delivered",
+    );
     const lines = (await Deno.readTextFile(out)).trimEnd().split("\n");
     assert.ok(delivered >= 2000);
     assert.equal(lines.length, delivered);
@@ -279,13 +284,23 @@ Deno.test("compysition run reports the events lost when the drain times out and 
       /Stopping on SIGINT: draining the queues \(up to 0\.2 s\)/,
     );
     const lost =
-      /\nThe drain timed out: events still queued were lost: hang\.inbox (\d+)\n/
+      /\nThe drain timed out: events still queued were lost: hang\.inbox (\d+)(, input\.outbox (\d+))?\n/
         .exec(result.stderr);
     assert.ok(lost, result.stderr);
-    assert.ok(Number(lost[1]) > 0);
+    assert.equal(Number(lost[1]), 50, "the hung actor's queue was full");
+    const stopped =
+      /\nStopped \(SIGINT\) after \d+\.\d s: (\d+) created, 0 delivered, 0 errors, 0 filtered, 0 dropped, 0 failed, (\d+) abandoned, 0 discarded\n/
+        .exec(result.stderr);
+    assert.ok(stopped, result.stderr);
+    assert.equal(
+      Number(stopped[2]),
+      Number(lost[1]) + Number(lost[3] ?? 0),
+      "what was queued was abandoned",
+    );
+    assert.equal(stopped[1], stopped[2], "every event made is accounted for");
     assert.match(
       result.stderr,
-      /\nStopped \(SIGINT\) after \d+\.\d s: 0 delivered, \d+ dropped, 0 failed, 0 discarded\n/,
+      /\n {2}hang: did not finish its draining in time\n/,
     );
   });
 });
@@ -312,12 +327,18 @@ Deno.test("compysition run writes log records as ndjson with --log-format json, 
     const stopped = records.at(-1);
     assert.equal(stopped.actor, "compysition");
     assert.deepEqual(stopped.report, {
+      created: 3,
       delivered: 0,
+      errors: 0,
+      filtered: 0,
       dropped: 3,
       failed: 0,
+      abandoned: 0,
       discarded: 0,
       timedOut: false,
       queued: {},
+      hung: [],
+      gaveUp: [],
     });
 
     const human = await runCli(["run", file]);
@@ -365,7 +386,7 @@ Deno.test("compysition run --status always keeps a status line on the bottom row
   }
   assert.match(
     stderr.slice(release + releaseSequence.length),
-    /^Stopped \(the pipeline finished\) after \d+\.\d s: 20 delivered, /,
+    /^Stopped \(the pipeline finished\) after \d+\.\d s: 20 created, 20 delivered, /,
   );
   assert.equal(frames.length, stderr.split(`${escape}[24;1H`).length - 2);
   assert.equal(result.stdout.trimEnd().split("\n").length, 20);

@@ -190,7 +190,7 @@ testBinary(
     );
     assert.match(
       result.stderr,
-      /\nStopped \(the pipeline finished\) after \d+\.\d s: 20 delivered, 0 dropped, 0 failed, 0 discarded\n$/,
+      /\nStopped \(the pipeline finished\) after \d+\.\d s: 20 created, 20 delivered, 0 errors, 0 filtered, 0 dropped, 0 failed, 0 abandoned, 0 discarded\n$/,
     );
   },
 );

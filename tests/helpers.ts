@@ -8,9 +8,34 @@
  */
 
 import type { z } from "zod";
-import { Actor, type ActorSettings, yieldToEventLoop } from "../core/actor.ts";
+import {
+  Actor,
+  type ActorSettings,
+  type Context,
+  yieldToEventLoop,
+} from "../core/actor.ts";
 import type { Event } from "../core/event.ts";
 import { attachTracker, Tracker } from "../core/tracking.ts";
+
+/**
+ * The two counters most tests check of an actor: events consumed and
+ * failed.
+ *
+ * @example
+ * ```ts
+ * import { emptyFigures } from "../core/actor.ts";
+ * import { counted } from "./helpers.ts";
+ * counted({ ...emptyFigures(), consumed_total: 2 }); // { consumed_total: 2, failed_total: 0 }
+ * ```
+ */
+export function counted(
+  figures: { consumed_total: number; failed_total: number },
+): { consumed_total: number; failed_total: number } {
+  return {
+    consumed_total: figures.consumed_total,
+    failed_total: figures.failed_total,
+  };
+}
 
 /**
  * An output that keeps every event it consumes, per inbound queue, and lets a
@@ -40,9 +65,9 @@ export class Collector extends Actor {
     super(name, settings, { inbound, outbound: ["error"] });
   }
 
-  override consume(event: Event, queue: string): void {
+  override consume(event: Event, context: Context): void {
     this.events.push(event);
-    this.queues.push(queue);
+    this.queues.push(context.queue);
     this.#waiters = this.#waiters.filter((waiter) => {
       if (this.events.length < waiter.count) return true;
       waiter.resolve();

@@ -5,7 +5,7 @@
  */
 
 import { z } from "zod";
-import { Actor, type ActorSettings } from "../../core/actor.ts";
+import { Actor, type ActorSettings, type Context } from "../../core/actor.ts";
 import { copyEvent, type Event } from "../../core/event.ts";
 import type { OutboundQueue } from "../../core/queue.ts";
 import type { ActorSpec } from "../../core/registry.ts";
@@ -75,16 +75,19 @@ export class Fanout extends Actor {
     this.#branches = connectedBranches(this.pool, this.log, this.name);
   }
 
-  override consume(event: Event): Promise<void> | undefined {
+  override consume(
+    event: Event,
+    context: Context,
+  ): Promise<void> | undefined {
     const branches = this.#branches;
     const last = branches.length - 1;
-    if (last === 0) return this.sendTo(branches[0]!, event);
+    if (last === 0) return context.send(event, branches[0]!);
     const copies: Event[] = [];
     for (let i = 0; i < last; i++) copies.push(copyEvent(event));
     copies.push(event);
     let waits: Promise<void>[] | undefined;
     for (let i = 0; i <= last; i++) {
-      const waiting = this.sendTo(branches[i]!, copies[i]!);
+      const waiting = context.send(copies[i]!, branches[i]!);
       if (waiting !== undefined) (waits ??= []).push(waiting);
     }
     if (waits === undefined) return undefined;

@@ -5,7 +5,7 @@
  */
 
 import { z } from "zod";
-import { Actor, type ActorSettings } from "../../core/actor.ts";
+import { Actor, type ActorSettings, type Context } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 
@@ -51,13 +51,17 @@ export const funnel: ActorSpec<FunnelOptions> = {
 /** The `funnel` flow actor. */
 export class Funnel extends Actor {
   readonly kind = "flow";
+  protected override readonly implicitSend = false;
 
   /** Makes a funnel; its inbound queues are made as they are connected. */
   constructor(name: string, settings: ActorSettings = {}) {
     super(name, settings, { inbound: [], anyInbound: true });
   }
 
-  override consume(event: Event): Promise<void> | undefined {
-    return this.send(event);
+  override consume(
+    event: Event,
+    context: Context,
+  ): Promise<void> | undefined {
+    return context.send(event);
   }
 }

@@ -5,7 +5,7 @@
  */
 
 import { z } from "zod";
-import { Actor, type ActorSettings } from "../../core/actor.ts";
+import { Actor, type ActorSettings, type Context } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { OutboundQueue } from "../../core/queue.ts";
 import type { ActorSpec } from "../../core/registry.ts";
@@ -67,9 +67,12 @@ export class RoundRobin extends Actor {
     this.#next = 0;
   }
 
-  override consume(event: Event): Promise<void> | undefined {
+  override consume(
+    event: Event,
+    context: Context,
+  ): Promise<void> | undefined {
     const branch = this.#branches[this.#next]!;
     if (++this.#next === this.#branches.length) this.#next = 0;
-    return this.sendTo(branch, event);
+    return context.send(event, branch);
   }
 }

@@ -6,7 +6,7 @@
  */
 
 import { z } from "zod";
-import { Actor, type ActorSettings } from "../../core/actor.ts";
+import { Actor, type ActorSettings, type Context } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { OutboundQueue } from "../../core/queue.ts";
 import type { ActorSpec } from "../../core/registry.ts";
@@ -105,12 +105,15 @@ export class Switch extends Actor {
     this.#default = this.pool.addOutbound(parsed.default);
   }
 
-  override consume(event: Event): Promise<void> | undefined {
+  override consume(
+    event: Event,
+    context: Context,
+  ): Promise<void> | undefined {
     const tests = this.#tests;
     for (let i = 0; i < tests.length; i++) {
-      if (tests[i]!(event)) return this.sendTo(this.#queues[i]!, event);
+      if (tests[i]!(event)) return context.send(event, this.#queues[i]!);
     }
-    return this.sendTo(this.#default, event);
+    return context.send(event, this.#default);
   }
 }
 

@@ -639,7 +639,10 @@ export function failureEvent(
  * failure to `error` as a {@link failureEvent} when that queue is connected,
  * else hands it to `skipped` (which logs it). After each chunk decoded, the
  * input awaits {@link InputSink.takeWaiting} before reading on, so that a
- * full queue holds the reading back.
+ * full queue holds the reading back: once a send must wait, the events
+ * decoded after it are kept here and sent one by one as there is room, so
+ * an input never sends more than its outbound queues take (what it keeps is
+ * at most the events of one chunk read).
  *
  * @example
  * ```ts
@@ -671,6 +674,9 @@ export class InputSink implements DecodeSink {
     source: Record<string, unknown>,
   ) => void;
   #waiting: Promise<void> | undefined;
+  /** Events decoded while a send waits, with their queue, from `#next` on. */
+  #pending: [Event, string][] = [];
+  #next = 0;
 
   /**
    * @param actor the input: sends the events
@@ -706,19 +712,40 @@ export class InputSink implements DecodeSink {
   }
 
   /**
-   * What to await before reading on (the last send that found its queue
-   * full), or `undefined`; forgets it.
+   * What to await before reading on: it resolves once every event decoded so
+   * far was sent, each when its queue had room; `undefined` when nothing
+   * waits.
    */
   takeWaiting(): Promise<void> | undefined {
-    const waiting = this.#waiting;
-    this.#waiting = undefined;
-    return waiting;
+    if (this.#waiting === undefined) return undefined;
+    return this.#sendPending();
   }
 
   /** The one place where the input hands the events it makes on. */
   #deliver(event: Event, queue: string): void {
+    if (this.#waiting !== undefined) {
+      this.#pending.push([event, queue]);
+      return;
+    }
     const waiting = this.#actor.send(event, queue);
     if (waiting !== undefined) this.#waiting = waiting;
+  }
+
+  async #sendPending(): Promise<void> {
+    while (this.#waiting !== undefined) {
+      await this.#waiting;
+      this.#waiting = undefined;
+      const pending = this.#pending;
+      while (this.#waiting === undefined && this.#next < pending.length) {
+        const [event, queue] = pending[this.#next]!;
+        pending[this.#next++] = undefined as unknown as [Event, string];
+        this.#waiting = this.#actor.send(event, queue);
+      }
+      if (this.#next === pending.length) {
+        this.#pending = [];
+        this.#next = 0;
+      }
+    }
   }
 }
 

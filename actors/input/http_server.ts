@@ -147,6 +147,8 @@ export class HttpServer extends Actor {
   #gates = new Map<string, Promise<void>>();
   #pending = new Map<string, PendingReply>();
 
+  protected override readonly implicitSend = false;
+
   /** Makes an HTTP server input; see {@link HttpServerOptions}. */
   constructor(
     name: string,

@@ -5,7 +5,7 @@
  */
 
 import { z } from "zod";
-import { Actor, type ActorSettings } from "../../core/actor.ts";
+import { Actor, type ActorSettings, type Context } from "../../core/actor.ts";
 import { quoteList } from "../../core/errors.ts";
 import type { Event } from "../../core/event.ts";
 import { atLeast, LOG_LEVELS, type LogLevel } from "../../core/log.ts";
@@ -85,10 +85,13 @@ export class LogLevelFilter extends Actor {
     return this.#level;
   }
 
-  override consume(event: Event): Promise<void> | undefined {
+  override consume(
+    event: Event,
+    context: Context,
+  ): Promise<void> | undefined {
     if (isLogEvent(event) && this.#below.has(event.header.log.level)) {
       return undefined;
     }
-    return this.send(event);
+    return context.send(event);
   }
 }

@@ -6,7 +6,12 @@
  */
 
 import { z } from "zod";
-import { Actor, type ActorSettings, errorMessage } from "../../core/actor.ts";
+import {
+  Actor,
+  type ActorSettings,
+  type Context,
+  errorMessage,
+} from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import { ByteBuilder, toJson, writeAll, writeAllSync } from "../payload.ts";
@@ -143,7 +148,10 @@ export class FileOut extends Actor {
     await this.#open();
   }
 
-  override async consumeBatch(events: Event[], queue: string): Promise<void> {
+  override async consumeBatch(
+    events: Event[],
+    context: Context,
+  ): Promise<void> {
     const failed = this.#encode(events);
     const ends = this.#ends;
     let start = 0;
@@ -160,7 +168,7 @@ export class FileOut extends Actor {
     }
     if (previous > start) await this.#write(start, previous);
     if (this.#fsync) await this.#file!.syncData();
-    await this.failEach(failed, queue);
+    for (const [event, error] of failed ?? []) context.fail(event, error);
   }
 
   override teardown(): void {

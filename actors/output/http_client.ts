@@ -9,13 +9,13 @@ import { z } from "zod";
 import {
   Actor,
   type ActorSettings,
-  describe,
+  type Context,
   errorMessage,
+  type Held,
   sleep,
 } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
-import { hold } from "../../core/tracking.ts";
 import { concatBytes, defaultContentType, payload } from "../payload.ts";
 import { compileTemplate, type Template, templateSchema } from "../template.ts";
 
@@ -212,7 +212,6 @@ export class HttpClient extends Actor {
   #inflight = 0;
   #slotFree: PromiseWithResolvers<void> | undefined;
   #idle: PromiseWithResolvers<void> | undefined;
-  #stop = new AbortController();
 
   /** Makes an HTTP client; see {@link HttpClientOptions}. */
   constructor(
@@ -248,26 +247,16 @@ export class HttpClient extends Actor {
     this.#forward = this.pool.isConnected("outbox");
   }
 
-  override consume(event: Event, queue: string): Promise<void> | undefined {
+  override consume(
+    event: Event,
+    context: Context,
+  ): Promise<void> | undefined {
     const request = this.#request(event);
     this.#inflight++;
-    void this.#deliver(event, queue, request, hold(event));
+    void this.#deliver(request, context.hold(event));
     if (this.#inflight < this.#concurrency) return undefined;
     this.#slotFree ??= Promise.withResolvers();
     return this.#slotFree.promise;
-  }
-
-  override async drained(): Promise<void> {
-    await this.#allDone();
-  }
-
-  /**
-   * Stops at once (a stop that timed out): aborts the requests in flight and
-   * the waits between retries, failing their events, then stops reading.
-   */
-  override abort(): void {
-    this.#stop.abort();
-    super.abort();
   }
 
   override async teardown(): Promise<void> {
@@ -295,13 +284,12 @@ export class HttpClient extends Actor {
     return { url, headers, body };
   }
 
-  /** Sends one event's request to the end; never rejects. */
-  async #deliver(
-    event: Event,
-    queue: string,
-    request: Outgoing,
-    settle: (failure?: string) => void,
-  ): Promise<void> {
+  /**
+   * Sends one event's request to the end (or until the actor is stopped at
+   * once, which aborts `held.signal`); never rejects.
+   */
+  async #deliver(request: Outgoing, held: Held): Promise<void> {
+    const event = held.event;
     let attempts = 0;
     try {
       for (;;) {
@@ -309,7 +297,7 @@ export class HttpClient extends Actor {
         let answer: Answer | undefined;
         let failure: unknown;
         try {
-          answer = await this.#attempt(request);
+          answer = await this.#attempt(request, held.signal);
         } catch (error) {
           if (error instanceof HttpStatusError && error.status < 500) {
             throw error;
@@ -324,13 +312,13 @@ export class HttpClient extends Actor {
               url: answer.url,
             };
             event.data = decode(answer, request);
-            const waiting = this.send(event);
+            const waiting = held.send(event);
             if (waiting !== undefined) await waiting;
           }
-          settle();
+          held.done();
           return;
         }
-        if (this.#stop.signal.aborted) throw this.#cancelled(request);
+        if (held.signal.aborted) throw this.#cancelled(request);
         if (attempts > this.#retries) throw failure;
         const backoff = this.#backoffMs * 2 ** (attempts - 1);
         this.log.debug("Retrying {method} {url} in {backoff} ms: {error}", {
@@ -339,7 +327,7 @@ export class HttpClient extends Actor {
           backoff,
           error: errorMessage(failure),
         });
-        if (!await sleep(backoff, this.#stop.signal)) {
+        if (!await sleep(backoff, held.signal)) {
           throw this.#cancelled(request);
         }
       }
@@ -352,17 +340,7 @@ export class HttpClient extends Actor {
       const reported = attempts > 1 && error instanceof Error
         ? withAttempts(error, attempts)
         : error;
-      try {
-        await this.fail(event, queue, reported, details, {
-          afterConsume: true,
-        });
-        settle();
-      } catch (again) {
-        this.log.error("Cannot send a failed event to error: {error}", {
-          error: describe(again),
-        });
-        settle(describe(reported));
-      }
+      await held.fail(reported, details);
     } finally {
       this.#inflight--;
       const slot = this.#slotFree;
@@ -389,10 +367,10 @@ export class HttpClient extends Actor {
    * it is forwarded, dropped otherwise); throws an {@link HttpStatusError}
    * for any other answer, or the network error or timeout.
    */
-  async #attempt(request: Outgoing): Promise<Answer> {
+  async #attempt(request: Outgoing, stop: AbortSignal): Promise<Answer> {
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(), this.#timeoutMs);
-    const signal = AbortSignal.any([this.#stop.signal, timeout.signal]);
+    const signal = AbortSignal.any([stop, timeout.signal]);
     try {
       const response = await fetch(request.url, {
         method: this.#method,

@@ -18,9 +18,11 @@ import {
   Actor,
   type ActorFigures,
   type ActorSettings,
+  type Context,
   describe,
   errorMessage,
   sleep,
+  whenAborted,
 } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
@@ -228,7 +230,12 @@ export class NatsOut extends Actor {
     }
   }
 
-  override async consumeBatch(events: Event[], queue: string): Promise<void> {
+  override async consumeBatch(
+    events: Event[],
+    context: Context,
+  ): Promise<void> {
+    // Stopped at once: stop waiting between retries.
+    using _ = whenAborted(context.signal, () => this.#abort.abort());
     const failures: [Event, unknown][] = [];
     if (this.#options.mode === "core") {
       const connection = this.#link!.connection;
@@ -260,13 +267,7 @@ export class NatsOut extends Actor {
       const lanes = Math.min(this.#options.max_in_flight, events.length);
       await Promise.all(Array.from({ length: lanes }, lane));
     }
-    await this.failEach(failures, queue);
-  }
-
-  /** Stops waiting between retries. */
-  override abort(): void {
-    this.#abort.abort();
-    super.abort();
+    for (const [event, error] of failures) context.fail(event, error);
   }
 
   /** Disconnects once every publish is done. */

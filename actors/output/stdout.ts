@@ -6,7 +6,12 @@
  */
 
 import { z } from "zod";
-import { Actor, type ActorSettings, errorMessage } from "../../core/actor.ts";
+import {
+  Actor,
+  type ActorSettings,
+  type Context,
+  errorMessage,
+} from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import { toJson } from "../payload.ts";
@@ -103,7 +108,10 @@ export class Stdout extends Actor {
     this.#writer = acquireWriter(this.#target);
   }
 
-  override async consumeBatch(events: Event[], queue: string): Promise<void> {
+  override async consumeBatch(
+    events: Event[],
+    context: Context,
+  ): Promise<void> {
     if (this.#failure !== undefined) throw this.#failure;
     const writer = this.#writer;
     if (writer === undefined) {
@@ -134,16 +142,14 @@ export class Stdout extends Actor {
           },
         );
         for (const event of events) {
-          await this.fail(
-            event,
-            queue,
-            unformatted?.get(event) ?? this.#failure,
-          );
+          context.fail(event, unformatted?.get(event) ?? this.#failure);
         }
         return;
       }
     }
-    await this.failEach(unformatted, queue);
+    for (const [event, error] of unformatted ?? []) {
+      context.fail(event, error);
+    }
   }
 
   override teardown(): void {

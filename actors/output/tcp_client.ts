@@ -9,8 +9,10 @@ import { z } from "zod";
 import {
   Actor,
   type ActorSettings,
+  type Context,
   errorMessage,
   sleep,
+  whenAborted,
 } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
@@ -137,7 +139,12 @@ export class TcpClient extends Actor {
     this.#tcp.connect();
   }
 
-  override async consumeBatch(events: Event[], queue: string): Promise<void> {
+  override async consumeBatch(
+    events: Event[],
+    context: Context,
+  ): Promise<void> {
+    // Stopped at once: give up waiting for the connection.
+    using _ = whenAborted(context.signal, () => this.#tcp.abort());
     const failed = this.#encode(events);
     const bytes = this.#bytes.bytes();
     const deadline = Date.now() + this.#maxWaitMs;
@@ -156,16 +163,7 @@ export class TcpClient extends Actor {
         this.#tcp.drop(conn, reason);
       }
     }
-    await this.failEach(failed, queue);
-  }
-
-  /**
-   * Stops at once: gives up waiting for the connection (the batch waiting goes
-   * to the `error` queue), then stops reading.
-   */
-  override abort(): void {
-    this.#tcp.abort();
-    super.abort();
+    for (const [event, error] of failed ?? []) context.fail(event, error);
   }
 
   override async teardown(): Promise<void> {

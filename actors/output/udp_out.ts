@@ -7,7 +7,12 @@
 import { createSocket, type Socket } from "node:dgram";
 import { lookup } from "node:dns/promises";
 import { z } from "zod";
-import { Actor, type ActorSettings, errorMessage } from "../../core/actor.ts";
+import {
+  Actor,
+  type ActorSettings,
+  type Context,
+  errorMessage,
+} from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import { payloadBytes } from "../payload.ts";
@@ -109,7 +114,10 @@ export class UdpOut extends Actor {
     this.#socket = socket;
   }
 
-  override async consumeBatch(events: Event[], queue: string): Promise<void> {
+  override async consumeBatch(
+    events: Event[],
+    context: Context,
+  ): Promise<void> {
     const socket = this.#socket;
     if (socket === undefined) {
       throw new TypeError(`Actor "${this.name}" has no open socket`);
@@ -142,7 +150,7 @@ export class UdpOut extends Actor {
     }
     settle();
     await sent.promise;
-    await this.failEach(failed, queue);
+    for (const [event, error] of failed ?? []) context.fail(event, error);
   }
 
   override async teardown(): Promise<void> {

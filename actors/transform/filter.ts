@@ -6,11 +6,7 @@
  */
 
 import { z } from "zod";
-import {
-  Actor,
-  type ActorFigures,
-  type ActorSettings,
-} from "../../core/actor.ts";
+import { Actor, type ActorSettings, type Context } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import { compilePredicate, type EventTest, Predicate } from "../predicate.ts";
@@ -34,12 +30,6 @@ export const FilterOptions = z.strictObject({
 
 /** Parsed options of the `filter` actor. */
 export type FilterOptions = z.infer<typeof FilterOptions>;
-
-/** The counters of a `filter`: the base ones and the events it dropped. */
-export interface FilterFigures extends ActorFigures {
-  /** Events deliberately not passed on. */
-  filtered_total: number;
-}
 
 /**
  * Passes on the events that match `keep` (or that do not match `drop`); the
@@ -79,7 +69,6 @@ export class Filter extends Actor {
   readonly kind = "transform";
   #test: EventTest;
   #keep: boolean;
-  #filtered = 0;
 
   /** Makes a filter; see {@link FilterOptions}. */
   constructor(
@@ -93,15 +82,14 @@ export class Filter extends Actor {
     this.#test = compilePredicate((parsed.keep ?? parsed.drop)!);
   }
 
-  override figures(): FilterFigures {
-    return { ...super.figures(), filtered_total: this.#filtered };
-  }
-
-  override consume(event: Event): Promise<void> | undefined {
-    if (this.#test(event) === this.#keep) return this.send(event);
-    // Dropped on purpose: once consume returns, the core releases the event's
-    // tracker, so a tracked input message counts it as handled.
-    this.#filtered++;
+  override consume(
+    event: Event,
+    context: Context,
+  ): Promise<void> | undefined {
+    // Dropped on purpose when it does not pass: its supervisor counts it in
+    // filtered_total and releases its tracker, so a tracked input message
+    // counts it as handled.
+    if (this.#test(event) === this.#keep) return context.send(event);
     return undefined;
   }
 }

@@ -6,7 +6,7 @@
  */
 
 import { z } from "zod";
-import { Actor, type ActorSettings } from "../../core/actor.ts";
+import { Actor, type ActorSettings, type Context } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import { fieldPathProblem, fieldRemover, fieldSetter } from "../field.ts";
@@ -108,10 +108,13 @@ export class Header extends Actor {
     ];
   }
 
-  override consume(event: Event): Promise<void> | undefined {
+  override consume(
+    event: Event,
+    context: Context,
+  ): Promise<void> | undefined {
     const changes = this.#changes;
     for (let i = 0; i < changes.length; i++) changes[i]!(event);
-    return this.send(event);
+    return context.send(event);
   }
 }
 

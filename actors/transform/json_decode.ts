@@ -6,7 +6,7 @@
  */
 
 import { z } from "zod";
-import { Actor, type ActorSettings } from "../../core/actor.ts";
+import { Actor, type ActorSettings, type Context } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import {
@@ -78,7 +78,10 @@ export class JsonDecode extends Actor {
     this.#io = fieldTarget(JsonDecodeOptions.parse(options));
   }
 
-  override consume(event: Event): Promise<void> | undefined {
+  override consume(
+    event: Event,
+    context: Context,
+  ): Promise<void> | undefined {
     const { field, get, set } = this.#io;
     let text = get(event);
     if (text instanceof Uint8Array) {
@@ -103,6 +106,6 @@ export class JsonDecode extends Actor {
       );
     }
     set(event, value);
-    return this.send(event);
+    return context.send(event);
   }
 }

@@ -5,7 +5,7 @@
  */
 
 import { z } from "zod";
-import { Actor, type ActorSettings } from "../../core/actor.ts";
+import { Actor, type ActorSettings, type Context } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import {
@@ -81,7 +81,10 @@ export class JsonEncode extends Actor {
     this.#indent = parsed.indent === 0 ? undefined : parsed.indent;
   }
 
-  override consume(event: Event): Promise<void> | undefined {
+  override consume(
+    event: Event,
+    context: Context,
+  ): Promise<void> | undefined {
     const { field, get, set } = this.#io;
     const value = get(event);
     let text: string | undefined;
@@ -100,6 +103,6 @@ export class JsonEncode extends Actor {
       );
     }
     set(event, text);
-    return this.send(event);
+    return context.send(event);
   }
 }

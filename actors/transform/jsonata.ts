@@ -7,7 +7,7 @@
 
 import jsonataCompile from "jsonata";
 import { z } from "zod";
-import { Actor, type ActorSettings } from "../../core/actor.ts";
+import { Actor, type ActorSettings, type Context } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import { type FieldTarget, fieldTarget, fieldTargetFields } from "../field.ts";
@@ -126,7 +126,7 @@ export class Jsonata extends Actor {
     this.#io = fieldTarget(parsed);
   }
 
-  override async consume(event: Event): Promise<void> {
+  override async consume(event: Event, context: Context): Promise<void> {
     let result: unknown;
     try {
       result = await this.#expression.evaluate(this.#io.get(event), {
@@ -136,7 +136,7 @@ export class Jsonata extends Actor {
       throw toError(error);
     }
     this.#io.set(event, plain(result));
-    const waiting = this.send(event);
+    const waiting = context.send(event);
     if (waiting !== undefined) await waiting;
   }
 }

@@ -301,6 +301,7 @@ async function checkInput(
   assert.equal(report.timedOut, false, "the stop drained in time");
   assert.ok(sink.events.every(isEvent), "everything it made is an event");
   assert.deepEqual(errors.events.map(failure), [], "no event failed");
+  assert.equal(report.unaccounted, 0, "every event is accounted for");
 }
 
 /** Every other kind: N events in, all consumed during the drain of a stop. */
@@ -328,6 +329,7 @@ async function checkDrain(
   });
   assert.equal(report.dropped, 0, "nothing dropped");
   assert.equal(report.discarded, 0, "nothing discarded");
+  assert.equal(report.unaccounted, 0, "every event is accounted for");
   const passThrough = spec.kind === "flow" || spec.kind === "transform";
   if (passThrough && fixture?.passThrough !== false) {
     checkPassedThrough(spec, sink, fed.length);
@@ -361,7 +363,9 @@ async function checkError(
     consumed_total: 2,
     failed_total: 1,
   });
-  assert.equal(report.failed, 1);
+  assert.equal(report.errors, 1, "the error collector consumed it");
+  assert.equal(report.failed, 0, "nothing was lost");
+  assert.equal(report.unaccounted, 0);
   await fixture.verify?.([fed[0]!, fed[2]!]);
 }
 

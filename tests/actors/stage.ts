@@ -5,6 +5,7 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import type { Actor } from "../../core/actor.ts";
 import { Router, type StopReport } from "../../core/router.ts";
 import { Collector, ListInput } from "../helpers.ts";
@@ -24,7 +25,8 @@ export interface StageRun {
 /**
  * Sends `values` through `actor` (input -> actor -> a collector on each of
  * `queues` and one on `error`), waits until the pipeline finished by itself
- * and stops it.
+ * and stops it. Fails when the stop report does not account for every
+ * event.
  *
  * @example
  * ```ts ignore
@@ -51,5 +53,10 @@ export async function runStage(
   await router.start();
   await router.finished;
   const report = await router.stop();
+  assert.equal(
+    report.unaccounted,
+    0,
+    `every event is accounted for: ${JSON.stringify(report)}`,
+  );
   return { out, errors, report, logs: logs.data().map(String) };
 }

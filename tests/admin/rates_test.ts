@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { emptyFigures } from "../../core/actor.ts";
 import type { PipelineMetrics } from "../../core/metrics.ts";
 import { rate, ratesBetween, RateWindow } from "../../admin/rates.ts";
 
@@ -8,14 +9,15 @@ function figures(consumed: number, inTotal: number): PipelineMetrics {
     actors: {
       sink: {
         kind: "output",
+        ...emptyFigures(),
         consumed_total: consumed,
-        failed_total: 0,
         consume_seconds: { bounds: [], buckets: [], sum: 0, count: consumed },
         queues: {
           inbox: {
             in_total: inTotal,
             out_total: consumed,
             dropped_total: 0,
+            abandoned_total: 0,
             discarded_total: 0,
             failed_total: 0,
             depth: inTotal - consumed,

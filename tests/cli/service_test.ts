@@ -130,7 +130,7 @@ Deno.test("the default ExecStart of compysition service runs the pipeline with t
     assert.equal(output.stdout.trimEnd().split("\n").length, 20);
     assert.match(
       output.stderr,
-      /\nStopped \(the pipeline finished\) after .*: 20 delivered/,
+      /\nStopped \(the pipeline finished\) after .*: 20 created, 20 delivered,/,
     );
   });
 });

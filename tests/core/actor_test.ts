@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   Actor,
   type ActorSettings,
+  type Context,
   type EventError,
   sleep,
   yieldToEventLoop,
@@ -106,9 +107,17 @@ Deno.test("A consume that throws sends the event to error with header.error, and
     message: "even 2",
   });
   assert.equal(errors.events[0]!.header.seq, 2, "the rest of the header stays");
-  assert.deepEqual(subject.figures(), { consumed_total: 3, failed_total: 3 });
-  assert.equal(report.failed, 3);
-  assert.equal(report.delivered, 6);
+  const { consumed_total, failed_total, lost_total } = subject.figures();
+  assert.deepEqual({ consumed_total, failed_total, lost_total }, {
+    consumed_total: 3,
+    failed_total: 3,
+    lost_total: 0,
+  });
+  // The error output's events count apart from the good ones.
+  assert.equal(report.delivered, 3);
+  assert.equal(report.errors, 3);
+  assert.equal(report.failed, 0);
+  assert.equal(report.unaccounted, 0);
 });
 
 Deno.test("A consume whose promise rejects sends the event to error too", async () => {
@@ -150,8 +159,10 @@ Deno.test("retry runs consume again and an event that succeeds on the second att
   assert.deepEqual(ok.data(), [1, 2, 3]);
   assert.equal(errors.events.length, 0);
   assert.deepEqual([...subject.attempts.values()], [2, 2, 2]);
-  assert.deepEqual(subject.figures(), { consumed_total: 3, failed_total: 0 });
+  assert.equal(subject.figures().consumed_total, 3);
+  assert.equal(subject.figures().failed_total, 0);
   assert.equal(report.failed, 0);
+  assert.equal(report.errors, 0);
 });
 
 Deno.test("retry gives up after max extra attempts and sends the event to error with the last failure", async () => {
@@ -173,7 +184,9 @@ Deno.test("A failure with error not connected is counted, logged at error level,
   const { ok, logs, report } = await runThrough(subject, numbered(5), false);
   assert.deepEqual(ok.data(), [1, 3, 5]);
   assert.equal(subject.figures().failed_total, 2);
+  assert.equal(subject.figures().lost_total, 2);
   assert.equal(report.failed, 2);
+  assert.equal(report.unaccounted, 0);
   const failures = logLines(logs).filter((line) => line.level === "error");
   assert.deepEqual(failures, [
     {
@@ -204,7 +217,8 @@ Deno.test("A consumeBatch that throws sends every event of the batch to error", 
   const { errors, report } = await runThrough(subject, numbered(3), true);
   assert.deepEqual(errors.data(), [1, 2, 3]);
   assert.equal(subject.figures().failed_total, 3);
-  assert.equal(report.failed, 3);
+  assert.equal(report.errors, 3);
+  assert.equal(report.failed, 0);
 });
 
 Deno.test("Values that are not events are discarded, counted and logged once each, and the rest is delivered", async () => {
@@ -229,7 +243,9 @@ Deno.test("Values that are not events are discarded, counted and logged once eac
   const report = await router.stop();
   assert.deepEqual(sink.data(), [1, 2]);
   assert.equal(report.discarded, 5);
-  assert.equal(report.queues["pass.inbox"]!.discarded_total, 5);
+  // Checked where they are sent, so they never reach the next queue.
+  assert.equal(report.queues["input.outbox"]!.discarded_total, 5);
+  assert.equal(report.queues["input.outbox"]!.in_total, 2);
   assert.equal(report.queues["pass.inbox"]!.in_total, 2);
   const discards = logLines(logs).filter((line) =>
     line.message.startsWith("Discarded")
@@ -237,33 +253,33 @@ Deno.test("Values that are not events are discarded, counted and logged once eac
   assert.deepEqual(discards, [
     {
       level: "warning",
-      actor: "pass",
+      actor: "input",
       message:
-        'Discarded a value that is not an event sent by "input.outbox" to "pass.inbox": not an object (string)',
+        'Discarded a value that is not an event sent to "input.outbox": not an object (string)',
     },
     {
       level: "warning",
-      actor: "pass",
+      actor: "input",
       message:
-        'Discarded a value that is not an event sent by "input.outbox" to "pass.inbox": not an object (number)',
+        'Discarded a value that is not an event sent to "input.outbox": not an object (number)',
     },
     {
       level: "warning",
-      actor: "pass",
+      actor: "input",
       message:
-        'Discarded a value that is not an event sent by "input.outbox" to "pass.inbox": not an object (null)',
+        'Discarded a value that is not an event sent to "input.outbox": not an object (null)',
     },
     {
       level: "warning",
-      actor: "pass",
+      actor: "input",
       message:
-        'Discarded a value that is not an event sent by "input.outbox" to "pass.inbox": missing "header"',
+        'Discarded a value that is not an event sent to "input.outbox": missing "header"',
     },
     {
       level: "warning",
-      actor: "pass",
+      actor: "input",
       message:
-        'Discarded a value that is not an event sent by "input.outbox" to "pass.inbox": "header" is not an object',
+        'Discarded a value that is not an event sent to "input.outbox": "header" is not an object',
     },
   ]);
 });
@@ -361,11 +377,20 @@ Deno.test("An actor needs a non-empty name", () => {
   });
 });
 
-Deno.test("A produce that throws is logged and the pipeline still drains what it sent", async () => {
+Deno.test("A produce that throws is a crash: the input restarts as its policy says, then the pipeline stops naming it", async () => {
   class Broken extends Actor {
     readonly kind = "input";
+    readonly calls: string[] = [];
     constructor(name: string) {
-      super(name, {}, { inbound: [] });
+      super(name, { restart: { max: 2, withinMs: 60_000, backoffMs: 1 } }, {
+        inbound: [],
+      });
+    }
+    override setup(): void {
+      this.calls.push("setup");
+    }
+    override teardown(): void {
+      this.calls.push("teardown");
     }
     override async produce(): Promise<void> {
       await this.send({ header: {}, data: 1 });
@@ -374,20 +399,45 @@ Deno.test("A produce that throws is logged and the pipeline still drains what it
   }
   const router = new Router();
   const logs = router.registerLogActor(new Collector("logs")) as Collector;
-  router.register(new Broken("input"));
+  const input = router.register(new Broken("input"));
   const sink = router.register(new Collector("sink")) as Collector;
   router.connect("input.outbox", "sink.inbox");
   await router.start();
   await router.finished;
-  await router.stop();
-  assert.deepEqual(sink.data(), [1]);
-  assert.ok(
-    logLines(logs).some((line) =>
-      line.level === "error" && line.actor === "input" &&
-      line.message ===
-        "Stopped producing after an error: Error: lost the connection"
-    ),
+  const report = await router.stop();
+  // Each run sent its event before it crashed: nothing it sent is lost.
+  assert.deepEqual(sink.data(), [1, 1, 1]);
+  assert.deepEqual(input.calls, [
+    "setup",
+    "teardown",
+    "setup",
+    "teardown",
+    "setup",
+    "teardown",
+  ]);
+  assert.equal(input.figures().restarts_total, 2);
+  assert.deepEqual(report.gaveUp, ["input"]);
+  assert.deepEqual(
+    report.crashed.map(({ actor, error, restarted }) => ({
+      actor,
+      error,
+      restarted,
+    })),
+    [true, true, false].map((restarted) => ({
+      actor: "input",
+      error: "Error: lost the connection",
+      restarted,
+    })),
   );
+  assert.equal(report.delivered, 3);
+  assert.equal(report.unaccounted, 0);
+  const errors = logLines(logs).filter((line) => line.level === "error");
+  assert.deepEqual(errors.map((line) => line.message), [
+    'Actor "input" crashed and will be restarted: Error: lost the connection',
+    'Actor "input" crashed and will be restarted: Error: lost the connection',
+    'Actor "input" crashed: Error: lost the connection',
+    'Stopping the pipeline: actor "input" crashed more often than its restart policy allows (Error: lost the connection)',
+  ]);
 });
 
 Deno.test("An actor that sends after its outbound queues closed has it counted as dropped and logged once", async () => {
@@ -438,8 +488,8 @@ Deno.test("A failed event is counted in failed_total of the queue it came from",
   const failing = router.register(
     new (class extends Actor {
       readonly kind = "output";
-      override consume(_event: Event, queue: string): void {
-        if (queue === "left") throw new Error("left fails");
+      override consume(_event: Event, context: Context): void {
+        if (context.queue === "left") throw new Error("left fails");
       }
     })("split", {}, { inbound: ["left", "right"], outbound: ["error"] }),
   );

@@ -200,7 +200,7 @@ const BROKEN: BrokenCase[] = [
     text:
       "actors:\n  a: { type: fanout }\n  b: { type: fanout }\nconnections:\n  - a.x -> b.inbox\n  - b.y -> a.inbox\n",
     expected: () => [
-      '4:1: Cycle "a -> b -> a" can never drain: none of its actors is an input',
+      '4:1: Cycle "a -> b -> a" can never drain: none of its actors ("a", "b") is an input',
     ],
   },
   {

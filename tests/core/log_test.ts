@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Actor } from "../../core/actor.ts";
+import { Actor, type Context } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import {
   formatLogLine,
@@ -103,9 +103,9 @@ Deno.test("Without a log actor records go to stderr and the pipeline runs as usu
 
 Deno.test("What the log actor itself logs never comes back to it", async () => {
   class LoggingCollector extends Collector {
-    override consume(event: Event, queue: string): void {
+    override consume(event: Event, context: Context): void {
       this.log.info("Got a log event");
-      super.consume(event, queue);
+      super.consume(event, context);
     }
   }
   const router = new Router();

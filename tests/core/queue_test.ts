@@ -60,6 +60,7 @@ Deno.test("Queue hands over events in order in batches of at most MAX_BATCH", as
     in_total: 1203,
     out_total: 1203,
     dropped_total: 0,
+    abandoned_total: 0,
     discarded_total: 0,
     failed_total: 0,
     depth: 0,
@@ -101,8 +102,22 @@ Deno.test("Queue with block holds a write until there is room and never exceeds 
   assert.equal(queue.figures().dropped_total, 0);
 });
 
-Deno.test("Queue counts the batch a consumer holds in its depth until it reads again", async () => {
+Deno.test("Queue counts the batch a plain reader holds in its depth until it reads again", async () => {
   const queue = new Queue("a.inbox", { capacity: 3 });
+  const writer = queue.writable.getWriter();
+  await writer.write(numbered(3));
+  const reader = queue.readable.getReader();
+  assert.equal((await reader.read()).value!.length, 3);
+  assert.equal(queue.depth, 3);
+  await writer.close();
+  assert.equal((await reader.read()).done, true);
+  assert.equal(queue.depth, 0);
+  assert.equal(queue.figures().out_total, 3);
+});
+
+Deno.test("Queue consumed manually counts what the consumer holds until it finishes each event", async () => {
+  const queue = new Queue("a.inbox", { capacity: 3 });
+  queue.consumeManually();
   const writer = queue.writable.getWriter();
   await writer.write(numbered(3));
   const reader = queue.readable.getReader();
@@ -115,19 +130,30 @@ Deno.test("Queue counts the batch a consumer holds in its depth until it reads a
   await Promise.resolve();
   assert.equal(written, false);
   assert.equal(queue.waiting, 1);
-  // Settling part of the batch frees room for the waiting write.
-  queue.settle(2);
+  // Finishing part of the batch frees room for the waiting write.
+  queue.finish(2);
   assert.equal(queue.depth, 1);
   assert.equal(queue.figures().out_total, 2);
-  queue.settle(1);
+  queue.finishFailed(1);
   await writing;
   assert.equal(queue.depth, 1);
   const second = await reader.read();
   assert.equal(second.value!.length, 1);
+  // Reading again finishes nothing: the consumer still holds the event.
   await writer.close();
-  assert.equal((await reader.read()).done, true);
-  assert.equal(queue.figures().out_total, 4);
-  assert.equal(queue.depth, 0);
+  const end = reader.read();
+  queue.finish(1);
+  assert.equal((await end).done, true);
+  assert.deepEqual(queue.figures(), {
+    in_total: 4,
+    out_total: 3,
+    dropped_total: 0,
+    abandoned_total: 0,
+    discarded_total: 0,
+    failed_total: 1,
+    depth: 0,
+    capacity: 3,
+  });
 });
 
 Deno.test("Queue with drop_newest keeps the oldest events and counts the newest as dropped", async () => {
@@ -139,7 +165,8 @@ Deno.test("Queue with drop_newest keeps the oldest events and counts the newest 
   assert.deepEqual(data((await readAll(queue)).flat()), [1, 2, 3]);
   const figures = queue.figures();
   assert.equal(figures.dropped_total, 4);
-  assert.equal(figures.in_total, 3);
+  // What a policy drops reached the queue, as with drop_oldest.
+  assert.equal(figures.in_total, 7);
   assert.equal(figures.out_total, 3);
 });
 
@@ -168,15 +195,13 @@ Deno.test("Queue with drop_oldest never drops the batch the consumer holds", asy
   assert.equal((await reader.read()).done, true);
 });
 
-Deno.test("Queue discards values that are not events, counting each and naming the writer", async () => {
-  const discarded: [unknown, string, string, string | undefined][] = [];
+Deno.test("Queue discards values written that are not events, counting and reporting each", async () => {
+  const discarded: [unknown, string, string][] = [];
   const queue = new Queue("b.inbox", {
-    onDiscard: (value, reason, name, source) =>
-      discarded.push([value, reason, name, source]),
+    onDiscard: (value, reason, name) => discarded.push([value, reason, name]),
   });
-  const outbox = new OutboundQueue("a.outbox");
-  outbox.connect(queue);
-  const values: unknown[] = [
+  const writer = queue.writable.getWriter();
+  await writer.write([
     { header: {}, data: 1 },
     "text",
     null,
@@ -184,26 +209,46 @@ Deno.test("Queue discards values that are not events, counting each and naming t
     { header: [], data: 3 },
     { header: {} },
     { header: {}, data: 4 },
+  ] as Event[]);
+  await writer.close();
+  assert.deepEqual(data((await readAll(queue)).flat()), [1, 4]);
+  assert.equal(queue.figures().discarded_total, 5);
+  assert.equal(queue.figures().in_total, 2);
+  assert.deepEqual(discarded, [
+    ["text", "not an object (string)", "b.inbox"],
+    [null, "not an object (null)", "b.inbox"],
+    [{ data: 2 }, 'missing "header"', "b.inbox"],
+    [{ header: [], data: 3 }, '"header" is not an object', "b.inbox"],
+    [{ header: {} }, 'missing "data"', "b.inbox"],
+  ]);
+});
+
+Deno.test("OutboundQueue discards values sent that are not events: they never reach the next queue", async () => {
+  const discarded: [unknown, string, string][] = [];
+  const queue = new Queue("b.inbox");
+  const outbox = new OutboundQueue("a.outbox", {
+    onDiscard: (value, reason, name) => discarded.push([value, reason, name]),
+  });
+  outbox.connect(queue);
+  const values: unknown[] = [
+    { header: {}, data: 1 },
+    "text",
+    { data: 2 },
+    { header: {}, data: 4 },
   ];
   for (const value of values) await outbox.push(value as Event);
   await outbox.close();
   assert.deepEqual(data((await readAll(queue)).flat()), [1, 4]);
-  assert.equal(queue.figures().discarded_total, 5);
+  assert.equal(outbox.figures().discarded_total, 2);
+  assert.equal(outbox.figures().in_total, 2);
+  assert.equal(queue.figures().discarded_total, 0);
   assert.deepEqual(discarded, [
-    ["text", "not an object (string)", "b.inbox", "a.outbox"],
-    [null, "not an object (null)", "b.inbox", "a.outbox"],
-    [{ data: 2 }, 'missing "header"', "b.inbox", "a.outbox"],
-    [
-      { header: [], data: 3 },
-      '"header" is not an object',
-      "b.inbox",
-      "a.outbox",
-    ],
-    [{ header: {} }, 'missing "data"', "b.inbox", "a.outbox"],
+    ["text", "not an object (string)", "a.outbox"],
+    [{ data: 2 }, 'missing "header"', "a.outbox"],
   ]);
 });
 
-Deno.test("Queue.close() while a write is blocked drops and counts what did not fit", async () => {
+Deno.test("Queue.close() while a write is blocked refuses what did not fit: it never entered", async () => {
   const queue = new Queue("a.inbox", { capacity: 2 });
   const writer = queue.writable.getWriter();
   await writer.ready;
@@ -212,15 +257,49 @@ Deno.test("Queue.close() while a write is blocked drops and counts what did not 
   queue.close();
   await writing; // resolves: it does not hang
   assert.equal(queue.waiting, 0);
-  assert.equal(queue.figures().dropped_total, 3);
+  assert.deepEqual(
+    { ...queue.figures(), capacity: undefined },
+    {
+      in_total: 2,
+      out_total: 0,
+      dropped_total: 0,
+      abandoned_total: 0,
+      discarded_total: 0,
+      failed_total: 0,
+      depth: 2,
+      capacity: undefined,
+    },
+  );
   assert.deepEqual(data((await readAll(queue)).flat()), [1, 2]);
-  // Writes after the close are dropped and counted too.
-  await writer.write(numbered(2));
-  assert.equal(queue.figures().dropped_total, 5);
-  await writer.close();
+  // A later write is refused: the writer learns it.
+  await assert.rejects(writer.write(numbered(2)), {
+    name: "TypeError",
+    message: 'Queue "a.inbox" is closed: 2 event(s) were not taken',
+  });
 });
 
-Deno.test("Queue.clear() throws away queued, held and waiting events and counts them as dropped", async () => {
+Deno.test("An outbound queue counts what a closed queue refused as dropped", async () => {
+  const queue = new Queue("b.inbox", { capacity: 2 });
+  const drops: [number, string][] = [];
+  const outbox = new OutboundQueue("a.outbox", {
+    onDrop: (count, reason) => drops.push([count, reason]),
+  });
+  outbox.connect(queue);
+  for (const event of numbered(5)) outbox.push(event);
+  const writing = outbox.flush()!;
+  await Promise.resolve();
+  queue.close();
+  await writing;
+  assert.deepEqual(drops, [[3, "refused"]]);
+  const figures = outbox.figures();
+  assert.equal(figures.in_total, 5);
+  assert.equal(figures.out_total, 2);
+  assert.equal(figures.dropped_total, 3);
+  assert.equal(figures.depth, 0);
+  assert.equal(queue.figures().in_total, 2);
+});
+
+Deno.test("Queue.clear() throws away held and queued events as abandoned and refuses waiting ones", async () => {
   const queue = new Queue("a.inbox", { capacity: 4 });
   const writer = queue.writable.getWriter();
   await writer.write(numbered(4));
@@ -230,7 +309,10 @@ Deno.test("Queue.clear() throws away queued, held and waiting events and counts 
   assert.equal(queue.clear(), 7);
   await writing;
   assert.equal(queue.depth, 0);
-  assert.equal(queue.figures().dropped_total, 7);
+  const figures = queue.figures();
+  assert.equal(figures.in_total, 4);
+  assert.equal(figures.dropped_total, 4);
+  assert.equal(figures.abandoned_total, 4);
   assert.equal((await reader.read()).done, true);
   await writer.close();
 });
@@ -242,9 +324,8 @@ Deno.test("Queue cancelled by its reader while it waits for events ends cleanly"
   const reading = reader.read(); // waits: nothing queued
   await reader.cancel();
   assert.equal((await reading).done, true);
-  await writer.write(numbered(2));
-  assert.equal(queue.figures().dropped_total, 2);
-  await writer.close();
+  await assert.rejects(writer.write(numbered(2)), TypeError);
+  assert.equal(queue.figures().in_total, 0);
 });
 
 Deno.test("Queue.offer() never waits: with block it drops what does not fit", async () => {
@@ -259,17 +340,18 @@ Deno.test("Queue.offer() never waits: with block it drops what does not fit", as
   oldest.close();
   assert.deepEqual(data((await readAll(oldest)).flat()), [2, 3]);
   queue.close();
+  // Offered to a closed queue: not taken, not counted as reaching it.
   assert.equal(queue.offer(numbered(1)), 1);
-  assert.equal(queue.figures().dropped_total, 2);
+  assert.equal(queue.figures().dropped_total, 1);
+  assert.equal(queue.figures().in_total, 3);
   assert.equal((await readAll(queue)).flat().length, 2);
 });
 
 Deno.test("OutboundQueue drops and counts what is sent while it is not connected", () => {
   const drops: [number, string][] = [];
-  const outbox = new OutboundQueue(
-    "a.outbox",
-    (count, reason) => drops.push([count, reason]),
-  );
+  const outbox = new OutboundQueue("a.outbox", {
+    onDrop: (count, reason) => drops.push([count, reason]),
+  });
   assert.equal(outbox.push({ header: {}, data: 1 }), undefined);
   assert.equal(outbox.push({ header: {}, data: 2 }), undefined);
   assert.deepEqual(drops, [[1, "not connected"], [1, "not connected"]]);
@@ -277,6 +359,7 @@ Deno.test("OutboundQueue drops and counts what is sent while it is not connected
     in_total: 2,
     out_total: 0,
     dropped_total: 2,
+    abandoned_total: 0,
     discarded_total: 0,
     failed_total: 0,
     depth: 0,
@@ -347,6 +430,7 @@ Deno.test("OutboundQueue.push() returns a promise once a full batch must wait fo
     in_total: events.length,
     out_total: events.length,
     dropped_total: 0,
+    abandoned_total: 0,
     discarded_total: 0,
     failed_total: 0,
     depth: 0,
@@ -357,10 +441,9 @@ Deno.test("OutboundQueue.push() returns a promise once a full batch must wait fo
 Deno.test("OutboundQueue.close() writes everything sent before it, then drops and reports later sends", async () => {
   const target = new Queue("b.inbox", { capacity: 2 });
   const drops: [number, string][] = [];
-  const outbox = new OutboundQueue(
-    "a.outbox",
-    (count, reason) => drops.push([count, reason]),
-  );
+  const outbox = new OutboundQueue("a.outbox", {
+    onDrop: (count, reason) => drops.push([count, reason]),
+  });
   outbox.connect(target);
   for (const event of numbered(5)) outbox.push(event);
   const reading = readAll(target);
@@ -382,7 +465,7 @@ Deno.test("QueuePool makes the declared queues and more by name when allowed", (
     outbound: ["outbox", "error"],
     anyInbound: true,
     anyOutbound: false,
-  }, { capacity: 7 });
+  }, { inbound: { capacity: 7 } });
   assert.deepEqual([...pool.inbound.keys()], ["inbox"]);
   assert.deepEqual([...pool.outbound.keys()], ["outbox", "error"]);
   assert.equal(pool.acceptsInbound("other"), true);

@@ -126,7 +126,7 @@ Deno.test("Router.check() reports a cycle without an input with its path", () =>
   router.connect("two.outbox", "one.inbox");
   assert.deepEqual(graphError(router).problems, [{
     message:
-      'Cycle "one -> two -> one" can never drain: none of its actors is an input',
+      'Cycle "one -> two -> one" can never drain: none of its actors ("one", "two") is an input',
   }]);
 });
 
@@ -158,7 +158,7 @@ Deno.test("Router.check() reports a queue connected to itself as a cycle", () =>
   const router = actors();
   router.connect("one.outbox", "one.inbox");
   assert.deepEqual(graphError(router).problems.map((p) => p.message), [
-    'Cycle "one -> one" can never drain: none of its actors is an input',
+    'Cycle "one -> one" can never drain: none of its actors ("one") is an input',
   ]);
 });
 
@@ -249,6 +249,7 @@ Deno.test("Router.stop() delivers every event sent, in order along every path", 
     in_total: total,
     out_total: total,
     dropped_total: 0,
+    abandoned_total: 0,
     discarded_total: 0,
     failed_total: 0,
     depth: 0,
@@ -303,14 +304,21 @@ Deno.test("Router.stop() that times out reports what was still queued, drops it 
   assert.equal(hang.calls, 1);
   // The first write carried 512 events: 10 went in (the one being consumed
   // among them), 502 waited for room; the input was held back before the rest.
-  assert.deepEqual(report.queued, { "hang.inbox": 512 });
+  assert.deepEqual(report.queued, { "hang.inbox": 10, "input.outbox": 502 });
   assert.equal(report.delivered, 0);
-  assert.equal(report.queues["hang.inbox"]!.dropped_total, 512);
+  assert.equal(report.abandoned, 512);
+  assert.equal(report.queues["hang.inbox"]!.abandoned_total, 10);
+  assert.equal(report.queues["input.outbox"]!.abandoned_total, 502);
+  assert.deepEqual(report.hung, [
+    { actor: "hang", phase: "draining" },
+    { actor: "input", phase: "draining" },
+  ]);
+  assert.equal(report.unaccounted, 0);
   assert.ok(
     logLines(logs).some((line) =>
       line.level === "warning" &&
       line.message ===
-        "Stop timed out after 20 ms; 512 events were still queued"
+        'Stop timed out: "hang", "input" had not finished; 512 events were still queued'
     ),
   );
 });
@@ -391,7 +399,7 @@ Deno.test("Router.start() rejects naming the actor whose setup failed and tears 
   assert.deepEqual(log, ["setup sink", "setup mid", "teardown sink"]);
 });
 
-Deno.test("Router.stop() called while start() is still setting up waits for it", async () => {
+Deno.test("Router.stop() called while start() is still setting up cancels the start", async () => {
   class SlowSetup extends Collector {
     readonly ready = Promise.withResolvers<void>();
     override setup(): Promise<void> {
@@ -405,10 +413,13 @@ Deno.test("Router.stop() called while start() is still setting up waits for it",
   const starting = router.start();
   const stopping = router.stop();
   sink.ready.resolve();
-  await starting;
+  await assert.rejects(starting, {
+    message: "The router was stopped while it started",
+  });
   const report = await stopping;
   assert.equal(report.timedOut, false);
-  assert.equal(report.delivered, sink.events.length);
+  assert.equal(report.delivered, 0);
+  assert.equal(router.status().state, "stopped");
 });
 
 Deno.test("An outbound queue left unconnected is warned about once and what is sent there is dropped", async () => {

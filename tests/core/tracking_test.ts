@@ -203,6 +203,6 @@ Deno.test("a stop that times out fails the trackers of events an output still he
   const results = await outcomes(trackers);
   assert.deepEqual(
     results,
-    Array(3).fill('Actor "gate" stopped before it finished the event'),
+    Array(3).fill('Actor "gate" was stopped before it finished'),
   );
 });

@@ -61,11 +61,27 @@ export async function killIfRunning(cli: RunningCli): Promise<void> {
 
 /** The figures of the line `compysition run` prints when it stopped. */
 export interface StopLine {
+  created: number;
   delivered: number;
+  errors: number;
+  filtered: number;
   dropped: number;
   failed: number;
+  abandoned: number;
   discarded: number;
 }
+
+/** The names of {@link StopLine}'s figures, in the order they are printed. */
+const FIGURES = [
+  "created",
+  "delivered",
+  "errors",
+  "filtered",
+  "dropped",
+  "failed",
+  "abandoned",
+  "discarded",
+] as const;
 
 /**
  * Sends SIGTERM, waits for the end, and checks that the command drained,
@@ -82,18 +98,14 @@ export async function stopWithSigterm(
     result.stderr,
     /\nStopping on SIGTERM: draining the queues \(up to 30 s\); send SIGTERM again to exit at once\n/,
   );
-  const match =
-    /\nStopped \(SIGTERM\) after \d+\.\d s: (\d+) delivered, (\d+) dropped, (\d+) failed, (\d+) discarded\n$/
-      .exec(result.stderr);
+  const match = new RegExp(
+    `\\nStopped \\(SIGTERM\\) after \\d+\\.\\d s: ${
+      FIGURES.map((name) => `(\\d+) ${name}`).join(", ")
+    }\\n$`,
+  ).exec(result.stderr);
   assert.ok(match, `No stop report at the end of stderr:\n${result.stderr}`);
-  const [delivered, dropped, failed, discarded] = match.slice(1).map(Number);
-  return {
-    result,
-    report: {
-      delivered: delivered!,
-      dropped: dropped!,
-      failed: failed!,
-      discarded: discarded!,
-    },
-  };
+  const report = Object.fromEntries(
+    FIGURES.map((name, i) => [name, Number(match[i + 1])]),
+  ) as unknown as StopLine;
+  return { result, report };
 }

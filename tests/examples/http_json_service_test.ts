@@ -101,13 +101,17 @@ Deno.test("examples/http_json_service.yaml answers each POST /quote with its pri
 
     const { result, report } = await stopWithSigterm(cli);
     assert.equal(result.stdout, "");
-    // Every answer the server consumed counts as delivered: the priced
-    // orders and the three rejected ones, which failed in "price" and were
-    // answered by the error path.
+    // Every answer the server consumed counts: the priced orders as
+    // delivered, the three rejected ones, which failed in "price" and were
+    // answered by the error path, as errors.
     assert.deepEqual(report, {
-      delivered: orders.length + 3,
+      created: orders.length + 3,
+      delivered: orders.length,
+      errors: 3,
+      filtered: 0,
       dropped: 0,
-      failed: 3,
+      failed: 0,
+      abandoned: 0,
       discarded: 0,
     });
   } finally {

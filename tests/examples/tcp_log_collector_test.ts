@@ -78,10 +78,15 @@ Deno.test("examples/tcp_log_collector.yaml writes every record of every connecti
 
       // The clients have closed: the drain reads what is left and writes it.
       const { result, report } = await stopWithSigterm(cli);
+      // The bad line went to "rejected" by the error queue.
       assert.deepEqual(report, {
-        delivered: CONNECTIONS * LINES + 1,
+        created: CONNECTIONS * LINES + 1,
+        delivered: CONNECTIONS * LINES,
+        errors: 1,
+        filtered: 0,
         dropped: 0,
         failed: 0,
+        abandoned: 0,
         discarded: 0,
       });
 

@@ -8,7 +8,7 @@ Deno.test("examples/upper.yaml loads the actor type of examples/upper.ts with mo
   assert.equal(result.stdout, "HELLO 1!\nHELLO 2!\nHELLO 3!\n");
   assert.match(
     result.stderr,
-    /\bStopped \(the pipeline finished\) .*: 3 delivered/,
+    /\bStopped \(the pipeline finished\) .*: 3 created, 3 delivered,/,
   );
 });
 

@@ -6,7 +6,11 @@ import {
   jetstream,
   jetstreamManager,
 } from "@nats-io/jetstream";
-import type { EventError } from "../../../core/actor.ts";
+import {
+  type Context,
+  emptyFigures,
+  type EventError,
+} from "../../../core/actor.ts";
 import type { Event } from "../../../core/event.ts";
 import { Router } from "../../../core/router.ts";
 import {
@@ -61,12 +65,12 @@ class FailingSink extends Collector {
     this.#fails = fails;
   }
 
-  override consume(event: Event, queue: string): void {
+  override consume(event: Event, context: Context): void {
     if (this.#fails(event.header.input as NatsInHeader)) {
       this.failures++;
       throw new Error("Not this time");
     }
-    super.consume(event, queue);
+    super.consume(event, context);
   }
 }
 
@@ -96,8 +100,8 @@ Deno.test("nats_in makes an event per message with its subject, sequence, delive
     const input = router.actor("input")!;
     assert.deepEqual(input.health(), { ready: true });
     assert.deepEqual(input.figures(), {
-      consumed_total: 0,
-      failed_total: 0,
+      ...emptyFigures(),
+      created_total: 50,
       nats_connected: 1,
       nats_reconnects_total: 0,
       nats_disconnects_total: 0,
@@ -321,8 +325,8 @@ Deno.test("nats_in releases the messages it has not finished when stopped, for a
     one.register(natsIn, "input", jetstreamOptions(server.url, { batch: 50 }));
     const stuck = one.register(
       new (class extends Collector {
-        override async consume(event: Event, queue: string): Promise<void> {
-          super.consume(event, queue);
+        override async consume(event: Event, context: Context): Promise<void> {
+          super.consume(event, context);
           await gate.promise;
         }
       })("sink"),
@@ -452,8 +456,8 @@ Deno.test("nats_in in core mode shares the messages of a queue group between sub
   let seen = 0;
   const all = Promise.withResolvers<void>();
   class Counted extends Collector {
-    override consume(event: Event, queue: string): void {
-      super.consume(event, queue);
+    override consume(event: Event, context: Context): void {
+      super.consume(event, context);
       if (++seen === 200) all.resolve();
     }
   }

@@ -7,7 +7,7 @@
  */
 
 import { createSocket } from "node:dgram";
-import type { Actor, ActorSettings } from "../../../core/actor.ts";
+import type { Actor, ActorSettings, Context } from "../../../core/actor.ts";
 import type { Event } from "../../../core/event.ts";
 import { Router } from "../../../core/router.ts";
 import { Collector, within as withinMs } from "../../helpers.ts";
@@ -125,11 +125,11 @@ export class Holder extends Collector {
     this.#gate.resolve();
   }
 
-  override async consume(event: Event, queue: string): Promise<void> {
+  override async consume(event: Event, context: Context): Promise<void> {
     this.probes.push(this.#probe());
     this.#first.resolve();
     await this.#gate.promise;
-    super.consume(event, queue);
+    super.consume(event, context);
   }
 }
 

@@ -1,0 +1,166 @@
+/**
+ * The stop report: one accounting of every event, read from the counters
+ * the supervisors and queues keep.
+ *
+ * @module
+ */
+
+import { type Actor, COUNTERS } from "./actor.ts";
+import type { QueueFigures } from "./queue.ts";
+import type { Crash } from "./supervisor.ts";
+
+/**
+ * An actor that did not finish a phase of its lifecycle in time: `setup`
+ * (during a start), `draining` (it still held or was sent events when the
+ * stop's time ran out) or `teardown`.
+ *
+ * @example
+ * ```ts
+ * import type { HungActor } from "./report.ts";
+ * const hung: HungActor = { actor: "sink", phase: "draining" };
+ * ```
+ */
+export interface HungActor {
+  /** The actor's name. */
+  actor: string;
+  /** The phase it hung in. */
+  phase: "setup" | "draining" | "teardown";
+}
+
+/**
+ * What `Router.stop()` found: where every event went. The figures add up:
+ *
+ * `created + copies = delivered + errors + filtered + failed + dropped + abandoned + unaccounted`
+ *
+ * where `unaccounted` is 0 unless events were still in flight (a stop that
+ * gave up on an actor that still runs, say).
+ *
+ * @example
+ * ```ts
+ * import { BUILTIN_ACTORS } from "../actors/mod.ts";
+ * import { Registry } from "./registry.ts";
+ * import { Router, type StopReport } from "./router.ts";
+ *
+ * const registry = new Registry(BUILTIN_ACTORS);
+ * const router = new Router();
+ * router.register(registry.create("generator", "input", { interval: 0, count: 3 }));
+ * router.register(registry.create("null", "sink"));
+ * router.connect("input.outbox", "sink.inbox");
+ * await router.start();
+ * await router.finished;
+ * const report: StopReport = await router.stop();
+ * report.created; // 3
+ * report.delivered; // 3
+ * report.queues["sink.inbox"]!.in_total; // 3
+ * ```
+ */
+export interface StopReport {
+  /** Events made by inputs (and by actors outside `consume`, e.g. on a timer). */
+  created: number;
+  /** Events sent beyond one per event consumed (fanout copies, splits). */
+  copies: number;
+  /**
+   * Events consumed by outputs, and replies consumed by inputs that answer
+   * requests (`http_server` in request/response mode).
+   */
+  delivered: number;
+  /** Events consumed by outputs after they had failed (from an `error` queue). */
+  errors: number;
+  /** Events an actor consumed and sent nothing on for (a filter, an aggregator). */
+  filtered: number;
+  /** Events that failed with no `error` queue to take them: lost, and logged. */
+  failed: number;
+  /** Events lost to full-queue policies, unconnected or closed queues. */
+  dropped: number;
+  /** Events thrown away because the stop timed out. */
+  abandoned: number;
+  /** Values discarded because they were not events (not counted above). */
+  discarded: number;
+  /** Events sent by work that outlived its actor's run (not counted above). */
+  late: number;
+  /** Events neither delivered nor lost: 0 after a stop that drained. */
+  unaccounted: number;
+  /** Whether the stop's time ran out. */
+  timedOut: boolean;
+  /**
+   * Events not delivered when the time ran out, by queue: for an inbound
+   * queue those it held (queued or with the consumer); for an outbound queue
+   * those gathered or waiting for room in the queue it writes to. They were
+   * thrown away (`abandoned`).
+   */
+  queued: Record<string, number>;
+  /** Actors that did not finish a phase in time, and which. */
+  hung: HungActor[];
+  /** Every crash, restarted or not. */
+  crashed: Crash[];
+  /** The actors that crashed more often than their policy allows. */
+  gaveUp: string[];
+  /** Final figures of every queue, by `actor.queue`. */
+  queues: Record<string, QueueFigures>;
+}
+
+/** What the router adds to the counters to make a report. */
+export interface ReportContext {
+  /** Whether the stop's time ran out. */
+  timedOut: boolean;
+  /** See {@link StopReport.queued}. */
+  queued: Record<string, number>;
+  /** See {@link StopReport.hung}. */
+  hung: HungActor[];
+  /** See {@link StopReport.crashed}. */
+  crashed: Crash[];
+  /** See {@link StopReport.gaveUp}. */
+  gaveUp: string[];
+}
+
+/**
+ * The report of a pipeline made of `actors` (not its log and metric side
+ * streams).
+ *
+ * @example
+ * ```ts
+ * import { stopReport } from "./report.ts";
+ * const report = stopReport([], { timedOut: false, queued: {}, hung: [], crashed: [], gaveUp: [] });
+ * report.unaccounted; // 0
+ * ```
+ */
+export function stopReport(
+  actors: Iterable<Actor>,
+  context: ReportContext,
+): StopReport {
+  const report: StopReport = {
+    created: 0,
+    copies: 0,
+    delivered: 0,
+    errors: 0,
+    filtered: 0,
+    failed: 0,
+    dropped: 0,
+    abandoned: 0,
+    discarded: 0,
+    late: 0,
+    unaccounted: 0,
+    ...context,
+    queues: {},
+  };
+  for (const actor of actors) {
+    const counters = actor[COUNTERS];
+    report.created += counters.created_total;
+    report.copies += counters.copies_total;
+    report.delivered += counters.delivered_total;
+    report.errors += counters.errors_total;
+    report.filtered += counters.filtered_total;
+    report.failed += counters.lost_total;
+    report.late += counters.late_total;
+    for (const [name, queue] of Object.entries(actor.pool.figures())) {
+      report.queues[`${actor.name}.${name}`] = queue;
+      report.dropped += queue.dropped_total - queue.abandoned_total;
+      report.abandoned += queue.abandoned_total;
+      report.discarded += queue.discarded_total;
+    }
+  }
+  report.unaccounted = report.created + report.copies - report.delivered -
+    report.errors - report.filtered - report.failed - report.dropped -
+    report.abandoned;
+  return report;
+}

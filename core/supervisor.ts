@@ -1,0 +1,1198 @@
+/**
+ * The supervisor of one actor: it owns the actor's whole lifecycle (setup,
+ * run, drain, abandon, teardown), reads its inbound queues, calls `consume`,
+ * retries and fails events, keeps the actor's share of the one accounting,
+ * restarts the actor after a crash as its policy says, and closes its
+ * outbound queues whatever happens.
+ *
+ * Every event an actor takes is finished exactly once: consumed, failed
+ * (to `error` or lost), held and finished later through its {@link Held}
+ * handle, or abandoned by a stop that timed out. After the actor is
+ * abandoned or its run crashed, nothing it does reaches a queue any more:
+ * no `consume` is called, and what it still sends is counted in
+ * `late_total` and dropped.
+ *
+ * @module
+ */
+
+import { AsyncLocalStorage } from "node:async_hooks";
+import {
+  type Actor,
+  ACTOR_LOG,
+  type ActorLog,
+  type ActorRuntime,
+  type Context,
+  COUNTERS,
+  CrashError,
+  describe,
+  errorMessage,
+  type EventError,
+  type Held,
+  RUNTIME,
+  sleep,
+} from "./actor.ts";
+import { type Event, isEvent } from "./event.ts";
+import type { OutboundQueue, Queue } from "./queue.ts";
+import {
+  combineTrackers,
+  FAILED,
+  failTrackers,
+  type Tracked,
+  type TrackedEvent,
+  TRACKER,
+} from "./tracking.ts";
+
+/**
+ * Where an actor is in its lifecycle, as `Router.status()` and the stop
+ * report show it.
+ *
+ * @example
+ * ```ts
+ * import type { ActorPhase } from "./supervisor.ts";
+ * const phase: ActorPhase = "running";
+ * ```
+ */
+export type ActorPhase =
+  | "waiting"
+  | "setup"
+  | "running"
+  | "restarting"
+  | "finished"
+  | "gave up"
+  | "abandoned"
+  | "teardown"
+  | "stopped";
+
+/**
+ * One crash of an actor, as the supervisor recorded it.
+ *
+ * @example
+ * ```ts
+ * import type { Crash } from "./supervisor.ts";
+ * const crash: Crash = { actor: "parse", error: "Error: boom", time: new Date().toISOString(), restarted: true };
+ * ```
+ */
+export interface Crash {
+  /** The actor that crashed. */
+  actor: string;
+  /** `name: message` of what it crashed with. */
+  error: string;
+  /** When, as an ISO 8601 date. */
+  time: string;
+  /** Whether it was restarted (else the pipeline was stopped). */
+  restarted: boolean;
+}
+
+/**
+ * What a supervisor needs from the router that runs it.
+ *
+ * @example
+ * ```ts
+ * import type { SupervisorHooks } from "./supervisor.ts";
+ * const hooks: Partial<SupervisorHooks> = { closeWhenProduced: new Set(["outbox"]) };
+ * ```
+ */
+export interface SupervisorHooks {
+  /** Where lifecycle messages go (the router's log). */
+  log: ActorLog;
+  /**
+   * For an input: the outbound queues to close as soon as `produce`
+   * returns, because their events come back to its own inbound queues (a
+   * request/reply cycle); the others close once its inbound queues drained.
+   * `undefined`: all of them.
+   */
+  closeWhenProduced?: ReadonlySet<string>;
+  /** Told of each crash. */
+  onCrash?(crash: Crash): void;
+  /** The actor crashed more often than its policy allows: stop the pipeline. */
+  onGiveUp?(supervisor: Supervisor, error: unknown): void;
+}
+
+/** The store that tells `this.send` which `consume` call it is in. */
+const callContext = new AsyncLocalStorage<LoopContext>();
+
+/** What a failure carries: the error and the details for `header.error`. */
+interface Failure {
+  error: unknown;
+  details: Record<string, unknown> | undefined;
+}
+
+/** Why the events of an actor that gave up fail. */
+const GIVE_UP_MESSAGE = "it crashed more often than its restart policy allows";
+
+/** How long the other loops of a crashed actor may finish their batch, in ms. */
+const CRASH_GRACE_MS = 2000;
+
+/** The longest backoff before a restart, in ms. */
+const MAX_RESTART_BACKOFF_MS = 30_000;
+
+/**
+ * One run of an actor, from setup to crash or end: its loops, the events
+ * held past `consume`, and the signal its work sees.
+ */
+class Incarnation {
+  readonly abort: AbortController = new AbortController();
+  readonly loops: LoopContext[] = [];
+  readonly held: Set<HeldEvent> = new Set();
+  /** Crashed or abandoned: its contexts send nothing on any more. */
+  dead = false;
+  /** The run ended (finished, crashed or abandoned). */
+  over = false;
+  readonly ended: PromiseWithResolvers<unknown> = Promise.withResolvers();
+  #heldEmpty: PromiseWithResolvers<void> | undefined;
+
+  /**
+   * Ends the run: `reason` is `undefined` when it finished, the crash, or
+   * {@link ABANDONED}. The first reason counts.
+   */
+  end(reason: unknown): void {
+    if (this.over) return;
+    this.over = true;
+    this.ended.resolve(reason);
+  }
+
+  /** Resolves once no event is held any more. */
+  heldSettled(): Promise<void> | undefined {
+    if (this.held.size === 0) return undefined;
+    this.#heldEmpty ??= Promise.withResolvers();
+    return this.#heldEmpty.promise;
+  }
+
+  release(held: HeldEvent): void {
+    this.held.delete(held);
+    if (this.held.size === 0 && this.#heldEmpty !== undefined) {
+      this.#heldEmpty.resolve();
+      this.#heldEmpty = undefined;
+    }
+  }
+}
+
+/** The reason an incarnation ends when its actor is abandoned. */
+const ABANDONED = Symbol("abandoned");
+
+/** What sends derived events: a loop's context or a held event. */
+interface Sender {
+  readonly inc: Incarnation;
+  tracker: Tracked | undefined;
+  sent: number;
+}
+
+/**
+ * The context of one inbound queue's loop, handed to every `consume` call of
+ * that queue in turn (consumption of one queue is sequential, so one object
+ * serves them all).
+ */
+class LoopContext implements Context, Sender {
+  readonly queue: string;
+  readonly inbound: Queue;
+  readonly inc: Incarnation;
+  readonly #supervisor: Supervisor;
+  reader: ReadableStreamDefaultReader<Event[]> | undefined;
+  /** Settles when the loop ended. */
+  finished: Promise<void> = Promise.resolve();
+  /** Set when the loop must stop at its next batch. */
+  stopReading = false;
+  /** The batch being consumed, from `pos` on not finished yet. */
+  batch: readonly Event[] | undefined;
+  pos = 0;
+  /** Per-event mode: the event being consumed. */
+  event: Event | undefined;
+  tracker: Tracked | undefined;
+  sent = 0;
+  failure: Failure | undefined;
+  heldCurrent = false;
+  /** Batch mode: the failures and holds of the current attempt. */
+  failures: Map<Event, Failure> | undefined;
+  holds: Set<Event> | undefined;
+  batchMode = false;
+  /** Inside `consume` (for `this.send`). */
+  active = false;
+
+  constructor(
+    supervisor: Supervisor,
+    inc: Incarnation,
+    queue: string,
+    inbound: Queue,
+  ) {
+    this.#supervisor = supervisor;
+    this.inc = inc;
+    this.queue = queue;
+    this.inbound = inbound;
+  }
+
+  get signal(): AbortSignal {
+    return this.inc.abort.signal;
+  }
+
+  begin(event: Event): void {
+    this.event = event;
+    this.tracker = (event as TrackedEvent)[TRACKER];
+    this.sent = 0;
+    this.failure = undefined;
+    this.heldCurrent = false;
+    this.active = true;
+  }
+
+  send(
+    event: Event,
+    queue: string | OutboundQueue = "outbox",
+    from?: Event | readonly Event[],
+  ): Promise<void> | undefined {
+    return this.#supervisor.sendDerived(this, event, queue, from);
+  }
+
+  fail(event: Event, error: unknown, details?: Record<string, unknown>): void {
+    const failure = { error, details };
+    if (this.batchMode) {
+      this.#ownBatchEvent(event, "fail");
+      (this.failures ??= new Map()).set(event, failure);
+      return;
+    }
+    if (event !== this.event) {
+      throw new TypeError(
+        `Context.fail() of actor "${this.#supervisor.actor.name}" takes the event being consumed; hold() an event to fail it later`,
+      );
+    }
+    this.failure = failure;
+  }
+
+  hold(event: Event): Held {
+    if (this.batchMode) {
+      this.#ownBatchEvent(event, "hold");
+      (this.holds ??= new Set()).add(event);
+    } else if (event === this.event) {
+      this.heldCurrent = true;
+    } else {
+      throw new TypeError(
+        `Context.hold() of actor "${this.#supervisor.actor.name}" takes the event being consumed`,
+      );
+    }
+    return this.#supervisor.holdEvent(this, event);
+  }
+
+  #ownBatchEvent(event: Event, what: string): void {
+    if (this.batch?.includes(event) !== true) {
+      throw new TypeError(
+        `Context.${what}() of actor "${this.#supervisor.actor.name}" takes an event of the batch being consumed`,
+      );
+    }
+  }
+}
+
+/** An event kept past the end of `consume`, finished by its handle. */
+class HeldEvent implements Held, Sender {
+  readonly event: Event;
+  readonly inc: Incarnation;
+  readonly inbound: Queue;
+  readonly queue: string;
+  tracker: Tracked | undefined;
+  sent = 0;
+  settled = false;
+  readonly #supervisor: Supervisor;
+
+  constructor(
+    supervisor: Supervisor,
+    context: LoopContext,
+    event: Event,
+  ) {
+    this.#supervisor = supervisor;
+    this.inc = context.inc;
+    this.inbound = context.inbound;
+    this.queue = context.queue;
+    this.event = event;
+    this.tracker = (event as TrackedEvent)[TRACKER];
+  }
+
+  get signal(): AbortSignal {
+    return this.inc.abort.signal;
+  }
+
+  send(
+    event: Event,
+    queue: string | OutboundQueue = "outbox",
+  ): Promise<void> | undefined {
+    if (this.settled) return this.#supervisor.late(event);
+    return this.#supervisor.sendDerived(this, event, queue, undefined);
+  }
+
+  done(): void {
+    if (this.settled || this.inc.dead) return;
+    this.settled = true;
+    this.inc.release(this);
+    this.#supervisor.finishHeld(this, undefined);
+  }
+
+  fail(
+    error: unknown,
+    details?: Record<string, unknown>,
+  ): Promise<void> | undefined {
+    if (this.settled || this.inc.dead) return undefined;
+    this.settled = true;
+    this.inc.release(this);
+    return this.#supervisor.finishHeld(this, { error, details });
+  }
+}
+
+/**
+ * Runs one actor. Made by the router for each actor it starts; usable on
+ * its own for an actor outside a router (see `toTransformStream`).
+ *
+ * @example
+ * ```ts
+ * import { Actor, type Context, type Event } from "../mod.ts";
+ * import { Queue } from "./queue.ts";
+ * import { scopedLogger } from "./log.ts";
+ * import { Supervisor } from "./supervisor.ts";
+ *
+ * class Upper extends Actor {
+ *   readonly kind = "transform";
+ *   override consume(event: Event, context: Context): Promise<void> | undefined {
+ *     event.data = String(event.data).toUpperCase();
+ *     return context.send(event);
+ *   }
+ * }
+ * const upper = new Upper("upper");
+ * const out = new Queue("out");
+ * upper.pool.outbound.get("outbox")!.connect(out);
+ * const supervisor = new Supervisor(upper, { log: scopedLogger("-", "demo") });
+ * await supervisor.setup();
+ * supervisor.start();
+ * const writer = upper.pool.inbound.get("inbox")!.writable.getWriter();
+ * await writer.write({ header: {}, data: "hi" });
+ * await writer.close();
+ * await supervisor.done;
+ * await supervisor.teardown();
+ * const [batch] = await Array.fromAsync(out.readable);
+ * batch![0]!.data; // "HI"
+ * ```
+ */
+export class Supervisor implements ActorRuntime {
+  /** The actor supervised. */
+  readonly actor: Actor;
+  #hooks: SupervisorHooks;
+  #phase: ActorPhase = "waiting";
+  /** Aborts when the router stops: inputs stop producing. */
+  #stopProducing = new AbortController();
+  /** Aborts when the actor is abandoned. */
+  #abandon = new AbortController();
+  #inc: Incarnation | undefined;
+  #done = Promise.withResolvers<void>();
+  #running = false;
+  #stopping = false;
+  #finished = false;
+  #gaveUp: unknown;
+  #crashTimes: number[] = [];
+  #tracksCalls: boolean;
+  #delivers: boolean;
+  #errors: OutboundQueue | undefined;
+  #outbound: OutboundQueue[];
+  #lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  #lateLogged = false;
+  #consume: (event: Event, context: LoopContext) => void | Promise<void>;
+
+  /** Supervises `actor`; `hooks` connect it to its router. */
+  constructor(actor: Actor, hooks: SupervisorHooks) {
+    this.actor = actor;
+    this.#hooks = hooks;
+    actor[RUNTIME] = this;
+    this.#tracksCalls = actor.tracksCallsForSend;
+    this.#delivers = actor.kind !== "transform" && actor.kind !== "flow";
+    this.#outbound = [...actor.pool.outbound.values()];
+    this.#errors = actor.pool.outbound.get("error");
+    this.#consume = (event, context) => actor.consume(event, context);
+  }
+
+  /** Where the actor is in its lifecycle. */
+  get phase(): ActorPhase {
+    return this.#phase;
+  }
+
+  /**
+   * Resolves once the actor's run ended: it drained and its outbound queues
+   * closed, or it was abandoned, or it gave up after crashing too often.
+   */
+  get done(): Promise<void> {
+    return this.#done.promise;
+  }
+
+  /** Whether the run ended (see {@link Supervisor.done}). */
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  /** The error the actor gave up with, or `undefined`. */
+  get gaveUpWith(): unknown {
+    return this.#gaveUp;
+  }
+
+  /** Calls the actor's `setup()`. */
+  async setup(): Promise<void> {
+    this.#phase = "setup";
+    await this.actor.setup();
+  }
+
+  /** Starts the run in the background; see {@link Supervisor.done}. */
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#phase = "running";
+    for (const queue of this.actor.pool.inbound.values()) {
+      queue.consumeManually();
+    }
+    void this.#run();
+  }
+
+  /**
+   * The router stops: an input's `produce` sees its signal abort, and a
+   * crash from now on is not restarted.
+   */
+  stopProducing(): void {
+    this.#stopping = true;
+    this.#stopProducing.abort();
+  }
+
+  /**
+   * Stops at once (a stop that timed out): no `consume` is called any more,
+   * the work in progress sees its signal abort, what the actor held and what
+   * its queues hold is thrown away (counted as abandoned, trackers failed),
+   * and its outbound queues close.
+   */
+  abandon(): void {
+    if (this.#finished || this.#abandon.signal.aborted) return;
+    this.#phase = "abandoned";
+    this.#abandon.abort();
+    this.#stopProducing.abort();
+    const reason = `Actor "${this.actor.name}" was stopped before it finished`;
+    const inc = this.#inc;
+    if (inc !== undefined) {
+      this.#kill(inc, reason);
+      inc.end(ABANDONED);
+    }
+    for (const queue of this.actor.pool.inbound.values()) queue.clear();
+    for (const queue of this.#outbound) queue.abandon();
+    clearTimeout(this.#lingerTimer);
+    if (!this.#running) this.#end();
+  }
+
+  /** Calls the actor's `teardown()`. */
+  async teardown(): Promise<void> {
+    const before = this.#phase;
+    this.#phase = "teardown";
+    try {
+      await this.actor.teardown();
+    } finally {
+      this.#phase = before === "abandoned" || before === "gave up"
+        ? before
+        : "stopped";
+    }
+  }
+
+  /** @internal `actor.send(event, queue)`. */
+  send(event: Event, outbound: OutboundQueue): Promise<void> | undefined {
+    const context = this.#tracksCalls
+      ? callContext.getStore()
+      : this.#soleActiveContext();
+    if (context !== undefined && context.active) {
+      return this.sendDerived(context, event, outbound, undefined);
+    }
+    if (this.#abandon.signal.aborted) return this.late(event);
+    if (isEvent(event)) {
+      this.actor[COUNTERS].created_total++;
+      (event as TrackedEvent)[TRACKER]?.retain();
+      if (outbound === this.#errors) (event as TrackedEvent)[FAILED] = true;
+    }
+    return outbound.push(event);
+  }
+
+  /** @internal Sends an event derived from what `sender` holds. */
+  sendDerived(
+    sender: Sender,
+    event: Event,
+    queue: string | OutboundQueue,
+    from: Event | readonly Event[] | undefined,
+  ): Promise<void> | undefined {
+    if (sender.inc.dead) return this.late(event);
+    const outbound = typeof queue === "string"
+      ? this.actor.outbound(queue)
+      : queue;
+    if (isEvent(event)) {
+      const carried = (event as TrackedEvent)[TRACKER];
+      if (carried !== undefined) {
+        carried.retain();
+      } else {
+        const tracker = from === undefined
+          ? sender.tracker
+          : combineTrackers(Array.isArray(from) ? from : [from as Event]);
+        if (tracker !== undefined) {
+          (event as TrackedEvent)[TRACKER] = tracker;
+          tracker.retain();
+        }
+      }
+      if (outbound === this.#errors) (event as TrackedEvent)[FAILED] = true;
+      sender.sent++;
+    }
+    return outbound.push(event);
+  }
+
+  /** @internal Counts (and drops) a send from work that outlived its run. */
+  late(event: Event): undefined {
+    this.actor[COUNTERS].late_total++;
+    if (typeof event === "object" && event !== null) {
+      (event as TrackedEvent)[TRACKER]?.fail(
+        `Actor "${this.actor.name}" sent it after it was stopped`,
+      );
+    }
+    if (!this.#lateLogged) {
+      this.#lateLogged = true;
+      this.#hooks.log.warn(
+        'Actor "{actor}" sent an event after it was stopped or restarted; it was not sent on (counted in late_total)',
+        { actor: this.actor.name },
+      );
+    }
+    return undefined;
+  }
+
+  /** @internal Makes the handle of an event held past `consume`. */
+  holdEvent(context: LoopContext, event: Event): Held {
+    const held = new HeldEvent(this, context, event);
+    context.inc.held.add(held);
+    return held;
+  }
+
+  /** @internal Finishes a held event: handled, or failed with `failure`. */
+  finishHeld(
+    held: HeldEvent,
+    failure: Failure | undefined,
+  ): Promise<void> | undefined {
+    if (failure === undefined) {
+      this.#countConsumed(held.event, held.sent);
+      held.inbound.finish(1);
+      held.tracker?.release();
+      return undefined;
+    }
+    const waiting = this.#fail(held.queue, held.event, failure, held.sent);
+    held.inbound.finishFailed(1);
+    held.tracker?.release();
+    return waiting;
+  }
+
+  #soleActiveContext(): LoopContext | undefined {
+    const loops = this.#inc?.loops;
+    return loops?.length === 1 && this.actor.produce === undefined
+      ? loops[0]
+      : undefined;
+  }
+
+  async #run(): Promise<void> {
+    try {
+      for (;;) {
+        const inc = new Incarnation();
+        this.#inc = inc;
+        const ended = await this.#runOnce(inc);
+        if (ended === undefined || ended === ABANDONED) break;
+        if (!await this.#recover(inc, ended)) break;
+      }
+    } catch (error) {
+      // A bug of the supervisor itself: say so, and end as abandoned.
+      this.#hooks.log.error(
+        'The supervisor of actor "{actor}" failed: {error}',
+        { actor: this.actor.name, error: describe(error) },
+      );
+      this.abandon();
+    } finally {
+      if (!this.#abandon.signal.aborted) await this.#closeOutbound();
+      this.#end();
+    }
+  }
+
+  #end(): void {
+    clearTimeout(this.#lingerTimer);
+    if (this.#phase === "running" || this.#phase === "restarting") {
+      this.#phase = "finished";
+    }
+    this.#finished = true;
+    this.#done.resolve();
+  }
+
+  /**
+   * One run: the loops of the inbound queues and `produce`, until they all
+   * end (`undefined`), the actor crashes (the error) or is abandoned.
+   */
+  async #runOnce(inc: Incarnation): Promise<unknown> {
+    const loops = [...this.actor.pool.inbound].map(([name, queue]) =>
+      this.#loop(inc, name, queue)
+    );
+    const work = (async () => {
+      if (this.actor.produce !== undefined) {
+        try {
+          await this.actor.produce(
+            AbortSignal.any([this.#stopProducing.signal, inc.abort.signal]),
+          );
+        } catch (error) {
+          inc.end(error);
+          return;
+        }
+        if (inc.over) return;
+        await this.#closeOutbound(this.#hooks.closeWhenProduced);
+      }
+      await Promise.all(loops);
+      if (inc.over) return;
+      await inc.heldSettled();
+      if (inc.over) return;
+      try {
+        await this.actor.drained();
+      } catch (error) {
+        if (inc.over) return;
+        this.#hooks.log.error(
+          'Actor "{actor}" failed to flush on drain: {error}',
+          { actor: this.actor.name, error: describe(error) },
+        );
+      }
+      inc.end(undefined);
+    })();
+    void work;
+    return await inc.ended.promise;
+  }
+
+  /**
+   * After a crash: ends the run, fails what it held, and restarts the actor
+   * (true) or gives up (false).
+   */
+  async #recover(inc: Incarnation, crash: unknown): Promise<boolean> {
+    const restart = !this.#stopping && this.#mayRestart();
+    this.#hooks.onCrash?.({
+      actor: this.actor.name,
+      error: describe(crash),
+      time: new Date().toISOString(),
+      restarted: restart,
+    });
+    this.#hooks.log.error(
+      restart
+        ? 'Actor "{actor}" crashed and will be restarted: {error}'
+        : 'Actor "{actor}" crashed: {error}',
+      { actor: this.actor.name, error: describe(crash) },
+    );
+    this.#phase = "restarting";
+    await this.#endRun(inc, crash);
+    if (this.#abandon.signal.aborted) return false;
+    if (!restart) {
+      await this.#giveUp(crash);
+      return false;
+    }
+    try {
+      await this.#whileNotAbandoned(this.actor.teardown());
+      const backoff = Math.min(
+        MAX_RESTART_BACKOFF_MS,
+        this.actor.restart.backoffMs * 2 ** (this.#crashTimes.length - 1),
+      );
+      if (!await sleep(backoff, this.#abandon.signal)) return false;
+      await this.#whileNotAbandoned(this.actor.setup());
+    } catch (error) {
+      // Counts as one more crash: try again, or give up.
+      return await this.#recover(new Incarnation(), error);
+    }
+    if (this.#abandon.signal.aborted) return false;
+    this.actor[COUNTERS].restarts_total++;
+    this.#phase = "running";
+    return true;
+  }
+
+  /** Whether the crash policy allows one more restart now. */
+  #mayRestart(): boolean {
+    const now = Date.now();
+    const { max, withinMs } = this.actor.restart;
+    this.#crashTimes = this.#crashTimes.filter((time) => now - time < withinMs);
+    this.#crashTimes.push(now);
+    return this.#crashTimes.length <= max;
+  }
+
+  /** Resolves with `promise`, or at once when the actor is abandoned. */
+  async #whileNotAbandoned(promise: void | Promise<void>): Promise<void> {
+    if (promise === undefined) return;
+    const abandoned = this.#abandon.signal;
+    if (abandoned.aborted) return;
+    const { promise: stopped, resolve } = Promise.withResolvers<void>();
+    abandoned.addEventListener("abort", () => resolve(), { once: true });
+    await Promise.race([promise, stopped]);
+  }
+
+  /**
+   * Ends a crashed run: its loops stop reading (they may finish the batch in
+   * hand, for a short grace), then what is still unfinished fails with the
+   * crash.
+   */
+  async #endRun(inc: Incarnation, crash: unknown): Promise<void> {
+    for (const loop of inc.loops) {
+      loop.stopReading = true;
+      releaseReader(loop);
+    }
+    await this.#whileNotAbandoned(
+      settleWithin(
+        Promise.all(inc.loops.map((loop) => loop.finished)),
+        CRASH_GRACE_MS,
+      ),
+    );
+    inc.dead = true;
+    inc.abort.abort(crash);
+    if (this.#abandon.signal.aborted) return;
+    const failure: Failure = {
+      error: crash instanceof CrashError ? crash : new CrashError(
+        `Actor "${this.actor.name}" crashed: ${describe(crash)}`,
+        { cause: crash },
+      ),
+      details: undefined,
+    };
+    for (const loop of inc.loops) {
+      const batch = loop.batch;
+      if (batch === undefined) continue;
+      loop.batch = undefined;
+      for (let i = loop.pos; i < batch.length; i++) {
+        const event = batch[i]!;
+        if (loop.holds?.has(event) || (loop.heldCurrent && i === loop.pos)) {
+          continue;
+        }
+        const waiting = this.#fail(loop.queue, event, failure, 0);
+        loop.inbound.finishFailed(1);
+        (event as TrackedEvent)[TRACKER]?.release();
+        if (waiting !== undefined) await waiting;
+      }
+    }
+    for (const held of [...inc.held]) {
+      held.settled = true;
+      inc.release(held);
+      const waiting = this.finishHeld(held, failure);
+      if (waiting !== undefined) await waiting;
+    }
+  }
+
+  /**
+   * Gives up on an actor that crashed too often: tells the router (which
+   * stops the pipeline), then fails every event that still reaches it, so
+   * that nothing upstream waits for it, until its queues close.
+   */
+  async #giveUp(crash: unknown): Promise<void> {
+    this.#phase = "gave up";
+    this.#gaveUp = crash;
+    this.#hooks.onGiveUp?.(this, crash);
+    const failure: Failure = {
+      error: new CrashError(
+        `Actor "${this.actor.name}" stopped: ${GIVE_UP_MESSAGE} (${
+          describe(crash)
+        })`,
+      ),
+      details: undefined,
+    };
+    const inc = new Incarnation();
+    this.#inc = inc;
+    await Promise.all(
+      [...this.actor.pool.inbound].map(async ([name, queue]) => {
+        const reader = queue.readable.getReader();
+        try {
+          for (;;) {
+            const next = await reader.read().catch(() => DONE);
+            if (next.done || this.#abandon.signal.aborted) return;
+            for (const event of next.value) {
+              const waiting = this.#fail(name, event, failure, 0);
+              queue.finishFailed(1);
+              (event as TrackedEvent)[TRACKER]?.release();
+              if (waiting !== undefined) await waiting;
+            }
+          }
+        } finally {
+          releaseReaderLock(reader);
+        }
+      }),
+    );
+  }
+
+  /** Stops a run at once: its work is failed as abandoned. */
+  #kill(inc: Incarnation, reason: string): void {
+    inc.dead = true;
+    inc.abort.abort(new Error(reason));
+    for (const loop of inc.loops) {
+      loop.stopReading = true;
+      const batch = loop.batch;
+      loop.batch = undefined;
+      if (batch !== undefined) failTrackers(batch, reason, loop.pos);
+      releaseReader(loop);
+    }
+    for (const held of inc.held) {
+      held.settled = true;
+      held.tracker?.fail(reason);
+    }
+    inc.held.clear();
+  }
+
+  /** Reads one inbound queue until it ends, consuming batch by batch. */
+  #loop(inc: Incarnation, name: string, queue: Queue): Promise<void> {
+    const context = new LoopContext(this, inc, name, queue);
+    inc.loops.push(context);
+    const finished = (async () => {
+      const reader = queue.readable.getReader();
+      context.reader = reader;
+      const window = this.actor.pool.window;
+      try {
+        for (;;) {
+          if (context.stopReading) return;
+          let next: ReadableStreamReadResult<Event[]>;
+          try {
+            next = await reader.read();
+          } catch (error) {
+            if (context.stopReading || inc.dead) return;
+            throw error;
+          }
+          if (next.done) return;
+          const batch = next.value;
+          context.batch = batch;
+          context.pos = 0;
+          if (inc.dead) return;
+          const started = performance.now();
+          window.open();
+          let alive: boolean;
+          try {
+            alive = this.actor.consumeBatch === undefined
+              ? await this.#consumeEach(context, batch)
+              : await this.#consumeAll(context, batch);
+          } finally {
+            window.close();
+          }
+          if (!alive) return;
+          context.batch = undefined;
+          this.actor.observeConsume(
+            (performance.now() - started) / 1000,
+            batch.length,
+          );
+          await this.#flushOutbound();
+        }
+      } catch (error) {
+        inc.end(error);
+      } finally {
+        releaseReaderLock(reader);
+      }
+    })();
+    context.finished = finished;
+    return finished;
+  }
+
+  /**
+   * Consumes a batch one event at a time. Before waiting, the events
+   * finished so far are told to the queue, so that a stop that times out
+   * counts exactly the events not finished.
+   */
+  async #consumeEach(context: LoopContext, batch: Event[]): Promise<boolean> {
+    const inc = context.inc;
+    const inbound = context.inbound;
+    const actor = this.actor;
+    let ok = 0;
+    for (let i = 0; i < batch.length; i++) {
+      const event = batch[i]!;
+      context.begin(event);
+      try {
+        const result = this.#tracksCalls
+          ? callContext.run(context, this.#consume, event, context)
+          : actor.consume(event, context);
+        if (result !== undefined) {
+          if (ok > 0) inbound.finish(ok);
+          ok = 0;
+          this.#armLinger();
+          await result;
+        }
+      } catch (error) {
+        context.failure ??= { error, details: undefined };
+      }
+      if (inc.dead) return false;
+      if (context.failure !== undefined && actor.retry !== undefined) {
+        if (ok > 0) inbound.finish(ok);
+        ok = 0;
+        if (!await this.#retry(context, event)) return false;
+      }
+      context.active = false;
+      context.pos = i + 1;
+      if (context.heldCurrent) continue;
+      if (context.failure === undefined) {
+        this.#countConsumed(event, context.sent);
+        ok++;
+        context.tracker?.release();
+        continue;
+      }
+      if (ok > 0) inbound.finish(ok);
+      ok = 0;
+      const waiting = this.#fail(
+        context.queue,
+        event,
+        context.failure,
+        context.sent,
+      );
+      inbound.finishFailed(1);
+      context.tracker?.release();
+      if (waiting !== undefined) {
+        await waiting;
+        if (inc.dead) return false;
+      }
+    }
+    if (ok > 0) inbound.finish(ok);
+    context.event = undefined;
+    context.tracker = undefined;
+    return true;
+  }
+
+  /** Runs `consume` again after the backoff while it fails and retries are left. */
+  async #retry(context: LoopContext, event: Event): Promise<boolean> {
+    const { max, backoffMs } = this.actor.retry!;
+    const inc = context.inc;
+    for (let attempt = 1; attempt <= max; attempt++) {
+      if (!await sleep(backoffMs * 2 ** (attempt - 1), inc.abort.signal)) {
+        return false;
+      }
+      if (inc.dead) return false;
+      context.failure = undefined;
+      context.active = true;
+      try {
+        const result = this.#tracksCalls
+          ? callContext.run(context, this.#consume, event, context)
+          : this.actor.consume(event, context);
+        if (result !== undefined) {
+          this.#armLinger();
+          await result;
+        }
+      } catch (error) {
+        context.failure = { error, details: undefined };
+      }
+      if (inc.dead) return false;
+      if (context.failure === undefined) return true;
+    }
+    return true;
+  }
+
+  /**
+   * Consumes a batch with `consumeBatch`: the events it fails (or all it did
+   * not fail or hold, when it throws) are retried together as `retry` says;
+   * then every event of the batch is finished.
+   */
+  async #consumeAll(context: LoopContext, batch: Event[]): Promise<boolean> {
+    const inc = context.inc;
+    const actor = this.actor;
+    context.batchMode = true;
+    context.sent = 0;
+    context.failures = undefined;
+    context.holds = undefined;
+    context.tracker = undefined;
+    let events = batch;
+    for (let attempt = 0;; attempt++) {
+      context.active = true;
+      try {
+        const result = actor.consumeBatch!(events, context);
+        if (result !== undefined) {
+          this.#armLinger();
+          await result;
+        }
+      } catch (error) {
+        if (!inc.dead) {
+          const failures = context.failures ??= new Map();
+          for (const event of events) {
+            if (!failures.has(event) && !isHeld(context, event)) {
+              failures.set(event, { error, details: undefined });
+            }
+          }
+        }
+      }
+      context.active = false;
+      if (inc.dead) return false;
+      const retry = actor.retry;
+      if (
+        context.failures === undefined || retry === undefined ||
+        attempt >= retry.max
+      ) {
+        break;
+      }
+      events = [...context.failures.keys()];
+      context.failures = undefined;
+      if (!await sleep(retry.backoffMs * 2 ** attempt, inc.abort.signal)) {
+        return false;
+      }
+      if (inc.dead) return false;
+    }
+    const failures = context.failures as Map<Event, Failure> | undefined;
+    const holds = context.holds as Set<Event> | undefined;
+    context.batchMode = false;
+    let succeeded = 0;
+    const counters = actor[COUNTERS];
+    for (const event of batch) {
+      if (failures?.has(event) || holds?.has(event)) continue;
+      succeeded++;
+      if (this.#delivers) {
+        if ((event as TrackedEvent)[FAILED] === true) counters.errors_total++;
+        else counters.delivered_total++;
+      }
+      (event as TrackedEvent)[TRACKER]?.release();
+    }
+    counters.consumed_total += succeeded;
+    const sent = context.sent;
+    if (this.#delivers) counters.copies_total += sent;
+    else if (sent >= succeeded) counters.copies_total += sent - succeeded;
+    else counters.filtered_total += succeeded - sent;
+    context.inbound.finish(succeeded);
+    context.pos = batch.length;
+    if (failures !== undefined) {
+      for (const [event, failure] of failures) {
+        const waiting = this.#fail(context.queue, event, failure, 0);
+        context.inbound.finishFailed(1);
+        (event as TrackedEvent)[TRACKER]?.release();
+        if (waiting !== undefined) {
+          await waiting;
+          if (inc.dead) return false;
+        }
+      }
+    }
+    context.failures = undefined;
+    context.holds = undefined;
+    return true;
+  }
+
+  /** Counts one event consumed, which sent `sent` events on. */
+  #countConsumed(event: Event, sent: number): void {
+    const counters = this.actor[COUNTERS];
+    counters.consumed_total++;
+    if (this.#delivers) {
+      if ((event as TrackedEvent)[FAILED] === true) counters.errors_total++;
+      else counters.delivered_total++;
+      counters.copies_total += sent;
+    } else if (sent === 0) {
+      counters.filtered_total++;
+    } else {
+      counters.copies_total += sent - 1;
+    }
+  }
+
+  /**
+   * Fails one event for good: counts it, sets `header.error` and sends it to
+   * the `error` queue, or logs it and counts it as lost. `sent` events were
+   * derived from it before it failed.
+   */
+  #fail(
+    queue: string,
+    event: Event,
+    failure: Failure,
+    sent: number,
+  ): Promise<void> | undefined {
+    const counters = this.actor[COUNTERS];
+    counters.failed_total++;
+    counters.copies_total += sent;
+    const { error, details } = failure;
+    const header: EventError = {
+      actor: this.actor.name,
+      queue,
+      name: error instanceof Error ? error.name : "Error",
+      message: errorMessage(error),
+      time: new Date().toISOString(),
+      ...details,
+    };
+    const failed = withError(event, header);
+    const tracker = (failed as TrackedEvent)[TRACKER];
+    const errors = this.#errors;
+    if (errors !== undefined && errors.target !== null && !errors.closed) {
+      (failed as TrackedEvent)[FAILED] = true;
+      tracker?.retain();
+      return errors.push(failed);
+    }
+    counters.lost_total++;
+    tracker?.fail(`${header.name}: ${header.message}`);
+    this.actor[ACTOR_LOG].error(
+      'Failed to consume an event from "{queue}": {name}: {message}',
+      {
+        queue: `${this.actor.name}.${queue}`,
+        name: header.name,
+        message: header.message,
+      },
+    );
+    return undefined;
+  }
+
+  /**
+   * While an asynchronous `consume` is awaited, what the batch sent so far
+   * waits at most `lingerMs` before it is written on.
+   */
+  #armLinger(): void {
+    if (this.#lingerTimer !== undefined) return;
+    this.#lingerTimer = setTimeout(() => {
+      this.#lingerTimer = undefined;
+      for (const outbound of this.#outbound) outbound.flush();
+    }, this.actor.lingerMs);
+  }
+
+  async #flushOutbound(): Promise<void> {
+    if (!this.actor.pool.window.isOpen && this.#lingerTimer !== undefined) {
+      clearTimeout(this.#lingerTimer);
+      this.#lingerTimer = undefined;
+    }
+    for (const outbound of this.#outbound) {
+      const flushing = outbound.flush();
+      if (flushing !== undefined) await flushing;
+    }
+  }
+
+  /** Closes the outbound queues named in `only` (all when `undefined`). */
+  async #closeOutbound(only?: ReadonlySet<string>): Promise<void> {
+    await Promise.all(
+      [...this.actor.pool.outbound].flatMap(([name, queue]) =>
+        only === undefined || only.has(name) ? [queue.close()] : []
+      ),
+    );
+  }
+}
+
+/** What `reader.read()` resolves with at the end. */
+const DONE = { done: true } as ReadableStreamReadDoneResult<Event[]>;
+
+/** Whether a batch's `consumeBatch` held `event`. */
+function isHeld(context: LoopContext, event: Event): boolean {
+  return context.holds?.has(event) === true;
+}
+
+/** Lets go of a loop's reader, which ends a read it waits on. */
+function releaseReader(loop: LoopContext): void {
+  const reader = loop.reader;
+  loop.reader = undefined;
+  if (reader !== undefined) releaseReaderLock(reader);
+}
+
+function releaseReaderLock(reader: ReadableStreamDefaultReader<Event[]>) {
+  try {
+    reader.releaseLock();
+  } catch {
+    // Released already.
+  }
+}
+
+/** Resolves once `promise` settles or `ms` passed, leaving no timer. */
+async function settleWithin(promise: Promise<unknown>, ms: number) {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      promise.catch(() => {}),
+      new Promise<void>((resolve) => timer = setTimeout(resolve, ms)),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * `event` with `header.error` set; a copy (keeping its tracker) when its
+ * header cannot be changed (frozen, say).
+ */
+function withError(event: Event, error: EventError): Event {
+  try {
+    event.header.error = error;
+    if (event.header.error === error) return event;
+  } catch {
+    // A frozen or sealed header: copy below.
+  }
+  const copy: TrackedEvent = {
+    header: { ...event.header, error },
+    data: event.data,
+  };
+  const tracker = (event as TrackedEvent)[TRACKER];
+  if (tracker !== undefined) copy[TRACKER] = tracker;
+  return copy;
+}
