@@ -53,7 +53,7 @@ import {
   parseListenAddress,
 } from "./admin/server.ts";
 import { type ActorKind, sleep } from "./core/actor.ts";
-import { loadPipeline, type PipelineConfig } from "./core/config.ts";
+import { loadPipeline, type PipelineConfig } from "./core/config/mod.ts";
 import { ConfigError, didYouMean, quoteList } from "./core/errors.ts";
 import { LOG_LEVELS, type LogLevel } from "./core/log.ts";
 import type { Queue } from "./core/queue.ts";

@@ -46,7 +46,7 @@ export {
   type LoadOptions,
   loadPipeline,
   type PipelineConfig,
-} from "./core/config.ts";
+} from "./core/config/mod.ts";
 export {
   closest,
   ConfigError,
