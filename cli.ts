@@ -14,8 +14,9 @@
  *
  * Exit codes: 0 ok; 1 invalid input (a bad bootstrap file, an unknown actor
  * type, an actor that failed to set up); 2 usage error; 3 `run` stopped but
- * the drain timed out, so events still queued were lost; 130 (SIGINT) or 143
- * (SIGTERM) `run` exited at once on a second signal, without draining.
+ * the drain timed out, so events still queued were lost; 4 `plan
+ * --detailed-exitcode` found changes; 130 (SIGINT) or 143 (SIGTERM) `run`
+ * exited at once on a second signal, without draining.
  *
  * @module
  */
@@ -25,6 +26,7 @@ import { UsageError } from "./cli/args.ts";
 import { type Command, EXIT_CODES, NAME } from "./cli/command.ts";
 import { actorsCommand } from "./cli/commands/actors.ts";
 import { graphCommand } from "./cli/commands/graph.ts";
+import { planCommand } from "./cli/commands/plan.ts";
 import { runCommand } from "./cli/commands/run.ts";
 import { schemaCommand } from "./cli/commands/schema.ts";
 import { serviceCommand } from "./cli/commands/service.ts";
@@ -39,6 +41,7 @@ export { EXIT_CODES } from "./cli/command.ts";
 const COMMANDS: Record<string, Command> = {
   run: runCommand,
   validate: validateCommand,
+  plan: planCommand,
   graph: graphCommand,
   actors: actorsCommand,
   schema: schemaCommand,
@@ -63,7 +66,8 @@ ${
 Run "${NAME} COMMAND --help" for the options of a command.
 
 Exit codes: 0 ok, 1 invalid input, 2 usage error; "run" also uses 3 (drain
-timed out) and 130/143 (exited at once on a second SIGINT/SIGTERM).
+timed out) and 130/143 (exited at once on a second SIGINT/SIGTERM), "plan
+--detailed-exitcode" 4 (something changes).
 `;
 
 /**

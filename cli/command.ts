@@ -18,6 +18,8 @@ export const EXIT_CODES = {
   usage: 2,
   /** `run` stopped, but the drain timed out and queued events were lost. */
   timedOut: 3,
+  /** `plan --detailed-exitcode`: the plan has changes. */
+  changes: 4,
   /** `run` exited at once on a second SIGINT. */
   sigint: 130,
   /** `run` exited at once on a second SIGTERM. */

@@ -1,7 +1,7 @@
 /**
  * Bootstrap files: load a YAML pipeline description and check all of it
  * ({@link loadConfig}), build a router of it ({@link buildRouter}), or both
- * ({@link loadPipeline}).
+ * ({@link loadPipeline}); compare two of them ({@link planReload}).
  *
  * @example
  * ```ts
@@ -23,5 +23,15 @@ export {
   type LoadOptions,
   loadPipeline,
 } from "./load.ts";
+export {
+  type AddedOrRemovedActor,
+  type FieldChange,
+  type KeptActor,
+  type PlannedConnection,
+  planReload,
+  type QueueChange,
+  type ReloadPlan,
+  type ReplacedActor,
+} from "./plan.ts";
 export { type BootstrapSource } from "./source.ts";
 export type { ActorConfig, ConnectionConfig, PipelineConfig } from "./types.ts";
