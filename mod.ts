@@ -55,7 +55,7 @@ export {
   type LoadOptions,
   loadPipeline,
   type PipelineConfig,
-} from "./core/config.ts";
+} from "./core/config/mod.ts";
 export {
   closest,
   ConfigError,

@@ -18,6 +18,7 @@ import { withTempDir } from "./helpers.ts";
 const COMMANDS = [
   "run",
   "validate",
+  "plan",
   "graph",
   "actors",
   "schema",

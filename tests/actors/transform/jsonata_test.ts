@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { EventError } from "../../../core/actor.ts";
-import { loadPipeline } from "../../../core/config.ts";
+import { loadPipeline } from "../../../core/config/mod.ts";
 import { ConfigError } from "../../../core/errors.ts";
 import { createActor } from "../../../core/registry.ts";
 import { Jsonata, jsonata } from "../../../actors/transform/jsonata.ts";

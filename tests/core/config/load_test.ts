@@ -1,19 +1,19 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { z } from "zod";
-import { BUILTIN_ACTORS } from "../../actors/mod.ts";
-import { Actor, type ActorSettings } from "../../core/actor.ts";
-import { loadPipeline } from "../../core/config.ts";
-import { ConfigError } from "../../core/errors.ts";
-import type { Event } from "../../core/event.ts";
-import { type ActorSpec, Registry } from "../../core/registry.ts";
-import { Collector, withTempDir } from "../helpers.ts";
+import { BUILTIN_ACTORS } from "../../../actors/mod.ts";
+import { Actor, type ActorSettings } from "../../../core/actor.ts";
+import { loadPipeline } from "../../../core/config/mod.ts";
+import { ConfigError } from "../../../core/errors.ts";
+import type { Event } from "../../../core/event.ts";
+import { type ActorSpec, Registry } from "../../../core/registry.ts";
+import { withTempDir } from "../../helpers.ts";
 import {
   fileUrl,
   ndjsonFileModule,
   runCli,
   stuckModule,
-} from "../cli_helpers.ts";
+} from "../../cli_helpers.ts";
 
 /**
  * Broken bootstrap files and the exact problems reported for each, as
@@ -352,83 +352,6 @@ Deno.test("loadPipeline shows <text> as the file of a text without a name", asyn
   );
 });
 
-/** A registry of the built-in actors plus `collect` (a {@link Collector}). */
-function registryWithCollector(): Registry {
-  const collect: ActorSpec<Record<string, never>> = {
-    type: "collect",
-    kind: "output",
-    summary: "Keeps every event.",
-    options: z.strictObject({}),
-    create: (name, _options, settings) => new Collector(name, settings),
-  };
-  return new Registry([...BUILTIN_ACTORS, collect as ActorSpec]);
-}
-
-Deno.test("loadPipeline builds a router that runs the file's pipeline and describes it", async () => {
-  const { router, config } = await loadPipeline({
-    file: "inline.yaml",
-    text: [
-      "actors:",
-      "  input:",
-      "    type: generator",
-      "    options: { interval: 0, count: 5, data: 'n={{seq}}' }",
-      "  sink:",
-      "    type: collect",
-      "    capacity: 5",
-      "    when_full: block",
-      "    retry: { max: 2 }",
-      "connections:",
-      "  - { from: input.outbox, to: sink.inbox, capacity: 7, when_full: drop_newest }",
-      "",
-    ].join("\n"),
-  }, { registry: registryWithCollector() });
-  try {
-    assert.deepEqual(
-      config.actors.map(({ name, type, line, column }) => ({
-        name,
-        type,
-        line,
-        column,
-      })),
-      [
-        { name: "input", type: "generator", line: 2, column: 3 },
-        { name: "sink", type: "collect", line: 5, column: 3 },
-      ],
-    );
-    assert.deepEqual(config.actors[0]!.options, {
-      interval: 0,
-      count: 5,
-      data: "n={{seq}}",
-    });
-    assert.deepEqual(config.actors[1]!.settings, {
-      capacity: 5,
-      whenFull: "block",
-      retry: { max: 2, backoffMs: 100 },
-    });
-    assert.deepEqual(config.connections, [{
-      from: "input.outbox",
-      to: "sink.inbox",
-      options: { capacity: 7, whenFull: "drop_newest" },
-      line: 11,
-      column: 5,
-    }]);
-    assert.equal(config.logs, null);
-    assert.deepEqual(router.connections(), [{
-      from: "input.outbox",
-      to: "sink.inbox",
-      options: { capacity: 7, whenFull: "drop_newest" },
-    }]);
-    await router.start();
-    await router.finished;
-    const sink = router.actor("sink") as Collector;
-    assert.deepEqual(sink.data(), ["n=1", "n=2", "n=3", "n=4", "n=5"]);
-    assert.equal(sink.pool.inbound.get("inbox")!.capacity, 7);
-  } finally {
-    const report = await router.stop();
-    assert.equal(report.delivered, 5);
-  }
-});
-
 Deno.test("loadPipeline substitutes ${VAR} and ${VAR:-default}, typed in plain values and text in quoted ones", async () => {
   const { router, config } = await loadPipeline({
     text: [
@@ -574,39 +497,4 @@ Deno.test("nothing is set up when the file has an error", async () => {
   assert.equal(error.problems.length, 1);
   assert.equal(error.line, 6);
   assert.equal(Recorder.setups, 0);
-});
-
-Deno.test("logs: routes the router's log records to the named actor", async () => {
-  const { router, config } = await loadPipeline({
-    text: [
-      "actors:",
-      "  input: { type: generator, options: { interval: 0, count: 2 } }",
-      "  lost: { type: generator, options: { interval: 0, count: 1 } }",
-      "  sink: { type: collect }",
-      "  logged: { type: collect }",
-      "connections:",
-      "  - input.outbox -> sink.inbox",
-      "logs: logged",
-      "",
-    ].join("\n"),
-  }, { registry: registryWithCollector() });
-  assert.equal(config.logs, "logged");
-  const logged = router.actor("logged") as Collector;
-  try {
-    await router.start();
-    await router.finished;
-    await logged.waitFor(1);
-    const warning = logged.events.find((event) =>
-      String(event.data).includes("lost.outbox")
-    );
-    assert.ok(warning, "the unconnected queue is logged");
-    assert.equal(
-      (warning.header.log as { level: string }).level,
-      "warning",
-    );
-  } finally {
-    const report = await router.stop();
-    assert.equal(report.delivered, 2);
-    assert.equal(report.dropped, 1);
-  }
 });

@@ -1,0 +1,101 @@
+/**
+ * `compysition graph FILE`: a pipeline's topology as Graphviz dot or Mermaid.
+ *
+ * @module
+ */
+
+import type { PipelineConfig } from "../../core/config/mod.ts";
+import { splitAddress } from "../../core/router.ts";
+import { choice, onePositional, parse } from "../args.ts";
+import { type Command, EXIT_CODES, NAME } from "../command.ts";
+import { checkFile, out } from "../output.ts";
+
+/** `graph`: prints a pipeline's topology as Graphviz dot or Mermaid. */
+export const graphCommand: Command = {
+  summary: "Print a pipeline's topology as Graphviz dot or Mermaid",
+  help: `Usage: ${NAME} graph FILE [--format dot|mermaid]
+
+Prints the actors of FILE as nodes and its connections as edges labelled
+"outbound queue -> inbound queue".
+
+Options:
+  --format FORMAT  dot (Graphviz, the default) or mermaid
+  -h, --help       Show this help
+`,
+  main,
+};
+
+async function main(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    format: { type: "string" },
+  });
+  const file = onePositional(positionals, "FILE");
+  const format = choice(values.format ?? "dot", "--format", [
+    "dot",
+    "mermaid",
+  ]);
+  const config = await checkFile(file);
+  if (config === undefined) return EXIT_CODES.invalid;
+  out(format === "dot" ? toDot(config) : toMermaid(config));
+  return EXIT_CODES.ok;
+}
+
+function sideRole(config: PipelineConfig, name: string): string {
+  const roles = [
+    config.logs === name ? "receives logs" : "",
+    config.metrics === name ? "receives metrics" : "",
+  ].filter((role) => role !== "");
+  return roles.length === 0 ? "" : `, ${roles.join(", ")}`;
+}
+
+function toDot(config: PipelineConfig): string {
+  const id = (text: string) =>
+    `"${text.replace(/["\\]/g, "\\$&").replace(/\n/g, "\\n")}"`;
+  const name = config.file.split(/[\\/]/).pop()!.replace(/\.ya?ml$/i, "");
+  const lines = [
+    `digraph ${id(name)} {`,
+    "  rankdir=LR;",
+    '  node [shape=box, style=rounded, fontname="sans-serif"];',
+    '  edge [fontname="sans-serif", fontsize=10];',
+  ];
+  for (const actor of config.actors) {
+    const role = sideRole(config, actor.name);
+    lines.push(
+      `  ${id(actor.name)} [label=${
+        id(`${actor.name}\n(${actor.type}${role})`)
+      }${role === "" ? "" : ', style="rounded,dashed"'}];`,
+    );
+  }
+  for (const connection of config.connections) {
+    const [from, out] = splitAddress(connection.from);
+    const [to, inbound] = splitAddress(connection.to);
+    lines.push(
+      `  ${id(from)} -> ${id(to)} [label=${id(`${out} -> ${inbound}`)}];`,
+    );
+  }
+  lines.push("}");
+  return lines.join("\n") + "\n";
+}
+
+function toMermaid(config: PipelineConfig): string {
+  const ids = new Map(config.actors.map((actor, i) => [actor.name, `a${i}`]));
+  const label = (text: string) =>
+    `"${text.replace(/"/g, "#quot;").replace(/\n/g, "<br/>")}"`;
+  const lines = ["flowchart LR"];
+  for (const actor of config.actors) {
+    const role = sideRole(config, actor.name);
+    lines.push(
+      `  ${ids.get(actor.name)}[${
+        label(`${actor.name}\n(${actor.type}${role})`)
+      }]`,
+    );
+  }
+  for (const connection of config.connections) {
+    const [from, out] = splitAddress(connection.from);
+    const [to, inbound] = splitAddress(connection.to);
+    lines.push(
+      `  ${ids.get(from)} -->|${label(`${out} -> ${inbound}`)}| ${ids.get(to)}`,
+    );
+  }
+  return lines.join("\n") + "\n";
+}

@@ -1,0 +1,328 @@
+/**
+ * `compysition run FILE`: runs a pipeline in the foreground until it ends or
+ * a signal stops it, then drains and prints the stop report.
+ *
+ * @module
+ */
+
+import { LogHuman } from "../../actors/log/log_human.ts";
+import { LogJson } from "../../actors/log/log_json.ts";
+import { plural } from "../../admin/client.ts";
+import { AdminServer } from "../../admin/server.ts";
+import { errorMessage } from "../../core/actor.ts";
+import { loadPipeline } from "../../core/config/mod.ts";
+import { ConfigError } from "../../core/errors.ts";
+import { LOG_LEVELS, type LogLevel } from "../../core/log.ts";
+import type { Router, StopReport } from "../../core/router.ts";
+import {
+  choice,
+  level,
+  listenAddress,
+  onePositional,
+  parse,
+  seconds,
+  UsageError,
+} from "../args.ts";
+import { type Command, type Exit, EXIT_CODES, NAME } from "../command.ts";
+import { configErrorText, err } from "../output.ts";
+import { PidFile, PidFileError } from "../pid_file.ts";
+import { listenForSignals } from "../signals.ts";
+import { StatusLine } from "../status_line.ts";
+
+/** `run`: runs a pipeline until SIGINT/SIGTERM, then drains and stops. */
+export const runCommand: Command = {
+  summary: "Run a pipeline until SIGINT/SIGTERM, then drain and stop",
+  help: `Usage: ${NAME} run FILE [options]
+
+Runs the pipeline described by FILE in the foreground. On SIGINT (Ctrl+C) or
+SIGTERM it stops by draining: inputs stop, every queue empties downstream and
+outputs flush; then the stop report is printed on stderr. A second signal
+exits at once without draining. A pipeline whose inputs end by themselves
+stops the same way when everything has drained.
+
+On a terminal, a status line at the bottom of stderr shows events per second
+in (made by inputs) and out (handled by outputs) and the fullest queue.
+
+Options:
+  --drain-timeout SECONDS  Longest wait for the queues to drain (default 30)
+  --log-level LEVEL        Lowest level logged: ${
+    LOG_LEVELS.join(", ")
+  } (default info)
+  --log-format FORMAT      human or json: how log records are written on
+                           stderr when the file has no "logs:" (default human)
+  --status WHEN            auto, always or never: the live status line
+                           (default auto: only when stderr is a terminal)
+  --admin [HOST:]PORT      Serve the admin API and dashboard there (off by
+                           default; the host defaults to 127.0.0.1): /health,
+                           /ready, /metrics, /api/pipeline, /api/tap and /
+  --admin-token TOKEN      Require this bearer token on every admin route but
+                           /health
+  --pid-file PATH          Write the process id to PATH, and remove it on exit;
+                           refuse to start while PATH names a running process
+                           (a file left by a process that ended is replaced)
+  -h, --help               Show this help
+
+Exit codes:
+  0    stopped after every queue drained
+  1    the file is invalid, an actor failed to set up, the admin API cannot
+       be served, or the --pid-file names a running process
+  2    usage error
+  3    stopped, but the drain timed out: the events still queued were lost
+  130  a second SIGINT exited at once without draining (143 for SIGTERM)
+`,
+  main,
+};
+
+async function main(args: string[], exit: Exit): Promise<number> {
+  const { values, positionals } = parse(args, {
+    "drain-timeout": { type: "string" },
+    "log-level": { type: "string" },
+    "log-format": { type: "string" },
+    status: { type: "string" },
+    admin: { type: "string" },
+    "admin-token": { type: "string" },
+    "pid-file": { type: "string" },
+  });
+  const file = onePositional(positionals, "FILE");
+  const adminAddress = values.admin === undefined
+    ? undefined
+    : listenAddress(values.admin);
+  const adminToken = values["admin-token"];
+  if (adminToken !== undefined && adminAddress === undefined) {
+    throw new UsageError("--admin-token needs --admin");
+  }
+  const timeoutMs = seconds(values["drain-timeout"] ?? "30", "--drain-timeout");
+  const logLevel = level(values["log-level"] ?? "info");
+  const format = choice(values["log-format"] ?? "human", "--log-format", [
+    "human",
+    "json",
+  ]);
+  const statusWhen = choice(values.status ?? "auto", "--status", [
+    "auto",
+    "always",
+    "never",
+  ]);
+  const notice = format === "json" ? jsonNotice : humanNotice;
+
+  // Removed when this function ends (return or throw) and on exit.
+  using pidFile = values["pid-file"] === undefined
+    ? undefined
+    : takePidFile(values["pid-file"], notice);
+  if (pidFile === null) return EXIT_CODES.invalid;
+
+  let loaded;
+  try {
+    loaded = await loadPipeline(file, { routerOptions: { logLevel } });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    err(configErrorText(error));
+    return EXIT_CODES.invalid;
+  }
+  const { router, config } = loaded;
+  if (config.logs === null) {
+    const name = freeName(router, "log");
+    router.registerLogActor(
+      format === "json" ? new LogJson(name) : new LogHuman(name),
+    );
+  }
+
+  const stopping = Promise.withResolvers<Deno.Signal>();
+  let signalled: Deno.Signal | undefined;
+  let status: StatusLine | undefined;
+  // Listens until this function ends, after the stop report is printed.
+  using _signals = listenForSignals((signal) => {
+    if (signalled === undefined) {
+      signalled = signal;
+      stopping.resolve(signal);
+      return;
+    }
+    status?.stop();
+    notice(`Second ${signal}: exiting at once without draining`, "warning");
+    exit(signal === "SIGINT" ? EXIT_CODES.sigint : EXIT_CODES.sigterm);
+  });
+
+  try {
+    await router.start();
+  } catch (error) {
+    notice(`Cannot start "${file}": ${errorMessage(error)}`, "error");
+    return EXIT_CODES.invalid;
+  }
+  const started = performance.now();
+  notice(
+    `Running "${file}": ${plural(config.actors.length, "actor")}, ${
+      plural(config.connections.length, "connection")
+    }; SIGINT (Ctrl+C) or SIGTERM stops it`,
+  );
+  let admin: AdminServer | undefined;
+  if (adminAddress !== undefined) {
+    try {
+      admin = new AdminServer({
+        router,
+        ...adminAddress,
+        ...(adminToken === undefined ? {} : { token: adminToken }),
+        types: Object.fromEntries(
+          config.actors.map((actor) => [actor.name, actor.type]),
+        ),
+      });
+    } catch (error) {
+      notice(
+        `Cannot serve the admin API on "${values.admin}": ${
+          errorMessage(error)
+        }`,
+        "error",
+      );
+      await router.stop({ timeoutMs });
+      return EXIT_CODES.invalid;
+    }
+    notice(`Admin API and dashboard at ${admin.url}`, "info", {
+      admin: admin.url,
+    });
+  }
+  const onTerminal = Deno.stderr.isTerminal();
+  if (statusWhen === "always" || (statusWhen === "auto" && onTerminal)) {
+    status = new StatusLine(router);
+    status.start();
+  }
+
+  const reason = await Promise.race([
+    router.finished.then(() => "finished" as const),
+    stopping.promise,
+  ]);
+  if (reason !== "finished") {
+    notice(
+      `Stopping on ${reason}: draining the queues (up to ${
+        timeoutMs / 1000
+      } s); send ${reason} again to exit at once`,
+    );
+  }
+  const report = await router.stop({ timeoutMs });
+  await admin?.close();
+  status?.stop();
+  printReport(report, reason, (performance.now() - started) / 1000, notice);
+  if (report.gaveUp.length > 0) return EXIT_CODES.crashed;
+  return report.timedOut ? EXIT_CODES.timedOut : EXIT_CODES.ok;
+}
+
+/**
+ * Takes the PID file at `path` for this process; on failure says why and
+ * returns `null`.
+ */
+function takePidFile(path: string, notice: Notice): PidFile | null {
+  try {
+    const pidFile = PidFile.acquire(path);
+    if (pidFile.replaced !== undefined) {
+      notice(
+        `Replaced the stale PID file "${path}" of process ${pidFile.replaced}, which is no longer running`,
+        "warning",
+      );
+    }
+    return pidFile;
+  } catch (error) {
+    if (!(error instanceof PidFileError)) throw error;
+    notice(error.message, "error");
+    return null;
+  }
+}
+
+type Notice = (
+  message: string,
+  level?: LogLevel,
+  extra?: Record<string, unknown>,
+) => void;
+
+const humanNotice: Notice = (message) => err(message + "\n");
+
+const jsonNotice: Notice = (message, level = "info", extra = {}) =>
+  err(
+    JSON.stringify({
+      time: new Date().toISOString(),
+      level,
+      actor: NAME,
+      message,
+      ...extra,
+    }) + "\n",
+  );
+
+function printReport(
+  report: StopReport,
+  reason: string,
+  elapsed: number,
+  notice: Notice,
+): void {
+  const figures = {
+    created: report.created,
+    delivered: report.delivered,
+    errors: report.errors,
+    filtered: report.filtered,
+    dropped: report.dropped,
+    failed: report.failed,
+    abandoned: report.abandoned,
+    discarded: report.discarded,
+  };
+  const summary = `Stopped (${
+    reason === "finished" ? "the pipeline finished" : reason
+  }) after ${elapsed.toFixed(1)} s: ${
+    Object.entries(figures).map(([name, count]) => `${count} ${name}`).join(
+      ", ",
+    )
+  }`;
+  const lines = [summary];
+  if (report.gaveUp.length > 0) {
+    lines.push(
+      `The pipeline stopped because ${
+        report.gaveUp.map((actor) => `"${actor}"`).join(", ")
+      } crashed more often than its restart policy allows: ${
+        report.crashed.filter((crash) => !crash.restarted).map((crash) =>
+          `${crash.actor}: ${crash.error}`
+        ).join("; ")
+      }`,
+    );
+  }
+  const restarts = report.crashed.filter((crash) => crash.restarted).length;
+  if (restarts > 0) lines.push(`Actors were restarted ${restarts} time(s)`);
+  if (report.timedOut) {
+    const left = Object.entries(report.queued);
+    lines.push(
+      `The drain timed out: ${
+        left.length === 0
+          ? "no events were left queued, but some actors had not finished"
+          : `events still queued were lost: ${
+            left.map(([queue, count]) => `${queue} ${count}`).join(", ")
+          }`
+      }`,
+    );
+  }
+  for (const { actor, phase } of report.hung) {
+    lines.push(`  ${actor}: did not finish its ${phase} in time`);
+  }
+  for (const [queue, queueFigures] of Object.entries(report.queues)) {
+    if (queueFigures.dropped_total > 0 || queueFigures.discarded_total > 0) {
+      lines.push(
+        `  ${queue}: ${queueFigures.dropped_total} dropped, ${queueFigures.discarded_total} discarded`,
+      );
+    }
+  }
+  if (report.unaccounted !== 0) {
+    lines.push(
+      `${report.unaccounted} event(s) are not accounted for: please report this as a bug`,
+    );
+  }
+  const problem = report.timedOut || report.gaveUp.length > 0 ||
+    report.unaccounted !== 0;
+  notice(lines.join("\n"), problem ? "warning" : "info", {
+    report: {
+      ...figures,
+      timedOut: report.timedOut,
+      queued: report.queued,
+      hung: report.hung,
+      gaveUp: report.gaveUp,
+    },
+  });
+}
+
+/** A name not yet taken by an actor of `router`. */
+function freeName(router: Router, base: string): string {
+  let name = base;
+  for (let i = 2; router.actor(name) !== undefined; i++) name = `${base}_${i}`;
+  return name;
+}
