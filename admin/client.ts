@@ -229,18 +229,33 @@ export function formatTop(view: PipelineView, width = 120): string {
     return [
       actor.name,
       actor.type ?? actor.kind,
-      actor.state === "running" && !actor.ready ? "not ready" : actor.state,
+      actor.phase !== "running" && actor.state !== "waiting"
+        ? actor.phase
+        : actor.state === "running" && !actor.ready
+        ? "not ready"
+        : actor.state,
       perSecond(inRate),
       perSecond(outRate),
       count(done),
       count(actor.failed_total),
+      count(actor.restarts_total),
       actor.reason ?? "",
     ];
   });
   lines.push(...table(
-    ["ACTOR", "TYPE", "STATE", "IN/S", "OUT/S", "DONE", "FAILED", "REASON"],
+    [
+      "ACTOR",
+      "TYPE",
+      "STATE",
+      "IN/S",
+      "OUT/S",
+      "DONE",
+      "FAILED",
+      "RESTARTS",
+      "REASON",
+    ],
     actorRows,
-    new Set([3, 4, 5, 6]),
+    new Set([3, 4, 5, 6, 7]),
   ));
   lines.push("");
   const queueRows = view.connections.map((connection) => [

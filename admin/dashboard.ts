@@ -49,7 +49,7 @@ svg { display: block; }
 .actor text.sub, .actor text.figures { fill: var(--muted); font-size: 11px; }
 .dot { stroke: #fff; stroke-width: 1.5; }
 .dot.ok { fill: var(--ok); } .dot.warn { fill: var(--warn); }
-.dot.idle { fill: #9aa1ad; }
+.dot.idle { fill: #9aa1ad; } .dot.bad { fill: var(--bad); }
 path.edge { fill: none; stroke: #98a0ae; stroke-width: 1.6; }
 path.edge.warn { stroke: var(--warn); } path.edge.bad { stroke: var(--bad); }
 .queue { cursor: pointer; }
@@ -261,11 +261,14 @@ function update(view) {
       line = "done " + number(a.consumed_total) + " \\u00b7 " + perSecond(a.consumed_rate);
     }
     if (a.failed_total > 0) line += " \\u00b7 " + number(a.failed_total) + " failed";
+    if (a.restarts_total > 0) line += " \\u00b7 " + number(a.restarts_total) + " restarts";
     node.figures.textContent = line;
     node.figures.setAttribute("data-count", count);
-    const ok = a.state === "running" && a.ready;
-    node.dot.setAttribute("class", "dot " + (ok ? "ok" : a.state === "running" ? "warn" : "idle"));
-    node.dotTitle.textContent = a.state + (a.reason ? ": " + a.reason : "");
+    node.figures.setAttribute("data-restarts", a.restarts_total);
+    const ok = a.state === "running" && a.ready && a.phase === "running";
+    const broken = a.phase === "gave up" || a.phase === "abandoned";
+    node.dot.setAttribute("class", "dot " + (ok ? "ok" : broken ? "bad" : a.state === "running" ? "warn" : "idle"));
+    node.dotTitle.textContent = a.phase + (a.reason ? ": " + a.reason : "");
   }
   for (const c of view.connections) {
     const edge = edges.get(c.to);

@@ -10,6 +10,7 @@ import type { ActorKind } from "../core/actor.ts";
 import type { PipelineMetrics } from "../core/metrics.ts";
 import type { QueueFigures } from "../core/queue.ts";
 import {
+  type ActorPhase,
   type Router,
   type RouterStatus,
   splitAddress,
@@ -40,6 +41,10 @@ export interface ActorView {
   column: number;
   /** `waiting` before it runs, `running`, then `finished`. */
   state: "waiting" | "running" | "finished";
+  /** Where its supervisor is: `running`, `restarting`, `gave up`... */
+  phase: ActorPhase;
+  /** Times it was restarted after a crash. */
+  restarts_total: number;
   /** Whether it can do its work now. */
   ready: boolean;
   /** Why it is not ready, when it says. */
@@ -161,6 +166,8 @@ export function pipelineView(
       kind: actor.kind,
       column: columns.get(actor.name) ?? 0,
       state: actorStatus?.state ?? "waiting",
+      phase: actorStatus?.phase ?? "waiting",
+      restarts_total: figures?.restarts_total ?? 0,
       ready: actorStatus?.ready ?? false,
       consumed_total: figures?.consumed_total ?? 0,
       failed_total: figures?.failed_total ?? 0,

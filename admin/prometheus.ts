@@ -52,8 +52,12 @@ const QUEUE_FAMILIES: Record<
       "Events lost to the full-queue policy, to closing, to a stop that timed out, or sent while not connected.",
     type: "counter",
   },
+  abandoned_total: {
+    help: "The part of dropped_total thrown away by a stop that timed out.",
+    type: "counter",
+  },
   discarded_total: {
-    help: "Values that reached the queue and were not events.",
+    help: "Values written or sent to the queue that were not events.",
     type: "counter",
   },
   failed_total: {
@@ -68,6 +72,17 @@ const QUEUE_FAMILIES: Record<
 const ACTOR_FAMILIES: Record<string, string> = {
   consumed_total: "Events the actor consumed successfully.",
   failed_total: "Events whose consume failed after all retries.",
+  delivered_total:
+    "Events an output consumed (not by way of an error queue), or replies an input took.",
+  errors_total:
+    "Events an output consumed after they went through an error queue.",
+  filtered_total: "Events the actor consumed and sent nothing on for.",
+  copies_total: "Events the actor sent beyond one per event consumed.",
+  created_total:
+    "Events the actor made (sent outside consume: an input's events).",
+  lost_total: "Failed events with no error queue to take them.",
+  late_total: "Events sent by work that outlived the actor's run; not sent on.",
+  restarts_total: "Times the actor was restarted after a crash.",
 };
 
 /**

@@ -7,6 +7,7 @@
  */
 
 import { z } from "zod";
+import { DEFAULT_LINGER_MS, DEFAULT_RESTART } from "./actor.ts";
 import { WHEN_FULL } from "./queue.ts";
 import type { ActorSpec, Registry } from "./registry.ts";
 
@@ -28,6 +29,20 @@ export const RetrySchema = z.strictObject({
   'Retries of an event whose handling failed, before it goes to the "error" queue.',
 );
 
+/** `restart:` of an actor entry: its crash policy. */
+export const RestartSchema = z.strictObject({
+  max: z.number().int().min(0).default(DEFAULT_RESTART.max).describe(
+    "Most restarts within `within` seconds; one crash more stops the pipeline (0: the first crash does).",
+  ),
+  within: z.number().positive().default(DEFAULT_RESTART.withinMs / 1000)
+    .describe("The window, in seconds, in which restarts are counted."),
+  backoff_ms: z.number().min(0).default(DEFAULT_RESTART.backoffMs).describe(
+    "Milliseconds to wait before a restart, doubled for each restart in the window (at most 30 s).",
+  ),
+}).describe(
+  "What happens when the actor crashes (its produce throws, or it throws a CrashError): it is torn down, set up and run again on the same queues, at most max times within `within` seconds; then the pipeline stops.",
+);
+
 /** The keys an actor entry takes besides its `options`. */
 export const ActorEntrySchema = z.strictObject({
   type: z.string().min(1).optional().describe(
@@ -46,6 +61,10 @@ export const ActorEntrySchema = z.strictObject({
     'What the actor\'s inbound queues do when full: "block" the sender (default), "drop_newest" or "drop_oldest".',
   ),
   retry: RetrySchema.optional(),
+  restart: RestartSchema.optional(),
+  linger_ms: z.number().min(0).optional().describe(
+    `While the actor works through a batch, how long what it sends may gather before it is written on, in ms (default ${DEFAULT_LINGER_MS}): the results of an asynchronous stage travel as batches.`,
+  ),
 });
 
 /** A connection written as a mapping instead of a routing line. */
@@ -96,6 +115,19 @@ export const BOOTSTRAP_KEYS: readonly string[] = Object.keys(
  * ```
  */
 export const RETRY_KEYS: readonly string[] = Object.keys(RetrySchema.shape);
+
+/**
+ * The keys of an actor entry's `restart`.
+ *
+ * @example
+ * ```ts
+ * import { RESTART_KEYS } from "./schema.ts";
+ * RESTART_KEYS.includes("within"); // true
+ * ```
+ */
+export const RESTART_KEYS: readonly string[] = Object.keys(
+  RestartSchema.shape,
+);
 
 /**
  * The keys of a connection written as a mapping.
@@ -179,7 +211,13 @@ export function bootstrapSchema(registry: Registry): JsonSchema {
   };
   const settings = toJsonSchema(ActorEntrySchema);
   const settingProperties = withSubstitution(
-    pick(properties(settings), ["capacity", "when_full", "retry"]),
+    pick(properties(settings), [
+      "capacity",
+      "when_full",
+      "retry",
+      "restart",
+      "linger_ms",
+    ]),
   );
   const branches: JsonSchema[] = [];
   for (const spec of registry.specs()) {

@@ -2,13 +2,20 @@
 // actor, run until Ctrl+C (SIGINT), then stopped by draining.
 //
 //   deno run examples/embed.ts
-import { Actor, BUILTIN_ACTORS, type Event, Registry, Router } from "../mod.ts";
+import {
+  Actor,
+  BUILTIN_ACTORS,
+  type Context,
+  type Event,
+  Registry,
+  Router,
+} from "../mod.ts";
 
 class Upper extends Actor {
   readonly kind = "transform";
-  override consume(event: Event): Promise<void> | undefined {
+  override consume(event: Event, context: Context): Promise<void> | undefined {
     event.data = String(event.data).toUpperCase();
-    return this.send(event);
+    return context.send(event);
   }
 }
 
@@ -24,4 +31,4 @@ await new Promise<void>((stop) =>
   Deno.addSignalListener("SIGINT", () => stop())
 );
 const report = await router.stop({ timeoutMs: 5000 });
-console.error(`Stopped: ${report.delivered} delivered`);
+console.error(`Stopped: ${report.created} made, ${report.delivered} delivered`);

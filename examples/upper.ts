@@ -6,6 +6,7 @@ import {
   Actor,
   type ActorSettings,
   type ActorSpec,
+  type Context,
   type Event,
 } from "@compysition/compysition";
 import { z } from "zod";
@@ -24,9 +25,9 @@ class Upper extends Actor {
     this.#suffix = options.suffix;
   }
 
-  override consume(event: Event): Promise<void> | undefined {
+  override consume(event: Event, context: Context): Promise<void> | undefined {
     event.data = String(event.data).toUpperCase() + this.#suffix;
-    return this.send(event);
+    return context.send(event);
   }
 }
 

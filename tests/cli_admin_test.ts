@@ -45,7 +45,7 @@ Deno.test("compysition top --once prints the actors and queues of a running pipe
     );
     assert.match(
       result.stdout,
-      /^ACTOR +TYPE +STATE +IN\/S +OUT\/S +DONE +FAILED +REASON$/m,
+      /^ACTOR +TYPE +STATE +IN\/S +OUT\/S +DONE +FAILED +RESTARTS +REASON$/m,
     );
     for (
       const [name, type] of [["input", "generator"], ["stage", "pass"], [

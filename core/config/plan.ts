@@ -18,7 +18,9 @@ import type { ActorConfig, ConnectionConfig, PipelineConfig } from "./types.ts";
 /**
  * One field of an actor or a queue whose value changes, named as in the
  * file: `"type"`, `"module"`, `"capacity"`, `"when_full"`, `"retry.max"`,
- * `"retry.backoff_ms"` or `"options.NAME"` (`"options.a.b"` when nested).
+ * `"retry.backoff_ms"`, `"restart.max"`, `"restart.within"`,
+ * `"restart.backoff_ms"`, `"linger_ms"` or `"options.NAME"`
+ * (`"options.a.b"` when nested).
  * A value that is not set in one of the files has no `before` or `after`.
  *
  * @example
@@ -333,6 +335,11 @@ export function planReload(
   return plan;
 }
 
+/** `ms` in seconds, or `undefined`. */
+function seconds(ms: number | undefined): number | undefined {
+  return ms === undefined ? undefined : ms / 1000;
+}
+
 /** The changes of an actor's entry, field by field, secrets masked. */
 function actorChanges(before: ActorConfig, after: ActorConfig): FieldChange[] {
   const changes: FieldChange[] = [];
@@ -342,15 +349,31 @@ function actorChanges(before: ActorConfig, after: ActorConfig): FieldChange[] {
     }
   }
   changes.push(...settingChanges(before.settings, after.settings));
-  const retry = (config: ActorConfig) => config.settings.retry;
+  const { retry, restart } = {
+    retry: (config: ActorConfig) => config.settings.retry,
+    restart: (config: ActorConfig) => config.settings.restart,
+  };
   for (
-    const [field, read] of [
-      ["max", (config: ActorConfig) => retry(config)?.max],
-      ["backoff_ms", (config: ActorConfig) => retry(config)?.backoffMs],
+    const [path, read] of [
+      [["retry", "max"], (config: ActorConfig) => retry(config)?.max],
+      [
+        ["retry", "backoff_ms"],
+        (config: ActorConfig) => retry(config)?.backoffMs,
+      ],
+      [["restart", "max"], (config: ActorConfig) => restart(config)?.max],
+      [
+        ["restart", "within"],
+        (config: ActorConfig) => seconds(restart(config)?.withinMs),
+      ],
+      [
+        ["restart", "backoff_ms"],
+        (config: ActorConfig) => restart(config)?.backoffMs,
+      ],
+      [["linger_ms"], (config: ActorConfig) => config.settings.lingerMs],
     ] as const
   ) {
     if (read(before) !== read(after)) {
-      changes.push(change(["retry", field], read(before), read(after)));
+      changes.push(change([...path], read(before), read(after)));
     }
   }
   diffValues(["options"], before.options, after.options, changes);

@@ -18,6 +18,7 @@ import {
   BOOTSTRAP_KEYS,
   BootstrapSchema,
   optionKeysAt,
+  RESTART_KEYS,
   RETRY_KEYS,
 } from "../schema.ts";
 import { describeIssue, describeValue, suggest } from "./messages.ts";
@@ -181,6 +182,8 @@ function checkEntry(yaml: YamlFile, entry: Entry, registry: Registry): void {
           ? ACTOR_ENTRY_KEYS
           : where[0] === "retry"
           ? RETRY_KEYS
+          : where[0] === "restart"
+          ? RESTART_KEYS
           : [];
         for (const key of issue.keys) {
           yaml.add(
@@ -210,6 +213,14 @@ function checkEntry(yaml: YamlFile, entry: Entry, registry: Registry): void {
       backoffMs: data.retry.backoff_ms,
     };
   }
+  if (data.restart !== undefined) {
+    entry.settings.restart = {
+      max: data.restart.max,
+      withinMs: data.restart.within * 1000,
+      backoffMs: data.restart.backoff_ms,
+    };
+  }
+  if (data.linger_ms !== undefined) entry.settings.lingerMs = data.linger_ms;
   entry.options = data.options ?? {};
   if (data.type !== undefined) {
     const spec = registry.get(data.type);

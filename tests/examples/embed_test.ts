@@ -14,7 +14,10 @@ Deno.test("examples/embed.ts runs its router until SIGINT, then drains: every ev
   const lines = out.trimEnd().split("\n");
   assert.ok(lines.length >= 3);
   lines.forEach((line, i) => assert.equal(line, `HELLO ${i + 1}`));
-  assert.equal(err, `Stopped: ${lines.length} delivered\n`);
+  assert.equal(
+    err,
+    `Stopped: ${lines.length} made, ${lines.length} delivered\n`,
+  );
 });
 
 Deno.test("the README's embedding example is examples/embed.ts, word for word", async () => {

@@ -37,6 +37,8 @@ Deno.test("loadPipeline builds a router that runs the file's pipeline and descri
       "    capacity: 5",
       "    when_full: block",
       "    retry: { max: 2 }",
+      "    restart: { max: 5, within: 30 }",
+      "    linger_ms: 2",
       "connections:",
       "  - { from: input.outbox, to: sink.inbox, capacity: 7, when_full: drop_newest }",
       "",
@@ -64,12 +66,21 @@ Deno.test("loadPipeline builds a router that runs the file's pipeline and descri
       capacity: 5,
       whenFull: "block",
       retry: { max: 2, backoffMs: 100 },
+      restart: { max: 5, withinMs: 30_000, backoffMs: 100 },
+      lingerMs: 2,
     });
+    const made = router.actor("sink")!;
+    assert.deepEqual(made.restart, {
+      max: 5,
+      withinMs: 30_000,
+      backoffMs: 100,
+    });
+    assert.equal(made.lingerMs, 2);
     assert.deepEqual(config.connections, [{
       from: "input.outbox",
       to: "sink.inbox",
       options: { capacity: 7, whenFull: "drop_newest" },
-      line: 11,
+      line: 13,
       column: 5,
     }]);
     assert.equal(config.logs, null);

@@ -233,6 +233,8 @@ const BROKEN: BrokenCase[] = [
       "    capacity: 0",
       "    when_full: drop",
       "    retry: { max: -1, backof_ms: 5 }",
+      "    restart: { max: 1, witin: 5, backoff_ms: -1 }",
+      "    linger_ms: soon",
       "",
     ].join("\n"),
     expected: () => [
@@ -243,6 +245,9 @@ const BROKEN: BrokenCase[] = [
       '9:16: "when_full" of actor "other" must be one of "block", "drop_newest", "drop_oldest", not the string "drop"',
       '10:19: "retry.max" of actor "other" must be at least 0, not the number -1',
       '10:23: Unknown key "retry.backof_ms" in actor "other"; did you mean "backoff_ms"?',
+      '11:24: Unknown key "restart.witin" in actor "other"; did you mean "within"?',
+      '11:46: "restart.backoff_ms" of actor "other" must be at least 0, not the number -1',
+      '12:16: "linger_ms" of actor "other" must be a number, not the string "soon"',
     ],
   },
   {
