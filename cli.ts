@@ -27,6 +27,14 @@ import { LogHuman } from "./actors/log/log_human.ts";
 import { LogJson } from "./actors/log/log_json.ts";
 import { BUILTIN_ACTORS } from "./actors/mod.ts";
 import { writeAllSync } from "./actors/payload.ts";
+import {
+  ADMIN_RUN_HELP,
+  ADMIN_RUN_OPTIONS,
+  ADMIN_TOKEN_ENV,
+  AdminOptionError,
+  adminRunSettings,
+  clientAdminToken,
+} from "./cli/admin_options.ts";
 import { PidFile, PidFileError } from "./cli/pid_file.ts";
 import {
   isUserName,
@@ -47,11 +55,7 @@ import {
   table,
   tapEvents,
 } from "./admin/client.ts";
-import {
-  AdminServer,
-  DEFAULT_ADMIN_PORT,
-  parseListenAddress,
-} from "./admin/server.ts";
+import { AdminServer, DEFAULT_ADMIN_PORT } from "./admin/server.ts";
 import { type ActorKind, sleep } from "./core/actor.ts";
 import { loadPipeline, type PipelineConfig } from "./core/config.ts";
 import { ConfigError, didYouMean, quoteList } from "./core/errors.ts";
@@ -112,12 +116,7 @@ Options:
                            stderr when the file has no "logs:" (default human)
   --status WHEN            auto, always or never: the live status line
                            (default auto: only when stderr is a terminal)
-  --admin [HOST:]PORT      Serve the admin API and dashboard there (off by
-                           default; the host defaults to 127.0.0.1): /health,
-                           /ready, /metrics, /api/pipeline, /api/tap and /
-  --admin-token TOKEN      Require this bearer token on every admin route but
-                           /health
-  --pid-file PATH          Write the process id to PATH, and remove it on exit;
+${ADMIN_RUN_HELP}  --pid-file PATH          Write the process id to PATH, and remove it on exit;
                            refuse to start while PATH names a running process
                            (a file left by a process that ended is replaced)
   -h, --help               Show this help
@@ -193,7 +192,8 @@ started with "run --admin", read from its admin API, refreshed every
 
 Options:
   --admin URL          The admin server (default http://127.0.0.1:${DEFAULT_ADMIN_PORT})
-  --admin-token TOKEN  Its bearer token, when it requires one
+  --admin-token TOKEN  Its bearer token, when it requires one (default:
+                       \$${ADMIN_TOKEN_ENV}, which ps does not show)
   --interval SECONDS   Seconds between two refreshes (default 1)
   --once               Print one table and exit
   -h, --help           Show this help
@@ -217,7 +217,8 @@ Options:
   --limit N            Stop after N events
   --rate N             Most events per second (default 100)
   --admin URL          The admin server (default http://127.0.0.1:${DEFAULT_ADMIN_PORT})
-  --admin-token TOKEN  Its bearer token, when it requires one
+  --admin-token TOKEN  Its bearer token, when it requires one (default:
+                       \$${ADMIN_TOKEN_ENV}, which ps does not show)
   -h, --help           Show this help
 
 Exit codes: 0 ok, 1 the admin server cannot be reached or refused (an
@@ -343,17 +344,18 @@ async function runCommand(args: string[]): Promise<number> {
     "log-level": { type: "string" },
     "log-format": { type: "string" },
     status: { type: "string" },
-    admin: { type: "string" },
-    "admin-token": { type: "string" },
+    ...ADMIN_RUN_OPTIONS,
     "pid-file": { type: "string" },
   });
   const file = onePositional(positionals, "FILE");
-  const adminAddress = values.admin === undefined
-    ? undefined
-    : listenAddress(values.admin);
-  const adminToken = values["admin-token"];
-  if (adminToken !== undefined && adminAddress === undefined) {
-    throw new UsageError("--admin-token needs --admin");
+  let adminSettings;
+  try {
+    adminSettings = adminRunSettings(values);
+  } catch (error) {
+    if (!(error instanceof AdminOptionError)) throw error;
+    if (error.usage) throw new UsageError(error.message);
+    err(`${NAME} run: ${error.message}\n`);
+    return EXIT_CODES.invalid;
   }
   const timeoutMs = seconds(values["drain-timeout"] ?? "30", "--drain-timeout");
   const logLevel = level(values["log-level"] ?? "info");
@@ -418,12 +420,11 @@ async function runCommand(args: string[]): Promise<number> {
     }; SIGINT (Ctrl+C) or SIGTERM stops it`,
   );
   let admin: AdminServer | undefined;
-  if (adminAddress !== undefined) {
+  if (adminSettings !== undefined) {
     try {
       admin = new AdminServer({
         router,
-        ...adminAddress,
-        ...(adminToken === undefined ? {} : { token: adminToken }),
+        ...adminSettings,
         types: Object.fromEntries(
           config.actors.map((actor) => [actor.name, actor.type]),
         ),
@@ -705,7 +706,7 @@ function adminTarget(
   } catch {
     throw new UsageError(`--admin must be a URL, not "${values.admin}"`);
   }
-  const token = values["admin-token"];
+  const token = clientAdminToken(values);
   return { url, signal, ...(token === undefined ? {} : { token }) };
 }
 
@@ -1161,14 +1162,6 @@ function wholeNumber(value: string, option: string): number {
     );
   }
   return number;
-}
-
-function listenAddress(value: string): { hostname: string; port: number } {
-  try {
-    return parseListenAddress(value);
-  } catch (error) {
-    throw new UsageError(`--admin: ${errorMessage(error)}`);
-  }
 }
 
 function level(value: string): LogLevel {

@@ -12,7 +12,7 @@ import {
 } from "../../core/log.ts";
 import { Router, type RouterOptions } from "../../core/router.ts";
 import { Collector, eventually, ListInput, numbered } from "../helpers.ts";
-import { logLines } from "./fixtures.ts";
+import { logLines, suppressedCount } from "./fixtures.ts";
 
 /** A transform that logs once at each level for every event. */
 class Talker extends Actor {
@@ -336,10 +336,7 @@ Deno.test("routeLogs() rate-limits an actor's repeated records and hands the sum
   // record is either passed on or counted in a summary.
   assert.equal(refused[0]!.data, "Refused a connection from 10.0.0.1");
   assert.ok(refused.length >= 5 && refused.length < 1000, `${refused.length}`);
-  const suppressed = summaries.reduce(
-    (sum, event) => sum + (event.header.log.properties!.suppressed as number),
-    0,
-  );
+  const suppressed = suppressedCount(summaries);
   assert.equal(refused.length + suppressed, 1000);
   assert.ok(summaries.every((event) =>
     event.header.log.properties!.template ===
@@ -374,12 +371,7 @@ Deno.test("A router's log actor gets the summary of repeated records once the se
     (logs.events as LogEvent[]).filter((event) =>
       event.header.log.actor === "noisy"
     );
-  const suppressed = () =>
-    noisy().reduce(
-      (sum, event) =>
-        sum + ((event.header.log.properties?.suppressed as number) ?? 0),
-      0,
-    );
+  const suppressed = () => suppressedCount(noisy());
   const passed = () => noisy().filter((event) => event.data.startsWith("Odd"));
   // Every record is passed on or counted in a summary, without a stop.
   await eventually(
