@@ -138,6 +138,7 @@ export class AdminServer {
         `AdminServer: refusing to listen on "${hostname}" without a token: anyone who can reach it could read the pipeline's events. Give a token, or set "insecure" to listen there anyway`,
       );
     }
+    // Checks allowedHosts before listening; made again for a port picked.
     this.#hosts = new HostCheck(hostname, port, options.allowedHosts);
     this.#router = options.router;
     this.#token = options.token;
