@@ -13,7 +13,9 @@
  * `undefined` or `null` is an error by default (`TypeError`, so the event goes
  * to the `error` queue), or an empty string with `missing: "empty"`. With
  * `encode: "url"`, each value (not the literal text around it) is encoded with
- * `encodeURIComponent`.
+ * `encodeURIComponent`, so that it cannot add a `/`, `?` or `#`; and a value
+ * that would make a whole path segment `.` or `..` (which URL parsing removes,
+ * `%2E` included, changing the path) or an empty one is a `TypeError` too.
  *
  * @example
  * ```ts
@@ -36,7 +38,9 @@ export type Template = (event: Event) => string;
 export interface TemplateOptions {
   /**
    * How each substituted value is encoded: `"none"` (the default), `"url"`
-   * (`encodeURIComponent`) or any function of the value's text.
+   * (`encodeURIComponent`, and a value may not make a path segment `.`, `..`
+   * or empty: see {@link pathSegmentProblem}) or any function of the value's
+   * text.
    */
   encode?: "none" | "url" | ((value: string) => string);
   /**
@@ -217,6 +221,23 @@ export function compileTemplate(
     const written = valueText(raw);
     return encode === undefined ? written : encode(written);
   };
+  if (options.encode === "url") {
+    return (event) => {
+      let result = head;
+      const starts: number[] = [];
+      for (let i = 0; i < getters.length; i++) {
+        starts.push(result.length);
+        result += value(event, i);
+        starts.push(result.length);
+        result += literals[i + 1]!;
+      }
+      const problem = pathSegmentProblem(result, starts, fields);
+      if (problem !== undefined) {
+        throw new TypeError(`Template "${text}": ${problem}`);
+      }
+      return result;
+    };
+  }
   if (getters.length === 1) {
     const tail = literals[1]!;
     return (event) => head + value(event, 0) + tail;
@@ -245,4 +266,60 @@ function valueText(value: unknown): string {
     default:
       return JSON.stringify(value) ?? String(value);
   }
+}
+
+/** A path segment WHATWG URL parsing removes: `.` or `..`, `%2e` included. */
+const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i;
+
+/**
+ * Why the values substituted into `url` change the structure of its path,
+ * or `undefined` when they do not: a whole path segment that is `.` or `..`
+ * (URL parsing removes it, with the segment before for `..`) or empty, made
+ * with a value's text. `bounds` holds where each value starts and ends in
+ * `url` (two numbers per value), `fields` their field paths.
+ *
+ * @example
+ * ```ts
+ * import { pathSegmentProblem } from "./template.ts";
+ * // "http://h/users/" + ".." + "/profile"
+ * pathSegmentProblem("http://h/users/../profile", [15, 17], ["data.id"]);
+ * // 'the value of "data.id" makes the path segment "..", which URL parsing removes: it would change the path'
+ * pathSegmentProblem("http://h/users/7/profile", [15, 16], ["data.id"]); // undefined
+ * ```
+ */
+export function pathSegmentProblem(
+  url: string,
+  bounds: readonly number[],
+  fields: readonly string[],
+): string | undefined {
+  const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(url)?.[0].length ?? 0;
+  let segment = scheme;
+  if (url.startsWith("//", scheme)) {
+    segment = scheme + 2;
+    while (segment < url.length && !"/\\?#".includes(url[segment]!)) segment++;
+    if (url[segment] !== "/" && url[segment] !== "\\") return undefined;
+    segment++;
+  }
+  for (let i = segment; i <= url.length; i++) {
+    const char = url[i];
+    if (char !== undefined && !"/\\?#".includes(char)) continue;
+    const text = url.slice(segment, i);
+    if (text === "" || DOT_SEGMENT.test(text)) {
+      for (let k = 0; k < fields.length; k++) {
+        const start = bounds[2 * k]!;
+        const end = bounds[2 * k + 1]!;
+        const inside = text === ""
+          ? start === segment && end === segment
+          : start < i && end > segment;
+        if (!inside) continue;
+        const value = `the value of "${fields[k]}"`;
+        return text === ""
+          ? `${value} makes an empty path segment, which would change the path`
+          : `${value} makes the path segment "${text}", which URL parsing removes: it would change the path`;
+      }
+    }
+    if (char !== "/" && char !== "\\") return undefined;
+    segment = i + 1;
+  }
+  return undefined;
 }

@@ -28,6 +28,7 @@ export {
   tapEvents,
 } from "./client.ts";
 export { DASHBOARD_HTML } from "./dashboard.ts";
+export { allowedHostProblem, HostCheck, isLoopback } from "./hosts.ts";
 export {
   type ActorView,
   type ConnectionView,

@@ -6,9 +6,11 @@
  * @module
  */
 
+import { type Logger, scopedLogger } from "../core/log.ts";
 import type { Router } from "../core/router.ts";
 import { sameText } from "../core/secret.ts";
 import { DASHBOARD_HTML } from "./dashboard.ts";
+import { HostCheck, isLoopback } from "./hosts.ts";
 import { pipelineView } from "./pipeline.ts";
 import {
   PROMETHEUS_CONTENT_TYPE,
@@ -28,7 +30,10 @@ const MAX_TAPS = 32;
 export interface AdminServerOptions {
   /** The pipeline to show. */
   router: Router;
-  /** The address to listen on (default `127.0.0.1`: this machine only). */
+  /**
+   * The address to listen on (default `127.0.0.1`: this machine only).
+   * Another than a loopback address needs a `token`, or `insecure`.
+   */
   hostname?: string;
   /** The port to listen on (default 9630; 0 picks a free one). */
   port?: number;
@@ -38,6 +43,25 @@ export interface AdminServerOptions {
    * page and its event streams).
    */
   token?: string;
+  /**
+   * Listen on an address other than a loopback one without a `token`
+   * (default `false`: the constructor refuses, as anyone who can reach the
+   * server could read the pipeline's events).
+   */
+  insecure?: boolean;
+  /**
+   * More names the server answers to, as the `Host` of a request: `NAME`
+   * (any port) or `NAME:PORT`, e.g. the name of a reverse proxy. It always
+   * answers to the address it listens on and to `localhost`, `127.0.0.1` and
+   * `[::1]`, with its port; requests naming another host are refused with
+   * 421 (see {@link HostCheck}), which defeats DNS rebinding.
+   */
+  allowedHosts?: readonly string[];
+  /**
+   * Where refused requests are logged, at warning level and rate-limited
+   * like every log record (default: a logger of its own, on stderr).
+   */
+  log?: Logger;
   /** The registry type of each actor by name, shown in the topology. */
   types?: Readonly<Record<string, string>>;
   /**
@@ -65,6 +89,11 @@ export interface AdminServerOptions {
  *   passing a queue as server-sent events (see `Tap`).
  * - `GET /`: the dashboard page.
  *
+ * It is safe by default: it listens on 127.0.0.1; it answers only requests
+ * whose `Host` names it (421 otherwise); it refuses to listen on another
+ * address than a loopback one without a token (unless `insecure`); and it
+ * logs every request it refuses.
+ *
  * @example
  * ```ts
  * import { Router } from "../core/router.ts";
@@ -84,6 +113,8 @@ export class AdminServer {
   readonly port: number;
   #router: Router;
   #token: string | undefined;
+  #hosts: HostCheck;
+  #log: Logger;
   #types: Readonly<Record<string, string>>;
   #metrics: () => PrometheusFigures;
   #rates: RateWindow;
@@ -99,16 +130,30 @@ export class AdminServer {
     if (options.token === "") {
       throw new RangeError("AdminServer: the token must not be empty");
     }
+    if (
+      options.token === undefined && options.insecure !== true &&
+      !isLoopback(hostname)
+    ) {
+      throw new RangeError(
+        `AdminServer: refusing to listen on "${hostname}" without a token: anyone who can reach it could read the pipeline's events. Give a token, or set "insecure" to listen there anyway`,
+      );
+    }
+    // Checks allowedHosts before listening; made again for a port picked.
+    this.#hosts = new HostCheck(hostname, port, options.allowedHosts);
     this.#router = options.router;
     this.#token = options.token;
+    this.#log = options.log ?? scopedLogger("admin", "admin");
     this.#types = options.types ?? {};
     this.#metrics = options.metrics ?? (() => this.#router.metrics());
     this.#rates = new RateWindow(options.rateWindowSeconds ?? 5);
     this.#server = Deno.serve(
       { hostname, port, onListen: () => {} },
-      (request) => this.#handle(request),
+      (request, info) => this.#handle(request, info.remoteAddr),
     );
     this.port = this.#server.addr.port;
+    if (port === 0) {
+      this.#hosts = new HostCheck(hostname, this.port, options.allowedHosts);
+    }
     const host = this.#server.addr.hostname.includes(":")
       ? `[${this.#server.addr.hostname}]`
       : this.#server.addr.hostname;
@@ -142,8 +187,25 @@ export class AdminServer {
     this.#rates.add(this.#router.metrics());
   }
 
-  #handle(request: Request): Response {
+  #handle(request: Request, remote: Deno.NetAddr): Response {
     const url = new URL(request.url);
+    const host = request.headers.get("host");
+    if (!this.#hosts.allows(host)) {
+      this.#log.warn(
+        'Refused a request for {path} from {remote}: Host "{host}" is not a name of this server',
+        { path: url.pathname, remote: remote.hostname, host: host ?? "" },
+      );
+      return json(
+        {
+          error: `This server does not answer to the host "${
+            host ?? ""
+          }": it answers to ${
+            this.#hosts.names.join(", ")
+          } (allow more names with --admin-allow-host or allowedHosts)`,
+        },
+        421,
+      );
+    }
     if (request.method !== "GET" && request.method !== "HEAD") {
       return json({ error: "Only GET is allowed" }, 405, { allow: "GET" });
     }
@@ -151,6 +213,10 @@ export class AdminServer {
       return json({ status: "alive" }, 200);
     }
     if (!this.#authorized(request, url)) {
+      this.#log.warn(
+        "Refused a request for {path} from {remote}: the token is missing or wrong",
+        { path: url.pathname, remote: remote.hostname },
+      );
       return json(
         {
           error:

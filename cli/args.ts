@@ -7,8 +7,9 @@
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import type { AdminTarget } from "../admin/client.ts";
-import { DEFAULT_ADMIN_PORT, parseListenAddress } from "../admin/server.ts";
+import { DEFAULT_ADMIN_PORT } from "../admin/server.ts";
 import { errorMessage } from "../core/actor.ts";
+import { clientAdminToken } from "./admin_options.ts";
 import { didYouMean, quoteList } from "../core/errors.ts";
 import { LOG_LEVELS, type LogLevel } from "../core/log.ts";
 
@@ -128,25 +129,6 @@ export function wholeNumber(value: string, option: string): number {
 }
 
 /**
- * The address `--admin [HOST:]PORT` listens on.
- *
- * @example
- * ```ts
- * import { listenAddress } from "./args.ts";
- * listenAddress("9090"); // { hostname: "127.0.0.1", port: 9090 }
- * ```
- */
-export function listenAddress(
-  value: string,
-): { hostname: string; port: number } {
-  try {
-    return parseListenAddress(value);
-  } catch (error) {
-    throw new UsageError(`--admin: ${errorMessage(error)}`);
-  }
-}
-
-/**
  * The log level given to `--log-level` (`warn` is taken for `warning`).
  *
  * @example
@@ -185,6 +167,6 @@ export function adminTarget(
   } catch {
     throw new UsageError(`--admin must be a URL, not "${values.admin}"`);
   }
-  const token = values["admin-token"];
+  const token = clientAdminToken(values);
   return { url, signal, ...(token === undefined ? {} : { token }) };
 }

@@ -6,6 +6,7 @@
  */
 
 import {
+  flushLogs,
   type LogEvent,
   type Logger,
   type LogLevel,
@@ -93,8 +94,13 @@ export class Telemetry {
     this.#timer = undefined;
   }
 
-  /** Closes the log and metric queues: what is logged later goes to stderr. */
+  /**
+   * Closes the log and metric queues, after handing the log actor the
+   * summaries of the repeated records held back: what is logged later goes
+   * to stderr.
+   */
   closeQueues(): void {
+    flushLogs(this.scope);
     this.#logs?.close();
     this.#metricQueue?.close();
   }

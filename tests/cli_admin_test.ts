@@ -7,9 +7,14 @@
 
 import assert from "node:assert/strict";
 import { AdminServer } from "../admin/server.ts";
-import { runCli, spawnCli, writePipeline } from "./cli_helpers.ts";
+import {
+  runCli,
+  type RunningCli,
+  spawnCli,
+  writePipeline,
+} from "./cli_helpers.ts";
 import { eventually, freePort, withTempDir } from "./helpers.ts";
-import { chain } from "./admin/support.ts";
+import { chain, getWithHost } from "./admin/support.ts";
 
 /** Runs `body` with a running input -> stage -> sink pipeline and its admin server. */
 async function withAdmin(
@@ -210,4 +215,190 @@ Deno.test("compysition run checks --admin and --admin-token before starting", as
   ]);
   assert.equal(alone.code, 2);
   assert.match(alone.stderr, /--admin-token needs --admin/);
+});
+
+/**
+ * Runs a generator -> null pipeline with `run --admin 127.0.0.1:0` and
+ * `args`, calls `body` with its admin URL and the running command, then
+ * stops it with SIGINT and checks that it stopped well.
+ */
+async function withRunAdmin(
+  args: string[],
+  env: Record<string, string>,
+  body: (url: URL, cli: RunningCli) => Promise<void>,
+): Promise<void> {
+  await withTempDir(async (dir) => {
+    const file = await writePipeline(dir, "pipeline.yaml", {
+      input: "{ interval: 0.01 }",
+      actor: "sink",
+      spec: '{ type: "null" }',
+    });
+    const cli = spawnCli(
+      ["run", file, "--status", "never", "--admin", "127.0.0.1:0", ...args],
+      env,
+    );
+    try {
+      await cli.stderr.until((text) =>
+        /Admin API and dashboard at /.test(text)
+      );
+      const url = /Admin API and dashboard at (http:\/\/127\.0\.0\.1:\d+\/)/
+        .exec(cli.stderr.text)![1]!;
+      await body(new URL(url), cli);
+    } finally {
+      cli.child.kill("SIGINT");
+    }
+    const result = await cli.finish();
+    assert.equal(result.code, 0, result.stderr);
+  });
+}
+
+/** Waits until `/ready` answers 200 to `token`; fails if it never does. */
+async function readyWith(url: URL, token: string): Promise<void> {
+  await eventually(async () => {
+    const response = await fetch(new URL("ready", url), {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    await response.body?.cancel();
+    return response.status === 200 ? true : undefined;
+  }, "the pipeline to be ready");
+}
+
+/** The command line of process `pid`, as `ps` shows it to every user. */
+async function commandLine(pid: number): Promise<string> {
+  return (await Deno.readTextFile(`/proc/${pid}/cmdline`)).replaceAll(
+    "\0",
+    " ",
+  );
+}
+
+Deno.test("compysition run takes the admin token from --admin-token-file, out of the process list, and logs refused requests", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/token`;
+    await Deno.writeTextFile(path, "f1le-t0ken\n");
+    await withRunAdmin(["--admin-token-file", path], {}, async (url, cli) => {
+      const refused = await fetch(new URL("ready", url));
+      assert.equal(refused.status, 401);
+      await refused.body?.cancel();
+      await readyWith(url, "f1le-t0ken");
+      const port = Number(url.port);
+      const rebound = await getWithHost(
+        port,
+        "/ready",
+        `evil.example:${port}`,
+        {
+          authorization: "Bearer f1le-t0ken",
+        },
+      );
+      assert.equal(rebound.status, 421);
+      await cli.stderr.until((text) =>
+        text.includes(
+          `Refused a request for /ready from 127.0.0.1: Host "evil.example:${port}" is not a name of this server`,
+        )
+      );
+      assert.match(
+        cli.stderr.text,
+        /Refused a request for \/ready from 127\.0\.0\.1: the token is missing or wrong/,
+      );
+      // top and tap read it from the environment.
+      const top = await runCli(["top", "--once", "--admin", url.href], {
+        COMPYSITION_ADMIN_TOKEN: "f1le-t0ken",
+      });
+      assert.equal(top.code, 0, top.stderr);
+      assert.match(top.stdout, /^input +generator +running/m);
+      if (Deno.build.os === "linux") {
+        const line = await commandLine(cli.child.pid);
+        assert.ok(line.includes("--admin-token-file"), line);
+        assert.ok(!line.includes("f1le-t0ken"), line);
+      }
+    });
+  });
+});
+
+Deno.test("compysition run takes the admin token from COMPYSITION_ADMIN_TOKEN", async () => {
+  await withRunAdmin(
+    [],
+    { COMPYSITION_ADMIN_TOKEN: "env-t0ken" },
+    async (url) => {
+      const refused = await fetch(new URL("api/pipeline", url), {
+        headers: { authorization: "Bearer wrong" },
+      });
+      assert.equal(refused.status, 401);
+      await refused.body?.cancel();
+      await readyWith(url, "env-t0ken");
+    },
+  );
+});
+
+Deno.test("compysition run refuses to serve the admin API on a non-loopback address without a token, before starting", async () => {
+  for (const address of ["0.0.0.0:0", "[::]:0", "192.0.2.1:0"]) {
+    const result = await runCli([
+      "run",
+      "examples/hello.yaml",
+      "--admin",
+      address,
+    ]);
+    assert.equal(result.code, 2, result.stderr);
+    assert.equal(result.stdout, "", "nothing started");
+    assert.equal(
+      result.stderr.split("\n")[0],
+      `compysition run: --admin "${address}" is not a loopback address: refusing to serve the admin API there without a token, as anyone who can reach it could read the pipeline's events. Give one with --admin-token-file PATH or COMPYSITION_ADMIN_TOKEN (or --admin-token TOKEN, visible in ps), or add --admin-insecure to serve it anyway`,
+    );
+  }
+});
+
+Deno.test("compysition run says which admin token or option it cannot use, before starting", async () => {
+  await withTempDir(async (dir) => {
+    const empty = `${dir}/empty`;
+    await Deno.writeTextFile(empty, "\n");
+    const cases: [string[], Record<string, string>, number, string][] = [
+      [
+        ["--admin", "0", "--admin-token-file", `${dir}/missing`],
+        {},
+        1,
+        `compysition run: Cannot read the admin token from "${dir}/missing" (--admin-token-file): `,
+      ],
+      [
+        ["--admin", "0", "--admin-token-file", empty],
+        {},
+        1,
+        `compysition run: The admin token file "${empty}" (--admin-token-file) is empty`,
+      ],
+      [
+        ["--admin", "0"],
+        { COMPYSITION_ADMIN_TOKEN: "" },
+        1,
+        "compysition run: The environment variable COMPYSITION_ADMIN_TOKEN is set but empty: set it to the admin token, or unset it",
+      ],
+      [
+        ["--admin", "0", "--admin-token", "a", "--admin-token-file", empty],
+        {},
+        2,
+        "compysition run: give --admin-token or --admin-token-file, not both",
+      ],
+      [
+        ["--admin", "0", "--admin-allow-host", "https://a.example/"],
+        {},
+        2,
+        'compysition run: --admin-allow-host: "https://a.example/" is not a host name, "NAME:PORT" or "[IPV6]:PORT"',
+      ],
+      [
+        ["--admin-insecure"],
+        {},
+        2,
+        "compysition run: --admin-insecure needs --admin",
+      ],
+      [
+        ["--admin-allow-host", "a.example"],
+        {},
+        2,
+        "compysition run: --admin-allow-host needs --admin",
+      ],
+    ];
+    for (const [args, env, code, message] of cases) {
+      const result = await runCli(["run", "examples/hello.yaml", ...args], env);
+      assert.equal(result.code, code, `${args.join(" ")}: ${result.stderr}`);
+      assert.ok(result.stderr.startsWith(message), result.stderr);
+      assert.equal(result.stdout, "", "nothing started");
+    }
+  });
 });

@@ -14,6 +14,7 @@ import {
   writePipeline,
 } from "./cli_helpers.ts";
 import { withTempDir } from "./helpers.ts";
+import { type Program, testWith } from "./requires.ts";
 
 const COMMANDS = [
   "run",
@@ -393,20 +394,18 @@ Deno.test("compysition run --status always keeps a status line on the bottom row
   assert.equal(result.stdout.trimEnd().split("\n").length, 20);
 });
 
-/** Whether util-linux `script` is here to run the command on a terminal. */
-const hasScript = await new Deno.Command("script", {
-  args: ["--version"],
-  stdout: "null",
-  stderr: "null",
-}).output().then((output) => output.success, () => false);
+/** Runs a command on a terminal (util-linux, Debian's `bsdutils` package). */
+const SCRIPT: Program = {
+  name: "script",
+  install: "apt-get install -y bsdutils",
+};
 
-Deno.test({
-  name:
-    "compysition run on a terminal shows the status line by itself (needs util-linux script)",
-  ignore: !hasScript,
-  async fn() {
+testWith(
+  "compysition run on a terminal shows the status line by itself",
+  [SCRIPT],
+  async ([script]) => {
     const quote = (text: string) => `'${text.replaceAll("'", "'\\''")}'`;
-    const output = await new Deno.Command("script", {
+    const output = await new Deno.Command(script!, {
       args: [
         "--quiet",
         "--return",
@@ -432,7 +431,7 @@ Deno.test({
     assert.equal(text.match(/hello \d+/g)?.length, 20);
     assert.match(text.slice(release), /Stopped \(the pipeline finished\)/);
   },
-});
+);
 
 Deno.test("compysition run prints a file's problems and starts nothing", async () => {
   await withTempDir(async (dir) => {

@@ -3,12 +3,15 @@
  * 127.0.0.1 with its store in a temporary directory, stopped and removed after.
  *
  * The binary comes from Debian's `nats-server` package (`.ci/run` installs
- * it). When it is missing the tests fail and say how to install it.
+ * it). Tests that start one are registered with `testWith(name,
+ * [NATS_SERVER], fn)` (see `requires.ts`), so that they are skipped, saying
+ * how to install it, where it is missing.
  *
  * @module
  */
 
 import { freePort } from "./helpers.ts";
+import { findProgram, type Program } from "./requires.ts";
 
 /** Re-exported from `helpers.ts` for the scripts that use a server (`bench/`). */
 export { pollUntil } from "./helpers.ts";
@@ -34,21 +37,18 @@ const START_ATTEMPTS = 200;
 const START_POLL_MS = 25;
 
 /**
- * The server binary: on the PATH, or where Debian's package puts it
- * (`/usr/sbin`, which an unprivileged PATH may lack).
+ * The server program, for `testWith`: on the PATH, or where Debian's package
+ * puts it (`/usr/sbin`, which an unprivileged PATH may lack).
  */
-const NATS_SERVER = ["/usr/sbin/nats-server", "/usr/local/sbin/nats-server"]
-  .find((path) => {
-    try {
-      return Deno.statSync(path).isFile;
-    } catch {
-      return false;
-    }
-  }) ?? "nats-server";
+export const NATS_SERVER: Program = {
+  name: "nats-server",
+  paths: ["/usr/sbin/nats-server", "/usr/local/sbin/nats-server"],
+  install: "apt-get install -y nats-server",
+};
 
-/** The command that installs the server, for error messages. */
+/** Why the server cannot start when it is missing, for error messages. */
 const INSTALL_HINT =
-  'nats-server is not installed: install it with "apt-get install -y nats-server" (Debian/Ubuntu), or put a nats-server binary on the PATH';
+  `nats-server is not installed: install it with "${NATS_SERVER.install}" (Debian/Ubuntu), or put a nats-server binary on the PATH`;
 
 /** Where and how {@link startNatsServer} starts the server. */
 export interface NatsServerOptions {
@@ -64,7 +64,8 @@ export interface NatsServerOptions {
  * server when the binary is missing.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // Needs nats-server: see NATS_SERVER.
  * await using server = await startNatsServer();
  * console.log(server.url);
  * ```
@@ -90,10 +91,12 @@ async function startOnce(
   port: number,
   extraArgs: string[],
 ): Promise<NatsServer> {
+  const binary = findProgram(NATS_SERVER);
+  if (binary === undefined) throw new Error(INSTALL_HINT);
   const storeDir = await Deno.makeTempDir({ prefix: "compysition_nats_" });
   let child: Deno.ChildProcess;
   try {
-    child = new Deno.Command(NATS_SERVER, {
+    child = new Deno.Command(binary, {
       args: [
         "-js",
         "-a",
@@ -110,7 +113,6 @@ async function startOnce(
     }).spawn();
   } catch (error) {
     await Deno.remove(storeDir, { recursive: true });
-    if (error instanceof Deno.errors.NotFound) throw new Error(INSTALL_HINT);
     throw error;
   }
   let stderr = "";

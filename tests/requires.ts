@@ -68,8 +68,8 @@ export const IN_CI: boolean = Deno.env.get("CI") === "true";
 const explained = new Set<string>();
 
 /**
- * Registers test `name`, run with the path of every program it needs. When
- * one is missing, the test is ignored with the reason in its name and in a
+ * Registers test `name`, run with the path of every program it needs (in the
+ * order of `programs`) and its test context. When one is missing, the test is ignored with the reason in its name and in a
  * line printed once per program (or, under `CI=true`, it fails saying what
  * is missing and how to install it).
  *
@@ -85,7 +85,7 @@ const explained = new Set<string>();
 export function testWith(
   name: string,
   programs: readonly Program[],
-  fn: (paths: string[]) => void | Promise<void>,
+  fn: (paths: string[], t: Deno.TestContext) => void | Promise<void>,
   options: Omit<Deno.TestDefinition, "name" | "fn" | "ignore"> = {},
 ): void {
   const paths: string[] = [];
@@ -96,7 +96,7 @@ export function testWith(
     else paths.push(path);
   }
   if (missing.length === 0) {
-    Deno.test({ ...options, name, fn: () => fn(paths) });
+    Deno.test({ ...options, name, fn: (t) => fn(paths, t) });
     return;
   }
   const reason = missing.map((program) =>
@@ -127,4 +127,28 @@ export function testWith(
     ignore: true,
     fn() {},
   });
+}
+
+/**
+ * A `Deno.test(name, fn)` for tests that all need `programs`, each registered
+ * with {@link testWith}. Named `test` where it is used, it keeps the test
+ * files in the shape of `Deno.test` calls.
+ *
+ * @example
+ * ```ts ignore
+ * import { testNeeding } from "./requires.ts";
+ * const NATS = { name: "nats-server", paths: ["/usr/sbin/nats-server"], install: "apt-get install -y nats-server" };
+ * const test = testNeeding(NATS);
+ * test("nats_in reads a stream", async ([natsServer]) => {
+ *   // start `natsServer`...
+ * });
+ * ```
+ */
+export function testNeeding(
+  ...programs: Program[]
+): (
+  name: string,
+  fn: (paths: string[], t: Deno.TestContext) => void | Promise<void>,
+) => void {
+  return (name, fn) => testWith(name, programs, fn);
 }

@@ -21,7 +21,11 @@ import { nanos } from "@nats-io/transport-node";
 import { join } from "node:path";
 import { CLI, ROOT } from "./cli_helpers.ts";
 import { pollUntil, withTempDir } from "./helpers.ts";
-import { startNatsServer } from "./nats_server.ts";
+import { NATS_SERVER, startNatsServer } from "./nats_server.ts";
+import { testNeeding } from "./requires.ts";
+
+/** A test that needs nats-server: skipped, saying why, where it is missing. */
+const test = testNeeding(NATS_SERVER);
 
 const MESSAGES = 100_000;
 /** Publishes waiting for their acknowledgement at once. */
@@ -125,7 +129,7 @@ async function readIds(
   return { ids, torn };
 }
 
-Deno.test("three workers share 100,000 messages through NATS JetStream: after a SIGKILL and a SIGTERM every id is in a file and nothing is left unacknowledged", async () => {
+test("three workers share 100,000 messages through NATS JetStream: after a SIGKILL and a SIGTERM every id is in a file and nothing is left unacknowledged", async () => {
   await using server = await startNatsServer();
   await withTempDir(async (dir) => {
     const connection = await connect({ servers: server.url });

@@ -37,7 +37,7 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Options of the `http_client` actor. */
 export const HttpClientOptions = z.strictObject({
   url: templateSchema().describe(
-    'The URL of each request, a template: "{data.user.id}" and "{header.a.b}" are replaced by those fields of the event, URL-encoded.',
+    'The URL of each request, a template: "{data.user.id}" and "{header.a.b}" become those fields, URL-encoded; a value making a path segment ".", ".." or empty is an error.',
   ),
   method: z.enum(HTTP_METHODS).default("POST").describe(
     "The request method. GET and HEAD requests have no body.",
@@ -106,7 +106,8 @@ export type HttpClientOptions = z.infer<typeof HttpClientOptions>;
  * answers may come out in another order than the requests went in.
  *
  * A bad `url` or header template is an error when the actor is made; an event
- * without a field its URL needs goes to the `error` queue.
+ * without a field its URL needs, or with a value that would change the URL's
+ * path (a whole segment `.`, `..` or empty), goes to the `error` queue.
  *
  * @example
  * ```ts

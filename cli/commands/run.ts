@@ -15,9 +15,14 @@ import { ConfigError } from "../../core/errors.ts";
 import { LOG_LEVELS, type LogLevel } from "../../core/log.ts";
 import type { Router, StopReport } from "../../core/router.ts";
 import {
+  ADMIN_RUN_HELP,
+  ADMIN_RUN_OPTIONS,
+  AdminOptionError,
+  adminRunSettings,
+} from "../admin_options.ts";
+import {
   choice,
   level,
-  listenAddress,
   onePositional,
   parse,
   seconds,
@@ -52,12 +57,7 @@ Options:
                            stderr when the file has no "logs:" (default human)
   --status WHEN            auto, always or never: the live status line
                            (default auto: only when stderr is a terminal)
-  --admin [HOST:]PORT      Serve the admin API and dashboard there (off by
-                           default; the host defaults to 127.0.0.1): /health,
-                           /ready, /metrics, /api/pipeline, /api/tap and /
-  --admin-token TOKEN      Require this bearer token on every admin route but
-                           /health
-  --pid-file PATH          Write the process id to PATH, and remove it on exit;
+${ADMIN_RUN_HELP}  --pid-file PATH          Write the process id to PATH, and remove it on exit;
                            refuse to start while PATH names a running process
                            (a file left by a process that ended is replaced)
   -h, --help               Show this help
@@ -79,17 +79,18 @@ async function main(args: string[], exit: Exit): Promise<number> {
     "log-level": { type: "string" },
     "log-format": { type: "string" },
     status: { type: "string" },
-    admin: { type: "string" },
-    "admin-token": { type: "string" },
+    ...ADMIN_RUN_OPTIONS,
     "pid-file": { type: "string" },
   });
   const file = onePositional(positionals, "FILE");
-  const adminAddress = values.admin === undefined
-    ? undefined
-    : listenAddress(values.admin);
-  const adminToken = values["admin-token"];
-  if (adminToken !== undefined && adminAddress === undefined) {
-    throw new UsageError("--admin-token needs --admin");
+  let adminSettings;
+  try {
+    adminSettings = adminRunSettings(values);
+  } catch (error) {
+    if (!(error instanceof AdminOptionError)) throw error;
+    if (error.usage) throw new UsageError(error.message);
+    err(`${NAME} run: ${error.message}\n`);
+    return EXIT_CODES.invalid;
   }
   const timeoutMs = seconds(values["drain-timeout"] ?? "30", "--drain-timeout");
   const logLevel = level(values["log-level"] ?? "info");
@@ -154,12 +155,11 @@ async function main(args: string[], exit: Exit): Promise<number> {
     }; SIGINT (Ctrl+C) or SIGTERM stops it`,
   );
   let admin: AdminServer | undefined;
-  if (adminAddress !== undefined) {
+  if (adminSettings !== undefined) {
     try {
       admin = new AdminServer({
         router,
-        ...adminAddress,
-        ...(adminToken === undefined ? {} : { token: adminToken }),
+        ...adminSettings,
         types: Object.fromEntries(
           config.actors.map((actor) => [actor.name, actor.type]),
         ),

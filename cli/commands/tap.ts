@@ -8,6 +8,7 @@
 import { AdminError, plural, tapEvents } from "../../admin/client.ts";
 import { DEFAULT_ADMIN_PORT } from "../../admin/server.ts";
 import { adminTarget, onePositional, parse, wholeNumber } from "../args.ts";
+import { ADMIN_TOKEN_ENV } from "../admin_options.ts";
 import { type Command, EXIT_CODES, NAME } from "../command.ts";
 import { err, out } from "../output.ts";
 import { abortOnSignal } from "../signals.ts";
@@ -27,7 +28,8 @@ Options:
   --limit N            Stop after N events
   --rate N             Most events per second (default 100)
   --admin URL          The admin server (default http://127.0.0.1:${DEFAULT_ADMIN_PORT})
-  --admin-token TOKEN  Its bearer token, when it requires one
+  --admin-token TOKEN  Its bearer token, when it requires one (default:
+                       \$${ADMIN_TOKEN_ENV}, which ps does not show)
   -h, --help           Show this help
 
 Exit codes: 0 ok, 1 the admin server cannot be reached or refused (an

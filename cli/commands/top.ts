@@ -8,6 +8,7 @@ import { AdminError, fetchPipeline, formatTop } from "../../admin/client.ts";
 import { DEFAULT_ADMIN_PORT } from "../../admin/server.ts";
 import { sleep } from "../../core/actor.ts";
 import { adminTarget, parse, seconds, UsageError } from "../args.ts";
+import { ADMIN_TOKEN_ENV } from "../admin_options.ts";
 import { type Command, EXIT_CODES, NAME } from "../command.ts";
 import { err, out } from "../output.ts";
 import { abortOnSignal } from "../signals.ts";
@@ -25,7 +26,8 @@ started with "run --admin", read from its admin API, refreshed every
 
 Options:
   --admin URL          The admin server (default http://127.0.0.1:${DEFAULT_ADMIN_PORT})
-  --admin-token TOKEN  Its bearer token, when it requires one
+  --admin-token TOKEN  Its bearer token, when it requires one (default:
+                       \$${ADMIN_TOKEN_ENV}, which ps does not show)
   --interval SECONDS   Seconds between two refreshes (default 1)
   --once               Print one table and exit
   -h, --help           Show this help

@@ -21,7 +21,9 @@
  *    {@link NO_BAD_EVENT} with the reason, and the step is shown as ignored.
  *
  * Actors that need something outside the pipeline (a server to post to, a
- * file path, a stream the test can read) get it from {@link FIXTURES}.
+ * file path, a stream the test can read) get it from {@link FIXTURES}; those
+ * whose fixture runs a program a fresh machine may lack list it in
+ * {@link PROGRAMS}, and their test is skipped where it is missing.
  *
  * @module
  */
@@ -46,6 +48,8 @@ import {
 import { logFileFixture } from "./log/fixtures.ts";
 import { graphiteFixture, prometheusFixture } from "./metric/fixtures.ts";
 import { natsInFixture, natsOutFixture } from "./nats_fixtures.ts";
+import { NATS_SERVER } from "../nats_server.ts";
+import { type Program, testWith } from "../requires.ts";
 import {
   fileOutFixture,
   httpClientFixture,
@@ -169,6 +173,15 @@ export const FIXTURES: Record<string, () => Promise<Fixture>> = {
 };
 
 /**
+ * The programs the fixture of an actor type runs (see `tests/requires.ts`):
+ * its contract test is skipped, saying why, where one is missing.
+ */
+export const PROGRAMS: Record<string, Program[]> = {
+  nats_in: [NATS_SERVER],
+  nats_out: [NATS_SERVER],
+};
+
+/**
  * Actor types in which no event can fail, so that the `error` step does not
  * apply, with the reason.
  */
@@ -202,7 +215,8 @@ const SUBJECT = "subject";
 const WHERE = "tests/actors/contract_test.ts";
 
 for (const spec of BUILTIN_ACTORS) {
-  Deno.test(`${spec.type} (${spec.kind}) passes the actor contract`, async (t) => {
+  const name = `${spec.type} (${spec.kind}) passes the actor contract`;
+  testWith(name, PROGRAMS[spec.type] ?? [], async (_paths, t) => {
     await t.step("options", () => checkOptions(spec));
     await t.step(
       "runs and drains",
@@ -227,10 +241,16 @@ for (const spec of BUILTIN_ACTORS) {
   });
 }
 
-Deno.test("every FIXTURES and NO_BAD_EVENT entry names a built-in actor type", () => {
+Deno.test("every FIXTURES, PROGRAMS and NO_BAD_EVENT entry names a built-in actor type", () => {
   const types = new Set(BUILTIN_ACTORS.map((spec) => spec.type));
   assert.equal(types.size, BUILTIN_ACTORS.length, "actor types are unique");
-  for (const type of [...Object.keys(FIXTURES), ...Object.keys(NO_BAD_EVENT)]) {
+  for (
+    const type of [
+      ...Object.keys(FIXTURES),
+      ...Object.keys(PROGRAMS),
+      ...Object.keys(NO_BAD_EVENT),
+    ]
+  ) {
     assert.ok(types.has(type), `"${type}" is not a built-in actor type`);
   }
 });

@@ -5,9 +5,13 @@ import {
   NatsConnectionOptions,
 } from "../../actors/nats_connection.ts";
 import { pollUntil, schemaProblems } from "../helpers.ts";
-import { startNatsServer } from "../nats_server.ts";
+import { NATS_SERVER, startNatsServer } from "../nats_server.ts";
+import { testNeeding } from "../requires.ts";
 
-Deno.test("connectNats tracks the connection: reconnecting while the server is down, connected again once it is back, closed at the end", async () => {
+/** A test that needs nats-server: skipped, saying why, where it is missing. */
+const test = testNeeding(NATS_SERVER);
+
+test("connectNats tracks the connection: reconnecting while the server is down, connected again once it is back, closed at the end", async () => {
   const first = await startNatsServer();
   const lines: string[] = [];
   const scope = routeLogs((event) => lines.push(event.data));

@@ -60,6 +60,61 @@ Deno.test("compileTemplate with encode url encodes the values but not the litera
   assert.equal(upper(event), "<ADA LOVELACE/1>");
 });
 
+Deno.test("compileTemplate with encode url refuses a value that makes a path segment ., .. or empty, and keeps the rest of the path", () => {
+  const url = compileTemplate(
+    "http://h/users/{data.id}/profile?next={data.next}#{data.part}",
+    { encode: "url" },
+  );
+  const fill = (id: string) =>
+    url({ header: {}, data: { id, next: "..", part: ".." } });
+  for (const id of ["..", ".", ""]) {
+    const what = id === ""
+      ? "makes an empty path segment, which would change the path"
+      : `makes the path segment "${id}", which URL parsing removes: it would change the path`;
+    assert.throws(() => fill(id), {
+      name: "TypeError",
+      message:
+        `Template "http://h/users/{data.id}/profile?next={data.next}#{data.part}": the value of "data.id" ${what}`,
+    });
+  }
+  // "%2E" would be a dot segment too, but a value's "%" is encoded.
+  const kept = {
+    "a/b": "/users/a%2Fb/profile",
+    "...": "/users/.../profile",
+    "%2E%2E": "/users/%252E%252E/profile",
+    ".%2e": "/users/.%252e/profile",
+    "a.b": "/users/a.b/profile",
+    "?x#y": "/users/%3Fx%23y/profile",
+  };
+  for (const [id, path] of Object.entries(kept)) {
+    const filled = fill(id);
+    assert.equal(new URL(filled).pathname, path, id);
+    assert.equal(new URL(filled).search, "?next=..", "a query may hold ..");
+  }
+  // Values side by side make one segment; a value inside a segment is fine.
+  const joined = compileTemplate("http://h/f/{data.a}{data.b}/x", {
+    encode: "url",
+  });
+  assert.throws(() => joined({ header: {}, data: { a: ".", b: "." } }), {
+    message: /the value of "data.a" makes the path segment "\.\."/,
+  });
+  assert.throws(() => joined({ header: {}, data: { a: "", b: "" } }), {
+    message: /the value of "data.a" makes an empty path segment/,
+  });
+  assert.equal(
+    joined({ header: {}, data: { a: "v", b: "." } }),
+    "http://h/f/v./x",
+  );
+  // The template's own text may hold what a value may not.
+  assert.equal(
+    compileTemplate("http://h/a/./b/{data.id}", { encode: "url" })({
+      header: {},
+      data: { id: 1 },
+    }),
+    "http://h/a/./b/1",
+  );
+});
+
 Deno.test("compileTemplate throws a TypeError for an absent or null field, or writes nothing with missing empty", () => {
   const strict = compileTemplate("/users/{data.user.email}");
   assert.throws(() => strict(event), {

@@ -9,29 +9,23 @@ import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 import { AdminServer } from "../../admin/server.ts";
 import { eventually } from "../helpers.ts";
+import { type Program, testWith } from "../requires.ts";
 import { fiftyActors } from "./support.ts";
 
-/** Where Debian's `chromium` package puts the browser. */
-const CHROMIUM = "/usr/bin/chromium";
+/** The browser: Debian's `chromium` package puts it in `/usr/bin`. */
+const CHROMIUM: Program = {
+  name: "chromium",
+  paths: ["/usr/bin/chromium"],
+  install: "apt-get install -y chromium",
+};
 
 /** How long to wait for the page: up to 20 s, checking every 50 ms. */
 const PATIENCE = { tries: 400, everyMs: 50 };
 
-async function requireChromium(): Promise<void> {
-  try {
-    await Deno.stat(CHROMIUM);
-  } catch {
-    assert.fail(
-      `Chromium is missing at ${CHROMIUM}: the dashboard test needs a real browser. Install it with "apt-get install -y chromium" (Debian).`,
-    );
-  }
-}
-
-Deno.test({
-  name:
-    "the dashboard draws every actor of a 50-actor pipeline, its counters rise and a clicked queue shows tapped events",
-  async fn() {
-    await requireChromium();
+testWith(
+  "the dashboard draws every actor of a 50-actor pipeline, its counters rise and a clicked queue shows tapped events",
+  [CHROMIUM],
+  async ([chromiumPath]) => {
     const dir = await Deno.makeTempDir({ prefix: "dashboard_test_" });
     const { router, names, sinks } = fiftyActors(5);
     assert.equal(names.length, 50);
@@ -45,7 +39,7 @@ Deno.test({
     const context = await chromium.launchPersistentContext(
       `${dir}/profile`,
       {
-        executablePath: CHROMIUM,
+        executablePath: chromiumPath!,
         headless: true,
         viewport: { width: 1600, height: 900 },
         args: [
@@ -160,4 +154,4 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
+);

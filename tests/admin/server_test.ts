@@ -5,8 +5,14 @@ import { AdminServer, parseListenAddress } from "../../admin/server.ts";
 import type { PipelineView } from "../../admin/pipeline.ts";
 import { Collector, eventually, ListInput, numbered } from "../helpers.ts";
 import { serverSentEvents } from "../../admin/client.ts";
-import { Pass } from "../core/fixtures.ts";
-import { chain, Unhealthy } from "./support.ts";
+import { Pass, suppressedCount } from "../core/fixtures.ts";
+import {
+  type LogEvent,
+  routeLogs,
+  scopedLogger,
+  unrouteLogs,
+} from "../../core/log.ts";
+import { chain, getWithHost, rawRequest, Unhealthy } from "./support.ts";
 
 /** What parse-prometheus-text-format returns for one metric family. */
 interface Family {
@@ -95,6 +101,186 @@ Deno.test("AdminServer requires the token on every route but /health", async () 
     await admin.close();
     await router.stop();
   }
+});
+
+/** A logger for the admin server, and the messages of what it logged. */
+function capturedLog(): {
+  log: ReturnType<typeof scopedLogger>;
+  lines: () => LogEvent[];
+  [Symbol.dispose](): void;
+} {
+  const seen: LogEvent[] = [];
+  const scope = routeLogs((event) => seen.push(event));
+  return {
+    log: scopedLogger(scope, "admin"),
+    lines: () => seen,
+    [Symbol.dispose]: () => unrouteLogs(scope),
+  };
+}
+
+Deno.test("AdminServer answers only to a Host naming its own address, a loopback name or an allowed one, and logs the others", async () => {
+  const router = await finishedPipeline();
+  using captured = capturedLog();
+  const admin = new AdminServer({
+    router,
+    port: 0,
+    allowedHosts: ["admin.example.com", "proxy.example:8443"],
+    log: captured.log,
+  });
+  const port = admin.port;
+  try {
+    for (
+      const host of [
+        `127.0.0.1:${port}`,
+        `localhost:${port}`,
+        `LocalHost:${port}`,
+        `[::1]:${port}`,
+        "admin.example.com",
+        "admin.example.com:443",
+        "proxy.example:8443",
+      ]
+    ) {
+      const answer = await getWithHost(port, "/api/pipeline", host);
+      assert.equal(answer.status, 200, `Host: ${host}`);
+    }
+    for (
+      const host of [
+        `attacker.example:${port}`,
+        `127.0.0.1:${port + 1}`,
+        "127.0.0.1",
+        `localhost.:${port}`,
+        "proxy.example:80",
+        `10.0.0.1:${port}`,
+      ]
+    ) {
+      const answer = await getWithHost(
+        port,
+        "/api/tap?queue=sink.inbox&limit=1",
+        host,
+      );
+      assert.equal(answer.status, 421, `Host: ${host}`);
+      assert.equal(
+        JSON.parse(answer.body).error,
+        `This server does not answer to the host "${host}": it answers to 127.0.0.1:${port}, localhost:${port}, [::1]:${port}, proxy.example:8443, admin.example.com (any port) (allow more names with --admin-allow-host or allowedHosts)`,
+      );
+    }
+    // The same over a plain connection, and without any Host.
+    const raw = await rawRequest(
+      port,
+      `GET /api/pipeline HTTP/1.1\r\nHost: attacker.example:${port}\r\n`,
+    );
+    assert.equal(raw.status, 421);
+    assert.match(
+      JSON.parse(raw.body).error,
+      /^This server does not answer to the host "attacker\.example:/,
+    );
+    const none = await rawRequest(port, "GET /api/pipeline HTTP/1.0\r\n");
+    assert.equal(none.status, 421);
+    const fine = await rawRequest(
+      port,
+      `GET /api/pipeline HTTP/1.1\r\nHost: localhost:${port}\r\n`,
+    );
+    assert.equal(fine.status, 200);
+    assert.equal(admin.taps, 0, "a refused tap observes nothing");
+    captured[Symbol.dispose](); // hands over the summary of what was held back
+    const lines = captured.lines();
+    const refused = lines.filter((event) => event.data.startsWith("Refused"));
+    assert.equal(refused[0]!.header.log.level, "warning");
+    assert.equal(
+      refused[0]!.data,
+      `Refused a request for /api/tap from 127.0.0.1: Host "attacker.example:${port}" is not a name of this server`,
+    );
+    // 8 refusals: each logged or counted in a summary (rate-limited).
+    const suppressed = suppressedCount(lines);
+    assert.equal(refused.length + suppressed, 8);
+  } finally {
+    await admin.close();
+    await router.stop();
+  }
+});
+
+Deno.test("AdminServer logs every request refused for its token, rate-limited", async () => {
+  const router = await finishedPipeline();
+  using captured = capturedLog();
+  const admin = new AdminServer({
+    router,
+    port: 0,
+    token: "s3cret",
+    log: captured.log,
+  });
+  try {
+    for (let i = 0; i < 50; i++) {
+      const answer = await getWithHost(
+        admin.port,
+        "/metrics",
+        `127.0.0.1:${admin.port}`,
+        { authorization: `Bearer guess${i}` },
+      );
+      assert.equal(answer.status, 401);
+    }
+  } finally {
+    await admin.close();
+    await router.stop();
+  }
+  captured[Symbol.dispose](); // hands over the summary of what was held back
+  const lines = captured.lines();
+  const refused = lines.filter((event) => event.data.startsWith("Refused"));
+  assert.equal(
+    refused[0]!.data,
+    "Refused a request for /metrics from 127.0.0.1: the token is missing or wrong",
+  );
+  const suppressed = suppressedCount(lines);
+  assert.ok(suppressed > 0, "repeated refusals are summed up");
+  assert.equal(refused.length + suppressed, 50, "every refusal is counted");
+  assert.ok(
+    lines.every((event) => !JSON.stringify(event).includes("guess")),
+    "the token given is not logged",
+  );
+});
+
+Deno.test("AdminServer refuses to listen on a non-loopback address without a token, unless insecure", async () => {
+  const router = new Router();
+  assert.throws(
+    () => new AdminServer({ router, hostname: "0.0.0.0", port: 0 }),
+    {
+      name: "RangeError",
+      message:
+        'AdminServer: refusing to listen on "0.0.0.0" without a token: anyone who can reach it could read the pipeline\'s events. Give a token, or set "insecure" to listen there anyway',
+    },
+  );
+  assert.throws(
+    () =>
+      new AdminServer({ router, port: 0, allowedHosts: ["http://a.example/"] }),
+    {
+      name: "RangeError",
+      message:
+        'allowedHosts: "http://a.example/" is not a host name, "NAME:PORT" or "[IPV6]:PORT"',
+    },
+  );
+  // On every address, it answers to any IP address with its port (what a
+  // load balancer or a Kubernetes probe sends), never to another name.
+  for (const options of [{ token: "t" }, { insecure: true }]) {
+    const admin = new AdminServer({
+      router,
+      hostname: "0.0.0.0",
+      port: 0,
+      ...options,
+    });
+    try {
+      const port = admin.port;
+      for (const host of [`10.1.2.3:${port}`, `[fd00::1]:${port}`]) {
+        const answer = await getWithHost(port, "/health", host);
+        assert.equal(answer.status, 200, host);
+      }
+      for (const host of [`attacker.example:${port}`, `10.1.2.3:${port + 1}`]) {
+        const answer = await getWithHost(port, "/health", host);
+        assert.equal(answer.status, 421, host);
+      }
+    } finally {
+      await admin.close();
+    }
+  }
+  await router.stop();
 });
 
 Deno.test("/ready is 200 while every actor runs and is healthy, 503 naming the one that is not", async () => {

@@ -1,10 +1,11 @@
 /**
- * Helpers for the admin tests: pipelines to look at and an output whose
- * health the test sets.
+ * Helpers for the admin tests: pipelines to look at, an output whose health
+ * the test sets, and HTTP clients that name the `Host` they want.
  *
  * @module
  */
 
+import http from "node:http";
 import { Router } from "../../core/router.ts";
 import { Generator } from "../../actors/input/generator.ts";
 import { Fanout } from "../../actors/flow/fanout.ts";
@@ -71,4 +72,59 @@ export function fiftyActors(intervalMs = 5): {
     sinks.push(sink);
   }
   return { router, names: router.actors().map((a) => a.name), sinks };
+}
+
+/** The status and body of an answer. */
+export interface Answer {
+  status: number;
+  body: string;
+}
+
+/**
+ * A GET of `path` from the server on 127.0.0.1:`port` by `node:http`, with
+ * the `Host` header `host` (which `fetch` would replace by the URL's).
+ */
+export function getWithHost(
+  port: number,
+  path: string,
+  host: string,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const request = http.get(
+      {
+        host: "127.0.0.1",
+        port,
+        path,
+        headers: { ...headers, host },
+        agent: false,
+      },
+      (response) => {
+        let body = "";
+        response.setEncoding("utf8");
+        response.on("data", (chunk: string) => body += chunk);
+        response.on(
+          "end",
+          () => resolve({ status: response.statusCode!, body }),
+        );
+        response.on("error", reject);
+      },
+    );
+    request.on("error", reject);
+  });
+}
+
+/**
+ * Sends `head` (a request line and headers, each line ended by CRLF; the
+ * blank line is added) to 127.0.0.1:`port` over a plain TCP connection and
+ * reads the answer to its end (`Connection: close` is added).
+ */
+export async function rawRequest(port: number, head: string): Promise<Answer> {
+  const connection = await Deno.connect({ hostname: "127.0.0.1", port });
+  await connection.write(
+    new TextEncoder().encode(`${head}Connection: close\r\n\r\n`),
+  );
+  const text = await new Response(connection.readable).text();
+  const [start = "", body = ""] = text.split("\r\n\r\n", 2);
+  return { status: Number(start.split(" ")[1]), body };
 }

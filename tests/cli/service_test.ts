@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ROOT, runCli, runProgram } from "../cli_helpers.ts";
 import { withTempDir } from "../helpers.ts";
+import { type Program, testWith } from "../requires.ts";
 
 /** A unit's sections: section name -> key -> values (keys may repeat). */
 type Unit = Record<string, Record<string, string[]>>;
@@ -40,21 +41,11 @@ function words(line: string): string[] {
   return line.split(" ");
 }
 
-async function systemdAnalyze(): Promise<string | undefined> {
-  try {
-    const output = await new Deno.Command("systemd-analyze", {
-      args: ["--version"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return output.success ? undefined : "systemd-analyze --version failed";
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      return 'systemd-analyze is not installed ("apt-get install -y systemd")';
-    }
-    throw error;
-  }
-}
+/** Checks a unit as systemd would load it (Debian's `systemd` package). */
+const SYSTEMD_ANALYZE: Program = {
+  name: "systemd-analyze",
+  install: "apt-get install -y systemd",
+};
 
 const SERVICE_FILE = join(ROOT, "examples", "service.yaml");
 
@@ -135,19 +126,10 @@ Deno.test("the default ExecStart of compysition service runs the pipeline with t
   });
 });
 
-const analyzeMissing = await systemdAnalyze();
-if (analyzeMissing !== undefined) {
-  console.log(
-    `tests/cli/service_test.ts: the unit is not checked by systemd-analyze verify: ${analyzeMissing}`,
-  );
-}
-
-Deno.test({
-  name: analyzeMissing === undefined
-    ? "systemd-analyze verify accepts the unit, with a file name that needs quoting"
-    : `systemd-analyze verify accepts the unit (skipped: ${analyzeMissing})`,
-  ignore: analyzeMissing !== undefined,
-  async fn() {
+testWith(
+  "systemd-analyze verify accepts the unit, with a file name that needs quoting",
+  [SYSTEMD_ANALYZE],
+  async ([systemdAnalyze]) => {
     await withTempDir(async (dir) => {
       const file = join(dir, "my pipeline 100%.yaml");
       await Deno.copyFile(join(ROOT, "examples", "hello.yaml"), file);
@@ -161,12 +143,12 @@ Deno.test({
       const path = join(dir, "compysition-my-pipeline-100.service");
       assert.match(result.stdout, /^# compysition-my-pipeline-100\.service: /);
       await Deno.writeTextFile(path, result.stdout);
-      const verify = await runProgram("systemd-analyze", ["verify", path]);
+      const verify = await runProgram(systemdAnalyze!, ["verify", path]);
       assert.equal(verify.code, 0, verify.stderr);
       assert.equal(verify.stderr, "", "no warnings");
     });
   },
-});
+);
 
 Deno.test("compysition service of an invalid file prints its problems, no unit, and exits 1", async () => {
   await withTempDir(async (dir) => {

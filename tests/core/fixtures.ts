@@ -160,3 +160,16 @@ export function logLines(logs: Collector): LogLine[] {
     message: event.data,
   }));
 }
+
+/**
+ * How many records the summaries among `events` say were held back by the
+ * rate limit (`N similar messages suppressed`).
+ */
+export function suppressedCount(events: readonly LogEvent[]): number {
+  let count = 0;
+  for (const event of events) {
+    const suppressed = event.header.log.properties?.suppressed;
+    if (typeof suppressed === "number") count += suppressed;
+  }
+  return count;
+}

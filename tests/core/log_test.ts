@@ -4,13 +4,15 @@ import type { Event } from "../../core/event.ts";
 import {
   formatLogLine,
   type LogEvent,
+  type LogLevel,
+  LogLimiter,
   routeLogs,
   scopedLogger,
   unrouteLogs,
 } from "../../core/log.ts";
 import { Router, type RouterOptions } from "../../core/router.ts";
-import { Collector, ListInput, numbered } from "../helpers.ts";
-import { logLines } from "./fixtures.ts";
+import { Collector, eventually, ListInput, numbered } from "../helpers.ts";
+import { logLines, suppressedCount } from "./fixtures.ts";
 
 /** A transform that logs once at each level for every event. */
 class Talker extends Actor {
@@ -191,5 +193,198 @@ Deno.test("formatLogLine() writes time, level, actor, message and extra values",
       data: "odd",
     }),
     '2026-01-01T00:00:00.000Z WARN  [b] odd {"value":"x"}',
+  );
+});
+
+/** A log event of `actor` at `level`. */
+function record(
+  data: string,
+  actor = "tcp",
+  level: LogLevel = "warning",
+): LogEvent {
+  return {
+    header: { log: { time: new Date().toISOString(), level, actor } },
+    data,
+  };
+}
+
+/** A limiter with a clock the test moves, and what it passed on. */
+function limited(burst: number, intervalMs = 1000) {
+  const clock = { now: 0 };
+  const seen: LogEvent[] = [];
+  const limiter = new LogLimiter(
+    (event) => seen.push(event),
+    { burst, intervalMs },
+    () => clock.now,
+  );
+  const offer = (template: string, data: string, actor = "tcp") =>
+    limiter.offer(`${actor} ${template}`, template, record(data, actor));
+  return { clock, seen, limiter, offer };
+}
+
+Deno.test("LogLimiter passes a burst of one template, then sums up the rest in one record", () => {
+  const { seen, limiter, offer } = limited(3);
+  for (let i = 1; i <= 10; i++) offer("Refused {peer}", `Refused ${i}`);
+  assert.deepEqual(seen.map((event) => event.data), [
+    "Refused 1",
+    "Refused 2",
+    "Refused 3",
+  ]);
+  limiter.flush();
+  assert.equal(seen.length, 4);
+  const summary = seen[3]!;
+  assert.equal(summary.data, "7 similar messages suppressed");
+  assert.deepEqual(
+    { ...summary.header.log, time: undefined },
+    {
+      time: undefined,
+      level: "warning",
+      actor: "tcp",
+      properties: { suppressed: 7, template: "Refused {peer}" },
+    },
+  );
+  limiter.flush();
+  assert.equal(seen.length, 4, "a summary is passed on once");
+});
+
+Deno.test("LogLimiter lets one record a second through after the burst, its summary just before it", () => {
+  const { clock, seen, offer } = limited(2);
+  for (let i = 1; i <= 4; i++) offer("Refused {peer}", `Refused ${i}`);
+  clock.now = 500;
+  offer("Refused {peer}", "Refused 5"); // half a token: held back
+  clock.now = 1000;
+  offer("Refused {peer}", "Refused 6");
+  offer("Refused {peer}", "Refused 7");
+  assert.deepEqual(seen.map((event) => event.data), [
+    "Refused 1",
+    "Refused 2",
+    "3 similar messages suppressed",
+    "Refused 6",
+  ]);
+  // A quiet while fills the bucket again: the next burst passes whole.
+  clock.now = 60_000;
+  offer("Refused {peer}", "Refused 8");
+  offer("Refused {peer}", "Refused 9");
+  assert.deepEqual(seen.slice(4).map((event) => event.data), [
+    "1 similar message suppressed",
+    "Refused 8",
+    "Refused 9",
+  ]);
+});
+
+Deno.test("LogLimiter limits each actor and template apart, and sums up at the highest level held back", () => {
+  const { seen, limiter } = limited(1);
+  const offer = (actor: string, template: string, level: LogLevel) =>
+    limiter.offer(
+      `${actor} ${template}`,
+      template,
+      record(template, actor, level),
+    );
+  offer("a", "One", "info");
+  offer("a", "Two", "info");
+  offer("b", "One", "info");
+  offer("a", "One", "warning");
+  offer("a", "One", "error");
+  offer("a", "One", "info");
+  assert.deepEqual(seen.map((event) => event.data), ["One", "Two", "One"]);
+  limiter.flush();
+  const summary = seen[3]!;
+  assert.equal(summary.data, "3 similar messages suppressed");
+  assert.equal(summary.header.log.actor, "a");
+  assert.equal(summary.header.log.level, "error");
+  assert.equal(seen.length, 4);
+});
+
+Deno.test("LogLimiter keeps track of at most 1000 templates and sums up one it forgets", () => {
+  const { seen, offer } = limited(1);
+  offer("First {n}", "First 1");
+  offer("First {n}", "First 2");
+  for (let i = 0; i < 1000; i++) offer(`Other ${i}`, `Other ${i}`);
+  const summaries = seen.filter((event) => event.data.endsWith("suppressed"));
+  assert.deepEqual(summaries.map((event) => event.header.log.properties), [
+    { suppressed: 1, template: "First {n}" },
+  ]);
+  assert.equal(seen.length, 1 + 1000 + 1);
+  // Forgotten, it starts again with a full burst.
+  offer("First {n}", "First 3");
+  assert.equal(seen.at(-1)!.data, "First 3");
+});
+
+Deno.test("LogLimiter refuses a burst or an interval that limits nothing", () => {
+  assert.throws(() => new LogLimiter(() => {}, { burst: 0, intervalMs: 1 }), {
+    name: "RangeError",
+    message: "LogLimiter: burst must be a whole number of at least 1, got 0",
+  });
+  assert.throws(() => new LogLimiter(() => {}, { burst: 1, intervalMs: 0 }), {
+    name: "RangeError",
+    message: "LogLimiter: intervalMs must be a number above 0, got 0",
+  });
+});
+
+Deno.test("routeLogs() rate-limits an actor's repeated records and hands the summary over when unrouted", () => {
+  const seen: LogEvent[] = [];
+  const scope = routeLogs((event) => seen.push(event));
+  const log = scopedLogger(scope, "tcp");
+  for (let i = 1; i <= 1000; i++) {
+    log.warn("Refused a connection from {peer}", { peer: `10.0.0.${i}` });
+  }
+  log.info("Something else");
+  unrouteLogs(scope);
+  const refused = seen.filter((event) => event.data.startsWith("Refused"));
+  const summaries = seen.filter((event) => event.data.endsWith("suppressed"));
+  // The first ones always pass; whatever else the clock let through, every
+  // record is either passed on or counted in a summary.
+  assert.equal(refused[0]!.data, "Refused a connection from 10.0.0.1");
+  assert.ok(refused.length >= 5 && refused.length < 1000, `${refused.length}`);
+  const suppressed = suppressedCount(summaries);
+  assert.equal(refused.length + suppressed, 1000);
+  assert.ok(summaries.every((event) =>
+    event.header.log.properties!.template ===
+      "Refused a connection from {peer}"
+  ));
+  assert.ok(seen.some((event) => event.data === "Something else"));
+  const unlimited: LogEvent[] = [];
+  const open = routeLogs((event) => unlimited.push(event), "trace", null);
+  for (let i = 0; i < 20; i++) scopedLogger(open, "tcp").warn("Same");
+  unrouteLogs(open);
+  assert.equal(unlimited.length, 20, "null passes every record");
+});
+
+Deno.test("A router's log actor gets the summary of repeated records once the second is over", async () => {
+  class Noisy extends Actor {
+    readonly kind = "transform";
+    override consume(event: Event): Promise<void> | undefined {
+      this.log.warn("Odd event {n}", { n: event.data });
+      return this.send(event);
+    }
+  }
+  const router = new Router();
+  const logs = router.registerLogActor(new Collector("logs")) as Collector;
+  router.register(new ListInput("input", numbered(200)));
+  router.register(new Noisy("noisy"));
+  router.register(new Collector("sink"));
+  router.connect("input.outbox", "noisy.inbox");
+  router.connect("noisy.outbox", "sink.inbox");
+  await router.start();
+  await router.finished;
+  const noisy = () =>
+    (logs.events as LogEvent[]).filter((event) =>
+      event.header.log.actor === "noisy"
+    );
+  const suppressed = () => suppressedCount(noisy());
+  const passed = () => noisy().filter((event) => event.data.startsWith("Odd"));
+  // Every record is passed on or counted in a summary, without a stop.
+  await eventually(
+    () => passed().length + suppressed() === 200 ? true : undefined,
+    "every record passed on or summed up",
+  );
+  await router.stop();
+  assert.equal(passed()[0]!.data, "Odd event 1");
+  assert.ok(suppressed() > 0);
+  assert.ok(
+    noisy().every((event) =>
+      event.data.startsWith("Odd") ||
+      event.header.log.properties?.template === "Odd event {n}"
+    ),
   );
 });

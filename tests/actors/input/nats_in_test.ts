@@ -25,7 +25,11 @@ import {
   schemaProblems,
   within,
 } from "../../helpers.ts";
-import { startNatsServer } from "../../nats_server.ts";
+import { NATS_SERVER, startNatsServer } from "../../nats_server.ts";
+import { testNeeding } from "../../requires.ts";
+
+/** A test that needs nats-server: skipped, saying why, where it is missing. */
+const test = testNeeding(NATS_SERVER);
 
 const WAIT_MS = 15_000;
 
@@ -84,7 +88,7 @@ function jetstreamOptions(url: string, more: Partial<NatsInOptions> = {}) {
   };
 }
 
-Deno.test("nats_in makes an event per message with its subject, sequence, delivery count and headers, and acknowledges it once consumed", async () => {
+test("nats_in makes an event per message with its subject, sequence, delivery count and headers, and acknowledges it once consumed", async () => {
   await using server = await startNatsServer();
   const connection = await connect({ servers: server.url });
   try {
@@ -130,7 +134,7 @@ Deno.test("nats_in makes an event per message with its subject, sequence, delive
   }
 });
 
-Deno.test("nats_in has a message redelivered when its event fails with no error queue", async () => {
+test("nats_in has a message redelivered when its event fails with no error queue", async () => {
   await using server = await startNatsServer();
   const connection = await connect({ servers: server.url });
   try {
@@ -169,7 +173,7 @@ Deno.test("nats_in has a message redelivered when its event fails with no error 
   }
 });
 
-Deno.test("nats_in sends a message that failed max_deliver times to error with its delivery count, then terminates it", async () => {
+test("nats_in sends a message that failed max_deliver times to error with its delivery count, then terminates it", async () => {
   await using server = await startNatsServer();
   const connection = await connect({ servers: server.url });
   try {
@@ -212,7 +216,7 @@ Deno.test("nats_in sends a message that failed max_deliver times to error with i
   }
 });
 
-Deno.test("nats_in terminates a message that failed max_deliver times when error is not connected", async () => {
+test("nats_in terminates a message that failed max_deliver times when error is not connected", async () => {
   await using server = await startNatsServer();
   const connection = await connect({ servers: server.url });
   try {
@@ -239,7 +243,7 @@ Deno.test("nats_in terminates a message that failed max_deliver times when error
   }
 });
 
-Deno.test("nats_in sends a message that does not decode to error at once and terminates it", async () => {
+test("nats_in sends a message that does not decode to error at once and terminates it", async () => {
   await using server = await startNatsServer();
   const connection = await connect({ servers: server.url });
   try {
@@ -274,7 +278,7 @@ Deno.test("nats_in sends a message that does not decode to error at once and ter
   }
 });
 
-Deno.test("nats_in decodes message data as text or raw bytes with its codec", async () => {
+test("nats_in decodes message data as text or raw bytes with its codec", async () => {
   await using server = await startNatsServer();
   const connection = await connect({ servers: server.url });
   try {
@@ -313,7 +317,7 @@ Deno.test("nats_in decodes message data as text or raw bytes with its codec", as
   }
 });
 
-Deno.test("nats_in releases the messages it has not finished when stopped, for another worker to take", async () => {
+test("nats_in releases the messages it has not finished when stopped, for another worker to take", async () => {
   await using server = await startNatsServer();
   const connection = await connect({ servers: server.url });
   try {
@@ -357,7 +361,7 @@ Deno.test("nats_in releases the messages it has not finished when stopped, for a
   }
 });
 
-Deno.test("nats_in fails to start when the stream or the consumer does not exist and create is false", async () => {
+test("nats_in fails to start when the stream or the consumer does not exist and create is false", async () => {
   await using server = await startNatsServer();
   const router = new Router();
   router.register(natsIn, "input", {
@@ -388,7 +392,7 @@ Deno.test("nats_in fails to start when the stream or the consumer does not exist
   );
 });
 
-Deno.test("nats_in with create binds to an existing consumer and sets its max_ack_pending and ack_wait", async () => {
+test("nats_in with create binds to an existing consumer and sets its max_ack_pending and ack_wait", async () => {
   await using server = await startNatsServer();
   const connection = await connect({ servers: server.url });
   try {
@@ -451,7 +455,7 @@ Deno.test("nats_in options name what each mode needs", () => {
   );
 });
 
-Deno.test("nats_in in core mode shares the messages of a queue group between subscribers", async () => {
+test("nats_in in core mode shares the messages of a queue group between subscribers", async () => {
   await using server = await startNatsServer();
   let seen = 0;
   const all = Promise.withResolvers<void>();

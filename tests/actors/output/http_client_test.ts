@@ -389,6 +389,42 @@ Deno.test("http_client sends an event missing a URL field to error through the c
   });
 });
 
+Deno.test("http_client sends an event whose value would change the URL's path to error, and the others to their own path", async () => {
+  await withServer(() => new Response("ok"), async (base, seen) => {
+    const subject = client({ url: `${base}/users/{data.id}/profile` });
+    const ids = ["7", "..", "a/b", ".", "%2E%2E", "", "...", "../admin"];
+    const run = await runStage(
+      subject,
+      sequenced(ids.map((id) => ({ id }))),
+      [],
+    );
+    assert.deepEqual(seen.map((request) => request.path).sort(), [
+      "/users/%252E%252E/profile",
+      "/users/..%2Fadmin/profile",
+      "/users/.../profile",
+      "/users/7/profile",
+      "/users/a%2Fb/profile",
+    ]);
+    assert.deepEqual(
+      failures(run).map((failure) => failure.message),
+      [
+        `Template "${base}/users/{data.id}/profile": the value of "data.id" makes the path segment "..", which URL parsing removes: it would change the path`,
+        `Template "${base}/users/{data.id}/profile": the value of "data.id" makes the path segment ".", which URL parsing removes: it would change the path`,
+        `Template "${base}/users/{data.id}/profile": the value of "data.id" makes an empty path segment, which would change the path`,
+      ],
+    );
+    assert.deepEqual(run.errors.events.map((event) => event.header.seq), [
+      2,
+      4,
+      6,
+    ]);
+    assert.deepEqual(counted(subject.figures()), {
+      consumed_total: 5,
+      failed_total: 3,
+    });
+  });
+});
+
 Deno.test("http_client rejects a bad URL template or header name when made", () => {
   assert.throws(
     () => createActor(httpClient, "post", { url: "http://h/{id}" }),

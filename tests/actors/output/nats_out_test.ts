@@ -6,7 +6,11 @@ import type { Event } from "../../../core/event.ts";
 import { Router } from "../../../core/router.ts";
 import { natsOut, NatsOutOptions } from "../../../actors/output/nats_out.ts";
 import { Collector, ListInput, schemaProblems, within } from "../../helpers.ts";
-import { startNatsServer } from "../../nats_server.ts";
+import { NATS_SERVER, startNatsServer } from "../../nats_server.ts";
+import { testNeeding } from "../../requires.ts";
+
+/** A test that needs nats-server: skipped, saying why, where it is missing. */
+const test = testNeeding(NATS_SERVER);
 
 const WAIT_MS = 15_000;
 
@@ -44,7 +48,7 @@ async function publishAll(
   return { report, errors, actor: router.actor("publish")! };
 }
 
-Deno.test("nats_out publishes each event to the subject of its template with its headers, once the stream acknowledged it", async () => {
+test("nats_out publishes each event to the subject of its template with its headers, once the stream acknowledged it", async () => {
   await using server = await startNatsServer();
   const { report, errors, actor } = await publishAll(orders(20), {
     servers: server.url,
@@ -79,7 +83,7 @@ Deno.test("nats_out publishes each event to the subject of its template with its
   }
 });
 
-Deno.test("nats_out sends an event whose subject has no value to error and publishes the others", async () => {
+test("nats_out sends an event whose subject has no value to error and publishes the others", async () => {
   await using server = await startNatsServer();
   const events = orders(3);
   delete (events[1]!.header as Record<string, unknown>).route;
@@ -106,7 +110,7 @@ Deno.test("nats_out sends an event whose subject has no value to error and publi
   }
 });
 
-Deno.test("nats_out retries a publish no stream takes, then sends the event to error", async () => {
+test("nats_out retries a publish no stream takes, then sends the event to error", async () => {
   await using server = await startNatsServer();
   const { errors, actor } = await publishAll(orders(2), {
     servers: server.url,
@@ -130,7 +134,7 @@ Deno.test("nats_out retries a publish no stream takes, then sends the event to e
   );
 });
 
-Deno.test("nats_out encodes data as JSON, text or raw bytes with its codec", async () => {
+test("nats_out encodes data as JSON, text or raw bytes with its codec", async () => {
   await using server = await startNatsServer();
   const connection = await connect({ servers: server.url });
   try {
@@ -173,7 +177,7 @@ Deno.test("nats_out encodes data as JSON, text or raw bytes with its codec", asy
   }
 });
 
-Deno.test("nats_out in core mode publishes to plain subscribers with headers", async () => {
+test("nats_out in core mode publishes to plain subscribers with headers", async () => {
   await using server = await startNatsServer();
   const connection = await connect({ servers: server.url });
   try {
@@ -211,7 +215,7 @@ Deno.test("nats_out in core mode publishes to plain subscribers with headers", a
   }
 });
 
-Deno.test("nats_out fails to start when its stream does not exist and create is false", async () => {
+test("nats_out fails to start when its stream does not exist and create is false", async () => {
   await using server = await startNatsServer();
   const router = new Router();
   router.register(natsOut, "publish", {
