@@ -6,7 +6,8 @@
  * @module
  */
 
-import { type Logger, scopedLogger } from "../core/log.ts";
+import type { ActorLog } from "../core/actor.ts";
+import { scopedLogger } from "../core/log.ts";
 import type { Router } from "../core/router.ts";
 import { sameText } from "../core/secret.ts";
 import { DASHBOARD_HTML } from "./dashboard.ts";
@@ -61,7 +62,7 @@ export interface AdminServerOptions {
    * Where refused requests are logged, at warning level and rate-limited
    * like every log record (default: a logger of its own, on stderr).
    */
-  log?: Logger;
+  log?: ActorLog;
   /** The registry type of each actor by name, shown in the topology. */
   types?: Readonly<Record<string, string>>;
   /**
@@ -114,7 +115,7 @@ export class AdminServer {
   #router: Router;
   #token: string | undefined;
   #hosts: HostCheck;
-  #log: Logger;
+  #log: ActorLog;
   #types: Readonly<Record<string, string>>;
   #metrics: () => PrometheusFigures;
   #rates: RateWindow;

@@ -8,7 +8,13 @@
  * @module
  */
 
-import { Actor, type ActorSettings, ATTACH_LOGS, describe } from "./actor.ts";
+import {
+  Actor,
+  type ActorLog,
+  type ActorSettings,
+  ATTACH_LOGS,
+  describe,
+} from "./actor.ts";
 import { Deadline } from "./deadline.ts";
 import { GraphError, quoteList } from "./errors.ts";
 import {
@@ -26,6 +32,7 @@ import {
   LOG_LEVELS,
   type LogEvent,
   type LogLevel,
+  scopedLogger,
   writeToStderr,
 } from "./log.ts";
 import type { PipelineMetrics } from "./metrics.ts";
@@ -306,6 +313,23 @@ export class Router {
   /** The registered actor called `name`. */
   actor(name: string): Actor | undefined {
     return this.#actors.get(name);
+  }
+
+  /**
+   * A logger in this router's log scope for a part of the program that is
+   * not an actor (the admin server, say): its records go where the actors'
+   * go (the log actor, or stderr), as `name`.
+   *
+   * @example
+   * ```ts
+   * import { Router } from "./router.ts";
+   * const router = new Router();
+   * router.logger("admin").info("Listening");
+   * await router.stop();
+   * ```
+   */
+  logger(name: string): ActorLog {
+    return scopedLogger(this.#telemetry.scope, name);
   }
 
   /** Every registered actor in registration order. */

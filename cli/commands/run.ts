@@ -159,6 +159,7 @@ async function main(args: string[], exit: Exit): Promise<number> {
     try {
       admin = new AdminServer({
         router,
+        log: router.logger("admin"),
         ...adminSettings,
         types: Object.fromEntries(
           config.actors.map((actor) => [actor.name, actor.type]),
