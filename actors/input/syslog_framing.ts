@@ -9,8 +9,8 @@
 
 import {
   type Codec,
-  decodeMessage,
   type DecodeSink,
+  LengthFrameDecoder,
   sampleOf,
   StreamDecoder,
 } from "./codec.ts";
@@ -68,18 +68,22 @@ export class SyslogFrameDecoder {
   readonly #sink: DecodeSink;
   /** Set on the first byte: the decoder of a newline-framed connection. */
   #lines: StreamDecoder | undefined;
-  #octets = false;
+  /**
+   * Set on the first byte: the decoder of an octet-counted connection. Each
+   * frame is handed to it behind its length as a 4-byte prefix, so that it
+   * gathers the frame's bytes and decodes them.
+   */
+  #frames: LengthFrameDecoder | undefined;
+  readonly #prefix = new Uint8Array(4);
+  readonly #prefixView = new DataView(this.#prefix.buffer);
   #broken = false;
   /** The length being read, and how many of its digits were read. */
   #length = 0;
   #digits = 0;
-  /** Whether a frame of `#length` bytes is being read. */
-  #inFrame = false;
-  /** The frame's bytes when it spans chunks, made on its first part. */
-  #frame: Uint8Array | undefined;
-  #frameBytes = 0;
-  /** Bytes of an over-long frame still to skip. */
-  #skip = 0;
+  /** Bytes of the current frame not read yet. */
+  #remaining = 0;
+  /** Whether the current frame is over-long: skipped, not decoded. */
+  #skipping = false;
 
   /**
    * @param codec how to decode each message
@@ -111,16 +115,21 @@ export class SyslogFrameDecoder {
   /** Bytes held for an unfinished message. */
   get pendingBytes(): number {
     return this.#lines?.pendingBytes ??
-      (this.#inFrame ? this.#frameBytes : this.#digits);
+      (this.#digits + (this.#frames?.pendingBytes ?? 0));
   }
 
   /** Decodes `chunk`; the decoder copies what it keeps. */
   write(chunk: Uint8Array): void {
     if (chunk.length === 0 || this.#broken) return;
-    if (this.#lines === undefined && !this.#octets) {
+    if (this.#lines === undefined && this.#frames === undefined) {
       const first = chunk[0]!;
-      if (first >= ZERO && first <= NINE) this.#octets = true;
-      else {
+      if (first >= ZERO && first <= NINE) {
+        this.#frames = new LengthFrameDecoder(
+          this.#codec,
+          this.#maxFrame,
+          this.#sink,
+        );
+      } else {
         this.#lines = new StreamDecoder(
           this.#codec,
           this.#maxLine,
@@ -130,46 +139,36 @@ export class SyslogFrameDecoder {
       }
     }
     if (this.#lines !== undefined) this.#lines.write(chunk);
-    else this.#writeOctets(chunk);
+    else this.#writeOctets(chunk, this.#frames!);
   }
 
-  /** Ends the stream: an unfinished message is a failure (octet counting). */
+  /** Ends the stream: an unfinished message is a failure. */
   end(): void {
     if (this.#lines !== undefined) {
       this.#lines.end();
-      return;
+    } else if (!this.#broken && this.#digits > 0) {
+      this.#sink.failure({
+        name: "SyntaxError",
+        message: "The stream ended inside a frame length",
+        sample: this.#lengthText(),
+      }, 0);
+    } else if (!this.#broken && !this.#skipping) {
+      this.#frames?.end();
     }
-    if (this.#broken) return;
-    if (this.#inFrame) {
-      const frame = this.#frame?.subarray(0, this.#frameBytes);
-      this.#failure(
-        "SyntaxError",
-        `The connection ended inside a frame: ${this.#frameBytes} of its ${this.#length} bytes had arrived`,
-        frame === undefined ? "" : new TextDecoder().decode(frame),
-      );
-    } else if (this.#digits > 0) {
-      this.#failure(
-        "SyntaxError",
-        "The connection ended inside a frame length",
-        String(this.#length),
-      );
-    }
-    this.#inFrame = false;
-    this.#frame = undefined;
     this.#digits = 0;
+    this.#length = 0;
+    this.#remaining = 0;
+    this.#skipping = false;
   }
 
-  #writeOctets(chunk: Uint8Array): void {
+  #writeOctets(chunk: Uint8Array, frames: LengthFrameDecoder): void {
     let at = 0;
     while (at < chunk.length) {
-      if (this.#skip > 0) {
-        const skipped = Math.min(this.#skip, chunk.length - at);
-        this.#skip -= skipped;
-        at += skipped;
-        continue;
-      }
-      if (this.#inFrame) {
-        at = this.#readFrame(chunk, at);
+      if (this.#remaining > 0) {
+        const end = Math.min(chunk.length, at + this.#remaining);
+        if (!this.#skipping) frames.write(chunk.subarray(at, end));
+        this.#remaining -= end - at;
+        at = end;
         continue;
       }
       const c = chunk[at]!;
@@ -179,88 +178,49 @@ export class SyslogFrameDecoder {
         at++;
       } else if (c === SPACE && this.#digits > 0) {
         at++;
-        this.#begin(chunk, at);
+        this.#begin(chunk, at, frames);
       } else if ((c === NEWLINE || c === RETURN) && this.#digits === 0) {
         at++;
       } else {
         this.#broken = true;
-        const read = this.#digits > 0
-          ? String(this.#length).padStart(this.#digits, "0")
-          : "";
-        this.#failure(
-          "SyntaxError",
-          `Octet counting lost: expected a frame length (digits, then a space) but found ${
-            JSON.stringify(read + sampleOf(chunk.subarray(at, at + 20)))
-          }; closing the connection`,
-          read + sampleOf(chunk.subarray(at)),
-        );
+        const read = this.#lengthText();
+        this.#sink.failure({
+          name: "SyntaxError",
+          message:
+            `Octet counting lost: expected a frame length (digits, then a space) but found ${
+              JSON.stringify(read + sampleOf(chunk.subarray(at, at + 20)))
+            }; closing the connection`,
+          sample: read + sampleOf(chunk.subarray(at)),
+        }, 0);
         return;
       }
     }
   }
 
+  /** The digits of the length read so far, leading zeros included. */
+  #lengthText(): string {
+    return this.#digits > 0
+      ? String(this.#length).padStart(this.#digits, "0")
+      : "";
+  }
+
   /** Starts a frame of `#length` bytes, whose first byte is `chunk[at]`. */
-  #begin(chunk: Uint8Array, at: number): void {
+  #begin(chunk: Uint8Array, at: number, frames: LengthFrameDecoder): void {
     const length = this.#length;
     this.#length = 0;
     this.#digits = 0;
-    if (length > this.#maxFrame) {
-      this.#failure(
-        "RangeError",
-        `A frame of ${length} bytes is longer than ${this.#maxFrame} bytes (max_frame_bytes); skipped`,
-        sampleOf(chunk.subarray(at, at + Math.min(length, 1024))),
-      );
-      this.#skip = length;
+    this.#remaining = length;
+    this.#skipping = length > this.#maxFrame;
+    if (this.#skipping) {
+      this.#sink.failure({
+        name: "RangeError",
+        message:
+          `A frame of ${length} bytes is longer than ${this.#maxFrame} bytes (max_frame_bytes); skipped`,
+        sample: sampleOf(chunk.subarray(at, at + Math.min(length, 1024))),
+      }, 0);
       return;
     }
-    if (length === 0) {
-      decodeMessage(this.#codec, new Uint8Array(0), this.#sink);
-      return;
-    }
-    this.#length = length;
-    this.#inFrame = true;
-  }
-
-  /** Reads the frame's bytes from `chunk[at]`; returns where they end. */
-  #readFrame(chunk: Uint8Array, at: number): number {
-    const length = this.#length;
-    const wanted = length - this.#frameBytes;
-    const available = chunk.length - at;
-    if (this.#frameBytes === 0 && available >= wanted) {
-      // The whole frame is in this chunk: decode it from there.
-      this.#finish();
-      const end = at + wanted;
-      decodeMessage(
-        this.#codec,
-        this.#codec === "raw" ? chunk.slice(at, end) : chunk.subarray(at, end),
-        this.#sink,
-      );
-      return end;
-    }
-    const frame = this.#frame ??= new Uint8Array(length);
-    const taken = Math.min(wanted, available);
-    frame.set(chunk.subarray(at, at + taken), this.#frameBytes);
-    this.#frameBytes += taken;
-    if (this.#frameBytes === length) {
-      this.#finish();
-      decodeMessage(this.#codec, frame, this.#sink);
-    }
-    return at + taken;
-  }
-
-  /** Forgets the frame read, before it is decoded. */
-  #finish(): void {
-    this.#inFrame = false;
-    this.#length = 0;
-    this.#frame = undefined;
-    this.#frameBytes = 0;
-  }
-
-  #failure(
-    name: "RangeError" | "SyntaxError",
-    message: string,
-    sample: string,
-  ): void {
-    this.#sink.failure({ name, message, sample }, 0);
+    this.#prefixView.setUint32(0, length);
+    frames.write(this.#prefix);
   }
 }
