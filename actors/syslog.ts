@@ -5,17 +5,17 @@
  *
  * ## The record ({@link SyslogRecord})
  *
- * | Key               | Value                                                                                      |
- * | ----------------- | ------------------------------------------------------------------------------------------ |
- * | `format`          | `"rfc5424"` or `"rfc3164"`: how the message was written                                     |
- * | `facility`        | 0 to 23, and `facility_name`: `"kern"`, `"user"`, … `"local7"` ({@link FACILITY_NAMES})     |
- * | `severity`        | 0 to 7, and `severity_name`: `"emerg"`, … `"debug"` ({@link SEVERITY_NAMES})                |
- * | `timestamp`       | RFC 3339 text with its zone, e.g. `"2026-12-06T05:23:29.823978+00:00"` (see below)          |
- * | `hostname`        | the HOSTNAME, or `null` when the sender gave none (`-`)                                     |
- * | `app_name`        | the APP-NAME (RFC 3164: the TAG), or `null`                                                 |
- * | `procid`          | the PROCID (RFC 3164: the pid in `tag[pid]:`), or `null`                                    |
- * | `msgid`           | the MSGID, or `null` (always `null` for RFC 3164)                                           |
- * | `structured_data` | `{ "<SD-ID>": { "<name>": "<value>" } }`, `{}` when there is none                           |
+ * | Key               | Value                                                                                     |
+ * | ----------------- | ----------------------------------------------------------------------------------------- |
+ * | `format`          | `"rfc5424"` or `"rfc3164"`: how the message was written                                   |
+ * | `facility`        | 0 to 23, and `facility_name`: `"kern"`, `"user"`, … `"local7"` ({@link FACILITY_NAMES})   |
+ * | `severity`        | 0 to 7, and `severity_name`: `"emerg"`, … `"debug"` ({@link SEVERITY_NAMES})              |
+ * | `timestamp`       | RFC 3339 text with its zone, e.g. `"2026-12-06T05:23:29.823978+00:00"` (see below)        |
+ * | `hostname`        | the HOSTNAME, or `null` when the sender gave none (`-`)                                   |
+ * | `app_name`        | the APP-NAME (RFC 3164: the TAG), or `null`                                               |
+ * | `procid`          | the PROCID (RFC 3164: the pid in `tag[pid]:`), or `null`                                  |
+ * | `msgid`           | the MSGID, or `null` (always `null` for RFC 3164)                                         |
+ * | `structured_data` | `{ "<SD-ID>": { "<name>": "<value>" } }`, `{}` when there is none                         |
  * | `message`         | the MSG, without a leading UTF-8 byte order mark nor trailing `"\n"`, `"\r"` or NUL bytes |
  *
  * Structured data values are unescaped (`\"`, `\\` and `\]` become `"`, `\`
@@ -32,12 +32,13 @@
  * timestamp (`Mmm dd hh:mm:ss`, optionally with fractions of a second or a
  * year after the day, as some devices send) has no year and no zone: as
  * rsyslog and syslog-ng do, the zone is the receiving machine's local zone
- * (the `TZ` of this process) and the year the latest one that does not put the
- * time more than two days in the future (so a December message read on the 1st
- * of January is from last year, and a sender's clock a little ahead at the
- * turn of the year is forgiven). An RFC 3164 message may also carry an RFC 3339 timestamp (rsyslog's
- * high-precision forwarding format), kept as it is; one with no timestamp at
- * all gets the time it was parsed, as RFC 3164 asks of a relay.
+ * (the `TZ` of this process) and the year the latest one that does not put
+ * the time more than two days in the future (so a December message read on
+ * the 1st of January is from last year, and a sender's clock a little ahead
+ * at the turn of the year is forgiven). An RFC 3164 message may also carry an
+ * RFC 3339 timestamp (rsyslog's high-precision forwarding format), kept as it
+ * is; one with no timestamp at all gets the time it was parsed, as RFC 3164
+ * asks of a relay.
  *
  * ## What is accepted
  *
@@ -47,7 +48,8 @@
  * RFC 3164 messages without hostname (`<13>Dec  6 05:23:29 cron[12]: ...`),
  * with a TAG that ends with a space instead of a colon (rsyslog's `imfile`
  * sends `myapp text`; like rsyslog and syslog-ng, the first word is then the
- * app name), or with no timestamp. Invalid UTF-8 is decoded with U+FFFD.
+ * app name, if it has at most 48 characters and is not the last word), or
+ * with no timestamp. Invalid UTF-8 is decoded with U+FFFD.
  *
  * Strict where the text cannot be syslog: no `<PRI>` or one above 191, an
  * RFC 5424 message (`<PRI>1 ` then a timestamp or `-`) with an invalid date,
@@ -435,7 +437,8 @@ function parse3164(
   if (stop > at && stop < end && stop - at <= MAX_TAG) {
     if (c === OPEN) {
       const close = text.indexOf("]", stop);
-      if (close !== -1 && close < end) {
+      const space = text.indexOf(" ", stop);
+      if (close !== -1 && close < end && (space === -1 || space > close)) {
         app = text.slice(at, stop);
         procid = text.slice(stop + 1, close);
         at = close + 1;

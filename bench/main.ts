@@ -153,8 +153,16 @@ console.log(
     syslog!.events.toLocaleString("en-US")
   } messages over TCP (RFC 5424, octet counting), into a receiver that writes them to a file (median of ${ROUNDS} rounds)`,
 );
-console.log(line(syslog!));
-console.log(line(syslogNg!));
+const cpu = (result: Result) =>
+  `${
+    (Number(result.receiver_cpu_seconds) / result.events * 1e6).toFixed(1)
+  } us of receiver CPU per message`;
+console.log(`${line(syslog!)}  ${cpu(syslog!)}`);
+console.log(
+  `${line(syslogNg!)}  ${cpu(syslogNg!)}, receiver peak RSS ${
+    Number(syslogNg!.receiver_peak_rss_mb).toFixed(0)
+  } MB`,
+);
 console.log(
   `tcp_server (syslog) -> file_out at ${
     syslogRuns.ratio.toFixed(2)

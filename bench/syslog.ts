@@ -13,7 +13,9 @@
  * when the forwarder is started and stops once the receiver has written the
  * last message (`file_out`'s count, or the receiver's `written` counter from
  * `syslog-ng-ctl stats`). Prints one JSON result line, with the CPU time the
- * receiver used meanwhile (`receiver_cpu_seconds`, from `/proc`); asserts
+ * receiver used meanwhile (`receiver_cpu_seconds`, from `/proc`) and, for
+ * syslog-ng, its peak memory (`receiver_peak_rss_mb`; `peak_rss_mb` is this
+ * process's, the receiver in scenario `compysition`); asserts
  * nothing about time, but fails when a message is missing from the output
  * file.
  *
@@ -96,6 +98,8 @@ interface Timed {
   ms: number;
   /** CPU seconds (user and system) the receiving process used meanwhile. */
   cpu: number;
+  /** The receiving syslog-ng's peak memory in MB (ours is in the report). */
+  rss?: number;
 }
 
 /** CPU seconds (user and system) used so far by process `pid`. */
@@ -184,9 +188,11 @@ log { source(s_net); destination(d_file); flags(flow-control); };
   );
   const elapsed = performance.now() - started;
   const used = cpuSeconds(receiver.pid) - cpu;
+  const status = Deno.readTextFileSync(`/proc/${receiver.pid}/status`);
+  const rss = Number(status.match(/^VmHWM:\s+(\d+) kB/m)?.[1]) / 1024;
   await receiver.stop();
   await checkLines(output);
-  return { ms: elapsed, cpu: used };
+  return { ms: elapsed, cpu: used, rss };
 }
 
 /** Fails unless `path` holds one line per message. */
@@ -213,7 +219,7 @@ try {
   const input = join(dir, "in.log");
   await writeInput(input);
   const ours = values.scenario !== "syslog-ng";
-  const { ms, cpu } = ours
+  const { ms, cpu, rss } = ours
     ? await compysition(dir, input)
     : await syslogNgReceiver(dir, input);
   report({
@@ -221,6 +227,7 @@ try {
     events: messages,
     seconds: ms / 1000,
     receiver_cpu_seconds: cpu,
+    ...(rss === undefined ? {} : { receiver_peak_rss_mb: rss }),
   });
 } finally {
   await Deno.remove(dir, { recursive: true });

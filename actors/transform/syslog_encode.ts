@@ -110,6 +110,14 @@ export const syslogEncode: ActorSpec<SyslogEncodeOptions> = {
   type: "syslog_encode",
   kind: "transform",
   summary: "Writes each event as an RFC 5424 or RFC 3164 syslog message.",
+  description: [
+    'Reads at `field` either a syslog record, laid out as the `syslog` codec of `tcp_server`, `udp_in`, `file_in` and `stdin` makes them (see the README, "Receiving logs from rsyslog and syslog-ng"), or the message alone:',
+    "",
+    '- a record (an object): `facility` (0 to 23 or a name), `severity` (0 to 7 or a name), `timestamp` (RFC 3339 text, a date or milliseconds since 1970), `hostname`, `app_name`, `procid` and `msgid` (text, or null for `-`), `structured_data` (`{ "<SD-ID>": { "<name>": "<value>" } }`, an array of values for a repeated parameter) and `message` (text, required); the options fill in the keys it lacks, and other keys are not written;',
+    "- anything else: the message itself (a string as it is, bytes as UTF-8, other values as JSON), with every header field from the options.",
+    "",
+    "The text is not framed: send it with `tcp_client` (`framing: octet_counting`, as syslog servers expect over TCP) or `udp_out`. An event whose record cannot be written goes to the `error` queue with the reason.",
+  ].join("\n"),
   options: SyslogEncodeOptions,
   example: {
     format: "rfc5424",

@@ -193,6 +193,12 @@ Deno.test("parseSyslog reads what logger, rsyslog and syslog-ng send", () => {
       app_name: "hello",
       message: "world",
     }],
+    // Brackets with a space inside do not hold a pid: no tag.
+    ["<13>Dec  6 06:07:00 vm app[a b]: x", {
+      app_name: null,
+      procid: null,
+      message: "app[a b]: x",
+    }],
     // A lone last word is the message, not a tag; an over-long word too.
     ["<13>Dec  6 06:07:00 vm hello", { app_name: null, message: "hello" }],
     [`<13>Dec  6 06:07:00 vm ${"w".repeat(49)}: x`, {
