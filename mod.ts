@@ -132,3 +132,13 @@ export {
   optionsJsonSchema,
 } from "./core/schema.ts";
 export { BUILTIN_ACTORS } from "./actors/mod.ts";
+export {
+  FACILITY_NAMES,
+  formatSyslog,
+  parseSyslog,
+  SEVERITY_NAMES,
+  type StructuredData,
+  type SyslogFields,
+  type SyslogFormat,
+  type SyslogRecord,
+} from "./actors/syslog.ts";

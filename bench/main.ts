@@ -141,6 +141,34 @@ console.log(
   }% of the bare Deno.serve rate (median ratio of a round; target: >= 70%)`,
 );
 
+const syslogRuns = await alternate(
+  "syslog.ts",
+  ["compysition", "syslog-ng"],
+  ROUNDS,
+  ["--messages", "1000000"],
+);
+const [syslog, syslogNg] = syslogRuns.medians;
+console.log(
+  `\nsyslog-ng forwarding ${
+    syslog!.events.toLocaleString("en-US")
+  } messages over TCP (RFC 5424, octet counting), into a receiver that writes them to a file (median of ${ROUNDS} rounds)`,
+);
+const cpu = (result: Result) =>
+  `${
+    (Number(result.receiver_cpu_seconds) / result.events * 1e6).toFixed(1)
+  } us of receiver CPU per message`;
+console.log(`${line(syslog!)}  ${cpu(syslog!)}`);
+console.log(
+  `${line(syslogNg!)}  ${cpu(syslogNg!)}, receiver peak RSS ${
+    Number(syslogNg!.receiver_peak_rss_mb).toFixed(0)
+  } MB`,
+);
+console.log(
+  `tcp_server (syslog) -> file_out at ${
+    syslogRuns.ratio.toFixed(2)
+  }x the rate of a syslog-ng receiver (median ratio of a round; target: >= 1.0x)`,
+);
+
 console.log(
   "\nNATS JetStream: worker processes (nats_in -> jsonata -> file_out), 100,000 messages each run",
 );

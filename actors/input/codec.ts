@@ -13,6 +13,9 @@
  * - `ndjson`: one JSON value per line; blank lines are skipped; a line that is
  *   not JSON is a failure.
  * - `json`: the whole input is one JSON document (whitespace only: nothing).
+ * - `syslog`: one syslog message (RFC 5424 or RFC 3164) per line, made into a
+ *   record as `actors/syslog.ts` documents; blank lines are skipped; a line
+ *   that is not syslog is a failure whose sample is the whole line.
  * - `raw`: bytes as they are read, one `Uint8Array` per chunk read (chunk
  *   sizes are whatever the source delivers).
  *
@@ -45,9 +48,10 @@ import type { Actor, EventError } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import { concatBytes, utf8Length } from "../payload.ts";
 import { errorMessage } from "../../core/actor.ts";
+import { parseSyslog } from "../syslog.ts";
 
 /** The codec names, as used in the `codec` option of the inputs. */
-export const CODECS = ["lines", "ndjson", "json", "raw"] as const;
+export const CODECS = ["lines", "ndjson", "json", "raw", "syslog"] as const;
 
 /** How an input decodes the bytes it reads; see the module documentation. */
 export type Codec = typeof CODECS[number];
@@ -335,12 +339,16 @@ export class StreamDecoder {
           `Line ${line} is longer than ${maxLineBytes} bytes (max_line_bytes)`,
         sample,
       }, line);
-    if (codec === "lines" || codec === "ndjson" || perLine) {
+    if (
+      codec === "lines" || codec === "ndjson" || codec === "syslog" || perLine
+    ) {
       const parses = codec === "ndjson" || codec === "json";
       this.#splitter = new LineSplitter(
         maxLineBytes,
         codec === "raw" ? "bytes" : "text",
-        parses
+        codec === "syslog"
+          ? (line, number) => decodeSyslog(line as string, number, sink)
+          : parses
           ? (line, number) => parseLine(line as string, number, sink)
           : (line, number) => sink.value(line, number),
         tooLong,
@@ -562,8 +570,8 @@ export class LengthFrameDecoder {
 
 /**
  * Decodes one whole message (a length-prefixed frame, a datagram): `lines`
- * gives its UTF-8 text, `ndjson` and `json` its JSON value, `raw` the bytes
- * themselves (pass a copy you will not reuse).
+ * gives its UTF-8 text, `ndjson` and `json` its JSON value, `syslog` its
+ * syslog record, `raw` the bytes themselves (pass a copy you will not reuse).
  *
  * @example
  * ```ts
@@ -586,6 +594,10 @@ export function decodeMessage(
   const text = UTF8.decode(bytes);
   if (codec === "lines") {
     sink.value(text, 0);
+    return;
+  }
+  if (codec === "syslog") {
+    decodeSyslog(text, 0, sink);
     return;
   }
   try {
@@ -765,8 +777,35 @@ function parseLine(line: string, number: number, sink: DecodeSink): void {
   sink.value(value, number);
 }
 
-/** The first {@link SAMPLE_CHARS} characters of `bytes` decoded as UTF-8. */
-function sampleOf(bytes: Uint8Array): string {
+/**
+ * Hands the syslog record of `text` (line `line`, 0 for a whole message) to
+ * `sink`, or a failure with the reason and the whole text. Blank lines are
+ * skipped.
+ */
+function decodeSyslog(text: string, line: number, sink: DecodeSink): void {
+  if (line > 0 && text.trim() === "") return;
+  const record = parseSyslog(text);
+  if (typeof record !== "string") {
+    sink.value(record, line);
+    return;
+  }
+  sink.failure({
+    name: "SyntaxError",
+    message: line > 0 ? `${record} (line ${line})` : record,
+    sample: text,
+  }, line);
+}
+
+/**
+ * The first {@link SAMPLE_CHARS} characters of `bytes` decoded as UTF-8.
+ *
+ * @example
+ * ```ts
+ * import { sampleOf } from "./codec.ts";
+ * sampleOf(new TextEncoder().encode("hé")); // "hé"
+ * ```
+ */
+export function sampleOf(bytes: Uint8Array): string {
   return UTF8.decode(bytes.subarray(0, SAMPLE_CHARS * 4)).slice(
     0,
     SAMPLE_CHARS,

@@ -29,7 +29,7 @@ export const FileInOptions = z.strictObject({
     "Seconds between two checks for new data, rotation and truncation when following.",
   ),
   codec: CodecSchema.default("lines").describe(
-    'How to decode the file: "lines" (one string per line), "ndjson" (one JSON value per line), "json" (the whole file is one JSON document; not with follow) or "raw" (one Uint8Array per chunk read, up to 64 KiB).',
+    'How to decode the file: "lines" (one string per line), "ndjson" (one JSON value per line), "syslog" (one syslog record per line), "json" (the whole file is one JSON document; not with follow) or "raw" (one Uint8Array per chunk read, up to 64 KiB).',
   ),
   max_line_bytes: z.number().int().min(1).default(DEFAULT_MAX_LINE_BYTES)
     .describe(

@@ -18,7 +18,7 @@ import {
 /** Options of the `stdin` actor. */
 export const StdinOptions = z.strictObject({
   codec: CodecSchema.default("lines").describe(
-    'How to decode the input: "lines" (one string per line), "ndjson" (one JSON value per line), "json" (the whole input is one JSON document) or "raw" (one Uint8Array per chunk read).',
+    'How to decode the input: "lines" (one string per line), "ndjson" (one JSON value per line), "syslog" (one syslog record per line), "json" (the whole input is one JSON document) or "raw" (one Uint8Array per chunk read).',
   ),
   max_line_bytes: z.number().int().min(1).default(DEFAULT_MAX_LINE_BYTES)
     .describe(

@@ -22,26 +22,27 @@ import {
   READ_BUFFER_BYTES,
   StreamDecoder,
 } from "./codec.ts";
+import { SyslogFrameDecoder } from "./syslog_framing.ts";
 
 /** Options of the `tcp_server` actor. */
 export const TcpServerOptions = z.strictObject({
   ...listenOptions("TCP", 5170),
-  framing: z.enum(["newline", "length"]).default("newline").describe(
-    'How messages are delimited: "newline" (each ends with "\\n") or "length" (each starts with its length as a 4-byte big-endian unsigned integer).',
+  framing: z.enum(["newline", "length", "syslog"]).default("newline").describe(
+    'How messages are delimited: "newline" (each ends with "\\n"), "length" (each starts with its length as a 4-byte big-endian unsigned integer) or "syslog" (per connection: octet counting as RFC 6587 when the first byte is a digit, else newline).',
   ),
   codec: CodecSchema.default("lines").describe(
-    'How to decode each message: "lines" (its UTF-8 text), "ndjson" or "json" (its JSON value), "raw" (its bytes as a Uint8Array).',
+    'How to decode each message: "lines" (its UTF-8 text), "ndjson" or "json" (its JSON value), "syslog" (its syslog record), "raw" (its bytes as a Uint8Array).',
   ),
   max_connections: z.number().int().min(1).default(1000).describe(
     "Most connections open at once; a connection over it is closed at once and a warning logged.",
   ),
   max_line_bytes: z.number().int().min(1).default(DEFAULT_MAX_LINE_BYTES)
     .describe(
-      'With framing "newline": longest line in bytes; a longer one becomes an event on the "error" queue and reading goes on after it.',
+      'With framing "newline" (or "syslog" without octet counting): longest line in bytes; a longer one becomes an event on the "error" queue and reading goes on after it.',
     ),
   max_frame_bytes: z.number().int().min(1).default(DEFAULT_MAX_LINE_BYTES)
     .describe(
-      'With framing "length": longest frame in bytes; a longer one is skipped, becomes an event on the "error" queue, and reading goes on after it.',
+      'With framing "length" or "syslog" (octet counting): longest frame in bytes; a longer one is skipped, becomes an event on the "error" queue, and reading goes on after it.',
     ),
   drain_timeout: z.number().min(0).default(2).describe(
     "On stop, seconds to wait for each client to close its side after the server closed its own; what arrives meanwhile is read.",
@@ -54,12 +55,18 @@ export type TcpServerOptions = z.infer<typeof TcpServerOptions>;
 /**
  * Listens on `hostname:port` and makes `{ header: { <name>: { remote, line }
  * }, data }` for each message a client sends (`remote` is `"host:port"`,
- * `line` the line number in the connection with framing `"newline"`).
+ * `line` the line number in the connection when it is newline-framed).
  *
  * With framing `"newline"` a `"\r"` before the `"\n"` is dropped (codecs
  * `lines`, `ndjson`, `json`) and the JSON codecs skip blank lines. A message
  * that is too long or does not decode becomes an event on the `error` queue
  * whose `header.error` says why; the connection goes on.
+ *
+ * Framing `"syslog"` with codec `"syslog"` receives syslog as rsyslog,
+ * syslog-ng and `logger` send it over TCP: each connection is octet-counted
+ * (RFC 6587) when its first byte is a digit, else newline-framed (see
+ * `SyslogFrameDecoder`); a connection whose octet counting is lost is closed
+ * after its failure event.
  * Back-pressure: a connection is not read while its last events wait for
  * room downstream, so TCP flow control slows its client.
  *
@@ -201,7 +208,9 @@ export class TcpServer extends Actor {
     const { framing, codec, max_line_bytes, max_frame_bytes } = this.#options;
     const decoder = framing === "newline"
       ? new StreamDecoder(codec, max_line_bytes, sink, true)
-      : new LengthFrameDecoder(codec, max_frame_bytes, sink);
+      : framing === "length"
+      ? new LengthFrameDecoder(codec, max_frame_bytes, sink)
+      : new SyslogFrameDecoder(codec, max_line_bytes, max_frame_bytes, sink);
     const buffer = new Uint8Array(READ_BUFFER_BYTES);
     let closedByTimeout = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -234,6 +243,7 @@ export class TcpServer extends Actor {
         }
         decoder.write(buffer.subarray(0, read));
         await sink.takeWaiting();
+        if (decoder instanceof SyslogFrameDecoder && decoder.broken) break;
       }
       await sink.takeWaiting();
       if (closedByTimeout && decoder.pendingBytes > 0) {

@@ -23,7 +23,7 @@ import {
 export const UdpInOptions = z.strictObject({
   ...listenOptions("UDP", 5170),
   codec: CodecSchema.default("lines").describe(
-    'How to decode each datagram: "lines" (its UTF-8 text, kept whole), "ndjson" or "json" (its JSON value), "raw" (its bytes as a Uint8Array).',
+    'How to decode each datagram: "lines" (its UTF-8 text, kept whole), "ndjson" or "json" (its JSON value), "syslog" (its syslog record), "raw" (its bytes as a Uint8Array).',
   ),
 });
 

@@ -16,7 +16,7 @@ import {
 } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
-import { ByteBuilder, payload, writeAll } from "../payload.ts";
+import { ByteBuilder, payload, utf8Length, writeAll } from "../payload.ts";
 import {
   checkReconnectWaits,
   TcpConnection,
@@ -31,9 +31,10 @@ export const TcpClientOptions = z.strictObject({
   port: z.number().int().min(1).max(65_535).describe(
     "The port to connect to.",
   ),
-  framing: z.enum(["newline", "length"]).default("newline").describe(
-    'How events are delimited: "newline" writes each one followed by "\\n"; "length" writes a 4-byte big-endian length, then the bytes.',
-  ),
+  framing: z.enum(["newline", "length", "octet_counting"]).default("newline")
+    .describe(
+      'How events are delimited: "newline" writes each one followed by "\\n"; "length" writes a 4-byte big-endian length, then the bytes; "octet_counting" writes the length in decimal digits and a space, then the bytes (RFC 6587, what syslog receivers expect over TCP).',
+    ),
   ...tcpReconnectFields(10_000),
   max_wait: z.number().positive().optional().describe(
     'Seconds a batch of events may wait for the connection (connecting, reconnecting, sending again) before its events go to the "error" queue; without it, they wait until the peer is back or the actor stops.',
@@ -108,7 +109,7 @@ const NEWLINE = 10;
 export class TcpClient extends Actor {
   readonly kind = "output";
   #tcp: TcpConnection;
-  #lengthFraming: boolean;
+  #framing: TcpClientOptions["framing"];
   #maxWaitMs: number;
   #bytes = new ByteBuilder();
 
@@ -121,7 +122,7 @@ export class TcpClient extends Actor {
     super(name, settings, { outbound: ["error"] });
     const parsed = TcpClientOptions.parse(options);
     this.#tcp = new TcpConnection(parsed, () => this.log);
-    this.#lengthFraming = parsed.framing === "length";
+    this.#framing = parsed.framing;
     this.#maxWaitMs = (parsed.max_wait ?? Infinity) * 1000;
   }
 
@@ -187,11 +188,19 @@ export class TcpClient extends Actor {
         continue;
       }
       const start = bytes.length;
-      if (this.#lengthFraming) bytes.addUint32(0);
+      const framing = this.#framing;
+      if (framing === "length") bytes.addUint32(0);
+      else if (framing === "octet_counting") {
+        const length = typeof data === "string"
+          ? utf8Length(data)
+          : data.length;
+        bytes.addText(`${length} `);
+      }
       if (typeof data === "string") bytes.addText(data);
       else bytes.addBytes(data);
-      if (this.#lengthFraming) bytes.setUint32(start, bytes.length - start - 4);
-      else bytes.addByte(NEWLINE);
+      if (framing === "length") {
+        bytes.setUint32(start, bytes.length - start - 4);
+      } else if (framing === "newline") bytes.addByte(NEWLINE);
     }
     return failed;
   }

@@ -171,6 +171,35 @@ Deno.test("tcp_client with length framing writes a 4-byte big-endian length befo
   }
 });
 
+Deno.test("tcp_client with octet counting writes the length in bytes, in digits, and a space before each event", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const received = listener.accept().then(readAll);
+    const router = new Router();
+    const values = ["hé 🎉", "", "lone \ud800", new Uint8Array([1, 10, 2])];
+    router.register(new ListInput("input", sequenced(values)));
+    router.register(tcpClient, "send", {
+      port: listener.addr.port,
+      framing: "octet_counting",
+    });
+    router.connect("input.outbox", "send.inbox");
+    await router.start();
+    await router.finished;
+    await router.stop();
+    assert.deepEqual(
+      await received,
+      new Uint8Array([
+        ...new TextEncoder().encode("8 hé 🎉0 8 lone \ufffd3 "),
+        1,
+        10,
+        2,
+      ]),
+    );
+  } finally {
+    listener.close();
+  }
+});
+
 Deno.test("tcp_client holds events while the peer is down and delivers them all, in order, once it is back", async () => {
   let listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = listener.addr.port;
