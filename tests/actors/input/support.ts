@@ -134,6 +134,40 @@ export class Holder extends Collector {
 }
 
 /**
+ * Runs `input` -> a {@link Holder} behind an inbox of capacity 1 until
+ * `count` events went through: the holder holds the first event until the
+ * input has made at least a batch, then lets everything through. Returns the
+ * data received and the most events the input's outbox held at any event
+ * (the input must not decode what it cannot send).
+ */
+export async function throughHolder(
+  input: Actor,
+  count: number,
+): Promise<{ data: unknown[]; most: number }> {
+  const router = new Router();
+  router.registerLogActor(new Collector("logs"));
+  router.register(input);
+  const outbox = input.pool.outbound.get("outbox")!;
+  const holder = router.register(
+    new Holder("slow", {}, () => outbox.figures().depth),
+  ) as Holder;
+  router.connect(`${input.name}.outbox`, "slow.inbox", { capacity: 1 });
+  await router.start();
+  try {
+    await within(holder.first, "the first event to be held");
+    for (let turn = 0; turn < 100 && outbox.figures().in_total < 512; turn++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    holder.release();
+    await within(holder.waitFor(count), `${count} events`);
+  } finally {
+    holder.release();
+    await router.stop();
+  }
+  return { data: holder.data(), most: Math.max(...holder.probes) };
+}
+
+/**
  * Sends each of `datagrams` to 127.0.0.1:`port` from one UDP socket, in order,
  * and closes it; returns the socket's `"host:port"`.
  */
