@@ -96,8 +96,9 @@ export type TcpServerOptions = z.infer<typeof TcpServerOptions>;
  *
  * Figures (besides the common ones): `connections` open now,
  * `refused_total` (over `max_connections`), `idle_closed_total`,
- * `waiting_connections` (stopped until there is room downstream) and
- * `pending_bytes` of unfinished messages held now.
+ * `waiting_connections` (stopped until there is room downstream),
+ * `kept_events` (decoded and waiting for room: at most one a connection)
+ * and `pending_bytes` of unfinished messages held now.
  *
  * @example
  * ```ts
@@ -145,6 +146,11 @@ export interface TcpServerFigures extends ActorFigures {
   idle_closed_total: number;
   /** Connections whose decoding stopped until there is room downstream. */
   waiting_connections: number;
+  /**
+   * Events decoded and kept until there is room downstream (at most one a
+   * connection: decoding stops instead).
+   */
+  kept_events: number;
   /** Bytes of unfinished messages held now, across all connections. */
   pending_bytes: number;
 }
@@ -162,6 +168,8 @@ interface Client {
   pendingBytes: number;
   /** Set when the server closed it. */
   closedBy: CloseReason | undefined;
+  /** What decodes its bytes into events, once serving it started. */
+  sink: InputSink | undefined;
 }
 
 /** The `tcp_server` input actor. */
@@ -250,6 +258,7 @@ export class TcpServer extends Actor {
       refused_total: this.#refused.total,
       idle_closed_total: this.#idleClosed.total,
       waiting_connections: this.#gate.queued,
+      kept_events: this.#keptEvents(),
       pending_bytes: this.#pendingBytes,
     };
   }
@@ -297,6 +306,7 @@ export class TcpServer extends Actor {
           readingSince: undefined,
           pendingBytes: 0,
           closedBy: undefined,
+          sink: undefined,
         };
         this.#clients.set(conn, client);
         const served = this.#serve(client, signal).finally(() => {
@@ -332,6 +342,7 @@ export class TcpServer extends Actor {
       (failure) => this.#skipped.note({ remote, message: failure.message }),
       this.#gate,
     );
+    client.sink = sink;
     const { framing, codec, max_line_bytes, max_frame_bytes } = this.#options;
     const decoder = framing === "newline"
       ? new StreamDecoder(codec, max_line_bytes, sink, true)
@@ -402,6 +413,12 @@ export class TcpServer extends Actor {
     }
     this.#tooMuchPending.note({ remote: client.remote });
     return false;
+  }
+
+  #keptEvents(): number {
+    let kept = 0;
+    for (const client of this.#clients.values()) kept += client.sink?.kept ?? 0;
+    return kept;
   }
 
   /** Closes the connections that have waited longer than `idleMs` to read. */
