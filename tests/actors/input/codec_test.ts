@@ -16,7 +16,7 @@ import {
   SendGate,
   StreamDecoder,
 } from "../../../actors/input/codec.ts";
-import { encode, frame } from "./support.ts";
+import { encode, frame, joined } from "./support.ts";
 
 /** A sink that keeps values and failures with their line numbers. */
 function recorder(): DecodeSink & {
@@ -205,14 +205,7 @@ Deno.test("LineSplitter counts an over-long line held across chunks once", () =>
 });
 
 function frames(...payloads: Uint8Array[]): Uint8Array {
-  const parts = payloads.map(frame);
-  const all = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    all.set(part, offset);
-    offset += part.length;
-  }
-  return all;
+  return joined(payloads.map(frame));
 }
 
 Deno.test("LengthFrameDecoder decodes frames whatever the chunk boundaries", () => {
@@ -350,15 +343,7 @@ const lineBytes = fc.array(
     fc.integer({ min: 30, max: 90 }).map((n) => encode("x".repeat(n))),
   ),
   { maxLength: 30 },
-).map((parts) => {
-  const all = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    all.set(part, at);
-    at += part.length;
-  }
-  return all;
-});
+).map(joined);
 
 const chunkSizes = fc.array(fc.integer({ min: 1, max: 64 }), {
   minLength: 1,
@@ -404,15 +389,7 @@ Deno.test("LengthFrameDecoder.feed stops when the sink is full and resume gives 
       fc.uint8Array({ minLength: 1, maxLength: 6 }),
     ),
     { maxLength: 20 },
-  ).map((parts) => {
-    const all = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-    let at = 0;
-    for (const part of parts) {
-      all.set(part, at);
-      at += part.length;
-    }
-    return all;
-  });
+  ).map(joined);
   fc.assert(
     fc.property(
       frameBytes,
