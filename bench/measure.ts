@@ -67,3 +67,39 @@ export function report(measured: Measured): void {
   };
   console.log(JSON.stringify(result));
 }
+
+/**
+ * Runs `program` (a benchmark file) again as a client process, with
+ * `--allow-net` and `args`, and resolves once it printed `connected` on its
+ * stdout: the client then floods the pipeline without sharing its event
+ * loop. Its stderr goes to ours, or nowhere.
+ *
+ * @example
+ * ```ts ignore
+ * const child = await startClient(new URL(import.meta.url), ["--client"]);
+ * child.kill();
+ * await child.status;
+ * ```
+ */
+export async function startClient(
+  program: URL,
+  args: string[],
+  stderr: "inherit" | "null" = "inherit",
+): Promise<Deno.ChildProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", program.pathname, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr,
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream())
+    .getReader();
+  let said = "";
+  while (!said.includes("connected\n")) {
+    const next = await reader.read();
+    if (next.done) break;
+    said += next.value;
+  }
+  await reader.cancel();
+  return child;
+}

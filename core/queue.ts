@@ -973,6 +973,24 @@ export class OutboundQueue implements QueueSource {
     }
   }
 
+  /**
+   * Counts `count` events its owner made and dropped without sending them
+   * (see `Actor.dropCreated`): they count in `in_total` and
+   * `dropped_total`, and are not reported to `onDrop`.
+   *
+   * @example
+   * ```ts
+   * import { OutboundQueue } from "./queue.ts";
+   * const outbox = new OutboundQueue("udp.outbox");
+   * outbox.countDropped(3);
+   * outbox.figures().dropped_total; // 3
+   * ```
+   */
+  countDropped(count: number): void {
+    this.#inTotal += count;
+    this.#droppedTotal += count;
+  }
+
   /** Part of the write in flight reached the connected queue. */
   taken(count: number): void {
     this.#writing -= count;
