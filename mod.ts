@@ -123,6 +123,7 @@ export {
   type StopOptions,
   type StopReport,
 } from "./core/router.ts";
+export { isReopenable, type Reopenable, reopenFiles } from "./core/reopen.ts";
 export { Supervisor, type SupervisorHooks } from "./core/supervisor.ts";
 export {
   bootstrapSchema,
