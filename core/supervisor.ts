@@ -201,6 +201,8 @@ class LoopContext implements Context, Sender {
   sent = 0;
   failure: Failure | undefined;
   heldCurrent = false;
+  /** Per-event mode: the handle of the event being consumed, once held. */
+  held: HeldEvent | undefined;
   /** Batch mode: the failures and holds of the current attempt. */
   failures: Map<Event, Failure> | undefined;
   holds: Set<Event> | undefined;
@@ -230,6 +232,7 @@ class LoopContext implements Context, Sender {
     this.sent = 0;
     this.failure = undefined;
     this.heldCurrent = false;
+    this.held = undefined;
     this.active = true;
   }
 
@@ -262,6 +265,7 @@ class LoopContext implements Context, Sender {
       (this.holds ??= new Set()).add(event);
     } else if (event === this.event) {
       this.heldCurrent = true;
+      return this.held = this.#supervisor.holdEvent(this, event);
     } else {
       throw new TypeError(
         `Context.hold() of actor "${this.#supervisor.actor.name}" takes the event being consumed`,
@@ -385,6 +389,12 @@ export class Supervisor implements ActorRuntime {
   #delivers: boolean;
   #errors: OutboundQueue | undefined;
   #outbound: OutboundQueue[];
+  /**
+   * The outbound queues whose events come back to this actor's own inbound
+   * queues (a request/reply cycle through an input): its loops never wait
+   * for their writes, which wait for those very loops.
+   */
+  #cyclic: ReadonlySet<OutboundQueue>;
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   #lateLogged = false;
   #consume: (event: Event, context: LoopContext) => void | Promise<void>;
@@ -401,6 +411,11 @@ export class Supervisor implements ActorRuntime {
     this.#tracksCalls = actor.tracksCallsForSend;
     this.#delivers = actor.kind !== "transform" && actor.kind !== "flow";
     this.#outbound = [...actor.pool.outbound.values()];
+    this.#cyclic = new Set(
+      [...actor.pool.outbound].flatMap(([name, queue]) =>
+        hooks.closeWhenProduced?.has(name) ? [queue] : []
+      ),
+    );
     this.#errors = actor.pool.outbound.get("error");
     this.#consume = (event, context) => actor.consume(event, context);
     this.#consumeBatch = (events, context) =>
@@ -564,7 +579,7 @@ export class Supervisor implements ActorRuntime {
   }
 
   /** @internal Makes the handle of an event held past `consume`. */
-  holdEvent(context: LoopContext, event: Event): Held {
+  holdEvent(context: LoopContext, event: Event): HeldEvent {
     const held = new HeldEvent(this, context, event);
     context.inc.held.add(held);
     return held;
@@ -963,6 +978,7 @@ export class Supervisor implements ActorRuntime {
       context.active = false;
       context.pos = i + 1;
       const failure = context.failure;
+      if (context.heldCurrent) this.#countSentBesideHeld(context);
       if (context.heldCurrent || failure === undefined) {
         if (!context.heldCurrent) {
           this.#countConsumed(event, context.sent);
@@ -993,6 +1009,17 @@ export class Supervisor implements ActorRuntime {
     context.event = undefined;
     context.tracker = undefined;
     return true;
+  }
+
+  /**
+   * What a `consume` that held its event sent through its context counts
+   * with the held event, or as copies when that was finished already.
+   */
+  #countSentBesideHeld(context: LoopContext): void {
+    const held = context.held!;
+    if (held.settled) this.actor[COUNTERS].copies_total += context.sent;
+    else held.sent += context.sent;
+    context.sent = 0;
   }
 
   /**
@@ -1217,7 +1244,9 @@ export class Supervisor implements ActorRuntime {
     }
     for (const outbound of this.#outbound) {
       const flushing = outbound.flush();
-      if (flushing !== undefined) await flushing;
+      if (flushing !== undefined && !this.#cyclic.has(outbound)) {
+        await flushing;
+      }
     }
   }
 
