@@ -127,6 +127,13 @@ interface InputSpec {
   crashRuns: number;
   life: LifeFault;
   restart: RestartOptions;
+  /**
+   * A request/reply cycle: the input's events go to this stage, which sends
+   * them back to the input's inbox (the input consumes them as replies,
+   * failing one in `failEvery` to its `error` queue), instead of to the
+   * pipeline.
+   */
+  reply: { stage: StageSpec; failEvery: number; errorTo: boolean } | undefined;
 }
 
 interface StopPlan {
@@ -144,6 +151,8 @@ interface Case {
   merge: "funnel" | StageSpec;
   root: Node;
   stop: StopPlan;
+  /** The router's log actor: none, one that takes every record, or one that hangs. */
+  logs: "none" | "ok" | "hang";
 }
 
 const fewOf = <T>(arb: fc.Arbitrary<T>, rare: T, weight = 12) =>
@@ -163,8 +172,8 @@ const lifeFault: fc.Arbitrary<LifeFault> = fc.record({
     { arbitrary: fc.constant("hangOnRestart" as const), weight: 2 },
   ),
   teardown: fc.oneof(
-    { arbitrary: fc.constant("ok" as const), weight: 200 },
-    { arbitrary: fc.constant("throw" as const), weight: 10 },
+    { arbitrary: fc.constant("ok" as const), weight: 400 },
+    { arbitrary: fc.constant("throw" as const), weight: 20 },
     { arbitrary: fc.constant("hang" as const), weight: 1 },
   ),
 });
@@ -328,6 +337,10 @@ const inputSpec: fc.Arbitrary<InputSpec> = fc.record({
   crashRuns: fc.integer({ min: 1, max: 3 }),
   life: lifeFault,
   restart,
+  reply: fc.option(
+    fc.record({ stage: stageSpec, failEvery: every, errorTo: fc.boolean() }),
+    { nil: undefined, freq: 6 },
+  ),
 });
 
 const stopPlan: fc.Arbitrary<StopPlan> = fc.record({
@@ -345,6 +358,12 @@ const caseArb: fc.Arbitrary<Case> = fc.record({
   merge: fc.oneof(fc.constant("funnel" as const), stageSpec),
   root: node,
   stop: stopPlan,
+  logs: fc.oneof(
+    { arbitrary: fc.constant("none" as const), weight: 50 },
+    { arbitrary: fc.constant("ok" as const), weight: 50 },
+    // It holds its case's stop for STOP_GRACE_MS: rare.
+    { arbitrary: fc.constant("hang" as const), weight: 1 },
+  ),
 });
 
 // ---------------------------------------------------------------------------
@@ -455,8 +474,11 @@ class World {
   }
 }
 
-/** Two gathered batches and the one being written (see queue.ts). */
-const OUTBOUND_BOUND = 3 * 1024;
+/**
+ * What an outbound queue may hold: what it gathers while a write is in
+ * flight, and that write, each at most `2 * MAX_BATCH` (see queue.ts).
+ */
+const OUTBOUND_BOUND = 2 * 1024;
 
 function queueProblem(queue: QueueFigures): string | undefined {
   const sum = queue.out_total + queue.dropped_total + queue.failed_total +
@@ -724,6 +746,10 @@ class FaultActor extends Actor {
     if (special !== undefined) return special;
     const fault = this.#spec.fault;
     if (fault.kind === "hold") {
+      // A stage sends its first event at once, the others once done.
+      const derived = this.kind === "output" ? [] : this.#derived(event);
+      const first = derived.splice(0, 1);
+      const sending = this.#send(first, context, undefined);
       const held = context.hold(event);
       void this.#world.sleep(fault.ms).then(async () => {
         if (fault.fail) {
@@ -733,15 +759,13 @@ class FaultActor extends Actor {
           return;
         }
         if (this.kind === "output") this.#deliver(event, held.signal);
-        else {
-          for (const derived of this.#derived(event)) {
-            const waiting = held.send(derived);
-            if (waiting !== undefined) await waiting;
-          }
+        for (const rest of derived) {
+          const waiting = held.send(rest);
+          if (waiting !== undefined) await waiting;
         }
         held.done();
       });
-      return;
+      return sending;
     }
     const failure = this.#failure(event);
     if (failure !== undefined) {
@@ -840,6 +864,24 @@ class ErrorSink extends Actor {
   }
 }
 
+/**
+ * The router's log actor: takes every record, or hangs on the first (a
+ * side stream that must not hold a stop past its bound).
+ */
+class LogSink extends Actor {
+  readonly kind = "log";
+  #hang: boolean;
+
+  constructor(name: string, hang: boolean) {
+    super(name, {}, { outbound: [] });
+    this.#hang = hang;
+  }
+
+  override consume(): void | Promise<void> {
+    if (this.#hang) return new Promise(() => {});
+  }
+}
+
 /** An input that misbehaves as its spec says; each event has a tracker. */
 class FaultInput extends Actor {
   readonly kind = "input";
@@ -850,7 +892,13 @@ class FaultInput extends Actor {
   #runs = 0;
 
   constructor(name: string, world: World, spec: InputSpec) {
-    super(name, settingsOf(spec), { inbound: [], outbound: ["outbox"] });
+    super(
+      name,
+      settingsOf(spec),
+      spec.reply === undefined
+        ? { inbound: [], outbound: ["outbox"] }
+        : { inbound: ["inbox"], outbound: ["outbox", "error"] },
+    );
     this.#world = world;
     this.#spec = spec;
     this.life = new Life(name, world, spec.life);
@@ -864,12 +912,24 @@ class FaultInput extends Actor {
     return this.life.teardown();
   }
 
+  /** Replies: delivered, or failed one in `failEvery`. */
+  override consume(event: Event, context: Context): void {
+    this.life.used("consume");
+    this.#world.sample();
+    const { id, path } = dataOf(event);
+    if (picked(id, this.name, this.#spec.reply!.failEvery)) {
+      context.fail(event, new Error(`${this.name}: reply ${id} failed`));
+    } else if (!context.signal.aborted) {
+      this.#world.deliver(`${id}|${path.join(">")}|${this.name}`);
+    }
+  }
+
   override async produce(signal: AbortSignal): Promise<void> {
     this.life.used("produce");
     const run = ++this.#runs;
     const { mode, crashAt, crashRuns } = this.#spec;
     const count = mode === "ignorePromise"
-      ? 1600 + this.#spec.count * 10
+      ? 1540 + this.#spec.count * 2
       : mode === "live"
       ? Infinity
       : this.#spec.count;
@@ -916,10 +976,21 @@ interface Built {
 
 function build(spec: Case, world: World): Built {
   const router = new Router({
-    logLevel: "fatal",
+    // Errors (failed events, crashes) are logged; "Started" at debug level
+    // reaches a log actor that hangs.
+    logLevel: spec.logs === "none"
+      ? "fatal"
+      : spec.logs === "ok"
+      ? "error"
+      : "debug",
     metricsIntervalMs: 0,
     crashStopTimeoutMs: 150,
   });
+  if (spec.logs !== "none") {
+    const logs = new LogSink("logs", spec.logs === "hang");
+    router.registerLogActor(logs);
+    world.actors.push(logs);
+  }
   let serial = 0;
   let mayHang = false;
   let setupFaults = false;
@@ -1016,12 +1087,20 @@ function build(spec: Case, world: World): Built {
     }
   };
   const root = place(spec.root);
-  const inputs = spec.inputs.map((input, i) => {
+  const inputs = spec.inputs.flatMap((input, i) => {
     noteLife(input.life);
     if (input.mode === "live" || input.mode === "hangAfter") mayHang = true;
-    return register(new FaultInput(`i${i}`, world, input));
+    const made = register(new FaultInput(`i${i}`, world, input));
+    if (input.reply === undefined) return [made];
+    const stage = actor(input.reply.stage, "transform");
+    connect(`${made.name}.outbox`, `${stage.name}.inbox`, nodeEdge(spec.root));
+    router.connect(`${stage.name}.outbox`, `${made.name}.inbox`);
+    errors(made.name, input.reply.errorTo);
+    return [];
   });
-  if (inputs.length === 1) {
+  if (inputs.length === 0) {
+    // Every input answers itself: nothing feeds the pipeline.
+  } else if (inputs.length === 1) {
     connect(`${inputs[0]!.name}.outbox`, root, nodeEdge(spec.root));
   } else {
     const merger = spec.merge === "funnel"
