@@ -191,67 +191,39 @@ const retry: fc.Arbitrary<RetryOptions | undefined> = fc.option(
 
 const every = fc.integer({ min: 2, max: 5 });
 
+/** One kind of fault with its parameters, drawn `weight` times in so many. */
+const faultOf = (
+  weight: number,
+  kind: ConsumeFault["kind"],
+  parameters: Record<string, fc.Arbitrary<unknown>> = {},
+) => ({
+  arbitrary: fc.record({
+    kind: fc.constant(kind),
+    ...parameters,
+  }) as fc.Arbitrary<
+    ConsumeFault
+  >,
+  weight,
+});
+
 const consumeFault: fc.Arbitrary<ConsumeFault> = fc.oneof(
-  { arbitrary: fc.constant({ kind: "none" as const }), weight: 8 },
-  {
-    arbitrary: fc.record({
-      kind: fc.constantFrom(
-        "throw" as const,
-        "reject" as const,
-        "fail" as const,
-        "frozen" as const,
-        "failThenThrow" as const,
-      ),
-      every,
-    }),
-    weight: 6,
-  },
-  {
-    arbitrary: fc.record({
-      kind: fc.constant("flaky" as const),
-      attempts: fc.integer({ min: 1, max: 2 }),
-    }),
-    weight: 2,
-  },
-  {
-    arbitrary: fc.record({
-      kind: fc.constant("slow" as const),
-      ms: fc.integer({ min: 0, max: 2 }),
-    }),
-    weight: 2,
-  },
-  {
-    arbitrary: fc.record({
-      kind: fc.constant("hangFor" as const),
-      every,
-      ms: fc.integer({ min: 2, max: 30 }),
-    }),
-    weight: 2,
-  },
-  {
-    arbitrary: fc.record({
-      kind: fc.constant("hangForever" as const),
-      at: fc.integer({ min: 0, max: 8 }),
-    }),
-    weight: 1,
-  },
-  {
-    arbitrary: fc.record({
-      kind: fc.constant("crash" as const),
-      at: fc.integer({ min: 0, max: 8 }),
-      sync: fc.boolean(),
-    }),
-    weight: 3,
-  },
-  {
-    arbitrary: fc.record({
-      kind: fc.constant("hold" as const),
-      ms: fc.integer({ min: 0, max: 8 }),
-      fail: fc.boolean(),
-    }),
-    weight: 2,
-  },
-  { arbitrary: fc.constant({ kind: "ignorePromise" as const }), weight: 1 },
+  faultOf(40, "none"),
+  ...(["throw", "reject", "fail", "frozen", "failThenThrow"] as const).map((
+    kind,
+  ) => faultOf(6, kind, { every })),
+  faultOf(10, "flaky", { attempts: fc.integer({ min: 1, max: 2 }) }),
+  faultOf(10, "slow", { ms: fc.integer({ min: 0, max: 2 }) }),
+  faultOf(10, "hangFor", { every, ms: fc.integer({ min: 2, max: 30 }) }),
+  faultOf(5, "hangForever", { at: fc.integer({ min: 0, max: 8 }) }),
+  faultOf(15, "crash", {
+    at: fc.integer({ min: 0, max: 8 }),
+    sync: fc.boolean(),
+  }),
+  faultOf(10, "hold", {
+    ms: fc.integer({ min: 0, max: 8 }),
+    fail: fc.boolean(),
+  }),
+  faultOf(5, "ignorePromise"),
 );
 
 const common = {
@@ -1259,29 +1231,22 @@ function sum(counts: Map<string, number>): number {
   return total;
 }
 
+/** The figures of the report's identity, for a message. */
 function summary(report: StopReport): string {
-  const {
-    created,
-    copies,
-    delivered,
-    errors,
-    filtered,
-    failed,
-    dropped,
-    abandoned,
-    late,
-  } = report;
-  return JSON.stringify({
-    created,
-    copies,
-    delivered,
-    errors,
-    filtered,
-    failed,
-    dropped,
-    abandoned,
-    late,
-  });
+  const names = [
+    "created",
+    "copies",
+    "delivered",
+    "errors",
+    "filtered",
+    "failed",
+    "dropped",
+    "abandoned",
+    "late",
+  ] as const;
+  return JSON.stringify(
+    Object.fromEntries(names.map((name) => [name, report[name]])),
+  );
 }
 
 // ---------------------------------------------------------------------------

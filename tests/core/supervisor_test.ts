@@ -18,14 +18,15 @@ import {
   sleep,
 } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
-import { Router, STOP_GRACE_MS } from "../../core/router.ts";
-import { attachTracker, Tracker } from "../../core/tracking.ts";
+import { Router, STOP_GRACE_MS, type StopReport } from "../../core/router.ts";
+import { Tracker } from "../../core/tracking.ts";
 import { fileOut } from "../../actors/output/file_out.ts";
 import { repoUrl, runCli } from "../cli_helpers.ts";
 import {
   Collector,
   ListInput,
   numbered,
+  trackedEvents,
   until,
   within,
   withTempDir,
@@ -67,16 +68,29 @@ class CountingTracker extends Tracker {
 function counted(
   count: number,
 ): { events: Event[]; trackers: CountingTracker[] } {
-  const trackers = Array.from({ length: count }, () => new CountingTracker());
-  const events = trackers.map((tracker, i) =>
-    attachTracker({ header: {}, data: i + 1 }, tracker)
-  );
-  return { events, trackers };
+  return trackedEvents(count, () => new CountingTracker());
 }
 
 /** An input that sends `events`, then ends. */
 function listInput(name: string, events: Event[]): ListInput {
   return new ListInput(name, events);
+}
+
+/** Starts `router`, waits until its inputs ran out and it drained, stops it. */
+async function runToEnd(router: Router): Promise<StopReport> {
+  await router.start();
+  await router.finished;
+  return await router.stop({ timeoutMs: 2000 });
+}
+
+/** Stops `router`; asserts that stop() returned within its bound. */
+async function stopWithinBound(
+  router: Router,
+  timeoutMs: number,
+): Promise<StopReport> {
+  const [report, took] = await timed(() => router.stop({ timeoutMs }));
+  assert.ok(took < timeoutMs + STOP_GRACE_MS + SLACK_MS, `took ${took} ms`);
+  return report;
 }
 
 /** Milliseconds `fn` took to settle. */
@@ -170,9 +184,7 @@ Deno.test("fail() on an event whose header is frozen sends a copy to error and t
   router.connect("input.outbox", "freeze.inbox");
   router.connect("freeze.outbox", "sink.inbox");
   router.connect("freeze.error", "errors.inbox");
-  await router.start();
-  await router.finished;
-  const report = await router.stop({ timeoutMs: 2000 });
+  const report = await runToEnd(router);
   assert.deepEqual(errors.data(), [1, 2, 3]);
   const error = errors.events[0]!.header.error as EventError;
   assert.equal(error.message, "bad 1");
@@ -192,9 +204,7 @@ Deno.test("A queue observer that throws is dropped and the actor goes on", async
     calls++;
     throw new Error("observer bug");
   });
-  await router.start();
-  await router.finished;
-  const report = await router.stop({ timeoutMs: 2000 });
+  const report = await runToEnd(router);
   assert.equal(calls, 1, "called once, then removed");
   assert.equal(sink.events.length, 600);
   assert.equal(report.delivered, 600);
@@ -242,9 +252,7 @@ async function runCrashOnTwo(batch: boolean) {
   router.connect("input.outbox", "crashy.inbox", { capacity: 1 });
   router.connect("crashy.outbox", "sink.inbox");
   router.connect("crashy.error", "errors.inbox");
-  await router.start();
-  await router.finished;
-  const report = await router.stop({ timeoutMs: 2000 });
+  const report = await runToEnd(router);
   return { report, crashy, sink, errors };
 }
 
@@ -413,9 +421,7 @@ Deno.test("stop() with a teardown that hangs returns within timeoutMs + STOP_GRA
   router.connect("input.outbox", "sink.inbox");
   await router.start();
   await router.finished;
-  const timeoutMs = 100;
-  const [report, took] = await timed(() => router.stop({ timeoutMs }));
-  assert.ok(took < timeoutMs + STOP_GRACE_MS + SLACK_MS, `took ${took} ms`);
+  const report = await stopWithinBound(router, 100);
   assert.deepEqual(report.hung, [{ actor: "sink", phase: "teardown" }]);
   assert.equal(report.timedOut, false, "the drain itself finished");
   assert.equal(report.delivered, 3);
@@ -448,9 +454,7 @@ Deno.test("stop() during a setup that hangs returns within its bound, start() re
   // Started with the default 30 s for setups: the stop cuts it short.
   const starting = router.start();
   await until(() => router.status().actors.stuck!.phase === "setup", "setup");
-  const timeoutMs = 100;
-  const [report, took] = await timed(() => router.stop({ timeoutMs }));
-  assert.ok(took < timeoutMs + STOP_GRACE_MS + SLACK_MS, `took ${took} ms`);
+  const report = await stopWithinBound(router, 100);
   await assert.rejects(starting, {
     message: 'The router was stopped while actor "stuck" was still setting up',
   });
@@ -504,9 +508,7 @@ Deno.test("A log actor that hangs cannot hold stop() past its bound, and the rep
   router.connect("input.outbox", "sink.inbox");
   await router.start();
   await router.finished;
-  const timeoutMs = 100;
-  const [report, took] = await timed(() => router.stop({ timeoutMs }));
-  assert.ok(took < timeoutMs + STOP_GRACE_MS + SLACK_MS, `took ${took} ms`);
+  const report = await stopWithinBound(router, 100);
   assert.deepEqual(report.hung, [{ actor: "logs", phase: "draining" }]);
   assert.equal(report.delivered, 3);
 });
@@ -768,9 +770,7 @@ Deno.test("A consumeBatch that calls fail(e) and then throws sends e to error on
   const errors = router.register(new Collector("errors")) as Collector;
   router.connect("input.outbox", "out.inbox");
   router.connect("out.error", "errors.inbox");
-  await router.start();
-  await router.finished;
-  const report = await router.stop({ timeoutMs: 2000 });
+  const report = await runToEnd(router);
   assert.deepEqual(errors.data(), [1, 2, 3]);
   assert.deepEqual(
     errors.events.map((event) => (event.header.error as EventError).message),
@@ -793,9 +793,7 @@ Deno.test("delivered leaves out what error outputs consumed: they count in error
   router.register(new Collector("errors"));
   router.connect("input.outbox", "client.inbox");
   router.connect("client.error", "errors.inbox");
-  await router.start();
-  await router.finished;
-  const report = await router.stop({ timeoutMs: 2000 });
+  const report = await runToEnd(router);
   assert.equal(report.delivered, 0);
   assert.equal(report.errors, 200);
   assert.equal(report.failed, 0);
@@ -846,9 +844,7 @@ Deno.test("retry: a consumeBatch that fails its first attempt is retried and del
   const errors = router.register(new Collector("errors")) as Collector;
   router.connect("input.outbox", "sink.inbox");
   router.connect("sink.error", "errors.inbox");
-  await router.start();
-  await router.finished;
-  const report = await router.stop({ timeoutMs: 2000 });
+  const report = await runToEnd(router);
   assert.deepEqual(sink.data(), [1, 2, 3, 4, 5]);
   assert.equal(sink.attempts, 2);
   assert.equal(errors.events.length, 0);
@@ -943,9 +939,7 @@ Deno.test("An input whose replies fail keeps its error queue open until its inbo
   router.connect("ask.outbox", "echo.inbox");
   router.connect("echo.outbox", "ask.inbox");
   router.connect("ask.error", "errors.inbox");
-  await router.start();
-  await router.finished;
-  const report = await router.stop({ timeoutMs: 2000 });
+  const report = await runToEnd(router);
   assert.deepEqual(errors.data(), [1, 2, 3, 4, 5]);
   assert.equal(report.queues["ask.error"]!.dropped_total, 0);
   assert.equal(report.errors, 5);
@@ -996,9 +990,7 @@ Deno.test("An actor that sends through its context and holds its event counts bo
   const sink = router.register(new Collector("sink")) as Collector;
   router.connect("input.outbox", "hold.inbox");
   router.connect("hold.outbox", "sink.inbox");
-  await router.start();
-  await router.finished;
-  const report = await router.stop({ timeoutMs: 2000 });
+  const report = await runToEnd(router);
   assert.equal(sink.events.length, 6);
   assert.equal(report.copies, 3);
   assert.equal(report.delivered, 6);
