@@ -204,6 +204,8 @@ export class Router {
   #starting: Promise<void> | undefined;
   #stopping: Promise<StopReport> | undefined;
   #deadline: Deadline | undefined;
+  /** The deadline of the setups during `start()`, which a stop brings forward. */
+  #startDeadline: Deadline | undefined;
   /** The log and metric actors and every actor they feed, by name. */
   #side = new Map<string, Actor>();
   #supervisors = new Map<Actor, Supervisor>();
@@ -403,6 +405,8 @@ export class Router {
     const timeoutMs = options.timeoutMs ?? 30_000;
     if (this.#deadline === undefined) this.#deadline = new Deadline(timeoutMs);
     else this.#deadline.shorten(timeoutMs);
+    // A start still setting up gives up by the stop's deadline.
+    this.#startDeadline?.shorten(timeoutMs);
     this.#stopping ??= this.#stop(this.#deadline);
     return this.#stopping;
   }
@@ -482,6 +486,7 @@ export class Router {
       );
     }
     const deadline = new Deadline(timeoutMs);
+    this.#startDeadline = deadline;
     try {
       for (const actor of this.#order) {
         if (this.#stopping !== undefined) {
@@ -492,7 +497,9 @@ export class Router {
         if (!await deadline.race(setup)) {
           this.#hung.push({ actor: actor.name, phase: "setup" });
           throw new Error(
-            `Actor "${actor.name}" did not finish its setup within ${timeoutMs} ms`,
+            this.#stopping === undefined
+              ? `Actor "${actor.name}" did not finish its setup within ${timeoutMs} ms`
+              : `The router was stopped while actor "${actor.name}" was still setting up`,
           );
         }
         try {
@@ -513,10 +520,12 @@ export class Router {
         }
       }
     } catch (error) {
-      await this.#abandonStart();
+      // Tearing down what was set up gets what a stop's teardown gets.
+      await this.#abandonStart(deadline.at + STOP_GRACE_MS);
       throw error;
     } finally {
       deadline.cancel();
+      this.#startDeadline = undefined;
     }
     for (const actor of this.#order) this.#supervisors.get(actor)!.start();
     Promise.all(this.#pipeline().map((supervisor) => supervisor.done)).then(
@@ -531,20 +540,13 @@ export class Router {
 
   async #stop(deadline: Deadline): Promise<StopReport> {
     if (this.#state === "starting") {
-      if (!await deadline.race(this.#starting!)) {
-        // A setup hangs: tear down what was set up, within the grace.
-        for (const supervisor of this.#supervisors.values()) {
-          if (supervisor.phase === "setup") {
-            this.#hung.push({ actor: supervisor.actor.name, phase: "setup" });
-          }
-        }
-        await this.#abandonStart(deadline.at + STOP_GRACE_MS);
-        return this.#end(deadline, true, {});
-      }
+      // The start gives up by this stop's deadline (see `stop()`) and tears
+      // down what it set up within the grace.
+      await this.#starting!.catch(() => {});
     }
     if (this.#state !== "running") {
       // Never started, or its start failed (and tore down what it set up).
-      return this.#end(deadline, false, {});
+      return this.#end(deadline, Date.now() >= deadline.at, {});
     }
     this.#state = "stopping";
     const pipeline = this.#pipeline();
@@ -591,9 +593,9 @@ export class Router {
       {
         timedOut,
         queued,
-        hung: this.#hung,
-        crashed: this.#crashes,
-        gaveUp: this.#gaveUp,
+        hung: [...this.#hung],
+        crashed: [...this.#crashes],
+        gaveUp: [...this.#gaveUp],
       },
     );
   }
@@ -665,16 +667,13 @@ export class Router {
    * far (the failure among them) when it and the actors it feeds were set
    * up, or writes them on stderr.
    */
-  async #abandonStart(hardAt = Infinity): Promise<void> {
+  async #abandonStart(hardAt: number): Promise<void> {
     const ready = this.#setUp;
     this.#setUp = [];
     await this.#teardown(
       ready.filter((supervisor) => !this.#isSide(supervisor.actor)).reverse(),
       hardAt,
     );
-    // Called again for an actor whose setup ended after a stop gave up on
-    // it: the side streams were handled the first time.
-    if (this.#state === "stopped") return;
     const side = [...this.#side.values()];
     const readySide = side.flatMap((actor) => {
       const supervisor = this.#supervisors.get(actor)!;
