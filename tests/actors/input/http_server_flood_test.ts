@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { CLI, type RunningCli, spawnProgram } from "../../cli_helpers.ts";
 import { withTempDir } from "../../helpers.ts";
 import { RawClient } from "../../raw_http.ts";
-import { within } from "./support.ts";
+import { postOrder, within } from "./support.ts";
 
 /** Where Linux tells a process's resident memory and open files. */
 const PROC = (() => {
@@ -84,21 +84,32 @@ async function startServer(
 }
 
 /** POSTs `{ real: n }` to `/orders`; returns the status. */
-async function post(port: number, n: number): Promise<number> {
-  const response = await fetch(`http://127.0.0.1:${port}/orders`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ real: n }),
-  });
-  await response.body?.cancel();
-  return response.status;
+function post(port: number, n: number): Promise<number> {
+  return postOrder(port, JSON.stringify({ real: n }));
 }
 
-/** Stops the CLI with SIGTERM; returns its exit code and stderr. */
-async function stop(server: Server): Promise<{ code: number; stderr: string }> {
+/**
+ * Asserts that an RSS grew by less than 50 MiB from `baseline` to `peak`
+ * (KiB), when Linux tells.
+ */
+function assertBounded(baseline: number, peak: number): void {
+  if (!PROC) return;
+  assert.ok(
+    peak - baseline < 50 * 1024,
+    `RSS grew from ${baseline} to ${peak} KiB`,
+  );
+}
+
+/**
+ * Stops the CLI with SIGTERM and asserts that it drained: exit code 0,
+ * `created` events created and delivered, nothing uncaught.
+ */
+async function assertDrains(server: Server, created: number): Promise<void> {
   server.cli.child.kill("SIGTERM");
-  const result = await within(server.cli.finish(), "the CLI to exit");
-  return { code: result.code, stderr: result.stderr };
+  const { code, stderr } = await within(server.cli.finish(), "the CLI to exit");
+  assert.equal(code, 0, stderr);
+  assert.match(stderr, new RegExp(`${created} created, ${created} delivered`));
+  assert.doesNotMatch(stderr, /Uncaught|panicked/);
 }
 
 Deno.test("http_server under a slowloris flood keeps answering, holds at most max_connections and drains at stop", async () => {
@@ -144,18 +155,12 @@ Deno.test("http_server under a slowloris flood keeps answering, holds at most ma
         }
       }
       assert.equal(status, 202);
-      if (PROC) {
-        // The runtime's own handles, plus at most 200 connections.
-        assert.ok(peakFiles < 260, `${peakFiles} files open`);
-        assert.ok(
-          peakRss - baseline < 50 * 1024,
-          `RSS grew from ${baseline} to ${peakRss} KiB`,
-        );
-      }
-      const { code, stderr } = await stop(server);
-      assert.equal(code, 0, stderr);
-      assert.match(stderr, /1 created, 1 delivered/);
-      assert.doesNotMatch(stderr, /Uncaught|panicked/);
+      // The runtime's own handles (about 30), 200 connections, and at most
+      // a batch of connections that are being closed to make room: far from
+      // the 2,000 the flood opened.
+      if (PROC) assert.ok(peakFiles < 360, `${peakFiles} files open`);
+      assertBounded(baseline, peakRss);
+      await assertDrains(server, 1);
       assert.equal(await Deno.readTextFile(server.out), '{"real":1}\n');
     } finally {
       await Promise.all([...clients].map((client) => client.close()));
@@ -187,18 +192,9 @@ Deno.test("http_server under an idle-connection flood with 256 file handles keep
         server.cli.stderr.until((text) => text.includes("accepts failed")),
         "the failed accepts to be logged",
       );
-      if (PROC) {
-        assert.ok(openFiles(pid) <= 256);
-        const rss = rssKiB(pid);
-        assert.ok(
-          rss - baseline < 50 * 1024,
-          `RSS grew from ${baseline} to ${rss} KiB`,
-        );
-      }
-      const { code, stderr } = await stop(server);
-      assert.equal(code, 0, stderr);
-      assert.match(stderr, /5 created, 5 delivered/);
-      assert.doesNotMatch(stderr, /Uncaught|panicked/);
+      if (PROC) assert.ok(openFiles(pid) <= 256);
+      assertBounded(baseline, PROC ? rssKiB(pid) : 0);
+      await assertDrains(server, 5);
       const lines = (await Deno.readTextFile(server.out)).trim().split("\n");
       assert.deepEqual(lines.map((line) => JSON.parse(line).real), [
         1,

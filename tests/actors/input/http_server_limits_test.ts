@@ -6,7 +6,7 @@ import {
 } from "../../../actors/input/http_server.ts";
 import { Collector, pollUntil, schemaProblems } from "../../helpers.ts";
 import { bodyOf, RawClient, statusOf } from "../../raw_http.ts";
-import { Holder, within } from "./support.ts";
+import { Holder, postOrder, within } from "./support.ts";
 
 interface Served {
   router: Router;
@@ -64,13 +64,7 @@ Deno.test("http_server answers 503 without reading the body when the queue has n
   const { router, web, port } = await serve({ queue_timeout: 0.05 }, holder, 1);
   const clients: RawClient[] = [];
   try {
-    const first = await fetch(`http://127.0.0.1:${port}/orders`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: '{"n":1}',
-    });
-    assert.equal(first.status, 202);
-    await first.body?.cancel();
+    assert.equal(await postOrder(port, '{"n":1}'), 202);
     await within(holder.first, "the first event to be held");
     // The queue (capacity 1) is full. Only heads are sent: an answer proves
     // that the server did not wait for the bodies.
@@ -178,13 +172,7 @@ Deno.test("http_server answers 503 before reading a body that would go over max_
     assert.equal((await answer(slow)).status, 202);
     assert.equal(web.figures().body_bytes_in_flight, 0);
     // Once the bytes are released, the same request is taken.
-    const again = await fetch(`http://127.0.0.1:${port}/orders`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: jsonOf(300),
-    });
-    assert.equal(again.status, 202);
-    await again.body?.cancel();
+    assert.equal(await postOrder(port, jsonOf(300)), 202);
     await within(sink.waitFor(2), "two events");
     assert.equal(web.figures().busy_total, 2);
   } finally {
@@ -211,13 +199,7 @@ Deno.test("http_server closes the connection of a body that does not arrive with
       "the request to fail",
     );
     assert.equal(web.figures().connections_timed_out_total, 1);
-    const good = await fetch(`http://127.0.0.1:${port}/orders`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: '{"good":1}',
-    });
-    assert.equal(good.status, 202);
-    await good.body?.cancel();
+    assert.equal(await postOrder(port, '{"good":1}'), 202);
     await within(sink.waitFor(1), "the good event");
   } finally {
     await stalled.close();
