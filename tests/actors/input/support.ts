@@ -236,3 +236,22 @@ export async function sendDatagrams(
     await new Promise<void>((resolve) => socket.close(() => resolve()));
   }
 }
+
+/**
+ * POSTs `body` as JSON to 127.0.0.1:`port` `/orders`, lets go of the answer
+ * and returns its status.
+ *
+ * @example
+ * ```ts ignore
+ * assert.equal(await postOrder(web.port, '{"n":1}'), 202);
+ * ```
+ */
+export async function postOrder(port: number, body: string): Promise<number> {
+  const response = await fetch(`http://127.0.0.1:${port}/orders`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body,
+  });
+  await response.body?.cancel();
+  return response.status;
+}
