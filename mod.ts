@@ -123,7 +123,35 @@ export {
   type StopOptions,
   type StopReport,
 } from "./core/router.ts";
+export {
+  type ActorStream,
+  type ActorStreamWithErrors,
+  EventFailedError,
+  type StreamChunk,
+  type StreamErrors,
+  type StreamFigures,
+  type StreamOf,
+  type StreamOptions,
+  type StreamSettings,
+  toTransformStream,
+} from "./core/stream.ts";
+export {
+  type BytesOptions,
+  bytesToEvents,
+  eventsToBytes,
+  eventsToTextLines,
+  type LinesOptions,
+  type TextLinesOptions,
+  textLinesToEvents,
+  type ToEventsOptions,
+} from "./core/adapters.ts";
 export { Supervisor, type SupervisorHooks } from "./core/supervisor.ts";
+export {
+  attachTracker,
+  type Tracked,
+  Tracker,
+  trackerOf,
+} from "./core/tracking.ts";
 export {
   bootstrapSchema,
   describeOptions,
@@ -132,3 +160,4 @@ export {
   optionsJsonSchema,
 } from "./core/schema.ts";
 export { BUILTIN_ACTORS } from "./actors/mod.ts";
+export { type Codec, CODECS } from "./actors/input/codec.ts";
