@@ -145,6 +145,7 @@ export {
   textLinesToEvents,
   type ToEventsOptions,
 } from "./core/adapters.ts";
+export type { EndOptions } from "./core/router_ends.ts";
 export { Supervisor, type SupervisorHooks } from "./core/supervisor.ts";
 export {
   attachTracker,

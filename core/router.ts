@@ -35,6 +35,7 @@ import { type ActorSpec, createActor } from "./registry.ts";
 import { type HungActor, type StopReport, stopReport } from "./report.ts";
 import {
   type EndDirection,
+  type EndOptions,
   makeEnd,
   ReadableEnd,
   type WritableEnd,
@@ -463,45 +464,51 @@ export class Router {
    * await router.stop();
    * ```
    */
-  expose(address: string, options: ConnectionOptions = {}): void {
+  expose(address: string, options: EndOptions = {}): void {
     if (this.#ends.has(address)) return;
     if (this.#state !== "new") {
       throw new TypeError(
         `Cannot expose "${address}": the router has already started`,
       );
     }
-    const end = makeEnd(this.#actors, address, options.capacity);
+    const end = makeEnd(this.#actors, address, options);
     this.register(end);
     this.#ends.set(address, end);
+    const { batch: _, ...connection } = options;
     if (end instanceof ReadableEnd) {
-      this.connect(address, `${address}.inbox`, options);
-    } else this.connect(`${address}.outbox`, address, options);
+      this.connect(address, `${address}.inbox`, connection);
+    } else this.connect(`${address}.outbox`, address, connection);
     void this.finished.then(() => end.stopped());
   }
 
   /**
-   * The `WritableStream` of exposed inbound queue `address` (exposed now
-   * when the router has not started): each chunk is an event or an array of
-   * events, and back-pressure counts events up to the queue's capacity.
-   * Writes wait until the router runs; closing it ends that input (the
-   * pipeline drains as when any input ends); it errors once the router
-   * stops. See `WritableEnd`.
+   * The `WritableStream` of exposed inbound queue `address` (exposed now,
+   * with `options`, when the router has not started): each chunk is an
+   * event or an array of events (say `batch: true` when you write arrays:
+   * it lets `capacity` events queue instead of 16 single ones). Writes wait
+   * until the router runs; closing it ends that input (the pipeline drains
+   * as when any input ends); it errors once the router stops.
    */
-  writable(address: string): WritableStream<Event | Event[]> {
-    return (this.#openEnd(address, "writable") as WritableEnd).writable;
+  writable(
+    address: string,
+    options?: EndOptions,
+  ): WritableStream<Event | Event[]> {
+    return (this.#openEnd(address, "writable", options) as WritableEnd)
+      .writable;
   }
 
   /**
-   * The `ReadableStream` of exposed outbound queue `address` (exposed now
-   * when the router has not started): one event per chunk, or arrays of
-   * events with `batch: true`. It closes once the pipeline drained into it,
-   * and errors when the router stopped before. See `ReadableEnd`.
+   * The `ReadableStream` of exposed outbound queue `address` (exposed now,
+   * with `options`, when the router has not started): one event per chunk,
+   * or arrays of up to 512 events with `batch: true`. A batch counts as
+   * delivered once the reader read it and asked for more. It closes once
+   * the pipeline drained into it, and errors when the router stopped before.
    */
-  readable<const S extends { batch?: boolean } = { batch?: false }>(
+  readable<const S extends EndOptions = { batch?: false }>(
     address: string,
     options?: S,
   ): ReadableStream<StreamChunk<S>> {
-    const end = this.#openEnd(address, "readable") as ReadableEnd;
+    const end = this.#openEnd(address, "readable", options) as ReadableEnd;
     return end.readable(options?.batch === true) as ReadableStream<
       StreamChunk<S>
     >;
@@ -509,21 +516,21 @@ export class Router {
 
   /**
    * The pipeline between exposed inbound queue `from` and exposed outbound
-   * queue `to` as one `TransformStream` stage (both exposed now when the
-   * router has not started): `writable(from)` and `readable(to, options)`,
-   * with the propagation a Web Streams developer expects: aborting the
-   * writable errors the readable, cancelling the readable errors the
-   * writable. Start the router for events to flow; closing the writable
-   * drains the pipeline and then closes the readable, unless other inputs
-   * keep the pipeline running.
+   * queue `to` as one `TransformStream` stage (both exposed now, with
+   * `options`, when the router has not started): `writable(from)` and
+   * `readable(to)`, with the propagation a Web Streams developer expects:
+   * aborting the writable errors the readable, cancelling the readable
+   * errors the writable. Start the router for events to flow; closing the
+   * writable drains the pipeline and then closes the readable, unless other
+   * inputs keep the pipeline running.
    */
-  stream<const S extends { batch?: boolean } = { batch?: false }>(
+  stream<const S extends EndOptions = { batch?: false }>(
     from: string,
     to: string,
     options?: S,
   ): TransformStream<Event | Event[], StreamChunk<S>> {
-    const writable = this.#openEnd(from, "writable") as WritableEnd;
-    const readable = this.#openEnd(to, "readable") as ReadableEnd;
+    const writable = this.#openEnd(from, "writable", options) as WritableEnd;
+    const readable = this.#openEnd(to, "readable", options) as ReadableEnd;
     writable.onAbort = (reason) => readable.fail(reason);
     readable.onCancel = (reason) => writable.fail(reason);
     return {
@@ -537,9 +544,10 @@ export class Router {
   #openEnd(
     address: string,
     direction: EndDirection,
+    options: EndOptions | undefined,
   ): WritableEnd | ReadableEnd {
     if (!this.#ends.has(address) && this.#state === "new") {
-      this.expose(address);
+      this.expose(address, options);
     }
     const end = this.#ends.get(address);
     if (end === undefined) {

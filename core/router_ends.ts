@@ -16,9 +16,11 @@
 
 import { Actor, type Context, describe, whenAborted } from "./actor.ts";
 import { didYouMean } from "./errors.ts";
-import type { Event } from "./event.ts";
+import { type Event, isEvent } from "./event.ts";
+import type { ConnectionOptions } from "./graph.ts";
 import { DEFAULT_CAPACITY } from "./queue.ts";
-import { EventReadable, eventStrategy } from "./stream.ts";
+import { EventReadable, gatherThisTurn, WrittenEvents } from "./stream.ts";
+import { type TrackedEvent, TRACKER } from "./tracking.ts";
 
 /**
  * Which way an external end goes: `"writable"` feeds an inbound queue,
@@ -38,7 +40,7 @@ export type EndDirection = "writable" | "readable";
  * @example
  * ```ts
  * import { endDirection, WritableEnd } from "./router_ends.ts";
- * endDirection(new WritableEnd("parse.inbox", 10)); // "writable"
+ * endDirection(new WritableEnd("parse.inbox", 10, false)); // "writable"
  * ```
  */
 export function endDirection(actor: Actor): EndDirection | undefined {
@@ -79,27 +81,36 @@ export class WritableEnd extends Actor {
   #running = Promise.withResolvers<void>();
   #ended = Promise.withResolvers<void>();
   #over = false;
+  #written: WrittenEvents;
   /** Told when the writable is aborted (by `Router.stream`). */
   onAbort: (reason: unknown) => void = () => {};
 
-  /** The end of inbound queue `address`; writes wait for `capacity` events. */
-  constructor(address: string, capacity: number) {
+  /**
+   * The end of inbound queue `address`, whose capacity is `capacity`;
+   * `batch`: the writer writes arrays of events (see `WrittenEvents`).
+   */
+  constructor(address: string, capacity: number, batch: boolean) {
     super(address, {}, { inbound: [], outbound: ["outbox"] });
     this.#running.promise.catch(() => {});
+    const written = new WrittenEvents(capacity, batch);
+    this.#written = written;
     this.writable = new WritableStream<Event | Event[]>({
       start: (controller) => {
         this.#controller = controller;
         return this.#running.promise;
       },
-      // `send` keeps each tracker waiting, as for any input's event.
-      write: (chunk) =>
-        Array.isArray(chunk) ? this.#sendAll(chunk) : this.send(chunk),
+      write: (chunk) => {
+        written.take();
+        if (Array.isArray(chunk)) return this.#sendAll(chunk);
+        gatherThisTurn(this.pool.window, this.#flush);
+        return this.#send(chunk);
+      },
       close: () => this.#end(),
       abort: (reason) => {
         this.#end();
         this.onAbort(reason);
       },
-    }, eventStrategy(capacity));
+    }, written.strategy);
   }
 
   override async produce(signal: AbortSignal): Promise<void> {
@@ -134,6 +145,7 @@ export class WritableEnd extends Actor {
   fail(reason: unknown): void {
     if (this.#over) return;
     this.#controller?.error(reason);
+    this.#written.fail(describe(reason));
     this.#running.reject(reason);
     this.#end();
   }
@@ -143,11 +155,26 @@ export class WritableEnd extends Actor {
     this.#ended.resolve();
   }
 
+  #flush = (): void => void this.outbound("outbox").flush();
+
   async #sendAll(events: readonly Event[]): Promise<void> {
     for (const event of events) {
-      const waiting = this.send(event);
+      const waiting = this.#send(event);
       if (waiting !== undefined) await waiting;
     }
+  }
+
+  /**
+   * Sends an event as this input's: `send` keeps its tracker waiting once
+   * more, so the hold taken when it was written is let go.
+   */
+  #send(event: Event): Promise<void> | undefined {
+    const tracker = isEvent(event)
+      ? (event as TrackedEvent)[TRACKER]
+      : undefined;
+    const waiting = this.send(event);
+    tracker?.release();
+    return waiting;
   }
 }
 
@@ -337,9 +364,29 @@ export class ReadableEnd extends Actor {
 }
 
 /**
+ * How an external end is made (`Router.expose`): the settings of its
+ * connection, and whether its side works in arrays of events.
+ *
+ * @example
+ * ```ts
+ * import type { EndOptions } from "./router_ends.ts";
+ * const options: EndOptions = { capacity: 5000, batch: true };
+ * ```
+ */
+export interface EndOptions extends ConnectionOptions {
+  /**
+   * Whether chunks are arrays of events (default `false`): a readable end
+   * then gives arrays of up to 512 events, and a writable end lets
+   * `capacity` events wait in its queue instead of 16 single events (it
+   * takes both kinds of chunk either way).
+   */
+  batch?: boolean;
+}
+
+/**
  * Makes the external end of `address` in a router whose actors are
  * `actors`: a {@link WritableEnd} for an inbound queue, a
- * {@link ReadableEnd} for an outbound queue. `capacity` is that of the
+ * {@link ReadableEnd} for an outbound queue. Its capacity is that of the
  * connection (default: the inbound queue's, or 1000). Throws a `TypeError`
  * naming the address when it names no queue.
  *
@@ -348,14 +395,15 @@ export class ReadableEnd extends Actor {
  * import { Collector } from "../tests/helpers.ts";
  * import { makeEnd } from "./router_ends.ts";
  * const actors = new Map([["sink", new Collector("sink")]]);
- * makeEnd(actors, "sink.inbox", undefined).name; // "sink.inbox"
+ * makeEnd(actors, "sink.inbox").name; // "sink.inbox"
  * ```
  */
 export function makeEnd(
   actors: ReadonlyMap<string, Actor>,
   address: string,
-  capacity: number | undefined,
+  options: EndOptions = {},
 ): WritableEnd | ReadableEnd {
+  const capacity = options.capacity;
   const dot = address.lastIndexOf(".");
   if (dot <= 0 || dot === address.length - 1) {
     throw new TypeError(
@@ -381,6 +429,7 @@ export function makeEnd(
     return new WritableEnd(
       address,
       capacity ?? pool.inbound.get(queue)?.capacity ?? DEFAULT_CAPACITY,
+      options.batch === true,
     );
   }
   if (outbound && !inbound) {

@@ -74,11 +74,13 @@ import {
 } from "./actor.ts";
 import { type Event, isEvent } from "./event.ts";
 import {
+  BatchWindow,
   DEFAULT_CAPACITY,
   OutboundQueue,
   Queue,
   type QueueFigures,
 } from "./queue.ts";
+import { setImmediate } from "node:timers";
 import { type ActorSpec, createActor } from "./registry.ts";
 import { Supervisor } from "./supervisor.ts";
 import { failTrackers, type TrackedEvent, TRACKER } from "./tracking.ts";
@@ -371,24 +373,90 @@ export function toTransformStream(
 }
 
 /**
- * The queuing strategy of a writable side of events: it counts events (an
- * array of events counts its length) up to `capacity`.
+ * The most single-event chunks a writable side queues before it asks the
+ * producer to wait (see {@link WrittenEvents}).
+ */
+const SINGLE_CHUNKS = 16;
+
+/**
+ * What a writable side of events holds in its own queue, before its sink
+ * takes it: its queuing strategy counts events (an array counts its length)
+ * and keeps the delivery tracker of each event waiting from the moment it
+ * is written (the stage before may let go of it as soon as it is queued
+ * here), until the sink takes it ({@link WrittenEvents.take}) or the
+ * stream breaks ({@link WrittenEvents.fail}).
+ *
+ * With arrays (`batch`), the high-water mark is `capacity`; with single
+ * events, at most 16: the queue the sink feeds already holds `capacity`
+ * events, and a long queue of single chunks before it only costs time (each
+ * is an object with a promise of its own).
  *
  * @example
  * ```ts
- * import { eventStrategy } from "./stream.ts";
- * const strategy = eventStrategy(100);
- * strategy.highWaterMark; // 100
- * strategy.size!([{ header: {}, data: 1 }, { header: {}, data: 2 }]); // 2
+ * import { WrittenEvents } from "./stream.ts";
+ * const written = new WrittenEvents(1000, true);
+ * written.strategy.highWaterMark; // 1000
+ * written.strategy.size!([{ header: {}, data: 1 }, { header: {}, data: 2 }]); // 2
+ * written.take();
+ * new WrittenEvents(1000, false).strategy.highWaterMark; // 16
  * ```
  */
-export function eventStrategy(
-  capacity: number,
-): QueuingStrategy<Event | Event[]> {
-  return {
-    highWaterMark: capacity,
-    size: (chunk) => Array.isArray(chunk) ? Math.max(1, chunk.length) : 1,
-  };
+export class WrittenEvents {
+  /** The strategy to make the `WritableStream` with. */
+  readonly strategy: QueuingStrategy<Event | Event[]>;
+  #chunks: (Event | Event[])[] = [];
+
+  /** For a writable feeding a queue of `capacity`; `batch`: arrays. */
+  constructor(capacity: number, batch: boolean) {
+    this.strategy = {
+      highWaterMark: batch ? capacity : Math.min(capacity, SINGLE_CHUNKS),
+      size: (chunk) => {
+        retainTrackers(chunk);
+        this.#chunks.push(chunk);
+        return Array.isArray(chunk) ? Math.max(1, chunk.length) : 1;
+      },
+    };
+  }
+
+  /** The sink takes the oldest chunk: its trackers are its own now. */
+  take(): void {
+    this.#chunks.shift();
+  }
+
+  /** The stream broke: the trackers of what it still queues fail. */
+  fail(reason: string): void {
+    for (const chunk of this.#chunks) {
+      failTrackers(Array.isArray(chunk) ? chunk : [chunk], reason);
+    }
+    this.#chunks = [];
+  }
+}
+
+/**
+ * Opens `window` until the end of this turn of the event loop, then closes
+ * it and calls `flush`: single events written one by one in the meantime
+ * travel on as one batch instead of a batch each.
+ *
+ * @example
+ * ```ts
+ * import { BatchWindow } from "./queue.ts";
+ * import { gatherThisTurn } from "./stream.ts";
+ * const window = new BatchWindow();
+ * let flushed = 0;
+ * gatherThisTurn(window, () => flushed++);
+ * gatherThisTurn(window, () => flushed++);
+ * window.isOpen; // true
+ * await new Promise((resolve) => setTimeout(resolve, 10));
+ * flushed; // 1
+ * ```
+ */
+export function gatherThisTurn(window: BatchWindow, flush: () => void): void {
+  if (window.isOpen) return;
+  window.open();
+  setImmediate(() => {
+    window.close();
+    flush();
+  });
 }
 
 /**
@@ -546,8 +614,15 @@ class SupervisedStream implements ActorStream<Event | Event[]> {
   #readable: EventReadable;
   #errors: EventReadable | undefined;
   #writer: WritableStreamDefaultController | undefined;
+  #written: WrittenEvents;
   /** The stream failed (aborted, cancelled, a failed event, a crash). */
   #broken = false;
+  /**
+   * Open while single events written in this turn of the event loop are
+   * gathered into one batch for the inbox (a write per event would make
+   * batches of one).
+   */
+  #gathering = new BatchWindow();
 
   constructor(actor: Actor, options: StreamOptions) {
     this.actor = actor;
@@ -569,6 +644,7 @@ class SupervisedStream implements ActorStream<Event | Event[]> {
     this.#inbox = inbox;
     if (inbox !== undefined) {
       this.#input = new OutboundQueue(`${actor.name}.writable`, {
+        window: this.#gathering,
         onDiscard: (_value, reason, queue) =>
           log.warn(
             'Discarded a value that is not an event written to "{queue}": {reason}',
@@ -599,6 +675,8 @@ class SupervisedStream implements ActorStream<Event | Event[]> {
     const ended = this.#run(ready);
     this.finished = ended.then(() => {});
     const input = this.#input;
+    const written = new WrittenEvents(capacity, options.batch === true);
+    this.#written = written;
     this.writable = new WritableStream<Event | Event[]>({
       start: (controller) => {
         this.#writer = controller;
@@ -610,12 +688,14 @@ class SupervisedStream implements ActorStream<Event | Event[]> {
             `Actor "${actor.name}" has no inbound queue "inbox": its stream takes no writes (close the writable to stop it)`,
           );
         }
-        retainTrackers(chunk);
-        return Array.isArray(chunk) ? input.pushAll(chunk) : input.push(chunk);
+        written.take();
+        if (Array.isArray(chunk)) return input.pushAll(chunk);
+        gatherThisTurn(this.#gathering, () => void input.flush());
+        return input.push(chunk);
       },
       close: () => this.#close(),
       abort: (reason) => this.#break(reason),
-    }, eventStrategy(capacity));
+    }, written.strategy);
     this.#readable = this.#reader(this.#output, options.batch, ended);
     this.#readable.onCancel = (reason) => this.#break(reason);
     this.readable = this.#readable.stream;
@@ -725,6 +805,7 @@ class SupervisedStream implements ActorStream<Event | Event[]> {
   #errorSides(reason: unknown): void {
     this.#broken = true;
     this.#writer?.error(reason);
+    this.#written.fail(describe(reason));
     this.#readable.error(reason);
     this.#errors?.error(reason);
     this.#output?.clear();

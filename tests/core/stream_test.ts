@@ -401,3 +401,33 @@ Deno.test("delivery tracking: a tracker completes only once the readable's consu
   await Promise.all(tracked.trackers.map((tracker) => tracker.done));
   assert.deepEqual(sink.data(), [1, 2, 3]);
 });
+
+Deno.test("an event waiting in a writable's own queue keeps its tracker waiting (the stage before may let go of it), and fails it when the stream is aborted", async () => {
+  const ready = Promise.withResolvers<void>();
+  class SlowSetup extends Pass {
+    override setup(): Promise<void> {
+      return ready.promise;
+    }
+  }
+  const stream = toTransformStream(new SlowSetup("slow"), { batch: true });
+  const { events, trackers } = trackedEvents(3);
+  const writer = stream.writable.getWriter();
+  for (const tracker of trackers) tracker.retain(); // the stage before holds them
+  const writes = events.map((event) => writer.write(event));
+  for (const tracker of trackers) tracker.release(); // ...and lets go of them
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.deepEqual(trackers.map((tracker) => tracker.settled), [
+    false,
+    false,
+    false,
+  ]);
+  const reason = new Error("the producer gave up");
+  const aborted = writer.abort(reason);
+  ready.resolve();
+  await aborted;
+  await Promise.allSettled(writes);
+  for (const tracker of trackers) {
+    await assert.rejects(tracker.done, /the producer gave up/);
+  }
+  await stream.finished;
+});
