@@ -51,6 +51,7 @@ export {
   type ActorConfig,
   type BootstrapSource,
   type ConnectionConfig,
+  type ExposedQueue,
   type LoadedPipeline,
   type LoadOptions,
   loadPipeline,
@@ -145,7 +146,7 @@ export {
   textLinesToEvents,
   type ToEventsOptions,
 } from "./core/adapters.ts";
-export type { EndOptions } from "./core/router_ends.ts";
+export type { EndDirection, EndOptions } from "./core/router_ends.ts";
 export { Supervisor, type SupervisorHooks } from "./core/supervisor.ts";
 export {
   attachTracker,
