@@ -21,12 +21,14 @@
  *   it somewhere), since once it holds `capacity` unread events the actor
  *   waits for room, as with any full queue.
  * - **Back-pressure**: the writable's queuing strategy counts events (an
- *   array counts its length) with the actor's `capacity` as high-water mark,
+ *   array counts its length), with the actor's `capacity` as high-water mark
+ *   with `batch: true` and 16 with single events (see {@link WrittenEvents}),
  *   so `writer.desiredSize` and `writer.ready` say when to wait, and `pipeTo`
  *   waits by itself. Events held by one stream are bounded: those in the
- *   writable's queue (about `capacity` when the producer respects `ready`),
- *   the inbox (`capacity`), a batch in the actor's hands, the readable's
- *   queue (`capacity`) and the batch its consumer reads.
+ *   writable's queue (up to its high-water mark when the producer respects
+ *   `ready`), what it gathers for the inbox (two batches at most), the inbox
+ *   (`capacity`), a batch in the actor's hands, the readable's queue
+ *   (`capacity`) and the batch its consumer reads.
  * - **Ending**: closing the writable drains the actor as a router's stop
  *   does (an input stops producing, every event is consumed, `drained()` and
  *   `teardown()` run); the readable closes after that, so a finished `pipeTo`
