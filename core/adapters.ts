@@ -27,6 +27,7 @@
 import {
   type Codec,
   type DecodeFailure,
+  type DecodeSink,
   DEFAULT_MAX_LINE_BYTES,
   failureEvent,
   SAMPLE_CHARS,
@@ -101,8 +102,7 @@ export function textLinesToEvents<
   let tail = "";
   let skipping = false;
   let lines = 0;
-  let events: Event[] = [];
-  let failures: DecodeFailure[] = [];
+  const decoded = new Decoded("textLinesToEvents", options);
   const line = (text: string): void => {
     lines++;
     if (skipping) {
@@ -110,20 +110,11 @@ export function textLinesToEvents<
       return;
     }
     if (text.length > max) {
-      failures.push(tooLong(lines, max, text));
+      decoded.failure(tooLong(lines, max, text));
       return;
     }
     if (text.charCodeAt(text.length - 1) === 13) text = text.slice(0, -1);
-    events.push({ header: {}, data: text });
-  };
-  const emit = (
-    controller: TransformStreamDefaultController<StreamChunk<S>>,
-  ): void => {
-    const made = events;
-    const failed = failures;
-    events = [];
-    failures = [];
-    hand(made, failed, "textLinesToEvents", options, controller);
+    decoded.value(text);
   };
   return new TransformStream<string, StreamChunk<S>>({
     transform: (chunk, controller) => {
@@ -143,19 +134,19 @@ export function textLinesToEvents<
       if (start < chunk.length && !skipping) {
         const rest = chunk.slice(start);
         if (tail.length + rest.length > max) {
-          failures.push(tooLong(lines + 1, max, tail + rest));
+          decoded.failure(tooLong(lines + 1, max, tail + rest));
           tail = "";
           skipping = true;
         } else {
           tail += rest;
         }
       }
-      emit(controller);
+      decoded.hand(controller);
     },
     flush: (controller) => {
       if (tail !== "" && !skipping) line(tail);
       tail = "";
-      emit(controller);
+      decoded.hand(controller);
     },
   });
 }
@@ -199,33 +190,20 @@ export interface BytesOptions extends ToEventsOptions {
 export function bytesToEvents<const S extends BytesOptions = BytesOptions>(
   options?: S,
 ): TransformStream<Uint8Array, StreamChunk<S>> {
-  let events: Event[] = [];
-  let failures: DecodeFailure[] = [];
+  const decoded = new Decoded("bytesToEvents", options);
   const decoder = new StreamDecoder(
     options?.codec ?? "lines",
     options?.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
-    {
-      value: (data) => void events.push({ header: {}, data }),
-      failure: (failure) => void failures.push(failure),
-    },
+    decoded,
   );
-  const emit = (
-    controller: TransformStreamDefaultController<StreamChunk<S>>,
-  ): void => {
-    const made = events;
-    const failed = failures;
-    events = [];
-    failures = [];
-    hand(made, failed, "bytesToEvents", options, controller);
-  };
   return new TransformStream<Uint8Array, StreamChunk<S>>({
     transform: (chunk, controller) => {
       decoder.write(chunk);
-      emit(controller);
+      decoded.hand(controller);
     },
     flush: (controller) => {
       decoder.end();
-      emit(controller);
+      decoded.hand(controller);
     },
   });
 }
@@ -362,32 +340,52 @@ function tooLong(line: number, max: number, text: string): DecodeFailure {
 }
 
 /**
- * Hands the events decoded from one chunk on (one chunk each, or one array),
- * and the failures to `onFailure`, or errors the stream with the first.
+ * What an adapter decoded from one chunk: the events, handed on as one
+ * chunk each or as one array, and the failures, handed to `onFailure` or
+ * thrown (the first) to error the stream.
  */
-function hand<C>(
-  events: Event[],
-  failures: DecodeFailure[],
-  adapter: string,
-  options: ToEventsOptions | undefined,
-  controller: TransformStreamDefaultController<C>,
-): void {
-  if (failures.length > 0) {
-    const onFailure = options?.onFailure;
-    if (onFailure === undefined) {
-      const [{ name, message }] = failures as [DecodeFailure];
-      throw name === "RangeError"
-        ? new RangeError(message)
-        : new SyntaxError(message);
-    }
-    for (const failure of failures) {
-      onFailure(failureEvent(adapter, {}, failure));
-    }
+class Decoded implements DecodeSink {
+  #adapter: string;
+  #options: ToEventsOptions | undefined;
+  #events: Event[] = [];
+  #failures: DecodeFailure[] = [];
+
+  constructor(adapter: string, options: ToEventsOptions | undefined) {
+    this.#adapter = adapter;
+    this.#options = options;
   }
-  if (events.length === 0) return;
-  if (options?.batch === true) {
-    controller.enqueue(events as C);
-  } else {
-    for (const event of events) controller.enqueue(event as C);
+
+  value(data: unknown): void {
+    this.#events.push({ header: {}, data });
+  }
+
+  failure(failure: DecodeFailure): void {
+    this.#failures.push(failure);
+  }
+
+  /** Hands on what was decoded since the last call. */
+  hand<C>(controller: TransformStreamDefaultController<C>): void {
+    const events = this.#events;
+    const failures = this.#failures;
+    this.#events = [];
+    this.#failures = [];
+    if (failures.length > 0) {
+      const onFailure = this.#options?.onFailure;
+      if (onFailure === undefined) {
+        const [{ name, message }] = failures as [DecodeFailure];
+        throw name === "RangeError"
+          ? new RangeError(message)
+          : new SyntaxError(message);
+      }
+      for (const failure of failures) {
+        onFailure(failureEvent(this.#adapter, {}, failure));
+      }
+    }
+    if (events.length === 0) return;
+    if (this.#options?.batch === true) {
+      controller.enqueue(events as C);
+    } else {
+      for (const event of events) controller.enqueue(event as C);
+    }
   }
 }

@@ -17,7 +17,7 @@
 import { Actor, type Context, describe, whenAborted } from "./actor.ts";
 import { didYouMean } from "./errors.ts";
 import { type Event, isEvent } from "./event.ts";
-import type { ConnectionOptions } from "./graph.ts";
+import { addressedActor, type ConnectionOptions } from "./graph.ts";
 import { DEFAULT_CAPACITY } from "./queue.ts";
 import { EventReadable, gatherThisTurn, WrittenEvents } from "./stream.ts";
 import { type TrackedEvent, TRACKER } from "./tracking.ts";
@@ -404,22 +404,8 @@ export function makeEnd(
   options: EndOptions = {},
 ): WritableEnd | ReadableEnd {
   const capacity = options.capacity;
-  const dot = address.lastIndexOf(".");
-  if (dot <= 0 || dot === address.length - 1) {
-    throw new TypeError(
-      `Cannot expose "${address}": write the queue as "actor.queue"`,
-    );
-  }
-  const name = address.slice(0, dot);
-  const queue = address.slice(dot + 1);
-  const actor = actors.get(name);
-  if (actor === undefined) {
-    throw new TypeError(
-      `Cannot expose "${address}": actor "${name}" is not registered${
-        didYouMean(name, actors.keys())
-      }`,
-    );
-  }
+  const [actor, queue] = addressedActor(actors, address, "expose", TypeError);
+  const name = actor.name;
   const pool = actor.pool;
   const inbound = pool.inbound.has(queue) ||
     (!pool.outbound.has(queue) && pool.names.anyInbound);

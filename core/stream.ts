@@ -73,6 +73,7 @@ import {
   type ActorSettings,
   CrashError,
   describe,
+  RUNTIME,
 } from "./actor.ts";
 import { type Event, isEvent } from "./event.ts";
 import {
@@ -629,6 +630,14 @@ class SupervisedStream implements ActorStream<Event | Event[]> {
   constructor(actor: Actor, options: StreamOptions) {
     this.actor = actor;
     const pool = actor.pool;
+    if (
+      actor[RUNTIME] !== undefined ||
+      [...pool.outbound.values()].some((queue) => queue.target !== null)
+    ) {
+      throw new TypeError(
+        `Cannot make a stream of actor "${actor.name}": it already runs, or is connected, in a router or another stream`,
+      );
+    }
     if (!pool.inbound.has("inbox") && pool.names.anyInbound) {
       pool.addInbound("inbox");
     }

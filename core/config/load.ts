@@ -20,6 +20,7 @@ import type { Actor } from "../actor.ts";
 import { didYouMean, GraphError } from "../errors.ts";
 import { type ActorSpec, isActorSpec, Registry } from "../registry.ts";
 import type { Router, RouterOptions } from "../router.ts";
+import { addressParts } from "../graph.ts";
 import { endDirection, makeEnd } from "../router_ends.ts";
 import { buildRouter, makeActor } from "./build.ts";
 import { checkConnections, type Route } from "./connections.ts";
@@ -339,14 +340,10 @@ class Loader {
       if (!isScalar(item) || typeof item.value !== "string") return;
       const address = item.value;
       const path = ["expose", index];
-      const dot = address.lastIndexOf(".");
-      const name = address.slice(0, dot);
-      if (dot <= 0 || dot === address.length - 1) {
-        yaml.add(
-          item,
-          path,
-          `Cannot expose "${address}": write the queue as "actor.queue"`,
-        );
+      const name = addressParts(address)?.[0];
+      if (name === undefined) {
+        // Router.expose says what is wrong with the address.
+        exposed.push({ address, node: item });
       } else if (exposed.some((other) => other.address === address)) {
         yaml.add(item, path, `"${address}" is listed twice in "expose"`);
       } else if (!declared.has(name)) {
@@ -426,7 +423,8 @@ class Loader {
     // checks it; their connections come after those of the file.
     const ends: (ExposedQueue & { node: Node })[] = [];
     for (const { address, node } of exposed) {
-      if (!made.has(address.slice(0, address.lastIndexOf(".")))) continue;
+      const name = addressParts(address)?.[0];
+      if (name !== undefined && !made.has(name)) continue;
       try {
         const direction = endDirection(makeEnd(made, address))!;
         ends.push({ address, direction, node });

@@ -66,6 +66,14 @@ function numberedSource(count: number, batch = MAX_BATCH): ReadableStream<
   }, { highWaterMark: 0 });
 }
 
+/** What reading `readable` to its end fails with; fails when it does not. */
+function errorOf(readable: ReadableStream<unknown>): Promise<unknown> {
+  return Array.fromAsync(readable).then(
+    () => assert.fail("the stream did not error"),
+    (error) => error,
+  );
+}
+
 /** The events held by `stream` that its figures show. */
 function held(stream: ActorStream<Event | Event[]>): number {
   const figures = stream.figures();
@@ -183,10 +191,7 @@ Deno.test('errors: "throw" (the default): a failed event errors both sides with 
     cancel: (reason) => void (cancelled = reason),
   });
   const writing = source.pipeTo(stream.writable);
-  const error = await Array.fromAsync(stream.readable).then(
-    () => assert.fail("the stream did not error"),
-    (error) => error,
-  );
+  const error = await errorOf(stream.readable);
   assert.ok(error instanceof EventFailedError);
   assert.equal(
     error.message,
@@ -337,10 +342,7 @@ Deno.test("an actor that crashes more often than its restart policy allows error
   }
   const device = new Device();
   const stream = toTransformStream(device);
-  const error = await Array.fromAsync(stream.readable).then(
-    () => assert.fail("the stream did not error"),
-    (error) => error,
-  );
+  const error = await errorOf(stream.readable);
   assert.ok(error instanceof CrashError);
   assert.equal(
     error.message,
@@ -430,4 +432,16 @@ Deno.test("an event waiting in a writable's own queue keeps its tracker waiting 
     await assert.rejects(tracker.done, /the producer gave up/);
   }
   await stream.finished;
+});
+
+Deno.test("an actor that already runs in a stream (or a router) cannot be made a stream again", async () => {
+  const pass = new Pass("pass");
+  const stream = toTransformStream(pass);
+  assert.throws(() => toTransformStream(pass), {
+    name: "TypeError",
+    message:
+      'Cannot make a stream of actor "pass": it already runs, or is connected, in a router or another stream',
+  });
+  await stream.writable.close();
+  await stream.readable.pipeTo(new WritableStream());
 });
