@@ -95,6 +95,30 @@ async function alternate(
 const ROUNDS = 5;
 const mib = (result: Result) => Number(result.mib_per_second).toFixed(1);
 
+for (const chunks of ["batch", "event"]) {
+  const streamRuns = await alternate(
+    "streams.ts",
+    ["compysition", "hand"],
+    ROUNDS,
+    ["--chunks", chunks],
+  );
+  const [stream, hand] = streamRuns.medians;
+  console.log(
+    `\nWeb Streams: 3 actors as TransformStreams vs 3 hand-written pass-through TransformStreams, ${
+      chunks === "batch" ? "arrays of up to 512 events" : "one event"
+    } per chunk, ${
+      stream!.events.toLocaleString("en-US")
+    } events (median of ${ROUNDS} rounds)`,
+  );
+  console.log(line(stream!));
+  console.log(line(hand!));
+  console.log(
+    `${
+      (streamRuns.ratio * 100).toFixed(0)
+    }% of the hand-written chain's events/s (median ratio of a round; target: >= 50%)`,
+  );
+}
+
 const tcpRuns = await alternate("tcp_file.ts", ["compysition", "bare"], ROUNDS);
 const [tcp, tcpBare] = tcpRuns.medians;
 console.log(

@@ -1,8 +1,20 @@
 /**
- * What the benchmark programs share: peak memory and one line of results.
+ * What the benchmark programs share: peak memory, one line of results, and
+ * the pass-through actor the pipelines chain.
  *
  * @module
  */
+
+import { Actor, type Context } from "../core/actor.ts";
+import type { Event } from "../core/event.ts";
+
+/** A transform that sends every event on unchanged. */
+export class PassThrough extends Actor {
+  readonly kind = "transform";
+  override consume(event: Event, context: Context): Promise<void> | undefined {
+    return context.send(event);
+  }
+}
 
 /**
  * The process's peak resident memory in MB: the kernel's high-water mark where

@@ -30,7 +30,7 @@ import {
   UsageError,
 } from "../args.ts";
 import { type Command, type Exit, EXIT_CODES, NAME } from "../command.ts";
-import { configErrorText, err } from "../output.ts";
+import { configErrorText, err, runsAlone } from "../output.ts";
 import { PidFile, PidFileError } from "../pid_file.ts";
 import { listenForHangup, listenForSignals } from "../signals.ts";
 import { StatusLine } from "../status_line.ts";
@@ -125,6 +125,10 @@ async function main(args: string[], exit: Exit): Promise<number> {
     return EXIT_CODES.invalid;
   }
   const { router, config } = loaded;
+  if (!runsAlone(config)) {
+    await router.stop();
+    return EXIT_CODES.invalid;
+  }
   if (config.logs === null) {
     const name = freeName(router, "log");
     router.registerLogActor(

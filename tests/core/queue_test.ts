@@ -438,6 +438,50 @@ Deno.test("OutboundQueue.push() returns a promise once a full batch must wait fo
   });
 });
 
+Deno.test("OutboundQueue.pushAll() sends in order with single sends, passes a whole batch on without a copy, waits as push() does and discards what is not an event", async () => {
+  const target = new Queue("b.inbox", { capacity: 4 * MAX_BATCH });
+  const discarded: string[] = [];
+  const outbox = new OutboundQueue("a.outbox", {
+    onDiscard: (_value, reason) => discarded.push(reason),
+  });
+  outbox.connect(target);
+  const whole = numbered(MAX_BATCH);
+  const writing = outbox.pushAll(whole);
+  assert.ok(writing instanceof Promise, "a whole batch is written at once");
+  await writing;
+  const small = numbered(3);
+  assert.equal(outbox.pushAll(small), undefined);
+  assert.equal(outbox.push({ header: {}, data: "one more" }), undefined);
+  assert.equal(small.length, 3, "the caller's array is left as it was");
+  const full = outbox.pushAll(numbered(MAX_BATCH));
+  assert.ok(full instanceof Promise, "a full batch must be waited for");
+  await full;
+  assert.equal(
+    outbox.pushAll([{ header: {}, data: "ok" }, "bad" as never, null as never]),
+    undefined,
+  );
+  await outbox.close();
+  const batches = await readAll(target);
+  assert.equal(batches[0], whole, "the whole batch is passed on as it is");
+  assert.deepEqual(batches.flat().map((event) => event.data), [
+    ...data(whole),
+    ...data(small),
+    "one more",
+    ...data(numbered(MAX_BATCH)),
+    "ok",
+  ]);
+  assert.deepEqual(discarded, [
+    "not an object (string)",
+    "not an object (null)",
+  ]);
+  assert.equal(outbox.figures().in_total, 2 * MAX_BATCH + 5);
+  assert.equal(outbox.figures().discarded_total, 2);
+
+  const loose = new OutboundQueue("c.outbox");
+  assert.equal(loose.pushAll(numbered(3)), undefined);
+  assert.equal(loose.figures().dropped_total, 3, "not connected: dropped");
+});
+
 Deno.test("OutboundQueue.close() writes everything sent before it, then drops and reports later sends", async () => {
   const target = new Queue("b.inbox", { capacity: 2 });
   const drops: [number, string][] = [];
