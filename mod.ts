@@ -51,6 +51,7 @@ export {
   type ActorConfig,
   type BootstrapSource,
   type ConnectionConfig,
+  type ExposedQueue,
   type LoadedPipeline,
   type LoadOptions,
   loadPipeline,
@@ -123,7 +124,37 @@ export {
   type StopOptions,
   type StopReport,
 } from "./core/router.ts";
+export { isReopenable, type Reopenable, reopenFiles } from "./core/reopen.ts";
+export {
+  type ActorStream,
+  type ActorStreamWithErrors,
+  EventFailedError,
+  type StreamChunk,
+  type StreamErrors,
+  type StreamFigures,
+  type StreamOf,
+  type StreamOptions,
+  type StreamSettings,
+  toTransformStream,
+} from "./core/stream.ts";
+export {
+  type BytesOptions,
+  bytesToEvents,
+  eventsToBytes,
+  eventsToTextLines,
+  type LinesOptions,
+  type TextLinesOptions,
+  textLinesToEvents,
+  type ToEventsOptions,
+} from "./core/adapters.ts";
+export type { EndDirection, EndOptions } from "./core/router_ends.ts";
 export { Supervisor, type SupervisorHooks } from "./core/supervisor.ts";
+export {
+  attachTracker,
+  type Tracked,
+  Tracker,
+  trackerOf,
+} from "./core/tracking.ts";
 export {
   bootstrapSchema,
   describeOptions,
@@ -132,3 +163,14 @@ export {
   optionsJsonSchema,
 } from "./core/schema.ts";
 export { BUILTIN_ACTORS } from "./actors/mod.ts";
+export {
+  FACILITY_NAMES,
+  formatSyslog,
+  parseSyslog,
+  SEVERITY_NAMES,
+  type StructuredData,
+  type SyslogFields,
+  type SyslogFormat,
+  type SyslogRecord,
+} from "./actors/syslog.ts";
+export { type Codec, CODECS } from "./actors/input/codec.ts";

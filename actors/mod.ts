@@ -35,6 +35,7 @@ import { header } from "./transform/header.ts";
 import { jsonDecode } from "./transform/json_decode.ts";
 import { jsonEncode } from "./transform/json_encode.ts";
 import { jsonata } from "./transform/jsonata.ts";
+import { syslogEncode } from "./transform/syslog_encode.ts";
 import { tippingBucket } from "./transform/tippingbucket.ts";
 
 /**
@@ -76,5 +77,6 @@ export const BUILTIN_ACTORS: readonly ActorSpec[] = [
   jsonDecode,
   jsonEncode,
   jsonata,
+  syslogEncode,
   tippingBucket,
 ] as ActorSpec[];

@@ -70,6 +70,7 @@ export function toJson(value: unknown, what = "data"): string {
  * ```ts
  * import { utf8Length } from "./payload.ts";
  * utf8Length("hé🎉"); // 7
+ * utf8Length("\ud800"); // 3, as TextEncoder writes a lone surrogate
  * ```
  */
 export function utf8Length(text: string): number {
@@ -78,12 +79,17 @@ export function utf8Length(text: string): number {
     const code = text.charCodeAt(i);
     if (code < 0x80) bytes += 1;
     else if (code < 0x800) bytes += 2;
-    else if (code >= 0xd800 && code <= 0xdbff) {
+    else if (code >= 0xd800 && code <= 0xdbff && isLowSurrogate(text, i + 1)) {
       bytes += 4; // a surrogate pair: two UTF-16 units
       i++;
-    } else bytes += 3;
+    } else bytes += 3; // a lone surrogate is encoded as U+FFFD: 3 bytes too
   }
   return bytes;
+}
+
+function isLowSurrogate(text: string, at: number): boolean {
+  const code = text.charCodeAt(at);
+  return code >= 0xdc00 && code <= 0xdfff;
 }
 
 /**

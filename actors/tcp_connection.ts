@@ -1,8 +1,9 @@
 /**
  * What `tcp_client` and `graphite` share: the options of a TCP connection
- * that is opened again with exponential backoff when it cannot be opened or
- * breaks, and {@link TcpConnection}, the connection itself (connecting,
- * watching for the peer to close, reconnecting, closing at stop).
+ * that is opened again with exponential backoff when it cannot be opened,
+ * breaks or stalls, and {@link TcpConnection}, the connection itself
+ * (connecting, watching for the peer to close, writing with a timeout,
+ * reconnecting, closing at stop).
  *
  * Not an actor.
  *
@@ -32,13 +33,16 @@ export interface TcpReconnectFields {
   reconnect_max_ms: z.ZodDefault<z.ZodNumber>;
   /** Seconds one attempt to connect may take. */
   connect_timeout: z.ZodDefault<z.ZodNumber>;
+  /** Seconds a write may make no progress before the connection is replaced. */
+  write_timeout: z.ZodDefault<z.ZodNumber>;
 }
 
 /**
  * The reconnection options of an actor that keeps a TCP connection, as a zod
  * shape to spread into its options: `reconnect_min_ms` (default 100),
- * `reconnect_max_ms` (default `maxMs`) and `connect_timeout` (seconds,
- * default 10). Check them with {@link checkReconnectWaits}.
+ * `reconnect_max_ms` (default `maxMs`), `connect_timeout` (seconds, default
+ * 10) and `write_timeout` (seconds, default 30). Check them with
+ * {@link checkReconnectWaits}.
  *
  * @example
  * ```ts
@@ -56,6 +60,9 @@ export function tcpReconnectFields(maxMs: number): TcpReconnectFields {
     ),
     connect_timeout: z.number().positive().default(10).describe(
       "Seconds one attempt to connect may take.",
+    ),
+    write_timeout: z.number().positive().default(30).describe(
+      "Seconds a write may make no progress (a peer that does not read) before the connection is closed and replaced; what was being written is written again on the new connection.",
     ),
   };
 }
@@ -101,7 +108,21 @@ export interface TcpConnectionOptions {
   reconnect_max_ms: number;
   /** Seconds one attempt may take. */
   connect_timeout: number;
+  /** Seconds a write may make no progress before the connection is replaced. */
+  write_timeout: number;
 }
+
+/**
+ * A write that has made no progress for this long (or for the write timeout,
+ * when shorter) makes the connection not ready, in ms.
+ */
+const STALLED_MS = 1000;
+
+/**
+ * A write timeout that fires later than this, in ms, waits this long again
+ * before it counts: the process was not running, so the peer may have read.
+ */
+const LATE_MS = 50;
 
 /**
  * A TCP connection an actor keeps open. {@link connect} opens it, trying
@@ -109,7 +130,13 @@ export interface TcpConnectionOptions {
  * (the first failure of a run of attempts is logged as a warning, the next
  * ones at debug level). Once open, the connection is read (what arrives is
  * ignored) to learn at once when the peer closes it; then it is opened again.
- * {@link close} stops all that at the actor's teardown.
+ * {@link write} writes with a timeout: a peer that accepts but stops reading
+ * fills the socket's buffers, and a write that has made no progress for
+ * `write_timeout` seconds closes the connection (logged as lost) and opens a
+ * new one. {@link health} says why the connection is not usable: not
+ * connected, a write stalled for a second or more, or a connection replaced
+ * after a timeout and no write complete since. {@link close} stops all that
+ * at the actor's teardown.
  *
  * @example
  * ```ts
@@ -122,10 +149,11 @@ export interface TcpConnectionOptions {
  *   reconnect_min_ms: 100,
  *   reconnect_max_ms: 1000,
  *   connect_timeout: 10,
+ *   write_timeout: 30,
  * }, () => ({ debug() {}, info() {}, warn() {} }));
  * const accepted = listener.accept();
  * const conn = await tcp.connect();
- * await conn.write(new TextEncoder().encode("hello\n"));
+ * await tcp.write(conn, new TextEncoder().encode("hello\n"));
  * await tcp.close();
  * (await accepted).close();
  * listener.close();
@@ -140,6 +168,7 @@ export class TcpConnection {
   #minMs: number;
   #maxMs: number;
   #connectTimeoutMs: number;
+  #writeTimeoutMs: number;
   #log: () => TcpConnectionLog;
   #onOpen: (conn: Deno.TcpConn) => void;
   #conn: Deno.TcpConn | undefined;
@@ -149,6 +178,10 @@ export class TcpConnection {
   #connections = 0;
   #lastError = "not connected yet";
   #stop = new AbortController();
+  /** `performance.now()` when the write in progress was last handed bytes. */
+  #writingSince: number | undefined;
+  /** Why the last connection was replaced, until a write is complete. */
+  #timedOut: string | undefined;
 
   /**
    * Makes a connection, not opened yet. `log` returns the actor's logger
@@ -166,6 +199,7 @@ export class TcpConnection {
     this.#minMs = options.reconnect_min_ms;
     this.#maxMs = options.reconnect_max_ms;
     this.#connectTimeoutMs = options.connect_timeout * 1000;
+    this.#writeTimeoutMs = options.write_timeout * 1000;
     this.#log = log;
     this.#onOpen = onOpen;
   }
@@ -183,6 +217,35 @@ export class TcpConnection {
   /** Why the last attempt to connect failed or the last connection ended. */
   get lastError(): string {
     return this.#lastError;
+  }
+
+  /**
+   * Ready when connected and no write is stalled; else not ready, saying why
+   * (for an actor's `health()`, shown by the admin server's `/ready`).
+   */
+  health(): { ready: boolean; reason?: string } {
+    const since = this.#writingSince;
+    const stalledMs = since === undefined ? 0 : performance.now() - since;
+    if (stalledMs >= Math.min(STALLED_MS, this.#writeTimeoutMs)) {
+      return {
+        ready: false,
+        reason: `Writing to ${this.address} has made no progress for ${
+          (stalledMs / 1000).toFixed(1)
+        } s: the peer is not reading (the connection is replaced after ${
+          this.#writeTimeoutMs / 1000
+        } s)`,
+      };
+    }
+    if (this.#timedOut !== undefined) {
+      return { ready: false, reason: this.#timedOut };
+    }
+    if (this.#conn === undefined) {
+      return {
+        ready: false,
+        reason: `Not connected to ${this.address}: ${this.#lastError}`,
+      };
+    }
+    return { ready: true };
   }
 
   /** Whether {@link abort} or {@link close} stopped it. */
@@ -244,6 +307,72 @@ export class TcpConnection {
       });
     }
     this.drop(conn, reason);
+  }
+
+  /**
+   * Writes all of `bytes` to `conn`. When one write makes no progress for
+   * `write_timeout` (the peer does not read), the connection is dropped as
+   * lost (a new one is opened) and this rejects saying so; it rejects at
+   * once when {@link abort} or {@link close} stops the connection. The bytes
+   * already written stay on the old connection: write them again on the
+   * next one (at-least-once).
+   */
+  async write(conn: Deno.TcpConn, bytes: Uint8Array): Promise<void> {
+    let written = 0;
+    try {
+      while (written < bytes.length) {
+        this.#writingSince = performance.now();
+        written += await this.#writeSome(conn, bytes.subarray(written));
+      }
+      this.#timedOut = undefined;
+    } finally {
+      this.#writingSince = undefined;
+    }
+  }
+
+  /** One write of `bytes` to `conn`, bounded by `write_timeout`. */
+  #writeSome(conn: Deno.TcpConn, bytes: Uint8Array): Promise<number> {
+    const stop = this.#stop.signal;
+    const stopped = () =>
+      new Error(`Gave up writing to ${this.address}: the actor stopped`);
+    if (stop.aborted) return Promise.reject(stopped());
+    const { promise, resolve, reject } = Promise.withResolvers<number>();
+    let failure: Error | undefined;
+    // Closing the connection ends the write in progress, which then rejects
+    // with `failure`.
+    const giveUp = (error: Error) => {
+      failure = error;
+      this.lost(conn, error.message);
+      closeQuietly(conn);
+    };
+    let due = performance.now() + this.#writeTimeoutMs;
+    const expire = () => {
+      const now = performance.now();
+      if (now - due > LATE_MS) {
+        // The process itself did not run in time (a busy event loop, a
+        // starved machine): give the write a turn before judging the peer.
+        due = now + LATE_MS;
+        timer = setTimeout(expire, LATE_MS);
+        return;
+      }
+      const seconds = this.#writeTimeoutMs / 1000;
+      this.#timedOut =
+        `A write to ${this.address} made no progress for ${seconds} s (the peer is not reading): the connection was replaced`;
+      giveUp(
+        new Error(
+          `No progress writing to ${this.address} for ${seconds} s: the peer is not reading`,
+        ),
+      );
+    };
+    let timer = setTimeout(expire, this.#writeTimeoutMs);
+    const onStop = () => giveUp(stopped());
+    stop.addEventListener("abort", onStop, { once: true });
+    conn.write(bytes).then(resolve, (error) => reject(failure ?? error))
+      .finally(() => {
+        clearTimeout(timer);
+        stop.removeEventListener("abort", onStop);
+      });
+    return promise;
   }
 
   /** Stops connecting at once: {@link connect} rejects. */

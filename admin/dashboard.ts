@@ -44,6 +44,7 @@ svg { display: block; }
 .actor.kind-transform rect.box { fill: var(--transform); }
 .actor.kind-log rect.box, .actor.kind-metric rect.box { fill: var(--log);
   stroke-dasharray: 4 3; }
+.actor.end rect.box { fill: var(--panel); stroke-dasharray: 2 3; }
 .actor text { font-size: 12px; fill: var(--ink); }
 .actor text.name { font-weight: 600; font-size: 13px; }
 .actor text.sub, .actor text.figures { fill: var(--muted); font-size: 11px; }
@@ -176,12 +177,15 @@ function build(view) {
   const labelLayer = el("g", {}, svg);
   for (const a of view.actors) {
     const p = place.get(a.name);
-    const g = el("g", { class: "actor kind-" + a.kind, "data-actor": a.name,
+    const g = el("g", { class: "actor kind-" + a.kind + (a.end ? " end" : ""),
+      "data-actor": a.name,
       transform: "translate(" + p.x + "," + p.y + ")" }, nodeLayer);
-    el("title", {}, g).textContent = a.name + " (" + (a.type || a.kind) + ")";
+    const role = a.end ? "external " + a.end + " end" : a.type || a.kind;
+    el("title", {}, g).textContent = a.name + " (" + role + ")";
     el("rect", { class: "box", width: NODE_W, height: NODE_H, rx: 6 }, g);
     text(g, 10, 18, "name", short(a.name, 22));
-    text(g, 10, 33, "sub", (a.type ? a.type + " \\u00b7 " : "") + a.kind);
+    text(g, 10, 33, "sub", a.end ? role
+      : (a.type ? a.type + " \\u00b7 " : "") + a.kind);
     const figures = text(g, 10, 49, "figures", "");
     const dot = el("circle", { class: "dot idle", cx: NODE_W - 12, cy: 12, r: 5 }, g);
     const dotTitle = el("title", {}, dot);

@@ -15,6 +15,7 @@ import {
   type RouterStatus,
   splitAddress,
 } from "../core/router.ts";
+import { type EndDirection, endDirection } from "../core/router_ends.ts";
 import type { PipelineRates, QueueRates } from "./rates.ts";
 
 /** One queue of an actor, with its figures and rates. */
@@ -37,6 +38,11 @@ export interface ActorView {
   kind: ActorKind;
   /** The registry type it was made from, when known. */
   type?: string;
+  /**
+   * Set for an external end of the pipeline (see `Router.expose`): a program
+   * writes to it (`"writable"`) or reads from it (`"readable"`).
+   */
+  end?: EndDirection;
   /** Its column in a drawing: the longest path from an input, 0-based. */
   column: number;
   /** `waiting` before it runs, `running`, then `finished`. */
@@ -180,6 +186,8 @@ export function pipelineView(
     };
     const type = types[actor.name];
     if (type !== undefined) view.type = type;
+    const end = endDirection(actor);
+    if (end !== undefined) view.end = end;
     if (actorStatus?.reason !== undefined) view.reason = actorStatus.reason;
     actors.push(view);
   }

@@ -7,6 +7,11 @@
  */
 
 import type { ActorLog } from "../core/actor.ts";
+import {
+  type HttpLimits,
+  HttpListener,
+  type HttpListenerFigures,
+} from "../core/http_listener.ts";
 import { scopedLogger } from "../core/log.ts";
 import type { Router } from "../core/router.ts";
 import { sameText } from "../core/secret.ts";
@@ -26,6 +31,14 @@ export const DEFAULT_ADMIN_PORT = 9630;
 
 /** Most taps open at once; more are refused with 503. */
 const MAX_TAPS = 32;
+
+/**
+ * The connection limits of the admin server unless told otherwise: those of
+ * every HTTP listener (see `core/http_listener.ts`), with at most 128
+ * connections, enough for many dashboards and scrapers.
+ */
+export const DEFAULT_ADMIN_LIMITS: Readonly<Partial<HttpLimits>> = Object
+  .freeze({ maxConnections: 128 });
 
 /** Settings of {@link AdminServer}. */
 export interface AdminServerOptions {
@@ -74,6 +87,11 @@ export interface AdminServerOptions {
   sampleIntervalMs?: number;
   /** The span rates are computed over, in seconds (default 5). */
   rateWindowSeconds?: number;
+  /**
+   * Connection limits and timeouts (default {@link DEFAULT_ADMIN_LIMITS});
+   * the server reads no request bodies (it answers only GET and HEAD).
+   */
+  limits?: Partial<HttpLimits>;
 }
 
 /**
@@ -120,7 +138,7 @@ export class AdminServer {
   #metrics: () => PrometheusFigures;
   #rates: RateWindow;
   #sampler: ReturnType<typeof setInterval>;
-  #server: Deno.HttpServer<Deno.NetAddr>;
+  #server: HttpListener;
   #taps = new Set<Tap>();
   #closing: Promise<void> | undefined;
 
@@ -147,8 +165,14 @@ export class AdminServer {
     this.#types = options.types ?? {};
     this.#metrics = options.metrics ?? (() => this.#router.metrics());
     this.#rates = new RateWindow(options.rateWindowSeconds ?? 5);
-    this.#server = Deno.serve(
-      { hostname, port, onListen: () => {} },
+    this.#server = new HttpListener(
+      {
+        hostname,
+        port,
+        log: this.#log,
+        ...DEFAULT_ADMIN_LIMITS,
+        ...options.limits,
+      },
       (request, info) => this.#handle(request, info.remoteAddr),
     );
     this.port = this.#server.addr.port;
@@ -173,7 +197,15 @@ export class AdminServer {
     return count;
   }
 
-  /** Ends every tap, stops sampling and stops listening. */
+  /** The counters of its connections. */
+  connectionFigures(): HttpListenerFigures {
+    return this.#server.figures();
+  }
+
+  /**
+   * Ends every tap, stops sampling, stops listening and resolves once the
+   * requests in flight are answered.
+   */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#sampler);

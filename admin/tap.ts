@@ -10,6 +10,7 @@ import type { Event } from "../core/event.ts";
 import type { Queue } from "../core/queue.ts";
 import type { Router } from "../core/router.ts";
 import { didYouMean } from "../core/errors.ts";
+import { addressedActor } from "../core/graph.ts";
 
 /** Settings of one tap. */
 export interface TapOptions {
@@ -44,22 +45,13 @@ const MAX_EVENT_CHARS = 65_536;
  * ```
  */
 export function resolveTapQueue(router: Router, address: string): Queue {
-  const dot = address.lastIndexOf(".");
-  if (dot <= 0 || dot === address.length - 1) {
-    throw new RangeError(
-      `Cannot tap "${address}": write the queue as "actor.queue"`,
-    );
-  }
-  const name = address.slice(0, dot);
-  const queueName = address.slice(dot + 1);
-  const actor = router.actor(name);
-  if (actor === undefined) {
-    throw new RangeError(
-      `Cannot tap "${address}": actor "${name}" is not registered${
-        didYouMean(name, router.actors().map((a) => a.name))
-      }`,
-    );
-  }
+  const [actor, queueName] = addressedActor(
+    new Map(router.actors().map((actor) => [actor.name, actor])),
+    address,
+    "tap",
+    RangeError,
+  );
+  const name = actor.name;
   const inbound = actor.pool.inbound.get(queueName);
   if (inbound !== undefined) return inbound;
   const outbound = actor.pool.outbound.get(queueName);

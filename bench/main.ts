@@ -95,6 +95,30 @@ async function alternate(
 const ROUNDS = 5;
 const mib = (result: Result) => Number(result.mib_per_second).toFixed(1);
 
+for (const chunks of ["batch", "event"]) {
+  const streamRuns = await alternate(
+    "streams.ts",
+    ["compysition", "hand"],
+    ROUNDS,
+    ["--chunks", chunks],
+  );
+  const [stream, hand] = streamRuns.medians;
+  console.log(
+    `\nWeb Streams: 3 actors as TransformStreams vs 3 hand-written pass-through TransformStreams, ${
+      chunks === "batch" ? "arrays of up to 512 events" : "one event"
+    } per chunk, ${
+      stream!.events.toLocaleString("en-US")
+    } events (median of ${ROUNDS} rounds)`,
+  );
+  console.log(line(stream!));
+  console.log(line(hand!));
+  console.log(
+    `${
+      (streamRuns.ratio * 100).toFixed(0)
+    }% of the hand-written chain's events/s (median ratio of a round; target: >= 50%)`,
+  );
+}
+
 const tcpRuns = await alternate("tcp_file.ts", ["compysition", "bare"], ROUNDS);
 const [tcp, tcpBare] = tcpRuns.medians;
 console.log(
@@ -139,6 +163,34 @@ console.log(
   `http_server -> header -> http_server at ${
     (httpRuns.ratio * 100).toFixed(0)
   }% of the bare Deno.serve rate (median ratio of a round; target: >= 70%)`,
+);
+
+const syslogRuns = await alternate(
+  "syslog.ts",
+  ["compysition", "syslog-ng"],
+  ROUNDS,
+  ["--messages", "1000000"],
+);
+const [syslog, syslogNg] = syslogRuns.medians;
+console.log(
+  `\nsyslog-ng forwarding ${
+    syslog!.events.toLocaleString("en-US")
+  } messages over TCP (RFC 5424, octet counting), into a receiver that writes them to a file (median of ${ROUNDS} rounds)`,
+);
+const cpu = (result: Result) =>
+  `${
+    (Number(result.receiver_cpu_seconds) / result.events * 1e6).toFixed(1)
+  } us of receiver CPU per message`;
+console.log(`${line(syslog!)}  ${cpu(syslog!)}`);
+console.log(
+  `${line(syslogNg!)}  ${cpu(syslogNg!)}, receiver peak RSS ${
+    Number(syslogNg!.receiver_peak_rss_mb).toFixed(0)
+  } MB`,
+);
+console.log(
+  `tcp_server (syslog) -> file_out at ${
+    syslogRuns.ratio.toFixed(2)
+  }x the rate of a syslog-ng receiver (median ratio of a round; target: >= 1.0x)`,
 );
 
 console.log(

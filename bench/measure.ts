@@ -1,8 +1,20 @@
 /**
- * What the benchmark programs share: peak memory and one line of results.
+ * What the benchmark programs share: peak memory, one line of results, and
+ * the pass-through actor the pipelines chain.
  *
  * @module
  */
+
+import { Actor, type Context } from "../core/actor.ts";
+import type { Event } from "../core/event.ts";
+
+/** A transform that sends every event on unchanged. */
+export class PassThrough extends Actor {
+  readonly kind = "transform";
+  override consume(event: Event, context: Context): Promise<void> | undefined {
+    return context.send(event);
+  }
+}
 
 /**
  * The process's peak resident memory in MB: the kernel's high-water mark where
@@ -66,4 +78,40 @@ export function report(measured: Measured): void {
     ...more,
   };
   console.log(JSON.stringify(result));
+}
+
+/**
+ * Runs `program` (a benchmark file) again as a client process, with
+ * `--allow-net` and `args`, and resolves once it printed `connected` on its
+ * stdout: the client then floods the pipeline without sharing its event
+ * loop. Its stderr goes to ours, or nowhere.
+ *
+ * @example
+ * ```ts ignore
+ * const child = await startClient(new URL(import.meta.url), ["--client"]);
+ * child.kill();
+ * await child.status;
+ * ```
+ */
+export async function startClient(
+  program: URL,
+  args: string[],
+  stderr: "inherit" | "null" = "inherit",
+): Promise<Deno.ChildProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", program.pathname, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr,
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream())
+    .getReader();
+  let said = "";
+  while (!said.includes("connected\n")) {
+    const next = await reader.read();
+    if (next.done) break;
+    said += next.value;
+  }
+  await reader.cancel();
+  return child;
 }

@@ -9,20 +9,11 @@
  */
 
 import { parseArgs } from "node:util";
-import { Actor } from "../core/actor.ts";
 import type { Event } from "../core/event.ts";
 import { Router } from "../core/router.ts";
 import { generator } from "../actors/input/generator.ts";
 import { nullOutput } from "../actors/output/null.ts";
-import { report } from "./measure.ts";
-
-/** A transform that sends every event on unchanged. */
-class PassThrough extends Actor {
-  readonly kind = "transform";
-  override consume(event: Event): Promise<void> | undefined {
-    return this.send(event);
-  }
-}
+import { PassThrough, report } from "./measure.ts";
 
 /** Runs the Compysition pipeline; returns events delivered and seconds. */
 async function compysition(events: number): Promise<[number, number]> {

@@ -26,7 +26,7 @@ import { Router } from "../core/router.ts";
 import { type TcpServer, tcpServer } from "../actors/input/tcp_server.ts";
 import { jsonDecode } from "../actors/transform/json_decode.ts";
 import { fileOut } from "../actors/output/file_out.ts";
-import { report } from "./measure.ts";
+import { report, startClient } from "./measure.ts";
 
 const { values } = parseArgs({
   options: {
@@ -106,33 +106,16 @@ async function client(port: number): Promise<void> {
  * Starts the client process for `port` and resolves once it has connected,
  * with a promise of its end.
  */
-async function startClient(port: number): Promise<{ done: Promise<void> }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      new URL(import.meta.url).pathname,
-      "--client",
-      "--port",
-      String(port),
-      "--lines",
-      String(lines),
-      "--connections",
-      String(connections),
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream())
-    .getReader();
-  let said = "";
-  while (!said.includes("connected\n")) {
-    const next = await reader.read();
-    if (next.done) break;
-    said += next.value;
-  }
-  await reader.cancel();
+async function runClient(port: number): Promise<{ done: Promise<void> }> {
+  const child = await startClient(new URL(import.meta.url), [
+    "--client",
+    "--port",
+    String(port),
+    "--lines",
+    String(lines),
+    "--connections",
+    String(connections),
+  ]);
   const done = child.status.then((status) => {
     if (!status.success) throw new Error(`The client failed: ${status.code}`);
   });
@@ -151,7 +134,7 @@ async function compysition(path: string): Promise<number> {
   router.connect("input.outbox", "decode.inbox");
   router.connect("decode.outbox", "file.inbox");
   await router.start();
-  const client = await startClient(input.port);
+  const client = await runClient(input.port);
   const started = performance.now();
   await client.done;
   const stopped = await router.stop({ timeoutMs: 60_000 });
@@ -198,7 +181,7 @@ async function bare(path: string): Promise<number> {
     }
     await Promise.all(served);
   })();
-  const client = await startClient(listener.addr.port);
+  const client = await runClient(listener.addr.port);
   const started = performance.now();
   await Promise.all([client.done, accepted]);
   await writing;

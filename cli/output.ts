@@ -7,7 +7,7 @@
 
 import { writeAllSync } from "../actors/payload.ts";
 import { loadConfig, type PipelineConfig } from "../core/config/mod.ts";
-import { ConfigError } from "../core/errors.ts";
+import { ConfigError, quoteList } from "../core/errors.ts";
 import { isStandalone, standaloneModuleHint } from "./standalone.ts";
 
 /**
@@ -16,7 +16,7 @@ import { isStandalone, standaloneModuleHint } from "./standalone.ts";
  *
  * @example
  * ```ts
- * import { ConfigError } from "../core/errors.ts";
+ * import { ConfigError, quoteList } from "../core/errors.ts";
  * import { configErrorText } from "./output.ts";
  * const problem = { file: "a.yaml", line: 1, column: 1, path: [], message: "Bad" };
  * configErrorText(new ConfigError([problem])); // "a.yaml:1:1: Bad\n"
@@ -117,4 +117,26 @@ export async function checkFile(
     err(configErrorText(error));
     return undefined;
   }
+}
+
+/**
+ * Whether the command can run `config` by itself; a file that exposes
+ * queues (`expose:`) is a stage of a program, which feeds and reads those
+ * queues: says so on stderr and returns `false`.
+ *
+ * @example
+ * ```ts
+ * import { checkFile, runsAlone } from "./output.ts";
+ * runsAlone((await checkFile("examples/hello.yaml"))!); // true
+ * ```
+ */
+export function runsAlone(config: PipelineConfig): boolean {
+  const exposed = config.expose ?? [];
+  if (exposed.length === 0) return true;
+  err(
+    `${config.file}: it exposes ${
+      quoteList(exposed.map(({ address }) => address))
+    }, which only a program can feed or read (loadPipeline(), then router.writable(), readable() or stream()); the command cannot run it by itself\n`,
+  );
+  return false;
 }

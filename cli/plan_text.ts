@@ -85,6 +85,15 @@ export function formatPlan(plan: ReloadPlan): string {
       }`,
     );
   }
+  if (plan.expose !== undefined) {
+    lines.push("", "Exposed queues:");
+    for (const address of plan.expose.add) {
+      lines.push(`  + add      ${address}`);
+    }
+    for (const address of plan.expose.remove) {
+      lines.push(`  - remove   ${address}`);
+    }
+  }
   lines.push("", summary(plan));
   return lines.join("\n") + "\n";
 }
@@ -157,6 +166,11 @@ function summary(plan: ReloadPlan): string {
   }
   for (const side of ["logs", "metrics"] as const) {
     if (plan[side] !== undefined) parts.push(`"${side}" changes`);
+  }
+  if (plan.expose !== undefined) {
+    parts.push(
+      `exposed queues: ${plan.expose.add.length} to add, ${plan.expose.remove.length} to remove`,
+    );
   }
   return parts.join("; ") + ".";
 }

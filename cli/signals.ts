@@ -1,5 +1,6 @@
 /**
- * SIGINT and SIGTERM for the commands that run until stopped.
+ * SIGINT and SIGTERM for the commands that run until stopped, and SIGHUP for
+ * `run`.
  *
  * @module
  */
@@ -51,5 +52,23 @@ export function abortOnSignal(): { signal: AbortSignal } & Disposable {
   return {
     signal: controller.signal,
     [Symbol.dispose]: () => listeners[Symbol.dispose](),
+  };
+}
+
+/**
+ * Calls `handler` on SIGHUP until disposed (nothing on Windows, which has no
+ * SIGHUP). While it listens, SIGHUP no longer ends the process.
+ *
+ * @example
+ * ```ts
+ * import { listenForHangup } from "./signals.ts";
+ * using _hangup = listenForHangup(() => console.log("SIGHUP"));
+ * ```
+ */
+export function listenForHangup(handler: () => void): Disposable {
+  if (Deno.build.os === "windows") return { [Symbol.dispose]() {} };
+  Deno.addSignalListener("SIGHUP", handler);
+  return {
+    [Symbol.dispose]: () => Deno.removeSignalListener("SIGHUP", handler),
   };
 }

@@ -680,6 +680,19 @@ export abstract class Actor {
     return outbound;
   }
 
+  /**
+   * Counts `count` events the actor made but dropped before sending them to
+   * outbound queue `queue` (default `outbox`): an input without flow
+   * control (UDP) that had no room left to keep what it received. They
+   * count as created, and as dropped by that queue (its `dropped_total`), so
+   * that `/metrics` and the stop report show them as they happen. Nothing is
+   * logged here: the actor says what it dropped, at most once a second.
+   */
+  protected dropCreated(count: number, queue = "outbox"): void {
+    this[COUNTERS].created_total += count;
+    this.outbound(queue).countDropped(count);
+  }
+
   #dropped(queue: string, count: number, reason: DropReason): void {
     // Unconnected queues are reported once by the router at start; a stop
     // that timed out reports what it threw away.

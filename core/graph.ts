@@ -78,6 +78,66 @@ export function splitAddress(address: string): [string, string] {
 }
 
 /**
+ * The actor and queue names of an address written `"actor.queue"`, or
+ * `undefined` when it is not (no dot, or nothing before or after the last).
+ *
+ * @example
+ * ```ts
+ * import { addressParts } from "./graph.ts";
+ * addressParts("parse.inbox"); // ["parse", "inbox"]
+ * addressParts("parse"); // undefined
+ * ```
+ */
+export function addressParts(address: string): [string, string] | undefined {
+  const dot = address.lastIndexOf(".");
+  if (dot <= 0 || dot === address.length - 1) return undefined;
+  return [address.slice(0, dot), address.slice(dot + 1)];
+}
+
+/**
+ * The actor of `actors` that address `"actor.queue"` names, and the queue's
+ * name; else throws a `problem` error saying `Cannot <doing> "<address>": `
+ * what is wrong (not written `"actor.queue"`, or no such actor, with a
+ * did-you-mean).
+ *
+ * @example
+ * ```ts
+ * import { Generator } from "../actors/input/generator.ts";
+ * import { addressedActor } from "./graph.ts";
+ * const actors = new Map([["input", new Generator("input", {})]]);
+ * addressedActor(actors, "input.outbox", "tap", RangeError)[1]; // "outbox"
+ * try {
+ *   addressedActor(actors, "inptu.outbox", "tap", RangeError);
+ * } catch (error) {
+ *   (error as Error).message; // 'Cannot tap "inptu.outbox": actor "inptu" is not registered; did you mean "input"?'
+ * }
+ * ```
+ */
+export function addressedActor(
+  actors: ReadonlyMap<string, Actor>,
+  address: string,
+  doing: string,
+  problem: new (message: string) => Error,
+): [Actor, string] {
+  const parts = addressParts(address);
+  if (parts === undefined) {
+    throw new problem(
+      `Cannot ${doing} "${address}": write the queue as "actor.queue"`,
+    );
+  }
+  const [name, queue] = parts;
+  const actor = actors.get(name);
+  if (actor === undefined) {
+    throw new problem(
+      `Cannot ${doing} "${address}": actor "${name}" is not registered${
+        didYouMean(name, actors.keys())
+      }`,
+    );
+  }
+  return [actor, queue];
+}
+
+/**
  * Whether `actor` is an input: it makes events (`produce`), so a cycle
  * through it drains once it stops.
  *

@@ -933,6 +933,69 @@ export class OutboundQueue implements QueueSource {
   }
 
   /**
+   * Sends every event of `events` in order, as `push` would one by one;
+   * returns a promise when the caller must wait. A whole batch (at least
+   * `MAX_BATCH` events) sent while nothing is gathered is written on as it
+   * is, without a copy: do not change the array afterwards.
+   *
+   * @example
+   * ```ts
+   * import { OutboundQueue, Queue } from "./queue.ts";
+   * const target = new Queue("b.inbox");
+   * const outbox = new OutboundQueue("a.outbox");
+   * outbox.connect(target);
+   * await outbox.pushAll([{ header: {}, data: 1 }, { header: {}, data: 2 }]);
+   * await outbox.close();
+   * target.depth; // 2
+   * ```
+   */
+  pushAll(events: Event[]): Promise<void> | undefined {
+    let accepted = events;
+    for (let i = 0; i < events.length; i++) {
+      if (isEvent(events[i])) continue;
+      accepted = events.filter((value) => {
+        if (isEvent(value)) return true;
+        this.#discardedTotal++;
+        this.#onDiscard?.(
+          value,
+          whyNotEvent(value) ?? "not an event",
+          this.name,
+        );
+        return false;
+      });
+      break;
+    }
+    if (accepted.length === 0) return undefined;
+    const buffer = this.#buffer;
+    if (
+      this.#writer === null ||
+      (this.#inflight !== null && buffer.length >= GATHER_LIMIT)
+    ) {
+      // Dropped, or a sender that did not wait: one by one, as `push` does.
+      for (const event of accepted) this.push(event);
+      return this.#inflight ?? undefined;
+    }
+    this.#inTotal += accepted.length;
+    if (
+      buffer.length === 0 && this.#inflight === null &&
+      accepted.length >= MAX_BATCH
+    ) {
+      // Written at once as it is: the array leaves the buffer right away.
+      this.#buffer = accepted;
+      return this.#write();
+    }
+    for (const event of accepted) buffer.push(event);
+    if (this.#inflight !== null) {
+      return buffer.length >= MAX_BATCH ? this.#inflight : undefined;
+    }
+    if (buffer.length >= MAX_BATCH) return this.#write();
+    if (buffer.length === accepted.length && this.#window?.isOpen !== true) {
+      queueMicrotask(this.#flushSoon);
+    }
+    return undefined;
+  }
+
+  /**
    * Writes what is gathered; resolves once it is all in the target queue
    * (or dropped), or returns `undefined` when there is nothing to write.
    */
@@ -971,6 +1034,24 @@ export class OutboundQueue implements QueueSource {
       this.#writer = null;
       writer.close().catch(() => {});
     }
+  }
+
+  /**
+   * Counts `count` events its owner made and dropped without sending them
+   * (see `Actor.dropCreated`): they count in `in_total` and
+   * `dropped_total`, and are not reported to `onDrop`.
+   *
+   * @example
+   * ```ts
+   * import { OutboundQueue } from "./queue.ts";
+   * const outbox = new OutboundQueue("udp.outbox");
+   * outbox.countDropped(3);
+   * outbox.figures().dropped_total; // 3
+   * ```
+   */
+  countDropped(count: number): void {
+    this.#inTotal += count;
+    this.#droppedTotal += count;
   }
 
   /** Part of the write in flight reached the connected queue. */

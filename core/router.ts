@@ -17,6 +17,7 @@ import {
 } from "./actor.ts";
 import { Deadline } from "./deadline.ts";
 import { GraphError, quoteList } from "./errors.ts";
+import type { Event } from "./event.ts";
 import {
   closedWhenProduced,
   type Connection,
@@ -39,6 +40,14 @@ import type { PipelineMetrics } from "./metrics.ts";
 import { type Queue, queueSettings } from "./queue.ts";
 import { type ActorSpec, createActor } from "./registry.ts";
 import { type HungActor, type StopReport, stopReport } from "./report.ts";
+import {
+  type EndDirection,
+  type EndOptions,
+  makeEnd,
+  ReadableEnd,
+  type WritableEnd,
+} from "./router_ends.ts";
+import type { StreamChunk } from "./stream.ts";
 import { type ActorPhase, type Crash, Supervisor } from "./supervisor.ts";
 import { Telemetry } from "./telemetry.ts";
 
@@ -204,6 +213,8 @@ export class Router {
   #starting: Promise<void> | undefined;
   #stopping: Promise<StopReport> | undefined;
   #deadline: Deadline | undefined;
+  /** The deadline of the setups during `start()`, which a stop brings forward. */
+  #startDeadline: Deadline | undefined;
   /** The log and metric actors and every actor they feed, by name. */
   #side = new Map<string, Actor>();
   #supervisors = new Map<Actor, Supervisor>();
@@ -217,6 +228,8 @@ export class Router {
   #crashes: Crash[] = [];
   #gaveUp: string[] = [];
   #hung: HungActor[] = [];
+  /** The external ends, by address (see `router_ends.ts`). */
+  #ends = new Map<string, WritableEnd | ReadableEnd>();
 
   /** Makes an empty router. */
   constructor(options: RouterOptions = {}) {
@@ -403,6 +416,8 @@ export class Router {
     const timeoutMs = options.timeoutMs ?? 30_000;
     if (this.#deadline === undefined) this.#deadline = new Deadline(timeoutMs);
     else this.#deadline.shorten(timeoutMs);
+    // A start still setting up gives up by the stop's deadline.
+    this.#startDeadline?.shorten(timeoutMs);
     this.#stopping ??= this.#stop(this.#deadline);
     return this.#stopping;
   }
@@ -449,6 +464,136 @@ export class Router {
     return { state: this.#state, actors };
   }
 
+  // External ends (router_ends.ts): the one place the router knows them.
+
+  /**
+   * Makes `address` an external end of the pipeline, before `start()`: an
+   * inbound queue no actor feeds (`"parse.inbox"`), written to through
+   * {@link Router.writable}, or an outbound queue not connected
+   * (`"format.outbox"`), read through {@link Router.readable}. The end is an
+   * actor of its own, named `address` and connected to it (with `options`),
+   * so the graph check counts the queue as connected, and the stop report,
+   * `/metrics` and the dashboard count and show what passes it: events
+   * written count as `created`, events read as `delivered`. Exposing the
+   * same address again does nothing.
+   *
+   * `writable`, `readable` and `stream` expose their addresses by
+   * themselves when called before `start()`; after it, only exposed
+   * addresses can be opened.
+   *
+   * @example
+   * ```ts
+   * import { Router } from "./router.ts";
+   * import { Collector } from "../tests/helpers.ts";
+   * const router = new Router();
+   * router.register(new Collector("sink"));
+   * router.expose("sink.inbox");
+   * router.actor("sink.inbox")?.kind; // "input"
+   * await router.stop();
+   * ```
+   */
+  expose(address: string, options: EndOptions = {}): void {
+    if (this.#ends.has(address)) return;
+    if (this.#state !== "new") {
+      throw new TypeError(
+        `Cannot expose "${address}": the router has already started`,
+      );
+    }
+    const end = makeEnd(this.#actors, address, options);
+    this.register(end);
+    this.#ends.set(address, end);
+    const { batch: _, ...connection } = options;
+    if (end instanceof ReadableEnd) {
+      this.connect(address, `${address}.inbox`, connection);
+    } else this.connect(`${address}.outbox`, address, connection);
+    void this.finished.then(() => end.stopped());
+  }
+
+  /**
+   * The `WritableStream` of exposed inbound queue `address` (exposed now,
+   * with `options`, when the router has not started): each chunk is an
+   * event or an array of events (say `batch: true` when you write arrays:
+   * it lets `capacity` events queue instead of 16 single ones). Writes wait
+   * until the router runs; closing it ends that input (the pipeline drains
+   * as when any input ends); it errors once the router stops.
+   */
+  writable(
+    address: string,
+    options?: EndOptions,
+  ): WritableStream<Event | Event[]> {
+    return (this.#openEnd(address, "writable", options) as WritableEnd)
+      .writable;
+  }
+
+  /**
+   * The `ReadableStream` of exposed outbound queue `address` (exposed now,
+   * with `options`, when the router has not started): one event per chunk,
+   * or arrays of up to 512 events with `batch: true`. A batch counts as
+   * delivered once the reader read it and asked for more. It closes once
+   * the pipeline drained into it, and errors when the router stopped before.
+   */
+  readable<const S extends EndOptions = { batch?: false }>(
+    address: string,
+    options?: S,
+  ): ReadableStream<StreamChunk<S>> {
+    const end = this.#openEnd(address, "readable", options) as ReadableEnd;
+    return end.readable(options?.batch === true) as ReadableStream<
+      StreamChunk<S>
+    >;
+  }
+
+  /**
+   * The pipeline between exposed inbound queue `from` and exposed outbound
+   * queue `to` as one `TransformStream` stage (both exposed now, with
+   * `options`, when the router has not started): `writable(from)` and
+   * `readable(to)`, with the propagation a Web Streams developer expects:
+   * aborting the writable errors the readable, cancelling the readable
+   * errors the writable. Start the router for events to flow; closing the
+   * writable drains the pipeline and then closes the readable, unless other
+   * inputs keep the pipeline running.
+   */
+  stream<const S extends EndOptions = { batch?: false }>(
+    from: string,
+    to: string,
+    options?: S,
+  ): TransformStream<Event | Event[], StreamChunk<S>> {
+    const writable = this.#openEnd(from, "writable", options) as WritableEnd;
+    const readable = this.#openEnd(to, "readable", options) as ReadableEnd;
+    writable.onAbort = (reason) => readable.fail(reason);
+    readable.onCancel = (reason) => writable.fail(reason);
+    return {
+      writable: writable.writable,
+      readable: readable.readable(options?.batch === true) as ReadableStream<
+        StreamChunk<S>
+      >,
+    };
+  }
+
+  #openEnd(
+    address: string,
+    direction: EndDirection,
+    options: EndOptions | undefined,
+  ): WritableEnd | ReadableEnd {
+    if (!this.#ends.has(address) && this.#state === "new") {
+      this.expose(address, options);
+    }
+    const end = this.#ends.get(address);
+    if (end === undefined) {
+      throw new TypeError(
+        `Cannot open "${address}": expose it before the router starts (router.expose("${address}"))`,
+      );
+    }
+    const readable = end instanceof ReadableEnd;
+    if (readable !== (direction === "readable")) {
+      throw new TypeError(
+        `"${address}" is an ${
+          readable ? "outbound" : "inbound"
+        } queue: open it with router.${readable ? "readable" : "writable"}()`,
+      );
+    }
+    return end;
+  }
+
   #graph(): PipelineGraph {
     return {
       actors: this.#actors,
@@ -482,6 +627,7 @@ export class Router {
       );
     }
     const deadline = new Deadline(timeoutMs);
+    this.#startDeadline = deadline;
     try {
       for (const actor of this.#order) {
         if (this.#stopping !== undefined) {
@@ -492,7 +638,9 @@ export class Router {
         if (!await deadline.race(setup)) {
           this.#hung.push({ actor: actor.name, phase: "setup" });
           throw new Error(
-            `Actor "${actor.name}" did not finish its setup within ${timeoutMs} ms`,
+            this.#stopping === undefined
+              ? `Actor "${actor.name}" did not finish its setup within ${timeoutMs} ms`
+              : `The router was stopped while actor "${actor.name}" was still setting up`,
           );
         }
         try {
@@ -513,10 +661,12 @@ export class Router {
         }
       }
     } catch (error) {
-      await this.#abandonStart();
+      // Tearing down what was set up gets what a stop's teardown gets.
+      await this.#abandonStart(deadline.at + STOP_GRACE_MS);
       throw error;
     } finally {
       deadline.cancel();
+      this.#startDeadline = undefined;
     }
     for (const actor of this.#order) this.#supervisors.get(actor)!.start();
     Promise.all(this.#pipeline().map((supervisor) => supervisor.done)).then(
@@ -531,20 +681,13 @@ export class Router {
 
   async #stop(deadline: Deadline): Promise<StopReport> {
     if (this.#state === "starting") {
-      if (!await deadline.race(this.#starting!)) {
-        // A setup hangs: tear down what was set up, within the grace.
-        for (const supervisor of this.#supervisors.values()) {
-          if (supervisor.phase === "setup") {
-            this.#hung.push({ actor: supervisor.actor.name, phase: "setup" });
-          }
-        }
-        await this.#abandonStart(deadline.at + STOP_GRACE_MS);
-        return this.#end(deadline, true, {});
-      }
+      // The start gives up by this stop's deadline (see `stop()`) and tears
+      // down what it set up within the grace.
+      await this.#starting!.catch(() => {});
     }
     if (this.#state !== "running") {
       // Never started, or its start failed (and tore down what it set up).
-      return this.#end(deadline, false, {});
+      return this.#end(deadline, Date.now() >= deadline.at, {});
     }
     this.#state = "stopping";
     const pipeline = this.#pipeline();
@@ -591,9 +734,9 @@ export class Router {
       {
         timedOut,
         queued,
-        hung: this.#hung,
-        crashed: this.#crashes,
-        gaveUp: this.#gaveUp,
+        hung: [...this.#hung],
+        crashed: [...this.#crashes],
+        gaveUp: [...this.#gaveUp],
       },
     );
   }
@@ -665,16 +808,13 @@ export class Router {
    * far (the failure among them) when it and the actors it feeds were set
    * up, or writes them on stderr.
    */
-  async #abandonStart(hardAt = Infinity): Promise<void> {
+  async #abandonStart(hardAt: number): Promise<void> {
     const ready = this.#setUp;
     this.#setUp = [];
     await this.#teardown(
       ready.filter((supervisor) => !this.#isSide(supervisor.actor)).reverse(),
       hardAt,
     );
-    // Called again for an actor whose setup ended after a stop gave up on
-    // it: the side streams were handled the first time.
-    if (this.#state === "stopped") return;
     const side = [...this.#side.values()];
     const readySide = side.flatMap((actor) => {
       const supervisor = this.#supervisors.get(actor)!;

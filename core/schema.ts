@@ -93,6 +93,9 @@ export const BootstrapSchema = z.strictObject({
   metrics: z.string().nullable().optional().describe(
     "The actor that receives the metric events.",
   ),
+  expose: z.array(z.string()).nullable().optional().describe(
+    'Queues a program opens as Web Streams when it loads the file (Router.writable, readable, stream): inbound queues no actor feeds ("parse.inbox") and outbound queues not connected ("format.outbox").',
+  ),
 });
 
 /** The keys of an actor entry. */
@@ -300,6 +303,15 @@ export function bootstrapSchema(registry: Registry): JsonSchema {
       },
       logs: top.logs,
       metrics: top.metrics,
+      expose: {
+        description: top.expose?.description,
+        type: ["array", "null"],
+        items: {
+          type: "string",
+          pattern: ADDRESS_PATTERN,
+          description: 'A queue, "actor.queue".',
+        },
+      },
     },
     required: ["actors"],
     additionalProperties: false,

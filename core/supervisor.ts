@@ -201,6 +201,8 @@ class LoopContext implements Context, Sender {
   sent = 0;
   failure: Failure | undefined;
   heldCurrent = false;
+  /** Per-event mode: the handle of the event being consumed, once held. */
+  held: HeldEvent | undefined;
   /** Batch mode: the failures and holds of the current attempt. */
   failures: Map<Event, Failure> | undefined;
   holds: Set<Event> | undefined;
@@ -230,6 +232,7 @@ class LoopContext implements Context, Sender {
     this.sent = 0;
     this.failure = undefined;
     this.heldCurrent = false;
+    this.held = undefined;
     this.active = true;
   }
 
@@ -262,6 +265,7 @@ class LoopContext implements Context, Sender {
       (this.holds ??= new Set()).add(event);
     } else if (event === this.event) {
       this.heldCurrent = true;
+      return this.held = this.#supervisor.holdEvent(this, event);
     } else {
       throw new TypeError(
         `Context.hold() of actor "${this.#supervisor.actor.name}" takes the event being consumed`,
@@ -378,7 +382,6 @@ export class Supervisor implements ActorRuntime {
   #inc: Incarnation | undefined;
   #done = Promise.withResolvers<void>();
   #running = false;
-  #stopping = false;
   #finished = false;
   #gaveUp: unknown;
   #crashTimes: number[] = [];
@@ -386,9 +389,19 @@ export class Supervisor implements ActorRuntime {
   #delivers: boolean;
   #errors: OutboundQueue | undefined;
   #outbound: OutboundQueue[];
+  /**
+   * The outbound queues whose events come back to this actor's own inbound
+   * queues (a request/reply cycle through an input): its loops never wait
+   * for their writes, which wait for those very loops.
+   */
+  #cyclic: ReadonlySet<OutboundQueue>;
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   #lateLogged = false;
   #consume: (event: Event, context: LoopContext) => void | Promise<void>;
+  #consumeBatch: (
+    events: Event[],
+    context: LoopContext,
+  ) => void | Promise<void>;
 
   /** Supervises `actor`; `hooks` connect it to its router. */
   constructor(actor: Actor, hooks: SupervisorHooks) {
@@ -398,8 +411,15 @@ export class Supervisor implements ActorRuntime {
     this.#tracksCalls = actor.tracksCallsForSend;
     this.#delivers = actor.kind !== "transform" && actor.kind !== "flow";
     this.#outbound = [...actor.pool.outbound.values()];
+    this.#cyclic = new Set(
+      [...actor.pool.outbound].flatMap(([name, queue]) =>
+        hooks.closeWhenProduced?.has(name) ? [queue] : []
+      ),
+    );
     this.#errors = actor.pool.outbound.get("error");
     this.#consume = (event, context) => actor.consume(event, context);
+    this.#consumeBatch = (events, context) =>
+      actor.consumeBatch!(events, context);
   }
 
   /** Where the actor is in its lifecycle. */
@@ -443,11 +463,10 @@ export class Supervisor implements ActorRuntime {
   }
 
   /**
-   * The router stops: an input's `produce` sees its signal abort, and a
-   * crash from now on is not restarted.
+   * The router stops: an input's `produce` sees its signal abort (and may
+   * end by throwing its abort reason); the other actors drain.
    */
   stopProducing(): void {
-    this.#stopping = true;
     this.#stopProducing.abort();
   }
 
@@ -462,16 +481,24 @@ export class Supervisor implements ActorRuntime {
     this.#phase = "abandoned";
     this.#abandon.abort();
     this.#stopProducing.abort();
-    const reason = `Actor "${this.actor.name}" was stopped before it finished`;
+    const reason = this.#abandonReason;
     const inc = this.#inc;
     if (inc !== undefined) {
       this.#kill(inc, reason);
       inc.end(ABANDONED);
     }
-    for (const queue of this.actor.pool.inbound.values()) queue.clear();
+    for (const queue of this.actor.pool.inbound.values()) {
+      queue.clear();
+      void failUnread(queue, reason);
+    }
     for (const queue of this.#outbound) queue.abandon();
     clearTimeout(this.#lingerTimer);
     if (!this.#running) this.#end();
+  }
+
+  /** Why the events of an abandoned actor were thrown away. */
+  get #abandonReason(): string {
+    return `Actor "${this.actor.name}" was stopped before it finished`;
   }
 
   /** Calls the actor's `teardown()`. */
@@ -496,12 +523,14 @@ export class Supervisor implements ActorRuntime {
       return this.sendDerived(context, event, outbound, undefined);
     }
     if (this.#abandon.signal.aborted) return this.late(event);
-    if (isEvent(event)) {
-      this.actor[COUNTERS].created_total++;
-      (event as TrackedEvent)[TRACKER]?.retain();
-      if (outbound === this.#errors) (event as TrackedEvent)[FAILED] = true;
-    }
-    return outbound.push(event);
+    if (!isEvent(event)) return outbound.push(event);
+    if (outbound === this.#errors) (event as TrackedEvent)[FAILED] = true;
+    // Counted once the queue took it: a push that throws (a sender that did
+    // not wait) sent nothing.
+    const waiting = outbound.push(event);
+    this.actor[COUNTERS].created_total++;
+    (event as TrackedEvent)[TRACKER]?.retain();
+    return waiting;
   }
 
   /** @internal Sends an event derived from what `sender` holds. */
@@ -515,23 +544,20 @@ export class Supervisor implements ActorRuntime {
     const outbound = typeof queue === "string"
       ? this.actor.outbound(queue)
       : queue;
-    if (isEvent(event)) {
-      const carried = (event as TrackedEvent)[TRACKER];
-      if (carried !== undefined) {
-        carried.retain();
-      } else {
-        const tracker = from === undefined
-          ? sender.tracker
-          : combineTrackers(Array.isArray(from) ? from : [from as Event]);
-        if (tracker !== undefined) {
-          (event as TrackedEvent)[TRACKER] = tracker;
-          tracker.retain();
-        }
-      }
-      if (outbound === this.#errors) (event as TrackedEvent)[FAILED] = true;
-      sender.sent++;
+    if (!isEvent(event)) return outbound.push(event);
+    let tracker = (event as TrackedEvent)[TRACKER];
+    if (tracker === undefined) {
+      tracker = from === undefined
+        ? sender.tracker
+        : combineTrackers(Array.isArray(from) ? from : [from as Event]);
+      if (tracker !== undefined) (event as TrackedEvent)[TRACKER] = tracker;
     }
-    return outbound.push(event);
+    if (outbound === this.#errors) (event as TrackedEvent)[FAILED] = true;
+    // Counted once the queue took it (see `send`).
+    const waiting = outbound.push(event);
+    tracker?.retain();
+    sender.sent++;
+    return waiting;
   }
 
   /** @internal Counts (and drops) a send from work that outlived its run. */
@@ -553,7 +579,7 @@ export class Supervisor implements ActorRuntime {
   }
 
   /** @internal Makes the handle of an event held past `consume`. */
-  holdEvent(context: LoopContext, event: Event): Held {
+  holdEvent(context: LoopContext, event: Event): HeldEvent {
     const held = new HeldEvent(this, context, event);
     context.inc.held.add(held);
     return held;
@@ -629,8 +655,12 @@ export class Supervisor implements ActorRuntime {
             AbortSignal.any([this.#stopProducing.signal, inc.abort.signal]),
           );
         } catch (error) {
-          inc.end(error);
-          return;
+          // Giving up with the stop's abort (`signal.throwIfAborted()`) is
+          // how a produce may end; anything else is a crash.
+          if (!this.#stopProducing.signal.aborted || !isAbortError(error)) {
+            inc.end(error);
+            return;
+          }
         }
         if (inc.over) return;
         await this.#closeOutbound(this.#hooks.closeWhenProduced);
@@ -659,7 +689,9 @@ export class Supervisor implements ActorRuntime {
    * (true) or gives up (false).
    */
   async #recover(inc: Incarnation, crash: unknown): Promise<boolean> {
-    const restart = !this.#stopping && this.#mayRestart();
+    // Restarted while the pipeline stops too: a stage or an output must
+    // drain what is queued for it, and a restarted input ends at once.
+    const restart = this.#mayRestart();
     this.#hooks.onCrash?.({
       actor: this.actor.name,
       error: describe(crash),
@@ -735,6 +767,7 @@ export class Supervisor implements ActorRuntime {
     inc.dead = true;
     inc.abort.abort(crash);
     if (this.#abandon.signal.aborted) return;
+    this.#countUnfinishedSends(inc);
     const failure: Failure = {
       error: crash instanceof CrashError ? crash : new CrashError(
         `Actor "${this.actor.name}" crashed: ${describe(crash)}`,
@@ -747,6 +780,11 @@ export class Supervisor implements ActorRuntime {
       if (batch === undefined) continue;
       loop.batch = undefined;
       for (let i = loop.pos; i < batch.length; i++) {
+        if (this.#abandon.signal.aborted) {
+          // The queue counted the rest as abandoned; their trackers fail.
+          failTrackers(batch, this.#abandonReason, i);
+          return;
+        }
         const event = batch[i]!;
         if (loop.holds?.has(event) || (loop.heldCurrent && i === loop.pos)) {
           continue;
@@ -758,6 +796,8 @@ export class Supervisor implements ActorRuntime {
       }
     }
     for (const held of [...inc.held]) {
+      // Abandoned meanwhile: the held ones left were failed as abandoned.
+      if (this.#abandon.signal.aborted) return;
       held.settled = true;
       inc.release(held);
       const waiting = this.finishHeld(held, failure);
@@ -790,8 +830,15 @@ export class Supervisor implements ActorRuntime {
         try {
           for (;;) {
             const next = await reader.read().catch(() => DONE);
-            if (next.done || this.#abandon.signal.aborted) return;
-            for (const event of next.value) {
+            if (next.done) return;
+            const events = next.value;
+            for (let i = 0; i < events.length; i++) {
+              if (this.#abandon.signal.aborted) {
+                // The queue counted the rest as abandoned.
+                failTrackers(events, this.#abandonReason, i);
+                break;
+              }
+              const event = events[i]!;
               const waiting = this.#fail(name, event, failure, 0);
               queue.finishFailed(1);
               (event as TrackedEvent)[TRACKER]?.release();
@@ -805,10 +852,28 @@ export class Supervisor implements ActorRuntime {
     );
   }
 
+  /**
+   * What the work in progress of a run that ends sent so far counts as
+   * copies: the event it came from ends abandoned or failed, and what it
+   * sent is in the queues downstream.
+   */
+  #countUnfinishedSends(inc: Incarnation): void {
+    const counters = this.actor[COUNTERS];
+    for (const loop of inc.loops) {
+      counters.copies_total += loop.sent;
+      loop.sent = 0;
+    }
+    for (const held of inc.held) {
+      counters.copies_total += held.sent;
+      held.sent = 0;
+    }
+  }
+
   /** Stops a run at once: its work is failed as abandoned. */
   #kill(inc: Incarnation, reason: string): void {
     inc.dead = true;
     inc.abort.abort(new Error(reason));
+    this.#countUnfinishedSends(inc);
     for (const loop of inc.loops) {
       loop.stopReading = true;
       const batch = loop.batch;
@@ -877,7 +942,8 @@ export class Supervisor implements ActorRuntime {
   /**
    * Consumes a batch one event at a time. Before waiting, the events
    * finished so far are told to the queue, so that a stop that times out
-   * counts exactly the events not finished.
+   * counts exactly the events not finished. An event whose `consume` threw
+   * a {@link CrashError} fails at once (no retry), then the run crashes.
    */
   async #consumeEach(context: LoopContext, batch: Event[]): Promise<boolean> {
     const inc = context.inc;
@@ -901,34 +967,43 @@ export class Supervisor implements ActorRuntime {
         context.failure ??= { error, details: undefined };
       }
       if (inc.dead) return false;
-      if (context.failure !== undefined && actor.retry !== undefined) {
+      if (
+        context.failure !== undefined && actor.retry !== undefined &&
+        !isCrash(context.failure)
+      ) {
         if (ok > 0) inbound.finish(ok);
         ok = 0;
         if (!await this.#retry(context, event)) return false;
       }
       context.active = false;
       context.pos = i + 1;
-      if (context.heldCurrent) continue;
-      if (context.failure === undefined) {
-        this.#countConsumed(event, context.sent);
-        ok++;
+      const failure = context.failure;
+      if (context.heldCurrent) this.#countSentBesideHeld(context);
+      if (context.heldCurrent || failure === undefined) {
+        if (!context.heldCurrent) {
+          this.#countConsumed(event, context.sent);
+          context.sent = 0;
+          ok++;
+          context.tracker?.release();
+        }
+        if (failure === undefined || !isCrash(failure)) continue;
+      } else {
+        if (ok > 0) inbound.finish(ok);
+        ok = 0;
+        const waiting = this.#fail(context.queue, event, failure, context.sent);
+        context.sent = 0;
+        inbound.finishFailed(1);
         context.tracker?.release();
-        continue;
+        if (waiting !== undefined) {
+          await waiting;
+          if (inc.dead) return false;
+        }
+        if (!isCrash(failure)) continue;
       }
+      // A CrashError: the rest of the batch fails with the crash.
       if (ok > 0) inbound.finish(ok);
-      ok = 0;
-      const waiting = this.#fail(
-        context.queue,
-        event,
-        context.failure,
-        context.sent,
-      );
-      inbound.finishFailed(1);
-      context.tracker?.release();
-      if (waiting !== undefined) {
-        await waiting;
-        if (inc.dead) return false;
-      }
+      inc.end(failure.error);
+      return false;
     }
     if (ok > 0) inbound.finish(ok);
     context.event = undefined;
@@ -936,7 +1011,21 @@ export class Supervisor implements ActorRuntime {
     return true;
   }
 
-  /** Runs `consume` again after the backoff while it fails and retries are left. */
+  /**
+   * What a `consume` that held its event sent through its context counts
+   * with the held event, or as copies when that was finished already.
+   */
+  #countSentBesideHeld(context: LoopContext): void {
+    const held = context.held!;
+    if (held.settled) this.actor[COUNTERS].copies_total += context.sent;
+    else held.sent += context.sent;
+    context.sent = 0;
+  }
+
+  /**
+   * Runs `consume` again after the backoff while it fails and retries are
+   * left (not after a {@link CrashError}).
+   */
   async #retry(context: LoopContext, event: Event): Promise<boolean> {
     const { max, backoffMs } = this.actor.retry!;
     const inc = context.inc;
@@ -956,32 +1045,42 @@ export class Supervisor implements ActorRuntime {
           await result;
         }
       } catch (error) {
-        context.failure = { error, details: undefined };
+        context.failure ??= { error, details: undefined };
       }
       if (inc.dead) return false;
-      if (context.failure === undefined) return true;
+      if (context.failure === undefined || isCrash(context.failure)) {
+        return true;
+      }
     }
     return true;
   }
 
   /**
-   * Consumes a batch with `consumeBatch`: the events it fails (or all it did
-   * not fail or hold, when it throws) are retried together as `retry` says;
-   * then every event of the batch is finished.
+   * Consumes a batch with `consumeBatch`. After each attempt the events it
+   * neither failed nor held are finished; those it failed (or all it did
+   * not fail or hold, when it throws) are retried together as `retry` says,
+   * then fail. A {@link CrashError} fails them at once and crashes the run.
+   * While it runs, `context.batch` holds the events not finished yet.
    */
   async #consumeAll(context: LoopContext, batch: Event[]): Promise<boolean> {
     const inc = context.inc;
     const actor = this.actor;
     context.batchMode = true;
-    context.sent = 0;
     context.failures = undefined;
     context.holds = undefined;
-    context.tracker = undefined;
     let events = batch;
+    let crash: unknown;
     for (let attempt = 0;; attempt++) {
+      context.batch = events;
+      context.pos = 0;
+      context.sent = 0;
+      // What `send` derives from when not told.
+      context.tracker = combineTrackers(events);
       context.active = true;
       try {
-        const result = actor.consumeBatch!(events, context);
+        const result = this.#tracksCalls
+          ? callContext.run(context, this.#consumeBatch, events, context)
+          : actor.consumeBatch!(events, context);
         if (result !== undefined) {
           this.#armLinger();
           await result;
@@ -998,14 +1097,18 @@ export class Supervisor implements ActorRuntime {
       }
       context.active = false;
       if (inc.dead) return false;
+      this.#finishBatch(context, events);
+      const failures = context.failures as Map<Event, Failure> | undefined;
+      if (failures === undefined) break;
+      events = [...failures.keys()];
+      context.batch = events;
+      for (const failure of failures.values()) {
+        if (isCrash(failure)) crash ??= failure.error;
+      }
       const retry = actor.retry;
-      if (
-        context.failures === undefined || retry === undefined ||
-        attempt >= retry.max
-      ) {
+      if (crash !== undefined || retry === undefined || attempt >= retry.max) {
         break;
       }
-      events = [...context.failures.keys()];
       context.failures = undefined;
       if (!await sleep(retry.backoffMs * 2 ** attempt, inc.abort.signal)) {
         return false;
@@ -1013,11 +1116,39 @@ export class Supervisor implements ActorRuntime {
       if (inc.dead) return false;
     }
     const failures = context.failures as Map<Event, Failure> | undefined;
-    const holds = context.holds as Set<Event> | undefined;
     context.batchMode = false;
+    context.failures = undefined;
+    context.holds = undefined;
+    context.tracker = undefined;
+    if (failures !== undefined) {
+      let i = 0;
+      for (const [event, failure] of failures) {
+        context.pos = ++i;
+        const waiting = this.#fail(context.queue, event, failure, 0);
+        context.inbound.finishFailed(1);
+        (event as TrackedEvent)[TRACKER]?.release();
+        if (waiting !== undefined) {
+          await waiting;
+          if (inc.dead) return false;
+        }
+      }
+    }
+    context.batch = undefined;
+    if (crash === undefined) return true;
+    inc.end(crash);
+    return false;
+  }
+
+  /**
+   * Finishes the events of one `consumeBatch` attempt that it neither
+   * failed nor held, counting them with what the attempt sent.
+   */
+  #finishBatch(context: LoopContext, events: readonly Event[]): void {
+    const failures = context.failures;
+    const holds = context.holds;
+    const counters = this.actor[COUNTERS];
     let succeeded = 0;
-    const counters = actor[COUNTERS];
-    for (const event of batch) {
+    for (const event of events) {
       if (failures?.has(event) || holds?.has(event)) continue;
       succeeded++;
       if (this.#delivers) {
@@ -1031,22 +1162,8 @@ export class Supervisor implements ActorRuntime {
     if (this.#delivers) counters.copies_total += sent;
     else if (sent >= succeeded) counters.copies_total += sent - succeeded;
     else counters.filtered_total += succeeded - sent;
+    context.sent = 0;
     context.inbound.finish(succeeded);
-    context.pos = batch.length;
-    if (failures !== undefined) {
-      for (const [event, failure] of failures) {
-        const waiting = this.#fail(context.queue, event, failure, 0);
-        context.inbound.finishFailed(1);
-        (event as TrackedEvent)[TRACKER]?.release();
-        if (waiting !== undefined) {
-          await waiting;
-          if (inc.dead) return false;
-        }
-      }
-    }
-    context.failures = undefined;
-    context.holds = undefined;
-    return true;
   }
 
   /** Counts one event consumed, which sent `sent` events on. */
@@ -1127,7 +1244,9 @@ export class Supervisor implements ActorRuntime {
     }
     for (const outbound of this.#outbound) {
       const flushing = outbound.flush();
-      if (flushing !== undefined) await flushing;
+      if (flushing !== undefined && !this.#cyclic.has(outbound)) {
+        await flushing;
+      }
     }
   }
 
@@ -1144,9 +1263,40 @@ export class Supervisor implements ActorRuntime {
 /** What `reader.read()` resolves with at the end. */
 const DONE = { done: true } as ReadableStreamReadDoneResult<Event[]>;
 
+/** Whether `error` says that a signal aborted (a `DOMException` "AbortError"). */
+function isAbortError(error: unknown): boolean {
+  return (error as { name?: unknown } | null)?.name === "AbortError";
+}
+
+/** Whether `failure` is a crash of the actor, not just of its event. */
+function isCrash(failure: Failure): boolean {
+  return failure.error instanceof CrashError;
+}
+
 /** Whether a batch's `consumeBatch` held `event`. */
 function isHeld(context: LoopContext, event: Event): boolean {
   return context.holds?.has(event) === true;
+}
+
+/**
+ * Fails the trackers of the batches `queue` handed to a read that was given
+ * up on (a crashed run's), which no reader took since: the queue counted
+ * them as abandoned when it was cleared. Only while no one reads it.
+ */
+async function failUnread(queue: Queue, reason: string): Promise<void> {
+  if (queue.readable.locked) return;
+  const reader = queue.readable.getReader();
+  try {
+    for (;;) {
+      const next = await reader.read();
+      if (next.done) return;
+      failTrackers(next.value, reason);
+    }
+  } catch {
+    // Cancelled or errored: nothing more to read.
+  } finally {
+    releaseReaderLock(reader);
+  }
 }
 
 /** Lets go of a loop's reader, which ends a read it waits on. */

@@ -515,8 +515,9 @@ function parseMermaid(text: string): Graph {
   assert.equal(lines[0], "flowchart LR");
   const graph: Graph = { nodes: new Map(), edges: [] };
   for (const line of lines.slice(1)) {
-    const node = /^ {2}(a\d+)\["([^"]*)"\]$/.exec(line);
-    const edge = /^ {2}(a\d+) -->\|"([^"]*)"\| (a\d+)$/.exec(line);
+    const node = /^ {2}(a\d+)\["([^"]*)"\]$/.exec(line) ??
+      /^ {2}(e\d+)\(\["([^"]*)"\]\)$/.exec(line);
+    const edge = /^ {2}([ae]\d+) -->\|"([^"]*)"\| ([ae]\d+)$/.exec(line);
     if (node !== null) {
       graph.nodes.set(node[1]!, node[2]!);
     } else {
@@ -573,6 +574,71 @@ Deno.test("compysition graph --format mermaid prints a flowchart with every conn
       "errors outbox -> inbox failed",
     ],
   );
+});
+
+/** A pipeline that a program uses as a stage: two queues are exposed. */
+const STAGE = [
+  "actors:",
+  "  parse: { type: json_decode }",
+  '  shape: { type: jsonata, options: { expression: "$" } }',
+  "connections:",
+  "  - parse.outbox -> shape.inbox",
+  "expose: [parse.inbox, shape.outbox]",
+  "",
+].join("\n");
+
+Deno.test("compysition graph shows the queues of expose: as external ends, in dot and Mermaid", async () => {
+  await withTempDir(async (dir) => {
+    const file = join(dir, "stage.yaml");
+    await Deno.writeTextFile(file, STAGE);
+    const dot = await runCli(["graph", file]);
+    assert.equal(dot.code, 0, dot.stderr);
+    const graph = parseDot(dot.stdout);
+    assert.deepEqual([...graph.nodes], [
+      ["parse", "parse\\n(json_decode)"],
+      ["shape", "shape\\n(jsonata)"],
+      ["parse.inbox", "parse.inbox\\n(external writable end)"],
+      ["shape.outbox", "shape.outbox\\n(external readable end)"],
+    ]);
+    assert.deepEqual(graph.edges, [
+      { from: "parse", to: "shape", label: "outbox -> inbox" },
+      { from: "parse.inbox", to: "parse", label: "writable -> inbox" },
+      { from: "shape", to: "shape.outbox", label: "outbox -> readable" },
+    ]);
+    assert.match(
+      dot.stdout,
+      /"parse.inbox" \[label="[^"]*", style="dotted"\];/,
+    );
+    const mermaid = await runCli(["graph", file, "--format", "mermaid"]);
+    assert.equal(mermaid.code, 0, mermaid.stderr);
+    const flowchart = parseMermaid(mermaid.stdout);
+    const name = (id: string) => flowchart.nodes.get(id)!.split("<br/>")[0];
+    assert.deepEqual(
+      flowchart.edges.map((edge) =>
+        `${name(edge.from)} ${edge.label} ${name(edge.to)}`
+      ),
+      [
+        "parse outbox -> inbox shape",
+        "parse.inbox writable -> inbox parse",
+        "shape outbox -> readable shape.outbox",
+      ],
+    );
+  });
+});
+
+Deno.test("compysition run and service refuse a file that exposes queues, naming them, with exit code 1", async () => {
+  await withTempDir(async (dir) => {
+    const file = join(dir, "stage.yaml");
+    await Deno.writeTextFile(file, STAGE);
+    const message =
+      `${file}: it exposes "parse.inbox", "shape.outbox", which only a program can feed or read (loadPipeline(), then router.writable(), readable() or stream()); the command cannot run it by itself\n`;
+    for (const command of ["run", "service"]) {
+      const result = await runCli([command, file]);
+      assert.equal(result.code, 1, result.stderr);
+      assert.equal(result.stdout, "");
+      assert.equal(result.stderr, message);
+    }
+  });
 });
 
 Deno.test("compysition graph of an invalid file prints its problems and exits 1", async () => {

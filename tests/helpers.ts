@@ -153,10 +153,11 @@ export function numbered(count: number): Event[] {
  * await Promise.all(trackers.map((tracker) => tracker.done));
  * ```
  */
-export function trackedEvents(
+export function trackedEvents<T extends Tracker = Tracker>(
   count: number,
-): { events: Event[]; trackers: Tracker[] } {
-  const trackers = Array.from({ length: count }, () => new Tracker());
+  make: () => T = () => new Tracker() as T,
+): { events: Event[]; trackers: T[] } {
+  const trackers = Array.from({ length: count }, make);
   const events = trackers.map((tracker, i) =>
     attachTracker({ header: {}, data: i + 1 }, tracker)
   );

@@ -8,11 +8,14 @@
  * The codecs:
  *
  * - `lines`: one string per line, without its `"\n"` (nor a `"\r"` before
- *   it). Empty lines are lines. A last line without `"\n"` counts when the
- *   input ends.
+ *   it, nor a byte order mark at the start of the stream). Empty lines are
+ *   lines. A last line without `"\n"` counts when the input ends.
  * - `ndjson`: one JSON value per line; blank lines are skipped; a line that is
  *   not JSON is a failure.
  * - `json`: the whole input is one JSON document (whitespace only: nothing).
+ * - `syslog`: one syslog message (RFC 5424 or RFC 3164) per line, made into a
+ *   record as `actors/syslog.ts` documents; blank lines are skipped; a line
+ *   that is not syslog is a failure whose sample is the whole line.
  * - `raw`: bytes as they are read, one `Uint8Array` per chunk read (chunk
  *   sizes are whatever the source delivers).
  *
@@ -43,11 +46,13 @@
 import { z } from "zod";
 import type { Actor, EventError } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
-import { concatBytes, utf8Length } from "../payload.ts";
+import type { OutboundQueue } from "../../core/queue.ts";
+import { concatBytes } from "../payload.ts";
 import { errorMessage } from "../../core/actor.ts";
+import { parseSyslog } from "../syslog.ts";
 
 /** The codec names, as used in the `codec` option of the inputs. */
-export const CODECS = ["lines", "ndjson", "json", "raw"] as const;
+export const CODECS = ["lines", "ndjson", "json", "raw", "syslog"] as const;
 
 /** How an input decodes the bytes it reads; see the module documentation. */
 export type Codec = typeof CODECS[number];
@@ -118,23 +123,65 @@ export interface DecodeFailure {
  * Receives what a decoder makes, synchronously. `line` is the 1-based line
  * number (counted since the decoder was made or reset) for the line codecs,
  * and 0 for `json` and `raw`.
+ *
+ * A sink that cannot take more for now says so with `full`: a decoder fed
+ * with `feed` then stops after the value or failure it just handed over and
+ * goes on with `resume` (see {@link PausingDecoder}).
  */
 export interface DecodeSink {
   /** One decoded value. */
   value(data: unknown, line: number): void;
   /** One failure; decoding goes on after it. */
   failure(failure: DecodeFailure, line: number): void;
+  /** Whether a decoder fed with `feed` must stop (default: never). */
+  readonly full?: boolean;
+}
+
+/**
+ * A decoder that can stop in the middle of a chunk when its sink is full
+ * ({@link DecodeSink.full}) and go on later, so that an input holds no more
+ * than the one event that filled the sink, however many a chunk makes.
+ * `write` decodes a whole chunk regardless; the caller must not change a
+ * chunk whose `feed` or `resume` returned `false`.
+ */
+export interface PausingDecoder {
+  /** Bytes held for an unfinished message. */
+  readonly pendingBytes: number;
+  /**
+   * Decodes `chunk` until the sink is full: `true` once all of it was
+   * decoded, `false` when it stopped inside it (call `resume` later).
+   */
+  feed(chunk: Uint8Array): boolean;
+  /** Goes on with the chunk `feed` stopped in; `true` once it is done. */
+  resume(): boolean;
+  /** Ends the stream (an unfinished chunk is decoded first). */
+  end(): void;
+  /** Forgets what it holds, the rest of a chunk `feed` stopped in too. */
+  reset(): void;
 }
 
 const NEWLINE = 0x0a;
 const RETURN = 0x0d;
 const UTF8 = new TextDecoder();
+/** Decodes lines a window at a time: a byte order mark is kept there. */
+const UTF8_WITH_BOM = new TextDecoder("utf-8", { ignoreBOM: true });
+const BOM = 0xfeff;
+const NO_BYTES: Uint8Array = new Uint8Array(0);
+const NEVER_FULL = (): boolean => false;
+
+/**
+ * Most bytes of whole lines decoded as one text: lines are decoded a window
+ * at a time (one `TextDecoder` call for many short lines), and a splitter
+ * that stopped holds at most one window of text.
+ */
+const TEXT_WINDOW_BYTES = 16_384;
 
 /**
  * Splits a byte stream into lines, each at most `maxLineBytes` long, in text
- * mode (strings, decoded as UTF-8 one chunk at a time) or byte mode (copies of
- * each line's bytes). Over-long lines are reported once and skipped to their
- * end.
+ * mode (strings decoded as UTF-8) or byte mode (copies of each line's bytes).
+ * Over-long lines are reported once and skipped to their end. With `feed`
+ * it stops after a line when `isFull()` says so (see
+ * {@link PausingDecoder}).
  *
  * @example
  * ```ts
@@ -149,12 +196,21 @@ const UTF8 = new TextDecoder();
 export class LineSplitter {
   readonly #max: number;
   readonly #text: boolean;
+  readonly #window: number;
   readonly #onLine: (line: string | Uint8Array, number: number) => void;
   readonly #onTooLong: (sample: string, number: number) => void;
+  readonly #isFull: () => boolean;
   #tail: Uint8Array[] = [];
   #tailBytes = 0;
   #skipping = false;
   #lines = 0;
+  /** The chunk being split, and where the part not split yet starts. */
+  #chunk = NO_BYTES;
+  #at = 0;
+  /** The decoded lines of `#chunk[#at, #windowEnd)`, from `#textAt` on. */
+  #windowText: string | undefined;
+  #textAt = 0;
+  #windowEnd = 0;
 
   /**
    * @param maxLineBytes longest line accepted, in bytes, without its `"\n"`
@@ -162,17 +218,22 @@ export class LineSplitter {
    * `"bytes"`: lines are `Uint8Array` copies, exactly as received
    * @param onLine called with each line and its 1-based number
    * @param onTooLong called once per over-long line with its beginning
+   * @param isFull asked after each line by `feed` and `resume`: `true`
+   * stops them there
    */
   constructor(
     maxLineBytes: number,
     mode: "text" | "bytes",
     onLine: (line: string | Uint8Array, number: number) => void,
     onTooLong: (sample: string, number: number) => void,
+    isFull: () => boolean = NEVER_FULL,
   ) {
     this.#max = maxLineBytes;
     this.#text = mode === "text";
+    this.#window = Math.min(maxLineBytes, TEXT_WINDOW_BYTES);
     this.#onLine = onLine;
     this.#onTooLong = onTooLong;
+    this.#isFull = isFull;
   }
 
   /** Bytes of an unfinished line held until its `"\n"` arrives. */
@@ -185,47 +246,131 @@ export class LineSplitter {
     return this.#lines;
   }
 
-  /** Splits `chunk`; the splitter copies what it keeps, so it may be reused. */
+  /** Splits all of `chunk`; the splitter copies what it keeps. */
   write(chunk: Uint8Array): void {
-    let start = 0;
-    if (this.#skipping || this.#tailBytes > 0) {
-      const newline = chunk.indexOf(NEWLINE);
-      if (!this.#skipping) {
-        this.#hold(newline === -1 ? chunk : chunk.subarray(0, newline));
-      }
-      if (newline === -1) return;
-      if (this.#skipping) {
-        this.#skipping = false;
-        this.#lines++;
-      } else {
-        this.#emitHeld();
-      }
-      start = newline + 1;
-    }
-    const last = chunk.lastIndexOf(NEWLINE);
-    if (last >= start) {
-      if (this.#text) this.#emitText(chunk, start, last);
-      else this.#emitBytes(chunk, start, last);
-      start = last + 1;
-    }
-    if (start < chunk.length) this.#hold(chunk.subarray(start));
+    this.#begin(chunk);
+    this.#split(false);
+  }
+
+  /** Splits `chunk` until `isFull()`; see {@link PausingDecoder.feed}. */
+  feed(chunk: Uint8Array): boolean {
+    this.#begin(chunk);
+    return this.#split(true);
+  }
+
+  /** Goes on with the chunk `feed` stopped in; `true` once it is done. */
+  resume(): boolean {
+    return this.#split(true);
   }
 
   /** Ends the stream: an unfinished last line counts as a line. */
   end(): void {
+    this.#split(false);
     if (this.#tailBytes > 0) this.#emitHeld();
     this.reset(this.#lines);
   }
 
   /**
-   * Forgets any unfinished line; line numbers start again after `lines`
-   * (default 0).
+   * Forgets any unfinished line (and the rest of a chunk `feed` stopped
+   * in); line numbers start again after `lines` (default 0).
    */
   reset(lines = 0): void {
     this.#tail = [];
     this.#tailBytes = 0;
     this.#skipping = false;
     this.#lines = lines;
+    this.#chunk = NO_BYTES;
+    this.#at = 0;
+    this.#windowText = undefined;
+  }
+
+  /** Starts on `chunk`, after the rest of one `feed` stopped in. */
+  #begin(chunk: Uint8Array): void {
+    if (this.#at < this.#chunk.length) this.#split(false);
+    this.#chunk = chunk;
+    this.#at = 0;
+  }
+
+  /**
+   * Splits the rest of the chunk; when `pausable`, stops after a line for
+   * which `isFull()` holds and returns `false`.
+   */
+  #split(pausable: boolean): boolean {
+    const chunk = this.#chunk;
+    const length = chunk.length;
+    for (;;) {
+      if (this.#windowText !== undefined && !this.#emitWindow(pausable)) {
+        return false;
+      }
+      const at = this.#at;
+      if (at >= length) {
+        this.#chunk = NO_BYTES;
+        this.#at = 0;
+        return true;
+      }
+      let newline: number;
+      if (this.#skipping || this.#tailBytes > 0) {
+        newline = chunk.indexOf(NEWLINE, at);
+        const end = newline === -1 ? length : newline;
+        if (!this.#skipping) this.#hold(chunk.subarray(at, end));
+        this.#at = end + 1;
+        if (newline === -1) {
+          // The line goes on in the next chunk.
+        } else if (this.#skipping) {
+          this.#skipping = false;
+          this.#lines++;
+        } else {
+          this.#emitHeld();
+        }
+      } else {
+        if (this.#text) {
+          // Whole lines in the next window: decoded at once.
+          const last = chunk.lastIndexOf(
+            NEWLINE,
+            Math.min(at + this.#window, length - 1),
+          );
+          if (last >= at) {
+            this.#windowText = UTF8_WITH_BOM.decode(chunk.subarray(at, last));
+            this.#textAt = 0;
+            this.#windowEnd = last;
+            continue;
+          }
+        }
+        newline = chunk.indexOf(NEWLINE, at);
+        if (newline === -1) {
+          this.#hold(chunk.subarray(at));
+          this.#at = length;
+        } else {
+          this.#at = newline + 1;
+          this.#emitLine(chunk, at, newline);
+        }
+      }
+      if (pausable && this.#isFull()) return false;
+    }
+  }
+
+  /** Emits the lines of the decoded window; `false` when it stopped. */
+  #emitWindow(pausable: boolean): boolean {
+    const text = this.#windowText!;
+    while (this.#textAt <= text.length) {
+      const from = this.#textAt;
+      let newline = text.indexOf("\n", from);
+      if (newline === -1) newline = text.length;
+      this.#textAt = newline + 1;
+      const end = newline > from && text.charCodeAt(newline - 1) === RETURN
+        ? newline - 1
+        : newline;
+      const number = ++this.#lines;
+      // A byte order mark counts only at the start of the stream.
+      const start = number === 1 && text.charCodeAt(from) === BOM
+        ? from + 1
+        : from;
+      this.#onLine(text.slice(start, Math.max(start, end)), number);
+      if (pausable && this.#isFull()) return false;
+    }
+    this.#windowText = undefined;
+    this.#at = this.#windowEnd + 1;
+    return true;
   }
 
   #hold(part: Uint8Array): void {
@@ -245,41 +390,20 @@ export class LineSplitter {
     const line = concatBytes(this.#tail, this.#tailBytes);
     this.#tail = [];
     this.#tailBytes = 0;
-    if (this.#text) this.#emitText(line, 0, line.length);
-    else this.#emitBytes(line, 0, line.length);
+    this.#emitLine(line, 0, line.length);
   }
 
-  /** Emits the lines of `chunk[start, end)`, which holds whole lines. */
-  #emitText(chunk: Uint8Array, start: number, end: number): void {
-    const text = UTF8.decode(chunk.subarray(start, end));
-    const max = this.#max;
-    for (let line of text.split("\n")) {
-      const number = ++this.#lines;
-      if (
-        line.length > max || (line.length * 3 > max && utf8Length(line) > max)
-      ) {
-        this.#onTooLong(line.slice(0, SAMPLE_CHARS), number);
-        continue;
-      }
-      if (line.charCodeAt(line.length - 1) === RETURN) {
-        line = line.slice(0, -1);
-      }
-      this.#onLine(line, number);
-    }
-  }
-
-  /** Emits copies of the lines of `chunk[start, end)`. */
-  #emitBytes(chunk: Uint8Array, start: number, end: number): void {
-    for (let from = start; from <= end;) {
-      let newline = chunk.indexOf(NEWLINE, from);
-      if (newline === -1 || newline > end) newline = end;
-      const number = ++this.#lines;
-      if (newline - from > this.#max) {
-        this.#onTooLong(sampleOf(chunk.subarray(from)), number);
-      } else {
-        this.#onLine(chunk.slice(from, newline), number);
-      }
-      from = newline + 1;
+  /** Emits the line `bytes[start, end)`, or reports it as too long. */
+  #emitLine(bytes: Uint8Array, start: number, end: number): void {
+    const number = ++this.#lines;
+    if (end - start > this.#max) {
+      this.#onTooLong(sampleOf(bytes.subarray(start, end)), number);
+    } else if (!this.#text) {
+      this.#onLine(bytes.slice(start, end), number);
+    } else {
+      if (end > start && bytes[end - 1] === RETURN) end--;
+      const decoder = number === 1 ? UTF8 : UTF8_WITH_BOM;
+      this.#onLine(decoder.decode(bytes.subarray(start, end)), number);
     }
   }
 }
@@ -304,7 +428,7 @@ export class LineSplitter {
  * lines; // [[1, "one"], [2, "two"]]
  * ```
  */
-export class StreamDecoder {
+export class StreamDecoder implements PausingDecoder {
   readonly #codec: Codec;
   readonly #max: number;
   readonly #sink: DecodeSink;
@@ -335,15 +459,20 @@ export class StreamDecoder {
           `Line ${line} is longer than ${maxLineBytes} bytes (max_line_bytes)`,
         sample,
       }, line);
-    if (codec === "lines" || codec === "ndjson" || perLine) {
+    if (
+      codec === "lines" || codec === "ndjson" || codec === "syslog" || perLine
+    ) {
       const parses = codec === "ndjson" || codec === "json";
       this.#splitter = new LineSplitter(
         maxLineBytes,
         codec === "raw" ? "bytes" : "text",
-        parses
+        codec === "syslog"
+          ? (line, number) => decodeSyslog(line as string, number, sink)
+          : parses
           ? (line, number) => parseLine(line as string, number, sink)
           : (line, number) => sink.value(line, number),
         tooLong,
+        () => sink.full === true,
       );
     }
   }
@@ -353,7 +482,7 @@ export class StreamDecoder {
     return this.#splitter?.pendingBytes ?? this.#documentBytes;
   }
 
-  /** Decodes `chunk`; the decoder copies what it keeps. */
+  /** Decodes all of `chunk`; the decoder copies what it keeps. */
   write(chunk: Uint8Array): void {
     if (this.#splitter !== undefined) {
       this.#splitter.write(chunk);
@@ -362,6 +491,22 @@ export class StreamDecoder {
     } else {
       this.#holdDocument(chunk);
     }
+  }
+
+  /**
+   * Decodes `chunk` until the sink is full; see {@link PausingDecoder.feed}.
+   * Only the line codecs stop inside a chunk (the others make at most one
+   * value of it).
+   */
+  feed(chunk: Uint8Array): boolean {
+    if (this.#splitter !== undefined) return this.#splitter.feed(chunk);
+    this.write(chunk);
+    return true;
+  }
+
+  /** Goes on with the chunk `feed` stopped in; `true` once it is done. */
+  resume(): boolean {
+    return this.#splitter?.resume() ?? true;
   }
 
   /** Ends the stream: decodes an unfinished last line or the document. */
@@ -420,7 +565,9 @@ export class StreamDecoder {
  * Splits a byte stream into frames that each start with their length as a
  * 4-byte big-endian unsigned integer, and decodes each frame with
  * {@link decodeMessage}. A frame longer than `maxFrameBytes` is reported and
- * skipped without being held in memory.
+ * skipped without being held in memory; a frame that spans chunks holds
+ * only the bytes that arrived. With `feed` it stops after a frame when the
+ * sink is full (see {@link PausingDecoder}).
  *
  * @example
  * ```ts
@@ -434,7 +581,7 @@ export class StreamDecoder {
  * values; // [42]
  * ```
  */
-export class LengthFrameDecoder {
+export class LengthFrameDecoder implements PausingDecoder {
   readonly #codec: Codec;
   readonly #max: number;
   readonly #sink: DecodeSink;
@@ -444,10 +591,13 @@ export class LengthFrameDecoder {
   #prefixBytes = 0;
   /** The length of the frame being read; 0 between frames. */
   #length = 0;
-  /** The frame's bytes when it spans chunks, made on its first part. */
-  #frame: Uint8Array | undefined;
+  /** Copies of the parts of a frame that spans chunks. */
+  #parts: Uint8Array[] = [];
   #frameBytes = 0;
   #skip = 0;
+  /** The chunk being decoded, and where the part not decoded yet starts. */
+  #chunk = NO_BYTES;
+  #at = 0;
 
   /**
    * @param codec how to decode each frame
@@ -465,67 +615,29 @@ export class LengthFrameDecoder {
     return this.#length === 0 ? this.#prefixBytes : this.#frameBytes;
   }
 
-  /** Decodes `chunk`; the decoder copies what it keeps. */
+  /** Decodes all of `chunk`; the decoder copies what it keeps. */
   write(chunk: Uint8Array): void {
-    let at = 0;
-    while (at < chunk.length) {
-      if (this.#skip > 0) {
-        const skipped = Math.min(this.#skip, chunk.length - at);
-        this.#skip -= skipped;
-        at += skipped;
-        continue;
-      }
-      const length = this.#length;
-      if (length === 0) {
-        if (this.#prefixBytes === 0 && chunk.length - at >= 4) {
-          const prefix = ((chunk[at]! << 24) | (chunk[at + 1]! << 16) |
-            (chunk[at + 2]! << 8) | chunk[at + 3]!) >>> 0;
-          at += 4;
-          this.#begin(prefix);
-          continue;
-        }
-        this.#prefix[this.#prefixBytes++] = chunk[at++]!;
-        if (this.#prefixBytes === 4) {
-          this.#prefixBytes = 0;
-          this.#begin(this.#prefixView.getUint32(0));
-        }
-        continue;
-      }
-      const wanted = length - this.#frameBytes;
-      const available = chunk.length - at;
-      if (this.#frameBytes === 0 && available >= wanted) {
-        // The whole frame is in this chunk: decode it from there.
-        const end = at + wanted;
-        decodeMessage(
-          this.#codec,
-          this.#codec === "raw"
-            ? chunk.slice(at, end)
-            : chunk.subarray(at, end),
-          this.#sink,
-        );
-        this.#length = 0;
-        at += wanted;
-        continue;
-      }
-      const frame = this.#frame ??= new Uint8Array(length);
-      const taken = Math.min(wanted, available);
-      frame.set(chunk.subarray(at, at + taken), this.#frameBytes);
-      this.#frameBytes += taken;
-      at += taken;
-      if (this.#frameBytes === length) {
-        this.#length = 0;
-        this.#frame = undefined;
-        this.#frameBytes = 0;
-        decodeMessage(this.#codec, frame, this.#sink);
-      }
-    }
+    this.#begin(chunk);
+    this.#decode(false);
+  }
+
+  /** Decodes `chunk` until the sink is full; see {@link PausingDecoder.feed}. */
+  feed(chunk: Uint8Array): boolean {
+    this.#begin(chunk);
+    return this.#decode(true);
+  }
+
+  /** Goes on with the chunk `feed` stopped in; `true` once it is done. */
+  resume(): boolean {
+    return this.#decode(true);
   }
 
   /** Ends the stream: an unfinished frame is a failure. */
   end(): void {
+    this.#decode(false);
     const betweenFrames = this.#length === 0;
     const held = betweenFrames ? this.#prefixBytes : this.#frameBytes;
-    if (held > 0 || this.#skip > 0) {
+    if (!betweenFrames || held > 0 || this.#skip > 0) {
       this.#sink.failure({
         name: "SyntaxError",
         message: betweenFrames && this.#skip === 0
@@ -534,14 +646,97 @@ export class LengthFrameDecoder {
         sample: "",
       }, 0);
     }
+    this.reset();
+  }
+
+  /** Forgets an unfinished frame and the rest of a chunk `feed` stopped in. */
+  reset(): void {
     this.#length = 0;
-    this.#frame = undefined;
+    this.#parts = [];
     this.#frameBytes = 0;
     this.#prefixBytes = 0;
     this.#skip = 0;
+    this.#chunk = NO_BYTES;
+    this.#at = 0;
   }
 
-  #begin(length: number): void {
+  /** Starts on `chunk`, after the rest of one `feed` stopped in. */
+  #begin(chunk: Uint8Array): void {
+    if (this.#at < this.#chunk.length) this.#decode(false);
+    this.#chunk = chunk;
+    this.#at = 0;
+  }
+
+  /**
+   * Decodes the rest of the chunk; when `pausable`, stops after a frame
+   * (or failure) that left the sink full and returns `false`.
+   */
+  #decode(pausable: boolean): boolean {
+    const chunk = this.#chunk;
+    let at = this.#at;
+    while (at < chunk.length) {
+      if (this.#skip > 0) {
+        const skipped = Math.min(this.#skip, chunk.length - at);
+        this.#skip -= skipped;
+        at += skipped;
+        continue;
+      }
+      let emitted: boolean;
+      const length = this.#length;
+      if (length === 0) {
+        if (this.#prefixBytes === 0 && chunk.length - at >= 4) {
+          const prefix = ((chunk[at]! << 24) | (chunk[at + 1]! << 16) |
+            (chunk[at + 2]! << 8) | chunk[at + 3]!) >>> 0;
+          at += 4;
+          emitted = this.#start(prefix);
+        } else {
+          this.#prefix[this.#prefixBytes++] = chunk[at++]!;
+          emitted = this.#prefixBytes === 4;
+          if (emitted) {
+            this.#prefixBytes = 0;
+            emitted = this.#start(this.#prefixView.getUint32(0));
+          }
+        }
+      } else {
+        const wanted = length - this.#frameBytes;
+        const taken = Math.min(wanted, chunk.length - at);
+        const end = at + taken;
+        emitted = taken === wanted;
+        if (this.#frameBytes === 0 && emitted) {
+          // The whole frame is in this chunk: decode it from there.
+          this.#length = 0;
+          decodeMessage(
+            this.#codec,
+            this.#codec === "raw"
+              ? chunk.slice(at, end)
+              : chunk.subarray(at, end),
+            this.#sink,
+          );
+        } else {
+          this.#parts.push(chunk.slice(at, end));
+          this.#frameBytes += taken;
+          if (emitted) {
+            const frame = concatBytes(this.#parts, length);
+            this.#length = 0;
+            this.#parts = [];
+            this.#frameBytes = 0;
+            decodeMessage(this.#codec, frame, this.#sink);
+          }
+        }
+        at = end;
+      }
+      if (emitted && pausable && this.#sink.full === true) {
+        this.#at = at;
+        return false;
+      }
+    }
+    this.#chunk = NO_BYTES;
+    this.#at = 0;
+    return true;
+  }
+
+  /** Starts a frame of `length` bytes; `true` when that decoded something. */
+  #start(length: number): boolean {
     if (length > this.#max) {
       this.#sink.failure({
         name: "RangeError",
@@ -550,20 +745,21 @@ export class LengthFrameDecoder {
         sample: "",
       }, 0);
       this.#skip = length;
-      return;
+      return true;
     }
     if (length === 0) {
       decodeMessage(this.#codec, new Uint8Array(0), this.#sink);
-      return;
+      return true;
     }
     this.#length = length;
+    return false;
   }
 }
 
 /**
  * Decodes one whole message (a length-prefixed frame, a datagram): `lines`
- * gives its UTF-8 text, `ndjson` and `json` its JSON value, `raw` the bytes
- * themselves (pass a copy you will not reuse).
+ * gives its UTF-8 text, `ndjson` and `json` its JSON value, `syslog` its
+ * syslog record, `raw` the bytes themselves (pass a copy you will not reuse).
  *
  * @example
  * ```ts
@@ -586,6 +782,10 @@ export function decodeMessage(
   const text = UTF8.decode(bytes);
   if (codec === "lines") {
     sink.value(text, 0);
+    return;
+  }
+  if (codec === "syslog") {
+    decodeSyslog(text, 0, sink);
     return;
   }
   try {
@@ -634,15 +834,101 @@ export function failureEvent(
 }
 
 /**
+ * Lets the readers of one input (the connections of a `tcp_server`, say)
+ * send while its outbound queues take what they send, and makes them wait
+ * their turn once a send must wait: when the queue has room again, the
+ * turns run one after another, first come first served, each until a send
+ * must wait again. So one busy reader cannot starve the others, and all of
+ * them together never send more than one event past a full batch.
+ *
+ * A turn runs synchronously; one that must wait again queues itself again.
+ * {@link InputSink} does all this for the inputs that decode streams.
+ *
+ * @example
+ * ```ts
+ * import { Actor } from "../../core/actor.ts";
+ * import { SendGate } from "./codec.ts";
+ *
+ * class Input extends Actor {
+ *   readonly kind = "input";
+ * }
+ * const gate = new SendGate(new Input("input", {}, { inbound: [] }));
+ * gate.send({ header: {}, data: 1 }, "outbox"); // not connected: dropped
+ * gate.closed; // false
+ * ```
+ */
+export class SendGate {
+  readonly #actor: Actor;
+  /** Set while a send waits: what it waits for. */
+  #waiting: Promise<void> | undefined;
+  #turns: (() => void)[] = [];
+  #next = 0;
+
+  /** Makes the gate of `actor`'s sends. */
+  constructor(actor: Actor) {
+    this.#actor = actor;
+  }
+
+  /** Whether a send waits for room: readers must wait their turn. */
+  get closed(): boolean {
+    return this.#waiting !== undefined;
+  }
+
+  /** Readers waiting for their turn now. */
+  get queued(): number {
+    return this.#turns.length - this.#next;
+  }
+
+  /** Sends `event` to `queue`; closes the gate when the send must wait. */
+  send(event: Event, queue: string): void {
+    const waiting = this.#actor.send(event, queue);
+    if (waiting !== undefined && this.#waiting === undefined) {
+      this.#waiting = waiting;
+      // What send returns never rejects: it resolves once the write ended.
+      void waiting.then(this.#open);
+    }
+  }
+
+  /** Runs `turn` once the gate is open and the turns queued before it ran. */
+  queue(turn: () => void): void {
+    if (this.#waiting === undefined) turn();
+    else this.#turns.push(turn);
+  }
+
+  #open = (): void => {
+    this.#waiting = undefined;
+    const turns = this.#turns;
+    while (this.#waiting === undefined && this.#next < turns.length) {
+      const turn = turns[this.#next]!;
+      turns[this.#next++] = undefined as unknown as () => void;
+      turn();
+    }
+    if (this.#next === turns.length) {
+      this.#turns = [];
+      this.#next = 0;
+    } else if (this.#next > 1024 && this.#next * 2 > turns.length) {
+      this.#turns = turns.slice(this.#next);
+      this.#next = 0;
+    }
+  };
+}
+
+/**
  * The {@link DecodeSink} of an input reading a stream: sends each value to
  * `outbox` as `{ header: { <actor name>: source(line) }, data }`, and each
  * failure to `error` as a {@link failureEvent} when that queue is connected,
- * else hands it to `skipped` (which logs it). After each chunk decoded, the
- * input awaits {@link InputSink.takeWaiting} before reading on, so that a
- * full queue holds the reading back: once a send must wait, the events
- * decoded after it are kept here and sent one by one as there is room, so
- * an input never sends more than its outbound queues take (what it keeps is
- * at most the events of one chunk read).
+ * else hands it to `skipped` (which logs it).
+ *
+ * Back-pressure: the input hands each chunk it reads to
+ * {@link InputSink.decode} and awaits what that returns before reading on.
+ * The decoder stops as soon as a send must wait and goes on when there is
+ * room (through the input's {@link SendGate}, shared by all its readers), so
+ * an input holds no more events than the one that filled its queue,
+ * however many a chunk makes. Events made outside `decode` (by a decoder
+ * that cannot stop, or by `end()`) while a send waits are kept here and
+ * sent as there is room: await {@link InputSink.takeWaiting} after those.
+ * Once a stop timed out (the outbox is closed), the rest of a chunk is not
+ * decoded any more: none of it could be sent.
  *
  * @example
  * ```ts
@@ -659,10 +945,8 @@ export function failureEvent(
  *   (line) => ({ line }),
  *   (failure) => skipped.push(failure.message),
  * );
- * new StreamDecoder("ndjson", 1024, sink).write(
- *   new TextEncoder().encode('{"a":1}\nnot json\n'),
- * );
- * await sink.takeWaiting();
+ * const decoder = new StreamDecoder("ndjson", 1024, sink);
+ * await sink.decode(decoder, new TextEncoder().encode('{"a":1}\nnot json\n'));
  * skipped.length; // 1: the "error" queue is not connected
  * ```
  */
@@ -673,10 +957,16 @@ export class InputSink implements DecodeSink {
     failure: DecodeFailure,
     source: Record<string, unknown>,
   ) => void;
-  #waiting: Promise<void> | undefined;
-  /** Events decoded while a send waits, with their queue, from `#next` on. */
+  readonly #gate: SendGate;
+  readonly #outbox: OutboundQueue;
+  /** Events made while a send waits, with their queue, from `#next` on. */
   #pending: [Event, string][] = [];
   #next = 0;
+  /** The decoder `decode` works with, and its chunk, until it is done. */
+  #decoder: PausingDecoder | undefined;
+  #chunk = NO_BYTES;
+  #fed = false;
+  #done: PromiseWithResolvers<void> | undefined;
 
   /**
    * @param actor the input: sends the events
@@ -684,15 +974,29 @@ export class InputSink implements DecodeSink {
    * (0 when the codec has no lines)
    * @param skipped called, with the source, for a failure that cannot go to
    * `error` because that queue is not connected
+   * @param gate shared by the readers of one input (default: one of its own)
    */
   constructor(
     actor: Actor,
     source: (line: number) => Record<string, unknown>,
     skipped: (failure: DecodeFailure, source: Record<string, unknown>) => void,
+    gate: SendGate = new SendGate(actor),
   ) {
     this.#actor = actor;
     this.#source = source;
     this.#skipped = skipped;
+    this.#gate = gate;
+    this.#outbox = actor.outbound("outbox");
+  }
+
+  /** Whether a send waits (or events are kept): decoders must stop. */
+  get full(): boolean {
+    return this.#gate.closed || this.#next < this.#pending.length;
+  }
+
+  /** Events kept until there is room to send them. */
+  get kept(): number {
+    return this.#pending.length - this.#next;
   }
 
   /** Sends `data` to `outbox`. */
@@ -712,41 +1016,88 @@ export class InputSink implements DecodeSink {
   }
 
   /**
-   * What to await before reading on: it resolves once every event decoded so
-   * far was sent, each when its queue had room; `undefined` when nothing
-   * waits.
+   * Decodes `chunk` with `decoder`, stopping while a send must wait: what
+   * to await before reading on (the chunk's memory must not change until
+   * then), or `undefined` when all of it was decoded and sent already.
+   */
+  decode(
+    decoder: PausingDecoder,
+    chunk: Uint8Array,
+  ): Promise<void> | undefined {
+    this.#decoder = decoder;
+    this.#chunk = chunk;
+    this.#fed = false;
+    return this.#step() ? undefined : this.#wait();
+  }
+
+  /**
+   * What to await before reading on after events were made outside
+   * `decode`: it resolves once every event kept was sent; `undefined` when
+   * none is kept.
    */
   takeWaiting(): Promise<void> | undefined {
-    if (this.#waiting === undefined) return undefined;
-    return this.#sendPending();
+    return this.#step() ? undefined : this.#wait();
   }
 
   /** The one place where the input hands the events it makes on. */
   #deliver(event: Event, queue: string): void {
-    if (this.#waiting !== undefined) {
-      this.#pending.push([event, queue]);
-      return;
-    }
-    const waiting = this.#actor.send(event, queue);
-    if (waiting !== undefined) this.#waiting = waiting;
+    if (this.full) this.#pending.push([event, queue]);
+    else this.#gate.send(event, queue);
   }
 
-  async #sendPending(): Promise<void> {
-    while (this.#waiting !== undefined) {
-      await this.#waiting;
-      this.#waiting = undefined;
-      const pending = this.#pending;
-      while (this.#waiting === undefined && this.#next < pending.length) {
-        const [event, queue] = pending[this.#next]!;
-        pending[this.#next++] = undefined as unknown as [Event, string];
-        this.#waiting = this.#actor.send(event, queue);
-      }
-      if (this.#next === pending.length) {
-        this.#pending = [];
-        this.#next = 0;
-      }
+  /**
+   * Sends what is kept, then decodes on, while the gate is open: `true`
+   * once all is sent and decoded, `false` when a send must wait.
+   */
+  #step(): boolean {
+    const pending = this.#pending;
+    while (this.#next < pending.length) {
+      if (this.#gate.closed) return false;
+      const [event, queue] = pending[this.#next]!;
+      pending[this.#next++] = undefined as unknown as [Event, string];
+      this.#gate.send(event, queue);
     }
+    if (pending.length > 0) {
+      this.#pending = [];
+      this.#next = 0;
+    }
+    const decoder = this.#decoder;
+    if (decoder === undefined) return true;
+    if (this.#outbox.closed) {
+      // A stop that timed out threw the queues away: nothing can be sent.
+      decoder.reset();
+      this.#decoder = undefined;
+      this.#chunk = NO_BYTES;
+      return true;
+    }
+    if (this.#gate.closed) return false;
+    const fed = this.#fed;
+    this.#fed = true;
+    if (!(fed ? decoder.resume() : decoder.feed(this.#chunk))) return false;
+    this.#decoder = undefined;
+    this.#chunk = NO_BYTES;
+    return true;
   }
+
+  #wait(): Promise<void> {
+    const done = Promise.withResolvers<void>();
+    this.#done = done;
+    this.#gate.queue(this.#turn);
+    return done.promise;
+  }
+
+  /** This sink's turn at the open gate. */
+  #turn = (): void => {
+    let finished: boolean;
+    try {
+      finished = this.#step();
+    } catch (error) {
+      this.#done?.reject(error);
+      return;
+    }
+    if (finished) this.#done?.resolve();
+    else this.#gate.queue(this.#turn);
+  };
 }
 
 function parseLine(line: string, number: number, sink: DecodeSink): void {
@@ -765,8 +1116,35 @@ function parseLine(line: string, number: number, sink: DecodeSink): void {
   sink.value(value, number);
 }
 
-/** The first {@link SAMPLE_CHARS} characters of `bytes` decoded as UTF-8. */
-function sampleOf(bytes: Uint8Array): string {
+/**
+ * Hands the syslog record of `text` (line `line`, 0 for a whole message) to
+ * `sink`, or a failure with the reason and the whole text. Blank lines are
+ * skipped.
+ */
+function decodeSyslog(text: string, line: number, sink: DecodeSink): void {
+  if (line > 0 && text.trim() === "") return;
+  const record = parseSyslog(text);
+  if (typeof record !== "string") {
+    sink.value(record, line);
+    return;
+  }
+  sink.failure({
+    name: "SyntaxError",
+    message: line > 0 ? `${record} (line ${line})` : record,
+    sample: text,
+  }, line);
+}
+
+/**
+ * The first {@link SAMPLE_CHARS} characters of `bytes` decoded as UTF-8.
+ *
+ * @example
+ * ```ts
+ * import { sampleOf } from "./codec.ts";
+ * sampleOf(new TextEncoder().encode("hé")); // "hé"
+ * ```
+ */
+export function sampleOf(bytes: Uint8Array): string {
   return UTF8.decode(bytes.subarray(0, SAMPLE_CHARS * 4)).slice(
     0,
     SAMPLE_CHARS,

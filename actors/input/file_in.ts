@@ -15,6 +15,7 @@ import {
   READ_BUFFER_BYTES,
   StreamDecoder,
 } from "./codec.ts";
+import { RepeatedLog } from "./repeated_log.ts";
 
 /** Options of the `file_in` actor. */
 export const FileInOptions = z.strictObject({
@@ -29,7 +30,7 @@ export const FileInOptions = z.strictObject({
     "Seconds between two checks for new data, rotation and truncation when following.",
   ),
   codec: CodecSchema.default("lines").describe(
-    'How to decode the file: "lines" (one string per line), "ndjson" (one JSON value per line), "json" (the whole file is one JSON document; not with follow) or "raw" (one Uint8Array per chunk read, up to 64 KiB).',
+    'How to decode the file: "lines" (one string per line), "ndjson" (one JSON value per line), "syslog" (one syslog record per line), "json" (the whole file is one JSON document; not with follow) or "raw" (one Uint8Array per chunk read, up to 64 KiB).',
   ),
   max_line_bytes: z.number().int().min(1).default(DEFAULT_MAX_LINE_BYTES)
     .describe(
@@ -59,7 +60,12 @@ export type FileInOptions = z.infer<typeof FileInOptions>;
  *
  * A line that is too long or not JSON becomes an event on the `error` queue
  * whose `data` is the line (or its beginning) and whose `header.error` says
- * why; reading goes on after it.
+ * why; reading goes on after it. Without an `error` queue it is logged
+ * instead, at most once a second with a count.
+ *
+ * Back-pressure: decoding stops in the middle of a 64 KiB read as soon as an
+ * event must wait for room downstream, and nothing more is read until it
+ * goes on.
  *
  * @example
  * ```ts
@@ -95,6 +101,7 @@ export class FileIn extends Actor {
   #options: FileInOptions;
   #sink: InputSink;
   #decoder: StreamDecoder;
+  #skipped: RepeatedLog<string>;
   #buffer = new Uint8Array(READ_BUFFER_BYTES);
   #file: Deno.FsFile | undefined;
   #position = 0;
@@ -108,15 +115,16 @@ export class FileIn extends Actor {
     super(name, settings, { inbound: [] });
     const parsed = FileInOptions.parse(options);
     this.#options = parsed;
+    this.#skipped = new RepeatedLog((count, message) =>
+      this.log.warn(
+        "Skipped {count} unreadable message(s) in {path}, the last: {message}",
+        { count, path: parsed.path, message },
+      )
+    );
     this.#sink = new InputSink(
       this,
       (line) => this.#source(line),
-      (failure) => {
-        this.log.warn("Skipped unreadable data in {path}: {message}", {
-          path: parsed.path,
-          message: failure.message,
-        });
-      },
+      (failure) => this.#skipped.note(failure.message),
     );
     this.#decoder = new StreamDecoder(
       parsed.codec,
@@ -230,14 +238,14 @@ export class FileIn extends Actor {
       const read = await file.read(buffer);
       if (read === null || read === 0) return;
       this.#position += read;
-      this.#decoder.write(buffer.subarray(0, read));
-      await this.#sink.takeWaiting();
+      await this.#sink.decode(this.#decoder, buffer.subarray(0, read));
     }
   }
 
   #close(): void {
     this.#file?.close();
     this.#file = undefined;
+    this.#skipped.flush();
   }
 
   #source(line: number): Record<string, unknown> {

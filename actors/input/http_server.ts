@@ -1,6 +1,7 @@
 /**
- * `http_server`: an HTTP server (`Deno.serve`) whose POST requests become
- * events, answered at once or by the event that comes back to its `inbox`.
+ * `http_server`: an HTTP server whose POST requests become events, answered
+ * at once or by the event that comes back to its `inbox`. It serves with
+ * limits on connections, time and memory (see `core/http_listener.ts`).
  *
  * @module
  */
@@ -8,11 +9,18 @@
 import { z } from "zod";
 import {
   Actor,
+  type ActorFigures,
   type ActorSettings,
   describe,
   errorMessage,
 } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
+import {
+  HttpListener,
+  type HttpListenerFigures,
+  type HttpRequestInfo,
+} from "../../core/http_listener.ts";
+import { MAX_BATCH } from "../../core/queue.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import { sameText } from "../../core/secret.ts";
 import { concatBytes, defaultContentType, payload } from "../payload.ts";
@@ -38,6 +46,32 @@ export const HttpServerOptions = z.strictObject({
   token: z.string().min(1).optional().describe(
     'When set, requests must carry "Authorization: Bearer <token>"; others are answered 401.',
   ),
+  max_connections: z.number().int().min(1).default(1000).describe(
+    "Most connections open at once. A new one closes the connection idle the longest (one that has not sent its first request yet gets a second first); when none is idle, the new one is closed at once (counted in connections_refused_total).",
+  ),
+  header_timeout: z.number().positive().default(10).describe(
+    "Seconds a new connection has to send its first complete request head; it is closed after.",
+  ),
+  idle_timeout: z.number().positive().default(60).describe(
+    "Seconds a kept-alive connection may wait for its next request before it is closed.",
+  ),
+  body_timeout: z.number().positive().default(30).describe(
+    "Seconds a request body has to arrive once it is being read; the connection of a slower one is closed.",
+  ),
+  max_inflight_bytes: z.number().int().min(1).default(67_108_864).describe(
+    "Most bytes of request bodies held at once, across all requests, from reading until the answer (default 64 MiB). A request that would go over it is answered 503 before its body is read.",
+  ),
+}).check((context) => {
+  const { max_body_bytes, max_inflight_bytes } = context.value;
+  if (max_inflight_bytes < max_body_bytes) {
+    context.issues.push({
+      code: "custom",
+      input: max_inflight_bytes,
+      path: ["max_inflight_bytes"],
+      message:
+        `max_inflight_bytes (${max_inflight_bytes}) must be at least max_body_bytes (${max_body_bytes}), or bodies of the largest size could never be read`,
+    });
+  }
 });
 
 /** Parsed options of the `http_server` actor. */
@@ -86,18 +120,39 @@ export interface HttpResponseHeader {
  * A reply that matches no waiting request (late or foreign) fails and goes to
  * the `error` queue. Errors are JSON `{ "error": "..." }`: 400 undecodable
  * JSON, 401 missing or wrong bearer token, 404 unknown queue, 405 not POST,
- * 413 body over `max_body_bytes` (by `Content-Length` or while reading), 415
- * unsupported content type, 503 no room downstream within `queue_timeout`,
- * 504 no reply within `response_timeout`.
+ * 413 body over
+ * `max_body_bytes` (by `Content-Length` or while reading), 415 unsupported
+ * content type, 503 no room downstream within `queue_timeout` or
+ * `max_inflight_bytes` reached, 504 no reply within `response_timeout`.
  *
- * Back-pressure: an event is accepted once it is handed to the outbound
- * queue, which holds one batch (up to 512 events) on top of the capacity of
- * the queue it is connected to. When that is full, requests wait for room up
- * to `queue_timeout`; a request answered 503 never sent its event.
+ * Back-pressure and memory: a request's body is read only once there is
+ * room for its event in the queue it goes to (the free capacity of the
+ * connected queue, less the events that other requests are reading for it).
+ * Until then the request waits, up to `queue_timeout`, and is answered 503
+ * with its body unread (what the connection buffers aside: the kernel's and
+ * Deno's buffers, tens of KiB). Bodies held at once, from reading until the
+ * answer, are bounded
+ * by `max_inflight_bytes`. An event is accepted once it is handed to the
+ * outbound queue; a request answered 503 never sent its event. A queue
+ * connected with a drop policy (`when_full`) always has room: its policy
+ * decides.
  *
- * On stop the server stops accepting connections, answers the requests in
- * flight (in `"request_response"` mode once their replies come back through
- * the still-running cycle, or time out), then the input finishes.
+ * Connections (see `core/http_listener.ts`): at most `max_connections`
+ * (a new one closes the connection idle the longest); a connection that
+ * sends no request head within `header_timeout`, waits longer than
+ * `idle_timeout` for its next request, or does not send a body within
+ * `body_timeout` once it is read, is closed; running out of file
+ * handles closes idle connections and never stops the server. The figures
+ * add `connections`, `connections_total`, `connections_refused_total`,
+ * `connections_shed_total`, `connections_timed_out_total`,
+ * `accept_errors_total`, `requests_total`, `requests_failed_total`
+ * (answered 400 or more), `busy_total` (answered 503) and
+ * `body_bytes_in_flight`.
+ *
+ * On stop the server stops accepting connections, closes the idle ones,
+ * answers the requests in flight (in `"request_response"` mode once their
+ * replies come back through the still-running cycle, or time out), then the
+ * input finishes.
  *
  * @example
  * ```ts
@@ -132,8 +187,35 @@ export const httpServer: ActorSpec<HttpServerOptions> = {
 
 const UTF8 = new TextDecoder();
 
+const EMPTY = new Uint8Array(0);
+
+/** How often requests waiting for room look again, in ms. */
+const ROOM_POLL_MS = 10;
+
+/** The listener's figures before it listens. */
+const NOT_LISTENING: HttpListenerFigures = {
+  connections: 0,
+  connections_total: 0,
+  connections_refused_total: 0,
+  connections_shed_total: 0,
+  connections_timed_out_total: 0,
+  accept_errors_total: 0,
+};
+
 interface PendingReply {
   resolve(event: Event): void;
+}
+
+/** The counters of an `http_server`: the core's, its connections', and its own. */
+export interface HttpServerFigures extends ActorFigures, HttpListenerFigures {
+  /** Requests whose head arrived (those Deno's engine refused aside). */
+  requests_total: number;
+  /** Of those, the ones answered with a status of 400 or more. */
+  requests_failed_total: number;
+  /** Of those, the ones answered 503: no room, or `max_inflight_bytes`. */
+  busy_total: number;
+  /** Bytes of request bodies held now. */
+  body_bytes_in_flight: number;
 }
 
 /** The `http_server` input actor. */
@@ -141,10 +223,20 @@ export class HttpServer extends Actor {
   readonly kind = "input";
   #options: HttpServerOptions;
   #expected: string | undefined;
-  #server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  #listener: HttpListener | undefined;
   #port: number | undefined;
   #targets = new Set<string>();
   #gates = new Map<string, Promise<void>>();
+  /** Per queue: requests let in whose event is not sent yet. */
+  #entered = new Map<string, number>();
+  /** Requests waiting for room, to wake when there may be some. */
+  #waiters = new Set<() => void>();
+  #poll: ReturnType<typeof setInterval> | undefined;
+  #closed = false;
+  #bytes = 0;
+  #requests = 0;
+  #failed = 0;
+  #busy = 0;
   #pending = new Map<string, PendingReply>();
 
   protected override readonly implicitSend = false;
@@ -180,24 +272,35 @@ export class HttpServer extends Actor {
     return this.#pending.size;
   }
 
+  /** The core's counters, with the connections' and the requests'. */
+  override figures(): HttpServerFigures {
+    return {
+      ...super.figures(),
+      ...(this.#listener?.figures() ?? NOT_LISTENING),
+      requests_total: this.#requests,
+      requests_failed_total: this.#failed,
+      busy_total: this.#busy,
+      body_bytes_in_flight: this.#bytes,
+    };
+  }
+
   /** Starts listening, so that a port in use fails the start. */
   override setup(): void {
     this.#targets = new Set(this.pool.branches());
-    const { hostname, port } = this.#options;
-    this.#server = Deno.serve({
-      hostname,
-      port,
-      onListen: () => {},
-      onError: (error) => {
-        this.log.error("Failed to answer a request: {error}", {
-          error: describe(error),
-        });
-        return jsonError(500, "Internal server error");
-      },
-    }, (request) => this.#answer(request));
-    this.#port = this.#server.addr.port;
+    this.#closed = false;
+    const options = this.#options;
+    this.#listener = new HttpListener({
+      hostname: options.hostname,
+      port: options.port,
+      log: this.log,
+      maxConnections: options.max_connections,
+      headerTimeoutMs: options.header_timeout * 1000,
+      idleTimeoutMs: options.idle_timeout * 1000,
+      bodyTimeoutMs: options.body_timeout * 1000,
+    }, (request, info) => this.#answer(request, info));
+    this.#port = this.#listener.addr.port;
     this.log.info("Listening on http://{hostname}:{port}/", {
-      hostname,
+      hostname: options.hostname,
       port: this.#port,
     });
   }
@@ -208,7 +311,7 @@ export class HttpServer extends Actor {
         signal.addEventListener("abort", resolve, { once: true })
       );
     }
-    await this.#shutdown();
+    await this.#listener?.shutdown();
   }
 
   /** Matches a reply with the request waiting for it. */
@@ -227,35 +330,42 @@ export class HttpServer extends Actor {
     pending.resolve(event);
   }
 
-  /** Answers what still waits 503 and closes the server if still open. */
+  /**
+   * Answers 503 to what still waits (for a reply or for room) and closes
+   * the connections still open.
+   */
   override async teardown(): Promise<void> {
     for (const pending of this.#pending.values()) {
       pending.resolve(stopReply(this.name));
     }
     this.#pending.clear();
-    await this.#shutdown();
+    this.#closed = true;
+    this.#wakeWaiters();
+    await this.#listener?.close();
   }
 
-  async #shutdown(): Promise<void> {
-    const server = this.#server;
-    if (server === undefined) return;
-    this.#server = undefined;
-    await server.shutdown();
-    await server.finished;
-  }
-
-  async #answer(request: Request): Promise<Response> {
+  async #answer(
+    request: Request,
+    info: HttpRequestInfo,
+  ): Promise<Response> {
+    this.#requests++;
+    let response: Response;
     try {
-      return await this.#handle(request);
+      response = await this.#handle(request, info);
     } catch (error) {
       this.log.error("Failed to answer a request: {error}", {
         error: describe(error),
       });
-      return jsonError(500, "Internal server error");
+      response = jsonError(500, "Internal server error");
     }
+    if (response.status >= 400) this.#failed++;
+    return response;
   }
 
-  async #handle(request: Request): Promise<Response> {
+  async #handle(
+    request: Request,
+    info: HttpRequestInfo,
+  ): Promise<Response> {
     if (
       this.#expected !== undefined &&
       !sameText(request.headers.get("authorization") ?? "", this.#expected)
@@ -271,7 +381,7 @@ export class HttpServer extends Actor {
         { allow: "POST" },
       );
     }
-    const url = new URL(request.url);
+    const url = info.url;
     const queue = queueOf(url.pathname);
     if (queue === undefined || !this.#targets.has(queue)) {
       return jsonError(404, `No queue "${queue ?? url.pathname}"`);
@@ -281,95 +391,235 @@ export class HttpServer extends Actor {
     if (typeof decode === "string") return jsonError(415, decode);
     const max = this.#options.max_body_bytes;
     const length = request.headers.get("content-length");
-    if (length !== null && Number(length) > max) return tooLarge(max);
-    const body = await readBody(request, max, length !== null);
-    if (body === undefined) return tooLarge(max);
-    let data: unknown;
-    try {
-      data = decode(body);
-    } catch (error) {
-      return jsonError(
-        400,
-        `The body is not valid JSON: ${errorMessage(error)}`,
+    const size = length === null ? undefined : Number(length);
+    if (size !== undefined && size > max) return tooLarge(max);
+    if (!this.#enter(queue) && !await this.#enterWithin(queue)) {
+      if (this.#closed) return jsonError(503, "The server is stopping");
+      return this.#refuse(
+        `Queue "${queue}" is full: no room within queue_timeout`,
       );
     }
-    const headers = Object.fromEntries(request.headers);
-    if (this.#expected !== undefined) delete headers.authorization;
-    const id = crypto.randomUUID();
-    const meta: HttpRequestHeader = {
-      id,
-      method: request.method,
-      path: url.pathname,
-      query: Object.fromEntries(url.searchParams),
-      headers,
+    let entered = true;
+    const leave = () => {
+      if (entered) {
+        entered = false;
+        this.#leave(queue);
+      }
     };
-    const event: Event = { header: { [this.name]: meta }, data };
-    if (this.#options.mode === "fire_and_forget") {
-      if (!await this.#enqueue(event, queue)) return busy(queue);
-      return Response.json({ id }, { status: 202 });
+    const held = { bytes: 0 };
+    try {
+      const body = await this.#readBody(request, size, held, info);
+      if (body instanceof Response) return body;
+      let data: unknown;
+      try {
+        data = decode(body);
+      } catch (error) {
+        return jsonError(
+          400,
+          `The body is not valid JSON: ${errorMessage(error)}`,
+        );
+      }
+      const headers = Object.fromEntries(request.headers);
+      if (this.#expected !== undefined) delete headers.authorization;
+      const id = crypto.randomUUID();
+      const meta: HttpRequestHeader = {
+        id,
+        method: request.method,
+        path: url.pathname,
+        query: Object.fromEntries(url.searchParams),
+        headers,
+      };
+      const event: Event = { header: { [this.name]: meta }, data };
+      if (this.#options.mode === "fire_and_forget") {
+        this.#deliver(event, queue);
+        leave();
+        return Response.json({ id }, { status: 202 });
+      }
+      const reply = Promise.withResolvers<Event | undefined>();
+      this.#pending.set(id, reply);
+      this.#deliver(event, queue);
+      leave();
+      const timer = setTimeout(() => {
+        if (this.#pending.delete(id)) reply.resolve(undefined);
+      }, this.#options.response_timeout * 1000);
+      const answer = await reply.promise;
+      clearTimeout(timer);
+      if (answer === undefined) {
+        return jsonError(
+          504,
+          `No reply within ${this.#options.response_timeout} s (response_timeout)`,
+        );
+      }
+      return this.#toResponse(answer);
+    } finally {
+      leave();
+      this.#bytes -= held.bytes;
     }
-    const reply = Promise.withResolvers<Event | undefined>();
-    this.#pending.set(id, reply);
-    if (!await this.#enqueue(event, queue)) {
-      this.#pending.delete(id);
-      return busy(queue);
-    }
-    const timer = setTimeout(() => {
-      if (this.#pending.delete(id)) reply.resolve(undefined);
-    }, this.#options.response_timeout * 1000);
-    const answer = await reply.promise;
-    clearTimeout(timer);
-    if (answer === undefined) {
-      return jsonError(
-        504,
-        `No reply within ${this.#options.response_timeout} s (response_timeout)`,
-      );
-    }
-    return this.#toResponse(answer);
   }
 
   /**
-   * Hands `event` to outbound queue `queue`; resolves `false` when there was
-   * no room within `queue_timeout` (the event was then not sent).
+   * The body's bytes, or the answer when they cannot be had: 413 over
+   * `max_body_bytes`, 503 over `max_inflight_bytes` (before reading when the
+   * size is known), 400 when it could not be read (the client went away, or
+   * `body_timeout` passed and the connection was closed). The bytes held
+   * are added to `held`.
    */
-  #enqueue(event: Event, queue: string): Promise<boolean> | boolean {
-    if (this.#gates.has(queue)) return this.#enqueueWhenOpen(event, queue);
-    this.#deliver(event, queue);
+  async #readBody(
+    request: Request,
+    size: number | undefined,
+    held: { bytes: number },
+    info: HttpRequestInfo,
+  ): Promise<Uint8Array | Response> {
+    try {
+      if (size !== undefined) {
+        if (!this.#hold(size, held)) return this.#tooMuch();
+        // HTTP framing bounds the body by its Content-Length, checked.
+        return await info.read(request.bytes());
+      }
+      const stream = request.body;
+      if (stream === null) return EMPTY;
+      return await info.read(this.#readChunks(stream, held));
+    } catch (error) {
+      this.log.debug("Failed to read a request body: {error}", {
+        error: describe(error),
+      });
+      return jsonError(
+        400,
+        `The body could not be read: ${errorMessage(error)}`,
+      );
+    }
+  }
+
+  /** A body of unknown size, counted and held as it streams in. */
+  async #readChunks(
+    stream: ReadableStream<Uint8Array>,
+    held: { bytes: number },
+  ): Promise<Uint8Array | Response> {
+    const max = this.#options.max_body_bytes;
+    const reader = stream.getReader();
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    for (;;) {
+      const next = await reader.read();
+      if (next.done) return concatBytes(chunks, total);
+      total += next.value.length;
+      const refusal = total > max
+        ? tooLarge(max)
+        : this.#hold(next.value.length, held)
+        ? undefined
+        : this.#tooMuch();
+      if (refusal !== undefined) {
+        await reader.cancel().catch(() => {});
+        return refusal;
+      }
+      chunks.push(next.value);
+    }
+  }
+
+  /** Counts `bytes` more as held, unless that goes over the limit. */
+  #hold(bytes: number, held: { bytes: number }): boolean {
+    if (this.#bytes + bytes > this.#options.max_inflight_bytes) return false;
+    this.#bytes += bytes;
+    held.bytes += bytes;
     return true;
   }
 
-  async #enqueueWhenOpen(event: Event, queue: string): Promise<boolean> {
-    const expired = Promise.withResolvers<false>();
-    const timer = setTimeout(
-      () => expired.resolve(false),
-      this.#options.queue_timeout * 1000,
+  #tooMuch(): Response {
+    return this.#refuse(
+      `Too many bytes of requests in flight (max_inflight_bytes ${this.#options.max_inflight_bytes}); try again later`,
     );
+  }
+
+  /** A 503 answer, counted. */
+  #refuse(message: string): Response {
+    this.#busy++;
+    return jsonError(503, message);
+  }
+
+  /**
+   * Lets a request for `queue` in when there is room for its event now,
+   * counting it until {@link HttpServer.#leave}.
+   */
+  #enter(queue: string): boolean {
+    if (this.#gates.has(queue) || this.#closed) return false;
+    const entered = this.#entered.get(queue) ?? 0;
+    if (entered >= this.#room(queue)) return false;
+    this.#entered.set(queue, entered + 1);
+    return true;
+  }
+
+  /** The request let in for `queue` sent its event (or gave up). */
+  #leave(queue: string): void {
+    this.#entered.set(queue, this.#entered.get(queue)! - 1);
+    if (this.#waiters.size > 0) this.#wakeWaiters();
+  }
+
+  /**
+   * Events `queue` takes now without making its sender wait: the free
+   * capacity of the connected queue (at most a batch) less what is gathered
+   * for it. A drop policy always has room.
+   */
+  #room(queue: string): number {
+    const outbound = this.outbound(queue);
+    const target = outbound.target;
+    if (target === null) return 1;
+    const free = target.whenFull === "block"
+      ? target.capacity - target.depth - target.waiting
+      : MAX_BATCH;
+    return Math.min(free, MAX_BATCH) - outbound.gathered;
+  }
+
+  /**
+   * Waits up to `queue_timeout` to let a request for `queue` in; `false`
+   * when there was no room in time.
+   */
+  async #enterWithin(queue: string): Promise<boolean> {
+    let expired = false;
+    let wake = () => {};
+    const timer = setTimeout(() => {
+      expired = true;
+      wake();
+    }, this.#options.queue_timeout * 1000);
     try {
-      for (;;) {
-        const gate = this.#gates.get(queue);
-        if (gate === undefined) break;
-        const open = await Promise.race([
-          gate.then(() => true),
-          expired.promise,
-        ]);
-        if (!open) return false;
+      while (!expired && !this.#closed) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          this.#waiters.add(resolve);
+          this.#poll ??= setInterval(() => this.#wakeWaiters(), ROOM_POLL_MS);
+        });
+        this.#waiters.delete(wake);
+        if (!expired && this.#enter(queue)) return true;
       }
+      return false;
     } finally {
       clearTimeout(timer);
+      this.#waiters.delete(wake);
     }
-    this.#deliver(event, queue);
-    return true;
+  }
+
+  /** Wakes every waiting request to look for room again. */
+  #wakeWaiters(): void {
+    if (this.#waiters.size === 0) {
+      clearInterval(this.#poll);
+      this.#poll = undefined;
+      return;
+    }
+    const waiters = [...this.#waiters];
+    this.#waiters.clear();
+    for (const wake of waiters) wake();
   }
 
   /**
    * The one place where this input hands the events it makes on. When the
-   * queue is full, later requests wait at its gate until it has room again.
+   * queue makes its sender wait, no request is let in for it until it has
+   * room again.
    */
   #deliver(event: Event, queue: string): void {
     const waiting = this.send(event, queue);
     if (waiting !== undefined && !this.#gates.has(queue)) {
       const gate: Promise<void> = waiting.then(() => {
         if (this.#gates.get(queue) === gate) this.#gates.delete(queue);
+        this.#wakeWaiters();
       });
       this.#gates.set(queue, gate);
     }
@@ -483,34 +733,6 @@ function bodyDecoder(
   return `Unsupported content type "${mime}": use application/json, text/* or application/octet-stream`;
 }
 
-/**
- * The body's bytes, or `undefined` once it grows past `max`. With a
- * `Content-Length` (already checked) HTTP framing bounds the body, so it is
- * read at once; otherwise it is counted while it streams in.
- */
-async function readBody(
-  request: Request,
-  max: number,
-  sized: boolean,
-): Promise<Uint8Array | undefined> {
-  if (request.body === null) return new Uint8Array(0);
-  if (sized) return await request.bytes();
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const next = await reader.read();
-    if (next.done) break;
-    total += next.value.length;
-    if (total > max) {
-      await reader.cancel().catch(() => {});
-      return undefined;
-    }
-    chunks.push(next.value);
-  }
-  return concatBytes(chunks, total);
-}
-
 /** `"orders"` for `"/orders"`; `undefined` for other shapes of path. */
 function queueOf(pathname: string): string | undefined {
   const raw = pathname.slice(1);
@@ -534,13 +756,6 @@ function tooLarge(max: number): Response {
   return jsonError(
     413,
     `The body is larger than ${max} bytes (max_body_bytes)`,
-  );
-}
-
-function busy(queue: string): Response {
-  return jsonError(
-    503,
-    `Queue "${queue}" is full: no room within queue_timeout`,
   );
 }
 

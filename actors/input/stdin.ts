@@ -14,11 +14,12 @@ import {
   InputSink,
   StreamDecoder,
 } from "./codec.ts";
+import { RepeatedLog } from "./repeated_log.ts";
 
 /** Options of the `stdin` actor. */
 export const StdinOptions = z.strictObject({
   codec: CodecSchema.default("lines").describe(
-    'How to decode the input: "lines" (one string per line), "ndjson" (one JSON value per line), "json" (the whole input is one JSON document) or "raw" (one Uint8Array per chunk read).',
+    'How to decode the input: "lines" (one string per line), "ndjson" (one JSON value per line), "syslog" (one syslog record per line), "json" (the whole input is one JSON document) or "raw" (one Uint8Array per chunk read).',
   ),
   max_line_bytes: z.number().int().min(1).default(DEFAULT_MAX_LINE_BYTES)
     .describe(
@@ -35,6 +36,12 @@ export type StdinOptions = z.infer<typeof StdinOptions>;
  * (`line` for the `lines` and `ndjson` codecs only). A line that is too long
  * or not JSON becomes an event on the `error` queue whose `data` is the line
  * (or its beginning) and whose `header.error` says why; reading goes on.
+ * Without an `error` queue it is logged instead, at most once a second with
+ * a count.
+ *
+ * Back-pressure: decoding stops in the middle of what was read as soon as
+ * an event must wait for room downstream, and nothing more is read until it
+ * goes on.
  *
  * An unfinished last line counts when the input ends, not when the router
  * stops; stopping cancels the pending read of standard input, so the input
@@ -71,6 +78,7 @@ export class Stdin extends Actor {
   #source: ReadableStream<Uint8Array> | undefined;
   #sink: InputSink;
   #decoder: StreamDecoder;
+  #skipped: RepeatedLog<string>;
 
   /**
    * Makes a stdin input; see {@link StdinOptions}. `source` replaces standard
@@ -85,11 +93,17 @@ export class Stdin extends Actor {
     super(name, settings, { inbound: [] });
     const parsed = StdinOptions.parse(options);
     this.#source = source;
-    this.#sink = new InputSink(this, lineHeader, (failure) => {
-      this.log.warn("Skipped unreadable input: {message}", {
-        message: failure.message,
-      });
-    });
+    this.#skipped = new RepeatedLog((count, message) =>
+      this.log.warn(
+        "Skipped {count} unreadable message(s) of standard input, the last: {message}",
+        { count, message },
+      )
+    );
+    this.#sink = new InputSink(
+      this,
+      lineHeader,
+      (failure) => this.#skipped.note(failure.message),
+    );
     this.#decoder = new StreamDecoder(
       parsed.codec,
       parsed.max_line_bytes,
@@ -105,8 +119,7 @@ export class Stdin extends Actor {
       while (!signal.aborted) {
         const next = await reader.read();
         if (next.done) break;
-        this.#decoder.write(next.value);
-        await this.#sink.takeWaiting();
+        await this.#sink.decode(this.#decoder, next.value);
       }
       if (signal.aborted) {
         const pending = this.#decoder.pendingBytes;
@@ -123,7 +136,12 @@ export class Stdin extends Actor {
     } finally {
       signal.removeEventListener("abort", cancel);
       reader.releaseLock();
+      this.#skipped.flush();
     }
+  }
+
+  override teardown(): void {
+    this.#skipped.flush();
   }
 }
 

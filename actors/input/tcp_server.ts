@@ -8,6 +8,7 @@
 import { z } from "zod";
 import {
   Actor,
+  type ActorFigures,
   type ActorSettings,
   describe,
   sleep,
@@ -15,33 +16,50 @@ import {
 import type { ActorSpec } from "../../core/registry.ts";
 import {
   CodecSchema,
+  type DecodeFailure,
   DEFAULT_MAX_LINE_BYTES,
   InputSink,
   LengthFrameDecoder,
   listenOptions,
   READ_BUFFER_BYTES,
+  SendGate,
   StreamDecoder,
 } from "./codec.ts";
+import { SyslogFrameDecoder } from "./syslog_framing.ts";
+import { RepeatedLog } from "./repeated_log.ts";
+
+/**
+ * The default of `max_pending_bytes`: 64 MiB of unfinished messages across
+ * all connections.
+ */
+export const DEFAULT_MAX_PENDING_BYTES = 67_108_864;
 
 /** Options of the `tcp_server` actor. */
 export const TcpServerOptions = z.strictObject({
   ...listenOptions("TCP", 5170),
-  framing: z.enum(["newline", "length"]).default("newline").describe(
-    'How messages are delimited: "newline" (each ends with "\\n") or "length" (each starts with its length as a 4-byte big-endian unsigned integer).',
+  framing: z.enum(["newline", "length", "syslog"]).default("newline").describe(
+    'How messages are delimited: "newline" (each ends with "\\n"), "length" (each starts with its length as a 4-byte big-endian unsigned integer) or "syslog" (per connection: octet counting as RFC 6587 when the first byte is a digit, else newline).',
   ),
   codec: CodecSchema.default("lines").describe(
-    'How to decode each message: "lines" (its UTF-8 text), "ndjson" or "json" (its JSON value), "raw" (its bytes as a Uint8Array).',
+    'How to decode each message: "lines" (its UTF-8 text), "ndjson" or "json" (its JSON value), "syslog" (its syslog record), "raw" (its bytes as a Uint8Array).',
   ),
   max_connections: z.number().int().min(1).default(1000).describe(
-    "Most connections open at once; a connection over it is closed at once and a warning logged.",
+    "Most connections open at once; a connection over it is closed at once, counted (refused_total) and logged at most once a second.",
   ),
+  idle_timeout: z.number().min(0).default(300).describe(
+    'Seconds a connection may send nothing before it is closed (0: never), so that idle clients do not hold max_connections; an unfinished message it held becomes an event on the "error" queue. Time spent waiting for room downstream does not count.',
+  ),
+  max_pending_bytes: z.number().int().min(1).default(DEFAULT_MAX_PENDING_BYTES)
+    .describe(
+      'Most bytes of unfinished messages (a line without its "\\n" yet, a frame not all arrived) held across all connections; a connection whose unfinished message takes the total past it is closed, and that message becomes an event on the "error" queue.',
+    ),
   max_line_bytes: z.number().int().min(1).default(DEFAULT_MAX_LINE_BYTES)
     .describe(
-      'With framing "newline": longest line in bytes; a longer one becomes an event on the "error" queue and reading goes on after it.',
+      'With framing "newline" (or "syslog" without octet counting): longest line in bytes; a longer one becomes an event on the "error" queue and reading goes on after it.',
     ),
   max_frame_bytes: z.number().int().min(1).default(DEFAULT_MAX_LINE_BYTES)
     .describe(
-      'With framing "length": longest frame in bytes; a longer one is skipped, becomes an event on the "error" queue, and reading goes on after it.',
+      'With framing "length" or "syslog" (octet counting): longest frame in bytes; a longer one is skipped, becomes an event on the "error" queue, and reading goes on after it.',
     ),
   drain_timeout: z.number().min(0).default(2).describe(
     "On stop, seconds to wait for each client to close its side after the server closed its own; what arrives meanwhile is read.",
@@ -54,20 +72,41 @@ export type TcpServerOptions = z.infer<typeof TcpServerOptions>;
 /**
  * Listens on `hostname:port` and makes `{ header: { <name>: { remote, line }
  * }, data }` for each message a client sends (`remote` is `"host:port"`,
- * `line` the line number in the connection with framing `"newline"`).
+ * `line` the line number in the connection when it is newline-framed).
  *
  * With framing `"newline"` a `"\r"` before the `"\n"` is dropped (codecs
  * `lines`, `ndjson`, `json`) and the JSON codecs skip blank lines. A message
  * that is too long or does not decode becomes an event on the `error` queue
- * whose `header.error` says why; the connection goes on.
- * Back-pressure: a connection is not read while its last events wait for
- * room downstream, so TCP flow control slows its client.
+ * whose `header.error` says why; the connection goes on. Without an `error`
+ * queue it is logged instead, at most once a second with a count.
+ *
+ * Framing `"syslog"` with codec `"syslog"` receives syslog as rsyslog,
+ * syslog-ng and `logger` send it over TCP: each connection is octet-counted
+ * (RFC 6587) when its first byte is a digit, else newline-framed (see
+ * `SyslogFrameDecoder`); a connection whose octet counting is lost is closed
+ * after its failure event.
+ *
+ * Back-pressure: a connection is read no further while the events it made
+ * wait for room downstream, so TCP flow control slows its client; decoding
+ * stops in the middle of what was read (with framing "syslog", after the
+ * read), and the connections take turns when there is room again. Memory
+ * held for clients is bounded whatever they send: a 64 KiB read buffer per
+ * connection (`max_connections`), at most `max_pending_bytes` of unfinished
+ * messages in all, and the queues' capacity. Connections that send nothing
+ * for `idle_timeout` are closed.
  *
  * On stop the server stops accepting, shuts down the sending side of every
  * connection (clients read end-of-stream), reads what the clients still send
  * until they close or `drain_timeout` passes, then closes them. An
- * unfinished last line counts when the client closes; it is dropped (and
- * logged) when the connection is closed by the timeout.
+ * unfinished last line counts when the client closes; when the server
+ * closes the connection (`drain_timeout`, `idle_timeout`,
+ * `max_pending_bytes`) it becomes an event on the `error` queue.
+ *
+ * Figures (besides the common ones): `connections` open now,
+ * `refused_total` (over `max_connections`), `idle_closed_total`,
+ * `waiting_connections` (stopped until there is room downstream),
+ * `kept_events` (decoded and waiting for room: at most one a connection)
+ * and `pending_bytes` of unfinished messages held now.
  *
  * @example
  * ```ts
@@ -96,13 +135,68 @@ export const tcpServer: ActorSpec<TcpServerOptions> = {
   create: (name, options, settings) => new TcpServer(name, options, settings),
 };
 
+/**
+ * The figures of a `tcp_server`: the common ones and its connections'.
+ *
+ * @example
+ * ```ts
+ * import { TcpServer, type TcpServerFigures } from "./tcp_server.ts";
+ * const figures: TcpServerFigures = new TcpServer("input").figures();
+ * figures.refused_total; // 0
+ * ```
+ */
+export interface TcpServerFigures extends ActorFigures {
+  /** Connections open now. */
+  connections: number;
+  /** Connections closed at once because `max_connections` were open. */
+  refused_total: number;
+  /** Connections closed because they sent nothing for `idle_timeout`. */
+  idle_closed_total: number;
+  /** Connections whose decoding stopped until there is room downstream. */
+  waiting_connections: number;
+  /**
+   * Events decoded and kept until there is room downstream (at most one a
+   * connection: decoding stops instead).
+   */
+  kept_events: number;
+  /** Bytes of unfinished messages held now, across all connections. */
+  pending_bytes: number;
+}
+
+/** Why the server closed a connection before its client did. */
+type CloseReason = "drain" | "idle" | "pending";
+
+/** What the server knows of one open connection. */
+interface Client {
+  readonly conn: Deno.TcpConn;
+  readonly remote: string;
+  /** When the read in progress started (`performance.now()`), if one is. */
+  readingSince: number | undefined;
+  /** Bytes of its unfinished message counted in the server's total. */
+  pendingBytes: number;
+  /** Set when the server closed it. */
+  closedBy: CloseReason | undefined;
+  /** What decodes its bytes into events, once serving it started. */
+  sink: InputSink | undefined;
+}
+
 /** The `tcp_server` input actor. */
 export class TcpServer extends Actor {
   readonly kind = "input";
   #options: TcpServerOptions;
   #listener: Deno.TcpListener | undefined;
   #port: number | undefined;
-  #open = new Set<Deno.TcpConn>();
+  #clients = new Map<Deno.TcpConn, Client>();
+  /** Bytes of unfinished messages held across all connections. */
+  #pendingBytes = 0;
+  /** Shared by the connections: they take turns when the outbox is full. */
+  #gate = new SendGate(this);
+  #refused: RepeatedLog<{ remote: string }>;
+  #acceptFailed: RepeatedLog<{ error: string }>;
+  #idleClosed: RepeatedLog<{ remote: string }>;
+  #tooMuchPending: RepeatedLog<{ remote: string }>;
+  #unfinished: RepeatedLog<{ remote: string; bytes: number }>;
+  #skipped: RepeatedLog<{ remote: string; message: string }>;
 
   /** Makes a TCP server input; see {@link TcpServerOptions}. */
   constructor(
@@ -111,7 +205,44 @@ export class TcpServer extends Actor {
     settings: ActorSettings = {},
   ) {
     super(name, settings, { inbound: [] });
-    this.#options = TcpServerOptions.parse(options);
+    const parsed = TcpServerOptions.parse(options);
+    this.#options = parsed;
+    this.#refused = new RepeatedLog((count, { remote }) =>
+      this.log.warn(
+        "Refused {count} connection(s), the last from {remote}: {max} connections are open (max_connections)",
+        { count, remote, max: parsed.max_connections },
+      )
+    );
+    this.#acceptFailed = new RepeatedLog((count, { error }) =>
+      this.log.error("Failed to accept a connection {count} time(s): {error}", {
+        count,
+        error,
+      })
+    );
+    this.#idleClosed = new RepeatedLog((count, { remote }) =>
+      this.log.info(
+        "Closed {count} connection(s) that sent nothing for {seconds} s (idle_timeout), the last from {remote}",
+        { count, remote, seconds: parsed.idle_timeout },
+      )
+    );
+    this.#tooMuchPending = new RepeatedLog((count, { remote }) =>
+      this.log.warn(
+        "Closed {count} connection(s), the last from {remote}: unfinished messages held more than {max} bytes (max_pending_bytes)",
+        { count, remote, max: parsed.max_pending_bytes },
+      )
+    );
+    this.#unfinished = new RepeatedLog((count, { remote, bytes }) =>
+      this.log.warn(
+        "Dropped the unfinished messages of {count} connection(s) closed by the server, the last {bytes} bytes from {remote}",
+        { count, remote, bytes },
+      )
+    );
+    this.#skipped = new RepeatedLog((count, { remote, message }) =>
+      this.log.warn(
+        "Skipped {count} unreadable message(s), the last from {remote}: {message}",
+        { count, remote, message },
+      )
+    );
   }
 
   /** The port listened on, known once the actor is set up. */
@@ -124,7 +255,20 @@ export class TcpServer extends Actor {
 
   /** Connections open now. */
   get connections(): number {
-    return this.#open.size;
+    return this.#clients.size;
+  }
+
+  /** The common figures and the connections'. */
+  override figures(): TcpServerFigures {
+    return {
+      ...super.figures(),
+      connections: this.#clients.size,
+      refused_total: this.#refused.total,
+      idle_closed_total: this.#idleClosed.total,
+      waiting_connections: this.#gate.queued,
+      kept_events: this.#keptEvents(),
+      pending_bytes: this.#pendingBytes,
+    };
   }
 
   /** Starts listening, so that a port in use fails the start. */
@@ -142,6 +286,10 @@ export class TcpServer extends Actor {
     const listener = this.#listener!;
     const stopAccepting = () => this.#closeListener();
     signal.addEventListener("abort", stopAccepting, { once: true });
+    const idleMs = this.#options.idle_timeout * 1000;
+    const sweep = idleMs > 0
+      ? setInterval(() => this.#closeIdle(idleMs), Math.min(idleMs / 2, 1000))
+      : undefined;
     const serving = new Set<Promise<void>>();
     try {
       while (!signal.aborted) {
@@ -150,25 +298,26 @@ export class TcpServer extends Actor {
           conn = await listener.accept();
         } catch (error) {
           if (signal.aborted || this.#listener === undefined) break;
-          this.log.error("Failed to accept a connection: {error}", {
-            error: describe(error),
-          });
+          this.#acceptFailed.note({ error: describe(error) });
           if (!await sleep(100, signal)) break;
           continue;
         }
-        if (this.#open.size >= this.#options.max_connections) {
-          this.log.warn(
-            "Closed a connection from {remote}: {max} connections are open (max_connections)",
-            {
-              remote: address(conn.remoteAddr),
-              max: this.#options.max_connections,
-            },
-          );
+        const remote = address(conn.remoteAddr);
+        if (this.#clients.size >= this.#options.max_connections) {
+          this.#refused.note({ remote });
           conn.close();
           continue;
         }
-        this.#open.add(conn);
-        const served = this.#serve(conn, signal).finally(() => {
+        const client: Client = {
+          conn,
+          remote,
+          readingSince: undefined,
+          pendingBytes: 0,
+          closedBy: undefined,
+          sink: undefined,
+        };
+        this.#clients.set(conn, client);
+        const served = this.#serve(client, signal).finally(() => {
           serving.delete(served);
         });
         serving.add(served);
@@ -177,80 +326,135 @@ export class TcpServer extends Actor {
       signal.removeEventListener("abort", stopAccepting);
       this.#closeListener();
     }
-    await Promise.all(serving);
+    try {
+      await Promise.all(serving);
+    } finally {
+      clearInterval(sweep);
+      this.#flushLogs();
+    }
   }
 
   override teardown(): void {
     this.#closeListener();
-    for (const conn of this.#open) conn.close();
-    this.#open.clear();
+    for (const conn of this.#clients.keys()) conn.close();
+    this.#clients.clear();
+    this.#pendingBytes = 0;
+    this.#flushLogs();
   }
 
-  async #serve(conn: Deno.TcpConn, signal: AbortSignal): Promise<void> {
-    const remote = address(conn.remoteAddr);
+  async #serve(client: Client, signal: AbortSignal): Promise<void> {
+    const { conn, remote } = client;
     const sink = new InputSink(
       this,
       (line) => line > 0 ? { remote, line } : { remote },
-      (failure) => {
-        this.log.warn(
-          "Skipped an unreadable message from {remote}: {message}",
-          { remote, message: failure.message },
-        );
-      },
+      (failure) => this.#skipped.note({ remote, message: failure.message }),
+      this.#gate,
     );
+    client.sink = sink;
     const { framing, codec, max_line_bytes, max_frame_bytes } = this.#options;
     const decoder = framing === "newline"
       ? new StreamDecoder(codec, max_line_bytes, sink, true)
-      : new LengthFrameDecoder(codec, max_frame_bytes, sink);
+      : framing === "length"
+      ? new LengthFrameDecoder(codec, max_frame_bytes, sink)
+      : new SyslogFrameDecoder(codec, max_line_bytes, max_frame_bytes, sink);
     const buffer = new Uint8Array(READ_BUFFER_BYTES);
-    let closedByTimeout = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const drain = () => {
       conn.closeWrite().catch(() => {});
-      timer = setTimeout(() => {
-        closedByTimeout = true;
-        this.#closeConn(conn);
-      }, this.#options.drain_timeout * 1000);
+      timer = setTimeout(
+        () => this.#closeConn(client, "drain"),
+        this.#options.drain_timeout * 1000,
+      );
     };
     if (signal.aborted) drain();
     else signal.addEventListener("abort", drain, { once: true });
     try {
       for (;;) {
         let read: number | null;
+        client.readingSince = performance.now();
         try {
           read = await conn.read(buffer);
         } catch (error) {
-          if (!closedByTimeout) {
+          if (client.closedBy === undefined) {
             this.log.debug("Connection from {remote} failed: {error}", {
               remote,
               error: describe(error),
             });
           }
           break;
+        } finally {
+          client.readingSince = undefined;
         }
         if (read === null) {
           decoder.end();
           break;
         }
-        decoder.write(buffer.subarray(0, read));
-        await sink.takeWaiting();
+        if (decoder instanceof SyslogFrameDecoder) {
+          // It cannot stop inside a read: what one read makes waits here.
+          decoder.write(buffer.subarray(0, read));
+          const waiting = sink.takeWaiting();
+          if (waiting !== undefined) await waiting;
+          if (decoder.broken) break;
+        } else {
+          const decoding = sink.decode(decoder, buffer.subarray(0, read));
+          if (decoding !== undefined) await decoding;
+        }
+        if (!this.#holdPending(client, decoder.pendingBytes)) {
+          this.#closeConn(client, "pending");
+          break;
+        }
+      }
+      const unfinished = decoder.pendingBytes;
+      if (client.closedBy !== undefined && unfinished > 0) {
+        sink.failure(unfinishedFailure(this.#options, client, unfinished), 0);
+        this.#unfinished.note({ remote, bytes: unfinished });
       }
       await sink.takeWaiting();
-      if (closedByTimeout && decoder.pendingBytes > 0) {
-        this.log.warn(
-          "Dropped {bytes} bytes of an unfinished message from {remote}: it did not close within drain_timeout",
-          { bytes: decoder.pendingBytes, remote },
-        );
-      }
     } finally {
       clearTimeout(timer);
       signal.removeEventListener("abort", drain);
-      this.#closeConn(conn);
+      this.#holdPending(client, 0);
+      this.#closeConn(client, undefined);
     }
   }
 
-  #closeConn(conn: Deno.TcpConn): void {
-    if (this.#open.delete(conn)) conn.close();
+  /**
+   * Counts `bytes` as the unfinished message `client` holds now; `false`
+   * when it grew and the total went past `max_pending_bytes`.
+   */
+  #holdPending(client: Client, bytes: number): boolean {
+    const grew = bytes > client.pendingBytes;
+    this.#pendingBytes += bytes - client.pendingBytes;
+    client.pendingBytes = bytes;
+    if (!grew || this.#pendingBytes <= this.#options.max_pending_bytes) {
+      return true;
+    }
+    this.#tooMuchPending.note({ remote: client.remote });
+    return false;
+  }
+
+  #keptEvents(): number {
+    let kept = 0;
+    for (const client of this.#clients.values()) kept += client.sink?.kept ?? 0;
+    return kept;
+  }
+
+  /** Closes the connections that have waited longer than `idleMs` to read. */
+  #closeIdle(idleMs: number): void {
+    const now = performance.now();
+    for (const client of this.#clients.values()) {
+      const since = client.readingSince;
+      if (since !== undefined && now - since >= idleMs) {
+        this.#idleClosed.note({ remote: client.remote });
+        this.#closeConn(client, "idle");
+      }
+    }
+  }
+
+  #closeConn(client: Client, reason: CloseReason | undefined): void {
+    if (!this.#clients.delete(client.conn)) return;
+    client.closedBy ??= reason;
+    client.conn.close();
   }
 
   #closeListener(): void {
@@ -260,6 +464,34 @@ export class TcpServer extends Actor {
       listener.close();
     }
   }
+
+  #flushLogs(): void {
+    this.#refused.flush();
+    this.#acceptFailed.flush();
+    this.#idleClosed.flush();
+    this.#tooMuchPending.flush();
+    this.#unfinished.flush();
+    this.#skipped.flush();
+  }
+}
+
+/** The failure of an unfinished message dropped when the server closed. */
+function unfinishedFailure(
+  options: TcpServerOptions,
+  client: Client,
+  bytes: number,
+): DecodeFailure {
+  const why = client.closedBy === "idle"
+    ? `the connection sent nothing for ${options.idle_timeout} s (idle_timeout)`
+    : client.closedBy === "drain"
+    ? `the client did not close within ${options.drain_timeout} s of the stop (drain_timeout)`
+    : `unfinished messages held more than ${options.max_pending_bytes} bytes (max_pending_bytes)`;
+  return {
+    name: "RangeError",
+    message:
+      `Dropped an unfinished message of ${bytes} bytes: the server closed the connection because ${why}`,
+    sample: "",
+  };
 }
 
 /** `"host:port"` of a connection's peer. */

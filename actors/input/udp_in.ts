@@ -7,7 +7,12 @@
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
 import { z } from "zod";
-import { Actor, type ActorSettings, errorMessage } from "../../core/actor.ts";
+import {
+  Actor,
+  type ActorFigures,
+  type ActorSettings,
+  errorMessage,
+} from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import {
@@ -18,12 +23,19 @@ import {
   failureEvent,
   listenOptions,
 } from "./codec.ts";
+import { RepeatedLog } from "./repeated_log.ts";
 
 /** Options of the `udp_in` actor. */
 export const UdpInOptions = z.strictObject({
   ...listenOptions("UDP", 5170),
   codec: CodecSchema.default("lines").describe(
-    'How to decode each datagram: "lines" (its UTF-8 text, kept whole), "ndjson" or "json" (its JSON value), "raw" (its bytes as a Uint8Array).',
+    'How to decode each datagram: "lines" (its UTF-8 text, kept whole), "ndjson" or "json" (its JSON value), "syslog" (its syslog record), "raw" (its bytes as a Uint8Array).',
+  ),
+  max_waiting_datagrams: z.number().int().min(1).default(10_000).describe(
+    "Most datagrams kept in memory while the input waits for room downstream (empty ones count); the ones past it are dropped, counted in the outbox's dropped_total and logged at most once a second.",
+  ),
+  max_waiting_bytes: z.number().int().min(1).default(1_048_576).describe(
+    "Most bytes of datagrams kept in memory while the input waits for room downstream; the ones past it are dropped, counted and logged like those past max_waiting_datagrams.",
   ),
 });
 
@@ -31,22 +43,27 @@ export const UdpInOptions = z.strictObject({
 export type UdpInOptions = z.infer<typeof UdpInOptions>;
 
 /**
- * Bytes of datagrams kept while the input waits for room downstream; the
- * datagrams that would go past it are dropped.
- */
-export const WAITING_BYTES = 1_048_576;
-
-/**
  * Listens on `hostname:port` and makes `{ header: { <name>: { remote } },
  * data }` for each datagram received (`remote` is `"host:port"`). A datagram
  * that does not decode becomes an event on the `error` queue whose
- * `header.error` says why.
+ * `header.error` says why (without an `error` queue it is logged, at most
+ * once a second with a count).
  *
  * UDP has no flow control: while the input waits for room downstream, the
- * datagrams received meanwhile wait in memory, up to {@link WAITING_BYTES}
- * (1 MiB); the ones past it are dropped, counted and logged at warning level,
- * as are those that overflow the system's socket buffer (without a trace
- * here).
+ * datagrams received meanwhile wait in memory, at most
+ * `max_waiting_datagrams` of them and `max_waiting_bytes` in all. The ones
+ * past either bound are dropped as they arrive: counted at once in the
+ * `dropped_total` of the input's `outbox` (so `/metrics` and the stop report
+ * show them) and logged at warning level at most once a second with a count.
+ * Datagrams that overflow the system's socket buffer are lost without a trace
+ * here.
+ *
+ * On stop the socket is closed and the datagrams waiting are sent on as
+ * there is room; if the stop times out first, those left are dropped and
+ * counted at once.
+ *
+ * Figures (besides the common ones): `waiting_datagrams` and `waiting_bytes`
+ * kept now, `dropped_datagrams_total` dropped so far.
  *
  * @example
  * ```ts
@@ -75,6 +92,25 @@ export const udpIn: ActorSpec<UdpInOptions> = {
   create: (name, options, settings) => new UdpIn(name, options, settings),
 };
 
+/**
+ * The figures of a `udp_in`: the common ones and its waiting datagrams'.
+ *
+ * @example
+ * ```ts
+ * import { UdpIn, type UdpInFigures } from "./udp_in.ts";
+ * const figures: UdpInFigures = new UdpIn("input").figures();
+ * figures.waiting_datagrams; // 0
+ * ```
+ */
+export interface UdpInFigures extends ActorFigures {
+  /** Datagrams kept in memory now, waiting for room downstream. */
+  waiting_datagrams: number;
+  /** Their bytes. */
+  waiting_bytes: number;
+  /** Datagrams dropped so far because too many waited. */
+  dropped_datagrams_total: number;
+}
+
 /** The `udp_in` input actor. */
 export class UdpIn extends Actor {
   readonly kind = "input";
@@ -89,11 +125,10 @@ export class UdpIn extends Actor {
   /** Set while the outbox has no room: what to wait for. */
   #waiting: Promise<void> | undefined;
   /** Datagrams received while waiting (copies), with their sources. */
-  #queued: [Uint8Array, string][] = [];
-  #queuedBytes = 0;
-  /** Datagrams dropped since the last warning. */
-  #dropped = 0;
-  #droppedTotal = 0;
+  #queued: DatagramRing;
+  #dropped: RepeatedLog<{ waiting: number; bytes: number }>;
+  #skipped: RepeatedLog<{ remote: string; message: string }>;
+  #socketErrors: RepeatedLog<string>;
 
   /** Makes a UDP input; see {@link UdpInOptions}. */
   constructor(
@@ -103,6 +138,7 @@ export class UdpIn extends Actor {
   ) {
     super(name, settings, { inbound: [] });
     this.#options = UdpInOptions.parse(options);
+    this.#queued = new DatagramRing(this.#options.max_waiting_datagrams);
     this.#sink = {
       value: (data) =>
         this.#deliver({
@@ -111,6 +147,24 @@ export class UdpIn extends Actor {
         }),
       failure: (failure) => this.#fail(failure),
     };
+    this.#dropped = new RepeatedLog((count, { waiting, bytes }) =>
+      this.log.warn(
+        "Dropped {count} datagram(s) while waiting for room downstream: {waiting} datagram(s) of {bytes} bytes were waiting (max_waiting_datagrams, max_waiting_bytes)",
+        { count, waiting, bytes },
+      )
+    );
+    this.#skipped = new RepeatedLog((count, { remote, message }) =>
+      this.log.warn(
+        "Skipped {count} unreadable datagram(s), the last from {remote}: {message}",
+        { count, remote, message },
+      )
+    );
+    this.#socketErrors = new RepeatedLog((count, error) =>
+      this.log.error("UDP socket error ({count} time(s)): {error}", {
+        count,
+        error,
+      })
+    );
   }
 
   /** The port listened on, known once the actor is set up. */
@@ -128,7 +182,17 @@ export class UdpIn extends Actor {
 
   /** Datagrams dropped so far because too many waited for room downstream. */
   get dropped(): number {
-    return this.#droppedTotal;
+    return this.#dropped.total;
+  }
+
+  /** The common figures and the waiting datagrams'. */
+  override figures(): UdpInFigures {
+    return {
+      ...super.figures(),
+      waiting_datagrams: this.#queued.length,
+      waiting_bytes: this.#queued.bytes,
+      dropped_datagrams_total: this.#dropped.total,
+    };
   }
 
   /** Binds the socket, so that a port in use fails the start. */
@@ -152,8 +216,7 @@ export class UdpIn extends Actor {
     this.#closed = new Promise((resolve) => socket.once("close", resolve));
     socket.on(
       "error",
-      (error: Error) =>
-        this.log.error("UDP socket error: {error}", { error: error.message }),
+      (error: Error) => this.#socketErrors.note(error.message),
     );
     this.#socket = socket;
     this.#port = socket.address().port;
@@ -181,10 +244,12 @@ export class UdpIn extends Actor {
     }
     await this.#close();
     while (this.#waiting !== undefined) await this.#waiting;
+    this.#flushLogs();
   }
 
   override async teardown(): Promise<void> {
     await this.#close();
+    this.#flushLogs();
   }
 
   async #close(): Promise<void> {
@@ -202,15 +267,24 @@ export class UdpIn extends Actor {
       this.#decode(message, remote, false);
       return;
     }
-    if (this.#queuedBytes + message.length > WAITING_BYTES) {
-      this.#dropped++;
-      this.#droppedTotal++;
+    const queued = this.#queued;
+    if (
+      queued.length >= this.#options.max_waiting_datagrams ||
+      queued.bytes + message.length > this.#options.max_waiting_bytes
+    ) {
+      this.#drop(1);
       return;
     }
     // The socket may reuse `message`'s memory: keep a copy of its own size.
-    this.#queued.push([new Uint8Array(message), remote]);
-    this.#queuedBytes += message.length;
+    queued.push(new Uint8Array(message), remote);
   };
+
+  /** Drops `count` datagrams received, counting and logging them. */
+  #drop(count: number): void {
+    this.dropCreated(count);
+    const queued = this.#queued;
+    this.#dropped.note({ waiting: queued.length, bytes: queued.bytes }, count);
+  }
 
   /**
    * Decodes one datagram into an event, or a failure, and sends it; `owned`
@@ -230,17 +304,16 @@ export class UdpIn extends Actor {
   async #wait(waiting: Promise<void>): Promise<void> {
     await waiting;
     this.#waiting = undefined;
-    if (this.#dropped > 0) {
-      this.log.warn(
-        "Dropped {count} datagram(s) while waiting for room downstream",
-        { count: this.#dropped },
-      );
-      this.#dropped = 0;
+    const queued = this.#queued;
+    if (this.outbound("outbox").closed && queued.length > 0) {
+      // A stop that timed out threw the queues away: nothing can be sent.
+      this.#drop(queued.length);
+      queued.clear();
+      return;
     }
-    while (this.#queued.length > 0 && this.#waiting === undefined) {
-      const [message, remote] = this.#queued.shift()!;
-      this.#queuedBytes -= message.length;
-      this.#decode(message, remote, true);
+    while (queued.length > 0 && this.#waiting === undefined) {
+      const remote = queued.remote;
+      this.#decode(queued.shift(), remote, true);
     }
   }
 
@@ -258,9 +331,90 @@ export class UdpIn extends Actor {
       );
       return;
     }
-    this.log.warn("Skipped an unreadable datagram from {remote}: {message}", {
-      remote: this.#remote,
-      message: failure.message,
-    });
+    this.#skipped.note({ remote: this.#remote, message: failure.message });
+  }
+
+  #flushLogs(): void {
+    this.#dropped.flush();
+    this.#skipped.flush();
+    this.#socketErrors.flush();
+  }
+}
+
+/**
+ * Datagrams and their sources, first in first out, in a ring that grows up
+ * to `capacity`: taking the oldest costs the same however many wait.
+ */
+class DatagramRing {
+  readonly #capacity: number;
+  #messages: (Uint8Array | undefined)[] = [undefined];
+  #remotes: string[] = [""];
+  #head = 0;
+  #length = 0;
+  #bytes = 0;
+
+  constructor(capacity: number) {
+    this.#capacity = capacity;
+  }
+
+  /** Datagrams held. */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** Their bytes. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** The source of the oldest datagram (hold one first). */
+  get remote(): string {
+    return this.#remotes[this.#head]!;
+  }
+
+  /** Adds a datagram (there must be room: fewer than `capacity` held). */
+  push(message: Uint8Array, remote: string): void {
+    if (this.#length === this.#messages.length) this.#grow();
+    const at = (this.#head + this.#length) % this.#messages.length;
+    this.#messages[at] = message;
+    this.#remotes[at] = remote;
+    this.#length++;
+    this.#bytes += message.length;
+  }
+
+  /** Takes the oldest datagram (hold one first). */
+  shift(): Uint8Array {
+    const head = this.#head;
+    const message = this.#messages[head]!;
+    this.#messages[head] = undefined;
+    this.#remotes[head] = "";
+    this.#head = (head + 1) % this.#messages.length;
+    this.#length--;
+    this.#bytes -= message.length;
+    return message;
+  }
+
+  /** Forgets every datagram. */
+  clear(): void {
+    this.#messages = [undefined];
+    this.#remotes = [""];
+    this.#head = 0;
+    this.#length = 0;
+    this.#bytes = 0;
+  }
+
+  /** Doubles the room (at most to `capacity`), oldest first. */
+  #grow(): void {
+    const size = Math.min(this.#capacity, this.#messages.length * 2);
+    const messages: (Uint8Array | undefined)[] = new Array(size);
+    const remotes: string[] = new Array(size);
+    for (let i = 0; i < this.#length; i++) {
+      const at = (this.#head + i) % this.#messages.length;
+      messages[i] = this.#messages[at];
+      remotes[i] = this.#remotes[at]!;
+    }
+    this.#messages = messages;
+    this.#remotes = remotes;
+    this.#head = 0;
   }
 }

@@ -5,16 +5,12 @@
  * @module
  */
 
-import { dirname } from "node:path";
 import { z } from "zod";
-import {
-  Actor,
-  type ActorFigures,
-  type ActorSettings,
-} from "../../core/actor.ts";
+import type { ActorSettings, Context } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
-import { ByteBuilder, writeAllSync } from "../payload.ts";
+import { ByteBuilder } from "../payload.ts";
+import { checkIntervalOption, RotatingFileActor } from "../rotating_file.ts";
 import { humanLine } from "./log_human.ts";
 import { toJsonLine } from "./log_json.ts";
 
@@ -32,6 +28,7 @@ export const LogFileOptions = z.strictObject({
   max_files: z.number().int().min(0).default(5).describe(
     'Rotated files kept besides the current one, as "PATH.1" (newest) to "PATH.N"; 0 empties the file instead of keeping any.',
   ),
+  check_interval: checkIntervalOption,
 });
 
 /** Parsed options of the `log_file` actor. */
@@ -44,7 +41,15 @@ export type LogFileOptions = z.infer<typeof LogFileOptions>;
  * becomes `PATH.2` and so on up to `max_files`, the oldest is removed, the
  * file becomes `PATH.1` and a new one is started. The lines of one batch are
  * written with one write per file, synchronously, so that they keep their
- * order. A write that fails sends the batch's events to `error`.
+ * order.
+ *
+ * Like `file_out`, it survives a bad disk day: a rotation that fails is tried
+ * again a second later (lines go on to the current file meanwhile); a file
+ * moved, removed or truncated under it (logrotate) is noticed within
+ * `check_interval` seconds and followed; {@link LogFile.reopen} (SIGHUP under
+ * `compysition run`) opens the path again; and a write that fails sends the
+ * events not written to `error` (or counts them as failed), then the file
+ * (and its folder) is made again at the next batch.
  *
  * @example
  * ```ts
@@ -82,12 +87,6 @@ export const logFile: ActorSpec<LogFileOptions> = {
   create: (name, options, settings) => new LogFile(name, options, settings),
 };
 
-/** The figures of a `log_file` actor. */
-export interface LogFileFigures extends ActorFigures {
-  /** Times the file was rotated. */
-  rotations_total: number;
-}
-
 const NEWLINE = 10;
 
 /**
@@ -96,15 +95,9 @@ const NEWLINE = 10;
  * A batch is encoded into one reused buffer (no copy per line); a rotation
  * splits it between two lines.
  */
-export class LogFile extends Actor {
+export class LogFile extends RotatingFileActor {
   readonly kind = "log";
-  #path: string;
   #line: (event: Event) => string;
-  #maxBytes: number;
-  #maxFiles: number;
-  #file: Deno.FsFile | undefined;
-  #size = 0;
-  #rotations = 0;
   #bytes = new ByteBuilder();
 
   /** Makes a rotating log file writer; see {@link LogFileOptions}. */
@@ -113,101 +106,46 @@ export class LogFile extends Actor {
     options: Partial<LogFileOptions> & Pick<LogFileOptions, "path">,
     settings: ActorSettings = {},
   ) {
-    super(name, settings, { outbound: ["error"] });
     const parsed = LogFileOptions.parse(options);
-    this.#path = parsed.path;
+    super(name, settings, {
+      path: parsed.path,
+      maxBytes: parsed.max_bytes,
+      maxFiles: parsed.max_files,
+      checkMs: parsed.check_interval * 1000,
+      makeDirectory: true,
+    });
     this.#line = parsed.format === "json" ? toJsonLine : humanLine;
-    this.#maxBytes = parsed.max_bytes;
-    this.#maxFiles = parsed.max_files;
   }
 
-  override figures(): LogFileFigures {
-    return { ...super.figures(), rotations_total: this.#rotations };
-  }
-
-  override setup(): void {
-    Deno.mkdirSync(dirname(this.#path), { recursive: true });
-    this.#open(false);
-  }
-
-  override consumeBatch(events: Event[]): void {
+  override async consumeBatch(
+    events: Event[],
+    context: Context,
+  ): Promise<void> {
+    const file = this.file;
     const bytes = this.#bytes;
     bytes.clear();
-    // Bytes `start` to `lineStart` are the lines not written yet.
+    // Bytes `start` to `lineStart` are the lines not written yet; the events
+    // before `written` are in the file.
     let start = 0;
-    for (const event of events) {
-      const lineStart = bytes.length;
-      bytes.addText(this.#line(event));
-      bytes.addByte(NEWLINE);
-      const pending = this.#size + lineStart - start;
-      if (pending > 0 && pending + bytes.length - lineStart > this.#maxBytes) {
-        this.#write(start, lineStart);
-        start = lineStart;
-        this.#rotate();
-      }
-    }
-    this.#write(start, bytes.length);
-  }
-
-  override teardown(): void {
-    this.#file?.close();
-    this.#file = undefined;
-  }
-
-  /** Writes bytes `start` to `end` of the buffer, all of them. */
-  #write(start: number, end: number): void {
-    if (end === start) return;
-    const file = this.#file;
-    if (file === undefined) {
-      throw new Error(`The log file "${this.#path}" is not open`);
-    }
-    writeAllSync(file, this.#bytes.bytes(start, end));
-    this.#size += end - start;
-  }
-
-  #open(truncate: boolean): void {
-    this.#file = Deno.openSync(this.#path, {
-      create: true,
-      ...(truncate ? { write: true, truncate: true } : { append: true }),
-    });
-    this.#size = truncate ? 0 : this.#file.statSync().size;
-  }
-
-  /** Shifts the rotated files by one and starts a new file. */
-  #rotate(): void {
-    this.#file?.close();
-    this.#file = undefined;
+    let written = 0;
     try {
-      if (this.#maxFiles === 0) {
-        this.#open(true);
-      } else {
-        removeIfExists(`${this.#path}.${this.#maxFiles}`);
-        for (let i = this.#maxFiles - 1; i >= 1; i--) {
-          renameIfExists(`${this.#path}.${i}`, `${this.#path}.${i + 1}`);
+      await file.open();
+      for (let i = 0; i < events.length; i++) {
+        const lineStart = bytes.length;
+        bytes.addText(this.#line(events[i]!));
+        bytes.addByte(NEWLINE);
+        if (file.due(lineStart - start, bytes.length - lineStart)) {
+          if (lineStart > start) file.writeSync(bytes.bytes(start, lineStart));
+          written = i;
+          start = lineStart;
+          file.rotate();
         }
-        Deno.renameSync(this.#path, `${this.#path}.1`);
-        this.#open(false);
       }
-      this.#rotations++;
-    } finally {
-      // A rotation that failed part way goes on writing to the file.
-      if (this.#file === undefined) this.#open(false);
+      file.writeSync(bytes.bytes(start));
+    } catch (error) {
+      for (let i = written; i < events.length; i++) {
+        context.fail(events[i]!, error);
+      }
     }
-  }
-}
-
-function removeIfExists(path: string): void {
-  try {
-    Deno.removeSync(path);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
-}
-
-function renameIfExists(from: string, to: string): void {
-  try {
-    Deno.renameSync(from, to);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
 }

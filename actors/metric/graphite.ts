@@ -15,7 +15,6 @@ import {
 import type { Event } from "../../core/event.ts";
 import { assertMetricEvent, type MetricEvent } from "../../core/metrics.ts";
 import type { ActorSpec } from "../../core/registry.ts";
-import { writeAll } from "../payload.ts";
 import {
   checkReconnectWaits,
   TcpConnection,
@@ -57,7 +56,9 @@ export type GraphiteOptions = z.infer<typeof GraphiteOptions>;
  * wait in a buffer of `max_buffer` lines (the oldest dropped past it, counted
  * in `dropped_lines_total`) and the actor connects again after
  * `reconnect_min_ms`, doubling the wait up to `reconnect_max_ms`. A batch of
- * lines whose write failed is sent again whole on the next connection.
+ * lines whose write failed is sent again whole on the next connection, and
+ * so is one that made no progress for `write_timeout` seconds (a server that
+ * stopped reading), after the connection is replaced.
  * Metrics never hold up the pipeline: the figures count as consumed once
  * their lines are buffered. At stop, what is buffered is written when
  * connected. An event that is not a metric event goes to `error`.
@@ -156,10 +157,7 @@ export class Graphite extends Actor {
   }
 
   override health(): { ready: boolean; reason?: string } {
-    return this.connected ? { ready: true } : {
-      ready: false,
-      reason: `Not connected to ${this.#tcp.address}: ${this.#tcp.lastError}`,
-    };
+    return this.#tcp.health();
   }
 
   override async setup(): Promise<void> {
@@ -261,7 +259,7 @@ export class Graphite extends Actor {
       const batch = this.#lines;
       this.#lines = [];
       try {
-        await writeAll(conn, encoder.encode(batch.join("")));
+        await this.#tcp.write(conn, encoder.encode(batch.join("")));
         this.#sent += batch.length;
       } catch (error) {
         // Sent again whole on the next connection, before newer lines.

@@ -8,6 +8,7 @@
 import { z } from "zod";
 import { Actor, type ActorSettings } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
+import { HttpListener } from "../../core/http_listener.ts";
 import { assertMetricEvent, histogramFromData } from "../../core/metrics.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import {
@@ -22,7 +23,7 @@ export const PrometheusOptions = z.strictObject({
   listen: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, {
     message: 'Must be "HOST:PORT", e.g. "127.0.0.1:9464"',
   }).optional().describe(
-    'Serve the figures at "GET /metrics" on this address, "HOST:PORT" (e.g. "127.0.0.1:9464"; port 0 picks a free one). Without it they are read through the actor (the admin server\'s "/metrics" serves the same format, live).',
+    'Serve the figures at "GET /metrics" on this address, "HOST:PORT" (e.g. "127.0.0.1:9464"; port 0 picks a free one). Without it they are read through the actor (the admin server\'s "/metrics" serves the same format, live). The server has the connection limits and timeouts of http_server\'s defaults.',
   ),
 });
 
@@ -73,7 +74,7 @@ export class Prometheus extends Actor {
   #actors = new Map<string, PrometheusActor & Record<string, unknown>>();
   #time: string | undefined;
   #listen: { hostname: string; port: number } | undefined;
-  #server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  #server: HttpListener | undefined;
 
   /** Makes a Prometheus figures keeper; see {@link PrometheusOptions}. */
   constructor(
@@ -115,10 +116,10 @@ export class Prometheus extends Actor {
   override setup(): void {
     const listen = this.#listen;
     if (listen === undefined) return;
-    this.#server = Deno.serve(
-      { ...listen, onListen: () => {} },
-      (request) => {
-        const path = new URL(request.url).pathname;
+    this.#server = new HttpListener(
+      { ...listen, log: this.log },
+      (_request, info) => {
+        const path = info.url.pathname;
         if (path !== "/metrics") {
           return new Response(`Not found: "${path}"; try "/metrics"\n`, {
             status: 404,

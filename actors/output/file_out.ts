@@ -6,15 +6,11 @@
  */
 
 import { z } from "zod";
-import {
-  Actor,
-  type ActorSettings,
-  type Context,
-  errorMessage,
-} from "../../core/actor.ts";
+import type { ActorSettings, Context, RetryOptions } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
-import { ByteBuilder, toJson, writeAll, writeAllSync } from "../payload.ts";
+import { ByteBuilder, toJson } from "../payload.ts";
+import { checkIntervalOption, RotatingFileActor } from "../rotating_file.ts";
 
 /** Options of the `file_out` actor. */
 export const FileOutOptions = z.strictObject({
@@ -28,8 +24,9 @@ export const FileOutOptions = z.strictObject({
     "Rotate the file before a line would make it larger than this many bytes (a longer line gets a file of its own); without it, the file is never rotated.",
   ),
   max_files: z.number().int().min(0).default(5).describe(
-    'Rotated files to keep: "<path>.1" (the newest) to "<path>.<max_files>"; older ones are deleted. 0 keeps none.',
+    'Rotated files to keep: "<path>.1" (the newest) to "<path>.<max_files>"; older ones are deleted. 0 keeps none: the file is emptied instead.',
   ),
+  check_interval: checkIntervalOption,
   fsync: z.boolean().default(false).describe(
     "Flush each batch to the disk (fdatasync) before it counts as written.",
   ),
@@ -48,7 +45,27 @@ export type FileOutOptions = z.infer<typeof FileOutOptions>;
  * than `max_bytes`: `<path>.<max_files - 1>` becomes `<path>.<max_files>`
  * (replacing it), …, `<path>.1` becomes `<path>.2`, `<path>` becomes
  * `<path>.1`, and a new, empty `<path>` is opened. Files hold whole lines
- * only, whatever the batches were.
+ * only, whatever the batches were. A rotation that fails (a read-only
+ * directory) is logged and tried again a second later; meanwhile lines go on
+ * to the current file, past `max_bytes`, rather than being refused.
+ *
+ * Rotated by another program: every `check_interval` seconds, at a write,
+ * the actor checks that `path` still names the file it has open. A file
+ * moved or removed under it (logrotate's default `create` mode, or a plain
+ * `rm`) is followed by a new file at `path`; a file truncated under it
+ * (logrotate's `copytruncate`) is written at its new end. Lines written
+ * between the move and the check go to the moved (or removed) file. After
+ * logrotate, `kill -HUP` the `compysition run` process (or call
+ * {@link FileOut.reopen}) to open `path` again at once.
+ *
+ * A write that fails (a full disk, a removed directory, an I/O error) fails
+ * the events not yet in the file, never counting them as delivered; the file
+ * is closed, cut back to the last whole line written, and opened again at the
+ * next attempt. The failed events are retried as the actor's `retry` setting
+ * says, by default as {@link FILE_OUT_RETRY} says (5 retries within 6.2 s);
+ * after the last one they go to the `error` queue. Meanwhile `health()` says
+ * the actor is not ready, and why (the admin server's `/ready`). Events that
+ * reached the file before a failed `fsync` may be written twice.
  *
  * A regular file is written synchronously, which costs far less than a write
  * handed to a background thread, and a page-cache write takes microseconds.
@@ -59,9 +76,8 @@ export type FileOutOptions = z.infer<typeof FileOutOptions>;
  * for its reader.
  *
  * Data that cannot be written as JSON (a BigInt, a cycle) sends its event to
- * the `error` queue; the rest of its batch is still written. A failed write
- * (a full disk) fails the whole batch, some of which may already be in the
- * file: a retry of those events may write them twice.
+ * the `error` queue at once, without retries; the rest of its batch is still
+ * written.
  *
  * @example
  * ```ts
@@ -84,7 +100,8 @@ export type FileOutOptions = z.infer<typeof FileOutOptions>;
 export const fileOut: ActorSpec<FileOutOptions> = {
   type: "file_out",
   kind: "output",
-  summary: "Appends one line per event to a file, rotating it by size.",
+  summary:
+    "Appends one line per event to a file, rotating it by size and following logrotate.",
   options: FileOutOptions,
   example: {
     path: "events.ndjson",
@@ -107,73 +124,104 @@ const SLOW_WRITE_MS = 10;
 const BACKGROUND_AFTER_SLOW_MS = 30_000;
 
 /**
+ * The retries of a `file_out` with no `retry` setting: 5, after 0.2, 0.4,
+ * 0.8, 1.6 and 3.2 s (6.2 s in all).
+ *
+ * @example
+ * ```ts
+ * import { FILE_OUT_RETRY } from "./file_out.ts";
+ * FILE_OUT_RETRY.max; // 5
+ * ```
+ */
+export const FILE_OUT_RETRY: Readonly<RetryOptions> = Object.freeze({
+  max: 5,
+  backoffMs: 200,
+});
+
+/**
  * The `file_out` output actor.
  *
  * A batch is encoded into one reused buffer (no copy per line), remembering
  * where each line ends, so that a rotation can split the batch between two
  * lines.
  */
-export class FileOut extends Actor {
+export class FileOut extends RotatingFileActor {
   readonly kind = "output";
-  #path: string;
   #raw: boolean;
-  #maxBytes: number;
-  #maxFiles: number;
+  #rotating: boolean;
   #fsync: boolean;
-  #file: Deno.FsFile | undefined;
-  /** Whether `#file` is a regular file, which may be written synchronously. */
-  #regular = false;
   /** `performance.now()` from which writes may be synchronous again. */
   #syncFrom = 0;
-  #size = 0;
   #bytes = new ByteBuilder();
   #ends: number[] = [];
 
-  /** Makes a file output; see {@link FileOutOptions}. */
+  /**
+   * Makes a file output; see {@link FileOutOptions}. Without a `retry`
+   * setting, it retries as {@link FILE_OUT_RETRY} says.
+   */
   constructor(
     name: string,
     options: Partial<FileOutOptions> & Pick<FileOutOptions, "path">,
     settings: ActorSettings = {},
   ) {
-    super(name, settings, { outbound: ["error"] });
     const parsed = FileOutOptions.parse(options);
-    this.#path = parsed.path;
+    super(
+      name,
+      settings.retry === undefined
+        ? { ...settings, retry: FILE_OUT_RETRY }
+        : settings,
+      {
+        path: parsed.path,
+        maxBytes: parsed.max_bytes ?? Infinity,
+        maxFiles: parsed.max_files,
+        checkMs: parsed.check_interval * 1000,
+      },
+    );
     this.#raw = parsed.format === "lines";
-    this.#maxBytes = parsed.max_bytes ?? Infinity;
-    this.#maxFiles = parsed.max_files;
+    this.#rotating = parsed.max_bytes !== undefined;
     this.#fsync = parsed.fsync;
-  }
-
-  override async setup(): Promise<void> {
-    await this.#open();
   }
 
   override async consumeBatch(
     events: Event[],
     context: Context,
   ): Promise<void> {
-    const failed = this.#encode(events);
-    const ends = this.#ends;
-    let start = 0;
-    let previous = 0;
-    for (let i = 0; i < ends.length; i++) {
-      const end = ends[i]!;
-      const filled = this.#size + previous - start;
-      if (filled > 0 && filled + end - previous > this.#maxBytes) {
-        if (previous > start) await this.#write(start, previous);
-        await this.#rotate();
-        start = previous;
+    const unencodable = this.#encode(events);
+    if (unencodable !== undefined) {
+      for (const [event, error] of unencodable) {
+        // For good, without retries: it would fail the same way again.
+        const waiting = context.hold(event).fail(error);
+        if (waiting !== undefined) await waiting;
       }
-      previous = end;
     }
-    if (previous > start) await this.#write(start, previous);
-    if (this.#fsync) await this.#file!.syncData();
-    for (const [event, error] of failed ?? []) context.fail(event, error);
-  }
-
-  override teardown(): void {
-    this.#file?.close();
-    this.#file = undefined;
+    const file = this.file;
+    const ends = this.#ends;
+    // The events before `written` are in the file (per line when rotating,
+    // else the batch is one write).
+    let written = 0;
+    try {
+      await file.open();
+      let start = 0;
+      let previous = 0;
+      for (let i = 0; i < ends.length; i++) {
+        const end = ends[i]!;
+        if (end > previous && file.due(previous - start, end - previous)) {
+          if (previous > start) await this.#write(start, previous);
+          if (this.#fsync) await file.syncData();
+          written = i;
+          file.rotate();
+          start = previous;
+        }
+        previous = end;
+      }
+      if (previous > start) await this.#write(start, previous);
+      if (this.#fsync) await file.syncData();
+    } catch (error) {
+      for (let i = written; i < events.length; i++) {
+        const event = events[i]!;
+        if (unencodable?.has(event) !== true) context.fail(event, error);
+      }
+    }
   }
 
   /**
@@ -182,13 +230,13 @@ export class FileOut extends Actor {
    * starts) when rotating, else only the end of the batch, whose text is then
    * encoded in one go. Returns the events that failed with their errors.
    */
-  #encode(events: Event[]): [Event, unknown][] | undefined {
+  #encode(events: Event[]): Map<Event, unknown> | undefined {
     const bytes = this.#bytes;
     const ends = this.#ends;
-    const rotating = this.#maxBytes !== Infinity;
+    const rotating = this.#rotating;
     bytes.clear();
     ends.length = 0;
-    let failed: [Event, unknown][] | undefined;
+    let failed: Map<Event, unknown> | undefined;
     let pending = "";
     for (let i = 0; i < events.length; i++) {
       const data = events[i]!.data;
@@ -204,7 +252,7 @@ export class FileOut extends Actor {
       try {
         text = this.#raw && typeof data === "string" ? data : toJson(data);
       } catch (error) {
-        (failed ??= []).push([events[i]!, error]);
+        (failed ??= new Map()).set(events[i]!, error);
         if (rotating) ends.push(bytes.length);
         continue;
       }
@@ -223,82 +271,25 @@ export class FileOut extends Actor {
 
   /** Writes bytes `start` to `end` of the buffer, all of them. */
   async #write(start: number, end: number): Promise<void> {
-    const file = this.#file;
-    if (file === undefined) {
-      throw new TypeError(
-        `Actor "${this.name}" has no open file "${this.#path}"`,
-      );
-    }
+    const file = this.file;
     const chunk = this.#bytes.bytes(start, end);
-    if (this.#regular && performance.now() >= this.#syncFrom) {
-      const began = performance.now();
-      writeAllSync(file, chunk);
-      const took = performance.now() - began;
-      if (took > SLOW_WRITE_MS) {
-        this.#syncFrom = began + took + BACKGROUND_AFTER_SLOW_MS;
-        this.log.info(
-          "A write to {path} took {ms} ms: writing in the background for {seconds} s",
-          {
-            path: this.#path,
-            ms: Math.round(took),
-            seconds: BACKGROUND_AFTER_SLOW_MS / 1000,
-          },
-        );
-      }
-    } else {
-      await writeAll(file, chunk);
+    if (!file.regular || performance.now() < this.#syncFrom) {
+      await file.write(chunk);
+      return;
     }
-    this.#size += end - start;
-  }
-
-  async #open(): Promise<void> {
-    try {
-      this.#file = await Deno.open(this.#path, { append: true, create: true });
-      const stat = await this.#file.stat();
-      this.#size = stat.size;
-      this.#regular = stat.isFile;
-    } catch (error) {
-      this.#file?.close();
-      this.#file = undefined;
-      throw new Error(
-        `Cannot open "${this.#path}" for appending: ${errorMessage(error)}`,
-        { cause: error },
+    const began = performance.now();
+    file.writeSync(chunk);
+    const took = performance.now() - began;
+    if (took > SLOW_WRITE_MS) {
+      this.#syncFrom = began + took + BACKGROUND_AFTER_SLOW_MS;
+      this.log.info(
+        "A write to {path} took {ms} ms: writing in the background for {seconds} s",
+        {
+          path: file.path,
+          ms: Math.round(took),
+          seconds: BACKGROUND_AFTER_SLOW_MS / 1000,
+        },
       );
     }
-  }
-
-  /** Closes the file, shifts the old files by one and opens a new file. */
-  async #rotate(): Promise<void> {
-    const file = this.#file!;
-    if (this.#fsync) await file.syncData();
-    file.close();
-    this.#file = undefined;
-    const path = this.#path;
-    if (this.#maxFiles === 0) {
-      await removeIfPresent(path);
-    } else {
-      for (let i = this.#maxFiles - 1; i >= 1; i--) {
-        await renameIfPresent(`${path}.${i}`, `${path}.${i + 1}`);
-      }
-      await renameIfPresent(path, `${path}.1`);
-    }
-    this.log.debug("Rotated {path}", { path });
-    await this.#open();
-  }
-}
-
-async function renameIfPresent(from: string, to: string): Promise<void> {
-  try {
-    await Deno.rename(from, to);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
-}
-
-async function removeIfPresent(path: string): Promise<void> {
-  try {
-    await Deno.remove(path);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
 }

@@ -16,7 +16,7 @@ import {
 } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
-import { ByteBuilder, payload, writeAll } from "../payload.ts";
+import { ByteBuilder, payload, utf8Length } from "../payload.ts";
 import {
   checkReconnectWaits,
   TcpConnection,
@@ -31,12 +31,13 @@ export const TcpClientOptions = z.strictObject({
   port: z.number().int().min(1).max(65_535).describe(
     "The port to connect to.",
   ),
-  framing: z.enum(["newline", "length"]).default("newline").describe(
-    'How events are delimited: "newline" writes each one followed by "\\n"; "length" writes a 4-byte big-endian length, then the bytes.',
-  ),
+  framing: z.enum(["newline", "length", "octet_counting"]).default("newline")
+    .describe(
+      'How events are delimited: "newline" writes each one followed by "\\n"; "length" writes a 4-byte big-endian length, then the bytes; "octet_counting" writes the length in decimal digits and a space, then the bytes (RFC 6587, what syslog receivers expect over TCP).',
+    ),
   ...tcpReconnectFields(10_000),
   max_wait: z.number().positive().optional().describe(
-    'Seconds a batch of events may wait for the connection (connecting, reconnecting, sending again) before its events go to the "error" queue; without it, they wait until the peer is back or the actor stops.',
+    'Seconds a batch of events may wait for the connection (connecting, reconnecting, sending again after a failed or timed-out write) before its events go to the "error" queue; without it, they wait until the peer is back or the actor stops.',
   ),
 }).superRefine(checkReconnectWaits);
 
@@ -56,12 +57,24 @@ export type TcpClientOptions = z.infer<typeof TcpClientOptions>;
  * inbox fills up to its capacity, then back-pressure holds the producers. With
  * `max_wait`, a batch that waited that long goes to the `error` queue instead.
  *
- * A batch whose write failed is written again, whole, on the next connection:
- * delivery is at-least-once, and the peer may get the start of a batch twice
- * (the first time on the broken connection). TCP itself cannot tell whether
- * the peer read what was written: events written just before the peer went
- * away without closing may be lost; a protocol with acknowledgements is needed
- * for more. Anything the peer sends is read and ignored.
+ * A peer that accepts but does not read fills the socket's buffers, and the
+ * write waits. From one second without progress, `health()` says the actor is
+ * not ready and why (the admin server's `/ready` answers 503 naming it); after
+ * `write_timeout` seconds without progress (default 30) the connection is
+ * logged as lost, closed and replaced by a new one, and the batch is written
+ * again there. The actor stays not ready until a write is complete.
+ *
+ * A batch whose write failed or timed out is written again, whole, on the
+ * next connection (or goes to `error` once `max_wait` has passed): delivery is
+ * at-least-once, and the peer may get the start of a batch twice (the first
+ * time on the broken connection). The events are retried rather than failed
+ * because a new connection often reaches a peer that reads again (restarted,
+ * or another one behind a load balancer), and back-pressure meanwhile holds
+ * the producers instead of losing events. TCP itself cannot tell whether the
+ * peer read what was written: events written just before the peer went away
+ * without closing, or left in the buffers of a connection replaced after a
+ * timeout, may be lost; a protocol with acknowledgements is needed for more.
+ * Anything the peer sends is read and ignored.
  *
  * @example
  * ```ts
@@ -97,6 +110,7 @@ export const tcpClient: ActorSpec<TcpClientOptions> = {
     framing: "newline",
     reconnect_min_ms: 100,
     reconnect_max_ms: 10_000,
+    write_timeout: 30,
     max_wait: 60,
   },
   create: (name, options, settings) => new TcpClient(name, options, settings),
@@ -108,9 +122,11 @@ const NEWLINE = 10;
 export class TcpClient extends Actor {
   readonly kind = "output";
   #tcp: TcpConnection;
-  #lengthFraming: boolean;
+  #framing: TcpClientOptions["framing"];
   #maxWaitMs: number;
   #bytes = new ByteBuilder();
+  /** Failed writes since the last one that succeeded. */
+  #failures = 0;
 
   /** Makes a TCP client; see {@link TcpClientOptions}. */
   constructor(
@@ -121,7 +137,7 @@ export class TcpClient extends Actor {
     super(name, settings, { outbound: ["error"] });
     const parsed = TcpClientOptions.parse(options);
     this.#tcp = new TcpConnection(parsed, () => this.log);
-    this.#lengthFraming = parsed.framing === "length";
+    this.#framing = parsed.framing;
     this.#maxWaitMs = (parsed.max_wait ?? Infinity) * 1000;
   }
 
@@ -135,6 +151,14 @@ export class TcpClient extends Actor {
     return this.#tcp.connections;
   }
 
+  /**
+   * Not ready while not connected, while a write has made no progress for a
+   * second, and after a write timed out until one is complete.
+   */
+  override health(): { ready: boolean; reason?: string } {
+    return this.#tcp.health();
+  }
+
   override setup(): void {
     this.#tcp.connect();
   }
@@ -146,24 +170,39 @@ export class TcpClient extends Actor {
     // Stopped at once: give up waiting for the connection.
     using _ = whenAborted(context.signal, () => this.#tcp.abort());
     const failed = this.#encode(events);
+    for (const [event, error] of failed ?? []) context.fail(event, error);
     const bytes = this.#bytes.bytes();
     const deadline = Date.now() + this.#maxWaitMs;
     while (bytes.length > 0) {
       const conn = this.#tcp.current ?? await this.#connection(deadline);
       try {
-        await writeAll(conn, bytes);
+        await this.#tcp.write(conn, bytes);
+        this.#failures = 0;
         break;
       } catch (error) {
         if (this.#tcp.stopped) throw error;
         const reason = errorMessage(error);
-        this.log.warn(
-          "Writing to {address} failed; sending {count} event(s) again on a new connection: {error}",
-          { address: this.#tcp.address, count: events.length, error: reason },
-        );
         this.#tcp.drop(conn, reason);
+        if (Date.now() >= deadline) {
+          throw new Error(
+            `Could not write to ${this.#tcp.address} within ${
+              this.#maxWaitMs / 1000
+            } s: ${reason}`,
+            { cause: error },
+          );
+        }
+        // The first failure of a run is a warning, the next ones debug.
+        const text =
+          "Writing to {address} failed; sending {count} event(s) again on a new connection: {error}";
+        const values = {
+          address: this.#tcp.address,
+          count: events.length,
+          error: reason,
+        };
+        if (this.#failures++ === 0) this.log.warn(text, values);
+        else this.log.debug(text, values);
       }
     }
-    for (const [event, error] of failed ?? []) context.fail(event, error);
   }
 
   override async teardown(): Promise<void> {
@@ -187,11 +226,19 @@ export class TcpClient extends Actor {
         continue;
       }
       const start = bytes.length;
-      if (this.#lengthFraming) bytes.addUint32(0);
+      const framing = this.#framing;
+      if (framing === "length") bytes.addUint32(0);
+      else if (framing === "octet_counting") {
+        const length = typeof data === "string"
+          ? utf8Length(data)
+          : data.length;
+        bytes.addText(`${length} `);
+      }
       if (typeof data === "string") bytes.addText(data);
       else bytes.addBytes(data);
-      if (this.#lengthFraming) bytes.setUint32(start, bytes.length - start - 4);
-      else bytes.addByte(NEWLINE);
+      if (framing === "length") {
+        bytes.setUint32(start, bytes.length - start - 4);
+      } else if (framing === "newline") bytes.addByte(NEWLINE);
     }
     return failed;
   }

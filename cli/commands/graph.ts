@@ -16,7 +16,10 @@ export const graphCommand: Command = {
   help: `Usage: ${NAME} graph FILE [--format dot|mermaid]
 
 Prints the actors of FILE as nodes and its connections as edges labelled
-"outbound queue -> inbound queue".
+"outbound queue -> inbound queue". The queues of "expose:" are external
+ends: nodes of their own, dotted, joined to their actor by an edge labelled
+"writable -> inbox" (a program writes there) or "outbox -> readable" (a
+program reads there).
 
 Options:
   --format FORMAT  dot (Graphviz, the default) or mermaid
@@ -66,15 +69,38 @@ function toDot(config: PipelineConfig): string {
       }${role === "" ? "" : ', style="rounded,dashed"'}];`,
     );
   }
-  for (const connection of config.connections) {
-    const [from, out] = splitAddress(connection.from);
-    const [to, inbound] = splitAddress(connection.to);
+  for (const end of config.expose ?? []) {
     lines.push(
-      `  ${id(from)} -> ${id(to)} [label=${id(`${out} -> ${inbound}`)}];`,
+      `  ${id(end.address)} [label=${
+        id(`${end.address}\n(external ${end.direction} end)`)
+      }, style="dotted"];`,
+    );
+  }
+  for (const { from, to } of edges(config)) {
+    const [source, out] = splitAddress(from);
+    const [target, inbound] = splitAddress(to);
+    lines.push(
+      `  ${id(source)} -> ${id(target)} [label=${id(`${out} -> ${inbound}`)}];`,
     );
   }
   lines.push("}");
   return lines.join("\n") + "\n";
+}
+
+/**
+ * The connections of `config`, then one per external end: from the end
+ * (`"parse.inbox.writable"`) or to it (`"format.outbox.readable"`), so that
+ * the end is the node named after its address.
+ */
+function edges(config: PipelineConfig): { from: string; to: string }[] {
+  return [
+    ...config.connections,
+    ...(config.expose ?? []).map(({ address, direction }) =>
+      direction === "writable"
+        ? { from: `${address}.writable`, to: address }
+        : { from: address, to: `${address}.readable` }
+    ),
+  ];
 }
 
 function toMermaid(config: PipelineConfig): string {
@@ -90,11 +116,19 @@ function toMermaid(config: PipelineConfig): string {
       }]`,
     );
   }
-  for (const connection of config.connections) {
-    const [from, out] = splitAddress(connection.from);
-    const [to, inbound] = splitAddress(connection.to);
+  for (const [i, end] of (config.expose ?? []).entries()) {
+    ids.set(end.address, `e${i}`);
     lines.push(
-      `  ${ids.get(from)} -->|${label(`${out} -> ${inbound}`)}| ${ids.get(to)}`,
+      `  e${i}([${label(`${end.address}\n(external ${end.direction} end)`)}])`,
+    );
+  }
+  for (const { from, to } of edges(config)) {
+    const [source, out] = splitAddress(from);
+    const [target, inbound] = splitAddress(to);
+    lines.push(
+      `  ${ids.get(source)} -->|${label(`${out} -> ${inbound}`)}| ${
+        ids.get(target)
+      }`,
     );
   }
   return lines.join("\n") + "\n";

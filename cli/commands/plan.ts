@@ -30,8 +30,9 @@ pipeline running OLD to NEW would do, one line per actor:
   - remove   an actor of OLD only
 
 then the connections added (+) and removed (-), the connections whose queue
-settings change (~ queue), the changes of "logs:" and "metrics:", and a
-summary such as "Plan: 1 to add, 2 to replace, 0 to remove, 5 unchanged.";
+settings change (~ queue), the changes of "logs:" and "metrics:", the queues
+"expose:" adds (+) and removes (-), and a summary such as "Plan: 1 to add,
+2 to replace, 0 to remove, 5 unchanged.";
 or that nothing changes. Options whose name says they hold a secret (token,
 password, key...) and passwords in URLs show as (secret). A "module:" actor
 is compared by its "module:" as written, not by the module's code.
@@ -39,7 +40,8 @@ is compared by its "module:" as written, not by the module's code.
 Options:
   --json               Print the plan as JSON: "actors" (keep, replace, add,
                        remove), "connections" (keep, add, remove), "queues",
-                       "logs" and "metrics" when they change, "changed"
+                       "logs", "metrics" and "expose" when they change,
+                       "changed"
   --detailed-exitcode  Exit with 4 when something changes, 0 when nothing
                        does (as "terraform plan -detailed-exitcode", whose 2
                        is a usage error here)

@@ -12,6 +12,7 @@ import { AdminServer } from "../../admin/server.ts";
 import { errorMessage } from "../../core/actor.ts";
 import { loadPipeline } from "../../core/config/mod.ts";
 import { ConfigError } from "../../core/errors.ts";
+import { reopenFiles } from "../../core/reopen.ts";
 import { LOG_LEVELS, type LogLevel } from "../../core/log.ts";
 import type { Router, StopReport } from "../../core/router.ts";
 import {
@@ -29,9 +30,9 @@ import {
   UsageError,
 } from "../args.ts";
 import { type Command, type Exit, EXIT_CODES, NAME } from "../command.ts";
-import { configErrorText, err } from "../output.ts";
+import { configErrorText, err, runsAlone } from "../output.ts";
 import { PidFile, PidFileError } from "../pid_file.ts";
-import { listenForSignals } from "../signals.ts";
+import { listenForHangup, listenForSignals } from "../signals.ts";
 import { StatusLine } from "../status_line.ts";
 
 /** `run`: runs a pipeline until SIGINT/SIGTERM, then drains and stops. */
@@ -44,6 +45,10 @@ SIGTERM it stops by draining: inputs stop, every queue empties downstream and
 outputs flush; then the stop report is printed on stderr. A second signal
 exits at once without draining. A pipeline whose inputs end by themselves
 stops the same way when everything has drained.
+
+On SIGHUP, every actor that writes files (file_out, log_file) closes them and
+opens its path again before its next write: send it from logrotate's
+postrotate step (kill -HUP PID) after the files were moved away.
 
 On a terminal, a status line at the bottom of stderr shows events per second
 in (made by inputs) and out (handled by outputs) and the fullest queue.
@@ -120,6 +125,10 @@ async function main(args: string[], exit: Exit): Promise<number> {
     return EXIT_CODES.invalid;
   }
   const { router, config } = loaded;
+  if (!runsAlone(config)) {
+    await router.stop();
+    return EXIT_CODES.invalid;
+  }
   if (config.logs === null) {
     const name = freeName(router, "log");
     router.registerLogActor(
@@ -140,6 +149,20 @@ async function main(args: string[], exit: Exit): Promise<number> {
     status?.stop();
     notice(`Second ${signal}: exiting at once without draining`, "warning");
     exit(signal === "SIGINT" ? EXIT_CODES.sigint : EXIT_CODES.sigterm);
+  });
+
+  // SIGHUP: files moved away by logrotate are opened again.
+  using _hangup = listenForHangup(() => {
+    const actors = reopenFiles(router);
+    notice(
+      `SIGHUP: reopening the files of ${
+        actors.length === 0
+          ? "no actor (none writes files)"
+          : actors.map((name) => `"${name}"`).join(", ")
+      } at their next write`,
+      "info",
+      { reopened: actors },
+    );
   });
 
   try {

@@ -8,7 +8,7 @@
 import { resolve } from "node:path";
 import { onePositional, parse, seconds, UsageError } from "../args.ts";
 import { type Command, EXIT_CODES, NAME } from "../command.ts";
-import { checkFile, err, out } from "../output.ts";
+import { checkFile, err, out, runsAlone } from "../output.ts";
 import { isUserName, systemdUnit, thisCommand, unitName } from "../service.ts";
 
 /** `service`: prints a systemd unit that runs a pipeline as a service. */
@@ -55,7 +55,8 @@ async function main(args: string[]): Promise<number> {
   if (user !== undefined && !isUserName(user)) {
     throw new UsageError(`--user must be a user name, not "${user}"`);
   }
-  if (await checkFile(file) === undefined) return EXIT_CODES.invalid;
+  const config = await checkFile(file);
+  if (config === undefined || !runsAlone(config)) return EXIT_CODES.invalid;
   const command = values.binary === undefined
     ? thisCommand()
     : [resolve(values.binary)];

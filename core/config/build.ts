@@ -67,8 +67,8 @@ export interface BuildOptions {
 /**
  * Builds a router, not started, from a loaded bootstrap file: makes every
  * actor (see {@link makeActor}), registers it, registers the `logs:` and
- * `metrics:` actors, connects the queues and checks the graph (throwing its
- * `GraphError`). On any error, the router made is stopped.
+ * `metrics:` actors, connects the queues, exposes the `expose:` queues (see
+ * `Router.expose`) and checks the graph (throwing its `GraphError`). On any error, the router made is stopped.
  *
  * @example
  * ```ts
@@ -110,6 +110,7 @@ export async function buildRouter(
     for (const connection of config.connections) {
       router.connect(connection.from, connection.to, connection.options);
     }
+    for (const { address } of config.expose ?? []) router.expose(address);
     router.check();
     return router;
   } catch (error) {

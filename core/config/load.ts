@@ -14,12 +14,14 @@
  * @module
  */
 
-import { isMap, isScalar, type YAMLMap } from "yaml";
+import { isMap, isScalar, isSeq, type Node, type YAMLMap } from "yaml";
 import { BUILTIN_ACTORS } from "../../actors/mod.ts";
 import type { Actor } from "../actor.ts";
 import { didYouMean, GraphError } from "../errors.ts";
 import { type ActorSpec, isActorSpec, Registry } from "../registry.ts";
 import type { Router, RouterOptions } from "../router.ts";
+import { addressParts } from "../graph.ts";
+import { endDirection, makeEnd } from "../router_ends.ts";
 import { buildRouter, makeActor } from "./build.ts";
 import { checkConnections, type Route } from "./connections.ts";
 import { type Lookup, substituteVariables } from "./env.ts";
@@ -31,7 +33,7 @@ import {
   type Entry,
 } from "./schema_check.ts";
 import { type BootstrapSource, readSource } from "./source.ts";
-import type { ActorConfig, PipelineConfig } from "./types.ts";
+import type { ActorConfig, ExposedQueue, PipelineConfig } from "./types.ts";
 import { firstLine, YamlFile } from "./yaml.ts";
 
 /**
@@ -157,6 +159,12 @@ export async function loadConfig(
   return config;
 }
 
+/** A queue of `expose:`, with its item in the file. */
+interface Exposed {
+  address: string;
+  node: Node;
+}
+
 class Loader {
   #yaml: YamlFile;
   #base: URL;
@@ -195,11 +203,13 @@ class Loader {
     const declared = new Map(entries.map((entry) => [entry.name, entry]));
     const side = this.#sideStreams(root, declared);
     const routes = checkConnections(yaml, root, declared);
+    const exposed = this.#exposed(root, declared);
     const config = this.#config(entries, routes, side);
     const router = await this.#buildChecked(
       config,
       entries,
       routes,
+      exposed,
       root,
       routerOptions,
     );
@@ -314,6 +324,43 @@ class Loader {
     return side;
   }
 
+  /**
+   * The queues `expose:` lists, each once, whose actor is declared; what is
+   * wrong with the others is reported at their item.
+   */
+  #exposed(
+    root: YAMLMap,
+    declared: ReadonlyMap<string, Entry>,
+  ): Exposed[] {
+    const yaml = this.#yaml;
+    const node = yaml.child(root, "expose");
+    if (!isSeq(node)) return [];
+    const exposed: Exposed[] = [];
+    node.items.forEach((item, index) => {
+      if (!isScalar(item) || typeof item.value !== "string") return;
+      const address = item.value;
+      const path = ["expose", index];
+      const name = addressParts(address)?.[0];
+      if (name === undefined) {
+        // Router.expose says what is wrong with the address.
+        exposed.push({ address, node: item });
+      } else if (exposed.some((other) => other.address === address)) {
+        yaml.add(item, path, `"${address}" is listed twice in "expose"`);
+      } else if (!declared.has(name)) {
+        yaml.add(
+          item,
+          path,
+          `Unknown actor "${name}" in "expose"${
+            didYouMean(name, declared.keys())
+          }`,
+        );
+      } else {
+        exposed.push({ address, node: item });
+      }
+    });
+    return exposed;
+  }
+
   /** The file's content: the actors whose type is known, the connections. */
   #config(
     entries: readonly Entry[],
@@ -361,6 +408,7 @@ class Loader {
     config: PipelineConfig,
     entries: readonly Entry[],
     routes: readonly Route[],
+    exposed: readonly Exposed[],
     root: YAMLMap,
     routerOptions: RouterOptions,
   ): Promise<Router | undefined> {
@@ -371,6 +419,24 @@ class Loader {
     }
     const known = (name: string | null) =>
       name !== null && made.has(name) ? name : null;
+    // The ends of actors that were made, each checked as Router.expose
+    // checks it; their connections come after those of the file.
+    const ends: (ExposedQueue & { node: Node })[] = [];
+    for (const { address, node } of exposed) {
+      const name = addressParts(address)?.[0];
+      if (name !== undefined && !made.has(name)) continue;
+      try {
+        const direction = endDirection(makeEnd(made, address))!;
+        ends.push({ address, direction, node });
+      } catch (error) {
+        if (!(error instanceof TypeError)) throw error;
+        yaml.add(node, ["expose"], error.message);
+      }
+    }
+    config.expose = ends.map(({ address, direction }) => ({
+      address,
+      direction,
+    }));
     try {
       return await buildRouter({
         ...config,
@@ -382,13 +448,17 @@ class Loader {
       if (!(error instanceof GraphError)) throw error;
       const connectionsNode = yaml.child(root, "connections");
       for (const problem of error.problems) {
-        const route = problem.connection === undefined
-          ? undefined
-          : routes[problem.connection];
+        const at = problem.connection ?? -1;
+        const route = routes[at];
+        const end = ends[at - config.connections.length];
         yaml.add(
-          route?.node ?? yaml.keyNode(root, ["connections"]) ??
+          route?.node ?? end?.node ?? yaml.keyNode(root, ["connections"]) ??
             connectionsNode ?? root,
-          route === undefined ? ["connections"] : ["connections", route.index],
+          route !== undefined
+            ? ["connections", route.index]
+            : end !== undefined
+            ? ["expose"]
+            : ["connections"],
           problem.message,
         );
       }

@@ -34,4 +34,9 @@ export {
   type ReplacedActor,
 } from "./plan.ts";
 export { type BootstrapSource } from "./source.ts";
-export type { ActorConfig, ConnectionConfig, PipelineConfig } from "./types.ts";
+export type {
+  ActorConfig,
+  ConnectionConfig,
+  ExposedQueue,
+  PipelineConfig,
+} from "./types.ts";

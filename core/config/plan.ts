@@ -216,6 +216,8 @@ export interface ReloadPlan {
   logs?: { before: string | null; after: string | null };
   /** The actor `metrics:` names, when that changes. */
   metrics?: { before: string | null; after: string | null };
+  /** The queues `expose:` adds and removes, when it changes. */
+  expose?: { add: string[]; remove: string[] };
 }
 
 /**
@@ -328,11 +330,24 @@ export function planReload(
       plan[side] = { before: before[side], after: after[side] };
     }
   }
+  const exposedBefore = new Set(addresses(before.expose));
+  const exposedAfter = new Set(addresses(after.expose));
+  const exposes = {
+    add: [...exposedAfter].filter((address) => !exposedBefore.has(address)),
+    remove: [...exposedBefore].filter((address) => !exposedAfter.has(address)),
+  };
+  if (exposes.add.length + exposes.remove.length > 0) plan.expose = exposes;
   plan.changed = plan.actors.replace.length + plan.actors.add.length +
           plan.actors.remove.length + plan.connections.add.length +
           plan.connections.remove.length + plan.queues.length > 0 ||
-    plan.logs !== undefined || plan.metrics !== undefined;
+    plan.logs !== undefined || plan.metrics !== undefined ||
+    plan.expose !== undefined;
   return plan;
+}
+
+/** The addresses of the queues of an `expose:`. */
+function addresses(exposed: PipelineConfig["expose"]): string[] {
+  return (exposed ?? []).map(({ address }) => address);
 }
 
 /** `ms` in seconds, or `undefined`. */

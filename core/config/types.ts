@@ -10,6 +10,7 @@
 import type { ActorSettings } from "../actor.ts";
 import type { ActorSpec } from "../registry.ts";
 import type { ConnectionOptions } from "../router.ts";
+import type { EndDirection } from "../router_ends.ts";
 
 /**
  * One actor of a loaded bootstrap file.
@@ -113,4 +114,27 @@ export interface PipelineConfig {
   logs: string | null;
   /** The actor receiving metric events, or `null`. */
   metrics: string | null;
+  /** The queues a program opens as Web Streams (`expose:`). */
+  expose?: ExposedQueue[];
+}
+
+/**
+ * A queue of a bootstrap file's `expose:`: an external end of the pipeline
+ * that a program opens as a Web Stream (see `Router.expose`).
+ *
+ * @example
+ * ```ts
+ * import { loadConfig, type ExposedQueue } from "./mod.ts";
+ * const config = await loadConfig({
+ *   text: "actors:\n  sink: { type: \"null\" }\nexpose: [sink.inbox]\n",
+ * });
+ * const end: ExposedQueue = config.expose![0]!;
+ * end.direction; // "writable"
+ * ```
+ */
+export interface ExposedQueue {
+  /** The queue, `"actor.queue"`. */
+  address: string;
+  /** `"writable"` for an inbound queue, `"readable"` for an outbound one. */
+  direction: EndDirection;
 }

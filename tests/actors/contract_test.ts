@@ -159,6 +159,12 @@ export const FIXTURES: Record<string, () => Promise<Fixture>> = {
   prometheus: prometheusFixture,
   stdin: stdinFixture,
   stdout: stdoutFixture,
+  syslog_encode: () =>
+    Promise.resolve({
+      options: { hostname: "h" },
+      badEvent: { header: {}, data: { message: 1 } },
+      cleanup: () => Promise.resolve(),
+    }),
   tcp_client: tcpClientFixture,
   tcp_server: tcpServerFixture,
   tippingbucket: () =>

@@ -39,6 +39,7 @@ function options(port: number) {
     reconnect_min_ms: 5,
     reconnect_max_ms: 20,
     connect_timeout: 10,
+    write_timeout: 30,
   };
 }
 
@@ -121,6 +122,7 @@ Deno.test("tcpReconnectFields with checkReconnectWaits: defaults, and the longes
     reconnect_min_ms: 100,
     reconnect_max_ms: 30_000,
     connect_timeout: 10,
+    write_timeout: 30,
   });
   const result = Options.safeParse({
     reconnect_min_ms: 100,

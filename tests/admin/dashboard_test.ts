@@ -6,9 +6,11 @@
  */
 
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
+import { type BrowserContext, chromium } from "playwright-core";
 import { AdminServer } from "../../admin/server.ts";
-import { eventually } from "../helpers.ts";
+import { Router } from "../../core/router.ts";
+import { eventually, numbered } from "../helpers.ts";
+import { Pass } from "../core/fixtures.ts";
 import { type Program, testWith } from "../requires.ts";
 import { fiftyActors } from "./support.ts";
 
@@ -21,6 +23,25 @@ const CHROMIUM: Program = {
 
 /** How long to wait for the page: up to 20 s, checking every 50 ms. */
 const PATIENCE = { tries: 400, everyMs: 50 };
+
+/** Chromium at `path`, headless, with a profile in `dir`. */
+function launch(dir: string, path: string): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(`${dir}/profile`, {
+    executablePath: path,
+    headless: true,
+    viewport: { width: 1600, height: 900 },
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}
 
 testWith(
   "the dashboard draws every actor of a 50-actor pipeline, its counters rise and a clicked queue shows tapped events",
@@ -36,24 +57,7 @@ testWith(
       types: { input: "generator", split: "fanout" },
     });
     await router.start();
-    const context = await chromium.launchPersistentContext(
-      `${dir}/profile`,
-      {
-        executablePath: chromiumPath!,
-        headless: true,
-        viewport: { width: 1600, height: 900 },
-        args: [
-          "--headless",
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
-      },
-    );
+    const context = await launch(dir, chromiumPath!);
     try {
       const page = context.pages()[0] ?? await context.newPage();
       const errors: string[] = [];
@@ -147,6 +151,51 @@ testWith(
       assert.deepEqual(errors, [], "no script error on the page");
       assert.deepEqual(external, [], "the page fetched nothing elsewhere");
       assert.ok(sinks.every((sink) => sink.events.length > 0));
+    } finally {
+      await context.close();
+      await admin.close();
+      await router.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+testWith(
+  "the dashboard draws a router's external ends as such, joined to their actor",
+  [CHROMIUM],
+  async ([chromiumPath]) => {
+    const dir = await Deno.makeTempDir({ prefix: "dashboard_test_" });
+    const router = new Router({ metricsIntervalMs: 0 });
+    router.register(new Pass("pass"));
+    const writable = router.writable("pass.inbox");
+    const readable = router.readable("pass.outbox");
+    const admin = new AdminServer({ router, port: 0 });
+    await router.start();
+    const context = await launch(dir, chromiumPath!);
+    try {
+      const writing = ReadableStream.from(numbered(3)).pipeTo(writable);
+      const read = Array.fromAsync(readable);
+      const page = context.pages()[0] ?? await context.newPage();
+      await page.goto(admin.url);
+      await eventually(
+        async () =>
+          await page.locator("[data-actor]").count() === 3 || undefined,
+        "3 actors drawn",
+        PATIENCE,
+      );
+      const ends = await page.locator(".actor.end").evaluateAll((nodes) =>
+        nodes.map((node) => [
+          node.getAttribute("data-actor"),
+          node.querySelector(".sub")?.textContent,
+        ])
+      );
+      assert.deepEqual(ends.sort(), [
+        ["pass.inbox", "external writable end"],
+        ["pass.outbox", "external readable end"],
+      ]);
+      assert.equal(await page.locator("[data-queue]").count(), 2);
+      await writing;
+      assert.equal((await read).length, 3);
     } finally {
       await context.close();
       await admin.close();

@@ -90,3 +90,29 @@ Deno.test("pipelineView lists each actor's queues inbound first, with what they 
   }]);
   await router.stop();
 });
+
+Deno.test("pipelineView marks a router's external ends with their direction", async () => {
+  const router = new Router();
+  router.register(new Collector("sink"));
+  router.register(new ListInput("input", []));
+  router.expose("sink.inbox");
+  router.expose("input.outbox");
+  const view = pipelineView(router, router.metrics(), {
+    seconds: 0,
+    actors: {},
+  });
+  assert.deepEqual(
+    view.actors.map((actor) => [actor.name, actor.kind, actor.end]),
+    [
+      ["sink", "output", undefined],
+      ["input", "input", undefined],
+      ["sink.inbox", "input", "writable"],
+      ["input.outbox", "output", "readable"],
+    ],
+  );
+  assert.deepEqual(
+    view.connections.map(({ from, to }) => `${from} -> ${to}`),
+    ["sink.inbox.outbox -> sink.inbox", "input.outbox -> input.outbox.inbox"],
+  );
+  await router.stop();
+});

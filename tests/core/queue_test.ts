@@ -438,6 +438,50 @@ Deno.test("OutboundQueue.push() returns a promise once a full batch must wait fo
   });
 });
 
+Deno.test("OutboundQueue.pushAll() sends in order with single sends, passes a whole batch on without a copy, waits as push() does and discards what is not an event", async () => {
+  const target = new Queue("b.inbox", { capacity: 4 * MAX_BATCH });
+  const discarded: string[] = [];
+  const outbox = new OutboundQueue("a.outbox", {
+    onDiscard: (_value, reason) => discarded.push(reason),
+  });
+  outbox.connect(target);
+  const whole = numbered(MAX_BATCH);
+  const writing = outbox.pushAll(whole);
+  assert.ok(writing instanceof Promise, "a whole batch is written at once");
+  await writing;
+  const small = numbered(3);
+  assert.equal(outbox.pushAll(small), undefined);
+  assert.equal(outbox.push({ header: {}, data: "one more" }), undefined);
+  assert.equal(small.length, 3, "the caller's array is left as it was");
+  const full = outbox.pushAll(numbered(MAX_BATCH));
+  assert.ok(full instanceof Promise, "a full batch must be waited for");
+  await full;
+  assert.equal(
+    outbox.pushAll([{ header: {}, data: "ok" }, "bad" as never, null as never]),
+    undefined,
+  );
+  await outbox.close();
+  const batches = await readAll(target);
+  assert.equal(batches[0], whole, "the whole batch is passed on as it is");
+  assert.deepEqual(batches.flat().map((event) => event.data), [
+    ...data(whole),
+    ...data(small),
+    "one more",
+    ...data(numbered(MAX_BATCH)),
+    "ok",
+  ]);
+  assert.deepEqual(discarded, [
+    "not an object (string)",
+    "not an object (null)",
+  ]);
+  assert.equal(outbox.figures().in_total, 2 * MAX_BATCH + 5);
+  assert.equal(outbox.figures().discarded_total, 2);
+
+  const loose = new OutboundQueue("c.outbox");
+  assert.equal(loose.pushAll(numbered(3)), undefined);
+  assert.equal(loose.figures().dropped_total, 3, "not connected: dropped");
+});
+
 Deno.test("OutboundQueue.close() writes everything sent before it, then drops and reports later sends", async () => {
   const target = new Queue("b.inbox", { capacity: 2 });
   const drops: [number, string][] = [];
@@ -480,4 +524,97 @@ Deno.test("QueuePool makes the declared queues and more by name when allowed", (
     "outbox",
     "error",
   ]);
+});
+
+Deno.test("drop_oldest and drop_newest count what they drop alike: it reached the queue and was dropped", async () => {
+  const figures = [];
+  for (const whenFull of ["drop_newest", "drop_oldest"] as const) {
+    const queue = new Queue("a.inbox", { capacity: 3, whenFull });
+    const writer = queue.writable.getWriter();
+    await writer.write(numbered(5));
+    await writer.close();
+    assert.equal((await readAll(queue)).flat().length, 3);
+    figures.push(queue.figures());
+  }
+  assert.deepEqual(figures[0], figures[1]);
+  assert.deepEqual(
+    { ...figures[0], capacity: undefined },
+    {
+      in_total: 5,
+      out_total: 3,
+      dropped_total: 2,
+      abandoned_total: 0,
+      discarded_total: 0,
+      failed_total: 0,
+      depth: 0,
+      capacity: undefined,
+    },
+  );
+});
+
+Deno.test("Queue.clear() does not count the events of a writer still waiting for room: its writer counts them", async () => {
+  const target = new Queue("b.inbox", { capacity: 2 });
+  const outbox = new OutboundQueue("a.outbox");
+  outbox.connect(target);
+  for (const event of numbered(5)) outbox.push(event);
+  const writing = outbox.flush()!;
+  await Promise.resolve();
+  assert.equal(target.waiting, 3);
+  target.clear();
+  await writing;
+  const inbound = target.figures();
+  const outbound = outbox.figures();
+  // Two entered and were thrown away; three never entered.
+  assert.deepEqual(
+    [inbound.in_total, inbound.dropped_total, inbound.abandoned_total],
+    [2, 2, 2],
+  );
+  assert.deepEqual(
+    [
+      outbound.in_total,
+      outbound.out_total,
+      outbound.dropped_total,
+      outbound.abandoned_total,
+    ],
+    [5, 2, 3, 3],
+  );
+});
+
+Deno.test("OutboundQueue whose sender does not wait: block throws a TypeError naming it, drop policies drop and count", async () => {
+  for (const whenFull of ["block", "drop_newest", "drop_oldest"] as const) {
+    const target = new Queue("b.inbox", { capacity: 1, whenFull });
+    const outbox = new OutboundQueue("a.outbox");
+    outbox.connect(target);
+    const events = numbered(3 * MAX_BATCH + 10);
+    let thrown: unknown;
+    let sent = 0;
+    // One synchronous run: the write in flight cannot finish meanwhile.
+    for (const event of events) {
+      try {
+        void outbox.push(event);
+        sent++;
+      } catch (error) {
+        thrown = error;
+        break;
+      }
+      assert.ok(outbox.figures().depth <= 3 * MAX_BATCH, whenFull);
+    }
+    const figures = outbox.figures();
+    if (whenFull === "block") {
+      assert.ok(thrown instanceof TypeError);
+      assert.match(
+        thrown.message,
+        /^Cannot send to "a\.outbox": 1024 events already wait for room there; wait for the promise that send\(\) returns before sending more/,
+      );
+      assert.equal(sent, 3 * MAX_BATCH);
+      assert.equal(figures.in_total, sent, "the push that threw sent nothing");
+      assert.equal(figures.dropped_total, 0);
+    } else {
+      assert.equal(thrown, undefined);
+      assert.equal(figures.in_total, events.length);
+      assert.equal(figures.dropped_total, 10, whenFull);
+    }
+    target.clear();
+    await outbox.close();
+  }
 });

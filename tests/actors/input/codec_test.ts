@@ -1,16 +1,22 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
+import { Actor } from "../../../core/actor.ts";
+import { type OutboundQueue, Queue } from "../../../core/queue.ts";
 import {
   type Codec,
   type DecodeFailure,
   decodeMessage,
   type DecodeSink,
   failureEvent,
+  InputSink,
   LengthFrameDecoder,
   LineSplitter,
+  type PausingDecoder,
   SAMPLE_CHARS,
+  SendGate,
   StreamDecoder,
 } from "../../../actors/input/codec.ts";
-import { encode, frame } from "./support.ts";
+import { encode, frame, joined } from "./support.ts";
 
 /** A sink that keeps values and failures with their line numbers. */
 function recorder(): DecodeSink & {
@@ -199,14 +205,7 @@ Deno.test("LineSplitter counts an over-long line held across chunks once", () =>
 });
 
 function frames(...payloads: Uint8Array[]): Uint8Array {
-  const parts = payloads.map(frame);
-  const all = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    all.set(part, offset);
-    offset += part.length;
-  }
-  return all;
+  return joined(payloads.map(frame));
 }
 
 Deno.test("LengthFrameDecoder decodes frames whatever the chunk boundaries", () => {
@@ -280,4 +279,214 @@ Deno.test("failureEvent carries the source and an error header in the core's sha
     },
   );
   assert.ok(!Number.isNaN(Date.parse(error.time as string)));
+});
+
+/**
+ * A recorder that says it is full after every `every`-th value or failure
+ * (0: never), until `full = false` is set again.
+ */
+function fillingRecorder(every: number): ReturnType<typeof recorder> & {
+  full: boolean;
+} {
+  const sink = recorder();
+  let made = 0;
+  const filling = {
+    ...sink,
+    full: false,
+    value: (data: unknown, line: number) => {
+      sink.value(data, line);
+      if (every > 0 && ++made % every === 0) filling.full = true;
+    },
+    failure: (failure: DecodeFailure, line: number) => {
+      sink.failure(failure, line);
+      if (every > 0 && ++made % every === 0) filling.full = true;
+    },
+  };
+  return filling;
+}
+
+/**
+ * Feeds `bytes` in chunks of the given sizes with `feed`, resuming each time
+ * the decoder stopped (after checking it stopped only when the sink was
+ * full, right after one value or failure), then ends.
+ */
+function feedPausing(
+  decoder: PausingDecoder,
+  sink: ReturnType<typeof fillingRecorder>,
+  bytes: Uint8Array,
+  sizes: number[],
+): void {
+  let at = 0;
+  for (let i = 0; at < bytes.length; i++) {
+    const size = sizes[i % sizes.length]!;
+    const chunk = bytes.slice(at, at + size);
+    at += size;
+    let made = sink.values.length + sink.failures.length;
+    for (let done = decoder.feed(chunk); !done; done = decoder.resume()) {
+      assert.ok(sink.full, "stopped only because the sink was full");
+      const now = sink.values.length + sink.failures.length;
+      assert.ok(now > made, "made something before stopping");
+      made = now;
+      sink.full = false;
+    }
+    sink.full = false;
+  }
+  decoder.end();
+}
+
+/** Bytes of lines, JSON, blank lines, "\r\n", invalid UTF-8 and long lines. */
+const lineBytes = fc.array(
+  fc.oneof(
+    fc.json().map((json) => encode(json + "\n")),
+    fc.constantFrom(encode("\n"), encode("\r\n"), encode("nope\n")),
+    fc.uint8Array({ maxLength: 40 }),
+    fc.integer({ min: 30, max: 90 }).map((n) => encode("x".repeat(n))),
+  ),
+  { maxLength: 30 },
+).map(joined);
+
+const chunkSizes = fc.array(fc.integer({ min: 1, max: 64 }), {
+  minLength: 1,
+  maxLength: 8,
+});
+
+Deno.test("StreamDecoder.feed stops when the sink is full and resume gives what write would, in order", () => {
+  for (const codec of ["lines", "ndjson", "raw"] as const) {
+    fc.assert(
+      fc.property(
+        lineBytes,
+        chunkSizes,
+        fc.nat({ max: 4 }),
+        (bytes, sizes, every) => {
+          const expected = recorder();
+          const reference = new StreamDecoder(codec, 48, expected, true);
+          reference.write(bytes);
+          reference.end();
+          const sink = fillingRecorder(every);
+          feedPausing(
+            new StreamDecoder(codec, 48, sink, true),
+            sink,
+            bytes,
+            sizes,
+          );
+          assert.deepEqual(sink.values, expected.values);
+          assert.deepEqual(
+            sink.failures.map(([failure, line]) => [failure.message, line]),
+            expected.failures.map(([failure, line]) => [failure.message, line]),
+          );
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  }
+});
+
+Deno.test("LengthFrameDecoder.feed stops when the sink is full and resume gives what write would, in order", () => {
+  const frameBytes = fc.array(
+    fc.oneof(
+      fc.json().map((json) => frame(encode(json))),
+      fc.uint8Array({ maxLength: 60 }).map(frame),
+      fc.uint8Array({ minLength: 1, maxLength: 6 }),
+    ),
+    { maxLength: 20 },
+  ).map(joined);
+  fc.assert(
+    fc.property(
+      frameBytes,
+      chunkSizes,
+      fc.nat({ max: 4 }),
+      (bytes, sizes, every) => {
+        const expected = recorder();
+        const reference = new LengthFrameDecoder("json", 40, expected);
+        reference.write(bytes);
+        reference.end();
+        const sink = fillingRecorder(every);
+        feedPausing(
+          new LengthFrameDecoder("json", 40, sink),
+          sink,
+          bytes,
+          sizes,
+        );
+        assert.deepEqual(sink.values, expected.values);
+        assert.deepEqual(
+          sink.failures.map(([failure]) => failure.message),
+          expected.failures.map(([failure]) => failure.message),
+        );
+      },
+    ),
+    { numRuns: 2000 },
+  );
+});
+
+Deno.test("LengthFrameDecoder holds only the bytes of a frame that arrived, not its announced length", () => {
+  const decoder = new LengthFrameDecoder("raw", 1_000_000, recorder());
+  decoder.write(new Uint8Array([0, 0x0f, 0x42, 0x40, 1, 2, 3])); // 1,000,000 bytes announced
+  assert.equal(decoder.pendingBytes, 3);
+});
+
+/** An input whose outbox writes into `target`, outside a router. */
+class Input extends Actor {
+  readonly kind = "input";
+  constructor(target: Queue) {
+    super("input", {}, { inbound: [] });
+    this.outbound("outbox").connect(target);
+  }
+}
+
+Deno.test("InputSink.decode stops decoding as soon as a send must wait, and readers take turns in order", async () => {
+  const target = new Queue("sink.inbox", { capacity: 1 });
+  const input = new Input(target);
+  const outbox: OutboundQueue = input.outbound("outbox");
+  const gate = new SendGate(input);
+  const source = (line: number) => ({ line });
+  const sinks = [0, 1].map(() => new InputSink(input, source, () => {}, gate));
+  const decoders = sinks.map((sink) => new StreamDecoder("lines", 64, sink));
+  const lines = (tag: string, count: number) =>
+    encode(
+      Array.from({ length: count }, (_, i) => `${tag}${i}`).join("\n") + "\n",
+    );
+  // 600 lines: the 512th fills a batch, whose write waits for room.
+  const first = sinks[0]!.decode(decoders[0]!, lines("a", 600));
+  assert.ok(first !== undefined, "the first reader waits");
+  assert.equal(outbox.figures().in_total, 512, "decoding stopped at the batch");
+  const second = sinks[1]!.decode(decoders[1]!, lines("b", 10));
+  assert.ok(second !== undefined, "the second reader waits its turn");
+  assert.equal(
+    outbox.figures().in_total,
+    512,
+    "the second reader sent nothing",
+  );
+  assert.equal(gate.queued, 2);
+  const reader = target.readable.getReader();
+  const read: string[] = [];
+  while (read.length < 610) {
+    const next = await reader.read();
+    for (const event of next.value!) read.push(event.data as string);
+  }
+  await Promise.all([first, second]);
+  assert.deepEqual(
+    read,
+    [
+      ...Array.from({ length: 600 }, (_, i) => `a${i}`),
+      ...Array.from({ length: 10 }, (_, i) => `b${i}`),
+    ],
+  );
+  assert.equal(sinks[0]!.kept + sinks[1]!.kept, 0);
+  reader.releaseLock();
+  await outbox.close();
+});
+
+Deno.test("StreamDecoder lines drops a byte order mark at the start of the stream only, whatever the chunks", () => {
+  const bom = "\uFEFF";
+  const text = `${bom}first\n${bom}second\r\nthird\n${bom}`;
+  for (const size of [1, 2, 3, 4, 7, 100]) {
+    const sink = recorder();
+    feed(new StreamDecoder("lines", 64, sink), encode(text), size);
+    assert.deepEqual(sink.values, [
+      ["first", 1],
+      [`${bom}second`, 2],
+      ["third", 3],
+      [bom, 4],
+    ], `chunks of ${size}`);
+  }
 });

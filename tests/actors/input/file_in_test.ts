@@ -3,7 +3,8 @@ import type { EventError } from "../../../core/actor.ts";
 import { Router } from "../../../core/router.ts";
 import { FileIn, type FileInOptions } from "../../../actors/input/file_in.ts";
 import { Collector, withTempDir } from "../../helpers.ts";
-import { type InputRun, startInput, within } from "./support.ts";
+import { MAX_BATCH } from "../../../core/queue.ts";
+import { type InputRun, startInput, throughHolder, within } from "./support.ts";
 import type { z } from "zod";
 
 function pipeline(
@@ -257,5 +258,20 @@ Deno.test("file_in raw gives the file's bytes in chunks", async () => {
       offset += chunk.length;
     }
     assert.deepEqual(joined, bytes);
+  });
+});
+
+Deno.test("file_in stops decoding inside one read while its events wait for room downstream", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/in.log`;
+    const lines = Array.from({ length: 60_000 }, (_, i) => `line ${i}`);
+    await Deno.writeTextFile(path, lines.join("\n") + "\n");
+    const { data, most } = await throughHolder(
+      new FileIn("input", { path }),
+      lines.length,
+    );
+    assert.deepEqual(data, lines);
+    // A batch being written and one more: never the rest of a 64 KiB read.
+    assert.ok(most <= 2 * MAX_BATCH + 1, `the outbox held ${most} events`);
   });
 });

@@ -2,8 +2,10 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { EventError } from "../../../core/actor.ts";
 import { repoUrl, ROOT } from "../../cli_helpers.ts";
+import { MAX_BATCH } from "../../../core/queue.ts";
+import { Stdin } from "../../../actors/input/stdin.ts";
 import { withTempDir } from "../../helpers.ts";
-import { within } from "./support.ts";
+import { encode, throughHolder, within } from "./support.ts";
 
 /**
  * A program that runs `stdin -> collector` with the codec and limit given as
@@ -155,4 +157,21 @@ Deno.test("stdin stops at once when the router stops while standard input is sti
   );
   assert.deepEqual(outcome.events.map((event) => event.data), ["one"]);
   assert.equal(outcome.timedOut, false);
+});
+
+Deno.test("stdin stops decoding inside one chunk while its events wait for room downstream", async () => {
+  const lines = Array.from({ length: 60_000 }, (_, i) => `line ${i}`);
+  const source = new ReadableStream<Uint8Array>({
+    start: (controller) => {
+      controller.enqueue(encode(lines.join("\n") + "\n"));
+      controller.close();
+    },
+  });
+  const { data, most } = await throughHolder(
+    new Stdin("input", { codec: "lines" }, {}, source),
+    lines.length,
+  );
+  assert.deepEqual(data, lines);
+  // A batch being written and one more: never the rest of the chunk.
+  assert.ok(most <= 2 * MAX_BATCH + 1, `the outbox held ${most} events`);
 });

@@ -11,6 +11,7 @@ import type { Actor, ActorSettings, Context } from "../../../core/actor.ts";
 import type { Event } from "../../../core/event.ts";
 import { Router } from "../../../core/router.ts";
 import { Collector, within as withinMs } from "../../helpers.ts";
+import { concatBytes } from "../../../actors/payload.ts";
 
 /** Longest wait for a condition before failing the test. */
 const GIVE_UP_MS = 10_000;
@@ -133,6 +134,82 @@ export class Holder extends Collector {
   }
 }
 
+/** What {@link startProbed} started. */
+export interface ProbedRun {
+  router: Router;
+  /**
+   * Holds the events the input sends on `outbox` until released, probing
+   * the depth of the input's outbox at each event.
+   */
+  holder: Holder;
+  /** What the input sent on `error`. */
+  errors: Collector;
+}
+
+/**
+ * Starts `input` -> a {@link Holder} (its `outbox`, behind an inbox of
+ * `capacity`) and a collector (its `error`); the test stops the router.
+ */
+export async function startProbed(
+  input: Actor,
+  capacity: number,
+): Promise<ProbedRun> {
+  const router = new Router();
+  router.registerLogActor(new Collector("logs"));
+  router.register(input);
+  const outbox = input.pool.outbound.get("outbox")!;
+  const holder = router.register(
+    new Holder("holder", {}, () => outbox.figures().depth),
+  ) as Holder;
+  const errors = router.register(new Collector("errors")) as Collector;
+  router.connect(`${input.name}.outbox`, "holder.inbox", { capacity });
+  router.connect(`${input.name}.error`, "errors.inbox", { capacity });
+  await router.start();
+  return { router, holder, errors };
+}
+
+/**
+ * Runs `input` -> a {@link Holder} behind an inbox of capacity 1 until
+ * `count` events went through: the holder holds the first event until the
+ * input has made at least a batch, then lets everything through. Returns the
+ * data received and the most events the input's outbox held at any event
+ * (the input must not decode what it cannot send).
+ */
+export async function throughHolder(
+  input: Actor,
+  count: number,
+): Promise<{ data: unknown[]; most: number }> {
+  const { router, holder } = await startProbed(input, 1);
+  const outbox = input.pool.outbound.get("outbox")!;
+  try {
+    await within(holder.first, "the first event to be held");
+    for (let turn = 0; turn < 100 && outbox.figures().in_total < 512; turn++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    holder.release();
+    await within(holder.waitFor(count), `${count} events`);
+  } finally {
+    holder.release();
+    await router.stop();
+  }
+  return { data: holder.data(), most: Math.max(...holder.probes) };
+}
+
+/**
+ * The bytes of `parts` one after another.
+ *
+ * @example
+ * ```ts
+ * joined([encode("a"), encode("bc")]); // Uint8Array [97, 98, 99]
+ * ```
+ */
+export function joined(parts: readonly Uint8Array[]): Uint8Array {
+  return concatBytes(
+    parts,
+    parts.reduce((length, part) => length + part.length, 0),
+  );
+}
+
 /**
  * Sends each of `datagrams` to 127.0.0.1:`port` from one UDP socket, in order,
  * and closes it; returns the socket's `"host:port"`.
@@ -158,4 +235,23 @@ export async function sendDatagrams(
   } finally {
     await new Promise<void>((resolve) => socket.close(() => resolve()));
   }
+}
+
+/**
+ * POSTs `body` as JSON to 127.0.0.1:`port` `/orders`, lets go of the answer
+ * and returns its status.
+ *
+ * @example
+ * ```ts ignore
+ * assert.equal(await postOrder(web.port, '{"n":1}'), 202);
+ * ```
+ */
+export async function postOrder(port: number, body: string): Promise<number> {
+  const response = await fetch(`http://127.0.0.1:${port}/orders`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body,
+  });
+  await response.body?.cancel();
+  return response.status;
 }

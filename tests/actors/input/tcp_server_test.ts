@@ -6,6 +6,8 @@ import {
   TcpServer,
   type TcpServerOptions,
 } from "../../../actors/input/tcp_server.ts";
+import { tcpClient } from "../../../actors/output/tcp_client.ts";
+import { Collector, pollUntil } from "../../helpers.ts";
 import {
   encode,
   frame,
@@ -177,10 +179,11 @@ Deno.test("tcp_server on stop reads what open connections sent, then closes them
 });
 
 Deno.test("tcp_server on stop closes a client that does not close within drain_timeout", async () => {
-  const { router, input: server, sink, logs } = await pipeline({
+  const { router, input: server, sink, errors, logs } = await pipeline({
     drain_timeout: 0.05,
   });
   const conn = await connect(server);
+  const remote = `127.0.0.1:${(conn.localAddr as Deno.NetAddr).port}`;
   await conn.write(encode("whole\nhalf"));
   await within(sink.waitFor(1), "the whole line");
   const report = await within(router.stop(), "the stop");
@@ -188,9 +191,19 @@ Deno.test("tcp_server on stop closes a client that does not close within drain_t
   assert.equal(report.timedOut, false);
   assert.deepEqual(sink.data(), ["whole"]);
   assert.equal(server.connections, 0);
+  assert.deepEqual(
+    errors.events.map((event) => [
+      event.header.input,
+      (event.header.error as EventError).message,
+    ]),
+    [[
+      { remote },
+      "Dropped an unfinished message of 4 bytes: the server closed the connection because the client did not close within 0.05 s of the stop (drain_timeout)",
+    ]],
+  );
   assert.ok(
-    logs.data().some((line) =>
-      String(line).startsWith("Dropped 4 bytes of an unfinished message")
+    logs.data().includes(
+      `Dropped the unfinished messages of 1 connection(s) closed by the server, the last 4 bytes from ${remote}`,
     ),
     "the unfinished line was logged",
   );
@@ -226,9 +239,9 @@ Deno.test("tcp_server does not read a connection while its events wait for room 
   await within(writing, "the client to write everything");
   await within(holder.waitFor(lines), "every line");
   await router.stop();
-  // One read (64 KiB, 8 bytes a line) plus one batch at most, never the
-  // whole stream: the connection waited while its events had no room.
-  const bound = 65_536 / 8 + MAX_BATCH;
+  // The batch being written and one more, never the rest of a read (64 KiB,
+  // 8192 lines): decoding stopped while the events had no room.
+  const bound = 2 * MAX_BATCH + 1;
   assert.ok(
     Math.max(...holder.probes) <= bound,
     `outbox held at most ${Math.max(...holder.probes)} events (bound ${bound})`,
@@ -238,4 +251,287 @@ Deno.test("tcp_server does not read a connection while its events wait for room 
     ["0000000", "0000001", "0000002"],
   );
   assert.equal(holder.events.at(-1)!.data, String(lines - 1).padStart(7, "0"));
+});
+
+/** The numbers in the log lines that match `pattern` (one group), added up. */
+function countLogged(logs: Collector, pattern: RegExp): {
+  lines: number;
+  sum: number;
+} {
+  const matches = logs.data().map((line) => pattern.exec(String(line)))
+    .filter((match) => match !== null);
+  return {
+    lines: matches.length,
+    sum: matches.reduce((sum, match) => sum + Number(match[1]), 0),
+  };
+}
+
+Deno.test("tcp_server holds a bounded number of events however fast 100 clients send into a peer that never reads", async () => {
+  const peer = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of peer) accepted.push(conn);
+  })().catch(() => {});
+  const router = new Router();
+  router.registerLogActor(new Collector("logs"));
+  const server = router.register(
+    new TcpServer("input", { port: 0, drain_timeout: 0.1 }),
+  ) as TcpServer;
+  router.register(tcpClient, "output", { port: peer.addr.port }, {
+    capacity: 100,
+  });
+  router.connect("input.outbox", "output.inbox");
+  await router.start();
+  const clients = await Promise.all(
+    Array.from({ length: 100 }, () => connect(server)),
+  );
+  const newlines = new Uint8Array(65_536).fill(10);
+  let flooding = true;
+  const writing = Promise.all(clients.map(async (conn) => {
+    try {
+      while (flooding) await conn.write(newlines);
+    } catch {
+      // Closed by the test.
+    }
+  }));
+  try {
+    // Once the peer's socket buffers are full, every connection stops in
+    // the middle of what it read and waits for room that never comes.
+    let last = -1;
+    let still = 0;
+    const waiting = await pollUntil(
+      () => server.figures(),
+      (figures) => {
+        still = figures.waiting_connections === 100 &&
+            figures.created_total === last
+          ? still + 1
+          : 0;
+        last = figures.created_total;
+        return still >= 5;
+      },
+      "every connection to wait for room, and nothing more to be decoded",
+      600,
+    );
+    const queues = router.metrics().actors;
+    assert.ok(
+      queues.input!.queues.outbox!.depth <= 2 * MAX_BATCH + 1,
+      `the outbox holds ${queues.input!.queues.outbox!.depth} events`,
+    );
+    assert.ok(queues.output!.queues.inbox!.depth <= 100);
+    // Decoding stopped: nothing decoded is kept waiting (the fix of a
+    // 64 KiB read of events, 65,536 here, kept per connection), and
+    // nothing more is made while the connections wait.
+    assert.equal(waiting.kept_events, 0);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const after = server.figures();
+    assert.equal(after.created_total, waiting.created_total);
+    assert.equal(after.kept_events, 0);
+  } finally {
+    flooding = false;
+    for (const conn of clients) conn.close();
+    await writing;
+    const stopping = router.stop({ timeoutMs: 200 });
+    for (const conn of accepted.splice(0)) conn.close();
+    const report = await within(stopping, "the stop");
+    peer.close();
+    await accepting;
+    for (const conn of accepted.splice(0)) conn.close();
+    assert.equal(report.unaccounted, 0);
+    assert.equal(server.figures().restarts_total, 0);
+  }
+});
+
+Deno.test("tcp_server closes connections idle for idle_timeout, so that idle clients do not hold max_connections", async () => {
+  const { router, input: server, sink, errors, logs } = await pipeline({
+    max_connections: 5,
+    idle_timeout: 0.2,
+  });
+  try {
+    const idle = await Promise.all([1, 2, 3, 4, 5].map(() => connect(server)));
+    await idle[0]!.write(encode("half a li"));
+    await pollUntil(() => server.connections, (n) => n === 5, "5 connections");
+    const refused = await connect(server);
+    assert.equal(await within(readToEnd(refused), "the refusal"), 0);
+    refused.close();
+    // The server closes each idle connection: its client reads the end.
+    for (const conn of idle) {
+      assert.equal(await within(readToEnd(conn), "the idle close"), 0);
+      conn.close();
+    }
+    await pollUntil(() => server.connections, (n) => n === 0, "no connection");
+    const late = await connect(server);
+    await late.write(encode("a slot was free\n"));
+    late.close();
+    await within(sink.waitFor(1), "the late client's line");
+    assert.deepEqual(sink.data(), ["a slot was free"]);
+    const figures = server.figures();
+    assert.equal(figures.idle_closed_total, 5);
+    assert.equal(figures.refused_total, 1);
+    assert.deepEqual(
+      errors.events.map((event) => (event.header.error as EventError).message),
+      [
+        "Dropped an unfinished message of 9 bytes: the server closed the connection because the connection sent nothing for 0.2 s (idle_timeout)",
+      ],
+    );
+    await router.stop();
+    assert.equal(
+      countLogged(
+        logs,
+        /^Closed (\d+) connection\(s\) that sent nothing for 0\.2 s \(idle_timeout\)/,
+      ).sum,
+      5,
+    );
+  } finally {
+    await router.stop();
+  }
+});
+
+Deno.test("tcp_server counts refused connections and logs them at most once a second with a count", async () => {
+  const { router, input: server, sink, logs } = await pipeline({
+    max_connections: 1,
+  });
+  try {
+    const kept = await connect(server);
+    await kept.write(encode("kept\n"));
+    await within(sink.waitFor(1), "the kept connection's line");
+    for (let i = 0; i < 200; i++) {
+      const conn = await connect(server);
+      await within(readToEnd(conn), "a refusal");
+      conn.close();
+    }
+    kept.close();
+    assert.equal(server.figures().refused_total, 200);
+    await router.stop();
+    const refused = countLogged(
+      logs,
+      /^Refused (\d+) connection\(s\), the last from 127\.0\.0\.1:\d+: 1 connections are open \(max_connections\)$/,
+    );
+    assert.equal(refused.sum, 200, "every refusal is counted in the logs");
+    assert.ok(refused.lines < 20, `${refused.lines} lines for 200 refusals`);
+  } finally {
+    await router.stop();
+  }
+});
+
+Deno.test("tcp_server lets 600 blocked connections take turns once there is room, in order, losing nothing", async () => {
+  const router = new Router();
+  router.registerLogActor(new Collector("logs"));
+  const server = router.register(
+    new TcpServer("input", { port: 0 }),
+  ) as TcpServer;
+  const holder = router.register(new Holder("slow")) as Holder;
+  router.connect("input.outbox", "slow.inbox", { capacity: 1 });
+  await router.start();
+  try {
+    const connections = 600;
+    const lines = 20;
+    const conns: Deno.TcpConn[] = [];
+    for (let c = 0; c < connections; c++) {
+      const conn = await connect(server);
+      conns.push(conn);
+      await conn.write(
+        encode(
+          Array.from({ length: lines }, (_, i) => `${c}:${i}\n`).join(""),
+        ),
+      );
+    }
+    for (const conn of conns) conn.close();
+    await pollUntil(
+      () => server.figures().waiting_connections,
+      (waiting) => waiting >= 500,
+      "most connections to wait for room",
+    );
+    holder.release();
+    await within(holder.waitFor(connections * lines), "every line");
+    const report = await router.stop();
+    assert.equal(report.unaccounted, 0);
+    assert.equal(server.figures().restarts_total, 0);
+    assert.equal(holder.events.length, connections * lines);
+    const seen = new Map<string, number>();
+    for (const event of holder.events) {
+      const [c, i] = String(event.data).split(":");
+      assert.equal(Number(i), seen.get(c!) ?? 0, `connection ${c} in order`);
+      seen.set(c!, Number(i) + 1);
+    }
+    assert.equal(seen.size, connections);
+  } finally {
+    holder.release();
+    await router.stop();
+  }
+});
+
+Deno.test("tcp_server closes a connection whose unfinished message takes the total past max_pending_bytes", async () => {
+  const { router, input: server, sink, errors } = await pipeline({
+    max_line_bytes: 800,
+    max_pending_bytes: 1000,
+  });
+  try {
+    const first = await connect(server);
+    await first.write(encode("a".repeat(600)));
+    await pollUntil(
+      () => server.figures().pending_bytes,
+      (bytes) => bytes === 600,
+      "the first connection's 600 bytes to be held",
+    );
+    const second = await connect(server);
+    const remote = `127.0.0.1:${(second.localAddr as Deno.NetAddr).port}`;
+    await second.write(encode("b".repeat(600)));
+    assert.equal(await within(readToEnd(second), "the close"), 0);
+    second.close();
+    await first.write(encode("\n"));
+    first.close();
+    await within(sink.waitFor(1), "the first connection's line");
+    await within(errors.waitFor(1), "the second connection's failure");
+    assert.deepEqual(sink.data(), ["a".repeat(600)]);
+    assert.deepEqual(
+      errors.events.map((event) => [
+        event.header.input,
+        (event.header.error as EventError).message,
+      ]),
+      [[
+        { remote },
+        "Dropped an unfinished message of 600 bytes: the server closed the connection because unfinished messages held more than 1000 bytes (max_pending_bytes)",
+      ]],
+    );
+    await pollUntil(
+      () => server.figures().pending_bytes,
+      (bytes) => bytes === 0,
+      "no byte held",
+    );
+  } finally {
+    await router.stop();
+  }
+});
+
+Deno.test("tcp_server: 2,000 departing clients with unreadable messages write a few log lines, not 2,000", async () => {
+  const router = new Router();
+  const logs = router.registerLogActor(new Collector("logs")) as Collector;
+  const server = router.register(
+    new TcpServer("input", { port: 0, codec: "ndjson" }),
+  ) as TcpServer;
+  const sink = router.register(new Collector("sink")) as Collector;
+  router.connect("input.outbox", "sink.inbox");
+  await router.start();
+  try {
+    const clients = 2000;
+    for (let c = 0; c < clients; c += 50) {
+      await Promise.all(Array.from({ length: 50 }, async (_, i) => {
+        const conn = await connect(server);
+        await conn.write(encode(`{"n":${c + i}}\n{"half`));
+        conn.close();
+      }));
+    }
+    await within(sink.waitFor(clients), "every whole line");
+    await pollUntil(() => server.connections, (n) => n === 0, "every close");
+    await router.stop();
+    const skipped = countLogged(
+      logs,
+      /^Skipped (\d+) unreadable message\(s\), the last from 127\.0\.0\.1:\d+: Line 2 is not valid JSON: /,
+    );
+    assert.equal(skipped.sum, clients, "every unreadable message is counted");
+    assert.ok(skipped.lines < 50, `${skipped.lines} log lines`);
+    assert.ok(logs.events.length < 60, `${logs.events.length} log lines`);
+  } finally {
+    await router.stop();
+  }
 });

@@ -1,12 +1,9 @@
 import assert from "node:assert/strict";
 import { createSocket } from "node:dgram";
 import type { EventError } from "../../../core/actor.ts";
+import { MAX_BATCH } from "../../../core/queue.ts";
 import { Router } from "../../../core/router.ts";
-import {
-  UdpIn,
-  type UdpInOptions,
-  WAITING_BYTES,
-} from "../../../actors/input/udp_in.ts";
+import { UdpIn, type UdpInOptions } from "../../../actors/input/udp_in.ts";
 import { Collector, until } from "../../helpers.ts";
 import {
   encode,
@@ -84,18 +81,21 @@ Deno.test("udp_in lines keeps each datagram whole and raw keeps each datagram's 
  * udp_in -> a holder that holds every event until released, behind an inbox
  * of capacity 1, so that the input soon waits for room.
  */
-async function heldPipeline(): Promise<{
+async function heldPipeline(options: Partial<UdpInOptions> = {}): Promise<{
   router: Router;
   input: UdpIn;
   holder: Holder;
   logs: Collector;
-  /** Events the input has made so far (sent or waiting in its outbox). */
+  /**
+   * Events the input has made so far: sent, gathered in its outbox, or
+   * dropped (counted there too).
+   */
   made: () => number;
 }> {
   const router = new Router();
   const logs = router.registerLogActor(new Collector("logs")) as Collector;
   const input = router.register(
-    new UdpIn("input", { port: 0, codec: "lines" }),
+    new UdpIn("input", { port: 0, codec: "lines", ...options }),
   ) as UdpIn;
   const holder = router.register(new Holder("holder")) as Holder;
   router.connect("input.outbox", "holder.inbox", { capacity: 1 });
@@ -121,13 +121,13 @@ async function sendPaced(
   datagrams: (string | Uint8Array)[],
   group: number,
 ): Promise<void> {
-  let sent = made() + input.waiting + input.dropped;
+  let sent = made() + input.waiting;
   for (let at = 0; at < datagrams.length; at += group) {
     const part = datagrams.slice(at, at + group);
     await sendDatagrams(input.port, part);
     sent += part.length;
     await until(
-      () => made() + input.waiting + input.dropped === sent,
+      () => made() + input.waiting === sent,
       `the input to receive ${sent} datagrams`,
     );
   }
@@ -150,8 +150,11 @@ Deno.test("udp_in keeps the datagrams received while it waits for room and sends
   }
 });
 
-Deno.test("udp_in drops the datagrams past WAITING_BYTES while it waits for room, and logs how many", async () => {
-  const { router, input, holder, logs, made } = await heldPipeline();
+Deno.test("udp_in drops the datagrams past max_waiting_bytes while it waits for room, and logs how many", async () => {
+  const maxBytes = 1_048_576;
+  const { router, input, holder, logs, made } = await heldPipeline({
+    max_waiting_bytes: maxBytes,
+  });
   try {
     const small = Array.from({ length: 600 }, (_, i) => String(i + 1));
     await sendPaced(input, made, small, 20);
@@ -163,7 +166,7 @@ Deno.test("udp_in drops the datagrams past WAITING_BYTES while it waits for room
       (_, i) => new Uint8Array(60_000).fill(97 + i),
     );
     await sendPaced(input, made, large, 1);
-    const fit = Math.floor((WAITING_BYTES - smallBytes) / 60_000);
+    const fit = Math.floor((maxBytes - smallBytes) / 60_000);
     assert.equal(fit, 17);
     assert.equal(input.dropped, 20 - fit);
     holder.release();
@@ -173,19 +176,24 @@ Deno.test("udp_in drops the datagrams past WAITING_BYTES while it waits for room
       large.slice(0, fit).map((bytes) => String.fromCharCode(bytes[0]!)),
       "the first large datagrams were kept, in order",
     );
-    await until(
-      () =>
-        logs.data().some((line) =>
-          String(line) ===
-            `Dropped ${20 - fit} datagram(s) while waiting for room downstream`
-        ),
-      "the warning",
-    );
+    const report = await router.stop();
+    assert.equal(report.dropped, 20 - fit);
+    assert.equal(report.unaccounted, 0);
+    assert.equal(droppedLogged(logs), 20 - fit);
   } finally {
     holder.release();
     await router.stop();
   }
 });
+
+/** The datagrams the input's warnings say it dropped, in all. */
+function droppedLogged(logs: Collector): number {
+  return logs.data().map((line) =>
+    /^Dropped (\d+) datagram\(s\) while waiting for room downstream: /.exec(
+      String(line),
+    )
+  ).reduce((sum, match) => sum + Number(match?.[1] ?? 0), 0);
+}
 
 Deno.test("udp_in fails the start when its port is in use", async () => {
   const taken = createSocket("udp4");
@@ -206,4 +214,60 @@ Deno.test("udp_in fails the start when its port is in use", async () => {
     await router.stop();
     await new Promise<void>((resolve) => taken.close(() => resolve()));
   }
+});
+
+Deno.test("udp_in counts empty datagrams against max_waiting_datagrams: the rest are dropped, counted in dropped_total at once, and reported", async () => {
+  const { router, input, holder, logs, made } = await heldPipeline({
+    max_waiting_datagrams: 100,
+  });
+  try {
+    const empty = Array.from({ length: 3000 }, () => new Uint8Array(0));
+    await sendPaced(input, made, empty, 100);
+    assert.ok(input.waiting <= 100, `${input.waiting} datagrams wait`);
+    const outbox = router.metrics().actors.input!.queues.outbox!;
+    assert.ok(outbox.depth <= 2 * MAX_BATCH + 1, `${outbox.depth} in outbox`);
+    // Dropped while running: the outbox's dropped_total (read by /metrics)
+    // and the actor's own figure say so before any stop.
+    assert.ok(input.dropped > 0);
+    assert.equal(outbox.dropped_total, input.dropped);
+    assert.equal(input.figures().dropped_datagrams_total, input.dropped);
+    assert.equal(
+      outbox.in_total + input.waiting,
+      3000,
+      "every datagram is an event, waiting, or dropped",
+    );
+    holder.release();
+    const report = await router.stop();
+    assert.equal(report.dropped, input.dropped);
+    assert.equal(report.created, 3000);
+    assert.equal(report.delivered + report.dropped, 3000);
+    assert.equal(report.unaccounted, 0);
+    assert.equal(droppedLogged(logs), input.dropped);
+  } finally {
+    holder.release();
+    await router.stop();
+  }
+});
+
+Deno.test("udp_in stopped with a large backlog while downstream is blocked ends at the stop's deadline and counts the backlog", async () => {
+  const backlog = 20_000;
+  const { router, input, made } = await heldPipeline({
+    max_waiting_datagrams: 50_000,
+  });
+  const empty = Array.from({ length: backlog }, () => new Uint8Array(0));
+  await sendPaced(input, made, empty, 250);
+  assert.ok(input.waiting > 10_000, `${input.waiting} datagrams wait`);
+  const report = await within(
+    router.stop({ timeoutMs: 100 }),
+    "the stop, at its deadline",
+  );
+  assert.equal(report.timedOut, true);
+  assert.equal(input.waiting, 0, "nothing is kept after the stop");
+  assert.equal(report.created, backlog);
+  assert.equal(
+    report.delivered + report.dropped + report.abandoned,
+    backlog,
+    "every datagram is delivered, dropped or abandoned",
+  );
+  assert.equal(report.unaccounted, 0);
 });

@@ -3,7 +3,17 @@ import { directContext, type EventError } from "../../../core/actor.ts";
 import { createActor } from "../../../core/registry.ts";
 import { Router } from "../../../core/router.ts";
 import { FileOut, fileOut } from "../../../actors/output/file_out.ts";
-import { counted, ListInput, sequenced, withTempDir } from "../../helpers.ts";
+import type { LogEvent } from "../../../core/log.ts";
+import {
+  Collector,
+  counted,
+  ListInput,
+  pollUntil,
+  sequenced,
+  withTempDir,
+} from "../../helpers.ts";
+import { generator } from "../../../actors/input/generator.ts";
+import { testWith } from "../../requires.ts";
 import { runStage } from "../stage.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -20,6 +30,31 @@ async function files(dir: string): Promise<Record<string, string>> {
     found[entry.name] = await Deno.readTextFile(`${dir}/${entry.name}`);
   }
   return found;
+}
+
+/** Writes `values` as one batch to `file` (set up), checking none failed. */
+async function writeBatch(file: FileOut, values: string[]): Promise<void> {
+  const context = directContext(file);
+  await file.consumeBatch(sequenced(values), context);
+  assert.deepEqual(context.failures, []);
+}
+
+/**
+ * Runs `body` with a `file_out` of `options`, set up, and tears it down
+ * afterwards; returns the actor.
+ */
+async function withFileOut(
+  options: ConstructorParameters<typeof FileOut>[1],
+  body: (file: FileOut) => Promise<void>,
+): Promise<FileOut> {
+  const file = new FileOut("file", options);
+  await file.setup();
+  try {
+    await body(file);
+  } finally {
+    file.teardown();
+  }
+  return file;
 }
 
 Deno.test("file_out appends lines: string data and bytes as they are, other data as JSON", async () => {
@@ -115,24 +150,14 @@ Deno.test("file_out with max_files 0 keeps no old file", async () => {
 Deno.test("file_out rotates the same way whatever the batches are", async () => {
   await withTempDir(async (dir) => {
     const path = `${dir}/app.log`;
-    const file = new FileOut("file", { path, max_bytes: 10, max_files: 5 });
-    await file.setup();
-    try {
-      const [a, b, c, d, e] = sequenced([
-        "aaaa",
-        "bbbb",
-        "cccc",
-        "dddd",
-        "eeee",
-      ]);
-      const context = directContext(file);
-      await file.consumeBatch([a!], context);
-      await file.consumeBatch([b!, c!], context);
-      await file.consumeBatch([d!, e!], context);
-      assert.deepEqual(context.failures, []);
-    } finally {
-      file.teardown();
-    }
+    await withFileOut(
+      { path, max_bytes: 10, max_files: 5 },
+      async (file) => {
+        await writeBatch(file, ["aaaa"]);
+        await writeBatch(file, ["bbbb", "cccc"]);
+        await writeBatch(file, ["dddd", "eeee"]);
+      },
+    );
     assert.deepEqual(await files(dir), {
       "app.log": "eeee\n",
       "app.log.1": "cccc\ndddd\n",
@@ -242,3 +267,242 @@ Deno.test("file_out options: path is required, max_bytes and max_files are check
     /"format": /,
   );
 });
+
+Deno.test("file_out follows a file removed under it: the next lines go to a new file at the path", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/out.log`;
+    const file = await withFileOut(
+      { path, check_interval: 0 },
+      async (file) => {
+        await writeBatch(file, ["one", "two"]);
+        await Deno.remove(path);
+        await writeBatch(file, ["three"]);
+      },
+    );
+    assert.deepEqual(await files(dir), { "out.log": "three\n" });
+    assert.equal(file.figures().reopens_total, 1);
+  });
+});
+
+Deno.test("file_out follows logrotate's create mode: after the file is renamed and a new one made, it writes the new one", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/out.log`;
+    await withFileOut(
+      { path, check_interval: 0 },
+      async (file) => {
+        await writeBatch(file, ["one"]);
+        await Deno.rename(path, `${path}.1`);
+        await Deno.writeTextFile(path, "");
+        await writeBatch(file, ["two"]);
+      },
+    );
+    assert.deepEqual(await files(dir), {
+      "out.log": "two\n",
+      "out.log.1": "one\n",
+    });
+  });
+});
+
+Deno.test("file_out follows copytruncate: it writes at the new end and counts the size for rotation from there", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/out.log`;
+    await withFileOut({
+      path,
+      max_bytes: 10,
+      check_interval: 0,
+    }, async (file) => {
+      await writeBatch(file, ["aaaa"]);
+      await Deno.copyFile(path, `${dir}/copy.log`);
+      await Deno.truncate(path, 0);
+      // Counted from 0 again: "bbbb" and "cccc" fill the file (10 bytes);
+      // "dddd" rotates it.
+      await writeBatch(file, ["bbbb", "cccc"]);
+      await writeBatch(file, ["dddd"]);
+    });
+    assert.deepEqual(await files(dir), {
+      "copy.log": "aaaa\n",
+      "out.log": "dddd\n",
+      "out.log.1": "bbbb\ncccc\n",
+    });
+  });
+});
+
+Deno.test("file_out reopen() closes the file and opens the path again before the next write", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/out.log`;
+    // Checks the path once an hour only: the reopen does it.
+    const file = await withFileOut(
+      { path, check_interval: 3600 },
+      async (file) => {
+        await writeBatch(file, ["one"]);
+        await Deno.rename(path, `${path}.old`);
+        await writeBatch(file, ["two"]);
+        file.reopen();
+        await writeBatch(file, ["three"]);
+      },
+    );
+    assert.deepEqual(await files(dir), {
+      "out.log": "three\n",
+      "out.log.old": "one\ntwo\n",
+    });
+    assert.equal(file.figures().reopens_total, 1);
+  });
+});
+
+Deno.test({
+  name:
+    "file_out on a full disk (/dev/full) retries, opening the file again each time, then sends the events to error, never counting them delivered",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const router = new Router({ logLevel: "debug", metricsIntervalMs: 0 });
+    const logs = router.registerLogActor(new Collector("logs")) as Collector;
+    router.register(new ListInput("input", sequenced(["a", "b", "c"])));
+    const file = router.register(
+      new FileOut("file", { path: "/dev/full" }, {
+        retry: { max: 2, backoffMs: 1 },
+      }),
+    );
+    const errors = router.register(new Collector("errors")) as Collector;
+    router.connect("input.outbox", "file.inbox");
+    router.connect("file.error", "errors.inbox");
+    await router.start();
+    await router.finished;
+    const report = await router.stop();
+    assert.deepEqual(errors.data(), ["a", "b", "c"]);
+    const failure = errors.events[0]!.header.error as EventError;
+    assert.equal(failure.actor, "file");
+    assert.match(
+      failure.message,
+      /^Cannot write to "\/dev\/full": No space left on device/,
+    );
+    assert.equal(report.delivered, 0);
+    assert.equal(report.errors, 3);
+    assert.equal(report.unaccounted, 0);
+    const figures = file.figures();
+    assert.deepEqual(counted(figures), { consumed_total: 0, failed_total: 3 });
+    // The first attempt and two retries, each on a newly opened file.
+    assert.equal(figures.write_errors_total, 3);
+    assert.equal(figures.reopens_total, 2);
+    // A warning for the first failure, the next ones at debug level.
+    assert.deepEqual(
+      (logs.events as LogEvent[])
+        .filter((event) => event.data.startsWith("Cannot write to /dev/full"))
+        .map((event) => event.header.log.level),
+      ["warning", "debug", "debug"],
+    );
+    assert.deepEqual(file.health(), { ready: false, reason: failure.message });
+  },
+});
+
+Deno.test("file_out whose directory is removed fails and retries the events, not ready meanwhile, and writes them once the directory is back", async () => {
+  await withTempDir(async (dir) => {
+    const logDir = `${dir}/logs`;
+    const path = `${logDir}/out.log`;
+    await Deno.mkdir(logDir);
+    const router = new Router({ metricsIntervalMs: 0 });
+    router.register(generator, "input", { interval: 0.002, data: "{{seq}}" });
+    const file = router.register(
+      new FileOut("file", { path, check_interval: 0 }, {
+        retry: { max: 1000, backoffMs: 20 },
+      }),
+    ) as FileOut;
+    const errors = router.register(new Collector("errors")) as Collector;
+    router.connect("input.outbox", "file.inbox");
+    router.connect("file.error", "errors.inbox");
+    await router.start();
+    try {
+      const lines = async (at: string) =>
+        (await Deno.readTextFile(at)).split("\n").slice(0, -1).map(Number);
+      await pollUntil(() => lines(path), (seen) => seen.length >= 5, "lines");
+      // Keeps the first file's lines readable after its directory is gone.
+      await Deno.link(path, `${dir}/first.log`);
+      await Deno.remove(logDir, { recursive: true });
+      const down = await pollUntil(
+        () => file.health(),
+        (health) => !health.ready && file.figures().write_errors_total >= 2,
+        "failed attempts",
+      );
+      assert.match(
+        down.reason ?? "",
+        new RegExp(
+          `^Cannot open "${path}": No such file or directory`.replace(
+            /[.]/g,
+            "\\.",
+          ),
+        ),
+      );
+      await Deno.mkdir(logDir);
+      await pollUntil(() => file.health(), (health) => health.ready, "ready");
+      await pollUntil(() => lines(path), (seen) => seen.length >= 5, "lines");
+      const report = await router.stop();
+      const first = await lines(`${dir}/first.log`);
+      const second = await lines(path);
+      // Every event once, in order: the ones the first file got, then the
+      // rest in the new file.
+      assert.deepEqual(
+        [...first, ...second],
+        Array.from({ length: report.delivered }, (_, i) => i + 1),
+      );
+      assert.equal(report.created, report.delivered);
+      assert.deepEqual(errors.events, []);
+      assert.equal(file.figures().reopens_total, 1);
+    } finally {
+      await router.stop();
+    }
+  });
+});
+
+const LOGROTATE = {
+  name: "logrotate",
+  paths: ["/usr/sbin/logrotate"],
+  install: "apt-get install -y logrotate",
+};
+
+/** Runs logrotate once, forced, on `path` with `directive` (and its state in `dir`). */
+async function logrotate(
+  program: string,
+  dir: string,
+  path: string,
+  directive: string,
+): Promise<void> {
+  const config = `${dir}/logrotate.conf`;
+  await Deno.writeTextFile(
+    config,
+    `${path} {\n  rotate 3\n  ${directive}\n  missingok\n}\n`,
+  );
+  const { code, stderr } = await new Deno.Command(program, {
+    args: ["--force", "--state", `${dir}/logrotate.state`, config],
+    stdout: "null",
+  }).output();
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+}
+
+for (const mode of ["create", "copytruncate"]) {
+  testWith(
+    `file_out goes on writing whole lines after a real logrotate in ${mode} mode`,
+    [LOGROTATE],
+    async ([program]) => {
+      await withTempDir(async (dir) => {
+        const logs = `${dir}/logs`;
+        await Deno.mkdir(logs);
+        const path = `${logs}/out.log`;
+        const file = await withFileOut({
+          path,
+          max_bytes: 1000,
+          check_interval: 0,
+        }, async (file) => {
+          await writeBatch(file, ["one", "two"]);
+          await logrotate(program!, dir, path, mode);
+          await writeBatch(file, ["three"]);
+        });
+        // Nothing before "three": no hole of zero bytes where the file was
+        // truncated, no line in the rotated file.
+        assert.deepEqual(await files(logs), {
+          "out.log": "three\n",
+          "out.log.1": "one\ntwo\n",
+        });
+        assert.equal(file.figures().reopens_total, mode === "create" ? 1 : 0);
+      });
+    },
+  );
+}

@@ -8,12 +8,15 @@ import {
   type TcpClient,
   tcpClient,
 } from "../../../actors/output/tcp_client.ts";
+import { AdminServer } from "../../../admin/server.ts";
 import {
   Collector,
   counted,
   freePort,
   ListInput,
+  pollUntil,
   sequenced,
+  within,
 } from "../../helpers.ts";
 
 /** Reads `conn` until the peer closes it, then closes it. */
@@ -103,6 +106,32 @@ class LogWatch extends Actor {
   }
 }
 
+/**
+ * `input` (by default a {@link PushInput}) -> `send` (a `tcp_client` of
+ * `options`) -> `errors` on its `error` queue, with the router's log records
+ * watched; started.
+ */
+async function sendPipeline<I extends Actor = PushInput>(
+  options: Record<string, unknown>,
+  input: I = new PushInput("input") as Actor as I,
+): Promise<{
+  router: Router;
+  logs: LogWatch;
+  input: I;
+  subject: TcpClient;
+  errors: Collector;
+}> {
+  const router = new Router({ metricsIntervalMs: 0 });
+  const logs = router.registerLogActor(new LogWatch()) as LogWatch;
+  router.register(input);
+  const subject = router.register(tcpClient, "send", options) as TcpClient;
+  const errors = router.register(new Collector("errors")) as Collector;
+  router.connect("input.outbox", "send.inbox");
+  router.connect("send.error", "errors.inbox");
+  await router.start();
+  return { router, logs, input, subject, errors };
+}
+
 Deno.test("tcp_client writes each event as a line, in order: text, JSON and bytes", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   try {
@@ -171,21 +200,43 @@ Deno.test("tcp_client with length framing writes a 4-byte big-endian length befo
   }
 });
 
+Deno.test("tcp_client with octet counting writes the length in bytes, in digits, and a space before each event", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const received = listener.accept().then(readAll);
+    const router = new Router();
+    const values = ["hé 🎉", "", "lone \ud800", new Uint8Array([1, 10, 2])];
+    router.register(new ListInput("input", sequenced(values)));
+    router.register(tcpClient, "send", {
+      port: listener.addr.port,
+      framing: "octet_counting",
+    });
+    router.connect("input.outbox", "send.inbox");
+    await router.start();
+    await router.finished;
+    await router.stop();
+    assert.deepEqual(
+      await received,
+      new Uint8Array([
+        ...new TextEncoder().encode("8 hé 🎉0 8 lone \ufffd3 "),
+        1,
+        10,
+        2,
+      ]),
+    );
+  } finally {
+    listener.close();
+  }
+});
+
 Deno.test("tcp_client holds events while the peer is down and delivers them all, in order, once it is back", async () => {
   let listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = listener.addr.port;
-  const router = new Router();
-  const logs = router.registerLogActor(new LogWatch()) as LogWatch;
-  const input = router.register(new PushInput("input")) as PushInput;
-  const subject = router.register(tcpClient, "send", {
+  const { router, logs, input, subject, errors } = await sendPipeline({
     port,
     reconnect_min_ms: 5,
     reconnect_max_ms: 20,
-  }) as TcpClient;
-  const errors = router.register(new Collector("errors")) as Collector;
-  router.connect("input.outbox", "send.inbox");
-  router.connect("send.error", "errors.inbox");
-  await router.start();
+  });
   try {
     const first = await listener.accept();
     input.push(sequenced(["1", "2", "3", "4", "5"]));
@@ -222,18 +273,12 @@ Deno.test("tcp_client holds events while the peer is down and delivers them all,
 
 Deno.test("tcp_client sends a batch to error when the peer stays down longer than max_wait", async () => {
   const port = freePort();
-  const router = new Router();
-  router.register(new ListInput("input", sequenced(["a", "b"])));
-  const subject = router.register(tcpClient, "send", {
+  const { router, subject, errors } = await sendPipeline({
     port,
     reconnect_min_ms: 5,
     reconnect_max_ms: 10,
     max_wait: 0.05,
-  }) as TcpClient;
-  const errors = router.register(new Collector("errors")) as Collector;
-  router.connect("input.outbox", "send.inbox");
-  router.connect("send.error", "errors.inbox");
-  await router.start();
+  }, new ListInput("input", sequenced(["a", "b"])));
   await errors.waitFor(2);
   await router.finished;
   await router.stop();
@@ -291,4 +336,200 @@ Deno.test("tcp_client options: port is required and the reconnect waits are chec
       }),
     /"reconnect_max_ms": Must be at least "reconnect_min_ms" \(100\)/,
   );
+});
+
+/** `count` events of `size` bytes each: "<seq> xxx…", numbered from 1. */
+function bulky(count: number, size: number): Event[] {
+  return sequenced(
+    Array.from({ length: count }, (_, i) => {
+      const head = `${i + 1} `;
+      return head + "x".repeat(size - head.length);
+    }),
+  );
+}
+
+/** The sequence numbers of whole newline-framed lines of `bytes`. */
+function seqs(bytes: Uint8Array): number[] {
+  const lines = new TextDecoder().decode(bytes).split("\n");
+  lines.pop(); // the part after the last newline: "" or a torn line
+  return lines.map((line) => Number(line.slice(0, line.indexOf(" "))));
+}
+
+Deno.test("tcp_client replaces a connection whose peer never reads: not ready with the reason, logged, and the stalled events written again on the new connection", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const address = `127.0.0.1:${listener.addr.port}`;
+  const { router, logs, input, subject, errors } = await sendPipeline({
+    port: listener.addr.port,
+    write_timeout: 0.5,
+    reconnect_min_ms: 5,
+  });
+  const admin = new AdminServer({ router, port: 0 });
+  // Every peer accepts and reads nothing until the gate opens; the first
+  // one never reads.
+  const first = await within(listener.accept(), 10_000, "a connection");
+  const gate = Promise.withResolvers<void>();
+  const later: Deno.Conn[] = [];
+  const reads: Promise<Uint8Array>[] = [];
+  const accepting = (async () => {
+    for (;;) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch {
+        return; // The listener closed.
+      }
+      later.push(conn);
+      reads.push(gate.promise.then(() => readAll(conn)));
+    }
+  })();
+  try {
+    await within(
+      logs.waitFor(`Connected to ${address}`),
+      10_000,
+      "the connected log",
+    );
+    // Each event (16 MB) is larger than what the buffers of a loopback
+    // connection hold: its write stalls while the peer does not read.
+    const count = 3;
+    input.push(bulky(count, 16 << 20));
+    const stalled = await pollUntil(
+      () => subject.health(),
+      (health) => !health.ready,
+      "the output to say it is not ready",
+    );
+    // Stalled, or (on a slow machine) already replaced after the timeout.
+    assert.match(
+      stalled.reason ?? "",
+      new RegExp(
+        `^(Writing to ${address} has made no progress for \\d+\\.\\d s: the peer is not reading \\(the connection is replaced after 0\\.5 s\\)|A write to ${address} made no progress for 0\\.5 s \\(the peer is not reading\\): the connection was replaced)$`,
+      ),
+    );
+    // After the timeout the connection is logged as lost and replaced; no
+    // write can be complete while the gate is shut.
+    await within(
+      logs.waitFor(
+        `Lost the connection to ${address}: No progress writing to ${address} for 0.5 s: the peer is not reading`,
+      ),
+      10_000,
+      "the lost connection logged",
+    );
+    await within(
+      logs.waitFor(`Reconnected to ${address}`),
+      10_000,
+      "the reconnection logged",
+    );
+    const ready = await fetch(new URL("/ready", admin.url));
+    assert.equal(ready.status, 503);
+    const body = await ready.json();
+    assert.equal(body.ready, false);
+    assert.deepEqual(
+      body.not_ready.map((actor: { name: string }) => actor.name),
+      ["send"],
+    );
+    assert.match(body.not_ready[0].reason, /the peer is not reading/);
+
+    // What the client wrote on the first connection before replacing it is
+    // still there to read; then the new peers read.
+    const before = seqs(
+      await within(readAll(first), 10_000, "the end of the first connection"),
+    );
+    gate.resolve();
+    input.end();
+    await within(router.finished, 60_000, "the end of the pipeline");
+    await pollUntil(
+      () => subject.health(),
+      (health) => health.ready,
+      "the output to be ready again",
+    );
+    const report = await router.stop();
+    listener.close();
+    await accepting;
+    const afters = (await within(
+      Promise.all(reads),
+      10_000,
+      "the end of the later connections",
+    )).map(seqs);
+
+    // In order on each connection, and each connection starts at or before
+    // the first event the ones before it lack: together every event arrived,
+    // at least once.
+    assert.ok(before.length < count, "the first connection stalled");
+    let next = 1;
+    for (const lines of [before, ...afters]) {
+      if (lines.length === 0) continue;
+      assert.ok(lines[0]! <= next, `a connection starts at ${lines[0]}`);
+      assert.deepEqual(
+        lines,
+        Array.from({ length: lines.length }, (_, i) => lines[0]! + i),
+      );
+      next = Math.max(next, lines.at(-1)! + 1);
+    }
+    assert.equal(next, count + 1);
+    assert.deepEqual(errors.events, []);
+    assert.equal(report.delivered, count);
+    assert.equal(report.unaccounted, 0);
+    assert.ok(subject.connections >= 2);
+  } finally {
+    gate.resolve();
+    await admin.close();
+    await router.stop({ timeoutMs: 1000 });
+    try {
+      listener.close();
+    } catch {
+      // Closed already.
+    }
+    await accepting;
+    await Promise.allSettled(reads);
+    for (const conn of [first, ...later]) {
+      try {
+        conn.close();
+      } catch {
+        // Closed by reading it to the end.
+      }
+    }
+  }
+});
+
+Deno.test("tcp_client with max_wait sends events whose write keeps timing out to error, naming the stall", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const address = `127.0.0.1:${listener.addr.port}`;
+  // Accepts every connection and never reads.
+  const accepted: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for (;;) {
+      try {
+        accepted.push(await listener.accept());
+      } catch {
+        return; // The listener closed.
+      }
+    }
+  })();
+  const { router, subject, errors } = await sendPipeline({
+    port: listener.addr.port,
+    write_timeout: 0.2,
+    max_wait: 0.5,
+    reconnect_min_ms: 5,
+  }, new ListInput("input", bulky(1, 16 << 20)));
+  try {
+    await within(router.finished, 30_000, "the end of the pipeline");
+    const report = await router.stop();
+    assert.equal(errors.events.length, 1);
+    const failure = errors.events[0]!.header.error as EventError;
+    assert.equal(failure.actor, "send");
+    assert.equal(
+      failure.message,
+      `Could not write to ${address} within 0.5 s: No progress writing to ${address} for 0.2 s: the peer is not reading`,
+    );
+    assert.deepEqual(counted(subject.figures()), {
+      consumed_total: 0,
+      failed_total: 1,
+    });
+    assert.equal(report.delivered, 0);
+    assert.equal(report.errors, 1);
+  } finally {
+    await router.stop({ timeoutMs: 1000 });
+    listener.close();
+    await accepting;
+    for (const conn of accepted) conn.close();
+  }
 });

@@ -53,7 +53,7 @@ const BROKEN: BrokenCase[] = [
     name: "list.yaml",
     text: "- input\n- output\n",
     expected: () => [
-      '1:1: The document is a list, not a mapping; a bootstrap file is a mapping with the keys "actors", "connections", "logs", "metrics"',
+      '1:1: The document is a list, not a mapping; a bootstrap file is a mapping with the keys "actors", "connections", "logs", "metrics", "expose"',
     ],
   },
   {
@@ -273,6 +273,33 @@ const BROKEN: BrokenCase[] = [
       '4:5: Connection 1 must be a routing line "a.outbox -> b.inbox" or a mapping with "from" and "to", not the number 42',
       '5:44: "capacity" of connection 2 must be a number, not the string "big"',
       '5:49: Unknown key "wen_full" in connection 2; did you mean "when_full"?',
+    ],
+  },
+  {
+    name: "expose.yaml",
+    text: [
+      "actors:",
+      "  input: { type: generator }",
+      '  shape: { type: jsonata, options: { expression: "$" } }',
+      "connections:",
+      "  - input.outbox -> shape.inbox",
+      "expose:",
+      "  - shape.inbox",
+      "  - shape.outbx",
+      "  - shap.outbox",
+      "  - shape.outbox",
+      "  - shape.outbox",
+      "  - shape",
+      "  - 42",
+      "",
+    ].join("\n"),
+    expected: () => [
+      '7:5: Cannot connect "shape.inbox": it is already connected from "input.outbox"',
+      '8:5: Cannot expose "shape.outbx": actor "shape" has no queue "outbx"; did you mean "outbox"?',
+      '9:5: Unknown actor "shap" in "expose"; did you mean "shape"?',
+      '11:5: "shape.outbox" is listed twice in "expose"',
+      '12:5: Cannot expose "shape": write the queue as "actor.queue"',
+      '13:5: "expose.6" must be a string, not the number 42',
     ],
   },
 ];
@@ -502,4 +529,36 @@ Deno.test("nothing is set up when the file has an error", async () => {
   assert.equal(error.problems.length, 1);
   assert.equal(error.line, 6);
   assert.equal(Recorder.setups, 0);
+});
+
+Deno.test("expose: makes the queues it lists external ends of the router, each with its direction", async () => {
+  const { config, router } = await loadPipeline({
+    file: "stage.yaml",
+    text: [
+      "actors:",
+      "  parse: { type: json_decode }",
+      '  shape: { type: jsonata, options: { expression: "$.a" } }',
+      "connections:",
+      "  - parse.outbox -> shape.inbox",
+      "expose: [parse.inbox, shape.outbox]",
+      "",
+    ].join("\n"),
+  });
+  assert.deepEqual(config.expose, [
+    { address: "parse.inbox", direction: "writable" },
+    { address: "shape.outbox", direction: "readable" },
+  ]);
+  const stage = router.stream("parse.inbox", "shape.outbox");
+  await router.start();
+  const out = await Array.fromAsync(
+    ReadableStream.from(['{"a":1}', '{"a":2}']).pipeThrough(
+      new TransformStream<string, Event>({
+        transform: (data, controller) =>
+          controller.enqueue({ header: {}, data }),
+      }),
+    ).pipeThrough(stage),
+  );
+  assert.deepEqual(out.map((event) => event.data), [1, 2]);
+  const report = await router.stop();
+  assert.equal(report.delivered, 2);
 });

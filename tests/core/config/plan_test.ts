@@ -6,6 +6,7 @@ import {
   type PipelineConfig,
   planReload,
 } from "../../../core/config/mod.ts";
+import { formatPlan } from "../../../cli/plan_text.ts";
 import { withTempDir } from "../../helpers.ts";
 import { ndjsonFileModule } from "../../cli_helpers.ts";
 
@@ -346,4 +347,42 @@ Deno.test("planReload replaces a module: actor whose module changes", async () =
       { field: "module", before: "./a.ts", after: "./b.ts" },
     ]);
   });
+});
+
+Deno.test("planReload lists the queues expose: adds and removes, and formatPlan prints them", async () => {
+  const stage = [
+    "actors:",
+    "  parse: { type: json_decode }",
+    '  shape: { type: jsonata, options: { expression: "$" } }',
+    "connections:",
+    "  - parse.outbox -> shape.inbox",
+  ];
+  const before = await load("before.yaml", [
+    ...stage,
+    "expose: [parse.inbox, shape.outbox]",
+  ]);
+  const after = await load("after.yaml", [
+    ...stage,
+    "expose: [parse.inbox, shape.error]",
+  ]);
+  const plan = planReload(before, after);
+  assert.deepEqual(plan.expose, {
+    add: ["shape.error"],
+    remove: ["shape.outbox"],
+  });
+  assert.equal(plan.changed, true);
+  const text = formatPlan(plan);
+  assert.ok(
+    text.includes(
+      "Exposed queues:\n  + add      shape.error\n  - remove   shape.outbox\n",
+    ),
+    text,
+  );
+  assert.ok(
+    text.endsWith("exposed queues: 1 to add, 1 to remove.\n"),
+    text,
+  );
+  const same = planReload(before, before);
+  assert.equal(same.expose, undefined);
+  assert.equal(same.changed, false);
 });

@@ -1,0 +1,633 @@
+/**
+ * The HTTP server of `http_server` and of the admin server: Deno's own HTTP
+ * engine (the one behind `Deno.serve`) on connections that this module
+ * accepts, counts and times itself, so that a hostile or broken client
+ * cannot take the process down or hold its resources for ever.
+ *
+ * `Deno.serve` has no connection limit, no header or idle timeout, and stops
+ * serving when `accept` fails for lack of file handles. Here the listening
+ * socket is a `Deno.listen` one: each accepted connection is served by
+ * Deno's per-connection HTTP server (HTTP/1.1 with keep-alive and
+ * pipelining, or HTTP/2), and this module
+ *
+ * - keeps at most `maxConnections` open: a new connection closes the one
+ *   idle the longest (a connection that has not sent its first request gets
+ *   a second, or `headerTimeoutMs` when shorter, before it counts as idle),
+ *   or is closed at once when no connection is idle;
+ * - closes a connection that sends no complete request head within
+ *   `headerTimeoutMs` of connecting, one kept alive with no request for
+ *   `idleTimeoutMs`, and one whose request body the handler could not read
+ *   within `bodyTimeoutMs` (see {@link HttpRequestInfo.read});
+ * - survives failing accepts (out of file handles, `EMFILE`): it closes the
+ *   connection idle the longest to free a handle, backs off (5 ms doubling
+ *   up to 1 s, as Go's `net/http` does) when none is idle, and resumes;
+ *   failures are logged at most once a second, with their count;
+ * - drains on {@link HttpListener.shutdown}: it stops accepting, closes idle
+ *   connections and finishes every request in flight.
+ *
+ * Deno's engine itself bounds a request head (it answers 400 to a head over
+ * its limit or with more than 100 fields). Request bodies are read by the
+ * handler, which bounds what it reads (see `http_server`). The timeouts are
+ * checked by one timer (every quarter of the shortest, at most every
+ * second), never by a timer per request.
+ *
+ * @module
+ */
+
+import { type ActorLog, describe } from "./actor.ts";
+
+/** The limits of an {@link HttpListener}. */
+export interface HttpLimits {
+  /** Most connections open at once (default 1000). */
+  maxConnections: number;
+  /**
+   * Milliseconds a new connection has to send its first request head
+   * (default 10 000).
+   */
+  headerTimeoutMs: number;
+  /**
+   * Milliseconds a kept-alive connection may wait for its next request
+   * (default 60 000); the next request's head must arrive within it.
+   */
+  idleTimeoutMs: number;
+  /**
+   * Milliseconds a request body read through {@link HttpRequestInfo.read} may
+   * take (default 30 000); the connection is closed after.
+   */
+  bodyTimeoutMs: number;
+}
+
+/**
+ * The limits an {@link HttpListener} has unless told otherwise.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_HTTP_LIMITS } from "./http_listener.ts";
+ * DEFAULT_HTTP_LIMITS.maxConnections; // 1000
+ * ```
+ */
+export const DEFAULT_HTTP_LIMITS: Readonly<HttpLimits> = Object.freeze({
+  maxConnections: 1000,
+  headerTimeoutMs: 10_000,
+  idleTimeoutMs: 60_000,
+  bodyTimeoutMs: 30_000,
+});
+
+/** Settings of an {@link HttpListener}. */
+export interface HttpListenerOptions extends Partial<HttpLimits> {
+  /** The address to listen on, e.g. `"127.0.0.1"`. */
+  hostname: string;
+  /** The TCP port to listen on; 0 picks a free one. */
+  port: number;
+  /** Where failed accepts, refused connections and handler errors go. */
+  log: ActorLog;
+}
+
+/** The counters of an {@link HttpListener}. */
+export interface HttpListenerFigures {
+  /** Connections open now. */
+  connections: number;
+  /** Connections accepted since the start. */
+  connections_total: number;
+  /** Connections closed at once: `maxConnections` had requests in flight. */
+  connections_refused_total: number;
+  /**
+   * Idle connections closed to make room for a new one (at
+   * `maxConnections`, or out of file handles).
+   */
+  connections_shed_total: number;
+  /**
+   * Connections closed by `headerTimeoutMs`, `idleTimeoutMs` or
+   * `bodyTimeoutMs`.
+   */
+  connections_timed_out_total: number;
+  /** Failed accepts (e.g. out of file handles). */
+  accept_errors_total: number;
+}
+
+/** What a handler gets besides the request: Deno's, and more. */
+export interface HttpRequestInfo extends Deno.ServeHandlerInfo<Deno.NetAddr> {
+  /**
+   * The request's URL, parsed. A request whose URL does not parse (a Host
+   * header that names no host) is answered 400 before the handler.
+   */
+  readonly url: URL;
+  /**
+   * Settles as `reading` (the reading of the request body) does, but closes
+   * the connection when that takes longer than `bodyTimeoutMs`, which makes
+   * `reading` fail. Costs no timer.
+   */
+  read<T>(reading: Promise<T>): Promise<T>;
+}
+
+/** A handler of requests, as for `Deno.serve`. */
+export type HttpHandler = (
+  request: Request,
+  info: HttpRequestInfo,
+) => Response | Promise<Response>;
+
+/** The handler Deno's engine calls. */
+type EngineHandler = (
+  request: Request,
+  info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+) => Response | Promise<Response>;
+
+/** What Deno's per-connection HTTP server returns. */
+interface ConnectionServer {
+  finished: Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+/** Deno's per-connection HTTP server (the engine of `Deno.serve`). */
+type ServeOnConnection = (
+  conn: Deno.Conn,
+  signal: AbortSignal,
+  handler: EngineHandler,
+  onError: (error: unknown) => Response,
+  onListen: () => void,
+) => ConnectionServer;
+
+/**
+ * Deno's per-connection HTTP server. It is internal to Deno (it serves
+ * `Deno.serveHttp` and `node:http2`); a Deno without it fails here, and the
+ * tests say so, rather than serving without limits.
+ */
+function serveOnConnection(): ServeOnConnection {
+  const deno = Deno as unknown as Record<string | symbol, unknown>;
+  const internal = deno[deno.internal as symbol] as
+    | Record<string, unknown>
+    | undefined;
+  const serve = internal?.serveHttpOnConnection;
+  if (typeof serve !== "function") {
+    throw new TypeError(
+      `This Deno (${Deno.version.deno}) does not serve HTTP per connection (serveHttpOnConnection): the HTTP servers need Deno 2.9`,
+    );
+  }
+  return serve as ServeOnConnection;
+}
+
+/** Longest pause between two failing accepts, in ms. */
+const MAX_ACCEPT_DELAY_MS = 1000;
+
+/**
+ * How long a new connection may wait to send its first request before it
+ * may be closed to make room for another, in ms (at most `headerTimeoutMs`).
+ */
+const FRESH_GRACE_MS = 1000;
+
+/** How often refused connections and failed accepts are logged, in ms. */
+const REPORT_INTERVAL_MS = 1000;
+
+/** A body being read, and the connection to close when it takes too long. */
+interface Reading {
+  since: number;
+  connection: Connection;
+}
+
+/** The {@link HttpRequestInfo} of one request. */
+class RequestInfo implements HttpRequestInfo {
+  readonly url: URL;
+  #info: Deno.ServeHandlerInfo<Deno.NetAddr>;
+  #connection: Connection;
+
+  constructor(
+    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+    url: URL,
+    connection: Connection,
+  ) {
+    this.#info = info;
+    this.url = url;
+    this.#connection = connection;
+  }
+
+  get remoteAddr(): Deno.NetAddr {
+    return this.#info.remoteAddr;
+  }
+
+  get completed(): Promise<void> {
+    return this.#info.completed;
+  }
+
+  read<T>(reading: Promise<T>): Promise<T> {
+    return this.#connection.read(reading);
+  }
+}
+
+/**
+ * One accepted connection. It is closed once, one of two ways: `end()`
+ * (Deno's graceful shutdown: at once without a request in flight, else once
+ * answered) or `kill()` (at once, requests in flight included). Deno throws
+ * an uncaught error when a connection is killed after `end()` or after it
+ * closed, so `kill()` is only for connections with a request in flight that
+ * were never ended, and the rest is ended.
+ */
+class Connection {
+  /** Requests in flight (more than one only with HTTP/2). */
+  active = 0;
+  /** Since when (ms) it is fresh or idle. */
+  since: number;
+  /** How it is being closed, if it is. */
+  closing: "ended" | "killed" | undefined;
+  /** Resolves once the connection is closed; never rejects. */
+  finished: Promise<void> = Promise.resolve();
+  #abort = new AbortController();
+  #server: ConnectionServer | undefined;
+  #readings: Set<Reading>;
+
+  constructor(since: number, readings: Set<Reading>) {
+    this.since = since;
+    this.#readings = readings;
+  }
+
+  /** The signal that kills it, for Deno's engine. */
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  /** Starts closing it when `whenClosed` resolves (never rejects). */
+  served(server: ConnectionServer, whenClosed: () => void): void {
+    this.#server = server;
+    // A connection fails when its client resets it or goes away while it
+    // is written to: routine, and the client's own doing.
+    this.finished = server.finished.then(() => {
+      this.closing ??= "ended";
+      whenClosed();
+    }, () => {
+      this.closing ??= "ended";
+      whenClosed();
+    });
+  }
+
+  /** Closes it once its requests in flight are answered. */
+  end(): void {
+    if (this.closing !== undefined) return;
+    this.closing = "ended";
+    this.#server?.shutdown().catch(() => {});
+  }
+
+  /** Closes it now, requests in flight included; see the class comment. */
+  kill(): void {
+    if (this.closing !== undefined) return;
+    this.closing = "killed";
+    this.#abort.abort();
+  }
+
+  /** See {@link HttpRequestInfo.read}. */
+  read<T>(reading: Promise<T>): Promise<T> {
+    const entry: Reading = { since: Date.now(), connection: this };
+    const readings = this.#readings;
+    readings.add(entry);
+    return reading.finally(() => readings.delete(entry));
+  }
+}
+
+/**
+ * Serves HTTP on `hostname:port` with `handler`, within limits (see the
+ * module documentation). It listens at once: a port in use throws.
+ *
+ * @example
+ * ```ts
+ * import { getLogger } from "@logtape/logtape";
+ * import { HttpListener } from "./http_listener.ts";
+ *
+ * const listener = new HttpListener(
+ *   { hostname: "127.0.0.1", port: 0, log: getLogger(["demo"]), maxConnections: 10 },
+ *   () => new Response("hello"),
+ * );
+ * const response = await fetch(`http://127.0.0.1:${listener.addr.port}/`);
+ * await response.text(); // "hello"
+ * listener.figures().connections_total; // 1
+ * await listener.shutdown();
+ * ```
+ */
+export class HttpListener {
+  /** The address listened on (the port picked when 0 was asked). */
+  readonly addr: Deno.NetAddr;
+  /** Resolves once shut down and every connection is closed. */
+  readonly finished: Promise<void>;
+  #limits: HttpLimits;
+  #log: ActorLog;
+  #handler: HttpHandler;
+  #serve: ServeOnConnection;
+  #listener: Deno.TcpListener;
+  /** Every connection not closed yet. */
+  #open = new Set<Connection>();
+  /** Of those, the ones this listener is closing. */
+  #closing = new Set<Connection>();
+  /** Connections waiting for their first request head, oldest first. */
+  #fresh = new Set<Connection>();
+  /** Kept-alive connections with no request in flight, idle longest first. */
+  #idle = new Set<Connection>();
+  /** Bodies being read, oldest first. */
+  #readings = new Set<Reading>();
+  #stopping = false;
+  #wake: (() => void) | undefined;
+  #sweeper: ReturnType<typeof setInterval>;
+  #shutdown: Promise<void> | undefined;
+  #figures: Omit<HttpListenerFigures, "connections"> = {
+    connections_total: 0,
+    connections_refused_total: 0,
+    connections_shed_total: 0,
+    connections_timed_out_total: 0,
+    accept_errors_total: 0,
+  };
+  /** What was reported last: figures and time. */
+  #reported = { refused: 0, acceptErrors: 0, shed: 0, at: 0 };
+  #lastAcceptError: unknown;
+  #onError = (error: unknown): Response => {
+    this.#log.error("Failed to answer a request: {error}", {
+      error: describe(error),
+    });
+    return Response.json({ error: "Internal server error" }, { status: 500 });
+  };
+
+  /** Listens on `options.hostname:options.port` and starts accepting. */
+  constructor(options: HttpListenerOptions, handler: HttpHandler) {
+    const limits: HttpLimits = {
+      maxConnections: options.maxConnections ??
+        DEFAULT_HTTP_LIMITS.maxConnections,
+      headerTimeoutMs: options.headerTimeoutMs ??
+        DEFAULT_HTTP_LIMITS.headerTimeoutMs,
+      idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_HTTP_LIMITS.idleTimeoutMs,
+      bodyTimeoutMs: options.bodyTimeoutMs ?? DEFAULT_HTTP_LIMITS.bodyTimeoutMs,
+    };
+    for (const [name, value] of Object.entries(limits)) {
+      if (!(value > 0) || !Number.isFinite(value)) {
+        throw new RangeError(
+          `HttpListener: ${name} must be a number above 0, got ${value}`,
+        );
+      }
+    }
+    this.#serve = serveOnConnection();
+    this.#limits = limits;
+    this.#log = options.log;
+    this.#handler = handler;
+    this.#listener = Deno.listen({
+      hostname: options.hostname,
+      port: options.port,
+      transport: "tcp",
+    });
+    this.addr = this.#listener.addr;
+    const shortest = Math.min(
+      limits.headerTimeoutMs,
+      limits.idleTimeoutMs,
+      limits.bodyTimeoutMs,
+    );
+    const period = Math.min(Math.max(shortest / 4, 5), REPORT_INTERVAL_MS);
+    this.#sweeper = setInterval(() => this.#sweep(), period);
+    this.#reported.at = Date.now();
+    this.finished = this.#accept();
+  }
+
+  /** Connections open now. */
+  get connections(): number {
+    return this.#open.size - this.#closing.size;
+  }
+
+  /** The counters; see {@link HttpListenerFigures}. */
+  figures(): HttpListenerFigures {
+    return { connections: this.connections, ...this.#figures };
+  }
+
+  /**
+   * Stops accepting, closes the idle connections and resolves once every
+   * request in flight is answered and every connection closed.
+   */
+  shutdown(): Promise<void> {
+    if (this.#shutdown === undefined) {
+      this.#stopping = true;
+      this.#wake?.();
+      try {
+        this.#listener.close();
+      } catch {
+        // Already closed.
+      }
+      this.#shutdown = this.finished;
+    }
+    return this.#shutdown;
+  }
+
+  /**
+   * Closes every connection now, requests in flight included (their clients
+   * get no answer), and stops accepting; resolves once all are closed.
+   */
+  async close(): Promise<void> {
+    const shutdown = this.shutdown();
+    for (const connection of this.#open) {
+      this.#close(connection, connection.active > 0);
+    }
+    await shutdown;
+  }
+
+  async #accept(): Promise<void> {
+    let delay = 0;
+    while (!this.#stopping) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (error) {
+        if (this.#stopping) break;
+        this.#figures.accept_errors_total++;
+        this.#lastAcceptError = error;
+        // Free a file handle: close the connection idle the longest.
+        const victim = this.#oldestIdle(Date.now());
+        if (victim !== undefined) {
+          this.#shed(victim);
+          await this.#pause(victim.finished, MAX_ACCEPT_DELAY_MS);
+          continue;
+        }
+        delay = Math.min(delay === 0 ? 5 : delay * 2, MAX_ACCEPT_DELAY_MS);
+        await this.#pause(undefined, delay);
+        continue;
+      }
+      delay = 0;
+      this.#admit(conn);
+    }
+    // Drain: idle connections close now, busy ones once answered (in
+    // #answered), so that they can still be killed meanwhile.
+    for (const connection of this.#open) {
+      if (connection.active === 0) this.#close(connection, false);
+    }
+    while (this.#open.size > 0) {
+      await Promise.all([...this.#open].map((each) => each.finished));
+    }
+    clearInterval(this.#sweeper);
+    this.#report(Date.now(), true);
+  }
+
+  /** Waits for `promise` or `ms`, whichever is first, or for shutdown. */
+  async #pause(promise: Promise<void> | undefined, ms: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const woken = new Promise<void>((resolve) => {
+      this.#wake = resolve;
+      timer = setTimeout(resolve, ms);
+    });
+    await (promise === undefined ? woken : Promise.race([promise, woken]));
+    clearTimeout(timer);
+    this.#wake = undefined;
+  }
+
+  #admit(conn: Deno.TcpConn): void {
+    this.#figures.connections_total++;
+    const now = Date.now();
+    if (this.connections >= this.#limits.maxConnections) {
+      const victim = this.#oldestIdle(now);
+      if (victim === undefined) {
+        this.#figures.connections_refused_total++;
+        conn.close();
+        return;
+      }
+      this.#shed(victim);
+    }
+    const connection = new Connection(now, this.#readings);
+    const done = () => this.#answered(connection);
+    const handler: EngineHandler = (request, info) => {
+      if (connection.active++ === 0) {
+        if (!this.#fresh.delete(connection)) this.#idle.delete(connection);
+      }
+      info.completed.then(done, done);
+      let url: URL;
+      try {
+        url = new URL(request.url);
+      } catch {
+        return Response.json(
+          { error: "The request's URL is not valid (see its Host header)" },
+          { status: 400 },
+        );
+      }
+      return this.#handler(request, new RequestInfo(info, url, connection));
+    };
+    let server: ConnectionServer;
+    try {
+      server = this.#serve(
+        conn,
+        connection.signal,
+        handler,
+        this.#onError,
+        () => {},
+      );
+    } catch (error) {
+      this.#log.error("Failed to serve a connection: {error}", {
+        error: describe(error),
+      });
+      conn.close();
+      return;
+    }
+    connection.served(server, () => this.#forget(connection));
+    this.#open.add(connection);
+    this.#fresh.add(connection);
+  }
+
+  /** A request of `connection` was answered (or failed). */
+  #answered(connection: Connection): void {
+    if (--connection.active > 0 || connection.closing !== undefined) return;
+    if (this.#stopping) {
+      this.#close(connection, false);
+      return;
+    }
+    connection.since = Date.now();
+    this.#idle.add(connection);
+  }
+
+  /** `connection` is closed. */
+  #forget(connection: Connection): void {
+    if (!this.#open.delete(connection)) return;
+    this.#fresh.delete(connection);
+    this.#idle.delete(connection);
+    this.#closing.delete(connection);
+  }
+
+  /**
+   * The connection without a request in flight for the longest time; a new
+   * one only once it had its grace to send a request.
+   */
+  #oldestIdle(now: number): Connection | undefined {
+    const grace = Math.min(FRESH_GRACE_MS, this.#limits.headerTimeoutMs);
+    const oldest = first(this.#fresh);
+    const fresh = oldest !== undefined && now - oldest.since >= grace
+      ? oldest
+      : undefined;
+    const idle = first(this.#idle);
+    if (fresh === undefined) return idle;
+    if (idle === undefined) return fresh;
+    return fresh.since <= idle.since ? fresh : idle;
+  }
+
+  /** Closes idle `connection` now, to make room for another. */
+  #shed(connection: Connection): void {
+    this.#figures.connections_shed_total++;
+    this.#close(connection, false);
+  }
+
+  /**
+   * Closes `connection`: kills it when `kill` (it has a request in flight
+   * that must not be waited for), else ends it.
+   */
+  #close(connection: Connection, kill: boolean): void {
+    this.#fresh.delete(connection);
+    this.#idle.delete(connection);
+    if (connection.closing !== undefined) return;
+    this.#closing.add(connection);
+    if (kill) connection.kill();
+    else connection.end();
+  }
+
+  /** Closes the connections past their timeout; reports once a second. */
+  #sweep(): void {
+    const now = Date.now();
+    this.#expire(this.#fresh, now - this.#limits.headerTimeoutMs);
+    this.#expire(this.#idle, now - this.#limits.idleTimeoutMs);
+    const before = now - this.#limits.bodyTimeoutMs;
+    for (const reading of this.#readings) {
+      if (reading.since > before) break;
+      this.#readings.delete(reading);
+      if (reading.connection.closing === undefined) {
+        this.#figures.connections_timed_out_total++;
+        this.#close(reading.connection, true);
+      }
+    }
+    this.#report(now, false);
+  }
+
+  #expire(connections: Set<Connection>, before: number): void {
+    for (const connection of connections) {
+      if (connection.since > before) break;
+      this.#figures.connections_timed_out_total++;
+      this.#close(connection, false);
+    }
+  }
+
+  /** Logs what was refused or failed since the last report. */
+  #report(now: number, last: boolean): void {
+    const reported = this.#reported;
+    if (!last && now - reported.at < REPORT_INTERVAL_MS) return;
+    const figures = this.#figures;
+    const refused = figures.connections_refused_total - reported.refused;
+    const failed = figures.accept_errors_total - reported.acceptErrors;
+    const shed = figures.connections_shed_total - reported.shed;
+    const seconds = Math.max(1, Math.round((now - reported.at) / 1000));
+    if (failed > 0) {
+      this.#log.error(
+        "{failed} accepts failed in {seconds} s ({error}); closed {shed} idle connections and kept accepting",
+        { failed, seconds, shed, error: describe(this.#lastAcceptError) },
+      );
+    }
+    if (refused > 0) {
+      this.#log.warn(
+        "Refused {refused} connections in {seconds} s: {max} connections were open and none idle (max_connections)",
+        { refused, seconds, max: this.#limits.maxConnections },
+      );
+    }
+    this.#reported = {
+      refused: figures.connections_refused_total,
+      acceptErrors: figures.accept_errors_total,
+      shed: figures.connections_shed_total,
+      at: now,
+    };
+  }
+}
+
+function first<T>(set: Set<T>): T | undefined {
+  for (const value of set) return value;
+  return undefined;
+}

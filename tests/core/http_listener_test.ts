@@ -1,0 +1,331 @@
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { getLogger } from "@logtape/logtape";
+import {
+  type HttpHandler,
+  type HttpLimits,
+  HttpListener,
+} from "../../core/http_listener.ts";
+import { spawnProgram } from "../cli_helpers.ts";
+import { pollUntil, within } from "../helpers.ts";
+import { RawClient, statusOf } from "../raw_http.ts";
+
+const GIVE_UP_MS = 10_000;
+
+/** A request head for `path`, kept alive. */
+function get(path: string): string {
+  return `GET ${path} HTTP/1.1\r\nHost: test\r\n\r\n`;
+}
+
+/**
+ * Requests to `/hold` wait until {@link Gate.open}; others are answered at
+ * once with their path.
+ */
+class Gate {
+  held = 0;
+  #open = Promise.withResolvers<void>();
+
+  readonly handler: HttpHandler = async (request) => {
+    const path = new URL(request.url).pathname;
+    if (path === "/hold") {
+      this.held++;
+      await this.#open.promise;
+    }
+    return new Response(`answered ${path}`);
+  };
+
+  open(): void {
+    this.#open.resolve();
+  }
+}
+
+function listen(
+  limits: Partial<HttpLimits>,
+  handler: HttpHandler = new Gate().handler,
+): HttpListener {
+  return new HttpListener({
+    hostname: "127.0.0.1",
+    port: 0,
+    log: getLogger(["compysition", "test", "http"]),
+    ...limits,
+  }, handler);
+}
+
+Deno.test("HttpListener at maxConnections closes the connection idle the longest for a new one", async () => {
+  const listener = listen({ maxConnections: 3 });
+  const port = listener.addr.port;
+  const clients: RawClient[] = [];
+  /** Sends a request on `client` and waits for its answer. */
+  const ask = async (client: RawClient, path: string) => {
+    await client.write(get(path));
+    await within(
+      client.until((text) => text.includes(`answered ${path}`)),
+      GIVE_UP_MS,
+      `the answer to ${path}`,
+    );
+  };
+  try {
+    for (let i = 0; i < 3; i++) {
+      const client = await RawClient.open(port);
+      clients.push(client);
+      await ask(client, `/${i}`);
+    }
+    const [first, second, third] = clients as [RawClient, RawClient, RawClient];
+    // The first, asked again, is now the connection idle the shortest.
+    await ask(first, "/again");
+    const fourth = await RawClient.open(port);
+    clients.push(fourth);
+    await within(second.closed, GIVE_UP_MS, "the idle connection to close");
+    await ask(fourth, "/fourth");
+    await ask(third, "/third");
+    await ask(first, "/first");
+    assert.equal(listener.connections, 3);
+    assert.deepEqual(listener.figures(), {
+      connections: 3,
+      connections_total: 4,
+      connections_refused_total: 0,
+      connections_shed_total: 1,
+      connections_timed_out_total: 0,
+      accept_errors_total: 0,
+    });
+  } finally {
+    await Promise.all(clients.map((client) => client.close()));
+    await listener.shutdown();
+  }
+});
+
+Deno.test("HttpListener closes a new connection at once when every connection has a request in flight", async () => {
+  const gate = new Gate();
+  const listener = listen({ maxConnections: 2 }, gate.handler);
+  const port = listener.addr.port;
+  const held = [
+    await RawClient.open(port, get("/hold")),
+    await RawClient.open(port, get("/hold")),
+  ];
+  try {
+    await pollUntil(() => gate.held, (count) => count === 2, "two held");
+    const refused = await RawClient.open(port, get("/late"));
+    assert.equal(await within(refused.closed, GIVE_UP_MS, "the refusal"), "");
+    gate.open();
+    for (const client of held) {
+      await within(
+        client.until((text) => text.includes("answered /hold")),
+        GIVE_UP_MS,
+        "a held answer",
+      );
+    }
+    assert.equal(listener.figures().connections_refused_total, 1);
+    assert.equal(listener.figures().connections_shed_total, 0);
+  } finally {
+    await Promise.all(held.map((client) => client.close()));
+    await listener.shutdown();
+  }
+});
+
+Deno.test("HttpListener closes a connection that sends no complete head within headerTimeoutMs", async () => {
+  const listener = listen({ headerTimeoutMs: 50 });
+  const port = listener.addr.port;
+  const slow = await RawClient.open(port, "GET /slow HTTP/1.1\r\nHost: te");
+  const silent = await RawClient.open(port);
+  try {
+    // Bytes keep coming, but the head never completes.
+    const dripping = (async () => {
+      while (!slow.ended && await slow.write("s")) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    })();
+    assert.equal(await within(slow.closed, GIVE_UP_MS, "the slow close"), "");
+    assert.equal(
+      await within(silent.closed, GIVE_UP_MS, "the silent close"),
+      "",
+    );
+    await dripping;
+    // A client that sends its head at once is served.
+    const response = await fetch(`http://127.0.0.1:${port}/quick`);
+    assert.equal(await response.text(), "answered /quick");
+    assert.equal(listener.figures().connections_timed_out_total, 2);
+  } finally {
+    await slow.close();
+    await silent.close();
+    await listener.shutdown();
+  }
+});
+
+Deno.test("HttpListener closes a kept-alive connection idle for idleTimeoutMs", async () => {
+  const listener = listen({ idleTimeoutMs: 50 });
+  const client = await RawClient.open(listener.addr.port, get("/one"));
+  try {
+    const text = await within(client.closed, GIVE_UP_MS, "the idle close");
+    assert.equal(statusOf(text), 200);
+    assert.match(text, /answered \/one$/);
+    assert.equal(listener.figures().connections_timed_out_total, 1);
+  } finally {
+    await client.close();
+    await listener.shutdown();
+  }
+});
+
+Deno.test("HttpListener closes the connection of a body not read within bodyTimeoutMs", async () => {
+  const failures: string[] = [];
+  const listener = listen(
+    { bodyTimeoutMs: 50 },
+    async (request, info) => {
+      try {
+        const body = await info.read(request.text());
+        return new Response(`read ${body}`);
+      } catch (error) {
+        failures.push((error as Error).name);
+        return new Response("never sent", { status: 500 });
+      }
+    },
+  );
+  const port = listener.addr.port;
+  const head = (length: number) =>
+    `POST / HTTP/1.1\r\nHost: test\r\nContent-Length: ${length}\r\n\r\n`;
+  const stalled = await RawClient.open(port, head(10) + "abc");
+  try {
+    assert.equal(await within(stalled.closed, GIVE_UP_MS, "the close"), "");
+    await pollUntil(() => failures.length, (n) => n === 1, "the read to fail");
+    assert.equal(listener.figures().connections_timed_out_total, 1);
+    const whole = await fetch(`http://127.0.0.1:${port}/`, {
+      method: "POST",
+      body: "abcdefghij",
+    });
+    assert.equal(await whole.text(), "read abcdefghij");
+  } finally {
+    await stalled.close();
+    await listener.shutdown();
+  }
+});
+
+Deno.test("HttpListener.shutdown() stops accepting, closes idle connections and answers the requests in flight", async () => {
+  const gate = new Gate();
+  const listener = listen({}, gate.handler);
+  const port = listener.addr.port;
+  const idle = await RawClient.open(port, get("/before"));
+  const held = await RawClient.open(port, get("/hold"));
+  try {
+    await within(
+      idle.until((text) => text.includes("answered /before")),
+      GIVE_UP_MS,
+      "the first answer",
+    );
+    await pollUntil(() => gate.held, (count) => count === 1, "one held");
+    const shutdown = listener.shutdown();
+    await within(idle.closed, GIVE_UP_MS, "the idle connection to close");
+    await assert.rejects(
+      Deno.connect({ hostname: "127.0.0.1", port }),
+      Deno.errors.ConnectionRefused,
+    );
+    assert.equal(held.ended, false);
+    gate.open();
+    await within(shutdown, GIVE_UP_MS, "the shutdown");
+    const text = await within(held.closed, GIVE_UP_MS, "the held close");
+    assert.match(text, /answered \/hold$/);
+    assert.equal(listener.connections, 0);
+  } finally {
+    await idle.close();
+    await held.close();
+    await listener.shutdown();
+  }
+});
+
+Deno.test("HttpListener.close() closes the connections with a request in flight too", async () => {
+  const gate = new Gate();
+  const listener = listen({}, gate.handler);
+  const held = await RawClient.open(listener.addr.port, get("/hold"));
+  try {
+    await pollUntil(() => gate.held, (count) => count === 1, "one held");
+    await within(listener.close(), GIVE_UP_MS, "the close");
+    assert.equal(await within(held.closed, GIVE_UP_MS, "the held close"), "");
+  } finally {
+    gate.open();
+    await held.close();
+  }
+});
+
+Deno.test("HttpListener refuses limits that are not numbers above 0", () => {
+  for (const limits of [{ maxConnections: 0 }, { headerTimeoutMs: NaN }]) {
+    assert.throws(() => listen(limits), RangeError);
+  }
+});
+
+Deno.test("HttpListener out of file handles logs at most once a second, resumes accepting and drains at stop", async () => {
+  const program = fileURLToPath(
+    new URL("./http_listener_server.ts", import.meta.url),
+  );
+  // 64 file handles: the runtime takes about 20, so some 40 connections fit.
+  const server = spawnProgram("sh", [
+    "-c",
+    `ulimit -n 64 && exec "${Deno.execPath()}" run --allow-all "${program}"`,
+  ]);
+  const clients: RawClient[] = [];
+  try {
+    await within(
+      server.stdout.until((text) => text.includes("\n")),
+      GIVE_UP_MS,
+      "the port",
+    );
+    const { port } = JSON.parse(server.stdout.text.split("\n")[0]!);
+    // Every connection has a request in flight: none can be closed to free
+    // a file handle, so accepting fails until some are answered.
+    for (let i = 0; i < 80; i++) {
+      clients.push(await RawClient.open(port, get("/hold")));
+    }
+    await within(
+      server.stderr.until((text) => text.includes("accepts failed")),
+      GIVE_UP_MS,
+      "the failed accepts to be logged",
+    );
+    server.child.kill("SIGUSR2");
+    // Answered clients close their connections, which frees handles for the
+    // connections still waiting to be accepted: all are answered.
+    await Promise.all(clients.map(async (client) => {
+      await within(
+        client.until((text) => text.includes("answered /hold")),
+        GIVE_UP_MS,
+        "every held request's answer",
+      );
+      await client.close();
+    }));
+    // At stop, what was accepted is answered before the process exits.
+    const late = [];
+    for (let i = 0; i < 5; i++) {
+      late.push(await RawClient.open(port, get("/slow")));
+    }
+    await within(
+      server.stdout.until((text) => text.split("in flight /slow").length > 5),
+      GIVE_UP_MS,
+      "the slow requests in flight",
+    );
+    server.child.kill("SIGTERM");
+    const result = await within(server.finish(), GIVE_UP_MS, "the exit");
+    assert.equal(result.code, 0, result.stderr);
+    for (const client of late) {
+      assert.match(await client.closed, /answered \/slow$/);
+    }
+    const figures = JSON.parse(result.stdout.trim().split("\n").at(-1)!);
+    assert.equal(figures.connections_total, 85);
+    assert.equal(figures.connections_refused_total, 0);
+    assert.equal(figures.connections, 0);
+    assert.ok(figures.accept_errors_total > 0);
+    // Rate-limited: one line sums up many failures.
+    const lines = result.stderr.split("\n").filter((line) =>
+      line.includes("accepts failed")
+    );
+    assert.ok(lines.length >= 1);
+    assert.ok(
+      lines.length < figures.accept_errors_total,
+      `${lines.length} lines for ${figures.accept_errors_total} failures`,
+    );
+    assert.doesNotMatch(result.stderr, /Uncaught|panicked/);
+  } finally {
+    await Promise.all(clients.map((client) => client.close()));
+    try {
+      server.child.kill("SIGKILL");
+    } catch {
+      // Exited.
+    }
+    await server.finish();
+  }
+});
