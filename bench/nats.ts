@@ -34,7 +34,8 @@
  * the publish to its event coming out of `nats_out`; 0 skips it); and the
  * duplicates and losses when one of two workers is killed with SIGKILL
  * mid-stream (`--kill false` skips it). `--only file_1,jsonata_1` runs those
- * scenarios (and the client) only.
+ * scenarios (and the client) only. `--profile DIR` has each process write a
+ * CPU profile (`deno run --cpu-prof`) under `DIR/<scenario>_<process>/`.
  *
  * Prints one JSON result line: the median rate of each scenario, the median
  * over the rounds of its ratio to the client in the same round, and so on.
@@ -85,6 +86,7 @@ const { values } = parseArgs({
     kill: { type: "string", default: "true" },
     only: { type: "string", default: "" },
     before: { type: "string" },
+    profile: { type: "string" },
   },
 });
 const events = Number(values.events);
@@ -215,7 +217,10 @@ async function start(
       "--status",
       "never",
     ];
-  let command = [Deno.execPath(), "run", "--allow-all", ...args];
+  const profile = values.profile === undefined
+    ? []
+    : ["--cpu-prof", `--cpu-prof-dir=${values.profile}/${plan.key}_${name}`];
+  let command = [Deno.execPath(), "run", "--allow-all", ...profile, ...args];
   if (trace !== undefined) {
     command = [
       strace!,
