@@ -151,8 +151,10 @@ export type { EndDirection, EndOptions } from "./core/router_ends.ts";
 export { Supervisor, type SupervisorHooks } from "./core/supervisor.ts";
 export {
   attachTracker,
+  CountingTracker,
   type Tracked,
   Tracker,
+  type TrackerOwner,
   trackerOf,
 } from "./core/tracking.ts";
 export {

@@ -176,6 +176,14 @@ export interface NatsInHeader {
  * Back-pressure: the consumer's `max_ack_pending` bounds what all workers
  * hold unacknowledged, and pulling waits while the outbox is full.
  *
+ * Speed: the messages that arrive together (one read of the socket, up to
+ * `batch`) go on as one batch of events, and the acknowledgements of the
+ * messages an output finished together leave in one write to the server.
+ * Once a pull request has brought all it asked for, the next one goes out
+ * before its messages are handled, so that the server has work queued for
+ * this worker while it works: a worker holds at most `2 * batch` messages
+ * it has not sent on yet.
+ *
  * On stop, pulling stops at once (messages already pulled but not yet sent
  * are released for redelivery), and the actor waits, as long as the router's
  * stop allows, for the messages in flight to be handled and acknowledged;
