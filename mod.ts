@@ -154,8 +154,8 @@ export {
   CountingTracker,
   type Tracked,
   Tracker,
-  type TrackerOwner,
   trackerOf,
+  type TrackerOwner,
 } from "./core/tracking.ts";
 export {
   bootstrapSchema,

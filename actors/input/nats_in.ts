@@ -417,8 +417,15 @@ export class NatsIn extends Actor {
     signal.addEventListener("abort", onAbort, { once: true });
     if (signal.aborted) onAbort();
     const batch = this.#options.batch;
-    const pull = () =>
-      consumer.fetch({ max_messages: batch, expires: PULL_EXPIRES_MS });
+    const pull = () => {
+      const request = consumer.fetch({
+        max_messages: batch,
+        expires: PULL_EXPIRES_MS,
+      });
+      // Read (and its failure handled) once the request before it is done.
+      request.catch(() => {});
+      return request;
+    };
     let failures = 0;
     let next: Promise<ConsumerMessages> | undefined = signal.aborted
       ? undefined
