@@ -210,7 +210,7 @@ testWith(
   [CHROMIUM],
   async ([chromiumPath]) => {
     const dir = await Deno.makeTempDir({ prefix: "dashboard_test_" });
-    const router = new Router({ metricsIntervalMs: 0 });
+    const router = new Router({ logLevel: "fatal", metricsIntervalMs: 0 });
     router.register(new Flaky("input", 2));
     const sink = router.register(new Collector("sink")) as Collector;
     router.connect("input.outbox", "sink.inbox");
@@ -229,6 +229,18 @@ testWith(
         PATIENCE,
       );
       assert.match((await figures.textContent()) ?? "", /\b2 restarts\b/);
+      // The totals are the stop report's figures.
+      const totals = page.locator("#totals");
+      await eventually(
+        async () =>
+          await totals.getAttribute("data-delivered") === "3" || undefined,
+        "3 delivered in the totals",
+        PATIENCE,
+      );
+      assert.match(
+        (await totals.textContent()) ?? "",
+        /3 created, 3 delivered, 0 errors, 0 filtered, 0 dropped, 0 failed$/,
+      );
     } finally {
       await context.close();
       await admin.close();
