@@ -230,6 +230,8 @@ export class Router {
   #hung: HungActor[] = [];
   /** The external ends, by address (see `router_ends.ts`). */
   #ends = new Map<string, WritableEnd | ReadableEnd>();
+  /** The inbound queues with a disk buffer. */
+  #buffered: Queue[] = [];
 
   /** Makes an empty router. */
   constructor(options: RouterOptions = {}) {
@@ -607,6 +609,9 @@ export class Router {
     const graph = this.#graph();
     this.#side = sideActors(graph);
     this.#wire();
+    await Promise.all(
+      this.#buffered.map((queue) => queue.openBuffer(this.#telemetry.log)),
+    );
     this.#order = startOrder(graph);
     for (const actor of this.#order) {
       this.#supervisors.set(
@@ -692,6 +697,8 @@ export class Router {
     this.#state = "stopping";
     const pipeline = this.#pipeline();
     for (const supervisor of pipeline) supervisor.stopProducing();
+    // What disk buffers hold stays there for the next run.
+    for (const queue of this.#buffered) queue.keepOnDisk();
     const drained = await deadline.race(
       Promise.all(pipeline.map((supervisor) => supervisor.done)),
     );
@@ -712,11 +719,13 @@ export class Router {
       );
       for (const supervisor of pipeline) supervisor.abandon();
     }
+    const closing = this.#closeBuffers();
     this.#telemetry.stopMetrics();
     const hardAt = deadline.at + STOP_GRACE_MS;
     await this.#teardown([...pipeline].reverse(), hardAt);
     this.#telemetry.emitMetrics();
     await this.#stopSide(hardAt);
+    await settlesBy(closing, hardAt);
     return this.#end(deadline, !drained, queued);
   }
 
@@ -841,9 +850,24 @@ export class Router {
         }
       }
     }
+    await settlesBy(this.#closeBuffers(), hardAt);
     this.#state = "stopped";
     this.#telemetry.close();
     this.#finished.resolve();
+  }
+
+  /** Closes the disk buffers (their queues ended); never rejects. */
+  #closeBuffers(): Promise<unknown> {
+    return Promise.all(
+      this.#buffered.map((queue) =>
+        queue.closeBuffer().catch((error) =>
+          this.#telemetry.log.error(
+            'Cannot close the disk buffer of "{queue}": {error}',
+            { queue: queue.name, error: describe(error) },
+          )
+        )
+      ),
+    );
   }
 
   #isSide(actor: Actor): boolean {
@@ -865,13 +889,14 @@ export class Router {
       const [target, inName] = splitAddress(to);
       const sourceActor = this.#actors.get(source)!;
       const targetActor = this.#actors.get(target)!;
-      const custom = options.capacity !== undefined ||
-        options.whenFull !== undefined;
+      const settings = queueSettings(options);
+      const custom = Object.keys(settings).length > 0;
       const inbound = custom || !targetActor.pool.inbound.has(inName)
-        ? targetActor.pool.addInbound(inName, queueSettings(options))
+        ? targetActor.pool.addInbound(inName, settings)
         : targetActor.pool.inbound.get(inName)!;
       sourceActor.pool.addOutbound(outName).connect(inbound);
       fed.add(inbound);
+      if (inbound.buffer !== undefined) this.#buffered.push(inbound);
     }
     const logs = this.#logActor?.pool.inbound.get("inbox");
     const metrics = this.#metricActor?.pool.inbound.get("inbox");

@@ -282,6 +282,9 @@ function printReport(
     failed: report.failed,
     abandoned: report.abandoned,
     discarded: report.discarded,
+    // Only with disk buffers: replayed from the last run, kept for the next.
+    ...(report.recovered > 0 ? { recovered: report.recovered } : {}),
+    ...(report.buffered > 0 ? { buffered: report.buffered } : {}),
   };
   const summary = `Stopped (${
     reason === "finished" ? "the pipeline finished" : reason
@@ -323,6 +326,11 @@ function printReport(
     if (queueFigures.dropped_total > 0 || queueFigures.discarded_total > 0) {
       lines.push(
         `  ${queue}: ${queueFigures.dropped_total} dropped, ${queueFigures.discarded_total} discarded`,
+      );
+    }
+    if ((queueFigures.disk_events ?? 0) > 0) {
+      lines.push(
+        `  ${queue}: ${queueFigures.disk_events} events kept in its disk buffer (${queueFigures.disk_bytes} bytes) for the next run`,
       );
     }
   }
