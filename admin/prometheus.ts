@@ -75,19 +75,19 @@ const QUEUE_FAMILIES: Record<
     help: "Most bytes the disk buffer's files may take.",
     type: "gauge",
   },
-  spilled_total: {
-    help: "Events written to the disk buffer (memory was full).",
+  disk_written_total: {
+    help: "Events written to the disk buffer.",
     type: "counter",
   },
-  replayed_total: {
+  disk_read_total: {
     help: "Events read back from the disk buffer.",
     type: "counter",
   },
-  recovered_total: {
+  disk_recovered_total: {
     help: "Events a previous run left in the disk buffer, found at start.",
     type: "counter",
   },
-  corrupt_total: {
+  disk_corrupt_total: {
     help: "Corrupt records skipped in the disk buffer.",
     type: "counter",
   },

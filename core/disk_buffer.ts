@@ -1,7 +1,10 @@
 /**
- * The disk buffer of a connection: where its queue puts the events that do
- * not fit in memory, on an append-only {@link SegmentLog}, and reads them
- * back in order once the consumer catches up.
+ * The disk buffer of a connection: its queue writes every event it takes to
+ * an append-only {@link SegmentLog} first, and reads them back in order as
+ * its consumer makes room in memory (`capacity`). So memory stays bounded
+ * however long the consumer is stuck (an output that is down), and what the
+ * queue took survives the process being killed: the next run replays what
+ * was not written out (at-least-once).
  *
  * Delivery tracking holds across the disk. The tracker of an event written
  * to disk (an input's acknowledgement waiting, NATS say) stays in memory,
@@ -52,7 +55,7 @@ export type DiskWhenFull = "block" | "drop_newest";
  * @example
  * ```ts
  * import { DISK_WHEN_FULL } from "./disk_buffer.ts";
- * DISK_WHEN_FULL.includes("drop_oldest"); // false
+ * DISK_WHEN_FULL; // ["block", "drop_newest"]
  * ```
  */
 export const DISK_WHEN_FULL: readonly DiskWhenFull[] = ["block", "drop_newest"];
@@ -126,7 +129,7 @@ export interface DiskBufferOptions {
 /**
  * The figures a queue with a disk buffer adds to its own. With them, the
  * queue's counters add up as
- * `in_total + recovered_total = out_total + dropped_total + failed_total + depth + disk_events`.
+ * `in_total + disk_recovered_total = out_total + dropped_total + failed_total + depth + disk_events`.
  *
  * @example
  * ```ts
@@ -143,13 +146,13 @@ export interface DiskBufferFigures {
   /** Most bytes its files may take. */
   disk_max_bytes: number;
   /** Events written to disk. */
-  spilled_total: number;
+  disk_written_total: number;
   /** Events read back from disk (recovered ones included). */
-  replayed_total: number;
+  disk_read_total: number;
   /** Events a previous process left on disk, found at start. */
-  recovered_total: number;
+  disk_recovered_total: number;
   /** Corrupt records (spans of bad bytes) skipped. */
-  corrupt_total: number;
+  disk_corrupt_total: number;
   /** Failed reads and writes of its files. */
   disk_errors_total: number;
 }
@@ -637,10 +640,10 @@ export class DiskBuffer {
       disk_events: log?.unread ?? 0,
       disk_bytes: log?.bytes ?? 0,
       disk_max_bytes: this.maxBytes,
-      spilled_total: this.#spilled,
-      replayed_total: this.#replayed,
-      recovered_total: log?.recovered ?? 0,
-      corrupt_total: (log?.corrupt ?? 0) + this.#undecodable,
+      disk_written_total: this.#spilled,
+      disk_read_total: this.#replayed,
+      disk_recovered_total: log?.recovered ?? 0,
+      disk_corrupt_total: (log?.corrupt ?? 0) + this.#undecodable,
       disk_errors_total: this.#errors,
     };
   }

@@ -109,7 +109,7 @@ export function queueOptionProblems(
     problems.push(...diskBufferProblems(buffer));
     if (whenFull !== undefined) {
       problems.push(
-        "whenFull does not apply to a queue with a disk buffer: what does not fit in memory goes to disk; set buffer.whenFull for when the disk is full",
+        "whenFull does not apply to a queue with a disk buffer: events wait on disk; set buffer.whenFull for when the disk is full",
       );
     }
   }
@@ -156,7 +156,7 @@ export function queueSettings(
  * count as `in`. A queue with a disk buffer adds the buffer's figures
  * ({@link DiskBufferFigures}); events on disk are not in `depth`, and its
  * counters add up as
- * `in_total + recovered_total = out_total + dropped_total + failed_total + depth + disk_events`.
+ * `in_total + disk_recovered_total = out_total + dropped_total + failed_total + depth + disk_events`.
  *
  * For an outbound queue, `in_total` counts events sent, `out_total` events
  * the connected queue took, `dropped_total` events sent while it was not
@@ -208,7 +208,7 @@ export interface QueueOptions {
   /** What to do when full (default `"block"`). */
   whenFull?: WhenFull;
   /**
-   * A disk buffer: what does not fit in memory is written to disk and read
+   * A disk buffer: every event is written to disk and read
    * back in order (see `disk_buffer.ts`); `whenFull` then does not apply,
    * `buffer.whenFull` does when the disk is full.
    */
@@ -697,21 +697,22 @@ export class Queue {
   }
 
   /**
-   * A write to a queue with a disk buffer: to memory while nothing is on
-   * disk or on its way back from it, else to the disk, so that the order
-   * holds; when the disk takes no more, the buffer's `whenFull` applies.
+   * A write to a queue with a disk buffer: every event goes to the disk
+   * first, and comes back to memory in order as the consumer makes room,
+   * so that what the queue took survives the process being killed; when
+   * the disk takes no more, the buffer's `whenFull` applies.
    */
   async #writeBuffered(events: readonly Event[]): Promise<void> {
     const disk = this.#disk!;
     await disk.open();
     let next = 0;
     while (next < events.length) {
-      if (disk.unread === 0 && !this.#refilling && !this.#spilling) {
+      let refused = true;
+      if (!disk.usable) {
+        // It could not be opened (logged): memory only.
         next = this.#admit(events, next, "block");
         if (next === events.length) return;
-      }
-      let refused = !disk.usable;
-      if (!refused) {
+      } else {
         this.#spilling = true;
         let outcome;
         try {
@@ -748,7 +749,7 @@ export class Queue {
         );
         return;
       }
-      // "block": wait for room in memory or on disk, or to try again.
+      // "block": wait for room, or to try again.
       if (this.#closed) {
         this.#refuse(events, next, "closed");
         return;

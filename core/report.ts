@@ -30,10 +30,10 @@ export interface HungActor {
 /**
  * What `Router.stop()` found: where every event went. The figures add up:
  *
- * `created + copies + recovered = delivered + errors + filtered + failed + dropped + abandoned + buffered + unaccounted`
+ * `created + copies + replayed = delivered + errors + filtered + failed + dropped + abandoned + buffered + unaccounted`
  *
  * where `unaccounted` is 0 unless events were still in flight (a stop that
- * gave up on an actor that still runs, say). `recovered` and `buffered` are
+ * gave up on an actor that still runs, say). `replayed` and `buffered` are
  * 0 without disk buffers: the events a previous run left in them, and
  * those left there for the next run.
  *
@@ -65,7 +65,7 @@ export interface StopReport {
    * Events a previous run left in disk buffers, found at start and replayed
    * (those still on disk at the stop count in `buffered` again).
    */
-  recovered: number;
+  replayed: number;
   /**
    * Events consumed by outputs, and replies consumed by inputs that answer
    * requests (`http_server` in request/response mode).
@@ -146,7 +146,7 @@ export function stopReport(
   const report: StopReport = {
     created: 0,
     copies: 0,
-    recovered: 0,
+    replayed: 0,
     delivered: 0,
     errors: 0,
     filtered: 0,
@@ -174,11 +174,11 @@ export function stopReport(
       report.dropped += queue.dropped_total - queue.abandoned_total;
       report.abandoned += queue.abandoned_total;
       report.discarded += queue.discarded_total;
-      report.recovered += queue.recovered_total ?? 0;
+      report.replayed += queue.disk_recovered_total ?? 0;
       report.buffered += queue.disk_events ?? 0;
     }
   }
-  report.unaccounted = report.created + report.copies + report.recovered -
+  report.unaccounted = report.created + report.copies + report.replayed -
     report.delivered - report.errors - report.filtered - report.failed -
     report.dropped - report.abandoned - report.buffered;
   return report;

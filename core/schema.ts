@@ -132,7 +132,7 @@ export const BufferSchema = z.strictObject({
     'When writes are forced to the disk: "never" (they survive the process being killed, not a power cut), "batch" (each write), or every that many milliseconds (default 1000).',
   ),
 }).describe(
-  "A disk buffer: what does not fit in the receiving queue's memory (capacity) is written to disk and read back in order once the consumer catches up; it survives a restart.",
+  "A disk buffer: every event of the connection is written to disk first and read back in order as the receiving queue's memory (capacity) has room; events wait there through an output outage, and the next run replays what a stop or a crash left.",
 );
 
 /** A connection written as a mapping instead of a routing line. */

@@ -1,6 +1,6 @@
 /**
  * An append-only log of byte records kept in segment files in one
- * directory: what a disk buffer writes when its queue's memory is full and
+ * directory: what a disk buffer writes as its queue takes events and
  * reads back, in order, when the consumer catches up.
  *
  * Each record is framed as `magic (4 bytes) | length (4) | CRC-32 (4) |

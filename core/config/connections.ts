@@ -206,7 +206,7 @@ function checkBuffer(
       [...path, "when_full"],
       `Connection ${
         index + 1
-      } has a disk buffer: "when_full" does not apply (what does not fit in memory goes to disk); write "when_full" inside "buffer" for when the disk is full`,
+      } has a disk buffer: "when_full" does not apply (events wait on disk); write "when_full" inside "buffer" for when the disk is full`,
     );
     ok = false;
   }

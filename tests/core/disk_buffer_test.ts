@@ -94,8 +94,8 @@ Deno.test("A disk buffer holds what does not fit in memory and delivers it in or
     assert.equal(report.unaccounted, 0);
     assert.equal(report.buffered, 0);
     const figures = queue.figures();
-    assert.ok(figures.spilled_total! >= held.disk_events!);
-    assert.equal(figures.replayed_total, figures.spilled_total);
+    assert.ok(figures.disk_written_total! >= held.disk_events!);
+    assert.equal(figures.disk_read_total, figures.disk_written_total);
     assert.equal(figures.disk_events, 0);
     assert.deepEqual(await files(path), []);
   });
@@ -129,7 +129,7 @@ Deno.test("A stop keeps what is on disk for the next run, which replays it first
     second.door.open();
     await second.router.finished;
     const again = await second.router.stop();
-    assert.equal(again.recovered, report.buffered);
+    assert.equal(again.replayed, report.buffered);
     assert.equal(again.delivered, report.buffered + 1);
     assert.equal(again.unaccounted, 0);
     assert.deepEqual(second.door.events.map((event) => event.data), [
