@@ -107,16 +107,15 @@ export function decodeEvent(
   const flags = bytes[start]!;
   let at = start + 1;
   let tracker: number | undefined;
-  const view = new DataView(bytes.buffer, bytes.byteOffset);
   if (flags & TRACKED_FLAG) {
-    tracker = view.getUint32(at) * 0x1_0000_0000 + view.getUint32(at + 4);
+    tracker = uint32(bytes, at) * 0x1_0000_0000 + uint32(bytes, at + 4);
     at += 8;
   }
   let event: Event;
   if (flags & V8_EVENT) {
     event = deserialize(bytes.subarray(at, end)) as Event;
   } else {
-    const headerEnd = at + 4 + view.getUint32(at);
+    const headerEnd = at + 4 + uint32(bytes, at);
     const header = JSON.parse(
       decoder.decode(bytes.subarray(at + 4, headerEnd)),
     );
@@ -130,6 +129,12 @@ export function decodeEvent(
   }
   if (flags & FAILED_FLAG) (event as TrackedEvent)[FAILED] = true;
   return { event, tracker };
+}
+
+/** The big-endian unsigned 32-bit number at `bytes[at..at + 4)`. */
+function uint32(bytes: Uint8Array, at: number): number {
+  return (bytes[at]! << 24 | bytes[at + 1]! << 16 | bytes[at + 2]! << 8 |
+    bytes[at + 3]!) >>> 0;
 }
 
 /**

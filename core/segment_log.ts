@@ -19,7 +19,7 @@
  */
 
 import { join } from "node:path";
-import { type ByteBuilder, writeAll } from "../actors/payload.ts";
+import type { ByteBuilder } from "../actors/payload.ts";
 import { crc32 } from "./crc32.ts";
 
 /**
@@ -202,7 +202,7 @@ class SegmentReader {
    * The next record, corrupt span (one for a run of bad bytes, however many
    * false starts it holds), or why there is none now.
    */
-  async next(limit: number, sealed: boolean): Promise<Found> {
+  next(limit: number, sealed: boolean): Found {
     const pending = this.#pending;
     if (pending !== undefined) {
       this.#pending = undefined;
@@ -210,7 +210,7 @@ class SegmentReader {
     }
     let corrupt: number | undefined;
     for (;;) {
-      const found = await this.#step(limit, sealed);
+      const found = this.#step(limit, sealed);
       if (found.type !== "corrupt") {
         if (corrupt === undefined) return found;
         // The span first; what follows it next time (the buffer stays).
@@ -222,11 +222,11 @@ class SegmentReader {
     }
   }
 
-  async #step(limit: number, sealed: boolean): Promise<Found> {
+  #step(limit: number, sealed: boolean): Found {
     const at = this.at;
     if (at >= limit) return sealed ? { type: "end" } : { type: "caught up" };
     if (limit - at < RECORD_HEADER_BYTES) return this.#corrupt(at, limit);
-    await this.#ensure(at, at + RECORD_HEADER_BYTES, limit);
+    this.#ensure(at, at + RECORD_HEADER_BYTES, limit);
     const base = at - this.#start;
     const view = this.#view;
     const length = view.getUint32(base + 4);
@@ -234,10 +234,10 @@ class SegmentReader {
       view.getUint32(base) !== MAGIC || length > MAX_RECORD_BYTES ||
       at + RECORD_HEADER_BYTES + length > limit
     ) {
-      return await this.#resync(at, limit);
+      return this.#resync(at, limit);
     }
     const end = at + RECORD_HEADER_BYTES + length;
-    await this.#ensure(at, end, limit);
+    this.#ensure(at, end, limit);
     const from = at - this.#start;
     const bytes = this.#buf;
     const crc = crc32(
@@ -247,7 +247,7 @@ class SegmentReader {
       crc32(bytes, from + 4, from + 8),
     );
     if (crc !== this.#view.getUint32(from + 8)) {
-      return await this.#resync(at, limit);
+      return this.#resync(at, limit);
     }
     this.at = end;
     return {
@@ -263,11 +263,11 @@ class SegmentReader {
   }
 
   /** Skips the corrupt span at `at`: reading goes on at the next magic. */
-  async #resync(at: number, limit: number): Promise<Found> {
+  #resync(at: number, limit: number): Found {
     let from = at + 1;
     while (from + 4 <= limit) {
       const to = Math.min(limit, from + this.#buf.length);
-      await this.#ensure(from, to, limit);
+      this.#ensure(from, to, limit);
       const bytes = this.#buf;
       const last = to - this.#start - 4;
       for (let i = from - this.#start; i <= last; i++) {
@@ -286,7 +286,7 @@ class SegmentReader {
   }
 
   /** Makes file bytes `[from, to)` (`to <= limit`) be in the buffer. */
-  async #ensure(from: number, to: number, limit: number): Promise<void> {
+  #ensure(from: number, to: number, limit: number): void {
     if (from >= this.#start && to <= this.#start + this.#length) return;
     if (to - from > this.#buf.length) {
       let size = this.#buf.length * 2;
@@ -299,7 +299,7 @@ class SegmentReader {
     const end = this.#start + this.#length;
     if (from < this.#start || from > end) {
       // Not what the buffer follows on from: read from `from` afresh.
-      await this.#file.seek(from, Deno.SeekMode.Start);
+      this.#file.seekSync(from, Deno.SeekMode.Start);
       this.#start = from;
       this.#length = 0;
     } else if (from > this.#start) {
@@ -312,7 +312,7 @@ class SegmentReader {
         this.#buf.length - this.#length,
         limit - this.#start - this.#length,
       );
-      const read = await this.#file.read(
+      const read = this.#file.readSync(
         this.#buf.subarray(this.#length, this.#length + room),
       );
       if (read === null) {
@@ -480,7 +480,7 @@ export class SegmentLog {
     writing ??= await this.#startSegment();
     const segment = writing.segment;
     try {
-      await writeAll(writing.file, bytes);
+      writeAllSync(writing.file, bytes);
       if (this.#fsync === "batch") await writing.file.syncData();
     } catch (error) {
       await this.#cutBack(writing);
@@ -503,7 +503,7 @@ export class SegmentLog {
       const reading = this.#reading ?? await this.#nextReading();
       if (reading === undefined) break;
       const { segment, reader } = reading;
-      const found = await reader.next(segment.bytes, segment.sealed);
+      const found = reader.next(segment.bytes, segment.sealed);
       if (found.type === "record") {
         // The first `skip` were acknowledged by a previous process.
         if (++segment.read > segment.skip) {
@@ -720,6 +720,20 @@ export class SegmentLog {
   }
 }
 
+/**
+ * Writes all of `bytes`. Appends and reads are synchronous on purpose: they
+ * reach the page cache in microseconds per batch, while Deno's asynchronous
+ * file calls run on a pool of threads whose allocator arenas grew the
+ * process by about 100 MB under a steady stream of appends. Forcing to the
+ * disk (fsync), which can take long, stays asynchronous.
+ */
+function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
+  let written = 0;
+  while (written < bytes.length) {
+    written += file.writeSync(bytes.subarray(written));
+  }
+}
+
 function segmentName(id: number): string {
   return `${String(id).padStart(12, "0")}${SEGMENT_SUFFIX}`;
 }
@@ -773,7 +787,7 @@ async function scanSegment(id: number, path: string): Promise<Segment> {
   };
   try {
     for (;;) {
-      const found = await reader.next(segment.bytes, true);
+      const found = reader.next(segment.bytes, true);
       if (found.type === "record") segment.records++;
       else if (found.type === "corrupt") segment.known.add(found.at);
       else break;
