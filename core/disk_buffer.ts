@@ -265,7 +265,10 @@ export function bufferPathProblem(path: string): string | undefined {
     try {
       info = Deno.statSync(dir);
     } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) {
+      if (
+        !(error instanceof Deno.errors.NotFound ||
+          error instanceof Deno.errors.NotADirectory)
+      ) {
         return `cannot use "${path}": ${errorMessage(error)}`;
       }
     }

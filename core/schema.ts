@@ -214,6 +214,17 @@ export const CONNECTION_KEYS: readonly string[] = Object.keys(
   ConnectionObjectSchema.shape,
 );
 
+/**
+ * The keys of a connection's `buffer` mapping.
+ *
+ * @example
+ * ```ts
+ * import { BUFFER_KEYS } from "./schema.ts";
+ * BUFFER_KEYS.includes("max_bytes"); // true
+ * ```
+ */
+export const BUFFER_KEYS: readonly string[] = Object.keys(BufferSchema.shape);
+
 /** A `${NAME}` or `${NAME:-default}` reference making up a whole value. */
 const SUBSTITUTION_PATTERN = "^\\$\\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\\}$";
 

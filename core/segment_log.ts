@@ -456,8 +456,8 @@ export class SegmentLog {
    * Appends `bytes`, `count` whole records made with {@link startRecord}
    * and {@link finishRecord}; resolves once they are written (and forced
    * to the disk with fsync `"batch"`). When the write fails, nothing of it
-   * counts: the file is cut back to what was complete (or a new segment is
-   * started when it cannot be), and the error is thrown.
+   * counts: the file is cut back to what was complete, the next append
+   * starts a new segment, and the error is thrown.
    */
   append(bytes: Uint8Array, count: number): Promise<void> {
     const appending = this.#appending.then(() => this.#append(bytes, count));
@@ -628,19 +628,39 @@ export class SegmentLog {
     } finally {
       writing.file.close();
     }
+    // A reader already at its end would wait for more that never comes.
+    const reading = this.#reading;
+    if (
+      reading?.segment === writing.segment &&
+      reading.reader.finished(writing.segment.bytes)
+    ) this.#endReading(reading.segment, reading.reader);
     this.#removeDone();
   }
 
-  /** After a failed write: cut the file back, or seal it where it was complete. */
+  /**
+   * After a failed write: cuts the file back to its complete records and
+   * seals it, so that it is deleted once they are read and acknowledged (on
+   * a full disk, that is what makes room); the next append starts a new
+   * segment.
+   */
   async #cutBack(
     writing: { segment: Segment; file: Deno.FsFile },
   ): Promise<void> {
-    try {
-      await writing.file.truncate(writing.segment.bytes);
-      await writing.file.seek(writing.segment.bytes, Deno.SeekMode.Start);
-    } catch {
-      await this.#seal(writing).catch(() => {});
+    const segment = writing.segment;
+    if (segment.bytes === 0 && this.#reading?.segment !== segment) {
+      // Nothing in it: deleted rather than left empty.
+      this.#writing = undefined;
+      writing.file.close();
+      this.#segments.splice(this.#segments.indexOf(segment), 1);
+      await removeQuietly(segment.path);
+      return;
     }
+    try {
+      await writing.file.truncate(segment.bytes);
+    } catch {
+      // Reading stops at the complete records; a next run skips the rest.
+    }
+    await this.#seal(writing).catch(() => {});
   }
 
   async #nextReading(): Promise<

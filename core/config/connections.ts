@@ -12,7 +12,11 @@ import { isSeq } from "yaml";
 import { bufferPath, bufferPathProblem } from "../disk_buffer.ts";
 import { didYouMean } from "../errors.ts";
 import { type ConnectionOptions, splitAddress } from "../router.ts";
-import { CONNECTION_KEYS, ConnectionObjectSchema } from "../schema.ts";
+import {
+  BUFFER_KEYS,
+  CONNECTION_KEYS,
+  ConnectionObjectSchema,
+} from "../schema.ts";
 import { describeValue, suggest } from "./messages.ts";
 import { type Entry, pathKey, reportIssue } from "./schema_check.ts";
 import type { Path, YamlFile } from "./yaml.ts";
@@ -96,12 +100,16 @@ export function checkConnections(
       if (!parsed.success) {
         for (const issue of parsed.error.issues) {
           if (issue.code === "unrecognized_keys") {
+            // In the connection, or in its "buffer".
+            const inner = issue.path.map(String);
+            const keys = inner.length === 0 ? CONNECTION_KEYS : BUFFER_KEYS;
+            const where = inner.length === 0 ? "" : ` "${inner.join(".")}" of`;
             for (const key of issue.keys) {
               yaml.add(
-                yaml.keyNode(itemNode, [key]),
-                [...path, key],
-                `Unknown key "${key}" in connection ${index + 1}${
-                  suggest(key, CONNECTION_KEYS)
+                yaml.keyNode(itemNode, [...inner, key]) ?? itemNode,
+                [...path, ...inner, key],
+                `Unknown key "${key}" in${where} connection ${index + 1}${
+                  suggest(key, keys)
                 }`,
               );
             }

@@ -6,6 +6,7 @@ import type { Queue } from "../../core/queue.ts";
 import { Router } from "../../core/router.ts";
 import type { Tracker } from "../../core/tracking.ts";
 import {
+  Collector,
   ListInput,
   numbered,
   pollUntil,
@@ -13,6 +14,7 @@ import {
   trackedEvents,
   withTempDir,
 } from "../helpers.ts";
+import { logLines } from "./fixtures.ts";
 
 /** An output that takes nothing until the test opens it. */
 class Door extends Actor {
@@ -201,3 +203,79 @@ function outcomes(trackers: Tracker[]): Promise<(true | string)[]> {
     ),
   );
 }
+
+/**
+ * Mounts a tmpfs of `kib` KiB on a new directory and returns it, or says why
+ * it cannot (not root, no mount permission in this container).
+ */
+function tinyDisk(kib: number): { dir: string } | { why: string } {
+  if (Deno.uid() !== 0) return { why: "mounting a tmpfs needs root" };
+  const dir = Deno.makeTempDirSync({ prefix: "compysition_full_" });
+  const mounted = new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", `size=${kib}k`, "tmpfs", dir],
+    stdout: "null",
+    stderr: "piped",
+  }).outputSync();
+  if (mounted.success) return { dir };
+  Deno.removeSync(dir);
+  return { why: new TextDecoder().decode(mounted.stderr).trim() };
+}
+
+Deno.test("A disk buffer on a full disk holds the senders, says why once each time, and goes on when there is room", async () => {
+  const disk = tinyDisk(128);
+  if ("why" in disk) {
+    console.log(`Skipped: ${disk.why}`);
+    return;
+  }
+  try {
+    const router = new Router();
+    const logs = router.registerLogActor(new Collector("logs")) as Collector;
+    const door = new Door("sink");
+    const events = numbered(4000).map((event) => ({
+      ...event,
+      data: `${event.data} ${"x".repeat(100)}`,
+    }));
+    router.register(new ListInput("input", events));
+    router.register(door);
+    router.connect("input.outbox", "sink.inbox", {
+      capacity: 10,
+      buffer: { type: "disk", path: join(disk.dir, "sink"), fsync: "never" },
+    });
+    await router.start();
+    const queue = sinkQueue(router);
+    await pollUntil(
+      () => queue.figures().disk_errors_total!,
+      (errors) => errors > 0,
+      "a failed write",
+      300,
+      10,
+    );
+    assert.ok(queue.figures().in_total < 4000);
+    door.open();
+    await router.finished;
+    const report = await router.stop();
+    assert.deepEqual(
+      door.events.map((event) => event.data),
+      events.map((event) => event.data),
+    );
+    assert.equal(report.delivered, 4000);
+    assert.equal(report.dropped, 0);
+    assert.equal(report.unaccounted, 0);
+    const failures = logLines(logs).filter((line) =>
+      line.message.startsWith('The disk buffer of "sink.inbox"')
+    );
+    // Once per time the disk filled up: the error, then that it writes again.
+    assert.ok(failures.length >= 2 && failures.length % 2 === 0);
+    failures.forEach((line, i) => {
+      assert.equal(line.level, i % 2 === 0 ? "error" : "info");
+      assert.match(
+        line.message,
+        i % 2 === 0 ? /No space left on device/ : /writes again/,
+      );
+    });
+    assert.deepEqual(await files(join(disk.dir, "sink")), []);
+  } finally {
+    new Deno.Command("umount", { args: [disk.dir] }).outputSync();
+    Deno.removeSync(disk.dir);
+  }
+});
