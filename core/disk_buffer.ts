@@ -403,8 +403,8 @@ export class DiskBuffer {
   /**
    * Opens its files (once; later calls return the same promise), logging
    * with `log` (default: a logger named after the queue). What a previous
-   * process left is read back first. When the directory cannot be used,
-   * that is logged and counted, and the queue works in memory only.
+   * process left is read back first. Rejects naming the queue and the
+   * directory when it cannot be used (another process uses it, say).
    */
   open(log?: ActorLog): Promise<void> {
     this.#opening ??= this.#open(log ?? scopedLogger("-", this.queue));
@@ -425,16 +425,12 @@ export class DiskBuffer {
       });
     } catch (error) {
       this.#errors++;
-      logger.error(
-        'Cannot open the disk buffer of "{queue}" in {path}: {error}; the connection holds events in memory only, and follows when_full "{policy}" when that is full',
-        {
-          queue: this.queue,
-          path: this.path,
-          error: describe(error),
-          policy: this.whenFull,
-        },
+      throw new Error(
+        `Cannot open the disk buffer of "${this.queue}" in "${this.path}": ${
+          errorMessage(error)
+        }`,
+        { cause: error },
       );
-      return;
     }
     const { recovered, corrupt } = this.#log;
     if (recovered > 0) {
@@ -623,7 +619,7 @@ export class DiskBuffer {
   }
 
   async #close(): Promise<void> {
-    await this.#opening;
+    await this.#opening?.catch(() => {});
     await this.#reading;
     const reason =
       `Kept in the disk buffer of "${this.queue}" for the next run`;

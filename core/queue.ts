@@ -436,9 +436,8 @@ export class Queue {
   /**
    * Opens the disk buffer, when the queue has one (the router does before
    * the pipeline starts; a write or read opens it otherwise): what a
-   * previous run left on disk is read back before anything new. Never
-   * rejects: a buffer that cannot be opened is logged (with `log`) and
-   * counted, and the queue holds events in memory only.
+   * previous run left on disk is read back before anything new. Rejects
+   * when it cannot be opened (see {@link DiskBuffer.open}).
    */
   async openBuffer(log?: ActorLog): Promise<void> {
     const disk = this.#disk;
@@ -707,12 +706,8 @@ export class Queue {
     await disk.open();
     let next = 0;
     while (next < events.length) {
-      let refused = true;
-      if (!disk.usable) {
-        // It could not be opened (logged): memory only.
-        next = this.#admit(events, next, "block");
-        if (next === events.length) return;
-      } else {
+      let refused = !disk.usable;
+      if (!refused) {
         this.#spilling = true;
         let outcome;
         try {

@@ -609,9 +609,6 @@ export class Router {
     const graph = this.#graph();
     this.#side = sideActors(graph);
     this.#wire();
-    await Promise.all(
-      this.#buffered.map((queue) => queue.openBuffer(this.#telemetry.log)),
-    );
     this.#order = startOrder(graph);
     for (const actor of this.#order) {
       this.#supervisors.set(
@@ -634,6 +631,10 @@ export class Router {
     const deadline = new Deadline(timeoutMs);
     this.#startDeadline = deadline;
     try {
+      // What a previous run left on disk goes first.
+      await Promise.all(
+        this.#buffered.map((queue) => queue.openBuffer(this.#telemetry.log)),
+      );
       for (const actor of this.#order) {
         if (this.#stopping !== undefined) {
           throw new Error("The router was stopped while it started");

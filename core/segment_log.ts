@@ -90,6 +90,8 @@ export const MAX_RECORD_BYTES = 64 * 1024 * 1024;
 
 const SEGMENT_SUFFIX = ".seg";
 const CHECKPOINT = "checkpoint";
+/** Locked while a process uses the directory. */
+const LOCK = "lock";
 
 /** How often, at most, the checkpoint is written while records are acknowledged. */
 const CHECKPOINT_EVERY_MS = 200;
@@ -329,7 +331,9 @@ class SegmentReader {
 
 /**
  * An append-only log of records in segment files (see the module
- * documentation). One process at a time may use a directory.
+ * documentation). One process (and one log) at a time uses a directory: it
+ * holds a lock on its `lock` file, and {@link SegmentLog.open} refuses a
+ * directory locked by another.
  *
  * @example
  * ```ts
@@ -382,8 +386,17 @@ export class SegmentLog {
   #frozen = false;
   #closed = false;
 
-  private constructor(dir: string, options: SegmentLogOptions, nextId: number) {
+  /** The lock file, held while the log is open. */
+  #lock: Deno.FsFile;
+
+  private constructor(
+    dir: string,
+    options: SegmentLogOptions,
+    nextId: number,
+    lock: Deno.FsFile,
+  ) {
     this.dir = dir;
+    this.#lock = lock;
     this.#segmentBytes = options.segmentBytes ?? 32 * 1024 * 1024;
     this.#fsync = options.fsync ?? 1000;
     this.#onRemoved = options.onRemoved ?? (() => {});
@@ -399,6 +412,29 @@ export class SegmentLog {
   static async open(options: SegmentLogOptions): Promise<SegmentLog> {
     const dir = options.dir;
     await Deno.mkdir(dir, { recursive: true });
+    const lock = await Deno.open(join(dir, LOCK), {
+      write: true,
+      create: true,
+    });
+    if (!lock.tryLockSync(true)) {
+      lock.close();
+      throw new Error(
+        `The disk buffer in "${dir}" is in use by another process: give each pipeline its own buffer path`,
+      );
+    }
+    try {
+      return await SegmentLog.#load(options, lock);
+    } catch (error) {
+      lock.close();
+      throw error;
+    }
+  }
+
+  static async #load(
+    options: SegmentLogOptions,
+    lock: Deno.FsFile,
+  ): Promise<SegmentLog> {
+    const dir = options.dir;
     const checkpoint = await readCheckpoint(join(dir, CHECKPOINT));
     const ids: number[] = [];
     for await (const entry of Deno.readDir(dir)) {
@@ -406,7 +442,7 @@ export class SegmentLog {
       if (entry.isFile && match !== null) ids.push(Number(match[1]));
     }
     ids.sort((a, b) => a - b);
-    const log = new SegmentLog(dir, options, (ids.at(-1) ?? 0) + 1);
+    const log = new SegmentLog(dir, options, (ids.at(-1) ?? 0) + 1, lock);
     for (const id of ids) {
       const path = join(dir, segmentName(id));
       if (checkpoint !== undefined && id < checkpoint.segment) {
@@ -593,9 +629,11 @@ export class SegmentLog {
     if (!left) {
       for (const segment of this.#segments) await removeQuietly(segment.path);
       await removeQuietly(join(this.dir, CHECKPOINT));
+      await removeQuietly(join(this.dir, LOCK));
       this.#segments = [];
       this.#bytes = 0;
     } else await this.#writeCheckpoint();
+    this.#lock.close();
   }
 
   async #startSegment(): Promise<{ segment: Segment; file: Deno.FsFile }> {

@@ -349,6 +349,11 @@ function printReport(
         `  ${queue}: ${dropped} dropped, ${queueFigures.discarded_total} discarded`,
       );
     }
+    if ((queueFigures.disk_corrupt_total ?? 0) > 0) {
+      lines.push(
+        `  ${queue}: ${queueFigures.disk_corrupt_total} corrupt record(s) skipped in its disk buffer`,
+      );
+    }
     if ((queueFigures.disk_events ?? 0) > 0) {
       lines.push(
         `  ${queue}: ${queueFigures.disk_events} events kept in its disk buffer (${queueFigures.disk_bytes} bytes) for the next run`,

@@ -279,3 +279,22 @@ Deno.test("A disk buffer on a full disk holds the senders, says why once each ti
     Deno.removeSync(disk.dir);
   }
 });
+
+Deno.test("A second pipeline cannot start on a disk buffer another one uses", async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, "sink");
+    const first = buffered(path, numbered(100));
+    await first.router.start();
+    const second = buffered(path, numbered(1));
+    await assert.rejects(second.router.start(), {
+      message:
+        `Cannot open the disk buffer of "sink.inbox" in "${path}": The disk buffer in "${path}" is in use by another process: give each pipeline its own buffer path`,
+    });
+    const none = await second.router.stop();
+    assert.equal(none.delivered, 0);
+    first.door.open();
+    await first.router.finished;
+    assert.equal((await first.router.stop()).delivered, 100);
+    assert.deepEqual(await files(path), []);
+  });
+});
