@@ -41,16 +41,13 @@ export {
   yieldToEventLoop,
 } from "./core/actor.ts";
 export {
-  type AppendOutcome,
   DEFAULT_BUFFER_FSYNC,
   DEFAULT_BUFFER_MAX_BYTES,
   DISK_WHEN_FULL,
-  DiskBuffer,
   type DiskBufferFigures,
   type DiskBufferOptions,
   type DiskWhenFull,
   type FsyncPolicy,
-  type RefusedBy,
 } from "./core/disk_buffer.ts";
 export {
   copyEvent,

@@ -29,6 +29,7 @@ import {
   finishRecord,
   type FsyncPolicy,
   MAX_RECORD_BYTES,
+  RECORD_HEADER_BYTES,
   SegmentLog,
   startRecord,
 } from "./segment_log.ts";
@@ -309,8 +310,11 @@ export type RefusedBy = "full" | "error" | "unencodable";
  * `reason`.
  */
 export interface AppendOutcome {
+  /** Events written, from the first one on. */
   written: number;
+  /** Why the next one was not, when it was not. */
   refused?: RefusedBy;
+  /** What went wrong, in words, with `refused`. */
   reason?: string;
 }
 
@@ -488,7 +492,8 @@ export class DiskBuffer {
       if (builder.length > room) {
         builder.length = recordStart;
         if (
-          length > MAX_RECORD_BYTES || builder.length + length > this.maxBytes
+          length > MAX_RECORD_BYTES ||
+          length + RECORD_HEADER_BYTES > this.maxBytes
         ) {
           refused = "unencodable";
           reason =
@@ -532,6 +537,12 @@ export class DiskBuffer {
         },
       );
     } else if (refused === undefined) this.#full = false;
+    if (refused === "unencodable") {
+      this.#logger?.error(
+        'Dropped an event that cannot be written to the disk buffer of "{queue}": {reason}',
+        { queue: this.queue, reason },
+      );
+    }
     const outcome: AppendOutcome = { written: count };
     if (refused !== undefined) outcome.refused = refused;
     if (reason !== undefined) outcome.reason = reason;

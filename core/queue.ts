@@ -428,9 +428,9 @@ export class Queue {
       : { ...figures, ...this.#disk.figures() };
   }
 
-  /** The disk buffer, when the queue has one. */
-  get buffer(): DiskBuffer | undefined {
-    return this.#disk;
+  /** Whether the queue has a disk buffer. */
+  get buffered(): boolean {
+    return this.#disk !== undefined;
   }
 
   /**

@@ -897,7 +897,7 @@ export class Router {
         : targetActor.pool.inbound.get(inName)!;
       sourceActor.pool.addOutbound(outName).connect(inbound);
       fed.add(inbound);
-      if (inbound.buffer !== undefined) this.#buffered.push(inbound);
+      if (inbound.buffered) this.#buffered.push(inbound);
     }
     const logs = this.#logActor?.pool.inbound.get("inbox");
     const metrics = this.#metricActor?.pool.inbound.get("inbox");

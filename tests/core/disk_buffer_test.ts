@@ -298,3 +298,51 @@ Deno.test("A second pipeline cannot start on a disk buffer another one uses", as
     assert.deepEqual(await files(path), []);
   });
 });
+
+Deno.test("An event a disk buffer cannot hold is dropped, counted and logged; the others go on in order", async () => {
+  await withTempDir(async (dir) => {
+    const router = new Router();
+    const logs = router.registerLogActor(new Collector("logs")) as Collector;
+    const door = new Door("sink");
+    const events: Event[] = [
+      ...numbered(1000),
+      { header: { callback: () => {} }, data: "function" },
+      { header: {}, data: "y".repeat(70 * 1024) },
+      ...numbered(1000).map((event) => ({ ...event, data: "after" })),
+    ];
+    router.register(new ListInput("input", events));
+    router.register(door);
+    router.connect("input.outbox", "sink.inbox", {
+      capacity: 10,
+      buffer: {
+        type: "disk",
+        path: join(dir, "sink"),
+        maxBytes: 64 * 1024,
+        fsync: "never",
+      },
+    });
+    await router.start();
+    door.open();
+    await router.finished;
+    const report = await router.stop();
+    assert.equal(report.delivered, 2000);
+    assert.equal(report.dropped, 2);
+    assert.equal(report.unaccounted, 0);
+    assert.deepEqual(
+      door.events.map((event) => event.data),
+      [
+        ...numbered(1000).map((event) => event.data),
+        ...Array(1000).fill("after"),
+      ],
+    );
+    const dropped = logLines(logs).filter((line) =>
+      line.message.startsWith("Dropped an event that cannot be written")
+    );
+    assert.equal(dropped.length, 2);
+    assert.match(dropped[0]!.message, /cannot be written to disk/);
+    assert.match(
+      dropped[1]!.message,
+      /more than the disk buffer's max_bytes \(65536\)/,
+    );
+  });
+});
