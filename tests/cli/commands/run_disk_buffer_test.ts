@@ -273,12 +273,17 @@ connections:
       // Steady input, 10,000 events/s: the output is down for the first 30 s.
       const started = Date.now();
       let metrics = "";
+      let apiOnDisk = 0;
       while (Date.now() - started < 33_000) {
         let lines = "";
         for (let i = 0; i < 200; i++) lines += `event-${++sent} ${padding}\n`;
         await conn.write(encoder.encode(lines));
         if (peer === undefined && Date.now() - started >= 30_000) {
           metrics = await scrape(adminPort);
+          const view = await (await fetch(
+            `http://127.0.0.1:${adminPort}/api/pipeline`,
+          )).json();
+          apiOnDisk = view.connections[0].disk_events;
           peer = new Peer(peerPort);
         }
         await sleep(20);
@@ -288,6 +293,8 @@ connections:
       const onDisk = metric(metrics, "disk_events");
       const bytes = metric(metrics, "disk_bytes");
       assert.ok(onDisk > 10_000, `${onDisk} events on disk after 30 s`);
+      // The admin API shows it too (a moment apart).
+      assert.ok(apiOnDisk > 10_000, `${apiOnDisk} events on disk in the API`);
       assert.ok(bytes > onDisk * 100, `${bytes} bytes on disk`);
       await pollUntil(
         () => peer!.received,
