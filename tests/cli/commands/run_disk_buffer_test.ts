@@ -324,10 +324,14 @@ connections:
           peakRss.toFixed(0)
         } MB over the whole run (the catch-up included)`,
       );
-      assert.ok(outageRss > 0 && outageRss < 150, `${outageRss} MB`);
-      // The catch-up allocates fast: V8 lets its heap grow before it
-      // collects, whatever the disk holds (see the commit message).
-      assert.ok(peakRss < 300, `${peakRss} MB`);
+      // Memory is bounded by the queue's capacity, not by what is on disk.
+      const depth = metric(metrics, "depth");
+      assert.ok(depth >= 0 && depth <= 1000, `depth ${depth}`);
+      // RSS: about 100 MB alone on the development machine; V8 lets its
+      // heap grow further before it collects when the CPU is short (the
+      // whole test suite at once) and while the catch-up allocates fast.
+      assert.ok(outageRss > 0 && outageRss < 250, `${outageRss} MB`);
+      assert.ok(peakRss < 350, `${peakRss} MB`);
     } finally {
       sampling = false;
       conn?.close();
