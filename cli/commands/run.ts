@@ -318,7 +318,8 @@ function printReport(
     ...(report.buffered > 0 ? { buffered: report.buffered } : {}),
   };
   // Copies (fanout) are printed when there are some: with them, created +
-  // copies = delivered + errors + filtered + dropped + failed + abandoned.
+  // copies = delivered + errors + filtered + dropped + failed + abandoned
+  // (+ replayed on the left and buffered on the right with disk buffers).
   const printed = Object.entries(figures).map(([name, count]) =>
     `${count} ${name}`
   );
