@@ -346,3 +346,46 @@ Deno.test("An event a disk buffer cannot hold is dropped, counted and logged; th
     );
   });
 });
+
+Deno.test("A full disk buffer with when_full drop_newest drops and counts what does not fit, and keeps the order of the rest", async () => {
+  await withTempDir(async (dir) => {
+    const router = new Router();
+    const door = new Door("sink");
+    const events = numbered(5000).map((event) => ({
+      ...event,
+      data: `${event.data} ${"x".repeat(100)}`,
+    }));
+    router.register(new ListInput("input", events));
+    router.register(door);
+    router.connect("input.outbox", "sink.inbox", {
+      capacity: 10,
+      buffer: {
+        type: "disk",
+        path: join(dir, "sink"),
+        maxBytes: 64 * 1024,
+        whenFull: "drop_newest",
+        fsync: "never",
+      },
+    });
+    await router.start();
+    const queue = sinkQueue(router);
+    await pollUntil(
+      () => queue.figures().in_total,
+      (n) => n === 5000,
+      "every event taken or dropped",
+      300,
+      10,
+    );
+    door.open();
+    await router.finished;
+    const report = await router.stop();
+    assert.ok(report.dropped > 4000, `${report.dropped} dropped`);
+    assert.equal(report.delivered + report.dropped, 5000);
+    assert.equal(report.unaccounted, 0);
+    const seen = door.events.map((event) =>
+      Number(String(event.data).split(" ")[0])
+    );
+    assert.deepEqual(seen, [...seen].sort((a, b) => a - b));
+    assert.equal(seen[0], 1);
+  });
+});
