@@ -23,6 +23,7 @@ import {
 import { MAX_BATCH } from "../../core/queue.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import { sameText } from "../../core/secret.ts";
+import { type CertificateHolder, ServerTlsSchema } from "../../core/tls.ts";
 import { concatBytes, defaultContentType, payload } from "../payload.ts";
 import { listenOptions } from "./codec.ts";
 
@@ -61,6 +62,7 @@ export const HttpServerOptions = z.strictObject({
   max_inflight_bytes: z.number().int().min(1).default(67_108_864).describe(
     "Most bytes of request bodies held at once, across all requests, from reading until the answer (default 64 MiB). A request that would go over it is answered 503 before its body is read.",
   ),
+  tls: ServerTlsSchema.optional(),
 }).check((context) => {
   const { max_body_bytes, max_inflight_bytes } = context.value;
   if (max_inflight_bytes < max_body_bytes) {
@@ -92,6 +94,11 @@ export interface HttpRequestHeader {
    * a `token` is set.
    */
   headers: Record<string, string>;
+  /**
+   * The subject of the client's certificate, e.g. `"CN=agent-7, O=Example"`
+   * (with `tls.client_auth`, when the client presented one).
+   */
+  client_certificate?: string;
   /** Set by the stages that prepare the reply: its status and headers. */
   response?: HttpResponseHeader;
 }
@@ -219,7 +226,7 @@ export interface HttpServerFigures extends ActorFigures, HttpListenerFigures {
 }
 
 /** The `http_server` input actor. */
-export class HttpServer extends Actor {
+export class HttpServer extends Actor implements CertificateHolder {
   readonly kind = "input";
   #options: HttpServerOptions;
   #expected: string | undefined;
@@ -284,14 +291,23 @@ export class HttpServer extends Actor {
     };
   }
 
+  /**
+   * Reads the `tls` files again for the connections from now on; `false`
+   * without `tls` (see `CertificateHolder`).
+   */
+  reloadCertificates(): boolean {
+    return this.#listener?.reloadCertificates() ?? false;
+  }
+
   /** Starts listening, so that a port in use fails the start. */
-  override setup(): void {
+  override async setup(): Promise<void> {
     this.#targets = new Set(this.pool.branches());
     this.#closed = false;
     const options = this.#options;
-    this.#listener = new HttpListener({
+    this.#listener = await HttpListener.listen({
       hostname: options.hostname,
       port: options.port,
+      tls: options.tls,
       log: this.log,
       maxConnections: options.max_connections,
       headerTimeoutMs: options.header_timeout * 1000,
@@ -299,7 +315,8 @@ export class HttpServer extends Actor {
       bodyTimeoutMs: options.body_timeout * 1000,
     }, (request, info) => this.#answer(request, info));
     this.#port = this.#listener.addr.port;
-    this.log.info("Listening on http://{hostname}:{port}/", {
+    this.log.info("Listening on {scheme}://{hostname}:{port}/", {
+      scheme: this.#listener.secure ? "https" : "http",
       hostname: options.hostname,
       port: this.#port,
     });
@@ -428,6 +445,9 @@ export class HttpServer extends Actor {
         path: url.pathname,
         query: Object.fromEntries(url.searchParams),
         headers,
+        ...(info.clientCertificate === undefined
+          ? {}
+          : { client_certificate: info.clientCertificate }),
       };
       const event: Event = { header: { [this.name]: meta }, data };
       if (this.#options.mode === "fire_and_forget") {

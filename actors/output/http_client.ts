@@ -16,6 +16,11 @@ import {
 } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
+import {
+  type CertificateHolder,
+  HttpClientTlsSchema,
+  loadClientTls,
+} from "../../core/tls.ts";
 import { concatBytes, defaultContentType, payload } from "../payload.ts";
 import { compileTemplate, type Template, templateSchema } from "../template.ts";
 
@@ -76,6 +81,7 @@ export const HttpClientOptions = z.strictObject({
     .describe(
       'How an answer forwarded on "outbox" becomes data: "auto" parses JSON content types, reads text types as text and anything else as bytes.',
     ),
+  tls: HttpClientTlsSchema.optional(),
 });
 
 /** Parsed options of the `http_client` actor. */
@@ -195,8 +201,13 @@ interface Answer {
 }
 
 /** The `http_client` output actor. */
-export class HttpClient extends Actor {
+export class HttpClient extends Actor implements CertificateHolder {
   readonly kind = "output";
+  #tls: HttpClientTlsSchema | undefined;
+  /** Deno's client with the `tls` files, from setup to teardown. */
+  #client: Deno.HttpClient | undefined;
+  /** Clients replaced by a reload, closed at teardown (requests may use them). */
+  #retired: Deno.HttpClient[] = [];
   #url: Template;
   #method: HttpClientOptions["method"];
   /** Whether requests carry the event as a body (not GET or HEAD). */
@@ -237,6 +248,28 @@ export class HttpClient extends Actor {
     this.#retries = parsed.retries;
     this.#backoffMs = parsed.backoff_ms;
     this.#responseBody = parsed.response_body;
+    this.#tls = parsed.tls;
+  }
+
+  /**
+   * Reads the `tls` files again for the requests from now on; `false`
+   * without `tls` (see `CertificateHolder`).
+   */
+  reloadCertificates(): boolean {
+    if (this.#tls === undefined) return false;
+    const client = this.#makeClient(this.#tls);
+    if (this.#client !== undefined) this.#retired.push(this.#client);
+    this.#client = client;
+    return true;
+  }
+
+  /** Deno's client trusting the CAs and presenting the certificate of `tls`. */
+  #makeClient(tls: HttpClientTlsSchema): Deno.HttpClient {
+    const material = loadClientTls(tls);
+    return Deno.createHttpClient({
+      caCerts: material.caCerts,
+      ...material.certifiedKey,
+    });
   }
 
   /** Requests in flight now. */
@@ -246,6 +279,7 @@ export class HttpClient extends Actor {
 
   override setup(): void {
     this.#forward = this.pool.isConnected("outbox");
+    if (this.#tls !== undefined) this.#client = this.#makeClient(this.#tls);
   }
 
   override consume(
@@ -262,6 +296,10 @@ export class HttpClient extends Actor {
 
   override async teardown(): Promise<void> {
     await this.#allDone();
+    for (const client of [...this.#retired.splice(0), this.#client]) {
+      client?.close();
+    }
+    this.#client = undefined;
   }
 
   #allDone(): Promise<void> | undefined {
@@ -380,6 +418,7 @@ export class HttpClient extends Actor {
           ? {}
           : { body: request.body as BodyInit }),
         signal,
+        ...(this.#client === undefined ? {} : { client: this.#client }),
       });
       if (!response.ok) {
         const body = await excerpt(response.body);
