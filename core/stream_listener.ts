@@ -14,7 +14,7 @@
  * when the handshake times out. The decrypted bytes are handed over through
  * a private Unix socket, so that the consumers (and Deno's HTTP engine) read
  * a Deno connection as they do without TLS. That costs a copy of every byte
- * (see the README for figures).
+ * (see the README for what that costs).
  *
  * @module
  */
@@ -190,14 +190,8 @@ class TlsListener implements StreamListener {
   #bridge: Deno.UnixListener;
   /** TLS connections by token, until their Deno connection is accepted. */
   #waiting = new Map<string, Bridged>();
-  /**
-   * The TCP sockets of connections by client address, from their first byte
-   * until they close: destroying the TLS socket of a failed handshake does
-   * not close its TCP socket in Deno, destroying that one does.
-   */
-  #sockets = new Map<string, net.Socket>();
-  /** Of those, the clients whose connection `accept()` handed out. */
-  #accepted = new Set<string>();
+  /** The TCP sockets of connections in their handshake. */
+  #handshaking = new Set<net.Socket>();
   #closed = false;
 
   /** Listens; rejects when the address cannot be bound. */
@@ -247,17 +241,16 @@ class TlsListener implements StreamListener {
     this.#path = `${this.#dir}/bridge.sock`;
     this.#bridge = Deno.listen({ transport: "unix", path: this.#path });
     server.on("connection", (socket: net.Socket) => {
-      const remote = remoteOf(socket);
-      this.#sockets.set(remote, socket);
-      socket.once("close", () => {
-        if (this.#sockets.get(remote) !== socket) return;
-        this.#sockets.delete(remote);
-        this.#accepted.delete(remote);
-      });
+      this.#handshaking.add(socket);
+      socket.once("close", () => this.#handshaking.delete(socket));
     });
-    server.on("secureConnection", (socket) => this.#secured(socket));
+    server.on("secureConnection", (socket) => {
+      const tcp = tcpOf(socket);
+      if (tcp !== undefined) this.#handshaking.delete(tcp);
+      this.#secured(socket);
+    });
     server.on("tlsClientError", (error, socket) => {
-      const remote = remoteOf(socket);
+      const remote = remoteOf(tcpOf(socket) ?? socket);
       this.#log.warn("TLS handshake with {remote} failed: {error}", {
         remote,
         error: describe(error),
@@ -283,9 +276,6 @@ class TlsListener implements StreamListener {
         continue;
       }
       this.#waiting.delete(token!);
-      this.#accepted.add(
-        `${bridged.remoteAddr.hostname}:${bridged.remoteAddr.port}`,
-      );
       return {
         conn,
         remoteAddr: bridged.remoteAddr,
@@ -308,9 +298,8 @@ class TlsListener implements StreamListener {
     // TLS connections whose Deno end was never accepted have no consumer,
     // nor have those in their handshake.
     for (const bridged of this.#waiting.values()) this.#destroy(bridged.socket);
-    for (const [remote, socket] of this.#sockets) {
-      if (!this.#accepted.has(remote)) socket.destroy();
-    }
+    for (const socket of this.#handshaking) socket.destroy();
+    this.#handshaking.clear();
     this.#waiting.clear();
     try {
       Deno.removeSync(this.#dir, { recursive: true });
@@ -337,7 +326,7 @@ class TlsListener implements StreamListener {
   /** Destroys `socket` and its TCP socket. */
   #destroy(socket: tls.TLSSocket): void {
     socket.destroy();
-    this.#sockets.get(remoteOf(socket))?.destroy();
+    tcpOf(socket)?.destroy();
   }
 
   /** A client completed its handshake: bridge it, or refuse it. */
@@ -385,6 +374,15 @@ class TlsListener implements StreamListener {
     socket.on("close", end);
     inner.on("close", end);
   }
+}
+
+/**
+ * The TCP socket under `socket` (`_parent`, as in Node): destroying the TLS
+ * socket of a failed handshake does not close its TCP socket in Deno,
+ * destroying that one does.
+ */
+function tcpOf(socket: tls.TLSSocket): net.Socket | undefined {
+  return (socket as tls.TLSSocket & { _parent?: net.Socket })._parent;
 }
 
 /** `"HOST:PORT"` of the client of `socket`. */

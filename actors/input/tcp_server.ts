@@ -92,6 +92,13 @@ export type TcpServerOptions = z.infer<typeof TcpServerOptions>;
  * `SyslogFrameDecoder`); a connection whose octet counting is lost is closed
  * after its failure event.
  *
+ * TLS: with `tls` every connection is TLS (see `ServerTlsSchema`); with
+ * `tls.client_auth` the subject of the client's certificate is in
+ * `header[<name>].client_certificate`. A client that does not complete its
+ * handshake within 10 s is disconnected. `reloadCertificates()` (SIGHUP
+ * under `compysition run`) reads the files again for new connections;
+ * those open keep theirs.
+ *
  * Back-pressure: a connection is read no further while the events it made
  * wait for room downstream, so TCP flow control slows its client; decoding
  * stops in the middle of what was read (with framing "syslog", after the

@@ -78,6 +78,13 @@ export type TcpClientOptions = z.infer<typeof TcpClientOptions>;
  * timeout, may be lost; a protocol with acknowledgements is needed for more.
  * Anything the peer sends is read and ignored.
  *
+ * With `tls` it connects with TLS (see `TcpClientTlsSchema`): the server's
+ * certificate must chain to a trusted CA (the system's, or `tls.ca`) and
+ * name `tls.server_name` (or `hostname`); `tls.cert` and `tls.key` are
+ * presented when the server asks for a client certificate.
+ * `reloadCertificates()` (SIGHUP under `compysition run`) reads the files
+ * again for the next connection.
+ *
  * @example
  * ```ts
  * import { Router } from "../../core/router.ts";
