@@ -9,6 +9,7 @@
 import { z } from "zod";
 import { DEFAULT_LINGER_MS, DEFAULT_RESTART } from "./actor.ts";
 import { WHEN_FULL } from "./queue.ts";
+import { MAX_THREADS } from "./threads.ts";
 import type { ActorSpec, Registry } from "./registry.ts";
 
 /** The full-queue policies, as a zod enum. */
@@ -64,6 +65,9 @@ export const ActorEntrySchema = z.strictObject({
   restart: RestartSchema.optional(),
   linger_ms: z.number().min(0).optional().describe(
     `While the actor works through a batch, how long what it sends may gather before it is written on, in ms (default ${DEFAULT_LINGER_MS}): the results of an asynchronous stage travel as batches.`,
+  ),
+  threads: z.number().int().min(1).max(MAX_THREADS).optional().describe(
+    "Copies of a stateless actor (json_decode, json_encode, jsonata, filter, header, syslog_encode, or a module whose spec says stateless: true) to run in Web Workers, each on a core of its own (default 1). Output order stays input order.",
   ),
 });
 
@@ -220,6 +224,7 @@ export function bootstrapSchema(registry: Registry): JsonSchema {
       "retry",
       "restart",
       "linger_ms",
+      "threads",
     ]),
   );
   const branches: JsonSchema[] = [];
