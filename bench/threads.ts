@@ -1,9 +1,10 @@
 /**
- * A CPU-bound stage run as one copy and as several in threads: generator ->
- * jsonata (an order of 20 lines totalled, sorted and joined) -> null, with
- * `threads: N` on the jsonata stage. The time includes starting the
- * threads. `bench/main.ts` runs `--threads 1` and `--threads 2` in turn and
- * prints the speed-up.
+ * A stage run as one copy and as several in threads: generator -> stage ->
+ * null, with `threads: N` on the stage. `--scenario jsonata-N` is a
+ * CPU-bound stage (an order of 20 lines totalled, sorted and joined by
+ * jsonata), `--scenario header-N` a cheap one (a header set), where threads
+ * cost more than they give. The time includes starting the threads.
+ * `bench/main.ts` runs N = 2 and N = 1 in turn and prints the speed-up.
  *
  * @module
  */
@@ -11,7 +12,9 @@
 import { parseArgs } from "node:util";
 import { Router } from "../core/router.ts";
 import { generator } from "../actors/input/generator.ts";
+import { header } from "../actors/transform/header.ts";
 import { jsonata } from "../actors/transform/jsonata.ts";
+import type { ActorSpec } from "../core/registry.ts";
 import { nullOutput } from "../actors/output/null.ts";
 import { report } from "./measure.ts";
 
@@ -36,18 +39,35 @@ const EXPRESSION = `{
   "largest": $max(lines.(price * quantity))
 }`;
 
-/** Runs the pipeline; returns events delivered and seconds. */
-async function run(events: number, threads: number): Promise<[number, number]> {
-  const router = new Router();
-  router.register(generator, "input", {
-    interval: 0,
-    count: events,
+/** The stages measured. */
+const STAGES = {
+  jsonata: {
+    spec: jsonata,
+    options: { expression: EXPRESSION },
     data: ORDER,
-  });
-  router.register(jsonata, "price", { expression: EXPRESSION }, { threads });
+    events: 20_000,
+  },
+  header: {
+    spec: header,
+    options: { set: { "route.kind": "order" } },
+    data: '{"id":"o-1","total":12.5}',
+    events: 300_000,
+  },
+};
+
+/** Runs the pipeline; returns events delivered and seconds. */
+async function run(
+  stage: keyof typeof STAGES,
+  events: number,
+  threads: number,
+): Promise<[number, number]> {
+  const { spec, options, data } = STAGES[stage];
+  const router = new Router();
+  router.register(generator, "input", { interval: 0, count: events, data });
+  router.register(spec as ActorSpec, "stage", options, { threads });
   router.register(nullOutput, "sink");
-  router.connect("input.outbox", "price.inbox");
-  router.connect("price.outbox", "sink.inbox");
+  router.connect("input.outbox", "stage.inbox");
+  router.connect("stage.outbox", "sink.inbox");
   const started = performance.now();
   await router.start();
   await router.finished;
@@ -61,16 +81,22 @@ async function run(events: number, threads: number): Promise<[number, number]> {
 
 const { values } = parseArgs({
   options: {
-    threads: { type: "string", default: "1" },
-    events: { type: "string", default: "100000" },
+    scenario: { type: "string", default: "jsonata-2" },
+    events: { type: "string" },
   },
 });
-const threads = Number(values.threads);
+const [stage, threadsText] = values.scenario.split("-") as [
+  keyof typeof STAGES,
+  string,
+];
+if (!(stage in STAGES)) throw new Error(`Unknown stage "${stage}"`);
+const threads = Number(threadsText ?? 1);
+const events = Number(values.events ?? STAGES[stage].events);
 // A short untimed run first, so that the main thread's JIT is warm.
-await run(10_000, threads);
-const [delivered, seconds] = await run(Number(values.events), threads);
+await run(stage, Math.ceil(events / 10), threads);
+const [delivered, seconds] = await run(stage, events, threads);
 report({
-  scenario: `jsonata, threads: ${threads}`,
+  scenario: `${stage}, threads: ${threads}`,
   events: delivered,
   seconds,
   threads,

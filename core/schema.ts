@@ -224,8 +224,11 @@ export function bootstrapSchema(registry: Registry): JsonSchema {
       "retry",
       "restart",
       "linger_ms",
-      "threads",
     ]),
+  );
+  // Only stateless actors (and modules, which may be) take `threads`.
+  const threadsProperty = withSubstitution(
+    pick(properties(settings), ["threads"]),
   );
   const branches: JsonSchema[] = [];
   for (const spec of registry.specs()) {
@@ -246,6 +249,7 @@ export function bootstrapSchema(registry: Registry): JsonSchema {
         type: { const: spec.type, description: spec.summary },
         options: { ...options, description: `Options of "${spec.type}".` },
         ...settingProperties,
+        ...(spec.stateless === true ? threadsProperty : {}),
       },
       required,
       additionalProperties: false,
@@ -263,6 +267,7 @@ export function bootstrapSchema(registry: Registry): JsonSchema {
         description: "Options of the module's actor.",
       },
       ...settingProperties,
+      ...threadsProperty,
     },
     required: ["module"],
     additionalProperties: false,

@@ -30,7 +30,7 @@ const CLONED = 4;
  * ```ts
  * import { encodeEvents, type WireEvents } from "./thread_codec.ts";
  * const wire: WireEvents = encodeEvents([{ header: {}, data: "text" }]);
- * wire.texts; // ["text"]
+ * wire.text; // "text"
  * ```
  */
 export interface WireEvents {
@@ -41,8 +41,10 @@ export interface WireEvents {
   json: string;
   /** The kind of each event's data. */
   kinds: Uint8Array;
-  /** The string data, in event order. */
-  texts: string[];
+  /** The string data, one after the other (one string crosses faster than many). */
+  text: string;
+  /** Where each string datum ends in `text`, in event order. */
+  textEnds: Uint32Array;
   /** The byte data, one after the other. */
   bytes: Uint8Array;
   /** Where each byte datum ends in `bytes`, in event order. */
@@ -93,6 +95,12 @@ export function encodeEvents(events: readonly Event[]): WireEvents {
       items[i] = [header, data];
     }
   }
+  const textEnds = new Uint32Array(texts.length);
+  let length = 0;
+  for (let i = 0; i < texts.length; i++) {
+    length += texts[i]!.length;
+    textEnds[i] = length;
+  }
   const cloned: WireEvents["cloned"] = [];
   let json: string;
   try {
@@ -119,24 +127,26 @@ export function encodeEvents(events: readonly Event[]): WireEvents {
     end += parts[i]!.byteLength;
     ends[i] = end;
   }
-  return { json, kinds, texts, bytes, ends, cloned };
+  return { json, kinds, text: texts.join(""), textEnds, bytes, ends, cloned };
 }
 
+/** Byte data from which on its buffer is transferred rather than copied. */
+const TRANSFER_FROM_BYTES = 256 * 1024;
+
 /**
- * The buffers of `wire` to transfer rather than copy.
+ * The buffers of `wire` to transfer rather than copy: the byte data when
+ * there is much of it (a transfer costs more than copying a small buffer).
  *
  * @example
  * ```ts
  * import { encodeEvents, transferables } from "./thread_codec.ts";
- * transferables(encodeEvents([])).length; // 3
+ * transferables(encodeEvents([{ header: {}, data: new Uint8Array(10) }])).length; // 0
  * ```
  */
 export function transferables(wire: WireEvents): ArrayBuffer[] {
-  return [
-    wire.kinds.buffer as ArrayBuffer,
-    wire.bytes.buffer as ArrayBuffer,
-    wire.ends.buffer as ArrayBuffer,
-  ];
+  return wire.bytes.byteLength >= TRANSFER_FROM_BYTES
+    ? [wire.bytes.buffer as ArrayBuffer]
+    : [];
 }
 
 /**
@@ -154,21 +164,25 @@ export function decodeEvents(wire: WireEvents): Event[] {
     | [Record<string, unknown>, unknown?]
     | 0
   )[];
-  const { kinds, texts, bytes, ends, cloned } = wire;
+  const { kinds, text, textEnds, bytes, ends, cloned } = wire;
   const events: Event[] = new Array(items.length);
-  let text = 0;
+  let texts = 0;
+  let textStart = 0;
   let part = 0;
   let start = 0;
   let clone = 0;
   for (let i = 0; i < items.length; i++) {
     const item = items[i]!;
     switch (kinds[i]) {
-      case STRING:
+      case STRING: {
+        const end = textEnds[texts++]!;
         events[i] = {
           header: (item as [Record<string, unknown>])[0],
-          data: texts[text++],
+          data: text.slice(textStart, end),
         };
+        textStart = end;
         break;
+      }
       case BYTES: {
         const end = ends[part++]!;
         events[i] = {

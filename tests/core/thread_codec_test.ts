@@ -16,11 +16,11 @@ Deno.test("encodeEvents() keeps strings and bytes apart from the JSON, and decod
     { header: {}, data: 42 },
   ];
   const wire = encodeEvents(events);
-  assert.deepEqual(wire.texts, ['text with "quotes"']);
+  assert.equal(wire.text, 'text with "quotes"');
   // Only the bytes themselves cross, not the buffer they were cut from.
   assert.equal(wire.bytes.byteLength, 5);
   assert.equal(wire.json.includes("quotes"), false);
-  assert.equal(transferables(wire).length, 3);
+  assert.equal(transferables(wire).length, 0);
   const decoded = decodeEvents(wire);
   assert.deepEqual(
     decoded.map((event) => event.header),
@@ -32,6 +32,17 @@ Deno.test("encodeEvents() keeps strings and bytes apart from the JSON, and decod
   assert.equal(decoded[3]!.data, undefined);
   assert.deepEqual(decoded[4]!.data, new TextEncoder().encode("de"));
   assert.equal(decoded[5]!.data, 42);
+});
+
+Deno.test("transferables() moves the byte data when there is much of it", () => {
+  const big = new Uint8Array(1024 * 1024).fill(7);
+  const wire = encodeEvents([{ header: {}, data: big }]);
+  assert.deepEqual(transferables(wire), [wire.bytes.buffer]);
+  const [event] = decodeEvents(structuredClone(wire, {
+    transfer: transferables(wire),
+  }));
+  assert.deepEqual(event!.data, big);
+  assert.equal(wire.bytes.byteLength, 0);
 });
 
 Deno.test("encodeEvents() clones the events JSON cannot carry, and only those", () => {
@@ -55,4 +66,11 @@ Deno.test("encodeEvents() sends what JSON makes of dates", () => {
     header: { when: "1970-01-01T00:00:00.000Z" },
     data: { when: "1970-01-01T00:00:00.000Z" },
   });
+});
+
+Deno.test("encodeEvents() sends many strings as one, each restored whole", () => {
+  const texts = ["😀 smile", "", "é", "a\u0000b", "x".repeat(10_000)];
+  const wire = encodeEvents(texts.map((data) => ({ header: {}, data })));
+  assert.equal(wire.text, texts.join(""));
+  assert.deepEqual(decodeEvents(wire).map((event) => event.data), texts);
 });

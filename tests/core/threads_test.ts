@@ -20,6 +20,13 @@ import {
 } from "../helpers.ts";
 import { spec as threadTest, unlocated } from "./thread_actor.ts";
 
+/**
+ * How long a start may take: under `deno test`, each thread type-checks its
+ * module when the cache does not have it yet, which takes long on a busy
+ * machine.
+ */
+const START = { timeoutMs: 300_000 };
+
 /** What one pipeline input -> stage -> sink (error -> errors) gave. */
 interface Ran {
   report: StopReport;
@@ -60,7 +67,7 @@ async function run(
   router.connect("stage.outbox", "sink.inbox");
   router.connect("stage.side", "side.inbox");
   router.connect("stage.error", "errors.inbox");
-  await router.start();
+  await router.start(START);
   await router.finished;
   const report = await router.stop();
   return { report, sink, errors, side, stage };
@@ -99,7 +106,7 @@ Deno.test("threads: delivery trackers settle once the events from threads were h
   router.register(nullOutput, "sink");
   router.connect("input.outbox", "stage.inbox");
   router.connect("stage.outbox", "sink.inbox");
-  await router.start();
+  await router.start(START);
   await router.finished;
   const report = await router.stop();
   const settled = await Promise.allSettled(trackers.map((t) => t.done));
@@ -256,7 +263,7 @@ Deno.test("threads: a full output holds the threads back, and nothing is lost", 
   ) as SlowCollector;
   router.connect("input.outbox", "decode.inbox");
   router.connect("decode.outbox", "sink.inbox");
-  await router.start();
+  await router.start(START);
   const depths: number[] = [];
   const decode = router.actor("decode")!.pool.inbound.get("inbox")!;
   while (sink.events.length < count) {
@@ -289,7 +296,7 @@ Deno.test("threads: stop drains what the threads hold", async () => {
   const sink = router.register(new Collector("sink")) as Collector;
   router.connect("input.outbox", "stage.inbox");
   router.connect("stage.outbox", "sink.inbox");
-  await router.start();
+  await router.start(START);
   await sink.waitFor(500);
   const report = await router.stop({ timeoutMs: 10_000 });
   assert.equal(report.timedOut, false);
@@ -316,7 +323,7 @@ Deno.test("threads: json_decode in threads reads strings and bytes", async () =>
   router.connect("input.outbox", "decode.inbox");
   router.connect("decode.outbox", "sink.inbox");
   router.connect("decode.error", "errors.inbox");
-  await router.start();
+  await router.start(START);
   await router.finished;
   const report = await router.stop();
   assert.deepEqual(sink.data(), [{ a: 1 }, { b: 2 }]);
@@ -406,7 +413,7 @@ Deno.test("threads: a module actor of a bootstrap file runs in threads", async (
   const { router, config } = await loadPipeline({ file, text });
   assert.equal(config.actors[1]!.settings.threads, 2);
   assert.ok(router.actor("stage") instanceof ThreadedActor);
-  await router.start();
+  await router.start(START);
   await router.finished;
   const report = await router.stop();
   assert.equal(report.delivered, 300);
