@@ -20,7 +20,6 @@ const STRING = 0;
 const BYTES = 1;
 const JSON_VALUE = 2;
 const UNDEFINED = 3;
-const CLONED = 4;
 
 /**
  * Events in the form they cross a thread boundary in; see
@@ -36,7 +35,7 @@ const CLONED = 4;
 export interface WireEvents {
   /**
    * JSON of one item per event: `[header]`, or `[header, data]` when the
-   * data is a JSON value; `0` for an event in `cloned`.
+   * data is a JSON value; `0` for an item in `cloned`.
    */
   json: string;
   /** The kind of each event's data. */
@@ -49,8 +48,13 @@ export interface WireEvents {
   bytes: Uint8Array;
   /** Where each byte datum ends in `bytes`, in event order. */
   ends: Uint32Array;
-  /** `[header, data]` of the events JSON cannot carry. */
-  cloned: [Record<string, unknown>, unknown][];
+  /** The items JSON cannot carry, in event order, cloned. */
+  cloned: unknown[];
+  /**
+   * The events that can neither be written as JSON nor cloned (a function
+   * beside a `BigInt`, say), with why: they fail instead of crossing.
+   */
+  refused: [number, string][];
 }
 
 /**
@@ -101,21 +105,31 @@ export function encodeEvents(events: readonly Event[]): WireEvents {
     length += texts[i]!.length;
     textEnds[i] = length;
   }
-  const cloned: WireEvents["cloned"] = [];
+  const cloned: unknown[] = [];
+  const refused: [number, string][] = [];
   let json: string;
   try {
     json = JSON.stringify(items);
   } catch {
-    // Some value JSON cannot carry: find which, and clone those.
+    // Some value JSON cannot carry: find which, and clone those; one that
+    // cannot be cloned either is refused (its event fails).
     for (let i = 0; i < count; i++) {
       try {
         JSON.stringify(items[i]);
+        continue;
       } catch {
-        const { header, data } = events[i]!;
-        cloned.push([header, data]);
-        kinds[i] = CLONED;
-        items[i] = 0;
+        // Below.
       }
+      try {
+        cloned.push(structuredClone(items[i]));
+      } catch (error) {
+        cloned.push([{}]);
+        refused.push([
+          i,
+          error instanceof Error ? error.message : String(error),
+        ]);
+      }
+      items[i] = 0;
     }
     json = JSON.stringify(items);
   }
@@ -127,7 +141,16 @@ export function encodeEvents(events: readonly Event[]): WireEvents {
     end += parts[i]!.byteLength;
     ends[i] = end;
   }
-  return { json, kinds, text: texts.join(""), textEnds, bytes, ends, cloned };
+  return {
+    json,
+    kinds,
+    text: texts.join(""),
+    textEnds,
+    bytes,
+    ends,
+    cloned,
+    refused,
+  };
 }
 
 /** Byte data from which on its buffer is transferred rather than copied. */
@@ -160,53 +183,36 @@ export function transferables(wire: WireEvents): ArrayBuffer[] {
  * ```
  */
 export function decodeEvents(wire: WireEvents): Event[] {
-  const items = JSON.parse(wire.json) as (
-    | [Record<string, unknown>, unknown?]
-    | 0
-  )[];
+  type Item = [Record<string, unknown>, unknown?];
+  const items = JSON.parse(wire.json) as (Item | 0)[];
   const { kinds, text, textEnds, bytes, ends, cloned } = wire;
   const events: Event[] = new Array(items.length);
+  let clone = 0;
   let texts = 0;
   let textStart = 0;
   let part = 0;
   let start = 0;
-  let clone = 0;
   for (let i = 0; i < items.length; i++) {
-    const item = items[i]!;
+    const item = items[i] === 0 ? cloned[clone++] as Item : items[i] as Item;
+    const header = item[0];
     switch (kinds[i]) {
       case STRING: {
         const end = textEnds[texts++]!;
-        events[i] = {
-          header: (item as [Record<string, unknown>])[0],
-          data: text.slice(textStart, end),
-        };
+        events[i] = { header, data: text.slice(textStart, end) };
         textStart = end;
         break;
       }
       case BYTES: {
         const end = ends[part++]!;
-        events[i] = {
-          header: (item as [Record<string, unknown>])[0],
-          data: bytes.subarray(start, end),
-        };
+        events[i] = { header, data: bytes.subarray(start, end) };
         start = end;
         break;
       }
-      case JSON_VALUE: {
-        const [header, data] = item as [Record<string, unknown>, unknown];
-        events[i] = { header, data };
+      case JSON_VALUE:
+        events[i] = { header, data: item[1] };
         break;
-      }
-      case UNDEFINED:
-        events[i] = {
-          header: (item as [Record<string, unknown>])[0],
-          data: undefined,
-        };
-        break;
-      default: {
-        const [header, data] = cloned[clone++]!;
-        events[i] = { header, data };
-      }
+      default:
+        events[i] = { header, data: undefined };
     }
   }
   return events;

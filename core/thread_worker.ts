@@ -89,6 +89,7 @@ async function handle(message: ToThread): Promise<void> {
         message.id,
         message.queue,
         decodeEvents(message.events),
+        message.events.refused,
       );
       scope.postMessage(result, transferables(result.outputs));
       return;
@@ -156,19 +157,25 @@ async function consume(
   id: number,
   queue: string,
   events: Event[],
+  refused: readonly [number, string][],
 ): Promise<ThreadResult> {
   const context = new BatchContext(queue, events);
+  for (const [index, why] of refused) context.failAt(index, unsendable(why));
   current = context;
   try {
     if (actor!.consumeBatch !== undefined) {
       context.batchMode = true;
+      const taken = refused.length === 0
+        ? events
+        : events.filter((_, i) => !context.failed(i));
       try {
-        await actor!.consumeBatch(events, context);
+        if (taken.length > 0) await actor!.consumeBatch(taken, context);
       } catch (error) {
         for (let i = 0; i < events.length; i++) context.failAt(i, error);
       }
     } else {
       for (let i = 0; i < events.length && !context.crashed; i++) {
+        if (context.failed(i)) continue;
         context.index = i;
         try {
           const result = actor!.consume(events[i]!, context);
@@ -266,6 +273,11 @@ class BatchContext implements Context {
     this.#failures.set(index, failure);
   }
 
+  /** Whether the event at `index` failed. */
+  failed(index: number): boolean {
+    return this.#failures.has(index);
+  }
+
   #indexOf(event: Event | undefined): number {
     if (!this.batchMode) return this.index;
     this.#indexes ??= new Map(this.#events.map((event, i) => [event, i]));
@@ -293,10 +305,23 @@ class BatchContext implements Context {
       sources = order.map((i) => this.#sources[i]!);
       queues = order.map((i) => this.#queues[i]!);
     }
+    let encoded = encodeEvents(outputs);
+    if (encoded.refused.length > 0) {
+      // What cannot cross back fails the event it derives from.
+      const refused = new Set(encoded.refused.map(([index]) => index));
+      for (const [index, why] of encoded.refused) {
+        this.failAt(sources[index]!, unsendable(why));
+      }
+      const kept = (_: unknown, i: number) => !refused.has(i);
+      outputs = outputs.filter(kept);
+      sources = sources.filter(kept);
+      queues = queues.filter(kept);
+      encoded = encodeEvents(outputs);
+    }
     return {
       type: "result",
       id,
-      outputs: encodeEvents(outputs),
+      outputs: encoded,
       sources: Uint32Array.from(sources),
       queues: this.#onlyOutbox ? null : queues,
       failures: [...this.#failures.values()].sort((a, b) => a.index - b.index),
@@ -314,4 +339,11 @@ function plainDetails(
   } catch {
     return undefined;
   }
+}
+
+/** Why an event could not cross between threads. */
+function unsendable(why: string): TypeError {
+  return new TypeError(
+    `The event cannot cross to or from a thread (not JSON, not cloneable): ${why}`,
+  );
 }

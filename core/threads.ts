@@ -25,6 +25,7 @@ import {
   type ActorSettings,
   type Context,
   CrashError,
+  describe,
   type Held,
   type RetryOptions,
   RUNTIME,
@@ -266,6 +267,17 @@ class ThreadPool {
   /** Starts `count` threads; throws when one cannot make its actor. */
   async start(count: number): Promise<void> {
     const ready: Promise<void>[] = [];
+    try {
+      this.#spawn(count, ready);
+      await Promise.all(ready);
+    } catch (error) {
+      this.#terminate();
+      throw error;
+    }
+  }
+
+  /** Starts `count` threads; `ready` gets a promise per thread. */
+  #spawn(count: number, ready: Promise<void>[]): void {
     for (let index = 0; index < count; index++) {
       const worker = new Worker(
         new URL("./thread_worker.ts", import.meta.url),
@@ -306,12 +318,6 @@ class ThreadPool {
         source: this.#source,
         options: this.#options,
       });
-    }
-    try {
-      await Promise.all(ready);
-    } catch (error) {
-      this.#terminate();
-      throw error;
     }
   }
 
@@ -399,7 +405,10 @@ class ThreadPool {
     for (const resolve of waiting) resolve();
   }
 
-  /** Sends on the answers of the pieces in order, one piece at a time. */
+  /**
+   * Sends on the answers of the pieces in order, one piece at a time. What
+   * fails here (a bug) crashes the actor rather than the process.
+   */
   async #sendOn(): Promise<void> {
     if (this.#sending) return;
     this.#sending = true;
@@ -412,6 +421,15 @@ class ThreadPool {
         this.#pending.shift();
         this.#wake();
       }
+    } catch (error) {
+      this.#crashed(
+        new CrashError(
+          `Actor "${this.#actor.name}" failed to send on what its threads made: ${
+            describe(error)
+          }`,
+          { cause: error },
+        ),
+      );
     } finally {
       this.#sending = false;
     }

@@ -57,6 +57,19 @@ Deno.test("encodeEvents() clones the events JSON cannot carry, and only those", 
   assert.deepEqual(decoded, events);
 });
 
+Deno.test("encodeEvents() refuses the events it can neither write as JSON nor clone", () => {
+  const wire = encodeEvents([
+    { header: {}, data: "a" },
+    { header: { big: 1n }, data: { f: () => 1 } },
+    { header: {}, data: "b" },
+  ]);
+  assert.equal(wire.refused.length, 1);
+  assert.equal(wire.refused[0]![0], 1);
+  assert.match(wire.refused[0]![1], /could not be cloned/);
+  const decoded = decodeEvents(structuredClone(wire));
+  assert.deepEqual(decoded.map((event) => event.data), ["a", undefined, "b"]);
+});
+
 Deno.test("encodeEvents() sends what JSON makes of dates", () => {
   const when = new Date(0);
   const [event] = decodeEvents(

@@ -10,6 +10,7 @@ import { ThreadedActor } from "../../core/threads.ts";
 import { loadPipeline } from "../../core/config/mod.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { jsonDecode } from "../../actors/transform/json_decode.ts";
+import { jsonEncode } from "../../actors/transform/json_encode.ts";
 import { generator } from "../../actors/input/generator.ts";
 import { nullOutput } from "../../actors/output/null.ts";
 import {
@@ -336,6 +337,33 @@ Deno.test("threads: json_decode in threads reads strings and bytes", async () =>
       `Field "data" is not valid JSON: Unexpected token 'o', "not json" is not valid JSON`,
       'Field "data" is a number, not JSON text (a string or bytes)',
     ],
+  );
+  assert.equal(report.unaccounted, 0);
+});
+
+Deno.test("threads: an event that cannot cross to a thread fails with the reason; the others go on", async () => {
+  const router = new Router({ logLevel: "fatal" });
+  router.register(
+    new ListInput("input", [
+      { header: {}, data: { n: 1 } },
+      { header: { big: 1n }, data: { f: () => 1 } },
+      { header: {}, data: { n: 3 } },
+    ]),
+  );
+  router.register(jsonEncode, "encode", {}, { threads: 2 });
+  const sink = router.register(new Collector("sink")) as Collector;
+  const errors = router.register(new Collector("errors")) as Collector;
+  router.connect("input.outbox", "encode.inbox");
+  router.connect("encode.outbox", "sink.inbox");
+  router.connect("encode.error", "errors.inbox");
+  await router.start(START);
+  await router.finished;
+  const report = await router.stop();
+  assert.deepEqual(sink.data(), ['{"n":1}', '{"n":3}']);
+  assert.equal(errors.events.length, 1);
+  assert.match(
+    (errors.events[0]!.header.error as { message: string }).message,
+    /^The event cannot cross to or from a thread \(not JSON, not cloneable\): /,
   );
   assert.equal(report.unaccounted, 0);
 });
