@@ -12,7 +12,8 @@
  * - `"flaky"`: appends a line to the file `header.attempts`, and fails while
  *   the file has at most `times` lines;
  * - `"split"`: sends two events, one to `outbox` and one to `side`;
- * - `"drop"`: sends nothing.
+ * - `"drop"`: sends nothing;
+ * - `"slow"`: sends it on as it is after 20 ms.
  *
  * @module
  */
@@ -35,7 +36,15 @@ const Options = z.strictObject({
 /** What an event's data says. */
 interface Order {
   n: number;
-  do?: "fail" | "throw" | "crash" | "die" | "flaky" | "split" | "drop";
+  do?:
+    | "fail"
+    | "throw"
+    | "crash"
+    | "die"
+    | "flaky"
+    | "split"
+    | "drop"
+    | "slow";
   times?: number;
 }
 
@@ -101,6 +110,10 @@ class ThreadTest extends Actor {
         break;
       case "drop":
         return undefined;
+      case "slow":
+        return new Promise((resolve) => setTimeout(resolve, 20)).then(() =>
+          context.send(event)
+        );
     }
     return context.send({
       header: event.header,

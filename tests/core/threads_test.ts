@@ -306,6 +306,35 @@ Deno.test("threads: stop drains what the threads hold", async () => {
   assert.equal(report.unaccounted, 0);
 });
 
+Deno.test("threads: a stop that times out abandons what the threads hold, and returns", async () => {
+  const router = new Router({ logLevel: "fatal" });
+  router.register(
+    new ListInput(
+      "input",
+      Array.from({ length: 500 }, (_, n) => ({
+        header: {},
+        data: order(n, "slow"),
+      })),
+    ),
+  );
+  // Pieces of 32 events, 0.64 s of work each: much is left at the stop.
+  router.register(threadTest, "stage", {}, { threads: 2, capacity: 64 });
+  const sink = router.register(new Collector("sink")) as Collector;
+  router.connect("input.outbox", "stage.inbox");
+  router.connect("stage.outbox", "sink.inbox");
+  await router.start(START);
+  await sink.waitFor(10);
+  const report = await router.stop({ timeoutMs: 100 });
+  assert.equal(report.timedOut, true);
+  assert.ok(report.abandoned > 0);
+  assert.equal(report.delivered, sink.events.length);
+  assert.equal(
+    report.created,
+    report.delivered + report.abandoned + report.dropped,
+  );
+  assert.equal(report.unaccounted, 0);
+});
+
 Deno.test("threads: json_decode in threads reads strings and bytes", async () => {
   const router = new Router({ logLevel: "fatal" });
   const encoder = new TextEncoder();
