@@ -135,8 +135,10 @@ for (const stage of ["jsonata", "header"]) {
         two!.events.toLocaleString("en-US")
       } events (median of ${ROUNDS} rounds)`,
   );
-  console.log(line(two!));
-  console.log(line(one!));
+  const cores = (result: Result) =>
+    `${Number(result.cores_used).toFixed(2)} cores used`;
+  console.log(`${line(two!)}  ${cores(two!)}`);
+  console.log(`${line(one!)}  ${cores(one!)}`);
   console.log(
     `speed-up of threads: 2 over 1: ${threadRuns.ratio.toFixed(2)}x${
       stage === "jsonata"
@@ -144,6 +146,13 @@ for (const stage of ["jsonata", "header"]) {
         : " (median ratio of a round; below 1x: threads cost more than a cheap stage gives)"
     }`,
   );
+  if (stage === "jsonata" && Number(two!.cores_used) < 1.5) {
+    console.log(
+      `the machine gave threads: 2 only ${
+        Number(two!.cores_used).toFixed(2)
+      } cores (busy with other work; Linux shares CPU per session when sched_autogroup is on), which bounds its speed-up`,
+    );
+  }
 }
 
 const tcpRuns = await alternate("tcp_file.ts", ["compysition", "bare"], ROUNDS);

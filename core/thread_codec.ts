@@ -284,6 +284,7 @@ export interface ThreadFailure {
  *   sources: new Uint32Array(0),
  *   queues: null,
  *   failures: [],
+ *   ms: 0.5,
  * };
  * ```
  */
@@ -299,6 +300,8 @@ export interface ThreadResult {
   queues: string[] | null;
   /** The events that failed, in order. */
   failures: ThreadFailure[];
+  /** How long the thread took, in ms. */
+  ms: number;
 }
 
 /**

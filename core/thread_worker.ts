@@ -159,6 +159,7 @@ async function consume(
   events: Event[],
   refused: readonly [number, string][],
 ): Promise<ThreadResult> {
+  const started = performance.now();
   const context = new BatchContext(queue, events);
   for (const [index, why] of refused) context.failAt(index, unsendable(why));
   current = context;
@@ -188,7 +189,7 @@ async function consume(
   } finally {
     current = undefined;
   }
-  return context.result(id);
+  return context.result(id, performance.now() - started);
 }
 
 /** The context of one batch: it records what the actor sends and fails. */
@@ -292,7 +293,7 @@ class BatchContext implements Context {
     return index;
   }
 
-  result(id: number): ThreadResult {
+  result(id: number, ms: number): ThreadResult {
     let outputs = this.#outputs;
     let sources = this.#sources;
     let queues = this.#queues;
@@ -325,6 +326,7 @@ class BatchContext implements Context {
       sources: Uint32Array.from(sources),
       queues: this.#onlyOutbox ? null : queues,
       failures: [...this.#failures.values()].sort((a, b) => a.index - b.index),
+      ms,
     };
   }
 }

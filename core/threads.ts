@@ -6,7 +6,8 @@
  * The supervisor runs the {@link ThreadedActor} as any actor. Its
  * `consumeBatch` holds the events of each batch (they stay counted in the
  * inbound queue's depth, so its capacity bounds them), cuts the batch into
- * pieces, and posts each piece to the thread with the fewest pieces in hand
+ * pieces of a few ms of work each (measured as it goes), and posts each
+ * piece to the thread with the fewest pieces in hand
  * (at most {@link PIECES_PER_THREAD} each; it waits for room when all have
  * that many, which is the back-pressure upstream). The pieces' results are
  * sent on in the order the pieces were read: the output order is the input
@@ -47,13 +48,21 @@ import { FAILED, type TrackedEvent } from "./tracking.ts";
 import { THREADABLE_ACTORS } from "../actors/threadable.ts";
 
 /** Pieces a thread may have in hand (posted, not answered) at once. */
-export const PIECES_PER_THREAD = 2;
+export const PIECES_PER_THREAD = 4;
 
 /**
- * The smallest piece a batch is cut into: smaller ones cost more in
- * messages than the thread saves.
+ * How much of a thread's time a piece of a batch aims at, in ms: small
+ * pieces spread the work evenly over the threads (a thread that gets less
+ * CPU takes fewer), large ones share a message's cost among more events.
  */
-export const MIN_PIECE = 32;
+const PIECE_MS = 10;
+
+/** The fewest and the most events of a piece. */
+const MIN_PIECE = 16;
+const MAX_PIECE = 512;
+
+/** The piece size while nothing was measured yet. */
+const FIRST_PIECE = 64;
 
 /** How long a thread may take to tear its actor down at stop, in ms. */
 const CLOSE_TIMEOUT_MS = 1000;
@@ -205,7 +214,7 @@ export class ThreadedActor extends Actor {
     }
     pool.watch(context.signal);
     const held = events.map((event) => context.hold(event));
-    const size = Math.max(MIN_PIECE, Math.ceil(events.length / this.threads));
+    const size = pool.pieceSize;
     for (let start = 0; start < held.length; start += size) {
       await pool.dispatch(context.queue, held.slice(start, start + size));
     }
@@ -254,6 +263,8 @@ class ThreadPool {
   #sending = false;
   #room: (() => void)[] = [];
   #watched: AbortSignal | undefined;
+  /** A thread's time per event, in ms, averaged over the recent pieces. */
+  #msPerEvent: number | undefined;
   #over = false;
   /** Set when a thread died or its actor threw a `CrashError`. */
   crash: CrashError | undefined;
@@ -390,9 +401,23 @@ class ThreadPool {
     thread.worker.postMessage(message, transfer);
   }
 
+  /** How many events a piece takes: about {@link PIECE_MS} of work. */
+  get pieceSize(): number {
+    const ms = this.#msPerEvent;
+    if (ms === undefined) return FIRST_PIECE;
+    return Math.min(
+      MAX_PIECE,
+      Math.max(MIN_PIECE, Math.round(PIECE_MS / Math.max(ms, 1e-6))),
+    );
+  }
+
   #answered(thread: Thread, result: ThreadResult): void {
     const piece = this.#posted.get(result.id);
     if (piece === undefined) return;
+    const ms = result.ms / piece.held.length;
+    this.#msPerEvent = this.#msPerEvent === undefined
+      ? ms
+      : this.#msPerEvent * 0.8 + ms * 0.2;
     this.#posted.delete(result.id);
     thread.inHand--;
     piece.answer.resolve(result);
