@@ -115,6 +115,13 @@ export const fileOut: ActorSpec<FileOutOptions> = {
 const NEWLINE = 10;
 
 /**
+ * The most characters of a batch's lines gathered in one string before
+ * they are encoded: a batch of 512 lines of 1 MiB would go past V8's
+ * longest string (about 512 Mi characters).
+ */
+const MAX_PENDING_CHARS = 1 << 20;
+
+/**
  * A synchronous write that takes longer than this many milliseconds moves
  * `file_out` to background writes (see {@link FileOut}).
  */
@@ -262,6 +269,10 @@ export class FileOut extends RotatingFileActor {
         ends.push(bytes.length);
       } else {
         pending += text + "\n";
+        if (pending.length > MAX_PENDING_CHARS) {
+          bytes.addText(pending);
+          pending = "";
+        }
       }
     }
     if (pending !== "") bytes.addText(pending);

@@ -466,6 +466,50 @@ Deno.test("stop() during a setup that hangs returns within its bound, start() re
   assert.equal(router.status().state, "stopped");
 });
 
+Deno.test("A restart whose setup hangs counts as one more crash after the start timeout: not ready meanwhile, then the pipeline gives up", async () => {
+  class HangsOnRestart extends Actor {
+    readonly kind = "input";
+    setups = 0;
+    constructor(name: string) {
+      super(name, { restart: { max: 1, withinMs: 60_000, backoffMs: 1 } }, {
+        inbound: [],
+      });
+    }
+    override setup(): Promise<void> {
+      return ++this.setups === 1 ? Promise.resolve() : new Promise(() => {});
+    }
+    override async produce(): Promise<void> {
+      await this.send({ header: {}, data: this.setups });
+      throw new Error("lost its socket");
+    }
+  }
+  const router = new Router({ logLevel: "fatal", crashStopTimeoutMs: 1000 });
+  const input = router.register(new HangsOnRestart("input")) as HangsOnRestart;
+  const sink = router.register(new Collector("sink"));
+  router.connect("input.outbox", "sink.inbox");
+  await router.start({ timeoutMs: 200 });
+  await until(() => input.setups === 2, "the restart's setup");
+  assert.deepEqual(
+    router.status().actors.input,
+    {
+      state: "running",
+      phase: "restarting",
+      restarts: 0,
+      ready: false,
+      reason: "It is restarting after a crash",
+    },
+  );
+  await within(router.finished, 10_000, "the pipeline to give up");
+  const report = await router.stop({ timeoutMs: 1000 });
+  assert.deepEqual(report.gaveUp, ["input"]);
+  assert.deepEqual(report.crashed.map(({ error }) => error), [
+    "Error: lost its socket",
+    'CrashError: Actor "input" did not finish its setup within 200 ms while it restarted',
+  ]);
+  assert.deepEqual(sink.data(), [1]);
+  assert.equal(report.unaccounted, 0);
+});
+
 Deno.test("start() that fails tears down what it set up, waiting for each teardown", async () => {
   class SlowTeardown extends Collector {
     tornDown = false;
@@ -511,6 +555,93 @@ Deno.test("A log actor that hangs cannot hold stop() past its bound, and the rep
   const report = await stopWithinBound(router, 100);
   assert.deepEqual(report.hung, [{ actor: "logs", phase: "draining" }]);
   assert.equal(report.delivered, 3);
+});
+
+Deno.test("A metric actor that hangs cannot hold stop() past its bound, and the report names it", async () => {
+  class HangingMetrics extends Collector {
+    override consume(event: Event, context: Context): Promise<void> {
+      super.consume(event, context);
+      return new Promise(() => {});
+    }
+  }
+  const router = new Router({ logLevel: "fatal", metricsIntervalMs: 5 });
+  const metrics = router.registerMetricActor(
+    new HangingMetrics("metrics"),
+  ) as HangingMetrics;
+  router.register(listInput("input", numbered(3)));
+  router.register(new Collector("sink"));
+  router.connect("input.outbox", "sink.inbox");
+  await router.start();
+  await router.finished;
+  await metrics.waitFor(1);
+  const report = await stopWithinBound(router, 100);
+  assert.deepEqual(report.hung, [{ actor: "metrics", phase: "draining" }]);
+  assert.equal(report.delivered, 3);
+});
+
+Deno.test("A stop that times out aborts context.signal for the consume in flight, which then sends nothing on", async () => {
+  class Patient extends Actor {
+    readonly kind = "transform";
+    readonly started = Promise.withResolvers<void>();
+    reason: unknown;
+    sendRefused = false;
+
+    override async consume(event: Event, context: Context): Promise<void> {
+      this.started.resolve();
+      const { promise, resolve } = Promise.withResolvers<void>();
+      context.signal.addEventListener("abort", () => resolve(), {
+        once: true,
+      });
+      await promise;
+      this.reason = context.signal.reason;
+      try {
+        await context.send(event);
+      } catch {
+        this.sendRefused = true;
+      }
+    }
+  }
+  const router = new Router({ logLevel: "fatal" });
+  router.register(listInput("input", numbered(3)));
+  const patient = router.register(new Patient("patient")) as Patient;
+  const sink = router.register(new Collector("sink"));
+  router.connect("input.outbox", "patient.inbox");
+  router.connect("patient.outbox", "sink.inbox");
+  await router.start();
+  await patient.started.promise;
+  const report = await stopWithinBound(router, 50);
+  assert.ok(patient.reason !== undefined, "the signal aborted with a reason");
+  assert.equal(report.timedOut, true);
+  assert.deepEqual(sink.events, []);
+  assert.equal(report.delivered, 0);
+  assert.equal(report.abandoned, 3);
+  assert.equal(report.unaccounted, 0);
+});
+
+Deno.test("The last actor crashing for good does not hide the loss: what it held is counted as failed", async () => {
+  class Broken extends Collector {
+    override consume(): void {
+      throw new CrashError("broken sink");
+    }
+  }
+  const router = new Router({ logLevel: "fatal", crashStopTimeoutMs: 2000 });
+  router.register(listInput("input", numbered(5)));
+  router.register(
+    new Broken("sink", { restart: { max: 0, withinMs: 60_000, backoffMs: 1 } }),
+  );
+  router.connect("input.outbox", "sink.inbox");
+  await router.start();
+  await within(router.finished, 10_000, "the pipeline to stop by itself");
+  const report = await router.stop({ timeoutMs: 2000 });
+  assert.deepEqual(report.gaveUp, ["sink"]);
+  assert.equal(report.created, 5);
+  assert.equal(report.delivered, 0);
+  assert.equal(
+    report.failed + report.dropped + report.abandoned,
+    5,
+    `every event is counted as lost: ${JSON.stringify(report)}`,
+  );
+  assert.equal(report.unaccounted, 0);
 });
 
 Deno.test("Concurrent stop() calls share the earliest deadline and return the same report", async () => {
