@@ -18,7 +18,7 @@ export const FileOutOptions = z.strictObject({
     "The file to append to; made when missing (its directory must exist).",
   ),
   format: z.enum(["lines", "ndjson"]).default("lines").describe(
-    'How each event becomes a line: "lines" writes string data as it is, bytes as they are and other data as JSON; "ndjson" writes the data as JSON, strings included.',
+    'How each event becomes a line: "lines" writes string data as it is (a string holding "\\n" makes several lines), bytes as they are and other data as JSON; "ndjson" writes the data as JSON, strings included, so that each event is exactly one line.',
   ),
   max_bytes: z.number().int().min(1).optional().describe(
     "Rotate the file before a line would make it larger than this many bytes (a longer line gets a file of its own); without it, the file is never rotated.",
