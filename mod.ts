@@ -163,6 +163,7 @@ export {
 } from "./core/adapters.ts";
 export type { EndDirection, EndOptions } from "./core/router_ends.ts";
 export { Supervisor, type SupervisorHooks } from "./core/supervisor.ts";
+export { MAX_THREADS, ThreadedActor, whyNotThreaded } from "./core/threads.ts";
 export {
   attachTracker,
   CountingTracker,

@@ -119,6 +119,42 @@ for (const chunks of ["batch", "event"]) {
   );
 }
 
+for (const stage of ["jsonata", "header"]) {
+  const threadRuns = await alternate(
+    "threads.ts",
+    [`${stage}-2`, `${stage}-1`],
+    ROUNDS,
+  );
+  const [two, one] = threadRuns.medians;
+  console.log(
+    stage === "jsonata"
+      ? `\nThreads: generator -> jsonata (CPU-bound: an order of 20 lines totalled, sorted, joined) -> null, threads: 2 vs 1 on ${navigator.hardwareConcurrency} cores, ${
+        two!.events.toLocaleString("en-US")
+      } events, thread start included (median of ${ROUNDS} rounds)`
+      : `\nThreads on a cheap stage: generator -> header -> null, threads: 2 vs 1, ${
+        two!.events.toLocaleString("en-US")
+      } events (median of ${ROUNDS} rounds)`,
+  );
+  const cores = (result: Result) =>
+    `${Number(result.cores_used).toFixed(2)} cores used`;
+  console.log(`${line(two!)}  ${cores(two!)}`);
+  console.log(`${line(one!)}  ${cores(one!)}`);
+  console.log(
+    `speed-up of threads: 2 over 1: ${threadRuns.ratio.toFixed(2)}x${
+      stage === "jsonata"
+        ? " (median ratio of a round; target: >= 1.5x)"
+        : " (median ratio of a round; below 1x: threads cost more than a cheap stage gives)"
+    }`,
+  );
+  if (stage === "jsonata" && Number(two!.cores_used) < 1.5) {
+    console.log(
+      `the machine gave threads: 2 only ${
+        Number(two!.cores_used).toFixed(2)
+      } cores (busy with other work; Linux shares CPU per session when sched_autogroup is on), which bounds its speed-up`,
+    );
+  }
+}
+
 const tcpRuns = await alternate("tcp_file.ts", ["compysition", "bare"], ROUNDS);
 const [tcp, tcpBare] = tcpRuns.medians;
 console.log(

@@ -144,6 +144,12 @@ export interface ActorSettings {
    * asynchronous stage then travel as batches, not one by one.
    */
   lingerMs?: number;
+  /**
+   * Copies of a stateless actor to run in Web Workers (default 1): see
+   * `ThreadedActor` (core/threads.ts). Only an actor whose spec says
+   * `stateless: true` takes more than 1.
+   */
+  threads?: number;
 }
 
 /**
@@ -413,6 +419,11 @@ export interface Held {
 export interface ActorRuntime {
   /** `actor.send(event, queue)`. */
   send(event: Event, queue: OutboundQueue): Promise<void> | undefined;
+  /**
+   * The actor crashed outside any `consume` (a thread of it died): its run
+   * ends with `error` as if `produce` had thrown it.
+   */
+  crash(error: unknown): void;
 }
 
 /**

@@ -6,6 +6,7 @@
 
 import type { Actor, ActorKind, ActorSettings } from "./actor.ts";
 import { didYouMean } from "./errors.ts";
+import { createMaybeThreaded } from "./threads.ts";
 
 /**
  * One problem an {@link OptionsSchema} found, as zod reports it.
@@ -112,6 +113,18 @@ export interface ActorSpec<Options = unknown> {
   readonly options: OptionsSchema<Options>;
   /** Example options shown in documentation and used by the contract test. */
   readonly example?: Record<string, unknown>;
+  /**
+   * The actor keeps nothing from one event to the next (no counters, no
+   * connections, no timers), so that `threads: N` may run N copies of it in
+   * Web Workers.
+   */
+  readonly stateless?: boolean;
+  /**
+   * The URL of the module that exports this spec as `default` or `spec`
+   * (write `module: import.meta.url`): where a thread loads it from when the
+   * actor runs with `threads: N`. A bootstrap file's `module:` gives it.
+   */
+  readonly module?: string;
   /** Makes an actor from parsed options. */
   create(name: string, options: Options, settings: ActorSettings): Actor;
 }
@@ -249,5 +262,5 @@ export function createActor<Options>(
       }`,
     );
   }
-  return spec.create(name, parsed.data, settings);
+  return createMaybeThreaded(spec, name, parsed.data, settings);
 }

@@ -16,6 +16,7 @@ import {
   parseByteSize,
 } from "./disk_buffer.ts";
 import { WHEN_FULL } from "./queue.ts";
+import { MAX_THREADS } from "./threads.ts";
 import type { ActorSpec, Registry } from "./registry.ts";
 
 /** The full-queue policies, as a zod enum. */
@@ -71,6 +72,9 @@ export const ActorEntrySchema = z.strictObject({
   restart: RestartSchema.optional(),
   linger_ms: z.number().min(0).optional().describe(
     `While the actor works through a batch, how long what it sends may gather before it is written on, in ms (default ${DEFAULT_LINGER_MS}): the results of an asynchronous stage travel as batches.`,
+  ),
+  threads: z.number().int().min(1).max(MAX_THREADS).optional().describe(
+    "Copies of a stateless actor (json_decode, json_encode, jsonata, filter, header, syslog_encode, or a module whose spec says stateless: true) to run in Web Workers, each on a core of its own (default 1). Output order stays input order.",
   ),
 });
 
@@ -302,6 +306,10 @@ export function bootstrapSchema(registry: Registry): JsonSchema {
       "linger_ms",
     ]),
   );
+  // Only stateless actors (and modules, which may be) take `threads`.
+  const threadsProperty = withSubstitution(
+    pick(properties(settings), ["threads"]),
+  );
   const branches: JsonSchema[] = [];
   for (const spec of registry.specs()) {
     const options = hoistDefs(optionsJsonSchema(spec), spec.type, defs);
@@ -321,6 +329,7 @@ export function bootstrapSchema(registry: Registry): JsonSchema {
         type: { const: spec.type, description: spec.summary },
         options: { ...options, description: `Options of "${spec.type}".` },
         ...settingProperties,
+        ...(spec.stateless === true ? threadsProperty : {}),
       },
       required,
       additionalProperties: false,
@@ -338,6 +347,7 @@ export function bootstrapSchema(registry: Registry): JsonSchema {
         description: "Options of the module's actor.",
       },
       ...settingProperties,
+      ...threadsProperty,
     },
     required: ["module"],
     additionalProperties: false,

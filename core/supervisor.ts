@@ -542,6 +542,11 @@ export class Supervisor implements ActorRuntime {
     return waiting;
   }
 
+  /** @internal Ends the current run with `error`, a crash. */
+  crash(error: unknown): void {
+    this.#inc?.end(error);
+  }
+
   /** @internal Sends an event derived from what `sender` holds. */
   sendDerived(
     sender: Sender,

@@ -9,7 +9,8 @@
  * ```
  *
  * The executable holds cli.ts with every built-in actor and the admin
- * dashboard (all imported statically, deno.json included as a JSON import)
+ * dashboard (all imported statically, deno.json included as a JSON import),
+ * and core/thread_worker.ts, the Web Worker of stages with `threads: N`,
  * and only the npm packages they import: the build uses a copy of deno.json
  * whose "imports" keep just those, so that test-only packages stay out. It
  * gets the narrowest permissions that let it work: `--allow-net`,
@@ -176,6 +177,10 @@ async function compile(
         "--output",
         output,
         ...permissionsFor(target),
+        // Started as a Web Worker by stages with `threads: N`: deno compile
+        // carries a worker's module only when told.
+        "--include",
+        "core/thread_worker.ts",
         "cli.ts",
       ]);
       if (result.code !== 0) {

@@ -241,6 +241,47 @@ testBinary(
 );
 
 testBinary(
+  "the executable runs stages with threads: built-in ones and a module: actor",
+  async (binary) => {
+    await withTempDir(async (dir) => {
+      const stateless = UPPER_MODULE.replace(
+        'kind: "transform",\n  summary',
+        'kind: "transform",\n  stateless: true,\n  summary',
+      );
+      assert.notEqual(stateless, UPPER_MODULE);
+      await Deno.writeTextFile(join(dir, "upper.ts"), stateless);
+      await Deno.writeTextFile(
+        join(dir, "pipeline.yaml"),
+        [
+          "actors:",
+          "  input:",
+          "    type: generator",
+          `    options: { interval: 0, count: 3, data: '{"n":{{seq}}}' }`,
+          "  decode: { type: json_decode, threads: 2 }",
+          "  double:",
+          "    type: jsonata",
+          '    options: { expression: "$string(n * 2)" }',
+          "    threads: 2",
+          "  up: { module: ./upper.ts, threads: 2 }",
+          "  print: { type: stdout }",
+          "connections:",
+          "  - input.outbox -> decode.inbox",
+          "  - decode.outbox -> double.inbox",
+          "  - double.outbox -> up.inbox",
+          "  - up.outbox -> print.inbox",
+          "",
+        ].join("\n"),
+      );
+      const result = await runProgram(binary, ["run", "pipeline.yaml"], {
+        cwd: dir,
+      });
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout, "2!\n4!\n6!\n");
+    });
+  },
+);
+
+testBinary(
   "the executable's service unit starts the executable itself",
   async (binary) => {
     const result = await runProgram(binary, [

@@ -57,6 +57,7 @@ export type FilterOptions = z.infer<typeof FilterOptions>;
 export const filter: ActorSpec<FilterOptions> = {
   type: "filter",
   kind: "transform",
+  stateless: true,
   summary:
     "Passes on the events that match a predicate and drops the others, counting them.",
   options: FilterOptions,

@@ -78,6 +78,7 @@ export type HeaderOptions = z.infer<typeof HeaderOptions>;
 export const header: ActorSpec<HeaderOptions> = {
   type: "header",
   kind: "transform",
+  stateless: true,
   summary: "Sets header values of each event, from constants or templates.",
   options: HeaderOptions,
   example: { set: { "route.source": "{header.input.seq}", "route.kind": 1 } },

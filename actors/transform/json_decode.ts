@@ -56,6 +56,7 @@ export type JsonDecodeOptions = z.infer<typeof JsonDecodeOptions>;
 export const jsonDecode: ActorSpec<JsonDecodeOptions> = {
   type: "json_decode",
   kind: "transform",
+  stateless: true,
   summary: "Parses the JSON text in a field of each event.",
   options: JsonDecodeOptions,
   example: { field: "data" },

@@ -57,6 +57,7 @@ export type JsonEncodeOptions = z.infer<typeof JsonEncodeOptions>;
 export const jsonEncode: ActorSpec<JsonEncodeOptions> = {
   type: "json_encode",
   kind: "transform",
+  stateless: true,
   summary: "Turns a field of each event into JSON text.",
   options: JsonEncodeOptions,
   example: { field: "data", indent: 0 },

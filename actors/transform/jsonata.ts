@@ -91,6 +91,7 @@ interface JsonataFailure {
 export const jsonata: ActorSpec<JsonataOptions> = {
   type: "jsonata",
   kind: "transform",
+  stateless: true,
   summary: "Transforms a field of each event with a JSONata expression.",
   options: JsonataOptions,
   example: { expression: "$", field: "data" },

@@ -114,6 +114,7 @@ export type SyslogEncodeOptions = z.infer<typeof SyslogEncodeOptions>;
 export const syslogEncode: ActorSpec<SyslogEncodeOptions> = {
   type: "syslog_encode",
   kind: "transform",
+  stateless: true,
   summary: "Writes each event as an RFC 5424 or RFC 3164 syslog message.",
   description: [
     'Reads at `field` either a syslog record, laid out as the `syslog` codec of `tcp_server`, `udp_in`, `file_in` and `stdin` makes them (see the README, "Receiving logs from rsyslog and syslog-ng"), or the message alone:',

@@ -98,11 +98,16 @@ function exampleYaml(spec: ActorSpec): string {
   return toYaml({ actors: { [spec.type]: entry } }, { lineWidth: 0 });
 }
 
+/** What the reference says of an actor that runs in threads. */
+const STATELESS_NOTE =
+  'Stateless: `threads: N` runs N copies of it in Web Workers, output in input order (see the README\'s "Stages on several cores").';
+
 function actorText(spec: ActorSpec): string {
   const lines = [`${spec.type} (${spec.kind})`, "", wrap(spec.summary, 0)];
   if (spec.description !== undefined) {
     lines.push("", wrap(spec.description, 0));
   }
+  if (spec.stateless === true) lines.push("", wrap(STATELESS_NOTE, 0));
   const options = describeOptions(spec);
   lines.push("", options.length === 0 ? "Options: none" : "Options:");
   const width = Math.max(...options.map((option) => option.name.length), 0);
@@ -136,6 +141,7 @@ function actorsMarkdown(registry: Registry): string {
     "",
     `Every built-in actor type, made by \`${NAME} actors --markdown\` (\`deno task docs\`); do not edit by hand.`,
     "Use a type as `type:` of an actor in a bootstrap file; `options:` takes the options listed with it.",
+    "Every actor also takes `capacity`, `when_full`, `retry`, `restart` and `linger_ms`; the stateless ones (marked so below) take `threads`.",
     "",
     "| Type | Kind | Summary |",
     "| --- | --- | --- |",
@@ -152,6 +158,7 @@ function actorsMarkdown(registry: Registry): string {
     for (const spec of ofKind) {
       lines.push("", `### ${spec.type}`, "", spec.summary);
       if (spec.description !== undefined) lines.push("", spec.description);
+      if (spec.stateless === true) lines.push("", STATELESS_NOTE);
       const options = describeOptions(spec);
       if (options.length === 0) {
         lines.push("", "Options: none.");

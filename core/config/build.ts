@@ -8,6 +8,7 @@
 
 import { Actor, describe } from "../actor.ts";
 import { Router, type RouterOptions } from "../router.ts";
+import { createMaybeThreaded } from "../threads.ts";
 import type { ActorConfig, PipelineConfig } from "./types.ts";
 
 /**
@@ -29,7 +30,7 @@ export function makeActor(
   const { name, spec } = config;
   let actor: unknown;
   try {
-    actor = spec.create(name, config.options, config.settings);
+    actor = createMaybeThreaded(spec, name, config.options, config.settings);
   } catch (error) {
     throw new TypeError(
       `Cannot make actor "${name}" (type "${spec.type}"): ${describe(error)}`,

@@ -22,6 +22,7 @@ import { type ActorSpec, isActorSpec, Registry } from "../registry.ts";
 import type { Router, RouterOptions } from "../router.ts";
 import { addressParts } from "../graph.ts";
 import { endDirection, makeEnd } from "../router_ends.ts";
+import { whyNotThreaded } from "../threads.ts";
 import { buildRouter, makeActor } from "./build.ts";
 import { checkConnections, type Route } from "./connections.ts";
 import { type Lookup, substituteVariables } from "./env.ts";
@@ -257,7 +258,13 @@ class Loader {
       return undefined;
     }
     for (const exported of ["default", "spec"]) {
-      if (isActorSpec(module[exported])) return module[exported];
+      const spec = module[exported];
+      if (!isActorSpec(spec)) continue;
+      // A thread loads the spec from where this file did.
+      const threaded = (entry.settings.threads ?? 1) > 1;
+      return threaded && spec.module === undefined
+        ? { ...spec, module: url }
+        : spec;
     }
     const reasons = ["default", "spec"].flatMap((exported) =>
       exported in module
@@ -281,6 +288,17 @@ class Loader {
   #create(entry: Entry, spec: ActorSpec): void {
     const parsed = checkOptions(this.#yaml, entry, spec, this.#unresolved);
     if (parsed === undefined) return;
+    const why = (entry.settings.threads ?? 1) > 1
+      ? whyNotThreaded(spec)
+      : undefined;
+    if (why !== undefined) {
+      this.#yaml.add(
+        this.#yaml.keyNode(entry.node, ["threads"]) ?? entry.keyNode,
+        ["actors", entry.name, "threads"],
+        `Actor "${entry.name}" cannot run in threads: ${why}`,
+      );
+      return;
+    }
     entry.options = parsed.data;
     try {
       entry.actor = makeActor({

@@ -19,7 +19,7 @@ import type { ActorConfig, ConnectionConfig, PipelineConfig } from "./types.ts";
  * One field of an actor or a queue whose value changes, named as in the
  * file: `"type"`, `"module"`, `"capacity"`, `"when_full"`, `"retry.max"`,
  * `"retry.backoff_ms"`, `"restart.max"`, `"restart.within"`,
- * `"restart.backoff_ms"`, `"linger_ms"` or `"options.NAME"`
+ * `"restart.backoff_ms"`, `"linger_ms"`, `"threads"` or `"options.NAME"`
  * (`"options.a.b"` when nested).
  * A value that is not set in one of the files has no `before` or `after`.
  *
@@ -385,6 +385,7 @@ function actorChanges(before: ActorConfig, after: ActorConfig): FieldChange[] {
         (config: ActorConfig) => restart(config)?.backoffMs,
       ],
       [["linger_ms"], (config: ActorConfig) => config.settings.lingerMs],
+      [["threads"], (config: ActorConfig) => config.settings.threads ?? 1],
     ] as const
   ) {
     if (read(before) !== read(after)) {

@@ -221,6 +221,7 @@ function checkEntry(yaml: YamlFile, entry: Entry, registry: Registry): void {
     };
   }
   if (data.linger_ms !== undefined) entry.settings.lingerMs = data.linger_ms;
+  if (data.threads !== undefined) entry.settings.threads = data.threads;
   entry.options = data.options ?? {};
   if (data.type !== undefined) {
     const spec = registry.get(data.type);
