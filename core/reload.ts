@@ -764,7 +764,9 @@ class Reconfiguration {
       const { old } = this.#replacements.get(actor.name)!;
       void track(
         released.get(old)!.then(async () => {
-          await deadline.race(done.get(old)!);
+          // An actor reading no queue (an input) starts at once, beside
+          // the one it replaces finishing what it has in progress.
+          if (old.pool.inbound.size > 0) await deadline.race(done.get(old)!);
           supervisors.get(actor)!.start();
         }),
         `starting the replacement of "${actor.name}"`,

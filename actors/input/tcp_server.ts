@@ -12,6 +12,7 @@ import {
   type ActorSettings,
   describe,
   sleep,
+  type Takeover,
 } from "../../core/actor.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import {
@@ -185,6 +186,12 @@ export class TcpServer extends Actor {
   readonly kind = "input";
   #options: TcpServerOptions;
   #listener: Deno.TcpListener | undefined;
+  /** The accept in progress, which a replacement takes over with the socket. */
+  #accepting: Promise<Deno.TcpConn> | undefined;
+  /** The listener of the actor this one replaces, taken over in setup. */
+  #inherited: Deno.TcpListener | undefined;
+  /** Resolves once the listener is handed to a replacement. */
+  #handedOver = Promise.withResolvers<"handed over">();
   #port: number | undefined;
   #clients = new Map<Deno.TcpConn, Client>();
   /** Bytes of unfinished messages held across all connections. */
@@ -271,15 +278,52 @@ export class TcpServer extends Actor {
     };
   }
 
-  /** Starts listening, so that a port in use fails the start. */
+  /**
+   * Starts listening, so that a port in use fails the start; or, replacing
+   * a `tcp_server` on the same address in a reload, accepts on its socket
+   * (see {@link TcpServer.takeOver}).
+   */
   override setup(): void {
     const { hostname, port } = this.#options;
-    this.#listener = Deno.listen({ hostname, port, transport: "tcp" });
+    const inherited = this.#inherited;
+    this.#listener = inherited ??
+      Deno.listen({ hostname, port, transport: "tcp" });
     this.#port = this.#listener.addr.port;
-    this.log.info("Listening on {hostname}:{port}", {
-      hostname,
-      port: this.#port,
-    });
+    this.log.info(
+      inherited === undefined
+        ? "Listening on {hostname}:{port}"
+        : "Taking over the socket listening on {hostname}:{port}",
+      { hostname, port: this.#port },
+    );
+  }
+
+  /**
+   * Reload: accepts on the listening socket of `previous`, a `tcp_server`
+   * on the same address, instead of opening its own, so that no connection
+   * is refused meanwhile (those arriving wait in the socket's backlog until
+   * this actor runs). The connections `previous` has open end as at a
+   * stop: it stops reading them within `drain_timeout`.
+   */
+  override takeOver(previous: Actor): Takeover | undefined {
+    const listener = previous instanceof TcpServer
+      ? previous.#listener
+      : undefined;
+    if (listener === undefined) return undefined;
+    const old = previous as TcpServer;
+    this.#inherited = listener;
+    return {
+      commit: () => {
+        this.#inherited = undefined;
+        this.#accepting = old.#accepting;
+        old.#accepting = undefined;
+        old.#listener = undefined;
+        old.#handedOver.resolve("handed over");
+      },
+      cancel: () => {
+        this.#inherited = undefined;
+        if (this.#listener === listener) this.#listener = undefined;
+      },
+    };
   }
 
   override async produce(signal: AbortSignal): Promise<void> {
@@ -295,8 +339,17 @@ export class TcpServer extends Actor {
       while (!signal.aborted) {
         let conn: Deno.TcpConn;
         try {
-          conn = await listener.accept();
+          this.#accepting ??= listener.accept();
+          const accepted = await Promise.race([
+            this.#accepting,
+            this.#handedOver.promise,
+          ]);
+          // Handed over: the replacement takes the accept in progress.
+          if (accepted === "handed over") break;
+          conn = accepted;
+          this.#accepting = undefined;
         } catch (error) {
+          this.#accepting = undefined;
           if (signal.aborted || this.#listener === undefined) break;
           this.#acceptFailed.note({ error: describe(error) });
           if (!await sleep(100, signal)) break;

@@ -61,8 +61,8 @@ changes, the pipeline is reloaded from FILE without stopping:
   whose entry did not change run on with their queues and the events in
   them; a replaced actor finishes its batch and its replacement takes its
   queues over before events flow to it again; a removed actor drains to its
-  outputs; a listener whose address did not change (http_server) keeps its
-  socket, so clients notice nothing;
+  outputs; a listener whose address did not change (http_server,
+  tcp_server, udp_in) keeps its socket, so that no client is refused;
 - when a new actor fails to start (a port in use, a module that throws),
   the reload is rolled back and the pipeline runs on as it was;
 - a change of "logs:", "metrics:" or "expose:" needs a restart.

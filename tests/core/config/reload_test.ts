@@ -18,6 +18,7 @@ import { Reloader } from "../../../core/config/reload.ts";
 import type { Event } from "../../../core/event.ts";
 import { type ActorSpec, Registry } from "../../../core/registry.ts";
 import { Collector, eventually, freePort, withTempDir } from "../../helpers.ts";
+import { sendDatagrams, within } from "../../actors/input/support.ts";
 import { RawClient } from "../../raw_http.ts";
 
 /** Every collector made, by actor name, in the order they were made. */
@@ -391,5 +392,128 @@ Deno.test("a reload of a file with a syntax error changes nothing and says where
     const report = await router.stop();
     assert.equal(report.unaccounted, 0);
     assert.ok(out!.events.every((event) => event.header.tag === "v0"));
+  });
+});
+
+/**
+ * Sends line `n` for n = 1, 2... on a new connection each, until `stop`;
+ * returns how many were sent. A refused connection throws.
+ */
+async function sendLinesUntil(
+  port: number,
+  stop: AbortSignal,
+): Promise<number> {
+  let n = 0;
+  while (!stop.aborted) {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      await conn.write(new TextEncoder().encode(`${++n}\n`));
+      await conn.closeWrite();
+      // The server closes once it has read the line.
+      await conn.read(new Uint8Array(16));
+    } finally {
+      conn.close();
+    }
+  }
+  return n;
+}
+
+Deno.test("reloads that replace a tcp_server keep its socket: every connection is accepted and every line arrives once", async () => {
+  await withTempDir(async (dir) => {
+    const file = join(dir, "pipeline.yaml");
+    const made: Made = new Map();
+    const registry = testRegistry(made);
+    const port = freePort();
+    const text = (maxLine: number) =>
+      [
+        "actors:",
+        `  tcp: { type: tcp_server, options: { hostname: 127.0.0.1, port: ${port}, max_line_bytes: ${maxLine} } }`,
+        "  out: { type: collect }",
+        "connections:",
+        "  - tcp.outbox -> out.inbox",
+        "",
+      ].join("\n");
+    await Deno.writeTextFile(file, text(1000));
+    const { router, config } = await loadPipeline(file, {
+      registry,
+      routerOptions: { logLevel: "warning" },
+    });
+    await router.start();
+    const reloader = new Reloader(router, config, () => file, { registry });
+    const stop = new AbortController();
+    const sending = sendLinesUntil(port, stop.signal);
+    for (let i = 1; i <= 6; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 15));
+      await Deno.writeTextFile(file, text(1000 + i));
+      const outcome = await reloader.reload("test");
+      assert.equal(outcome.status, "applied", outcome.reason);
+      assert.deepEqual(outcome.change!.takenOver, ["tcp"]);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 15));
+    stop.abort();
+    const sent = await sending;
+    const [out] = made.get("out")!;
+    await out!.waitFor(sent);
+    const report = await router.stop();
+    assert.equal(report.unaccounted, 0);
+    assert.equal(report.failed + report.dropped + report.abandoned, 0);
+    assert.ok(sent > 6, `only ${sent} lines`);
+    assert.deepEqual(
+      out!.events.map((event) => Number(event.data)).toSorted((a, b) => a - b),
+      upTo(sent),
+    );
+  });
+});
+
+Deno.test("reloads that replace a udp_in keep its socket: no datagram is lost to a closed port", async () => {
+  await withTempDir(async (dir) => {
+    const file = join(dir, "pipeline.yaml");
+    const made: Made = new Map();
+    const registry = testRegistry(made);
+    const port = freePort();
+    const text = (waiting: number) =>
+      [
+        "actors:",
+        `  udp: { type: udp_in, options: { hostname: 127.0.0.1, port: ${port}, max_waiting_datagrams: ${waiting} } }`,
+        "  out: { type: collect }",
+        "connections:",
+        "  - udp.outbox -> out.inbox",
+        "",
+      ].join("\n");
+    await Deno.writeTextFile(file, text(1000));
+    const { router, config } = await loadPipeline(file, {
+      registry,
+      routerOptions: { logLevel: "warning" },
+    });
+    await router.start();
+    const reloader = new Reloader(router, config, () => file, { registry });
+    const [out] = made.get("out")!;
+    // One datagram at a time, each sent once the one before arrived, so
+    // that none is lost to a full socket buffer: only a closed port could.
+    let sent = 0;
+    const stop = new AbortController();
+    const sending = (async () => {
+      while (!stop.signal.aborted) {
+        await sendDatagrams(port, [String(++sent)]);
+        await within(out!.waitFor(sent), `datagram ${sent} at the output`);
+      }
+    })();
+    for (let i = 1; i <= 6; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 15));
+      await Deno.writeTextFile(file, text(1000 + i));
+      const outcome = await reloader.reload("test");
+      assert.equal(outcome.status, "applied", outcome.reason);
+      assert.deepEqual(outcome.change!.takenOver, ["udp"]);
+    }
+    stop.abort();
+    await sending;
+    const report = await router.stop();
+    assert.equal(report.unaccounted, 0);
+    assert.equal(report.failed + report.dropped + report.abandoned, 0);
+    assert.ok(sent > 6, `only ${sent} datagrams`);
+    assert.deepEqual(
+      out!.events.map((event) => Number(event.data)),
+      upTo(sent),
+    );
   });
 });
