@@ -98,9 +98,10 @@ export interface ReloaderOptions extends Omit<LoadOptions, "routerOptions"> {
 }
 
 /**
- * Reloads a running router from its bootstrap file, one reload at a time
- * (one asked for during another runs after it, from the file as it is
- * then).
+ * Reloads a running router from its bootstrap file, one reload at a time:
+ * one asked for during another runs after it, from the file as it is then,
+ * and those asked for meanwhile join it (a burst of signals reloads once
+ * more, not once each).
  *
  * @example
  * ```ts
@@ -126,6 +127,8 @@ export class Reloader {
   #options: ReloaderOptions;
   #history: ReloadOutcome[] = [];
   #queue: Promise<unknown> = Promise.resolve();
+  /** The reload waiting for the one in progress, which others join. */
+  #waiting: Promise<ReloadOutcome> | undefined;
 
   /**
    * Reloads `router`, which runs `config`, from what `source` returns (the
@@ -155,10 +158,16 @@ export class Reloader {
 
   /**
    * Loads the file again and applies it; resolves with the outcome (never
-   * rejects for a bad file or a failed start: the outcome says so).
+   * rejects for a bad file or a failed start: the outcome says so). While
+   * a reload waits for the one in progress, the same promise is returned.
    */
   reload(trigger: string): Promise<ReloadOutcome> {
-    const next = this.#queue.then(() => this.#reload(trigger));
+    if (this.#waiting !== undefined) return this.#waiting;
+    const next = this.#queue.then(() => {
+      this.#waiting = undefined;
+      return this.#reload(trigger);
+    });
+    this.#waiting = next;
     this.#queue = next.catch(() => {});
     return next;
   }

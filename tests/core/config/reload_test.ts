@@ -13,10 +13,13 @@ import { join } from "node:path";
 import { z } from "zod";
 import { BUILTIN_ACTORS } from "../../../actors/mod.ts";
 import { Actor, type ActorSettings } from "../../../core/actor.ts";
+import type { PipelineConfig } from "../../../core/config/mod.ts";
 import { loadPipeline } from "../../../core/config/mod.ts";
 import { Reloader } from "../../../core/config/reload.ts";
 import type { Event } from "../../../core/event.ts";
+import type { LogLevel } from "../../../core/log.ts";
 import { type ActorSpec, Registry } from "../../../core/registry.ts";
+import type { Router } from "../../../core/router.ts";
 import { Collector, eventually, freePort, withTempDir } from "../../helpers.ts";
 import { sendDatagrams, within } from "../../actors/input/support.ts";
 import { RawClient } from "../../raw_http.ts";
@@ -136,24 +139,37 @@ function upTo(count: number): number[] {
   return Array.from({ length: count }, (_, i) => i + 1);
 }
 
+/** The first version of the test pipeline: tag v0, no branch. */
+function firstVersion(): Version {
+  return { port: freePort(), tag: "v0", branch: false, queueTimeout: 5 };
+}
+
+/**
+ * Starts the pipeline of `file` with the actors of {@link testRegistry},
+ * and a {@link Reloader} of it.
+ */
+async function startFrom(
+  file: string,
+  made: Made,
+  logLevel: LogLevel = "warning",
+): Promise<{ router: Router; config: PipelineConfig; reloader: Reloader }> {
+  const registry = testRegistry(made);
+  const { router, config } = await loadPipeline(file, {
+    registry,
+    routerOptions: { logLevel },
+  });
+  await router.start();
+  const reloader = new Reloader(router, config, () => file, { registry });
+  return { router, config, reloader };
+}
+
 Deno.test("20 reloads under load: exactly once on kept paths, nothing lost on replaced ones, no connection refused", async () => {
   await withTempDir(async (dir) => {
     const file = join(dir, "pipeline.yaml");
     const made: Made = new Map();
-    const registry = testRegistry(made);
-    let version: Version = {
-      port: freePort(),
-      tag: "v0",
-      branch: false,
-      queueTimeout: 5,
-    };
+    let version = firstVersion();
     await Deno.writeTextFile(file, pipeline(version));
-    const { router, config } = await loadPipeline(file, {
-      registry,
-      routerOptions: { logLevel: "warning" },
-    });
-    await router.start();
-    const reloader = new Reloader(router, config, () => file, { registry });
+    const { router, reloader } = await startFrom(file, made);
     const stop = new AbortController();
     const posting = postUntil(version.port, stop.signal);
     const kinds: Record<string, number> = {};
@@ -229,20 +245,9 @@ Deno.test("a reload whose new http_server finds its port in use rolls back, and 
   await withTempDir(async (dir) => {
     const file = join(dir, "pipeline.yaml");
     const made: Made = new Map();
-    const registry = testRegistry(made);
-    const version: Version = {
-      port: freePort(),
-      tag: "v0",
-      branch: false,
-      queueTimeout: 5,
-    };
+    const version = firstVersion();
     await Deno.writeTextFile(file, pipeline(version));
-    const { router, config } = await loadPipeline(file, {
-      registry,
-      routerOptions: { logLevel: "error" },
-    });
-    await router.start();
-    const reloader = new Reloader(router, config, () => file, { registry });
+    const { router, config, reloader } = await startFrom(file, made, "error");
     const [out] = made.get("out")!;
     using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     await Deno.writeTextFile(
@@ -293,20 +298,9 @@ Deno.test("a reload whose new actor throws in its setup rolls back; a later good
   await withTempDir(async (dir) => {
     const file = join(dir, "pipeline.yaml");
     const made: Made = new Map();
-    const registry = testRegistry(made);
-    const version: Version = {
-      port: freePort(),
-      tag: "v0",
-      branch: false,
-      queueTimeout: 5,
-    };
+    const version = firstVersion();
     await Deno.writeTextFile(file, pipeline(version));
-    const { router, config } = await loadPipeline(file, {
-      registry,
-      routerOptions: { logLevel: "error" },
-    });
-    await router.start();
-    const reloader = new Reloader(router, config, () => file, { registry });
+    const { router, reloader } = await startFrom(file, made, "error");
     await Deno.writeTextFile(
       file,
       pipeline({ ...version, tag: "v1", more: ["  bomb: { type: explode }"] })
@@ -347,20 +341,9 @@ Deno.test("a reload of a file with a syntax error changes nothing and says where
   await withTempDir(async (dir) => {
     const file = join(dir, "pipeline.yaml");
     const made: Made = new Map();
-    const registry = testRegistry(made);
-    const version: Version = {
-      port: freePort(),
-      tag: "v0",
-      branch: false,
-      queueTimeout: 5,
-    };
+    const version = firstVersion();
     await Deno.writeTextFile(file, pipeline(version));
-    const { router, config } = await loadPipeline(file, {
-      registry,
-      routerOptions: { logLevel: "error" },
-    });
-    await router.start();
-    const reloader = new Reloader(router, config, () => file, { registry });
+    const { router, config, reloader } = await startFrom(file, made, "error");
     const mid = router.actor("mid");
     await Deno.writeTextFile(
       file,
@@ -422,7 +405,6 @@ Deno.test("reloads that replace a tcp_server keep its socket: every connection i
   await withTempDir(async (dir) => {
     const file = join(dir, "pipeline.yaml");
     const made: Made = new Map();
-    const registry = testRegistry(made);
     const port = freePort();
     const text = (maxLine: number) =>
       [
@@ -434,12 +416,7 @@ Deno.test("reloads that replace a tcp_server keep its socket: every connection i
         "",
       ].join("\n");
     await Deno.writeTextFile(file, text(1000));
-    const { router, config } = await loadPipeline(file, {
-      registry,
-      routerOptions: { logLevel: "warning" },
-    });
-    await router.start();
-    const reloader = new Reloader(router, config, () => file, { registry });
+    const { router, reloader } = await startFrom(file, made);
     const stop = new AbortController();
     const sending = sendLinesUntil(port, stop.signal);
     for (let i = 1; i <= 6; i++) {
@@ -469,7 +446,6 @@ Deno.test("reloads that replace a udp_in keep its socket: no datagram is lost to
   await withTempDir(async (dir) => {
     const file = join(dir, "pipeline.yaml");
     const made: Made = new Map();
-    const registry = testRegistry(made);
     const port = freePort();
     const text = (waiting: number) =>
       [
@@ -481,12 +457,7 @@ Deno.test("reloads that replace a udp_in keep its socket: no datagram is lost to
         "",
       ].join("\n");
     await Deno.writeTextFile(file, text(1000));
-    const { router, config } = await loadPipeline(file, {
-      registry,
-      routerOptions: { logLevel: "warning" },
-    });
-    await router.start();
-    const reloader = new Reloader(router, config, () => file, { registry });
+    const { router, reloader } = await startFrom(file, made);
     const [out] = made.get("out")!;
     // One datagram at a time, each sent once the one before arrived, so
     // that none is lost to a full socket buffer: only a closed port could.
@@ -516,4 +487,46 @@ Deno.test("reloads that replace a udp_in keep its socket: no datagram is lost to
       upTo(sent),
     );
   });
+});
+
+Deno.test("reloads asked for while one is in progress join into one, from the file as it is then", async () => {
+  const made: Made = new Map();
+  const registry = testRegistry(made);
+  const version = firstVersion();
+  let text = pipeline(version);
+  const { router, config } = await loadPipeline(
+    { text, file: "pipeline.yaml" },
+    { registry, routerOptions: { logLevel: "warning" } },
+  );
+  await router.start();
+  let taken = Promise.withResolvers<void>();
+  let reads = 0;
+  const reloader = new Reloader(router, config, () => {
+    reads++;
+    taken.resolve();
+    return { text, file: "pipeline.yaml" };
+  }, { registry });
+  text = pipeline({ ...version, tag: "v1" });
+  const first = reloader.reload("SIGHUP");
+  await taken.promise;
+  taken = Promise.withResolvers<void>();
+  // The first reload took the file: those asked for now wait, together.
+  text = pipeline({ ...version, tag: "v2" });
+  const burst = Array.from({ length: 10 }, () => reloader.reload("SIGHUP"));
+  const outcomes = await Promise.all([first, ...burst]);
+  assert.equal(reads, 2);
+  assert.equal(new Set(outcomes.slice(1)).size, 1);
+  assert.deepEqual(
+    outcomes.slice(0, 2).map(({ status, plan }) => [
+      status,
+      plan!.actors.replace[0]!.changes,
+    ]),
+    [
+      ["applied", [{ field: "options.set.tag", before: "v0", after: "v1" }]],
+      ["applied", [{ field: "options.set.tag", before: "v1", after: "v2" }]],
+    ],
+  );
+  assert.equal(reloader.history().length, 2);
+  const report = await router.stop();
+  assert.equal(report.unaccounted, 0);
 });
