@@ -136,6 +136,11 @@ async function main(args: string[], exit: Exit): Promise<number> {
   ]);
   const notice = format === "json" ? jsonNotice : humanNotice;
 
+  // From the start, so that an early SIGHUP (a reload right after the
+  // start) does not end the process, which is what SIGHUP does by default.
+  let onHangup = () => notice("SIGHUP before the pipeline runs: ignored");
+  using _hangup = listenForHangup(() => onHangup());
+
   // Removed when this function ends (return or throw) and on exit.
   using pidFile = values["pid-file"] === undefined
     ? undefined
@@ -198,7 +203,7 @@ async function main(args: string[], exit: Exit): Promise<number> {
 
   // SIGHUP: files moved away by logrotate are opened again, and the
   // pipeline is reloaded from its file.
-  using _hangup = listenForHangup(() => {
+  onHangup = () => {
     const actors = reopenFiles(router);
     notice(
       `SIGHUP: reopening the files of ${
@@ -210,7 +215,7 @@ async function main(args: string[], exit: Exit): Promise<number> {
       { reopened: actors },
     );
     reload("SIGHUP");
-  });
+  };
   using _watch = values.watch === true
     ? watchFile(file, () => reload("watch"))
     : undefined;
