@@ -34,6 +34,7 @@
  * @module
  */
 
+import { isOutOfResources } from "./accept.ts";
 import { type ActorLog, describe } from "./actor.ts";
 
 /** The limits of an {@link HttpListener}. */
@@ -457,6 +458,9 @@ export class HttpListener {
         if (this.#stopping) break;
         this.#figures.accept_errors_total++;
         this.#lastAcceptError = error;
+        // A connection its client reset before it was accepted: the next
+        // one may be fine.
+        if (!isOutOfResources(error)) continue;
         // Free a file handle: close the connection idle the longest.
         const victim = this.#oldestIdle(Date.now());
         if (victim !== undefined) {
@@ -634,7 +638,12 @@ export class HttpListener {
     const failed = figures.accept_errors_total - reported.acceptErrors;
     const shed = figures.connections_shed_total - reported.shed;
     const seconds = Math.max(1, Math.round((now - reported.at) / 1000));
-    if (failed > 0) {
+    if (failed > 0 && !isOutOfResources(this.#lastAcceptError)) {
+      this.#log.warn(
+        "{failed} connections failed before they were accepted in {seconds} s, reset by their clients ({error})",
+        { failed, seconds, error: describe(this.#lastAcceptError) },
+      );
+    } else if (failed > 0) {
       this.#log.error(
         "{failed} accepts failed in {seconds} s ({error}); closed {shed} idle connections and kept accepting",
         { failed, seconds, shed, error: describe(this.#lastAcceptError) },
