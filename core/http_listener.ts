@@ -219,12 +219,18 @@ class RequestInfo implements HttpRequestInfo {
  * (Deno's graceful shutdown: at once without a request in flight, else once
  * answered) or `kill()` (at once, requests in flight included). Deno throws
  * an uncaught error when a connection is killed after `end()` or after it
- * closed, so `kill()` is only for connections with a request in flight that
- * were never ended, and the rest is ended.
+ * closed, so `kill()` is only for connections never ended that have a
+ * request in flight or a body left unread, and the rest is ended.
  */
 class Connection {
   /** Requests in flight (more than one only with HTTP/2). */
   active = 0;
+  /**
+   * The body of its last request when that was answered without reading
+   * it: Deno's engine reads the rest before the next request, or before a
+   * graceful close, for as long as the client takes to send it.
+   */
+  unreadBody: ReadableStream<Uint8Array> | undefined;
   /** Since when (ms) it is fresh or idle. */
   since: number;
   /** How it is being closed, if it is. */
@@ -270,6 +276,8 @@ class Connection {
   kill(): void {
     if (this.closing !== undefined) return;
     this.closing = "killed";
+    // Cancelled, an unread body does not reject unobserved.
+    this.unreadBody?.cancel().catch(() => {});
     this.#abort.abort();
   }
 
@@ -319,6 +327,13 @@ export class HttpListener {
   #fresh = new Set<Connection>();
   /** Kept-alive connections with no request in flight, idle longest first. */
   #idle = new Set<Connection>();
+  /**
+   * Connections whose last request was answered before its body was read,
+   * oldest first: killed when no next request came within the body timeout
+   * (a client that trickles a refused body), since ending them would wait
+   * for the whole body.
+   */
+  #unread = new Set<Connection>();
   /** Bodies being read, oldest first. */
   #readings = new Set<Reading>();
   #stopping = false;
@@ -478,7 +493,9 @@ export class HttpListener {
     // Drain: idle connections close now, busy ones once answered (in
     // #answered), so that they can still be killed meanwhile.
     for (const connection of this.#open) {
-      if (connection.active === 0) this.#close(connection, false);
+      if (connection.active === 0) {
+        this.#close(connection, connection.unreadBody !== undefined);
+      }
     }
     while (this.#open.size > 0) {
       await Promise.all([...this.#open].map((each) => each.finished));
@@ -512,11 +529,21 @@ export class HttpListener {
       this.#shed(victim);
     }
     const connection = new Connection(now, this.#readings);
-    const done = () => this.#answered(connection);
     const handler: EngineHandler = (request, info) => {
       if (connection.active++ === 0) {
-        if (!this.#fresh.delete(connection)) this.#idle.delete(connection);
+        this.#fresh.delete(connection);
+        this.#idle.delete(connection);
+        // A next request: the engine finished reading the last body.
+        if (this.#unread.delete(connection)) connection.unreadBody = undefined;
       }
+      // Deno's Request gives no body once answered: keep its stream, which
+      // stays unlocked when nobody read it.
+      const body = request.body;
+      const done = () =>
+        this.#answered(
+          connection,
+          body !== null && !body.locked ? body : undefined,
+        );
       info.completed.then(done, done);
       let url: URL;
       try {
@@ -550,15 +577,23 @@ export class HttpListener {
     this.#fresh.add(connection);
   }
 
-  /** A request of `connection` was answered (or failed). */
-  #answered(connection: Connection): void {
+  /**
+   * A request of `connection` was answered (or failed); `unreadBody` is its
+   * body when it was answered without reading it.
+   */
+  #answered(
+    connection: Connection,
+    unreadBody: ReadableStream<Uint8Array> | undefined,
+  ): void {
+    if (unreadBody !== undefined) connection.unreadBody = unreadBody;
     if (--connection.active > 0 || connection.closing !== undefined) return;
     if (this.#stopping) {
-      this.#close(connection, false);
+      this.#close(connection, connection.unreadBody !== undefined);
       return;
     }
     connection.since = Date.now();
-    this.#idle.add(connection);
+    if (connection.unreadBody !== undefined) this.#unread.add(connection);
+    else this.#idle.add(connection);
   }
 
   /** `connection` is closed. */
@@ -566,6 +601,7 @@ export class HttpListener {
     if (!this.#open.delete(connection)) return;
     this.#fresh.delete(connection);
     this.#idle.delete(connection);
+    this.#unread.delete(connection);
     this.#closing.delete(connection);
   }
 
@@ -598,6 +634,7 @@ export class HttpListener {
   #close(connection: Connection, kill: boolean): void {
     this.#fresh.delete(connection);
     this.#idle.delete(connection);
+    this.#unread.delete(connection);
     if (connection.closing !== undefined) return;
     this.#closing.add(connection);
     if (kill) connection.kill();
@@ -609,6 +646,7 @@ export class HttpListener {
     const now = Date.now();
     this.#expire(this.#fresh, now - this.#limits.headerTimeoutMs);
     this.#expire(this.#idle, now - this.#limits.idleTimeoutMs);
+    this.#expire(this.#unread, now - this.#limits.bodyTimeoutMs, true);
     const before = now - this.#limits.bodyTimeoutMs;
     for (const reading of this.#readings) {
       if (reading.since > before) break;
@@ -621,11 +659,15 @@ export class HttpListener {
     this.#report(now, false);
   }
 
-  #expire(connections: Set<Connection>, before: number): void {
+  /**
+   * Closes the connections of `connections` (oldest first) that are there
+   * since `before` or longer; kills them when `kill`.
+   */
+  #expire(connections: Set<Connection>, before: number, kill = false): void {
     for (const connection of connections) {
       if (connection.since > before) break;
       this.#figures.connections_timed_out_total++;
-      this.#close(connection, false);
+      this.#close(connection, kill);
     }
   }
 

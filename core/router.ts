@@ -105,7 +105,11 @@ export interface RouterOptions {
  * ```
  */
 export interface StartOptions {
-  /** Longest wait for every actor's `setup()`, in ms (default 30 000). */
+  /**
+   * Longest wait for every actor's `setup()`, in ms (default 30 000); also
+   * the longest a restart's teardown, and then its setup, may take before
+   * the restart counts as one more crash.
+   */
   timeoutMs?: number;
 }
 
@@ -256,6 +260,8 @@ export class Router {
   #retired = new RetiredFigures();
   /** Counts changes, so that `finished` waits for the actors of the last. */
   #generation = 0;
+  /** The start's timeout: the longest setup of a restart (see Supervisor). */
+  #restartStepMs = 30_000;
 
   /** Makes an empty router. */
   constructor(options: RouterOptions = {}) {
@@ -484,7 +490,14 @@ export class Router {
         state,
         phase,
         restarts: actor.figures().restarts_total,
-        ...actor.health(),
+        ...(phase === "restarting"
+          ? { ready: false, reason: "It is restarting after a crash" }
+          : phase === "gave up"
+          ? {
+            ready: false,
+            reason: "It crashed more often than its restart policy allows",
+          }
+          : actor.health()),
       };
     }
     return { state: this.#state, actors };
@@ -630,6 +643,7 @@ export class Router {
   }
 
   async #start(timeoutMs: number): Promise<void> {
+    this.#restartStepMs = timeoutMs;
     const graph = this.#graph();
     this.#side = sideActors(graph);
     this.#wire();
@@ -696,6 +710,7 @@ export class Router {
         ? { closeWhenProduced: closedWhenProduced(actor.name, connections) }
         : {}),
       onCrash: (crash) => this.#crashes.push(crash),
+      restartStepMs: this.#restartStepMs,
       onGiveUp: (supervisor, error) => this.#onGiveUp(supervisor, error),
     });
   }

@@ -383,3 +383,33 @@ Deno.test("HttpListener skips connections reset before they were accepted: no id
     await listener.shutdown();
   }
 });
+
+Deno.test("HttpListener closes a connection answered before its body was read, however the client trickles the body", async () => {
+  const listener = listen(
+    { idleTimeoutMs: 50, headerTimeoutMs: 50, bodyTimeoutMs: 50 },
+    () => new Response("too large", { status: 413 }),
+  );
+  const client = await RawClient.open(
+    listener.addr.port,
+    "POST /big HTTP/1.1\r\nHost: test\r\nContent-Length: 100000000\r\n\r\nx",
+  );
+  const trickling = (async () => {
+    for (let i = 0; i < 400 && !client.ended; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      await client.write("x");
+    }
+  })();
+  try {
+    const text = await within(client.closed, GIVE_UP_MS, "the close");
+    assert.equal(statusOf(text), 413);
+    await trickling;
+    await pollUntil(
+      () => listener.figures().connections,
+      (open) => open === 0,
+      "the connection to be gone",
+    );
+  } finally {
+    await client.close();
+    await within(listener.shutdown(), GIVE_UP_MS, "the shutdown");
+  }
+});
