@@ -37,6 +37,7 @@ export {
   type RestartOptions,
   type RetryOptions,
   sleep,
+  type Takeover,
   whenAborted,
   yieldToEventLoop,
 } from "./core/actor.ts";
@@ -120,10 +121,13 @@ export {
 } from "./core/registry.ts";
 export {
   type ActorPhase,
+  type ChangeOptions,
+  type ChangeResult,
   type Connection,
   type ConnectionOptions,
   type Crash,
   type HungActor,
+  type PipelineChange,
   Router,
   type RouterOptions,
   type RouterState,

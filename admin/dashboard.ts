@@ -7,8 +7,10 @@
  * graph: actors as boxes in columns by topological depth, each connection as
  * an edge with its events per second and a bar filled by its queue's
  * depth/capacity. Clicking an edge opens a side panel tapping that queue
- * (`api/tap` through an `EventSource`). A `?token=` in the page's address is
- * passed on to every request.
+ * (`api/tap` through an `EventSource`). The header shows the outcome of the
+ * last reload (`api/reloads`, polled every 5 s), with its reason or errors
+ * in its tooltip. A `?token=` in the page's address is passed on to every
+ * request.
  *
  * @module
  */
@@ -365,9 +367,34 @@ function openTap(queue, from) {
   source.onerror = () => { if (tap === state) $("tap-stats").textContent = "disconnected, retrying"; };
 }
 
+async function pollReloads() {
+  try {
+    const response = await fetch("api/reloads", { headers, cache: "no-store" });
+    if (response.status === 404) { await response.body?.cancel(); return; }
+    if (response.ok) {
+      const last = (await response.json()).reloads.at(-1);
+      if (last) {
+        const c = last.change;
+        const what = c ? [["replaced", c.replaced], ["added", c.added], ["removed", c.removed]]
+          .filter(([, names]) => names.length > 0)
+          .map(([verb, names]) => names.length + " " + verb).join(", ") : "";
+        $("reload").textContent = "reload " + new Date(last.at).toLocaleTimeString() + ": " +
+          last.status.replace("_", " ") + (what ? " (" + what + ")" : "");
+        $("reload").className = "pill " + (last.status === "applied" || last.status === "unchanged" ? "running" : "stopped");
+        $("reload").title = last.reason ?? (last.errors ?? []).join("\\n");
+        $("reload").hidden = false;
+      }
+    }
+  } catch {
+    // Shown by the pipeline's poll.
+  }
+  setTimeout(pollReloads, 5000);
+}
+
 $("tap-close").addEventListener("click", closeTap);
 document.addEventListener("keydown", (e) => { if (e.key === "Escape") closeTap(); });
 poll();
+pollReloads();
 `;
 
 /**
@@ -394,6 +421,7 @@ export const DASHBOARD_HTML: string = `<!doctype html>
   <span id="state" class="pill">connecting</span>
   <span id="summary" class="muted"></span>
   <span id="totals"></span>
+  <span id="reload" class="pill" hidden></span>
   <span id="updated" class="muted"></span>
 </header>
 <main>

@@ -7,6 +7,7 @@
  */
 
 import type { ActorLog } from "../core/actor.ts";
+import type { ReloadOutcome } from "../core/config/reload.ts";
 import {
   type HttpLimits,
   HttpListener,
@@ -77,8 +78,16 @@ export interface AdminServerOptions {
    * like every log record (default: a logger of its own, on stderr).
    */
   log?: ActorLog;
-  /** The registry type of each actor by name, shown in the topology. */
+  /**
+   * The registry type of each actor by name, shown in the topology (read
+   * at each request: a reload may change it in place).
+   */
   types?: Readonly<Record<string, string>>;
+  /**
+   * Reloads the pipeline (e.g. a `Reloader` of `core/config/reload.ts`):
+   * serves `POST /api/reload` and `GET /api/reloads`.
+   */
+  reloads?: Reloads;
   /**
    * Where `/metrics` reads its figures (default: the router's, live), e.g.
    * a `prometheus` metric actor's `metrics()`.
@@ -90,7 +99,8 @@ export interface AdminServerOptions {
   rateWindowSeconds?: number;
   /**
    * Connection limits and timeouts (default {@link DEFAULT_ADMIN_LIMITS});
-   * the server reads no request bodies (it answers only GET and HEAD).
+   * the server reads no request bodies (it answers GET and HEAD, and POST
+   * on `/api/reload`, whose body it throws away).
    */
   limits?: Partial<HttpLimits>;
   /**
@@ -99,6 +109,27 @@ export interface AdminServerOptions {
    * {@link AdminServer.reloadCertificates} reads its files again).
    */
   listener?: StreamListener;
+}
+
+/**
+ * What reloads the pipeline an {@link AdminServer} shows, and remembers the
+ * outcomes.
+ *
+ * @example
+ * ```ts
+ * import type { Reloads } from "./server.ts";
+ * const reloads: Reloads = {
+ *   reload: () => Promise.reject(new Error("not in this example")),
+ *   history: () => [],
+ * };
+ * reloads.history(); // []
+ * ```
+ */
+export interface Reloads {
+  /** Reloads the pipeline from its file; `trigger` says who asked. */
+  reload(trigger: string): Promise<ReloadOutcome>;
+  /** The last outcomes, oldest first. */
+  history(): ReloadOutcome[];
 }
 
 /**
@@ -113,6 +144,11 @@ export interface AdminServerOptions {
  *   (see `PipelineView`).
  * - `GET /api/tap?queue=a.outbox&limit=N&rate=R`: a sample of the events
  *   passing a queue as server-sent events (see `Tap`).
+ * - `POST /api/reload` (with `reloads`): reloads the pipeline from its
+ *   file; answers its outcome (see `ReloadOutcome`): 200 applied or
+ *   unchanged, 422 an invalid file, 409 refused or rolled back.
+ * - `GET /api/reloads` (with `reloads`): `{"reloads": [...]}`, the last
+ *   outcomes, oldest first.
  * - `GET /`: the dashboard page.
  *
  * It is safe by default: it listens on 127.0.0.1; it answers only requests
@@ -142,6 +178,7 @@ export class AdminServer {
   #hosts: HostCheck;
   #log: ActorLog;
   #types: Readonly<Record<string, string>>;
+  #reloads: Reloads | undefined;
   #metrics: () => PrometheusFigures;
   #rates: RateWindow;
   #sampler: ReturnType<typeof setInterval>;
@@ -170,6 +207,7 @@ export class AdminServer {
     this.#token = options.token;
     this.#log = options.log ?? scopedLogger("admin", "admin");
     this.#types = options.types ?? {};
+    this.#reloads = options.reloads;
     this.#metrics = options.metrics ?? (() => this.#router.metrics());
     this.#rates = new RateWindow(options.rateWindowSeconds ?? 5);
     this.#server = new HttpListener(
@@ -237,7 +275,10 @@ export class AdminServer {
     this.#rates.add(this.#router.metrics());
   }
 
-  #handle(request: Request, remote: Deno.NetAddr): Response {
+  #handle(
+    request: Request,
+    remote: Deno.NetAddr,
+  ): Response | Promise<Response> {
     const url = new URL(request.url);
     const host = request.headers.get("host");
     if (!this.#hosts.allows(host)) {
@@ -256,8 +297,10 @@ export class AdminServer {
         421,
       );
     }
-    if (request.method !== "GET" && request.method !== "HEAD") {
-      return json({ error: "Only GET is allowed" }, 405, { allow: "GET" });
+    const reload = url.pathname === "/api/reload";
+    if (reload ? request.method !== "POST" : !isRead(request.method)) {
+      const allow = reload ? "POST" : "GET";
+      return json({ error: `Only ${allow} is allowed` }, 405, { allow });
     }
     if (url.pathname === "/health") {
       return json({ status: "alive" }, 200);
@@ -308,9 +351,41 @@ export class AdminServer {
         );
       case "/api/tap":
         return this.#tap(url);
+      case "/api/reload":
+        return this.#reload(request, remote);
+      case "/api/reloads":
+        return this.#reloads === undefined
+          ? json({ error: "This pipeline cannot be reloaded" }, 404)
+          : json({ reloads: this.#reloads.history() }, 200);
       default:
         return json({ error: `Not found: "${url.pathname}"` }, 404);
     }
+  }
+
+  /**
+   * Reloads the pipeline. A browser page of another site cannot ask for
+   * it: a request with an `Origin` that is not this server is refused.
+   */
+  async #reload(request: Request, remote: Deno.NetAddr): Promise<Response> {
+    const origin = request.headers.get("origin");
+    if (origin !== null && !this.#hosts.allows(hostOf(origin))) {
+      this.#log.warn(
+        'Refused a reload from {remote}: Origin "{origin}" is not this server',
+        { remote: remote.hostname, origin },
+      );
+      return json({ error: `Origin "${origin}" is not this server` }, 403);
+    }
+    await request.body?.cancel();
+    if (this.#reloads === undefined) {
+      return json({ error: "This pipeline cannot be reloaded" }, 404);
+    }
+    const outcome = await this.#reloads.reload("api");
+    const status = outcome.status === "invalid"
+      ? 422
+      : outcome.status === "applied" || outcome.status === "unchanged"
+      ? 200
+      : 409;
+    return json(outcome, status);
   }
 
   #authorized(request: Request, url: URL): boolean {
@@ -393,6 +468,20 @@ export class AdminServer {
         "x-accel-buffering": "no",
       },
     });
+  }
+}
+
+/** Whether `method` only reads. */
+function isRead(method: string): boolean {
+  return method === "GET" || method === "HEAD";
+}
+
+/** The `host[:port]` of an origin, `""` when it is not a URL ("null"). */
+function hostOf(origin: string): string {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return "";
   }
 }
 

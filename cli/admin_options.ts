@@ -65,7 +65,8 @@ export const ADMIN_RUN_OPTIONS = {
 export const ADMIN_RUN_HELP =
   `  --admin [HOST:]PORT      Serve the admin API and dashboard there (off by
                            default; the host defaults to 127.0.0.1): /health,
-                           /ready, /metrics, /api/pipeline, /api/tap and /
+                           /ready, /metrics, /api/pipeline, /api/tap,
+                           /api/reload (POST), /api/reloads and /
   --admin-token-file PATH  Require the bearer token in PATH (its trailing
                            newline left out) on every admin route but
                            /health; or set it in ${ADMIN_TOKEN_ENV}

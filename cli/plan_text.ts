@@ -10,9 +10,69 @@ import { plural } from "../admin/client.ts";
 import type {
   FieldChange,
   PlannedConnection,
+  ReloadOutcome,
   ReloadPlan,
   ReplacedActor,
 } from "../core/config/mod.ts";
+
+/**
+ * The outcome of a reload as text for people, without a final newline: a
+ * line saying what happened, then the errors of an invalid file, or the
+ * plan and what goes on in the background.
+ *
+ * @example
+ * ```ts
+ * import { formatReload } from "./plan_text.ts";
+ * formatReload({
+ *   at: "2026-01-01T03:00:00.000Z",
+ *   trigger: "SIGHUP",
+ *   file: "a.yaml",
+ *   status: "invalid",
+ *   errors: ["a.yaml:3:7: Unknown actor type \"genertor\""],
+ *   durationMs: 3,
+ * });
+ * // 'Reload (SIGHUP) of "a.yaml": the file is invalid, nothing changed:\na.yaml:3:7: Unknown actor type "genertor"'
+ * ```
+ */
+export function formatReload(outcome: ReloadOutcome): string {
+  const head = `Reload (${outcome.trigger}) of "${outcome.file}": `;
+  const change = outcome.change;
+  switch (outcome.status) {
+    case "invalid":
+      return head + "the file is invalid, nothing changed:\n" +
+        (outcome.errors ?? []).join("\n");
+    case "unchanged":
+      return head + "the file changes nothing";
+    case "refused":
+      return head + `refused, nothing changed: ${outcome.reason}`;
+    case "rolled_back":
+      return head +
+        `rolled back, the pipeline runs on unchanged: ${outcome.reason}\n` +
+        formatPlan(outcome.plan!).trimEnd();
+    case "applied": {
+      const done = change === undefined ? [] : [
+        ...([
+          ["replaced", change.replaced],
+          ["made again (connections changed)", change.renewed],
+          ["added", change.added],
+          ["removed", change.removed],
+          ["kept listening (socket handed over)", change.takenOver],
+        ] as const).flatMap(([what, names]) =>
+          names.length === 0 ? [] : [`${names.join(", ")} ${what}`]
+        ),
+        ...(change.moved === 0
+          ? []
+          : [`${change.moved} queued event(s) moved`]),
+      ];
+      return [
+        head + `applied in ${outcome.durationMs} ms` +
+        (done.length === 0 ? "" : `: ${done.join("; ")}`),
+        formatPlan(outcome.plan!).trimEnd(),
+        ...change?.warnings ?? [],
+      ].join("\n");
+    }
+  }
+}
 
 /**
  * A plan as text for people, ending with a newline.

@@ -95,9 +95,10 @@ export function unitName(file: string): string {
 
 /**
  * The text of a systemd service unit that runs `options.file`:
- * `ExecStart` runs it in the foreground, `Restart=on-failure` starts it again
- * when it fails (not after a usage error), `KillSignal=SIGTERM` stops it by
- * draining, `TimeoutStopSec` waits {@link STOP_MARGIN_SECONDS} longer than the
+ * `ExecStart` runs it in the foreground, `ExecReload` sends it SIGHUP (which
+ * reloads the pipeline from its file and reopens output files),
+ * `Restart=on-failure` starts it again when it fails (not after a usage
+ * error), `KillSignal=SIGTERM` stops it by draining, `TimeoutStopSec` waits {@link STOP_MARGIN_SECONDS} longer than the
  * drain timeout before killing it, and its output goes to the journal.
  * Throws a `TypeError` for a relative program or a value that cannot be
  * written in a unit.
@@ -113,6 +114,7 @@ export function unitName(file: string): string {
  * });
  * unit.includes("\nExecStart=/usr/local/bin/compysition run /srv/orders.yaml --drain-timeout 30 --status never\n"); // true
  * unit.includes("\nTimeoutStopSec=45\n"); // true
+ * unit.includes("\nExecReload=/bin/kill -HUP $MAINPID\n"); // true
  * ```
  */
 export function systemdUnit(options: ServiceOptions): string {
@@ -148,8 +150,11 @@ export function systemdUnit(options: ServiceOptions): string {
     `#   sudo systemctl enable --now ${name}`,
     `# "systemctl stop ${name}" sends SIGTERM: the pipeline drains its queues`,
     `# (up to ${drain} s) and exits 0, or 3 when the drain timed out and queued`,
-    `# events were lost. There is no reload: "systemctl restart ${name}"`,
-    "# drains, stops and starts again with the file as it is now.",
+    '# events were lost. "systemctl reload" sends SIGHUP: the pipeline is',
+    "# reloaded from the file without stopping (or runs on unchanged when the",
+    "# file is invalid or its new actors fail to start: see the journal), and",
+    `# output files are reopened. "systemctl restart ${name}" drains, stops`,
+    "# and starts again with the file as it is now.",
     `# Logs and the stop report: journalctl -u ${name}`,
     "",
     "[Unit]",
@@ -160,6 +165,7 @@ export function systemdUnit(options: ServiceOptions): string {
     "[Service]",
     "Type=exec",
     `ExecStart=${exec.map(execArgument).join(" ")}`,
+    "ExecReload=/bin/kill -HUP $MAINPID",
     `WorkingDirectory=${unitValue(dirname(file))}`,
     ...(options.user === undefined ? [] : [`User=${options.user}`]),
     "Restart=on-failure",

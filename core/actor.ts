@@ -17,6 +17,7 @@ import { Histogram, type HistogramFigures } from "./metrics.ts";
 import {
   type DropReason,
   type OutboundQueue,
+  type Queue,
   type QueueNames,
   QueuePool,
   queueSettings,
@@ -412,6 +413,34 @@ export interface Held {
 }
 
 /**
+ * What the replacement of an actor took over from it in a reload (see
+ * {@link Actor.takeOver}): the reload commits it when the replacement is
+ * about to run, or cancels it when the reload is rolled back.
+ *
+ * @example
+ * ```ts
+ * import type { Takeover } from "./actor.ts";
+ * let owner = "previous";
+ * const takeover: Takeover = {
+ *   commit: () => owner = "replacement",
+ *   cancel: () => {},
+ * };
+ * takeover.commit();
+ * owner; // "replacement"
+ * ```
+ */
+export interface Takeover {
+  /**
+   * The replacement serves from now on (it is about to run: what it sends
+   * waits in its queues until it does); the actor replaced gives up what
+   * was taken, finishing only the work it has in flight.
+   */
+  commit(): void;
+  /** The reload was rolled back: the actor replaced keeps it all. */
+  cancel(): void;
+}
+
+/**
  * What a supervisor gives the actor it runs: where `send` goes when called
  * outside a context. Not part of the public API.
  * @internal
@@ -450,6 +479,13 @@ export const ACTOR_LOG: unique symbol = Symbol("compysition.actorLog");
  * @internal
  */
 export const COUNTERS: unique symbol = Symbol("compysition.counters");
+
+/**
+ * Makes an actor the continuation of the one it replaces in a reload. Not
+ * part of the public API.
+ * @internal
+ */
+export const REPLACES: unique symbol = Symbol("compysition.replaces");
 
 /**
  * The base of every actor. Subclasses implement `consume(event, context)`
@@ -506,8 +542,11 @@ export abstract class Actor {
 
   /** @internal The supervisor running the actor, when one does. */
   [RUNTIME]: ActorRuntime | undefined;
-  /** @internal The counters its supervisor keeps. */
-  readonly [COUNTERS]: ActorFigures = emptyFigures();
+  /**
+   * @internal The counters its supervisor keeps (shared with the actor it
+   * replaced in a reload, if any).
+   */
+  [COUNTERS]: ActorFigures = emptyFigures();
 
   #log: Logger;
   #outbox: OutboundQueue | undefined;
@@ -576,6 +615,27 @@ export abstract class Actor {
     return this.#log;
   }
 
+  /**
+   * @internal A reload made this actor to replace `previous` (same name):
+   * it goes on with its counters and takes its queues named in `queues`
+   * (with their events, connections and counters), so that the figures and
+   * the stop report go on as one actor's.
+   */
+  [REPLACES](
+    previous: Actor,
+    queues: Iterable<Queue | OutboundQueue>,
+  ): void {
+    this[COUNTERS] = previous[COUNTERS];
+    this.#consumeSeconds = previous.#consumeSeconds;
+    const owned = new Map<Queue | OutboundQueue, string>();
+    for (const [name, queue] of previous.pool.queues()) owned.set(queue, name);
+    for (const queue of queues) {
+      const name = owned.get(queue);
+      if (name !== undefined) this.pool.adopt(name, queue);
+    }
+    this.#outbox = this.pool.outbound.get("outbox");
+  }
+
   /** @internal Moves the actor's logs into a router's scope. */
   [ATTACH_LOGS](scope: string): void {
     this.#log = scopedLogger(scope, this.name);
@@ -616,6 +676,17 @@ export abstract class Actor {
 
   /** Prepares resources before the pipeline starts (open files, sockets). */
   setup(): void | Promise<void> {}
+
+  /**
+   * Reload: called on an actor made to replace `previous` (same name, both
+   * listening on the same address) before its `setup()`, while `previous`
+   * still runs. An actor that can serve with what `previous` holds (its
+   * listening socket) instead of opening its own takes a reference to it
+   * and returns how the reload commits or cancels that; its `setup()` then
+   * opens no socket. The default takes nothing (`undefined`): `setup()`
+   * opens its own, and fails while `previous` holds the address.
+   */
+  takeOver?(previous: Actor): Takeover | undefined;
 
   /** Releases resources after the pipeline drained. */
   teardown(): void | Promise<void> {}

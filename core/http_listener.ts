@@ -443,37 +443,65 @@ export class HttpListener {
         "HttpListener: TLS needs HttpListener.listen(), which reads the certificate files",
       );
     }
-    const limits: HttpLimits = {
-      maxConnections: options.maxConnections ??
-        DEFAULT_HTTP_LIMITS.maxConnections,
-      headerTimeoutMs: options.headerTimeoutMs ??
-        DEFAULT_HTTP_LIMITS.headerTimeoutMs,
-      idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_HTTP_LIMITS.idleTimeoutMs,
-      bodyTimeoutMs: options.bodyTimeoutMs ?? DEFAULT_HTTP_LIMITS.bodyTimeoutMs,
-    };
-    for (const [name, value] of Object.entries(limits)) {
-      if (!(value > 0) || !Number.isFinite(value)) {
-        throw new RangeError(
-          `HttpListener: ${name} must be a number above 0, got ${value}`,
-        );
-      }
-    }
     this.#serve = serveOnConnection();
-    this.#limits = limits;
+    this.#limits = httpLimits(options);
     this.#log = options.log;
     this.#handler = handler;
     this.#listener = options.listener ??
       listenPlain(options.hostname, options.port);
     this.addr = this.#listener.addr;
+    this.#sweeper = this.#startSweeping();
+    this.#reported.at = Date.now();
+    this.finished = this.#accept();
+  }
+
+  /**
+   * Serves with `handler`, `log` and the limits of `options` from now on,
+   * on the same socket and connections: a reload hands the listener of an
+   * actor to its replacement, and clients notice nothing. Requests in
+   * flight finish with the handler they started with. Throws a
+   * `RangeError`, changing nothing, for a limit that is not above 0.
+   *
+   * @example
+   * ```ts
+   * import { getLogger } from "@logtape/logtape";
+   * import { HttpListener } from "./http_listener.ts";
+   *
+   * const log = getLogger(["demo"]);
+   * const listener = new HttpListener(
+   *   { hostname: "127.0.0.1", port: 0, log },
+   *   () => new Response("before"),
+   * );
+   * listener.serveWith(() => new Response("after"), { log, maxConnections: 5 });
+   * const response = await fetch(`http://127.0.0.1:${listener.addr.port}/`);
+   * await response.text(); // "after"
+   * await listener.shutdown();
+   * ```
+   */
+  serveWith(
+    handler: HttpHandler,
+    options: Omit<HttpListenerOptions, "hostname" | "port">,
+  ): void {
+    const limits = httpLimits(options);
+    this.#handler = handler;
+    this.#log = options.log;
+    this.#limits = limits;
+    if (this.#shutdown === undefined) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = this.#startSweeping();
+    }
+  }
+
+  /** Sweeps the connections at a period fit for the shortest timeout. */
+  #startSweeping(): ReturnType<typeof setInterval> {
+    const limits = this.#limits;
     const shortest = Math.min(
       limits.headerTimeoutMs,
       limits.idleTimeoutMs,
       limits.bodyTimeoutMs,
     );
     const period = Math.min(Math.max(shortest / 4, 5), REPORT_INTERVAL_MS);
-    this.#sweeper = setInterval(() => this.#sweep(), period);
-    this.#reported.at = Date.now();
-    this.finished = this.#accept();
+    return setInterval(() => this.#sweep(), period);
   }
 
   /** Whether it serves HTTPS. */
@@ -767,6 +795,26 @@ export class HttpListener {
       at: now,
     };
   }
+}
+
+/** The limits `options` give, defaults for the others; checked. */
+function httpLimits(options: Partial<HttpLimits>): HttpLimits {
+  const limits: HttpLimits = {
+    maxConnections: options.maxConnections ??
+      DEFAULT_HTTP_LIMITS.maxConnections,
+    headerTimeoutMs: options.headerTimeoutMs ??
+      DEFAULT_HTTP_LIMITS.headerTimeoutMs,
+    idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_HTTP_LIMITS.idleTimeoutMs,
+    bodyTimeoutMs: options.bodyTimeoutMs ?? DEFAULT_HTTP_LIMITS.bodyTimeoutMs,
+  };
+  for (const [name, value] of Object.entries(limits)) {
+    if (!(value > 0) || !Number.isFinite(value)) {
+      throw new RangeError(
+        `HttpListener: ${name} must be a number above 0, got ${value}`,
+      );
+    }
+  }
+  return limits;
 }
 
 function first<T>(set: Set<T>): T | undefined {

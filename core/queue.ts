@@ -320,6 +320,8 @@ export class Queue {
   #discardedTotal = 0;
   #failedTotal = 0;
   #wakeReader: (() => void) | null = null;
+  /** A read waiting for events was given up: its pull ends without any. */
+  #skipPull = false;
   #wakeWriter: (() => void) | null = null;
   #onDiscard: QueueOptions["onDiscard"];
   #source: QueueSource | undefined;
@@ -537,6 +539,98 @@ export class Queue {
     this.#failedTotal += failed;
     this.#wakeWriterNow();
     if (this.#disk !== undefined) this.#refillSoon();
+  }
+
+  /**
+   * The consumer let go of its reader while a read waited for events (a
+   * reload hands the queue to another consumer): that read ends without
+   * taking any, so that what arrives stays queued for the next reader.
+   * Release the reader's lock first.
+   *
+   * @example
+   * ```ts
+   * import { Queue } from "./queue.ts";
+   * const queue = new Queue("a.inbox");
+   * const reader = queue.readable.getReader();
+   * const read = reader.read().catch(() => "released");
+   * reader.releaseLock();
+   * queue.detachReader();
+   * await read; // "released"
+   * await queue.writable.getWriter().write({ header: {}, data: 1 });
+   * queue.depth; // 1
+   * ```
+   */
+  detachReader(): void {
+    if (this.#wakeReader === null) return;
+    this.#skipPull = true;
+    this.#wakeReaderNow();
+  }
+
+  /**
+   * Makes this queue the continuation of `old` (a reload changed the
+   * queue's settings): the events `old` has queued move here in order, and
+   * so do its counters, so that the figures of the queue go on from where
+   * they were. Events `old` handed to its consumer and that are not
+   * finished stay counted there. Its consumer must have stopped reading;
+   * what a writer still adds to `old` moves by calling this again. This
+   * queue may hold more than its capacity until it drains: writers wait
+   * meanwhile.
+   *
+   * @example
+   * ```ts
+   * import { Queue } from "./queue.ts";
+   * const old = new Queue("a.inbox", { capacity: 10 });
+   * await old.writable.getWriter().write([{ header: {}, data: 1 }]);
+   * const bigger = new Queue("a.inbox", { capacity: 100 });
+   * bigger.takeOver(old);
+   * bigger.depth; // 1
+   * bigger.figures().in_total; // 1
+   * old.figures().in_total; // 0
+   * ```
+   */
+  takeOver(old: Queue): void {
+    const held = old.#held;
+    this.#inTotal += old.#inTotal - held;
+    this.#outTotal += old.#outTotal;
+    this.#droppedTotal += old.#droppedTotal;
+    this.#abandonedTotal += old.#abandonedTotal;
+    this.#discardedTotal += old.#discardedTotal;
+    this.#failedTotal += old.#failedTotal;
+    old.#inTotal = held;
+    old.#outTotal = old.#droppedTotal = old.#abandonedTotal = 0;
+    old.#discardedTotal = old.#failedTotal = 0;
+    this.#queued.append(old.#queued);
+    old.#wakeWriterNow();
+    this.#wakeReaderNow();
+  }
+
+  /**
+   * Moves the events `from` has queued to the end of this queue, in order,
+   * counting them out of `from` and into this one: a reload hands the
+   * events of an actor it removes to the connection that replaces its
+   * inbound one. Returns how many moved. Like {@link Queue.takeOver}, this
+   * queue may hold more than its capacity until it drains.
+   *
+   * @example
+   * ```ts
+   * import { Queue } from "./queue.ts";
+   * const removed = new Queue("old.inbox");
+   * await removed.writable.getWriter().write([{ header: {}, data: 1 }]);
+   * const next = new Queue("new.inbox");
+   * next.takeEvents(removed); // 1
+   * removed.figures().out_total; // 1
+   * next.figures().in_total; // 1
+   * ```
+   */
+  takeEvents(from: Queue): number {
+    const moved = from.#queued.size;
+    if (moved === 0) return 0;
+    from.#outTotal += moved;
+    this.#inTotal += moved;
+    this.#queued.append(from.#queued);
+    from.#wakeWriterNow();
+    this.#wakeReaderNow();
+    return moved;
   }
 
   /**
@@ -835,6 +929,10 @@ export class Queue {
     controller: ReadableStreamDefaultController<Event[]>,
   ): Promise<void> | void {
     if (this.#cancelled) return;
+    if (this.#skipPull) {
+      this.#skipPull = false;
+      return;
+    }
     // A plain reader asks for more: the batch it held is finished.
     if (this.#settleOnRead) this.finish(this.#held);
     if (this.#queued.size > 0) {
@@ -909,6 +1007,16 @@ class Chunks {
       start === 0 && end === events.length ? events : events.slice(start, end),
     );
     this.size += end - start;
+  }
+
+  /** Moves every event of `other` to the end of this one, in order. */
+  append(other: Chunks): void {
+    while (other.size > 0) {
+      const chunk = other.#chunks[other.#first]!;
+      this.add(chunk, other.#offset, chunk.length);
+      other.size -= chunk.length - other.#offset;
+      other.#shift();
+    }
   }
 
   /** Removes and returns up to `max` events from the front; size > 0. */
@@ -1082,6 +1190,11 @@ export class OutboundQueue implements QueueSource {
   /** Events of the write in flight not refused so far. */
   #writing = 0;
   #closed = false;
+  /**
+   * While paused (see {@link OutboundQueue.pause}): resolves once what
+   * gathered meanwhile is written after `resume`.
+   */
+  #paused: PromiseWithResolvers<void> | null = null;
   #window: BatchWindow | undefined;
   #inTotal = 0;
   #outTotal = 0;
@@ -1094,6 +1207,23 @@ export class OutboundQueue implements QueueSource {
   /** Makes the outbound queue `name` (`"actor.queue"`), not connected yet. */
   constructor(name: string, options: OutboundQueueOptions = {}) {
     this.name = name;
+    this.rebind(options);
+  }
+
+  /**
+   * Hooks this queue to its owner: the window and the drop and discard
+   * reports of `options` replace those it had. A reload calls it when the
+   * replacement of an actor takes the queue over.
+   *
+   * @example
+   * ```ts
+   * import { BatchWindow, OutboundQueue } from "./queue.ts";
+   * const outbox = new OutboundQueue("a.outbox");
+   * outbox.rebind({ window: new BatchWindow() });
+   * outbox.name; // "a.outbox"
+   * ```
+   */
+  rebind(options: OutboundQueueOptions): void {
     this.#onDrop = options.onDrop;
     this.#onDiscard = options.onDiscard;
     this.#window = options.window;
@@ -1145,6 +1275,96 @@ export class OutboundQueue implements QueueSource {
   }
 
   /**
+   * Writes everything gathered, then lets go of the connected queue without
+   * closing it, as {@link OutboundQueue.disconnect} does, but what is sent
+   * afterwards is kept, not dropped: it gathers here and its senders wait
+   * (as for a full queue) until {@link OutboundQueue.resume}. A reload
+   * pauses a queue whose connection moves to another queue, or that a
+   * replacement actor takes over.
+   *
+   * @example
+   * ```ts
+   * import { OutboundQueue, Queue } from "./queue.ts";
+   * const before = new Queue("b.inbox");
+   * const after = new Queue("c.inbox");
+   * const outbox = new OutboundQueue("a.outbox");
+   * outbox.connect(before);
+   * await outbox.pause();
+   * outbox.push({ header: {}, data: 1 });
+   * outbox.resume(after);
+   * await outbox.flush();
+   * [before.depth, after.depth]; // [0, 1]
+   * ```
+   */
+  async pause(): Promise<void> {
+    await this.#flushAll();
+    this.#paused ??= Promise.withResolvers();
+    const target = this.#target;
+    if (target === null || this.#writer === null) return;
+    this.#writer.releaseLock();
+    this.#writer = null;
+    target.attachSource(undefined);
+  }
+
+  /**
+   * Names `target` as the queue this one will write to, without writing
+   * to it yet (another queue may still): it counts as connected, and what
+   * is sent gathers and waits until {@link OutboundQueue.resume}. A reload
+   * reserves the connections of the actors it sets up before they run.
+   *
+   * @example
+   * ```ts
+   * import { OutboundQueue, Queue } from "./queue.ts";
+   * const target = new Queue("b.inbox");
+   * const outbox = new OutboundQueue("a.outbox");
+   * outbox.reserve(target);
+   * outbox.target === target; // true
+   * outbox.resume();
+   * await outbox.close();
+   * ```
+   */
+  reserve(target: Queue): void {
+    if (this.#target !== null && this.#writer !== null) {
+      throw new TypeError(
+        `Cannot reserve "${target.name}" for "${this.name}": it writes to "${this.#target.name}"`,
+      );
+    }
+    this.#target = target;
+    this.#paused ??= Promise.withResolvers();
+  }
+
+  /** Whether it is paused or reserved: sends gather until `resume`. */
+  get paused(): boolean {
+    return this.#paused !== null;
+  }
+
+  /**
+   * Connects to `target` (default: the queue it was connected to or
+   * reserved) and writes what gathered while it was paused; senders that
+   * waited go on once that is written.
+   */
+  resume(target: Queue | null = this.#target): void {
+    const paused = this.#paused;
+    if (paused === null) return;
+    this.#paused = null;
+    if (target === null) {
+      // Nowhere to go: what gathered is dropped, as for a queue never connected.
+      this.#target = null;
+      const buffer = this.#buffer;
+      this.#buffer = [];
+      this.#drop(buffer, 0, "not connected");
+      paused.resolve();
+      return;
+    }
+    this.#target = target;
+    this.#writer = target.writable.getWriter();
+    target.attachSource(this);
+    const written = this.#buffer.length > 0 ? this.#write() : undefined;
+    if (written === undefined) paused.resolve();
+    else void written.then(() => paused.resolve());
+  }
+
+  /**
    * Sends one event; returns a promise when the caller must wait. A value
    * that is not an event is discarded: counted and reported, never sent.
    */
@@ -1155,7 +1375,8 @@ export class OutboundQueue implements QueueSource {
       return undefined;
     }
     this.#inTotal++;
-    if (this.#writer === null) {
+    const paused = this.#paused;
+    if (this.#writer === null && paused === null) {
       this.#drop(
         [event],
         0,
@@ -1164,15 +1385,14 @@ export class OutboundQueue implements QueueSource {
       return undefined;
     }
     const buffer = this.#buffer;
-    if (buffer.length >= GATHER_LIMIT && this.#inflight !== null) {
+    const busy = this.#inflight ?? paused?.promise ?? null;
+    if (buffer.length >= GATHER_LIMIT && busy !== null) {
       this.#overflow(event);
-      return this.#inflight;
+      return busy;
     }
     buffer.push(event);
     const held = buffer.length;
-    if (this.#inflight !== null) {
-      return held >= MAX_BATCH ? this.#inflight : undefined;
-    }
+    if (busy !== null) return held >= MAX_BATCH ? busy : undefined;
     if (held >= MAX_BATCH) return this.#write();
     if (held === 1 && this.#window?.isOpen !== true) {
       queueMicrotask(this.#flushSoon);
@@ -1219,9 +1439,11 @@ export class OutboundQueue implements QueueSource {
       this.#writer === null ||
       (this.#inflight !== null && buffer.length >= GATHER_LIMIT)
     ) {
-      // Dropped, or a sender that did not wait: one by one, as `push` does.
+      // Dropped, paused, or a sender that did not wait: one by one, as
+      // `push` does.
       for (const event of accepted) this.push(event);
-      return this.#inflight ?? undefined;
+      return this.#inflight ??
+        (this.#buffer.length >= MAX_BATCH ? this.#paused?.promise : undefined);
     }
     this.#inTotal += accepted.length;
     if (
@@ -1249,8 +1471,9 @@ export class OutboundQueue implements QueueSource {
    */
   flush(): Promise<void> | undefined {
     if (this.#inflight !== null) return this.#inflight;
-    if (this.#buffer.length > 0) return this.#write();
-    return undefined;
+    if (this.#buffer.length === 0) return undefined;
+    if (this.#paused !== null) return this.#paused.promise;
+    return this.#write();
   }
 
   /**
@@ -1260,6 +1483,8 @@ export class OutboundQueue implements QueueSource {
   async close(): Promise<void> {
     await this.#flushAll();
     this.#closed = true;
+    this.#paused?.resolve();
+    this.#paused = null;
     const writer = this.#writer;
     if (writer !== null) {
       this.#writer = null;
@@ -1277,6 +1502,8 @@ export class OutboundQueue implements QueueSource {
     this.#buffer = [];
     this.#drop(buffer, 0, "abandoned");
     this.#closed = true;
+    this.#paused?.resolve();
+    this.#paused = null;
     const writer = this.#writer;
     if (writer !== null) {
       this.#writer = null;
@@ -1360,7 +1587,10 @@ export class OutboundQueue implements QueueSource {
   }
 
   #flushSoon = (): void => {
-    if (this.#inflight === null && this.#buffer.length > 0) void this.#write();
+    if (
+      this.#inflight === null && this.#buffer.length > 0 &&
+      this.#writer !== null
+    ) void this.#write();
   };
 
   /** Starts writing the buffer; only called with a writer and no write. */
@@ -1544,31 +1774,83 @@ export class QueuePool {
 
   /** Makes (or remakes, before any use) inbound queue `name`. */
   addInbound(name: string, options: QueueOptions = {}): Queue {
-    const queue = new Queue(`${this.owner}.${name}`, {
+    const queue = this.makeInbound(name, options);
+    this.inbound.set(name, queue);
+    return queue;
+  }
+
+  /**
+   * Makes inbound queue `name` with the pool's settings and `options` over
+   * them, without adding it to the pool.
+   *
+   * @example
+   * ```ts
+   * import { QueuePool } from "./queue.ts";
+   * const pool = new QueuePool("a", {
+   *   inbound: ["inbox"],
+   *   outbound: [],
+   *   anyInbound: false,
+   *   anyOutbound: false,
+   * }, { inbound: { capacity: 10 } });
+   * pool.makeInbound("inbox", { whenFull: "drop_oldest" }).capacity; // 10
+   * ```
+   */
+  makeInbound(name: string, options: QueueOptions = {}): Queue {
+    return new Queue(`${this.owner}.${name}`, {
       ...this.#defaults,
       ...options,
     });
-    this.inbound.set(name, queue);
-    return queue;
   }
 
   /** Returns outbound queue `name`, making it first if needed. */
   addOutbound(name: string): OutboundQueue {
     let queue = this.outbound.get(name);
     if (queue === undefined) {
-      const onDrop = this.#onDrop;
-      queue = new OutboundQueue(`${this.owner}.${name}`, {
-        window: this.window,
-        ...(onDrop === undefined
-          ? {}
-          : { onDrop: (count, reason) => onDrop(name, count, reason) }),
-        ...(this.#onDiscardSent === undefined
-          ? {}
-          : { onDiscard: this.#onDiscardSent }),
-      });
+      queue = new OutboundQueue(
+        `${this.owner}.${name}`,
+        this.#outboundOptions(name),
+      );
       this.outbound.set(name, queue);
     }
     return queue;
+  }
+
+  /**
+   * Takes over `queue`, a queue of the actor this pool's owner replaces
+   * (same name): it becomes this pool's inbound or outbound queue `name`,
+   * with its events, connection and counters; an outbound queue reports
+   * its drops to this pool's owner from now on.
+   *
+   * @example
+   * ```ts
+   * import { OutboundQueue, QueuePool } from "./queue.ts";
+   * const names = { inbound: [], outbound: ["outbox"], anyInbound: false, anyOutbound: false };
+   * const before = new QueuePool("a", names);
+   * const after = new QueuePool("a", names);
+   * after.adopt("outbox", before.outbound.get("outbox")!);
+   * after.outbound.get("outbox") === before.outbound.get("outbox"); // true
+   * ```
+   */
+  adopt(name: string, queue: Queue | OutboundQueue): void {
+    if (queue instanceof OutboundQueue) {
+      queue.rebind(this.#outboundOptions(name));
+      this.outbound.set(name, queue);
+    } else {
+      this.inbound.set(name, queue);
+    }
+  }
+
+  #outboundOptions(name: string): OutboundQueueOptions {
+    const onDrop = this.#onDrop;
+    return {
+      window: this.window,
+      ...(onDrop === undefined
+        ? {}
+        : { onDrop: (count, reason) => onDrop(name, count, reason) }),
+      ...(this.#onDiscardSent === undefined
+        ? {}
+        : { onDiscard: this.#onDiscardSent }),
+    };
   }
 
   /**
@@ -1586,10 +1868,30 @@ export class QueuePool {
   /** Counters of every queue, keyed by queue name. */
   figures(): Record<string, QueueFigures> {
     const figures: Record<string, QueueFigures> = {};
-    for (const [name, queue] of this.inbound) figures[name] = queue.figures();
-    for (const [name, queue] of this.outbound) {
-      if (!this.inbound.has(name)) figures[name] = queue.figures();
-    }
+    for (const [name, queue] of this.queues()) figures[name] = queue.figures();
     return figures;
+  }
+
+  /**
+   * Every queue with its name, inbound ones first (an outbound queue
+   * named like an inbound one is left out, as in {@link QueuePool.figures}).
+   *
+   * @example
+   * ```ts
+   * import { QueuePool } from "./queue.ts";
+   * const pool = new QueuePool("a", {
+   *   inbound: ["inbox"],
+   *   outbound: ["outbox"],
+   *   anyInbound: false,
+   *   anyOutbound: false,
+   * });
+   * [...pool.queues()].map(([name]) => name); // ["inbox", "outbox"]
+   * ```
+   */
+  *queues(): Generator<[string, Queue | OutboundQueue]> {
+    yield* this.inbound;
+    for (const entry of this.outbound) {
+      if (!this.inbound.has(entry[0])) yield entry;
+    }
   }
 }

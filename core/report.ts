@@ -130,7 +130,9 @@ export interface ReportContext {
 
 /**
  * The report of a pipeline made of `actors` (not its log and metric side
- * streams).
+ * streams), and of the actors a reload removed or replaced (`retired`).
+ * Counters and queues that several actors share (an actor and its
+ * replacement) count once.
  *
  * @example
  * ```ts
@@ -142,6 +144,7 @@ export interface ReportContext {
 export function stopReport(
   actors: Iterable<Actor>,
   context: ReportContext,
+  retired?: RetiredFigures,
 ): StopReport {
   const report: StopReport = {
     created: 0,
@@ -160,26 +163,150 @@ export function stopReport(
     ...context,
     queues: {},
   };
-  for (const actor of actors) {
-    const counters = actor[COUNTERS];
-    report.created += counters.created_total;
-    report.copies += counters.copies_total;
-    report.delivered += counters.delivered_total;
-    report.errors += counters.errors_total;
-    report.filtered += counters.filtered_total;
-    report.failed += counters.lost_total;
-    report.late += counters.late_total;
-    for (const [name, queue] of Object.entries(actor.pool.figures())) {
-      report.queues[`${actor.name}.${name}`] = queue;
-      report.dropped += queue.dropped_total - queue.abandoned_total;
-      report.abandoned += queue.abandoned_total;
-      report.discarded += queue.discarded_total;
-      report.replayed += queue.disk_recovered_total ?? 0;
-      report.buffered += queue.disk_events ?? 0;
-    }
-  }
+  const seen = new Set<object>();
+  for (const actor of actors) addActor(report, actor, seen);
+  retired?.addTo(report);
   report.unaccounted = report.created + report.copies + report.replayed -
     report.delivered - report.errors - report.filtered - report.failed -
     report.dropped - report.abandoned - report.buffered;
   return report;
+}
+
+/** The figures of a report that actors add up to. */
+type Totals = Pick<
+  StopReport,
+  | "created"
+  | "copies"
+  | "delivered"
+  | "errors"
+  | "filtered"
+  | "failed"
+  | "dropped"
+  | "abandoned"
+  | "discarded"
+  | "late"
+  | "replayed"
+  | "buffered"
+  | "queues"
+>;
+
+const TOTALS = [
+  "created",
+  "copies",
+  "delivered",
+  "errors",
+  "filtered",
+  "failed",
+  "dropped",
+  "abandoned",
+  "discarded",
+  "late",
+  "replayed",
+  "buffered",
+] as const;
+
+/**
+ * Adds `actor`'s counters and queues to `totals`, except those in `seen`
+ * (counted already, as shared with another actor), which it adds to.
+ */
+function addActor(totals: Totals, actor: Actor, seen: Set<object>): void {
+  const counters = actor[COUNTERS];
+  if (!seen.has(counters)) {
+    seen.add(counters);
+    totals.created += counters.created_total;
+    totals.copies += counters.copies_total;
+    totals.delivered += counters.delivered_total;
+    totals.errors += counters.errors_total;
+    totals.filtered += counters.filtered_total;
+    totals.failed += counters.lost_total;
+    totals.late += counters.late_total;
+  }
+  for (const [name, queue] of actor.pool.queues()) {
+    if (seen.has(queue)) continue;
+    seen.add(queue);
+    const figures = queue.figures();
+    addQueue(totals.queues, `${actor.name}.${name}`, figures);
+    totals.dropped += figures.dropped_total - figures.abandoned_total;
+    totals.abandoned += figures.abandoned_total;
+    totals.discarded += figures.discarded_total;
+    totals.replayed += figures.disk_recovered_total ?? 0;
+    totals.buffered += figures.disk_events ?? 0;
+  }
+}
+
+/** Adds a queue's figures under `name`, summed with those there already. */
+function addQueue(
+  queues: Record<string, QueueFigures>,
+  name: string,
+  figures: QueueFigures,
+): void {
+  const before = queues[name];
+  if (before === undefined) {
+    queues[name] = figures;
+    return;
+  }
+  queues[name] = {
+    ...figures,
+    in_total: before.in_total + figures.in_total,
+    out_total: before.out_total + figures.out_total,
+    dropped_total: before.dropped_total + figures.dropped_total,
+    abandoned_total: before.abandoned_total + figures.abandoned_total,
+    discarded_total: before.discarded_total + figures.discarded_total,
+    failed_total: before.failed_total + figures.failed_total,
+    depth: before.depth + figures.depth,
+    capacity: Math.max(before.capacity, figures.capacity),
+  };
+}
+
+/**
+ * What the actors a reload removed or replaced leave to the stop report
+ * once they finished: their counters and queues, except those that actors
+ * still running share (which those count). Keeping sums rather than the
+ * actors keeps memory flat however many reloads a process sees.
+ *
+ * @example
+ * ```ts
+ * import { RetiredFigures, stopReport } from "./report.ts";
+ * const retired = new RetiredFigures();
+ * const report = stopReport([], { timedOut: false, queued: {}, hung: [], crashed: [], gaveUp: [] }, retired);
+ * report.created; // 0
+ * ```
+ */
+export class RetiredFigures {
+  #totals: Totals = {
+    created: 0,
+    copies: 0,
+    delivered: 0,
+    errors: 0,
+    filtered: 0,
+    failed: 0,
+    dropped: 0,
+    abandoned: 0,
+    discarded: 0,
+    late: 0,
+    replayed: 0,
+    buffered: 0,
+    queues: {},
+  };
+
+  /**
+   * Adds the figures of `actor`, which finished, leaving out its counters
+   * and queues that `running` (the actors running now) share.
+   */
+  add(actor: Actor, running: Iterable<Actor>): void {
+    const shared = new Set<object>();
+    for (const other of running) {
+      shared.add(other[COUNTERS]);
+      for (const [, queue] of other.pool.queues()) shared.add(queue);
+    }
+    addActor(this.#totals, actor, shared);
+  }
+
+  /** Adds what it holds to `totals`. */
+  addTo(totals: Totals): void {
+    for (const key of TOTALS) totals[key] += this.#totals[key];
+    for (const [name, figures] of Object.entries(this.#totals.queues)) {
+      addQueue(totals.queues, name, figures);
+    }
+  }
 }

@@ -39,7 +39,19 @@ import {
 import type { PipelineMetrics } from "./metrics.ts";
 import { type Queue, queueSettings } from "./queue.ts";
 import { type ActorSpec, createActor } from "./registry.ts";
-import { type HungActor, type StopReport, stopReport } from "./report.ts";
+import {
+  type ChangeOptions,
+  changePipeline,
+  type ChangeResult,
+  type LiveRouter,
+  type PipelineChange,
+} from "./reload.ts";
+import {
+  type HungActor,
+  RetiredFigures,
+  type StopReport,
+  stopReport,
+} from "./report.ts";
 import {
   type EndDirection,
   type EndOptions,
@@ -53,6 +65,7 @@ import { Telemetry } from "./telemetry.ts";
 
 export type { Connection, ConnectionOptions } from "./graph.ts";
 export { splitAddress } from "./graph.ts";
+export type { ChangeOptions, ChangeResult, PipelineChange } from "./reload.ts";
 export type { HungActor, StopReport } from "./report.ts";
 export type { ActorPhase, Crash } from "./supervisor.ts";
 
@@ -236,6 +249,21 @@ export class Router {
   #ends = new Map<string, WritableEnd | ReadableEnd>();
   /** The inbound queues with a disk buffer. */
   #buffered: Queue[] = [];
+  /** The change in progress (see `change()`), if any. */
+  #changing: Promise<ChangeResult> | undefined;
+  /**
+   * Supervisors of actors a change removed or replaced that have not
+   * finished yet, and whether each fed the side streams.
+   */
+  #retiring = new Map<Supervisor, boolean>();
+  /** Settle once each retiring actor is torn down and its figures kept. */
+  #retirements = new Set<Promise<void>>();
+  /** What the actors retired left to the stop report. */
+  #retired = new RetiredFigures();
+  /** Counts changes, so that `finished` waits for the actors of the last. */
+  #generation = 0;
+  /** The start's timeout: the longest setup of a restart (see Supervisor). */
+  #restartStepMs = 30_000;
 
   /** Makes an empty router. */
   constructor(options: RouterOptions = {}) {
@@ -617,28 +645,13 @@ export class Router {
   }
 
   async #start(timeoutMs: number): Promise<void> {
+    this.#restartStepMs = timeoutMs;
     const graph = this.#graph();
     this.#side = sideActors(graph);
     this.#wire();
     this.#order = startOrder(graph);
     for (const actor of this.#order) {
-      this.#supervisors.set(
-        actor,
-        new Supervisor(actor, {
-          log: this.#telemetry.log,
-          ...(isInput(actor)
-            ? {
-              closeWhenProduced: closedWhenProduced(
-                actor.name,
-                this.#connections,
-              ),
-            }
-            : {}),
-          onCrash: (crash) => this.#crashes.push(crash),
-          restartStepMs: timeoutMs,
-          onGiveUp: (supervisor, error) => this.#onGiveUp(supervisor, error),
-        }),
-      );
+      this.#supervisors.set(actor, this.#supervise(actor, this.#connections));
     }
     const deadline = new Deadline(timeoutMs);
     this.#startDeadline = deadline;
@@ -687,9 +700,7 @@ export class Router {
       this.#startDeadline = undefined;
     }
     for (const actor of this.#order) this.#supervisors.get(actor)!.start();
-    Promise.all(this.#pipeline().map((supervisor) => supervisor.done)).then(
-      () => this.#finished.resolve(),
-    );
+    this.#watchFinished();
     this.#telemetry.startMetrics(this.#metricsIntervalMs);
     this.#state = "running";
     this.#telemetry.log.debug("Started {count} actors", {
@@ -697,7 +708,209 @@ export class Router {
     });
   }
 
+  /** Makes the supervisor of `actor`, connected by `connections`. */
+  #supervise(actor: Actor, connections: readonly Connection[]): Supervisor {
+    return new Supervisor(actor, {
+      log: this.#telemetry.log,
+      ...(isInput(actor)
+        ? { closeWhenProduced: closedWhenProduced(actor.name, connections) }
+        : {}),
+      onCrash: (crash) => this.#crashes.push(crash),
+      restartStepMs: this.#restartStepMs,
+      onGiveUp: (supervisor, error) => this.#onGiveUp(supervisor, error),
+    });
+  }
+
+  /**
+   * Resolves `finished` once every actor of the pipeline as it is now (and
+   * every actor retiring from it) has finished, unless a change came first.
+   */
+  #watchFinished(): void {
+    const generation = ++this.#generation;
+    const supervisors = [
+      ...this.#pipeline(),
+      ...[...this.#retiring].flatMap(([supervisor, side]) =>
+        side ? [] : [supervisor]
+      ),
+    ];
+    void Promise.all(supervisors.map((supervisor) => supervisor.done)).then(
+      () => {
+        if (generation === this.#generation) this.#finished.resolve();
+      },
+    );
+  }
+
+  /**
+   * Changes the running pipeline into `change` without losing an event: a
+   * reload (see `core/reload.ts` for what happens to each actor, queue and
+   * connection). New actors are set up first, while the pipeline runs on;
+   * when one fails to, the change is rolled back and the pipeline runs on
+   * unchanged (`applied: false` and the reason). Changes run one at a
+   * time: one asked for during another waits for it. Rejects with a
+   * `TypeError`, changing nothing, when the router is not running or the
+   * change cannot be made (its graph has problems, it removes the log or
+   * metric actor).
+   *
+   * @example
+   * ```ts
+   * import { BUILTIN_ACTORS, Registry, Router } from "../mod.ts";
+   *
+   * const registry = new Registry(BUILTIN_ACTORS);
+   * const router = new Router();
+   * const input = router.register(registry.create("generator", "input", { interval: 0.01 }));
+   * router.register(registry.create("null", "sink"));
+   * router.connect("input.outbox", "sink.inbox");
+   * await router.start();
+   * const result = await router.change({
+   *   actors: new Map([
+   *     ["input", input],
+   *     ["sink", registry.create("null", "sink", {}, { capacity: 10 })],
+   *   ]),
+   *   connections: router.connections(),
+   *   remake: (name) => registry.create("null", name),
+   * });
+   * result.replaced; // ["sink"]
+   * (await router.stop()).unaccounted; // 0
+   * ```
+   */
+  change(
+    change: PipelineChange,
+    options: ChangeOptions = {},
+  ): Promise<ChangeResult> {
+    const previous = this.#changing ?? Promise.resolve();
+    const changing = previous.catch(() => {}).then(() =>
+      this.#change(change, options)
+    );
+    this.#changing = changing;
+    void changing.catch(() => {}).finally(() => {
+      if (this.#changing === changing) this.#changing = undefined;
+    });
+    return changing;
+  }
+
+  async #change(
+    change: PipelineChange,
+    options: ChangeOptions,
+  ): Promise<ChangeResult> {
+    if (this.#state !== "running") {
+      throw new TypeError(
+        `Cannot change the pipeline: the router is ${this.#state}`,
+      );
+    }
+    const scope = this.#telemetry.scope;
+    for (const [name, actor] of change.actors) {
+      if (this.#actors.get(name) !== actor) actor[ATTACH_LOGS](scope);
+    }
+    const side = new Set(this.#side.values());
+    const live: LiveRouter = {
+      actors: this.#actors,
+      connections: this.#connections,
+      logActor: this.#logActor,
+      metricActor: this.#metricActor,
+      log: this.#telemetry.log,
+      supervisor: (actor) => this.#supervisors.get(actor)!,
+      supervise: (actor, connections) => this.#supervise(actor, connections),
+      install: (actors, connections, supervisors) =>
+        this.#install(actors, connections, supervisors),
+      retire: (supervisor) => this.#retire(supervisor, side),
+      discard: async (actor) => {
+        const teardown = Promise.resolve().then(() => actor.teardown()).catch(
+          (error) =>
+            this.#telemetry.log.error(
+              'Actor "{actor}" failed to tear down: {error}',
+              { actor: actor.name, error: describe(error) },
+            ),
+        );
+        await settlesBy(teardown, Date.now() + RETIRE_TEARDOWN_MS);
+      },
+    };
+    // No `finished` from the pipeline being changed.
+    this.#generation++;
+    try {
+      return await changePipeline(live, {
+        ...change,
+        remake: (name) => {
+          const actor = change.remake(name);
+          actor[ATTACH_LOGS](scope);
+          return actor;
+        },
+      }, options);
+    } finally {
+      this.#watchFinished();
+    }
+  }
+
+  /** Makes the pipeline to be of a change the router's own. */
+  #install(
+    actors: Map<string, Actor>,
+    connections: readonly Connection[],
+    supervisors: ReadonlyMap<Actor, Supervisor>,
+  ): void {
+    for (const actor of this.#actors.values()) {
+      if (actors.get(actor.name) !== actor) this.#supervisors.delete(actor);
+    }
+    for (const [actor, supervisor] of supervisors) {
+      this.#supervisors.set(actor, supervisor);
+    }
+    this.#actors = actors;
+    this.#connections = [...connections];
+    if (this.#logActor !== undefined) {
+      this.#logActor = actors.get(this.#logActor.name);
+    }
+    if (this.#metricActor !== undefined) {
+      this.#metricActor = actors.get(this.#metricActor.name);
+    }
+    const graph = this.#graph();
+    this.#side = sideActors(graph);
+    this.#order = startOrder(graph);
+    this.#telemetry.attach({
+      logs: this.#logActor?.pool.inbound.get("inbox"),
+      metrics: this.#metricActor?.pool.inbound.get("inbox"),
+      side: new Set(this.#side.keys()),
+    });
+  }
+
+  /**
+   * An actor leaves the pipeline: once it finished it is torn down, and its
+   * figures are kept for the stop report (unless it fed the side streams,
+   * which the report leaves out, as `side` says).
+   */
+  #retire(supervisor: Supervisor, side: ReadonlySet<Actor>): void {
+    const actor = supervisor.actor;
+    const isSide = side.has(actor);
+    this.#retiring.set(supervisor, isSide);
+    const retirement = supervisor.done.then(async () => {
+      const teardown = supervisor.teardown().catch((error) =>
+        this.#telemetry.log.error(
+          'Actor "{actor}" failed to tear down: {error}',
+          { actor: actor.name, error: describe(error) },
+        )
+      );
+      if (!await settlesBy(teardown, Date.now() + RETIRE_TEARDOWN_MS)) {
+        this.#telemetry.log.warn(
+          'Actor "{actor}" did not finish its teardown in time',
+          { actor: actor.name },
+        );
+      }
+      if (!isSide) this.#retired.add(actor, this.#actors.values());
+      this.#retiring.delete(supervisor);
+    });
+    this.#retirements.add(retirement);
+    void retirement.then(() => this.#retirements.delete(retirement));
+  }
+
+  /** The supervisors of retiring actors, of the pipeline or the side streams. */
+  #retiringOf(side: boolean): Supervisor[] {
+    return [...this.#retiring].flatMap(([supervisor, isSide]) =>
+      isSide === side ? [supervisor] : []
+    );
+  }
+
   async #stop(deadline: Deadline): Promise<StopReport> {
+    if (this.#changing !== undefined) {
+      // A change in progress finishes first (within the stop's time).
+      await deadline.race(this.#changing);
+    }
     if (this.#state === "starting") {
       // The start gives up by this stop's deadline (see `stop()`) and tears
       // down what it set up within the grace.
@@ -708,7 +921,7 @@ export class Router {
       return this.#end(deadline, Date.now() >= deadline.at, {});
     }
     this.#state = "stopping";
-    const pipeline = this.#pipeline();
+    const pipeline = [...this.#pipeline(), ...this.#retiringOf(false)];
     for (const supervisor of pipeline) supervisor.stopProducing();
     // What disk buffers hold stays there for the next run.
     for (const queue of this.#buffered) queue.keepOnDisk();
@@ -735,10 +948,16 @@ export class Router {
     const closing = this.#closeBuffers();
     this.#telemetry.stopMetrics();
     const hardAt = deadline.at + STOP_GRACE_MS;
-    await this.#teardown([...pipeline].reverse(), hardAt);
+    await this.#teardown(
+      [...pipeline].reverse().filter((supervisor) =>
+        !this.#retiring.has(supervisor)
+      ),
+      hardAt,
+    );
     this.#telemetry.emitMetrics();
     await this.#stopSide(hardAt);
-    await settlesBy(closing, hardAt);
+    // Retiring actors are torn down as they finish.
+    await settlesBy(Promise.all([closing, ...this.#retirements]), hardAt);
     return this.#end(deadline, !drained, queued);
   }
 
@@ -752,7 +971,10 @@ export class Router {
     this.#telemetry.close();
     this.#finished.resolve();
     return stopReport(
-      [...this.#actors.values()].filter((actor) => !this.#isSide(actor)),
+      [
+        ...[...this.#actors.values()].filter((actor) => !this.#isSide(actor)),
+        ...this.#retiringOf(false).map((supervisor) => supervisor.actor),
+      ],
       {
         timedOut,
         queued,
@@ -760,6 +982,7 @@ export class Router {
         crashed: [...this.#crashes],
         gaveUp: [...this.#gaveUp],
       },
+      this.#retired,
     );
   }
 
@@ -806,9 +1029,12 @@ export class Router {
    */
   async #stopSide(hardAt: number): Promise<void> {
     this.#telemetry.closeQueues();
-    const side = this.#order.flatMap((actor) =>
-      this.#isSide(actor) ? [this.#supervisors.get(actor)!] : []
-    );
+    const side = [
+      ...this.#order.flatMap((actor) =>
+        this.#isSide(actor) ? [this.#supervisors.get(actor)!] : []
+      ),
+      ...this.#retiringOf(true),
+    ];
     for (const supervisor of side) supervisor.stopProducing();
     const drained = await settlesBy(
       Promise.all(side.map((supervisor) => supervisor.done)),
@@ -821,7 +1047,12 @@ export class Router {
         supervisor.abandon();
       }
     }
-    await this.#teardown([...side].reverse(), hardAt);
+    await this.#teardown(
+      [...side].reverse().filter((supervisor) =>
+        !this.#retiring.has(supervisor)
+      ),
+      hardAt,
+    );
   }
 
   /**
@@ -939,6 +1170,9 @@ export class Router {
     }
   }
 }
+
+/** Longest wait for the teardown of an actor a change retired, in ms. */
+const RETIRE_TEARDOWN_MS = 30_000;
 
 /**
  * What `actor`'s queues hold now, by queue name (only those holding some).

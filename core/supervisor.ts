@@ -406,6 +406,13 @@ export class Supervisor implements ActorRuntime {
   #cyclic: ReadonlySet<OutboundQueue>;
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   #lateLogged = false;
+  /**
+   * A reload retires the actor: `"handover"` when a replacement takes its
+   * queues over, `"retire"` when it is removed. Its outbound queues are
+   * then flushed at the end, never closed: the reload decides what becomes
+   * of them.
+   */
+  #leaving: "handover" | "retire" | undefined;
   #consume: (event: Event, context: LoopContext) => void | Promise<void>;
   #consumeBatch: (
     events: Event[],
@@ -477,6 +484,59 @@ export class Supervisor implements ActorRuntime {
    */
   stopProducing(): void {
     this.#stopProducing.abort();
+  }
+
+  /**
+   * Reload: the actor is replaced by one that takes its queues over. An
+   * input stops producing; every loop stops reading at the end of the batch
+   * it consumes (what is queued stays queued for the replacement); then, as
+   * at the end of any run, the actor finishes the events it holds, its
+   * `drained()` flushes what it keeps, and what it sent is written on, but
+   * its outbound queues are left open. Resolves once no loop reads its
+   * inbound queues any more; {@link Supervisor.done} once the run ended.
+   *
+   * @example
+   * ```ts
+   * import { Actor, type Event } from "../mod.ts";
+   * import { scopedLogger } from "./log.ts";
+   * import { Supervisor } from "./supervisor.ts";
+   *
+   * class Sink extends Actor {
+   *   readonly kind = "output";
+   *   override consume(_event: Event): void {}
+   * }
+   * const sink = new Sink("sink");
+   * const supervisor = new Supervisor(sink, { log: scopedLogger("-", "demo") });
+   * await supervisor.setup();
+   * supervisor.start();
+   * await supervisor.handOver();
+   * await supervisor.done;
+   * sink.pool.inbound.get("inbox")!.closed; // false
+   * ```
+   */
+  handOver(): Promise<void> {
+    this.#leaving ??= "handover";
+    this.#stopProducing.abort();
+    const loops = this.#inc?.loops ?? [];
+    for (const loop of loops) {
+      loop.stopReading = true;
+      releaseReader(loop);
+      loop.inbound.detachReader();
+    }
+    if (!this.#running) this.#end();
+    return Promise.all(loops.map((loop) => loop.finished)).then(() => {});
+  }
+
+  /**
+   * Reload: the actor is removed. An input stops producing; the loops read
+   * their queues until they are closed and empty, as in a stop, but the
+   * outbound queues are flushed and left open at the end: the reload
+   * closes them or connects them elsewhere.
+   */
+  retire(): void {
+    this.#leaving ??= "retire";
+    this.#stopProducing.abort();
+    if (!this.#running) this.#end();
   }
 
   /**
@@ -659,9 +719,12 @@ export class Supervisor implements ActorRuntime {
    * end (`undefined`), the actor crashes (the error) or is abandoned.
    */
   async #runOnce(inc: Incarnation): Promise<unknown> {
-    const loops = [...this.actor.pool.inbound].map(([name, queue]) =>
-      this.#loop(inc, name, queue)
-    );
+    // Handed over: a run restarted after a crash reads nothing.
+    const loops = this.#leaving === "handover"
+      ? []
+      : [...this.actor.pool.inbound].map(([name, queue]) =>
+        this.#loop(inc, name, queue)
+      );
     const work = (async () => {
       if (this.actor.produce !== undefined) {
         try {
@@ -1295,11 +1358,17 @@ export class Supervisor implements ActorRuntime {
     }
   }
 
-  /** Closes the outbound queues named in `only` (all when `undefined`). */
+  /**
+   * Closes the outbound queues named in `only` (all when `undefined`);
+   * only flushes them when a reload retires the actor.
+   */
   async #closeOutbound(only?: ReadonlySet<string>): Promise<void> {
+    const leaving = this.#leaving !== undefined;
     await Promise.all(
       [...this.actor.pool.outbound].flatMap(([name, queue]) =>
-        only === undefined || only.has(name) ? [queue.close()] : []
+        only === undefined || only.has(name)
+          ? [leaving ? queue.flush() : queue.close()]
+          : []
       ),
     );
   }

@@ -13,11 +13,13 @@ import {
   type ActorSettings,
   describe,
   errorMessage,
+  type Takeover,
 } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import {
   HttpListener,
   type HttpListenerFigures,
+  type HttpListenerOptions,
   type HttpRequestInfo,
 } from "../../core/http_listener.ts";
 import { MAX_BATCH } from "../../core/queue.ts";
@@ -270,6 +272,13 @@ export class HttpServer extends Actor implements CertificateHolder {
   #failed = 0;
   #busy = 0;
   #pending = new Map<string, PendingReply>();
+  /** The listener of the actor this one replaces, taken over in setup. */
+  #inherited: HttpListener | undefined;
+  /** It handed its listener to its replacement: leave it open at the end. */
+  #handedOver = false;
+  /** Requests being handled that have not sent their event yet. */
+  #working = 0;
+  #idle: PromiseWithResolvers<void> | undefined;
 
   protected override readonly implicitSend = false;
 
@@ -324,27 +333,71 @@ export class HttpServer extends Actor implements CertificateHolder {
     return this.#listener?.reloadCertificates() ?? false;
   }
 
-  /** Starts listening, so that a port in use fails the start. */
+  /**
+   * Starts listening, so that a port in use fails the start; or, replacing
+   * an `http_server` on the same address in a reload, serves on its socket
+   * (see {@link HttpServer.takeOver}).
+   */
   override async setup(): Promise<void> {
     this.#targets = new Set(this.pool.branches());
     this.#closed = false;
     const options = this.#options;
-    this.#listener = await HttpListener.listen({
-      hostname: options.hostname,
-      port: options.port,
-      tls: options.tls,
-      log: this.log,
-      maxConnections: options.max_connections,
-      headerTimeoutMs: options.header_timeout * 1000,
-      idleTimeoutMs: options.idle_timeout * 1000,
-      bodyTimeoutMs: options.body_timeout * 1000,
-    }, (request, info) => this.#answer(request, info));
+    const inherited = this.#inherited;
+    this.#listener = inherited ?? await HttpListener.listen(
+      {
+        ...this.#limits(),
+        hostname: options.hostname,
+        port: options.port,
+        tls: options.tls,
+      },
+      (request, info) => this.#answer(request, info),
+    );
     this.#port = this.#listener.addr.port;
-    this.log.info("Listening on {scheme}://{hostname}:{port}/", {
-      scheme: this.#listener.secure ? "https" : "http",
-      hostname: options.hostname,
-      port: this.#port,
-    });
+    this.log.info(
+      inherited === undefined
+        ? "Listening on {scheme}://{hostname}:{port}/"
+        : "Taking over the socket listening on {scheme}://{hostname}:{port}/",
+      {
+        scheme: this.#listener.secure ? "https" : "http",
+        hostname: options.hostname,
+        port: this.#port,
+      },
+    );
+  }
+
+  /**
+   * Reload: serves on the listening socket and the open connections of
+   * `previous`, an `http_server` on the same address, instead of opening
+   * its own; requests wait for no socket and no client notices. Once the
+   * reload commits, new requests are this actor's (with its options and
+   * limits); those `previous` has in flight finish there, and the replies
+   * they wait for are matched here.
+   */
+  override takeOver(previous: Actor): Takeover | undefined {
+    if (
+      !(previous instanceof HttpServer) || previous.#listener === undefined ||
+      previous.#handedOver || previous.#closed ||
+      // Its socket speaks the TLS it was made with.
+      JSON.stringify(previous.#options.tls) !==
+        JSON.stringify(this.#options.tls)
+    ) return undefined;
+    const listener = previous.#listener;
+    this.#inherited = listener;
+    return {
+      commit: () => {
+        this.#inherited = undefined;
+        previous.#handedOver = true;
+        this.#pending = previous.#pending;
+        listener.serveWith(
+          (request, info) => this.#answer(request, info),
+          this.#limits(),
+        );
+      },
+      cancel: () => {
+        this.#inherited = undefined;
+        if (this.#listener === listener) this.#listener = undefined;
+      },
+    };
   }
 
   override async produce(signal: AbortSignal): Promise<void> {
@@ -353,7 +406,27 @@ export class HttpServer extends Actor implements CertificateHolder {
         signal.addEventListener("abort", resolve, { once: true })
       );
     }
-    await this.#listener?.shutdown();
+    if (!this.#handedOver) {
+      await this.#listener?.shutdown();
+      return;
+    }
+    // Handed over: done once the requests in flight sent their events.
+    if (this.#working > 0) {
+      this.#idle ??= Promise.withResolvers();
+      await this.#idle.promise;
+    }
+  }
+
+  /** The listener's settings from the options (not its address). */
+  #limits(): Omit<HttpListenerOptions, "hostname" | "port"> {
+    const options = this.#options;
+    return {
+      log: this.log,
+      maxConnections: options.max_connections,
+      headerTimeoutMs: options.header_timeout * 1000,
+      idleTimeoutMs: options.idle_timeout * 1000,
+      bodyTimeoutMs: options.body_timeout * 1000,
+    };
   }
 
   /** Matches a reply with the request waiting for it. */
@@ -377,6 +450,8 @@ export class HttpServer extends Actor implements CertificateHolder {
    * the connections still open.
    */
   override async teardown(): Promise<void> {
+    // Handed over: the replacement answers what waits, on the listener.
+    if (this.#handedOver) return;
     for (const pending of this.#pending.values()) {
       pending.resolve(stopReply(this.name));
     }
@@ -391,9 +466,16 @@ export class HttpServer extends Actor implements CertificateHolder {
     info: HttpRequestInfo,
   ): Promise<Response> {
     this.#requests++;
+    this.#working++;
+    let working = true;
+    const sent = () => {
+      if (!working) return;
+      working = false;
+      if (--this.#working === 0) this.#idle?.resolve();
+    };
     let response: Response;
     try {
-      response = await this.#handle(request, info);
+      response = await this.#handle(request, info, sent);
       if (this.#options.compress) {
         response = await compressed(request, response);
       }
@@ -403,13 +485,16 @@ export class HttpServer extends Actor implements CertificateHolder {
       });
       response = jsonError(500, "Internal server error");
     }
+    sent();
     if (response.status >= 400) this.#failed++;
     return response;
   }
 
+  /** Answers `request`; calls `sent` once its event is sent, if it is. */
   async #handle(
     request: Request,
     info: HttpRequestInfo,
+    sent: () => void,
   ): Promise<Response> {
     if (
       this.#expected !== undefined &&
@@ -489,6 +574,7 @@ export class HttpServer extends Actor implements CertificateHolder {
       this.#pending.set(id, reply);
       this.#deliver(event, queue);
       leave();
+      sent();
       const timer = setTimeout(() => {
         if (this.#pending.delete(id)) reply.resolve(undefined);
       }, this.#options.response_timeout * 1000);

@@ -12,10 +12,12 @@ import {
   type ActorSettings,
   describe,
   sleep,
+  type Takeover,
 } from "../../core/actor.ts";
 import { isOutOfResources } from "../../core/accept.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import {
+  type Accepted,
   listenStream,
   type StreamListener,
 } from "../../core/stream_listener.ts";
@@ -201,6 +203,12 @@ export class TcpServer extends Actor implements CertificateHolder {
   readonly kind = "input";
   #options: TcpServerOptions;
   #listener: StreamListener | undefined;
+  /** The accept in progress, which a replacement takes over with the socket. */
+  #accepting: Promise<Accepted> | undefined;
+  /** The listener of the actor this one replaces, taken over in setup. */
+  #inherited: StreamListener | undefined;
+  /** Resolves once the listener is handed to a replacement. */
+  #handedOver = Promise.withResolvers<"handed over">();
   #port: number | undefined;
   #clients = new Map<Deno.Conn, Client>();
   /** Bytes of unfinished messages held across all connections. */
@@ -295,16 +303,58 @@ export class TcpServer extends Actor implements CertificateHolder {
     return this.#listener?.reloadCertificates() ?? false;
   }
 
-  /** Starts listening, so that a port in use fails the start. */
+  /**
+   * Starts listening, so that a port in use fails the start; or, replacing
+   * a `tcp_server` on the same address in a reload, accepts on its socket
+   * (see {@link TcpServer.takeOver}).
+   */
   override async setup(): Promise<void> {
     const { hostname, port, tls } = this.#options;
-    this.#listener = await listenStream({ hostname, port, tls, log: this.log });
+    const inherited = this.#inherited;
+    this.#listener = inherited ??
+      await listenStream({ hostname, port, tls, log: this.log });
     this.#port = this.#listener.addr.port;
-    this.log.info("Listening on {hostname}:{port}{tls}", {
-      hostname,
-      port: this.#port,
-      tls: tls === undefined ? "" : " with TLS",
-    });
+    this.log.info(
+      inherited === undefined
+        ? "Listening on {hostname}:{port}{tls}"
+        : "Taking over the socket listening on {hostname}:{port}{tls}",
+      { hostname, port: this.#port, tls: tls === undefined ? "" : " with TLS" },
+    );
+  }
+
+  /**
+   * Reload: accepts on the listening socket of `previous`, a `tcp_server`
+   * on the same address, instead of opening its own, so that no connection
+   * is refused meanwhile (those arriving wait in the socket's backlog until
+   * this actor runs). The connections `previous` has open end as at a
+   * stop: it stops reading them within `drain_timeout`.
+   */
+  override takeOver(previous: Actor): Takeover | undefined {
+    const listener = previous instanceof TcpServer
+      ? previous.#listener
+      : undefined;
+    if (listener === undefined) return undefined;
+    const old = previous as TcpServer;
+    // Its socket speaks the TLS it was made with.
+    if (
+      JSON.stringify(old.#options.tls) !== JSON.stringify(this.#options.tls)
+    ) {
+      return undefined;
+    }
+    this.#inherited = listener;
+    return {
+      commit: () => {
+        this.#inherited = undefined;
+        this.#accepting = old.#accepting;
+        old.#accepting = undefined;
+        old.#listener = undefined;
+        old.#handedOver.resolve("handed over");
+      },
+      cancel: () => {
+        this.#inherited = undefined;
+        if (this.#listener === listener) this.#listener = undefined;
+      },
+    };
   }
 
   override async produce(signal: AbortSignal): Promise<void> {
@@ -322,11 +372,19 @@ export class TcpServer extends Actor implements CertificateHolder {
         let remote: string;
         let certificate: string | undefined;
         try {
-          const accepted = await listener.accept();
+          this.#accepting ??= listener.accept();
+          const accepted = await Promise.race([
+            this.#accepting,
+            this.#handedOver.promise,
+          ]);
+          // Handed over: the replacement takes the accept in progress.
+          if (accepted === "handed over") break;
+          this.#accepting = undefined;
           conn = accepted.conn;
           remote = address(accepted.remoteAddr);
           certificate = accepted.clientCertificate;
         } catch (error) {
+          this.#accepting = undefined;
           if (signal.aborted || this.#listener === undefined) break;
           this.#acceptFailed.note({ error: describe(error) });
           // Out of file handles: wait for some to free. Any other error

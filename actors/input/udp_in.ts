@@ -12,6 +12,7 @@ import {
   type ActorFigures,
   type ActorSettings,
   errorMessage,
+  type Takeover,
 } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
@@ -117,6 +118,8 @@ export class UdpIn extends Actor {
   #options: UdpInOptions;
   #socket: Socket | undefined;
   #closed: Promise<void> | undefined;
+  /** The socket of the actor this one replaces, taken over in setup. */
+  #inherited: { socket: Socket; closed: Promise<void> } | undefined;
   #port: number | undefined;
   #errorsConnected = false;
   #sink: DecodeSink;
@@ -195,10 +198,25 @@ export class UdpIn extends Actor {
     };
   }
 
-  /** Binds the socket, so that a port in use fails the start. */
+  /**
+   * Binds the socket, so that a port in use fails the start; or, replacing
+   * a `udp_in` on the same address in a reload, receives on its socket (see
+   * {@link UdpIn.takeOver}).
+   */
   override async setup(): Promise<void> {
     this.#errorsConnected = this.pool.isConnected("error");
     const { hostname, port } = this.#options;
+    const inherited = this.#inherited;
+    if (inherited !== undefined) {
+      this.#socket = inherited.socket;
+      this.#closed = inherited.closed;
+      this.#port = inherited.socket.address().port;
+      this.log.info(
+        "Taking over the socket listening on {hostname}:{port} (UDP)",
+        { hostname, port: this.#port },
+      );
+      return;
+    }
     const socket = createSocket(isIPv6(hostname) ? "udp6" : "udp4");
     await new Promise<void>((resolve, reject) => {
       socket.once("error", reject);
@@ -227,11 +245,41 @@ export class UdpIn extends Actor {
   }
 
   /**
+   * Reload: receives on the socket of `previous`, a `udp_in` on the same
+   * address, instead of binding its own: from the moment the reload
+   * commits, datagrams are this actor's, and none is lost to a closed
+   * port. `previous` still hands on those waiting for room.
+   */
+  override takeOver(previous: Actor): Takeover | undefined {
+    const socket = previous instanceof UdpIn ? previous.#socket : undefined;
+    if (socket === undefined) return undefined;
+    const old = previous as UdpIn;
+    this.#inherited = { socket, closed: old.#closed! };
+    return {
+      commit: () => {
+        this.#inherited = undefined;
+        old.#socket = undefined;
+        socket.off("message", old.#receive);
+        socket.off("message", this.#receive);
+        socket.on("message", this.#receive);
+      },
+      cancel: () => {
+        this.#inherited = undefined;
+        if (this.#socket === socket) {
+          this.#socket = undefined;
+          this.#closed = undefined;
+        }
+      },
+    };
+  }
+
+  /**
    * Receives until the router stops, then hands on the datagrams still
    * waiting for room.
    */
   override async produce(signal: AbortSignal): Promise<void> {
     const socket = this.#socket!;
+    socket.off("message", this.#receive);
     socket.on("message", this.#receive);
     const stopped = Promise.withResolvers<void>();
     const stop = () => stopped.resolve();

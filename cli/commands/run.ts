@@ -10,7 +10,12 @@ import { LogJson } from "../../actors/log/log_json.ts";
 import { plural } from "../../admin/client.ts";
 import { AdminServer } from "../../admin/server.ts";
 import { errorMessage } from "../../core/actor.ts";
-import { loadPipeline } from "../../core/config/mod.ts";
+import {
+  loadPipeline,
+  type PipelineConfig,
+  Reloader,
+  type ReloadOutcome,
+} from "../../core/config/mod.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { reopenFiles } from "../../core/reopen.ts";
 import { reloadCertificates } from "../../core/tls.ts";
@@ -34,8 +39,10 @@ import {
 import { type Command, type Exit, EXIT_CODES, NAME } from "../command.ts";
 import { configErrorText, err, runsAlone } from "../output.ts";
 import { PidFile, PidFileError } from "../pid_file.ts";
+import { formatReload } from "../plan_text.ts";
 import { listenForHangup, listenForSignals } from "../signals.ts";
 import { StatusLine } from "../status_line.ts";
+import { watchFile } from "../watch.ts";
 
 /** `run`: runs a pipeline until SIGINT/SIGTERM, then drains and stops. */
 export const runCommand: Command = {
@@ -48,9 +55,25 @@ outputs flush; then the stop report is printed on stderr. A second signal
 exits at once without draining. A pipeline whose inputs end by themselves
 stops the same way when everything has drained.
 
-On SIGHUP, every actor that writes files (file_out, log_file) closes them and
-opens its path again before its next write: send it from logrotate's
-postrotate step (kill -HUP PID) after the files were moved away.
+On SIGHUP (kill -HUP PID, systemctl reload), and with --watch when FILE
+changes, the pipeline is reloaded from FILE without stopping:
+- FILE is loaded and checked in full first; when it has problems, each is
+  logged as FILE:LINE:COL: message and nothing changes;
+- the plan (as "${NAME} plan" prints it) is logged, then applied: actors
+  whose entry did not change run on with their queues and the events in
+  them; a replaced actor finishes its batch and its replacement takes its
+  queues over before events flow to it again; a removed actor drains to its
+  outputs; a listener whose address did not change (http_server,
+  tcp_server, udp_in) keeps its socket, so that no client is refused;
+- when a new actor fails to start (a port in use, a module that throws),
+  the reload is rolled back and the pipeline runs on as it was;
+- a change of "logs:", "metrics:" or "expose:" needs a restart.
+The outcome is logged, and kept for the admin API (GET /api/reloads) and
+the dashboard; POST /api/reload reloads too.
+
+SIGHUP also makes every actor that writes files (file_out, log_file) close
+them and open its path again before its next write: send it from
+logrotate's postrotate step after the files were moved away.
 
 On a terminal, a status line at the bottom of stderr shows events per second
 in (made by inputs) and out (handled by outputs) and the fullest queue.
@@ -64,6 +87,8 @@ Options:
                            stderr when the file has no "logs:" (default human)
   --status WHEN            auto, always or never: the live status line
                            (default auto: only when stderr is a terminal)
+  --watch                  Reload when FILE changes (once it stayed unchanged
+                           for 0.3 s)
 ${ADMIN_RUN_HELP}  --pid-file PATH          Write the process id to PATH, and remove it on exit;
                            refuse to start while PATH names a running process
                            (a file left by a process that ended is replaced)
@@ -86,6 +111,7 @@ async function main(args: string[], exit: Exit): Promise<number> {
     "log-level": { type: "string" },
     "log-format": { type: "string" },
     status: { type: "string" },
+    watch: { type: "boolean" },
     ...ADMIN_RUN_OPTIONS,
     "pid-file": { type: "string" },
   });
@@ -111,6 +137,11 @@ async function main(args: string[], exit: Exit): Promise<number> {
     "never",
   ]);
   const notice = format === "json" ? jsonNotice : humanNotice;
+
+  // From the start, so that an early SIGHUP (a reload right after the
+  // start) does not end the process, which is what SIGHUP does by default.
+  let onHangup = () => notice("SIGHUP before the pipeline runs: ignored");
+  using _hangup = listenForHangup(() => onHangup());
 
   // Removed when this function ends (return or throw) and on exit.
   using pidFile = values["pid-file"] === undefined
@@ -141,8 +172,27 @@ async function main(args: string[], exit: Exit): Promise<number> {
     );
   }
 
+  // The actors' types for the dashboard, changed in place by reloads.
+  const types: Record<string, string> = {};
+  const reloader = new Reloader(router, config, () => file, {
+    drainTimeoutMs: timeoutMs,
+    onOutcome: (outcome) => {
+      if (outcome.status === "applied") {
+        for (const name of Object.keys(types)) delete types[name];
+        Object.assign(types, actorTypes(reloader.config));
+      }
+      reportReload(outcome, notice);
+    },
+  });
+  Object.assign(types, actorTypes(config));
+
   const stopping = Promise.withResolvers<Deno.Signal>();
   let signalled: Deno.Signal | undefined;
+  let running = false;
+  const reload = (trigger: string) => {
+    // Not before the pipeline runs, nor once it stops.
+    if (running && signalled === undefined) void reloader.reload(trigger);
+  };
   let status: StatusLine | undefined;
   // Listens until this function ends, after the stop report is printed.
   using _signals = listenForSignals((signal) => {
@@ -156,10 +206,10 @@ async function main(args: string[], exit: Exit): Promise<number> {
     exit(signal === "SIGINT" ? EXIT_CODES.sigint : EXIT_CODES.sigterm);
   });
 
-  // SIGHUP: files moved away by logrotate are opened again, and TLS
-  // certificates are read again.
+  // SIGHUP: files moved away by logrotate are opened again, TLS
+  // certificates are read again, and the pipeline is reloaded from its file.
   let admin: AdminServer | undefined;
-  using _hangup = listenForHangup(() => {
+  onHangup = () => {
     const certificates = reloadCertificates(router);
     try {
       if (admin?.reloadCertificates() === true) {
@@ -194,7 +244,11 @@ async function main(args: string[], exit: Exit): Promise<number> {
       "info",
       { reopened: actors },
     );
-  });
+    reload("SIGHUP");
+  };
+  using _watch = values.watch === true
+    ? watchFile(file, () => reload("watch"))
+    : undefined;
 
   const started = performance.now();
   const starting = router.start();
@@ -216,9 +270,12 @@ async function main(args: string[], exit: Exit): Promise<number> {
     notice(`Cannot start "${file}": ${errorMessage(error)}`, "error");
     return EXIT_CODES.invalid;
   }
+  running = true;
   notice(
     `Running "${file}": ${plural(config.actors.length, "actor")}, ${
       plural(config.connections.length, "connection")
+    }; SIGHUP reloads it${
+      values.watch === true ? ", and so does a change of the file" : ""
     }; SIGINT (Ctrl+C) or SIGTERM stops it`,
   );
   if (adminSettings !== undefined) {
@@ -232,9 +289,8 @@ async function main(args: string[], exit: Exit): Promise<number> {
         log,
         ...adminSettings,
         ...(listener === undefined ? {} : { listener }),
-        types: Object.fromEntries(
-          config.actors.map((actor) => [actor.name, actor.type]),
-        ),
+        types,
+        reloads: reloader,
       });
     } catch (error) {
       notice(
@@ -288,6 +344,22 @@ function exitCodeOf(report: StopReport): number {
 /** Seconds since `started`, a `performance.now()`. */
 function elapsedSince(started: number): number {
   return (performance.now() - started) / 1000;
+}
+
+/** The type of each actor of `config`, by name. */
+function actorTypes(config: PipelineConfig): Record<string, string> {
+  return Object.fromEntries(
+    config.actors.map((actor) => [actor.name, actor.type]),
+  );
+}
+
+/** Logs the outcome of a reload: an error when it changed nothing. */
+function reportReload(outcome: ReloadOutcome, notice: Notice): void {
+  const failed = outcome.status === "invalid" ||
+    outcome.status === "refused" || outcome.status === "rolled_back";
+  notice(formatReload(outcome), failed ? "error" : "info", {
+    reload: outcome,
+  });
 }
 
 /**

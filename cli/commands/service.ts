@@ -21,8 +21,10 @@ Checks FILE as "validate" does, then prints a systemd service unit that runs
 "${NAME} run FILE" in the foreground: started again on failure (not after a
 usage error), stopped by SIGTERM, which drains the queues, and killed only
 TimeoutStopSec (the drain timeout plus 15 s) later; its output and stop
-report go to the journal. There is no reload: "systemctl restart" drains,
-stops and starts the pipeline with the file as it is then.
+report go to the journal. "systemctl reload" sends SIGHUP (ExecReload):
+the pipeline is reloaded from FILE without stopping (see "${NAME} run
+--help"; the outcome is in the journal), and files are reopened;
+"systemctl restart" drains, stops and starts it with the file as it is then.
 
   ${NAME} service pipeline.yaml --user compysition \\
     | sudo tee /etc/systemd/system/compysition-pipeline.service

@@ -1,7 +1,8 @@
 /**
  * Bootstrap files: load a YAML pipeline description and check all of it
  * ({@link loadConfig}), build a router of it ({@link buildRouter}), or both
- * ({@link loadPipeline}); compare two of them ({@link planReload}).
+ * ({@link loadPipeline}); compare two of them ({@link planReload}); reload a
+ * running router from its file ({@link Reloader}).
  *
  * @example
  * ```ts
@@ -33,6 +34,12 @@ export {
   type ReloadPlan,
   type ReplacedActor,
 } from "./plan.ts";
+export {
+  RELOAD_HISTORY,
+  Reloader,
+  type ReloaderOptions,
+  type ReloadOutcome,
+} from "./reload.ts";
 export { type BootstrapSource } from "./source.ts";
 export type {
   ActorConfig,

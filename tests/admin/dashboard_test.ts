@@ -249,3 +249,48 @@ testWith(
     }
   },
 );
+
+testWith(
+  "the dashboard shows the outcome of the last reload, with its reason",
+  [CHROMIUM],
+  async ([chromiumPath]) => {
+    const dir = await Deno.makeTempDir({ prefix: "dashboard_test_" });
+    const router = new Router({ metricsIntervalMs: 0 });
+    router.register(new Pass("pass"));
+    const reason =
+      'Actor "web" failed to set up: AddrInUse: Address already in use';
+    const admin = new AdminServer({
+      router,
+      port: 0,
+      reloads: {
+        reload: () => Promise.reject(new Error("not asked for")),
+        history: () => [{
+          at: new Date().toISOString(),
+          trigger: "SIGHUP",
+          file: "pipeline.yaml",
+          status: "rolled_back",
+          reason,
+          durationMs: 5,
+        }],
+      },
+    });
+    const context = await launch(dir, chromiumPath!);
+    try {
+      const page = context.pages()[0] ?? await context.newPage();
+      await page.goto(admin.url);
+      const shown = page.locator("#reload");
+      await eventually(
+        async () => await shown.isVisible() || undefined,
+        "the reload shown",
+        PATIENCE,
+      );
+      assert.match(await shown.textContent() ?? "", /^reload .*: rolled back$/);
+      assert.equal(await shown.getAttribute("title"), reason);
+    } finally {
+      await context.close();
+      await admin.close();
+      await router.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);

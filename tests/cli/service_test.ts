@@ -85,7 +85,10 @@ Deno.test("compysition service prints a unit that restarts on failure, stops by 
   assert.ok(Number(value(unit, "Service", "TimeoutStopSec")) > 20);
   assert.equal(value(unit, "Service", "StandardOutput"), "journal");
   assert.equal(value(unit, "Service", "StandardError"), "journal");
-  assert.equal(value(unit, "Service", "ExecReload"), undefined, "no reload");
+  assert.equal(
+    value(unit, "Service", "ExecReload"),
+    "/bin/kill -HUP $MAINPID",
+  );
   assert.equal(value(unit, "Install", "WantedBy"), "multi-user.target");
   assert.match(result.stdout, /^# compysition-service\.service: runs /);
   assert.match(

@@ -1,0 +1,245 @@
+/**
+ * `Router.change()`: a running pipeline changed without losing an event.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { BUILTIN_ACTORS } from "../../actors/mod.ts";
+import type { Connection } from "../../core/graph.ts";
+import { Registry } from "../../core/registry.ts";
+import { Router } from "../../core/router.ts";
+import { Actor, sleep } from "../../core/actor.ts";
+import { Collector, ListInput, numbered } from "../helpers.ts";
+
+/** An input that sends events numbered from 1, a few at a time, until stopped. */
+class Counter extends Actor {
+  readonly kind = "input";
+  sent = 0;
+
+  constructor(name: string) {
+    super(name, {}, { inbound: [] });
+  }
+
+  override async produce(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      for (let i = 0; i < 20; i++) {
+        const waiting = this.send({ header: { seq: ++this.sent }, data: null });
+        if (waiting !== undefined) await waiting;
+      }
+      await sleep(1, signal);
+    }
+  }
+}
+
+const registry = new Registry(BUILTIN_ACTORS);
+
+/** A middle stage that tags each event with `tag`. */
+function tagger(name: string, tag: string, capacity?: number): Actor {
+  return registry.create(
+    "header",
+    name,
+    { set: { tag } },
+    capacity === undefined ? {} : { capacity },
+  );
+}
+
+Deno.test("Router.change() replaces a middle stage many times without losing or repeating an event", async () => {
+  const count = 20_000;
+  const router = new Router({ logLevel: "warning" });
+  const input = router.register(new ListInput("input", numbered(count)));
+  router.register(tagger("mid", "t0"));
+  const sink = router.register(new Collector("sink"));
+  router.connect("input.outbox", "mid.inbox", { capacity: 50 });
+  router.connect("mid.outbox", "sink.inbox");
+  await router.start();
+  const connections: Connection[] = [...router.connections()];
+  for (let i = 1; i <= 10; i++) {
+    const result = await router.change({
+      actors: new Map<string, Actor>([
+        ["input", input],
+        ["mid", tagger("mid", `t${i}`, i % 2 === 0 ? 100 : undefined)],
+        ["sink", sink],
+      ]),
+      connections,
+      remake: () => assert.fail("nothing to renew"),
+    });
+    assert.equal(result.applied, true, result.reason);
+    assert.deepEqual(result.replaced, ["mid"]);
+    assert.deepEqual(result.warnings, []);
+  }
+  await router.finished;
+  const report = await router.stop();
+  assert.equal(report.unaccounted, 0);
+  assert.equal(report.created, count);
+  assert.equal(report.delivered, count);
+  const seqs = sink.events.map((event) => event.header.seq);
+  assert.deepEqual(seqs, Array.from({ length: count }, (_, i) => i + 1));
+  assert.equal(sink.events.at(-1)!.header.tag, "t10");
+});
+
+/** The numbers 1..count. */
+function upTo(count: number): number[] {
+  return Array.from({ length: count }, (_, i) => i + 1);
+}
+
+Deno.test("Router.change() adds and removes a branch of a fanout while events flow", async () => {
+  const router = new Router({ logLevel: "warning" });
+  const input = router.register(new Counter("input"));
+  router.register(registry.create("fanout", "copy"));
+  const main = router.register(new Collector("main"));
+  router.connect("input.outbox", "copy.inbox");
+  router.connect("copy.main", "main.inbox");
+  await router.start();
+  const branches: Collector[] = [];
+  for (let i = 0; i < 6; i++) {
+    await sleep(20, new AbortController().signal);
+    const adding = i % 2 === 0;
+    const actors = new Map<string, Actor>([
+      ["input", input],
+      ["copy", router.actor("copy")!],
+      ["main", main],
+    ]);
+    const connections: Connection[] = [
+      { from: "input.outbox", to: "copy.inbox", options: {} },
+      { from: "copy.main", to: "main.inbox", options: {} },
+    ];
+    if (adding) {
+      const branch = new Collector("side");
+      branches.push(branch);
+      actors.set("side", branch);
+      connections.push({ from: "copy.side", to: "side.inbox", options: {} });
+    }
+    const result = await router.change({
+      actors,
+      connections,
+      remake: (name) => registry.create("fanout", name),
+    });
+    assert.equal(result.applied, true, result.reason);
+    assert.deepEqual(result.renewed, ["copy"]);
+    assert.deepEqual(adding ? result.added : result.removed, ["side"]);
+  }
+  await sleep(20, new AbortController().signal);
+  const report = await router.stop();
+  assert.equal(report.unaccounted, 0);
+  assert.equal(report.failed + report.dropped + report.abandoned, 0);
+  // Every event reached the kept branch once, in order.
+  assert.deepEqual(
+    main.events.map((event) => event.header.seq),
+    upTo(input.sent),
+  );
+  // Each added branch got an unbroken run of copies, then drained.
+  let copies = 0;
+  for (const branch of branches) {
+    const seqs = branch.events.map((event) => event.header.seq as number);
+    assert.ok(seqs.length > 0);
+    assert.deepEqual(seqs, upTo(seqs.length).map((i) => i + seqs[0]! - 1));
+    copies += seqs.length;
+  }
+  assert.equal(report.delivered, input.sent + copies);
+});
+
+Deno.test("Router.change() hands the events queued for a removed stage to the connection that replaces it", async () => {
+  const router = new Router({ logLevel: "warning" });
+  const input = router.register(new Counter("input"));
+  router.register(tagger("old", "old"));
+  const sink = router.register(new Collector("sink"));
+  router.connect("input.outbox", "old.inbox");
+  router.connect("old.outbox", "sink.inbox");
+  await router.start();
+  await sleep(30, new AbortController().signal);
+  const result = await router.change({
+    actors: new Map<string, Actor>([["input", input], ["sink", sink]]),
+    connections: [{ from: "input.outbox", to: "sink.inbox", options: {} }],
+    remake: () => assert.fail("nothing to renew"),
+  });
+  assert.equal(result.applied, true, result.reason);
+  assert.deepEqual(result.removed, ["old"]);
+  await sleep(30, new AbortController().signal);
+  const report = await router.stop();
+  assert.equal(report.unaccounted, 0);
+  assert.equal(report.failed + report.dropped + report.abandoned, 0);
+  const seqs = sink.events.map((event) => event.header.seq);
+  assert.deepEqual(seqs, upTo(input.sent));
+  // Tagged while the stage ran, untagged after: one switch, in order.
+  const tagged = sink.events.findLastIndex((event) =>
+    event.header.tag === "old"
+  );
+  assert.ok(tagged > 0);
+  assert.ok(
+    sink.events.slice(tagged + 1).every((event) =>
+      event.header.tag === undefined
+    ),
+  );
+});
+
+Deno.test("Router.change() drains a removed branch to its output", async () => {
+  const router = new Router({ logLevel: "warning" });
+  const kept = router.register(new Counter("kept"));
+  router.register(new Counter("gone"));
+  router.register(tagger("stage", "s"));
+  const keptSink = router.register(new Collector("keptSink"));
+  const goneSink = router.register(new Collector("goneSink"));
+  router.connect("kept.outbox", "keptSink.inbox");
+  router.connect("gone.outbox", "stage.inbox");
+  router.connect("stage.outbox", "goneSink.inbox");
+  await router.start();
+  await sleep(30, new AbortController().signal);
+  const gone = router.actor("gone") as Counter;
+  const result = await router.change({
+    actors: new Map<string, Actor>([["kept", kept], ["keptSink", keptSink]]),
+    connections: [{ from: "kept.outbox", to: "keptSink.inbox", options: {} }],
+    remake: () => assert.fail("nothing to renew"),
+  });
+  assert.equal(result.applied, true, result.reason);
+  assert.deepEqual(result.removed, ["gone", "stage", "goneSink"]);
+  assert.deepEqual(result.warnings, []);
+  // Everything the removed input made reached the removed output.
+  assert.deepEqual(
+    goneSink.events.map((event) => event.header.seq),
+    upTo(gone.sent),
+  );
+  assert.ok(goneSink.events.every((event) => event.header.tag === "s"));
+  const report = await router.stop();
+  assert.equal(report.unaccounted, 0);
+  assert.equal(report.delivered, (kept as Counter).sent + gone.sent);
+  assert.equal(report.created, (kept as Counter).sent + gone.sent);
+  assert.deepEqual(
+    keptSink.events.map((event) => event.header.seq),
+    upTo((kept as Counter).sent),
+  );
+});
+
+Deno.test("Router.change() moves the events of a queue whose capacity changes into a new queue, with its counters", async () => {
+  const router = new Router({ logLevel: "warning" });
+  const input = router.register(new Counter("input"));
+  const sink = router.register(new Collector("sink"));
+  router.connect("input.outbox", "sink.inbox", { capacity: 10 });
+  await router.start();
+  await sleep(30, new AbortController().signal);
+  const result = await router.change({
+    actors: new Map<string, Actor>([["input", input], ["sink", sink]]),
+    connections: [{
+      from: "input.outbox",
+      to: "sink.inbox",
+      options: { capacity: 200, whenFull: "block" },
+    }],
+    remake: (name) => new Collector(name),
+  });
+  assert.equal(result.applied, true, result.reason);
+  assert.deepEqual(result.renewed, ["sink"]);
+  const renewed = router.actor("sink") as Collector;
+  assert.notEqual(renewed, sink);
+  assert.equal(renewed.pool.inbound.get("inbox")!.capacity, 200);
+  await sleep(30, new AbortController().signal);
+  const report = await router.stop();
+  assert.equal(report.unaccounted, 0);
+  assert.deepEqual(
+    [...sink.events, ...renewed.events].map((event) => event.header.seq),
+    upTo(input.sent),
+  );
+  // One queue's figures, from start to end.
+  assert.equal(report.queues["sink.inbox"]!.in_total, input.sent);
+  assert.equal(report.queues["sink.inbox"]!.out_total, input.sent);
+  assert.equal(router.metrics().actors.sink!.consumed_total, input.sent);
+});
