@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import type { Event } from "../core/event.ts";
 import { MAX_BATCH } from "../core/queue.ts";
 import { toTransformStream } from "../core/stream.ts";
-import { PassThrough, report } from "./measure.ts";
+import { BatchPassThrough, PassThrough, report } from "./measure.ts";
 
 /** `count` events numbered from 1, made as they are read, `size` a chunk. */
 function source(count: number, size: number): ReadableStream<Event[]> {
@@ -60,9 +60,10 @@ function stages(
       ? new TransformStream<Event | Event[], Event | Event[]>({
         transform: (chunk, controller) => controller.enqueue(chunk),
       })
-      : toTransformStream(new PassThrough(name), {
-        batch: chunks === "batch",
-      })
+      : toTransformStream(
+        chunks === "batch" ? new BatchPassThrough(name) : new PassThrough(name),
+        { batch: chunks === "batch" },
+      )
   );
 }
 

@@ -129,7 +129,7 @@ export const DEFAULT_LINGER_MS = 5;
  * ```
  */
 export interface ActorSettings {
-  /** Capacity of each inbound queue, in events (default 1000). */
+  /** Capacity of each inbound queue, in events (default 1024). */
   capacity?: number;
   /** Policy of each inbound queue when full (default `"block"`). */
   whenFull?: WhenFull;
@@ -347,6 +347,33 @@ export interface Context {
    */
   send(
     event: Event,
+    queue?: string | OutboundQueue,
+    from?: Event | readonly Event[],
+  ): Promise<void> | undefined;
+  /**
+   * Sends every event of `events` to outbound queue `queue`, as `send` would
+   * one by one, but in one write when they make a whole batch: the way for
+   * a stage that changes the events of a batch in place (`consumeBatch`) to
+   * pass them on. Each event keeps the delivery tracker it carries; one
+   * without derives as with `send`. The array is handed on as it is: do not
+   * change it afterwards. Returns a promise when the caller must wait.
+   *
+   * @example
+   * ```ts
+   * import { Actor, type Context, type Event } from "../mod.ts";
+   *
+   * class Stamp extends Actor {
+   *   readonly kind = "transform";
+   *   override consumeBatch(events: Event[], context: Context) {
+   *     for (const event of events) event.header.stamped = true;
+   *     return context.sendAll(events);
+   *   }
+   * }
+   * new Stamp("stamp").pool.outbound.has("outbox"); // true
+   * ```
+   */
+  sendAll(
+    events: Event[],
     queue?: string | OutboundQueue,
     from?: Event | readonly Event[],
   ): Promise<void> | undefined;
@@ -575,9 +602,11 @@ export abstract class Actor {
    * own for `this.send` (see {@link Actor.implicitSend}).
    */
   get tracksCallsForSend(): boolean {
+    const inbound = this.pool.inbound.size;
+    // An input without inbound queues never consumes: nothing to track.
     return this.implicitSend &&
-      (this.pool.inbound.size > 1 || this.pool.names.anyInbound ||
-        this.produce !== undefined);
+      (inbound > 1 || this.pool.names.anyInbound ||
+        (this.produce !== undefined && inbound > 0));
   }
 
   /** The actor's counters. */
@@ -750,6 +779,11 @@ export function directContext(
     signal,
     failures,
     send,
+    sendAll: (events, to) => {
+      let waiting: Promise<void> | undefined;
+      for (const event of events) waiting = send(event, to) ?? waiting;
+      return waiting;
+    },
     fail: (event, error) => void failures.push([event, error]),
     hold: (event) => ({
       event,

@@ -42,7 +42,10 @@ export const WHEN_FULL: readonly WhenFull[] = [
 ];
 
 /**
- * The default capacity of a queue, in events.
+ * The default capacity of a queue, in events: two whole batches of
+ * {@link MAX_BATCH}, so that the arrays actors send one another are queued
+ * whole (a write that only partly fits is split, and its pieces copied
+ * together again on reading).
  *
  * @example
  * ```ts
@@ -50,7 +53,7 @@ export const WHEN_FULL: readonly WhenFull[] = [
  * new Queue("a.inbox").capacity === DEFAULT_CAPACITY; // true
  * ```
  */
-export const DEFAULT_CAPACITY = 1000;
+export const DEFAULT_CAPACITY = 1024;
 
 /**
  * The most events one chunk carries between two actors.
@@ -676,11 +679,15 @@ class Chunks {
       this.#shift();
       return chunk as Event[];
     }
-    const batch: Event[] = [];
+    // Copied by slices (native copies), not event by event.
+    let batch: Event[] | undefined;
     this.#remove(max, (from, start, end) => {
-      for (let i = start; i < end; i++) batch.push(from[i]!);
+      const part = start === 0 && end === from.length
+        ? from as Event[]
+        : from.slice(start, end) as Event[];
+      batch = batch === undefined ? part : batch.concat(part);
     });
-    return batch;
+    return batch!;
   }
 
   /** Removes `count` events from the front, failing their trackers. */
@@ -739,10 +746,32 @@ class Chunks {
  */
 export class BatchWindow {
   #open = 0;
+  #waiting = 0;
+  /**
+   * Called when an outbound queue starts gathering while the owner waits
+   * inside a batch ({@link BatchWindow.wait}): its supervisor starts the
+   * linger timer then.
+   */
+  onGather: (() => void) | undefined;
 
   /** Whether some batch of work is in progress. */
   get isOpen(): boolean {
     return this.#open > 0;
+  }
+
+  /** The owner waits (an asynchronous `consume`) inside a batch. */
+  wait(): void {
+    this.#waiting++;
+  }
+
+  /** The owner's wait inside a batch ended. */
+  resume(): void {
+    if (this.#waiting > 0) this.#waiting--;
+  }
+
+  /** An outbound queue of the owner started gathering while it is open. */
+  gathered(): void {
+    if (this.#waiting > 0) this.onGather?.();
   }
 
   /** A batch of work starts (batches of several inbound queues may overlap). */
@@ -906,6 +935,15 @@ export class OutboundQueue implements QueueSource {
       this.#onDiscard?.(event, whyNotEvent(event) ?? "not an event", this.name);
       return undefined;
     }
+    return this.pushEvent(event);
+  }
+
+  /**
+   * @internal `push` of a value its caller has just checked is an event
+   * (with `isEvent`): the supervisor's sends, which check it before they
+   * track it.
+   */
+  pushEvent(event: Event): Promise<void> | undefined {
     this.#inTotal++;
     if (this.#writer === null) {
       this.#drop(
@@ -926,9 +964,7 @@ export class OutboundQueue implements QueueSource {
       return held >= MAX_BATCH ? this.#inflight : undefined;
     }
     if (held >= MAX_BATCH) return this.#write();
-    if (held === 1 && this.#window?.isOpen !== true) {
-      queueMicrotask(this.#flushSoon);
-    }
+    if (held === 1) this.#gathering();
     return undefined;
   }
 
@@ -965,6 +1001,14 @@ export class OutboundQueue implements QueueSource {
       });
       break;
     }
+    return this.pushEvents(accepted);
+  }
+
+  /**
+   * @internal `pushAll` of values its caller has just checked are events
+   * (with `isEvent`).
+   */
+  pushEvents(accepted: Event[]): Promise<void> | undefined {
     if (accepted.length === 0) return undefined;
     const buffer = this.#buffer;
     if (
@@ -972,7 +1016,7 @@ export class OutboundQueue implements QueueSource {
       (this.#inflight !== null && buffer.length >= GATHER_LIMIT)
     ) {
       // Dropped, or a sender that did not wait: one by one, as `push` does.
-      for (const event of accepted) this.push(event);
+      for (const event of accepted) this.pushEvent(event);
       return this.#inflight ?? undefined;
     }
     this.#inTotal += accepted.length;
@@ -989,9 +1033,7 @@ export class OutboundQueue implements QueueSource {
       return buffer.length >= MAX_BATCH ? this.#inflight : undefined;
     }
     if (buffer.length >= MAX_BATCH) return this.#write();
-    if (buffer.length === accepted.length && this.#window?.isOpen !== true) {
-      queueMicrotask(this.#flushSoon);
-    }
+    if (buffer.length === accepted.length) this.#gathering();
     return undefined;
   }
 
@@ -1109,6 +1151,16 @@ export class OutboundQueue implements QueueSource {
     throw new TypeError(
       `Cannot send to "${this.name}": ${this.#buffer.length} events already wait for room there; wait for the promise that send() returns before sending more (or connect it with when_full "drop_newest" or "drop_oldest")`,
     );
+  }
+
+  /**
+   * The buffer started gathering with no write in flight: written at the end
+   * of this microtask, or by the owner when its batch window is open.
+   */
+  #gathering(): void {
+    const window = this.#window;
+    if (window?.isOpen === true) window.gathered();
+    else queueMicrotask(this.#flushSoon);
   }
 
   #flushSoon = (): void => {
@@ -1230,7 +1282,7 @@ export interface QueuePoolOptions {
  *   anyInbound: false,
  *   anyOutbound: false,
  * });
- * pool.inbound.get("inbox")?.capacity; // 1000
+ * pool.inbound.get("inbox")?.capacity; // 1024
  * ```
  */
 export class QueuePool {

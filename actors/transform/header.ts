@@ -108,13 +108,29 @@ export class Header extends Actor {
     ];
   }
 
-  override consume(
-    event: Event,
+  /**
+   * Changes each event of the batch in place and sends the batch on in one
+   * write; an event whose change fails (a template's missing field) fails
+   * alone.
+   */
+  override consumeBatch(
+    events: Event[],
     context: Context,
   ): Promise<void> | undefined {
     const changes = this.#changes;
-    for (let i = 0; i < changes.length; i++) changes[i]!(event);
-    return context.send(event);
+    let passed = events;
+    for (let e = 0; e < events.length; e++) {
+      const event = events[e]!;
+      try {
+        for (let i = 0; i < changes.length; i++) changes[i]!(event);
+      } catch (error) {
+        context.fail(event, error);
+        if (passed === events) passed = events.slice(0, e);
+        continue;
+      }
+      if (passed !== events) passed.push(event);
+    }
+    return context.sendAll(passed);
   }
 }
 
