@@ -559,19 +559,35 @@ export class Queue {
     const events = this.#source === undefined
       ? this.#accept(chunk)
       : chunk as Event[];
+    if (this.#closed && this.#source === undefined) {
+      failTrackers(events, `Queue "${this.name}" is closed`);
+      throw new TypeError(
+        `Queue "${this.name}" is closed: ${events.length} event(s) were not taken`,
+      );
+    }
+    await this.writeFromSource(events);
+  }
+
+  /**
+   * @internal What the connected outbound queue writes, past the writable
+   * stream (whose writer it holds, so that no other write can come between):
+   * taken as a write of the stream would take it, without its promise and
+   * queue when there is room. Returns `undefined` when everything was taken
+   * (or refused) at once, else a promise of when it is.
+   */
+  writeFromSource(events: Event[]): Promise<void> | undefined {
     if (this.#closed) {
-      if (this.#source === undefined) {
-        failTrackers(events, `Queue "${this.name}" is closed`);
-        throw new TypeError(
-          `Queue "${this.name}" is closed: ${events.length} event(s) were not taken`,
-        );
-      }
       this.#refuse(events, 0, "closed");
-      return;
+      return undefined;
     }
     // A drop policy admits or drops everything: only "block" can wait.
-    let next = this.#admit(events, 0, this.whenFull);
-    if (next === events.length) return;
+    const next = this.#admit(events, 0, this.whenFull);
+    if (next === events.length) return undefined;
+    return this.#block(events, next);
+  }
+
+  /** Waits for room for the events of `events` from `next` on. */
+  async #block(events: Event[], next: number): Promise<void> {
     this.#blocked = events;
     this.#blockedAt = next;
     for (;;) {
@@ -587,6 +603,26 @@ export class Queue {
     }
   }
 
+  /**
+   * @internal The next batch when events are queued, handed over as a read
+   * of the readable stream hands it, without its promise and result object;
+   * `undefined` when none is (then read). Only for the consumer that holds
+   * the stream's reader and finishes manually (see
+   * {@link Queue.consumeManually}), between its reads.
+   */
+  takeQueued(): Event[] | undefined {
+    if (this.#queued.size === 0 || this.#cancelled) return undefined;
+    return this.#handOut();
+  }
+
+  /** Takes the next batch from what is queued, held by the consumer. */
+  #handOut(): Event[] {
+    const batch = this.#queued.take(MAX_BATCH);
+    this.#held += batch.length;
+    if (this.#observers !== undefined) this.#tellObservers(batch);
+    return batch;
+  }
+
   #pull(
     controller: ReadableStreamDefaultController<Event[]>,
   ): Promise<void> | void {
@@ -594,10 +630,7 @@ export class Queue {
     // A plain reader asks for more: the batch it held is finished.
     if (this.#settleOnRead) this.finish(this.#held);
     if (this.#queued.size > 0) {
-      const batch = this.#queued.take(MAX_BATCH);
-      this.#held += batch.length;
-      if (this.#observers !== undefined) this.#tellObservers(batch);
-      controller.enqueue(batch);
+      controller.enqueue(this.#handOut());
       return;
     }
     if (this.#closed) {
@@ -1074,7 +1107,11 @@ export class OutboundQueue implements QueueSource {
     const writer = this.#writer;
     if (writer !== null) {
       this.#writer = null;
-      writer.close().catch(() => {});
+      // As a stream closes after the write in flight: its target is cleared
+      // first, and counts what it still waits to add as abandoned.
+      const closing = () => writer.close().catch(() => {});
+      if (this.#inflight === null) closing();
+      else this.#inflight.then(closing, closing);
     }
   }
 
@@ -1167,27 +1204,39 @@ export class OutboundQueue implements QueueSource {
     if (this.#inflight === null && this.#buffer.length > 0) void this.#write();
   };
 
-  /** Starts writing the buffer; only called with a writer and no write. */
-  #write(): Promise<void> {
-    const written = this.#drain();
-    this.#inflight = written;
-    return written;
-  }
-
-  /** Writes batches until the buffer stays empty. */
-  async #drain(): Promise<void> {
+  /**
+   * Writes the buffer to the connected queue, past its writable stream
+   * (whose writer this holds): at once while there is room, returning
+   * `undefined`; the promise of the rest when a write must wait. Only
+   * called with a writer and no write in flight.
+   */
+  #write(): Promise<void> | undefined {
+    const target = this.#target!;
     while (this.#buffer.length > 0 && this.#writer !== null) {
       const batch = this.#buffer;
       this.#buffer = [];
       this.#writing = batch.length;
-      try {
-        await this.#writer.write(batch);
-      } catch (error) {
-        // Only an errored stream rejects a write: none of it was taken.
-        this.#drop(batch.slice(0, this.#writing), 0, "refused", error);
-        this.#writing = 0;
+      const waiting = target.writeFromSource(batch);
+      if (waiting !== undefined) {
+        const written = this.#drain(waiting);
+        this.#inflight = written;
+        return written;
       }
       // The queue told what it took and refused as it did.
+      this.#writing = 0;
+    }
+    return undefined;
+  }
+
+  /** Waits for the write in flight, then writes what gathered meanwhile. */
+  async #drain(waiting: Promise<void>): Promise<void> {
+    await waiting;
+    this.#writing = 0;
+    while (this.#buffer.length > 0 && this.#writer !== null) {
+      const batch = this.#buffer;
+      this.#buffer = [];
+      this.#writing = batch.length;
+      await this.#target!.writeFromSource(batch);
       this.#writing = 0;
     }
     this.#inflight = null;

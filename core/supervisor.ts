@@ -987,15 +987,19 @@ export class Supervisor implements ActorRuntime {
       try {
         for (;;) {
           if (context.stopReading) return;
-          let next: ReadableStreamReadResult<Event[]>;
-          try {
-            next = await reader.read();
-          } catch (error) {
-            if (context.stopReading || inc.dead) return;
-            throw error;
+          // What is queued is taken at once; the stream's read waits.
+          let batch = queue.takeQueued();
+          if (batch === undefined) {
+            let next: ReadableStreamReadResult<Event[]>;
+            try {
+              next = await reader.read();
+            } catch (error) {
+              if (context.stopReading || inc.dead) return;
+              throw error;
+            }
+            if (next.done) return;
+            batch = next.value;
           }
-          if (next.done) return;
-          const batch = next.value;
           context.batch = batch;
           context.pos = 0;
           if (inc.dead) return;
