@@ -229,12 +229,14 @@ async function ingest(): Promise<WrkResult & { delivered: number }> {
   let result: WrkResult;
   try {
     result = await measure(web.port, accepted);
-  } finally {
-    const stopped = await router.stop();
-    // Every request answered 202 was delivered (warm-up and check included).
-    if (stopped.unaccounted !== 0 || stopped.failed !== 0) {
-      throw new Error(`Events lost: ${JSON.stringify(stopped)}`);
-    }
+  } catch (error) {
+    await router.stop();
+    throw error;
+  }
+  const stopped = await router.stop();
+  // Every request answered 202 was delivered (warm-up and check included).
+  if (stopped.unaccounted !== 0 || stopped.failed !== 0) {
+    throw new Error(`Events lost: ${JSON.stringify(stopped)}`);
   }
   return { ...result, delivered: router.metrics().actors.sink!.consumed_total };
 }
