@@ -6,7 +6,12 @@
  */
 
 import { z } from "zod";
-import { Actor, type ActorSettings, type Context } from "../../core/actor.ts";
+import {
+  Actor,
+  type ActorSettings,
+  changeEach,
+  type Context,
+} from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import { fieldPathProblem, fieldRemover, fieldSetter } from "../field.ts";
@@ -118,19 +123,9 @@ export class Header extends Actor {
     context: Context,
   ): Promise<void> | undefined {
     const changes = this.#changes;
-    let passed = events;
-    for (let e = 0; e < events.length; e++) {
-      const event = events[e]!;
-      try {
-        for (let i = 0; i < changes.length; i++) changes[i]!(event);
-      } catch (error) {
-        context.fail(event, error);
-        if (passed === events) passed = events.slice(0, e);
-        continue;
-      }
-      if (passed !== events) passed.push(event);
-    }
-    return context.sendAll(passed);
+    return changeEach(events, context, (event) => {
+      for (let i = 0; i < changes.length; i++) changes[i]!(event);
+    });
   }
 }
 
