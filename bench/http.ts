@@ -9,7 +9,14 @@
  * - `ingest`: `http_server` in mode `"fire_and_forget"` into `null`, each
  *   request answered 202 with the event's id;
  * - `ingest_bare`: `Deno.serve` reading the JSON and answering 202 with an
- *   id.
+ *   id;
+ * - `request_response_node_red`: Node-RED (npm `node-red`, run by Node) with
+ *   the flow http in -> change (status 200) -> http response, the tool a
+ *   user would otherwise pick: 5.0.7 on Node 22.9 or later, else 4.1.8 (5
+ *   refuses older Node). It is installed once with `npm` into
+ *   `~/.cache/compysition-bench/node-red-VERSION` (`--node-red DIR` to
+ *   choose the folder); without `node` and `npm` the scenario says so and
+ *   fails.
  *
  * `wrk` runs with one thread and `--connections` keep-alive connections,
  * POSTing a 75-byte JSON order, for `--seconds` after a `--warmup` run. It
@@ -33,6 +40,7 @@ import { header } from "../actors/transform/header.ts";
 import { nullOutput } from "../actors/output/null.ts";
 import { cpuSeconds, report } from "./measure.ts";
 import { findProgram } from "../tests/requires.ts";
+import { freePort, pollUntil } from "../tests/helpers.ts";
 
 const { values } = parseArgs({
   options: {
@@ -40,6 +48,7 @@ const { values } = parseArgs({
     connections: { type: "string", default: "64" },
     seconds: { type: "string", default: "6" },
     warmup: { type: "string", default: "1" },
+    "node-red": { type: "string" },
   },
 });
 const connections = Number(values.connections);
@@ -148,6 +157,7 @@ async function wrk(
 async function measure(
   port: number,
   expect: (response: Response) => Promise<string | undefined>,
+  serverCpu: () => number = cpuSeconds,
 ): Promise<WrkResult> {
   const program = findProgram(WRK);
   if (program === undefined) {
@@ -173,10 +183,143 @@ wrk.headers["Content-Type"] = "application/json"
 `,
     );
     if (warmup > 0) await wrk(program, url, script, warmup);
-    const before = cpuSeconds();
+    const before = serverCpu();
     const result = await wrk(program, url, script, seconds);
-    return { ...result, server_cpu_seconds: cpuSeconds() - before };
+    return { ...result, server_cpu_seconds: serverCpu() - before };
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/**
+ * The Node-RED release compared, from npm: the newest that `node` (of
+ * version `[major, minor]`) runs.
+ */
+function nodeRedVersion([major, minor]: number[]): string {
+  return major! > 22 || (major === 22 && minor! >= 9) ? "5.0.7" : "4.1.8";
+}
+
+/** The flow: http in (POST /orders) -> change (status 200) -> http response. */
+const NODE_RED_FLOW = [
+  { id: "bench", type: "tab", label: "bench" },
+  {
+    id: "in",
+    type: "http in",
+    z: "bench",
+    url: "/orders",
+    method: "post",
+    upload: false,
+    wires: [["reply"]],
+  },
+  {
+    id: "reply",
+    type: "change",
+    z: "bench",
+    rules: [{ t: "set", p: "statusCode", pt: "msg", to: "200", tot: "num" }],
+    wires: [["out"]],
+  },
+  { id: "out", type: "http response", z: "bench", headers: {}, wires: [] },
+];
+
+/** CPU seconds (user and system) process `pid` used so far (Linux). */
+function processCpuSeconds(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // utime and stime, fields 14 and 15 of the line, in clock ticks (1/100 s).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * Node-RED's `red.js` and version, installed from npm into `dir` (default
+ * under `~/.cache`) when missing.
+ */
+async function nodeRed(
+  dir: string | undefined,
+): Promise<{ red: string; version: string }> {
+  const npm = findProgram({ name: "npm", install: "" });
+  const node = findProgram({ name: "node", install: "" });
+  if (npm === undefined || node === undefined) {
+    throw new Error(
+      'Node-RED needs node and npm: install them with "sudo apt-get install -y nodejs npm"',
+    );
+  }
+  const said = await new Deno.Command(node, { args: ["--version"] }).output();
+  const version = nodeRedVersion(
+    new TextDecoder().decode(said.stdout).trim().slice(1).split(".").map(
+      Number,
+    ),
+  );
+  dir ??= `${
+    Deno.env.get("HOME") ?? "/tmp"
+  }/.cache/compysition-bench/node-red-${version}`;
+  const red = join(dir, "node_modules", "node-red", "red.js");
+  try {
+    await Deno.stat(red);
+    return { red, version };
+  } catch {
+    // Not installed yet.
+  }
+  await Deno.mkdir(dir, { recursive: true });
+  console.error(`Installing node-red@${version} into ${dir}...`);
+  const installed = await new Deno.Command(npm, {
+    args: [
+      "install",
+      "--no-audit",
+      "--no-fund",
+      "--loglevel=error",
+      `node-red@${version}`,
+    ],
+    cwd: dir,
+    stdin: "null",
+    stdout: "null",
+  }).output();
+  if (!installed.success) throw new Error("npm install node-red failed");
+  return { red, version };
+}
+
+/** Node-RED running the flow, measured like the others. */
+async function nodeRedRequestResponse(): Promise<
+  WrkResult & { version: string }
+> {
+  const { red, version } = await nodeRed(values["node-red"]);
+  const dir = await Deno.makeTempDir({ prefix: "compysition_node_red_" });
+  const port = freePort();
+  const flows = join(dir, "flows.json");
+  await Deno.writeTextFile(flows, JSON.stringify(NODE_RED_FLOW));
+  const child = new Deno.Command("node", {
+    args: [red, "--port", String(port), "--userDir", dir, flows],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    await pollUntil(
+      () =>
+        fetch(`http://127.0.0.1:${port}/orders`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: BODY,
+        }).then(async (response) => {
+          await response.body?.cancel();
+          return response.status;
+        }, () => 0),
+      (status) => status === 200,
+      "Node-RED serving the flow",
+      600,
+    );
+    const result = await measure(
+      port,
+      echoed,
+      () => processCpuSeconds(child.pid),
+    );
+    return { ...result, version };
+  } finally {
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // It ended by itself (and failed the poll).
+    }
+    await child.status;
     await Deno.remove(dir, { recursive: true });
   }
 }
@@ -266,6 +409,7 @@ const scenarios: Record<string, () => Promise<WrkResult>> = {
   request_response: requestResponse,
   request_response_bare: () =>
     bare(async (request) => Response.json(await request.json()), echoed),
+  request_response_node_red: nodeRedRequestResponse,
   ingest,
   ingest_bare: () =>
     bare(async (request) => {
@@ -282,7 +426,9 @@ if (run === undefined) {
 const result = await run();
 const { requests, seconds: measured, ...more } = result;
 report({
-  scenario: `http ${scenario}`,
+  scenario: "version" in more
+    ? `http Node-RED ${more.version}`
+    : `http ${scenario}`,
   events: requests,
   seconds: measured,
   ...more,

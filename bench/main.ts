@@ -58,8 +58,8 @@ const middle = (numbers: number[]): number =>
 interface Alternated {
   /** Every run of each scenario, in round order. */
   runs: Result[][];
-  /** The median run of each scenario. */
-  medians: Result[];
+  /** The median run of each scenario (none for one that could not run). */
+  medians: (Result | undefined)[];
   /**
    * The median, over the rounds, of the first scenario's rate divided by the
    * second's in the same round: load from elsewhere that comes and goes
@@ -76,11 +76,22 @@ async function alternate(
   program: string,
   scenarios: string[],
   args: string[] = [],
+  optional: string[] = [],
 ): Promise<Alternated> {
-  const runs = scenarios.map((): Result[] => []);
+  const all = [...scenarios, ...optional];
+  const runs = all.map((): Result[] => []);
+  /** Optional scenarios that could not run (a tool missing). */
+  const failed = new Set<string>();
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [i, scenario] of scenarios.entries()) {
-      runs[i]!.push(await run(program, ["--scenario", scenario, ...args]));
+    for (const [i, scenario] of all.entries()) {
+      if (failed.has(scenario)) continue;
+      try {
+        runs[i]!.push(await run(program, ["--scenario", scenario, ...args]));
+      } catch (error) {
+        if (!optional.includes(scenario)) throw error;
+        console.log(`${scenario} left out: ${(error as Error).message}`);
+        failed.add(scenario);
+      }
     }
   }
   const ratio = middle(
@@ -88,7 +99,13 @@ async function alternate(
       ours.events_per_second / runs[1]![round]!.events_per_second
     ),
   );
-  return { runs, medians: runs.map(median), ratio };
+  return {
+    runs,
+    medians: runs.map((results) =>
+      results.length > 0 ? median(results) : undefined
+    ),
+    ratio,
+  };
 }
 
 async function pipeline(): Promise<void> {
@@ -214,11 +231,13 @@ async function tcp(): Promise<void> {
 async function http(): Promise<void> {
   const targets = { request_response: 0.7, ingest: 0.8 };
   for (const [name, target] of Object.entries(targets)) {
-    const runs = await alternate("http.ts", [name, `${name}_bare`], [
-      "--seconds",
-      "6",
-    ]);
-    const [ours, bare] = runs.medians;
+    const runs = await alternate(
+      "http.ts",
+      [name, `${name}_bare`],
+      ["--seconds", "6"],
+      name === "request_response" ? [`${name}_node_red`] : [],
+    );
+    const [ours, bare, nodeRed] = runs.medians;
     console.log(
       `\nHTTP ${
         name === "ingest"
@@ -232,8 +251,12 @@ async function http(): Promise<void> {
       `p50 ${Number(result.p50_ms).toFixed(2)} ms, p99 ${
         Number(result.p99_ms).toFixed(2)
       } ms, ${result.failures} failed`;
-    console.log(`${line(ours!)}  ${latencies(ours!)}`);
-    console.log(`${line(bare!)}  ${latencies(bare!)}`);
+    const cpu = (result: Result) =>
+      `${Number(result.server_cpu_us_per_request).toFixed(0)} us server CPU`;
+    for (const result of [ours!, bare!, nodeRed]) {
+      if (result === undefined) continue;
+      console.log(`${line(result)}  ${latencies(result)}, ${cpu(result)}`);
+    }
     const bareRuns = runs.runs[1]!;
     // What wrk could drive with its one core busy, from the baseline's runs.
     const drivable = middle(
