@@ -139,6 +139,11 @@ async function cli(): Promise<void> {
   console.log(
     `${line(median(results))} (median of ${ROUNDS}; target: >= 5,000,000)`,
   );
+  console.log(
+    `${
+      count(middle(results.map((r) => Number(r.events_per_cpu_second))))
+    } events per CPU second (median)`,
+  );
 }
 
 async function latency(): Promise<void> {
