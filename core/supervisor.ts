@@ -614,6 +614,16 @@ export class Supervisor implements ActorRuntime {
       ? this.actor.outbound(queue)
       : queue;
     const failed = outbound === this.#errors;
+    if (own && !failed) {
+      // The batch consumed, passed on as it is: its events were checked when
+      // they entered the inbound queue, and carry their own trackers.
+      const waiting = outbound.pushEvents(events);
+      for (let i = 0; i < events.length; i++) {
+        (events[i] as TrackedEvent)[TRACKER]?.retain();
+      }
+      sender.sent += events.length;
+      return waiting;
+    }
     let accepted = events;
     let fallback: Tracked | undefined | null = null;
     let tracked = false;
@@ -1252,14 +1262,22 @@ export class Supervisor implements ActorRuntime {
     const holds = context.holds;
     const counters = this.actor[COUNTERS];
     let succeeded = 0;
-    for (const event of events) {
-      if (failures?.has(event) || holds?.has(event)) continue;
-      succeeded++;
-      if (this.#delivers) {
-        if ((event as TrackedEvent)[FAILED] === true) counters.errors_total++;
-        else counters.delivered_total++;
+    if (failures === undefined && holds === undefined && !this.#delivers) {
+      // The usual batch of a stage: every event succeeded.
+      succeeded = events.length;
+      for (let i = 0; i < events.length; i++) {
+        (events[i] as TrackedEvent)[TRACKER]?.release();
       }
-      (event as TrackedEvent)[TRACKER]?.release();
+    } else {
+      for (const event of events) {
+        if (failures?.has(event) || holds?.has(event)) continue;
+        succeeded++;
+        if (this.#delivers) {
+          if ((event as TrackedEvent)[FAILED] === true) counters.errors_total++;
+          else counters.delivered_total++;
+        }
+        (event as TrackedEvent)[TRACKER]?.release();
+      }
     }
     counters.consumed_total += succeeded;
     const sent = context.sent;
