@@ -247,6 +247,12 @@ function build(view) {
 
 function update(view) {
   let made = 0, handled = 0, inRate = 0, outRate = 0;
+  const sums = { created: 0, delivered: 0, errors: 0, filtered: 0, lost: 0 };
+  for (const a of view.actors) {
+    for (const key in sums) sums[key] += a[key + "_total"];
+  }
+  let dropped = 0;
+  for (const c of view.connections) dropped += c.dropped_total;
   for (const a of view.actors) {
     const node = nodes.get(a.name);
     if (!node) continue;
@@ -293,7 +299,11 @@ function update(view) {
   $("summary").textContent = view.actors.length + " actors, " + view.connections.length +
     " connections";
   $("totals").textContent = "in " + perSecond(inRate) + " \\u00b7 out " + perSecond(outRate) +
-    " \\u00b7 " + number(handled) + " handled";
+    " \\u00b7 " + number(sums.created) + " created, " + number(sums.delivered) + " delivered, " +
+    number(sums.errors) + " errors, " + number(sums.filtered) + " filtered, " +
+    number(dropped) + " dropped, " + number(sums.lost) + " failed";
+  for (const key in sums) $("totals").setAttribute("data-" + key, sums[key]);
+  $("totals").setAttribute("data-dropped", dropped);
   $("totals").setAttribute("data-made", made);
   $("totals").setAttribute("data-handled", handled);
   $("updated").textContent = "updated " + new Date().toLocaleTimeString();

@@ -59,6 +59,22 @@ export interface ActorView {
   consumed_total: number;
   /** Events whose consume failed. */
   failed_total: number;
+  /**
+   * The stop report's accounting, as far as this actor goes: events it made
+   * (an input), delivered (an output), consumed after an `error` queue (an
+   * output), consumed without sending anything on, and lost (failed with no
+   * error queue). Their sums over the actors are the report's `created`,
+   * `delivered`, `errors`, `filtered` and `failed`.
+   */
+  created_total: number;
+  /** See `created_total`. */
+  delivered_total: number;
+  /** See `created_total`. */
+  errors_total: number;
+  /** See `created_total`. */
+  filtered_total: number;
+  /** See `created_total`. */
+  lost_total: number;
   /** Events consumed per second over the rate window. */
   consumed_rate: number;
   /** Events failed per second over the rate window. */
@@ -177,6 +193,11 @@ export function pipelineView(
       ready: actorStatus?.ready ?? false,
       consumed_total: figures?.consumed_total ?? 0,
       failed_total: figures?.failed_total ?? 0,
+      created_total: figures?.created_total ?? 0,
+      delivered_total: figures?.delivered_total ?? 0,
+      errors_total: figures?.errors_total ?? 0,
+      filtered_total: figures?.filtered_total ?? 0,
+      lost_total: figures?.lost_total ?? 0,
       consumed_rate: actorRates?.consumed_rate ?? 0,
       failed_rate: actorRates?.failed_rate ?? 0,
       consume_mean_seconds: histogram.count > 0

@@ -9,10 +9,10 @@ import assert from "node:assert/strict";
 import { type BrowserContext, chromium } from "playwright-core";
 import { AdminServer } from "../../admin/server.ts";
 import { Router } from "../../core/router.ts";
-import { eventually, numbered } from "../helpers.ts";
+import { Collector, eventually, numbered } from "../helpers.ts";
 import { Pass } from "../core/fixtures.ts";
 import { type Program, testWith } from "../requires.ts";
-import { fiftyActors } from "./support.ts";
+import { fiftyActors, Flaky } from "./support.ts";
 
 /** The browser: Debian's `chromium` package puts it in `/usr/bin`. */
 const CHROMIUM: Program = {
@@ -196,6 +196,51 @@ testWith(
       assert.equal(await page.locator("[data-queue]").count(), 2);
       await writing;
       assert.equal((await read).length, 3);
+    } finally {
+      await context.close();
+      await admin.close();
+      await router.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+testWith(
+  "the dashboard shows how often an actor restarted",
+  [CHROMIUM],
+  async ([chromiumPath]) => {
+    const dir = await Deno.makeTempDir({ prefix: "dashboard_test_" });
+    const router = new Router({ logLevel: "fatal", metricsIntervalMs: 0 });
+    router.register(new Flaky("input", 2));
+    const sink = router.register(new Collector("sink")) as Collector;
+    router.connect("input.outbox", "sink.inbox");
+    const admin = new AdminServer({ router, port: 0 });
+    await router.start();
+    const context = await launch(dir, chromiumPath!);
+    try {
+      await sink.waitFor(3);
+      const page = context.pages()[0] ?? await context.newPage();
+      await page.goto(admin.url);
+      const figures = page.locator('[data-actor="input"] .figures');
+      await eventually(
+        async () =>
+          await figures.getAttribute("data-restarts") === "2" || undefined,
+        "the input's 2 restarts drawn",
+        PATIENCE,
+      );
+      assert.match((await figures.textContent()) ?? "", /\b2 restarts\b/);
+      // The totals are the stop report's figures.
+      const totals = page.locator("#totals");
+      await eventually(
+        async () =>
+          await totals.getAttribute("data-delivered") === "3" || undefined,
+        "3 delivered in the totals",
+        PATIENCE,
+      );
+      assert.match(
+        (await totals.textContent()) ?? "",
+        /3 created, 3 delivered, 0 errors, 0 filtered, 0 dropped, 0 failed$/,
+      );
     } finally {
       await context.close();
       await admin.close();

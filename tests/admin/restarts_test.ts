@@ -1,34 +1,9 @@
 import assert from "node:assert/strict";
-import { Actor } from "../../core/actor.ts";
 import { Router } from "../../core/router.ts";
 import { AdminServer } from "../../admin/server.ts";
 import type { PipelineView } from "../../admin/pipeline.ts";
 import { Collector, eventually } from "../helpers.ts";
-
-/** An input whose first `crashes` runs send one event and then crash. */
-class Flaky extends Actor {
-  readonly kind = "input";
-  #runs = 0;
-  readonly #crashes: number;
-
-  constructor(name: string, crashes: number) {
-    super(name, { restart: { max: 5, withinMs: 60_000, backoffMs: 1 } }, {
-      inbound: [],
-    });
-    this.#crashes = crashes;
-  }
-
-  override async produce(signal: AbortSignal): Promise<void> {
-    const run = ++this.#runs;
-    await this.send({ header: {}, data: run });
-    if (run <= this.#crashes) throw new Error(`run ${run} lost its socket`);
-    if (!signal.aborted) {
-      await new Promise((done) =>
-        signal.addEventListener("abort", done, { once: true })
-      );
-    }
-  }
-}
+import { Flaky } from "./support.ts";
 
 Deno.test("the admin API and /metrics show an actor's restarts and its phase", async () => {
   const router = new Router({ metricsIntervalMs: 0 });

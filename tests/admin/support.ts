@@ -6,11 +6,40 @@
  */
 
 import http from "node:http";
+import { Actor } from "../../core/actor.ts";
 import { Router } from "../../core/router.ts";
 import { Generator } from "../../actors/input/generator.ts";
 import { Fanout } from "../../actors/flow/fanout.ts";
 import { Pass } from "../core/fixtures.ts";
 import { Collector } from "../helpers.ts";
+
+/**
+ * An input whose first `crashes` runs send one event (its run number) and
+ * then crash; the run after them sends one more and waits for the stop.
+ */
+export class Flaky extends Actor {
+  readonly kind = "input";
+  #runs = 0;
+  readonly #crashes: number;
+
+  constructor(name: string, crashes: number) {
+    super(name, { restart: { max: 5, withinMs: 60_000, backoffMs: 1 } }, {
+      inbound: [],
+    });
+    this.#crashes = crashes;
+  }
+
+  override async produce(signal: AbortSignal): Promise<void> {
+    const run = ++this.#runs;
+    await this.send({ header: {}, data: run });
+    if (run <= this.#crashes) throw new Error(`run ${run} lost its socket`);
+    if (!signal.aborted) {
+      await new Promise((done) =>
+        signal.addEventListener("abort", done, { once: true })
+      );
+    }
+  }
+}
 
 /** An output whose `health()` says what the test sets. */
 export class Unhealthy extends Collector {

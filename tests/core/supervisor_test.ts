@@ -513,6 +513,93 @@ Deno.test("A log actor that hangs cannot hold stop() past its bound, and the rep
   assert.equal(report.delivered, 3);
 });
 
+Deno.test("A metric actor that hangs cannot hold stop() past its bound, and the report names it", async () => {
+  class HangingMetrics extends Collector {
+    override consume(event: Event, context: Context): Promise<void> {
+      super.consume(event, context);
+      return new Promise(() => {});
+    }
+  }
+  const router = new Router({ logLevel: "fatal", metricsIntervalMs: 5 });
+  const metrics = router.registerMetricActor(
+    new HangingMetrics("metrics"),
+  ) as HangingMetrics;
+  router.register(listInput("input", numbered(3)));
+  router.register(new Collector("sink"));
+  router.connect("input.outbox", "sink.inbox");
+  await router.start();
+  await router.finished;
+  await metrics.waitFor(1);
+  const report = await stopWithinBound(router, 100);
+  assert.deepEqual(report.hung, [{ actor: "metrics", phase: "draining" }]);
+  assert.equal(report.delivered, 3);
+});
+
+Deno.test("A stop that times out aborts context.signal for the consume in flight, which then sends nothing on", async () => {
+  class Patient extends Actor {
+    readonly kind = "transform";
+    readonly started = Promise.withResolvers<void>();
+    reason: unknown;
+    sendRefused = false;
+
+    override async consume(event: Event, context: Context): Promise<void> {
+      this.started.resolve();
+      const { promise, resolve } = Promise.withResolvers<void>();
+      context.signal.addEventListener("abort", () => resolve(), {
+        once: true,
+      });
+      await promise;
+      this.reason = context.signal.reason;
+      try {
+        await context.send(event);
+      } catch {
+        this.sendRefused = true;
+      }
+    }
+  }
+  const router = new Router({ logLevel: "fatal" });
+  router.register(listInput("input", numbered(3)));
+  const patient = router.register(new Patient("patient")) as Patient;
+  const sink = router.register(new Collector("sink"));
+  router.connect("input.outbox", "patient.inbox");
+  router.connect("patient.outbox", "sink.inbox");
+  await router.start();
+  await patient.started.promise;
+  const report = await stopWithinBound(router, 50);
+  assert.ok(patient.reason !== undefined, "the signal aborted with a reason");
+  assert.equal(report.timedOut, true);
+  assert.deepEqual(sink.events, []);
+  assert.equal(report.delivered, 0);
+  assert.equal(report.abandoned, 3);
+  assert.equal(report.unaccounted, 0);
+});
+
+Deno.test("The last actor crashing for good does not hide the loss: what it held is counted as failed", async () => {
+  class Broken extends Collector {
+    override consume(): void {
+      throw new CrashError("broken sink");
+    }
+  }
+  const router = new Router({ logLevel: "fatal", crashStopTimeoutMs: 2000 });
+  router.register(listInput("input", numbered(5)));
+  router.register(
+    new Broken("sink", { restart: { max: 0, withinMs: 60_000, backoffMs: 1 } }),
+  );
+  router.connect("input.outbox", "sink.inbox");
+  await router.start();
+  await within(router.finished, 10_000, "the pipeline to stop by itself");
+  const report = await router.stop({ timeoutMs: 2000 });
+  assert.deepEqual(report.gaveUp, ["sink"]);
+  assert.equal(report.created, 5);
+  assert.equal(report.delivered, 0);
+  assert.equal(
+    report.failed + report.dropped + report.abandoned,
+    5,
+    `every event is counted as lost: ${JSON.stringify(report)}`,
+  );
+  assert.equal(report.unaccounted, 0);
+});
+
 Deno.test("Concurrent stop() calls share the earliest deadline and return the same report", async () => {
   const router = new Router({ logLevel: "fatal" });
   router.register(listInput("input", numbered(3)));

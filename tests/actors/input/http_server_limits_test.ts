@@ -249,3 +249,45 @@ Deno.test("http_server options: max_inflight_bytes must hold a body of max_body_
     [1000, 10, 60, 30, 67_108_864],
   );
 });
+
+Deno.test("http_server: 2,000 hostile clients (garbled heads, bodies cut short, silent closes) write a few log lines, not 2,000", async () => {
+  const router = new Router();
+  const logs = router.registerLogActor(new Collector("logs")) as Collector;
+  const web = router.register(
+    new HttpServer("web", { port: 0, body_timeout: 1 }),
+  ) as HttpServer;
+  const sink = router.register(new Collector("sink")) as Collector;
+  router.connect("web.orders", "sink.inbox");
+  await router.start();
+  const hostile = [
+    "NOT HTTP AT ALL\r\n\r\n",
+    head({ "Content-Length": 100 }) + '{"cut',
+    "",
+  ];
+  const clients = 2000;
+  try {
+    for (let c = 0; c < clients; c += 50) {
+      await Promise.all(Array.from({ length: 50 }, async (_, i) => {
+        const client = await RawClient.open(web.port, hostile[(c + i) % 3]);
+        await client.close();
+      }));
+    }
+    await pollUntil(
+      () => web.figures().connections,
+      (open) => open === 0,
+      "every hostile connection to close",
+    );
+    assert.equal(await postOrder(web.port, '{"good":1}'), 202);
+    await within(sink.waitFor(1), "the good event");
+  } finally {
+    await router.stop();
+  }
+  assert.deepEqual(sink.data(), [{ good: 1 }]);
+  assert.ok(web.figures().connections_total >= clients + 1);
+  assert.ok(
+    logs.events.length < 30,
+    `${logs.events.length} log lines: ${
+      JSON.stringify(logs.events.slice(0, 5).map((event) => event.data))
+    }`,
+  );
+});

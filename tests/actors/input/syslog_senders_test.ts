@@ -245,7 +245,16 @@ function forward(
           50,
         );
       } catch (error) {
-        throw new Error(`${(error as Error).message}\n${daemon.log()}`);
+        const failures = errors.events.slice(0, 3).map((event) =>
+          JSON.stringify(event.header.error)
+        );
+        throw new Error(
+          `${(error as Error).message}; ${errors.events.length} on error ${
+            failures.join(" ")
+          }; input figures ${JSON.stringify(tcp.figures())}\n${daemon.log()}${
+            senderStats(dir)
+          }`,
+        );
       }
       assert.deepEqual(errors.events, []);
       if (drops() > 0) {
@@ -258,6 +267,21 @@ function forward(
       await router.stop();
     }
   });
+}
+
+/**
+ * The last statistics rsyslog wrote (its `impstats` module, in the
+ * configuration of {@link rsyslogConfig}) about its forwarding action: what
+ * a failed test prints, so that events still in rsyslog's queue are told
+ * apart from events lost on the way. Empty for syslog-ng.
+ */
+function senderStats(dir: string): string {
+  try {
+    const lines = Deno.readTextFileSync(join(dir, "stats.log")).split("\n");
+    return lines.filter((line) => line.includes("omfwd")).slice(-4).join("\n");
+  } catch {
+    return "";
+  }
 }
 
 /**
@@ -385,6 +409,9 @@ function rsyslogConfig(input: string, dir: string, action: string): string {
   Deno.mkdirSync(join(dir, "work"));
   return `global(workDirectory="${join(dir, "work")}")
 module(load="imfile")
+module(load="impstats" interval="1" log.syslog="off" log.file="${
+    join(dir, "stats.log")
+  }")
 input(type="imfile" File="${input}" Tag="loadgen" Facility="local3" Severity="info"
       freshStartTail="off" ruleset="forward")
 ruleset(name="forward") {
@@ -416,8 +443,9 @@ testWith(
           dir,
           `action(type="omfwd" target="127.0.0.1" port="${port}" protocol="tcp"
          TCP_Framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format"
-         queue.type="LinkedList" queue.filename="fwd_compysition"
-         queue.saveOnShutdown="on" action.resumeRetryCount="-1")`,
+         queue.type="LinkedList" queue.size="100000" queue.filename="fwd_compysition"
+         queue.maxDiskSpace="1g" queue.saveOnShutdown="on"
+         action.resumeRetryCount="-1")`,
         ),
     );
     checkForwarded(forwarded, FROM_RSYSLOG, "omfwd over TCP");
