@@ -56,6 +56,24 @@ export const checkIntervalOption: z.ZodDefault<z.ZodNumber> = z.number().min(0)
     "Seconds between two checks, made at a write, that the path still names the open file: a file moved or removed under the actor (logrotate) is followed by a new one, a truncated one (logrotate's copytruncate) is counted from its new size. 0 checks before every batch.",
   );
 
+/** A line's end. */
+const NEWLINE_BYTES = new Uint8Array([10]);
+
+/**
+ * Whether the file at `path`, of `size` bytes (above 0), ends with a
+ * newline; `true` when it cannot be read (nothing to mend then).
+ */
+function endsWithNewline(path: string, size: number): boolean {
+  try {
+    using file = Deno.openSync(path, { read: true });
+    file.seekSync(size - 1, Deno.SeekMode.Start);
+    const last = new Uint8Array(1);
+    return file.readSync(last) !== 1 || last[0] === NEWLINE_BYTES[0];
+  } catch {
+    return true;
+  }
+}
+
 /** After a failed rotation, the next attempt waits this long, in ms. */
 const ROTATE_AGAIN_MS = 1000;
 
@@ -348,13 +366,23 @@ export class RotatingFile {
     }
   }
 
-  /** Makes `file` (just opened at the path) the open file. */
+  /**
+   * Makes `file` (just opened at the path) the open file. A regular file
+   * whose last line is unfinished (another writer, or a crash in the middle
+   * of a write) gets its newline first, so that the next line starts a line
+   * of its own.
+   */
   #adopt(file: Deno.FsFile): void {
     const info = file.statSync();
+    let size = info.size;
+    if (info.isFile && size > 0 && !endsWithNewline(this.path, size)) {
+      writeAllSync(file, NEWLINE_BYTES);
+      size++;
+    }
     this.#file = file;
     this.#ino = info.ino;
     this.#dev = info.dev;
-    this.#size = info.size;
+    this.#size = size;
     this.#regular = info.isFile;
     this.#reopen = false;
     this.#checkAt = performance.now() + this.#checkMs;

@@ -16,7 +16,11 @@ export const EXIT_CODES = {
   invalid: 1,
   /** Usage error: unknown command or option, missing argument. */
   usage: 2,
-  /** `run` stopped, but the drain timed out and queued events were lost. */
+  /**
+   * `run` stopped, but the drain timed out and queued events were lost, or
+   * an actor did not finish its teardown in time (an output may not have
+   * flushed and closed what it wrote).
+   */
   timedOut: 3,
   /** `plan --detailed-exitcode`: the plan has changes. */
   changes: 4,

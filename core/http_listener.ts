@@ -34,6 +34,7 @@
  * @module
  */
 
+import { isOutOfResources } from "./accept.ts";
 import { type ActorLog, describe } from "./actor.ts";
 
 /** The limits of an {@link HttpListener}. */
@@ -218,12 +219,18 @@ class RequestInfo implements HttpRequestInfo {
  * (Deno's graceful shutdown: at once without a request in flight, else once
  * answered) or `kill()` (at once, requests in flight included). Deno throws
  * an uncaught error when a connection is killed after `end()` or after it
- * closed, so `kill()` is only for connections with a request in flight that
- * were never ended, and the rest is ended.
+ * closed, so `kill()` is only for connections never ended that have a
+ * request in flight or a body left unread, and the rest is ended.
  */
 class Connection {
   /** Requests in flight (more than one only with HTTP/2). */
   active = 0;
+  /**
+   * The body of its last request when that was answered without reading
+   * it: Deno's engine reads the rest before the next request, or before a
+   * graceful close, for as long as the client takes to send it.
+   */
+  unreadBody: ReadableStream<Uint8Array> | undefined;
   /** Since when (ms) it is fresh or idle. */
   since: number;
   /** How it is being closed, if it is. */
@@ -269,6 +276,8 @@ class Connection {
   kill(): void {
     if (this.closing !== undefined) return;
     this.closing = "killed";
+    // Cancelled, an unread body does not reject unobserved.
+    this.unreadBody?.cancel().catch(() => {});
     this.#abort.abort();
   }
 
@@ -318,6 +327,13 @@ export class HttpListener {
   #fresh = new Set<Connection>();
   /** Kept-alive connections with no request in flight, idle longest first. */
   #idle = new Set<Connection>();
+  /**
+   * Connections whose last request was answered before its body was read,
+   * oldest first: killed when no next request came within the body timeout
+   * (a client that trickles a refused body), since ending them would wait
+   * for the whole body.
+   */
+  #unread = new Set<Connection>();
   /** Bodies being read, oldest first. */
   #readings = new Set<Reading>();
   #stopping = false;
@@ -429,6 +445,9 @@ export class HttpListener {
         if (this.#stopping) break;
         this.#figures.accept_errors_total++;
         this.#lastAcceptError = error;
+        // A connection its client reset before it was accepted: the next
+        // one may be fine.
+        if (!isOutOfResources(error)) continue;
         // Free a file handle: close the connection idle the longest.
         const victim = this.#oldestIdle(Date.now());
         if (victim !== undefined) {
@@ -446,7 +465,9 @@ export class HttpListener {
     // Drain: idle connections close now, busy ones once answered (in
     // #answered), so that they can still be killed meanwhile.
     for (const connection of this.#open) {
-      if (connection.active === 0) this.#close(connection, false);
+      if (connection.active === 0) {
+        this.#close(connection, connection.unreadBody !== undefined);
+      }
     }
     while (this.#open.size > 0) {
       await Promise.all([...this.#open].map((each) => each.finished));
@@ -480,11 +501,21 @@ export class HttpListener {
       this.#shed(victim);
     }
     const connection = new Connection(now, this.#readings);
-    const done = () => this.#answered(connection);
     const handler: EngineHandler = (request, info) => {
       if (connection.active++ === 0) {
-        if (!this.#fresh.delete(connection)) this.#idle.delete(connection);
+        this.#fresh.delete(connection);
+        this.#idle.delete(connection);
+        // A next request: the engine finished reading the last body.
+        if (this.#unread.delete(connection)) connection.unreadBody = undefined;
       }
+      // Deno's Request gives no body once answered: keep its stream, which
+      // stays unlocked when nobody read it.
+      const body = request.body;
+      const done = () =>
+        this.#answered(
+          connection,
+          body !== null && !body.locked ? body : undefined,
+        );
       info.completed.then(done, done);
       let url: URL;
       try {
@@ -518,15 +549,23 @@ export class HttpListener {
     this.#fresh.add(connection);
   }
 
-  /** A request of `connection` was answered (or failed). */
-  #answered(connection: Connection): void {
+  /**
+   * A request of `connection` was answered (or failed); `unreadBody` is its
+   * body when it was answered without reading it.
+   */
+  #answered(
+    connection: Connection,
+    unreadBody: ReadableStream<Uint8Array> | undefined,
+  ): void {
+    if (unreadBody !== undefined) connection.unreadBody = unreadBody;
     if (--connection.active > 0 || connection.closing !== undefined) return;
     if (this.#stopping) {
-      this.#close(connection, false);
+      this.#close(connection, connection.unreadBody !== undefined);
       return;
     }
     connection.since = Date.now();
-    this.#idle.add(connection);
+    if (connection.unreadBody !== undefined) this.#unread.add(connection);
+    else this.#idle.add(connection);
   }
 
   /** `connection` is closed. */
@@ -534,6 +573,7 @@ export class HttpListener {
     if (!this.#open.delete(connection)) return;
     this.#fresh.delete(connection);
     this.#idle.delete(connection);
+    this.#unread.delete(connection);
     this.#closing.delete(connection);
   }
 
@@ -566,6 +606,7 @@ export class HttpListener {
   #close(connection: Connection, kill: boolean): void {
     this.#fresh.delete(connection);
     this.#idle.delete(connection);
+    this.#unread.delete(connection);
     if (connection.closing !== undefined) return;
     this.#closing.add(connection);
     if (kill) connection.kill();
@@ -577,6 +618,7 @@ export class HttpListener {
     const now = Date.now();
     this.#expire(this.#fresh, now - this.#limits.headerTimeoutMs);
     this.#expire(this.#idle, now - this.#limits.idleTimeoutMs);
+    this.#expire(this.#unread, now - this.#limits.bodyTimeoutMs, true);
     const before = now - this.#limits.bodyTimeoutMs;
     for (const reading of this.#readings) {
       if (reading.since > before) break;
@@ -589,11 +631,15 @@ export class HttpListener {
     this.#report(now, false);
   }
 
-  #expire(connections: Set<Connection>, before: number): void {
+  /**
+   * Closes the connections of `connections` (oldest first) that are there
+   * since `before` or longer; kills them when `kill`.
+   */
+  #expire(connections: Set<Connection>, before: number, kill = false): void {
     for (const connection of connections) {
       if (connection.since > before) break;
       this.#figures.connections_timed_out_total++;
-      this.#close(connection, false);
+      this.#close(connection, kill);
     }
   }
 
@@ -606,7 +652,12 @@ export class HttpListener {
     const failed = figures.accept_errors_total - reported.acceptErrors;
     const shed = figures.connections_shed_total - reported.shed;
     const seconds = Math.max(1, Math.round((now - reported.at) / 1000));
-    if (failed > 0) {
+    if (failed > 0 && !isOutOfResources(this.#lastAcceptError)) {
+      this.#log.warn(
+        "{failed} connections failed before they were accepted in {seconds} s, reset by their clients ({error})",
+        { failed, seconds, error: describe(this.#lastAcceptError) },
+      );
+    } else if (failed > 0) {
       this.#log.error(
         "{failed} accepts failed in {seconds} s ({error}); closed {shed} idle connections and kept accepting",
         { failed, seconds, shed, error: describe(this.#lastAcceptError) },

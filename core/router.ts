@@ -92,7 +92,11 @@ export interface RouterOptions {
  * ```
  */
 export interface StartOptions {
-  /** Longest wait for every actor's `setup()`, in ms (default 30 000). */
+  /**
+   * Longest wait for every actor's `setup()`, in ms (default 30 000); also
+   * the longest a restart's teardown, and then its setup, may take before
+   * the restart counts as one more crash.
+   */
   timeoutMs?: number;
 }
 
@@ -458,7 +462,14 @@ export class Router {
         state,
         phase,
         restarts: actor.figures().restarts_total,
-        ...actor.health(),
+        ...(phase === "restarting"
+          ? { ready: false, reason: "It is restarting after a crash" }
+          : phase === "gave up"
+          ? {
+            ready: false,
+            reason: "It crashed more often than its restart policy allows",
+          }
+          : actor.health()),
       };
     }
     return { state: this.#state, actors };
@@ -622,6 +633,7 @@ export class Router {
             }
             : {}),
           onCrash: (crash) => this.#crashes.push(crash),
+          restartStepMs: timeoutMs,
           onGiveUp: (supervisor, error) => this.#onGiveUp(supervisor, error),
         }),
       );

@@ -492,7 +492,9 @@ export function retainTrackers(chunk: Event | readonly Event[]): void {
 /**
  * Hands batches of events to the consumer of a `ReadableStream`, one event
  * per chunk or one batch per chunk, and lets go of the delivery trackers of
- * a batch once the consumer read all of it and asks for more.
+ * a chunk once the consumer read it and asks for more: per event when the
+ * chunks are events (then a batch with trackers is handed out an event per
+ * pull), per batch when they are batches.
  *
  * @example
  * ```ts
@@ -516,7 +518,12 @@ export class EventReadable {
   #controller!: ReadableStreamDefaultController<Event | Event[]>;
   #batch: boolean;
   #tracks: boolean;
+  /** The batch handed out, from its first event whose tracker is held. */
   #held: Event[] | undefined;
+  /** Of `#held`, the events before this one were read and let go of. */
+  #released = 0;
+  /** Of `#held`, the events before this one were handed out. */
+  #handed = 0;
   #over = false;
 
   /**
@@ -555,14 +562,25 @@ export class EventReadable {
     this.#drop(describe(reason));
   }
 
-  async #pull(): Promise<void> {
+  #pull(): Promise<void> | undefined {
     const held = this.#held;
     if (held !== undefined) {
-      this.#held = undefined;
-      for (let i = 0; i < held.length; i++) {
+      // The consumer read what was handed out and asks for more.
+      for (let i = this.#released; i < this.#handed; i++) {
         (held[i] as TrackedEvent)[TRACKER]?.release();
       }
+      this.#released = this.#handed;
+      if (this.#handed < held.length) {
+        this.#controller.enqueue(held[this.#handed++]!);
+        return;
+      }
+      this.#held = undefined;
     }
+    return this.#pullBatch();
+  }
+
+  /** Hands out the next batch: whole, or its first event (see the class). */
+  async #pullBatch(): Promise<void> {
     let batch: Event[] | undefined;
     try {
       batch = await this.next();
@@ -581,9 +599,12 @@ export class EventReadable {
       this.#controller.close();
       return;
     }
-    if (this.#tracks) this.#held = batch;
     if (this.#batch) {
+      if (this.#tracks) this.#hold(batch, batch.length);
       this.#controller.enqueue(batch);
+    } else if (this.#tracks && batch.some(isTracked)) {
+      this.#hold(batch, 1);
+      this.#controller.enqueue(batch[0]!);
     } else {
       for (let i = 0; i < batch.length; i++) {
         this.#controller.enqueue(batch[i]!);
@@ -591,11 +612,24 @@ export class EventReadable {
     }
   }
 
+  /** Holds the trackers of `batch`, of which `handed` events are handed out. */
+  #hold(batch: Event[], handed: number): void {
+    this.#held = batch;
+    this.#released = 0;
+    this.#handed = handed;
+  }
+
+  /** Fails the trackers held: of events not handed out, or not read yet. */
   #drop(reason: string): void {
     const held = this.#held;
     this.#held = undefined;
-    if (held !== undefined) failTrackers(held, reason);
+    if (held !== undefined) failTrackers(held.slice(this.#released), reason);
   }
+}
+
+/** Whether `event` carries a delivery tracker. */
+function isTracked(event: Event): boolean {
+  return (event as TrackedEvent)[TRACKER] !== undefined;
 }
 
 /** The stream {@link toTransformStream} makes. */

@@ -106,6 +106,12 @@ export interface SupervisorHooks {
   onCrash?(crash: Crash): void;
   /** The actor crashed more often than its policy allows: stop the pipeline. */
   onGiveUp?(supervisor: Supervisor, error: unknown): void;
+  /**
+   * The longest a restart's teardown, and then its setup, may take, in ms
+   * (default 30 000, the router's start timeout): past it, the restart
+   * counts as one more crash.
+   */
+  restartStepMs?: number;
 }
 
 /** The store that tells `this.send` which `consume` call it is in. */
@@ -122,6 +128,9 @@ const GIVE_UP_MESSAGE = "it crashed more often than its restart policy allows";
 
 /** How long the other loops of a crashed actor may finish their batch, in ms. */
 const CRASH_GRACE_MS = 2000;
+
+/** The default of {@link SupervisorHooks.restartStepMs}, in ms. */
+const DEFAULT_RESTART_STEP_MS = 30_000;
 
 /** The longest backoff before a restart, in ms. */
 const MAX_RESTART_BACKOFF_MS = 30_000;
@@ -810,13 +819,13 @@ export class Supervisor implements ActorRuntime {
       return false;
     }
     try {
-      await this.#whileNotAbandoned(this.actor.teardown());
+      await this.#restartStep("teardown", this.actor.teardown());
       const backoff = Math.min(
         MAX_RESTART_BACKOFF_MS,
         this.actor.restart.backoffMs * 2 ** (this.#crashTimes.length - 1),
       );
       if (!await sleep(backoff, this.#abandon.signal)) return false;
-      await this.#whileNotAbandoned(this.actor.setup());
+      await this.#restartStep("setup", this.actor.setup());
     } catch (error) {
       // Counts as one more crash: try again, or give up.
       return await this.#recover(new Incarnation(), error);
@@ -834,6 +843,37 @@ export class Supervisor implements ActorRuntime {
     this.#crashTimes = this.#crashTimes.filter((time) => now - time < withinMs);
     this.#crashTimes.push(now);
     return this.#crashTimes.length <= max;
+  }
+
+  /**
+   * Waits for the teardown or the setup of a restart, or until the actor is
+   * abandoned; rejects with a {@link CrashError} when it takes longer than
+   * {@link SupervisorHooks.restartStepMs}, so that a setup that hangs does
+   * not keep the actor restarting for ever.
+   */
+  async #restartStep(
+    step: "teardown" | "setup",
+    promise: void | Promise<void>,
+  ): Promise<void> {
+    if (promise === undefined) return;
+    const limitMs = this.#hooks.restartStepMs ?? DEFAULT_RESTART_STEP_MS;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new CrashError(
+              `Actor "${this.actor.name}" did not finish its ${step} within ${limitMs} ms while it restarted`,
+            ),
+          ),
+        limitMs,
+      );
+    });
+    try {
+      await Promise.race([this.#whileNotAbandoned(promise), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Resolves with `promise`, or at once when the actor is abandoned. */

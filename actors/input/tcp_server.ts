@@ -13,6 +13,7 @@ import {
   describe,
   sleep,
 } from "../../core/actor.ts";
+import { isOutOfResources } from "../../core/accept.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import {
   CodecSchema,
@@ -299,7 +300,9 @@ export class TcpServer extends Actor {
         } catch (error) {
           if (signal.aborted || this.#listener === undefined) break;
           this.#acceptFailed.note({ error: describe(error) });
-          if (!await sleep(100, signal)) break;
+          // Out of file handles: wait for some to free. Any other error
+          // is one connection's (reset by its client before the accept).
+          if (isOutOfResources(error) && !await sleep(100, signal)) break;
           continue;
         }
         const remote = address(conn.remoteAddr);

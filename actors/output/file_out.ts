@@ -18,7 +18,7 @@ export const FileOutOptions = z.strictObject({
     "The file to append to; made when missing (its directory must exist).",
   ),
   format: z.enum(["lines", "ndjson"]).default("lines").describe(
-    'How each event becomes a line: "lines" writes string data as it is, bytes as they are and other data as JSON; "ndjson" writes the data as JSON, strings included.',
+    'How each event becomes a line: "lines" writes string data as it is (a string holding "\\n" makes several lines), bytes as they are and other data as JSON; "ndjson" writes the data as JSON, strings included, so that each event is exactly one line.',
   ),
   max_bytes: z.number().int().min(1).optional().describe(
     "Rotate the file before a line would make it larger than this many bytes (a longer line gets a file of its own); without it, the file is never rotated.",
@@ -113,6 +113,13 @@ export const fileOut: ActorSpec<FileOutOptions> = {
 };
 
 const NEWLINE = 10;
+
+/**
+ * The most characters of a batch's lines gathered in one string before
+ * they are encoded: a batch of 512 lines of 1 MiB would go past V8's
+ * longest string (about 512 Mi characters).
+ */
+const MAX_PENDING_CHARS = 1 << 20;
 
 /**
  * A synchronous write that takes longer than this many milliseconds moves
@@ -262,6 +269,10 @@ export class FileOut extends RotatingFileActor {
         ends.push(bytes.length);
       } else {
         pending += text + "\n";
+        if (pending.length > MAX_PENDING_CHARS) {
+          bytes.addText(pending);
+          pending = "";
+        }
       }
     }
     if (pending !== "") bytes.addText(pending);

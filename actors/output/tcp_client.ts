@@ -33,7 +33,7 @@ export const TcpClientOptions = z.strictObject({
   ),
   framing: z.enum(["newline", "length", "octet_counting"]).default("newline")
     .describe(
-      'How events are delimited: "newline" writes each one followed by "\\n"; "length" writes a 4-byte big-endian length, then the bytes; "octet_counting" writes the length in decimal digits and a space, then the bytes (RFC 6587, what syslog receivers expect over TCP).',
+      'How events are delimited: "newline" writes each one followed by "\\n" (string data holding "\\n" makes several frames: encode such data as JSON first, or use "length" or "octet_counting"); "length" writes a 4-byte big-endian length, then the bytes; "octet_counting" writes the length in decimal digits and a space, then the bytes (RFC 6587, what syslog receivers expect over TCP).',
     ),
   ...tcpReconnectFields(10_000),
   max_wait: z.number().positive().optional().describe(

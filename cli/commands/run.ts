@@ -118,7 +118,10 @@ async function main(args: string[], exit: Exit): Promise<number> {
 
   let loaded;
   try {
-    loaded = await loadPipeline(file, { routerOptions: { logLevel } });
+    loaded = await loadPipeline(file, {
+      // A stop after an actor gave up drains as long as a signal's stop.
+      routerOptions: { logLevel, crashStopTimeoutMs: timeoutMs },
+    });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     err(configErrorText(error));
@@ -165,13 +168,26 @@ async function main(args: string[], exit: Exit): Promise<number> {
     );
   });
 
+  const started = performance.now();
+  const starting = router.start();
+  // A signal while actors set up stops the start (by the drain timeout).
+  const startStopped = await Promise.race([
+    starting.then(() => undefined, () => undefined),
+    stopping.promise,
+  ]);
+  if (startStopped !== undefined) {
+    notice(`Stopping on ${startStopped} while starting`);
+    const report = await router.stop({ timeoutMs });
+    await starting.catch(() => {});
+    printReport(report, startStopped, elapsedSince(started), notice);
+    return exitCodeOf(report);
+  }
   try {
-    await router.start();
+    await starting;
   } catch (error) {
     notice(`Cannot start "${file}": ${errorMessage(error)}`, "error");
     return EXIT_CODES.invalid;
   }
-  const started = performance.now();
   notice(
     `Running "${file}": ${plural(config.actors.length, "actor")}, ${
       plural(config.connections.length, "connection")
@@ -222,9 +238,24 @@ async function main(args: string[], exit: Exit): Promise<number> {
   const report = await router.stop({ timeoutMs });
   await admin?.close();
   status?.stop();
-  printReport(report, reason, (performance.now() - started) / 1000, notice);
+  printReport(report, reason, elapsedSince(started), notice);
+  return exitCodeOf(report);
+}
+
+/**
+ * The exit code of a `run` that stopped with `report`: crashed, timed out
+ * (the drain, or an actor's teardown), or ok.
+ */
+function exitCodeOf(report: StopReport): number {
   if (report.gaveUp.length > 0) return EXIT_CODES.crashed;
-  return report.timedOut ? EXIT_CODES.timedOut : EXIT_CODES.ok;
+  return report.timedOut || report.hung.length > 0
+    ? EXIT_CODES.timedOut
+    : EXIT_CODES.ok;
+}
+
+/** Seconds since `started`, a `performance.now()`. */
+function elapsedSince(started: number): number {
+  return (performance.now() - started) / 1000;
 }
 
 /**
@@ -283,13 +314,15 @@ function printReport(
     abandoned: report.abandoned,
     discarded: report.discarded,
   };
+  // Copies (fanout) are printed when there are some: with them, created +
+  // copies = delivered + errors + filtered + dropped + failed + abandoned.
+  const printed = Object.entries(figures).map(([name, count]) =>
+    `${count} ${name}`
+  );
+  if (report.copies > 0) printed.splice(1, 0, `${report.copies} copies`);
   const summary = `Stopped (${
     reason === "finished" ? "the pipeline finished" : reason
-  }) after ${elapsed.toFixed(1)} s: ${
-    Object.entries(figures).map(([name, count]) => `${count} ${name}`).join(
-      ", ",
-    )
-  }`;
+  }) after ${elapsed.toFixed(1)} s: ${printed.join(", ")}`;
   const lines = [summary];
   if (report.gaveUp.length > 0) {
     lines.push(
@@ -336,6 +369,7 @@ function printReport(
   notice(lines.join("\n"), problem ? "warning" : "info", {
     report: {
       ...figures,
+      copies: report.copies,
       timedOut: report.timedOut,
       queued: report.queued,
       hung: report.hung,

@@ -329,3 +329,87 @@ Deno.test("HttpListener out of file handles logs at most once a second, resumes 
     await server.finish();
   }
 });
+
+/**
+ * Opens `count` connections to 127.0.0.1:`port` and resets each (TCP RST)
+ * as soon as it is made, from a Node process, as a port scanner does. It
+ * runs synchronously: the event loop of this process is blocked meanwhile,
+ * so the connections are reset while they wait in the listen backlog.
+ */
+function resetConnectionsWhileBlocked(port: number, count: number): void {
+  const script = `
+    const net = require("node:net");
+    let left = ${count};
+    for (let i = 0; i < ${count}; i++) {
+      const socket = net.connect(${port}, "127.0.0.1", () => socket.resetAndDestroy());
+      socket.on("error", () => {});
+      socket.on("close", () => { if (--left === 0) process.exit(0); });
+    }`;
+  const { code, stderr } = new Deno.Command("node", {
+    args: ["-e", script],
+    stderr: "piped",
+  }).outputSync();
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+}
+
+Deno.test("HttpListener skips connections reset before they were accepted: no idle connection is shed and the next is answered", async () => {
+  const listener = listen({ maxConnections: 10 });
+  const port = listener.addr.port;
+  const kept = await RawClient.open(port, get("/first"));
+  try {
+    await within(
+      kept.until((text) => text.includes("answered /first")),
+      GIVE_UP_MS,
+      "the first answer",
+    );
+    resetConnectionsWhileBlocked(port, 50);
+    await pollUntil(
+      () => listener.figures().accept_errors_total,
+      (errors) => errors > 0,
+      "the reset connections to fail their accept",
+    );
+    const response = await fetch(`http://127.0.0.1:${port}/next`);
+    assert.equal(await response.text(), "answered /next");
+    assert.equal(kept.ended, false, "the idle client was not closed");
+    assert.equal(listener.figures().connections_shed_total, 0);
+    await kept.write(get("/again"));
+    await within(
+      kept.until((text) => text.includes("answered /again")),
+      GIVE_UP_MS,
+      "the kept-alive client's second answer",
+    );
+  } finally {
+    await kept.close();
+    await listener.shutdown();
+  }
+});
+
+Deno.test("HttpListener closes a connection answered before its body was read, however the client trickles the body", async () => {
+  const listener = listen(
+    { idleTimeoutMs: 50, headerTimeoutMs: 50, bodyTimeoutMs: 50 },
+    () => new Response("too large", { status: 413 }),
+  );
+  const client = await RawClient.open(
+    listener.addr.port,
+    "POST /big HTTP/1.1\r\nHost: test\r\nContent-Length: 100000000\r\n\r\nx",
+  );
+  const trickling = (async () => {
+    for (let i = 0; i < 400 && !client.ended; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      await client.write("x");
+    }
+  })();
+  try {
+    const text = await within(client.closed, GIVE_UP_MS, "the close");
+    assert.equal(statusOf(text), 413);
+    await trickling;
+    await pollUntil(
+      () => listener.figures().connections,
+      (open) => open === 0,
+      "the connection to be gone",
+    );
+  } finally {
+    await client.close();
+    await within(listener.shutdown(), GIVE_UP_MS, "the shutdown");
+  }
+});

@@ -404,6 +404,44 @@ Deno.test("delivery tracking: a tracker completes only once the readable's consu
   assert.deepEqual(sink.data(), [1, 2, 3]);
 });
 
+Deno.test("delivery tracking per event: a consumer that reads 2,000 of 3,000 events one by one and cancels fails only the trackers of the events it did not ask past", async () => {
+  const { events, trackers } = trackedEvents(3000);
+  const stream = toTransformStream(new Pass("pass"));
+  const writer = stream.writable.getWriter();
+  let written = 0;
+  const writing = (async () => {
+    for (const event of events) {
+      try {
+        await writer.write(event);
+      } catch {
+        return;
+      }
+      written++;
+    }
+  })();
+  const reader = stream.readable.getReader();
+  for (let n = 1; n <= 2000; n++) {
+    const { value } = await reader.read();
+    assert.equal((value as Event).data, n);
+  }
+  await reader.cancel("enough");
+  await writing;
+  await stream.finished.catch(() => {});
+  const settled = await Promise.all(
+    trackers.slice(0, written).map((tracker) =>
+      tracker.done.then(() => "done", () => "failed")
+    ),
+  );
+  // Read and asked past: done. The 2,000th was read, but nothing was asked
+  // after it: it may not have been handled, so it fails with the rest.
+  assert.ok(written > 2000, `${written} written`);
+  assert.deepEqual(settled.slice(0, 1999), Array(1999).fill("done"));
+  assert.deepEqual(
+    settled.slice(1999),
+    Array(written - 1999).fill("failed"),
+  );
+});
+
 Deno.test("an event waiting in a writable's own queue keeps its tracker waiting (the stage before may let go of it), and fails it when the stream is aborted", async () => {
   const ready = Promise.withResolvers<void>();
   class SlowSetup extends Pass {

@@ -466,6 +466,50 @@ Deno.test("stop() during a setup that hangs returns within its bound, start() re
   assert.equal(router.status().state, "stopped");
 });
 
+Deno.test("A restart whose setup hangs counts as one more crash after the start timeout: not ready meanwhile, then the pipeline gives up", async () => {
+  class HangsOnRestart extends Actor {
+    readonly kind = "input";
+    setups = 0;
+    constructor(name: string) {
+      super(name, { restart: { max: 1, withinMs: 60_000, backoffMs: 1 } }, {
+        inbound: [],
+      });
+    }
+    override setup(): Promise<void> {
+      return ++this.setups === 1 ? Promise.resolve() : new Promise(() => {});
+    }
+    override async produce(): Promise<void> {
+      await this.send({ header: {}, data: this.setups });
+      throw new Error("lost its socket");
+    }
+  }
+  const router = new Router({ logLevel: "fatal", crashStopTimeoutMs: 1000 });
+  const input = router.register(new HangsOnRestart("input")) as HangsOnRestart;
+  const sink = router.register(new Collector("sink"));
+  router.connect("input.outbox", "sink.inbox");
+  await router.start({ timeoutMs: 200 });
+  await until(() => input.setups === 2, "the restart's setup");
+  assert.deepEqual(
+    router.status().actors.input,
+    {
+      state: "running",
+      phase: "restarting",
+      restarts: 0,
+      ready: false,
+      reason: "It is restarting after a crash",
+    },
+  );
+  await within(router.finished, 10_000, "the pipeline to give up");
+  const report = await router.stop({ timeoutMs: 1000 });
+  assert.deepEqual(report.gaveUp, ["input"]);
+  assert.deepEqual(report.crashed.map(({ error }) => error), [
+    "Error: lost its socket",
+    'CrashError: Actor "input" did not finish its setup within 200 ms while it restarted',
+  ]);
+  assert.deepEqual(sink.data(), [1]);
+  assert.equal(report.unaccounted, 0);
+});
+
 Deno.test("start() that fails tears down what it set up, waiting for each teardown", async () => {
   class SlowTeardown extends Collector {
     tornDown = false;

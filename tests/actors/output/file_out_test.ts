@@ -84,6 +84,23 @@ Deno.test("file_out appends lines: string data and bytes as they are, other data
   });
 });
 
+Deno.test("file_out starts a line of its own after a file whose last line is unfinished", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/out.log`;
+    await Deno.writeTextFile(path, "line A\npartial line");
+    const { report } = await runStage(
+      new FileOut("file", { path }),
+      sequenced(["new 1", "new 2"]),
+      [],
+    );
+    assert.equal(report.delivered, 2);
+    assert.equal(
+      await Deno.readTextFile(path),
+      "line A\npartial line\nnew 1\nnew 2\n",
+    );
+  });
+});
+
 Deno.test("file_out ndjson writes every data as JSON, strings included", async () => {
   await withTempDir(async (dir) => {
     const path = `${dir}/out.ndjson`;
