@@ -42,6 +42,15 @@ export {
   yieldToEventLoop,
 } from "./core/actor.ts";
 export {
+  DEFAULT_BUFFER_FSYNC,
+  DEFAULT_BUFFER_MAX_BYTES,
+  DISK_WHEN_FULL,
+  type DiskBufferFigures,
+  type DiskBufferOptions,
+  type DiskWhenFull,
+  type FsyncPolicy,
+} from "./core/disk_buffer.ts";
+export {
   copyEvent,
   createEvent,
   type Event,

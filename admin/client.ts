@@ -258,20 +258,43 @@ export function formatTop(view: PipelineView, width = 120): string {
     new Set([3, 4, 5, 6, 7]),
   ));
   lines.push("");
+  // A column for disk buffers, when a connection has one.
+  const disk = view.connections.some((connection) =>
+    connection.disk_events !== undefined
+  );
   const queueRows = view.connections.map((connection) => [
     `${connection.from} -> ${connection.to}`,
     bar(connection.fill, 10),
     `${Math.round(connection.fill * 100)}%`,
     `${connection.depth}/${connection.capacity}`,
+    ...(disk
+      ? [
+        connection.disk_events === undefined
+          ? ""
+          : `${count(connection.disk_events)} (${
+            bytes(connection.disk_bytes ?? 0)
+          })`,
+      ]
+      : []),
     perSecond(connection.in_rate),
     perSecond(connection.out_rate),
     count(connection.in_total),
     count(connection.dropped_total),
   ]);
   lines.push(...table(
-    ["QUEUE", "FILL", "", "DEPTH", "IN/S", "OUT/S", "IN", "DROPPED"],
+    [
+      "QUEUE",
+      "FILL",
+      "",
+      "DEPTH",
+      ...(disk ? ["ON DISK"] : []),
+      "IN/S",
+      "OUT/S",
+      "IN",
+      "DROPPED",
+    ],
     queueRows,
-    new Set([2, 3, 4, 5, 6, 7]),
+    new Set(disk ? [2, 3, 4, 5, 6, 7, 8] : [2, 3, 4, 5, 6, 7]),
   ));
   return lines.map((line) => line.slice(0, width).trimEnd()).join("\n") +
     "\n";
@@ -336,6 +359,28 @@ export function perSecond(value: number): string {
  */
 export function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+/**
+ * A size in bytes for a terminal: `512 B`, `3.4 KiB`, `120 MiB`, `1.0 GiB`.
+ *
+ * @example
+ * ```ts
+ * import { bytes } from "./client.ts";
+ * bytes(3_500_000); // "3.3 MiB"
+ * ```
+ */
+export function bytes(value: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let unit = 0;
+  let size = value;
+  while (size >= 1024 && unit < units.length - 1) {
+    size /= 1024;
+    unit++;
+  }
+  return unit === 0
+    ? `${size} B`
+    : `${size.toFixed(size < 10 ? 1 : 0)} ${units[unit]}`;
 }
 
 /**

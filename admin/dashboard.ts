@@ -285,13 +285,16 @@ function update(view) {
     if (!edge) continue;
     const fill = Math.max(0, Math.min(1, c.fill));
     const lvl = level(fill);
-    edge.rate.textContent = perSecond(c.in_rate) + "  " + number(c.depth) + "/" + number(c.capacity);
+    const disk = c.disk_events === undefined ? "" : " +" + number(c.disk_events) + " on disk";
+    edge.rate.textContent = perSecond(c.in_rate) + "  " + number(c.depth) + "/" + number(c.capacity) + disk;
     edge.fill.setAttribute("width", String((LABEL_W - 12) * fill));
     edge.fill.setAttribute("class", "fill " + lvl);
     edge.path.setAttribute("class", "edge" + (c.dropped_total > 0 ? " bad" : lvl === "ok" ? "" : " " + lvl));
     edge.title.textContent = c.from + " \\u2192 " + c.to + "\\n" + c.depth + " of " +
       c.capacity + " held, " + perSecond(c.in_rate) + " in, " + perSecond(c.out_rate) +
-      " out, " + c.in_total + " in total, " + c.dropped_total + " dropped\\nClick to tap";
+      " out, " + c.in_total + " in total, " + c.dropped_total + " dropped" +
+      (c.disk_events === undefined ? "" : ", " + c.disk_events + " on disk (" + c.disk_bytes + " bytes)") +
+      "\\nClick to tap";
     edge.g.setAttribute("data-in-total", c.in_total);
   }
   $("state").textContent = view.state;

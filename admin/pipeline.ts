@@ -103,6 +103,10 @@ export interface ConnectionView extends QueueRates {
   out_total: number;
   /** Events it dropped. */
   dropped_total: number;
+  /** With a disk buffer: events on disk waiting to be read back. */
+  disk_events?: number;
+  /** With a disk buffer: bytes of its files. */
+  disk_bytes?: number;
 }
 
 /** What `GET /api/pipeline` returns. */
@@ -220,7 +224,7 @@ export function pipelineView(
     if (target === undefined || queue === undefined) continue;
     const figures = queue.figures();
     const queueRates = rates.actors[target.name]?.queues[queueName] ?? noRates;
-    connections.push({
+    const view: ConnectionView = {
       from,
       to,
       depth: figures.depth,
@@ -230,7 +234,12 @@ export function pipelineView(
       out_total: figures.out_total,
       dropped_total: figures.dropped_total,
       ...queueRates,
-    });
+    };
+    if (figures.disk_events !== undefined) {
+      view.disk_events = figures.disk_events;
+      view.disk_bytes = figures.disk_bytes ?? 0;
+    }
+    connections.push(view);
   }
   return {
     time: metrics.time,

@@ -66,6 +66,35 @@ const QUEUE_FAMILIES: Record<
   },
   depth: { help: "Events held by the queue now.", type: "gauge" },
   capacity: { help: "Most events the queue holds at once.", type: "gauge" },
+  disk_events: {
+    help: "Events in the queue's disk buffer, waiting to be read back.",
+    type: "gauge",
+  },
+  disk_bytes: { help: "Bytes of the disk buffer's files.", type: "gauge" },
+  disk_max_bytes: {
+    help: "Most bytes the disk buffer's files may take.",
+    type: "gauge",
+  },
+  disk_written_total: {
+    help: "Events written to the disk buffer.",
+    type: "counter",
+  },
+  disk_read_total: {
+    help: "Events read back from the disk buffer.",
+    type: "counter",
+  },
+  disk_recovered_total: {
+    help: "Events a previous run left in the disk buffer, found at start.",
+    type: "counter",
+  },
+  disk_corrupt_total: {
+    help: "Corrupt records skipped in the disk buffer.",
+    type: "counter",
+  },
+  disk_errors_total: {
+    help: "Failed reads and writes of the disk buffer's files.",
+    type: "counter",
+  },
 };
 
 /** Help of the actor figures every actor has. */

@@ -3,7 +3,7 @@
  * process, and prints their figures beside their baselines. Without a
  * scenario it runs all but `soak`; `deno task bench soak --minutes 2` runs
  * the soak alone (`--every S`: seconds between its RSS lines). Scenarios: pipeline, cli, latency, slow, streams, tcp,
- * http, syslog, nats, soak. `--rounds N` (default 5) sets the rounds of each
+ * http, syslog, disk_buffer, nats, soak. `--rounds N` (default 5) sets the rounds of each
  * comparison with a baseline. Figures only; it asserts nothing about time.
  *
  * @module
@@ -334,6 +334,48 @@ async function syslog(): Promise<void> {
   );
 }
 
+async function diskBuffer(): Promise<void> {
+  const mib = (result: Result) => Number(result.mib_per_second).toFixed(1);
+  console.log(
+    "\nDisk buffers: file_in (1,000,000 lines of ~100 bytes of JSON) -> a connection with a disk buffer",
+  );
+  const diskRuns = await alternate("disk_buffer.ts", ["through", "file_out"]);
+  const [through, fileToFile] = diskRuns.medians;
+  /** `write` then `replay` sharing a directory: what one run left, the next replays. */
+  async function writeThenReplay(): Promise<[Result, Result]> {
+    const dir = await Deno.makeTempDir({ prefix: "compysition_bench_" });
+    const write = await run("disk_buffer.ts", [
+      "--scenario",
+      "write",
+      "--dir",
+      dir,
+    ]);
+    return [
+      write,
+      await run("disk_buffer.ts", ["--scenario", "replay", "--dir", dir]),
+    ];
+  }
+  const spills: [Result, Result][] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    spills.push(await writeThenReplay());
+  }
+  const written = median(spills.map(([write]) => write));
+  const replayed = median(spills.map(([, replay]) => replay));
+  console.log(`${line(fileToFile!)}  ${mib(fileToFile!)} MiB/s read`);
+  console.log(`${line(through!)}  ${mib(through!)} MiB/s read`);
+  console.log(`${line(written!)}  ${mib(written!)} MiB/s to disk`);
+  console.log(`${line(replayed!)}  ${mib(replayed!)} MiB/s from disk`);
+  console.log(
+    `a disk buffer on a connection runs at ${
+      diskRuns.ratio.toFixed(2)
+    }x the file -> file rate (median ratio of a round); the disk takes events at ${
+      (written!.events_per_second / fileToFile!.events_per_second).toFixed(1)
+    }x it while the output is down, and replays them into file_out at ${
+      (replayed!.events_per_second / fileToFile!.events_per_second).toFixed(2)
+    }x it`,
+  );
+}
+
 async function nats(): Promise<void> {
   console.log(
     "\nNATS JetStream: worker processes (nats_in -> jsonata -> file_out), 100,000 messages each run",
@@ -380,6 +422,7 @@ const scenarios: Record<string, () => Promise<void>> = {
   tcp,
   http,
   syslog,
+  disk_buffer: diskBuffer,
   nats,
   soak,
 };

@@ -19,9 +19,16 @@ import { queueOptionProblems, type QueueOptions } from "./queue.ts";
  * ```ts
  * import type { ConnectionOptions } from "./graph.ts";
  * const options: ConnectionOptions = { capacity: 10, whenFull: "drop_oldest" };
+ * const buffered: ConnectionOptions = {
+ *   capacity: 1000,
+ *   buffer: { type: "disk", maxBytes: 1024 ** 3, whenFull: "block" },
+ * };
  * ```
  */
-export type ConnectionOptions = Pick<QueueOptions, "capacity" | "whenFull">;
+export type ConnectionOptions = Pick<
+  QueueOptions,
+  "capacity" | "whenFull" | "buffer"
+>;
 
 /**
  * One `from -> to` connection as made by `Router.connect`.

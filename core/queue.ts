@@ -10,6 +10,14 @@
  * @module
  */
 
+import type { ActorLog } from "./actor.ts";
+import {
+  DISK_RETRY_MS,
+  DiskBuffer,
+  type DiskBufferFigures,
+  type DiskBufferOptions,
+  diskBufferProblems,
+} from "./disk_buffer.ts";
 import { quoteList } from "./errors.ts";
 import { type Event, isEvent, whyNotEvent } from "./event.ts";
 import { failTrackers } from "./tracking.ts";
@@ -86,9 +94,9 @@ const GATHER_LIMIT = 2 * MAX_BATCH;
  * ```
  */
 export function queueOptionProblems(
-  options: Pick<QueueOptions, "capacity" | "whenFull">,
+  options: Pick<QueueOptions, "capacity" | "whenFull" | "buffer">,
 ): string[] {
-  const { capacity, whenFull } = options;
+  const { capacity, whenFull, buffer } = options;
   const problems: string[] = [];
   if (capacity !== undefined && (!Number.isInteger(capacity) || capacity < 1)) {
     problems.push(
@@ -100,13 +108,21 @@ export function queueOptionProblems(
       `whenFull must be one of ${quoteList(WHEN_FULL)}, got "${whenFull}"`,
     );
   }
+  if (buffer !== undefined) {
+    problems.push(...diskBufferProblems(buffer));
+    if (whenFull !== undefined) {
+      problems.push(
+        "whenFull does not apply to a queue with a disk buffer: events wait on disk; set buffer.whenFull for when the disk is full",
+      );
+    }
+  }
   return problems;
 }
 
 /**
- * The queue settings (`capacity`, `whenFull`) that `from` sets, leaving out
- * those it leaves undefined, so that spreading them over defaults keeps the
- * defaults.
+ * The queue settings (`capacity`, `whenFull`, `buffer`) that `from` sets,
+ * leaving out those it leaves undefined, so that spreading them over
+ * defaults keeps the defaults.
  *
  * @example
  * ```ts
@@ -115,11 +131,16 @@ export function queueOptionProblems(
  * ```
  */
 export function queueSettings(
-  from: { capacity?: number | undefined; whenFull?: WhenFull | undefined },
-): Pick<QueueOptions, "capacity" | "whenFull"> {
-  const settings: Pick<QueueOptions, "capacity" | "whenFull"> = {};
+  from: {
+    capacity?: number | undefined;
+    whenFull?: WhenFull | undefined;
+    buffer?: DiskBufferOptions | undefined;
+  },
+): Pick<QueueOptions, "capacity" | "whenFull" | "buffer"> {
+  const settings: Pick<QueueOptions, "capacity" | "whenFull" | "buffer"> = {};
   if (from.capacity !== undefined) settings.capacity = from.capacity;
   if (from.whenFull !== undefined) settings.whenFull = from.whenFull;
+  if (from.buffer !== undefined) settings.buffer = from.buffer;
   return settings;
 }
 
@@ -135,7 +156,10 @@ export function queueSettings(
  * actor's `error` queue or lost), and `depth` the events held: queued plus
  * handed to the consumer and not finished yet (never more than `capacity`).
  * `discarded_total` counts values written that were not events; they never
- * count as `in`.
+ * count as `in`. A queue with a disk buffer adds the buffer's figures
+ * ({@link DiskBufferFigures}); events on disk are not in `depth`, and its
+ * counters add up as
+ * `in_total + disk_recovered_total = out_total + dropped_total + failed_total + depth + disk_events`.
  *
  * For an outbound queue, `in_total` counts events sent, `out_total` events
  * the connected queue took, `dropped_total` events sent while it was not
@@ -152,7 +176,7 @@ export function queueSettings(
  * figures.in_total; // 0
  * ```
  */
-export interface QueueFigures {
+export interface QueueFigures extends Partial<DiskBufferFigures> {
   /** Events that reached the queue (inbound) or were sent (outbound). */
   in_total: number;
   /** Events finished by the consumer (inbound) or taken by the connected queue (outbound). */
@@ -186,6 +210,12 @@ export interface QueueOptions {
   capacity?: number;
   /** What to do when full (default `"block"`). */
   whenFull?: WhenFull;
+  /**
+   * A disk buffer: every event is written to disk and read
+   * back in order (see `disk_buffer.ts`); `whenFull` then does not apply,
+   * `buffer.whenFull` does when the disk is full.
+   */
+  buffer?: DiskBufferOptions;
   /**
    * Called for each value written that is not an event, with the reason and
    * the queue's name. (What an outbound queue writes is checked when it is
@@ -297,12 +327,35 @@ export class Queue {
   #onDiscard: QueueOptions["onDiscard"];
   #source: QueueSource | undefined;
   #observers: Set<(events: readonly Event[]) => void> | undefined;
+  /** The disk buffer, when the queue has one, and where it stands. */
+  #disk: DiskBuffer | undefined;
+  /** Events of a write are being appended to the disk. */
+  #spilling = false;
+  /** Events are being read back from the disk. */
+  #refilling = false;
+  /** Whether events on disk are read back (not once the pipeline stops). */
+  #replay = true;
+  /** Whether a stop threw away what the queue held ({@link Queue.clear}). */
+  #cleared = false;
+  /** Room below which reading back waits for more (while some are queued). */
+  #refillAt = 1;
+  /** Wakes a write waiting for the disk, and a read back that failed. */
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #rereadTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** Makes an empty, open queue. */
   constructor(name: string, options: QueueOptions = {}) {
     const capacity = options.capacity ?? DEFAULT_CAPACITY;
-    const whenFull = options.whenFull ?? "block";
-    const [problem] = queueOptionProblems({ capacity, whenFull });
+    const buffer = options.buffer;
+    const whenFull = buffer === undefined
+      ? options.whenFull ?? "block"
+      : buffer.whenFull ?? "block";
+    // With a disk buffer, an actor's default whenFull does not apply.
+    const [problem] = queueOptionProblems(
+      buffer === undefined
+        ? { ...queueSettings(options), capacity }
+        : { capacity, buffer },
+    );
     if (problem !== undefined) {
       throw new RangeError(`Queue "${name}": ${problem}`);
     }
@@ -310,6 +363,11 @@ export class Queue {
     this.capacity = capacity;
     this.whenFull = whenFull;
     this.#onDiscard = options.onDiscard;
+    if (buffer !== undefined) {
+      this.#disk = new DiskBuffer(name, buffer);
+      this.#disk.onRoom = () => this.#wakeWriterNow();
+      this.#refillAt = Math.min(MAX_BATCH, Math.ceil(capacity / 2));
+    }
     this.writable = new WritableStream<Event[] | Event>({
       write: (chunk) => this.#write(Array.isArray(chunk) ? chunk : [chunk]),
       close: () => this.close(),
@@ -356,9 +414,9 @@ export class Queue {
     this.#source = source;
   }
 
-  /** The queue's counters. */
+  /** The queue's counters (with its disk buffer's, when it has one). */
   figures(): QueueFigures {
-    return {
+    const figures: QueueFigures = {
       in_total: this.#inTotal,
       out_total: this.#outTotal,
       dropped_total: this.#droppedTotal,
@@ -368,6 +426,49 @@ export class Queue {
       depth: this.depth,
       capacity: this.capacity,
     };
+    return this.#disk === undefined
+      ? figures
+      : { ...figures, ...this.#disk.figures() };
+  }
+
+  /** Whether the queue has a disk buffer. */
+  get buffered(): boolean {
+    return this.#disk !== undefined;
+  }
+
+  /**
+   * Opens the disk buffer, when the queue has one (the router does before
+   * the pipeline starts; a write or read opens it otherwise): what a
+   * previous run left on disk is read back before anything new. Rejects
+   * when it cannot be opened (see {@link DiskBuffer.open}).
+   */
+  async openBuffer(log?: ActorLog): Promise<void> {
+    const disk = this.#disk;
+    if (disk === undefined) return;
+    await disk.open(log);
+    this.#refillSoon();
+    this.#wakeReaderNow();
+  }
+
+  /**
+   * The pipeline stops: nothing more is read back from the disk buffer.
+   * The consumer gets what is in memory, then the end; what is on disk
+   * (and what is written there meanwhile) stays for the next run.
+   */
+  keepOnDisk(): void {
+    if (this.#disk === undefined) return;
+    this.#replay = false;
+    this.#wakeReaderNow();
+  }
+
+  /**
+   * Closes the disk buffer, when the queue has one, once the queue ended
+   * (its reader got the end, or a stop threw away what it held).
+   */
+  async closeBuffer(): Promise<void> {
+    clearTimeout(this.#retryTimer);
+    clearTimeout(this.#rereadTimer);
+    await this.#disk?.close();
   }
 
   /**
@@ -425,6 +526,7 @@ export class Queue {
     this.#held -= finished;
     this.#outTotal += finished;
     this.#wakeWriterNow();
+    if (this.#disk !== undefined) this.#refillSoon();
   }
 
   /**
@@ -437,6 +539,7 @@ export class Queue {
     this.#held -= failed;
     this.#failedTotal += failed;
     this.#wakeWriterNow();
+    if (this.#disk !== undefined) this.#refillSoon();
   }
 
   /**
@@ -457,9 +560,16 @@ export class Queue {
    * consumer (the consumer's supervisor fails those, as it knows them). What
    * a blocked write still waits to add is refused as abandoned. Returns how
    * many events were thrown away, refused ones included. Used when a stop
-   * times out.
+   * times out. What is on disk stays there for the next run, and so do the
+   * events read back from it and thrown away here (their records are not
+   * acknowledged).
    */
   clear(): number {
+    if (this.#disk !== undefined) {
+      this.#disk.freeze();
+      this.#replay = false;
+      this.#cleared = true;
+    }
     const thrown = this.depth;
     const lost = thrown + this.waiting;
     this.#queued.drop(
@@ -580,6 +690,7 @@ export class Queue {
       this.#refuse(events, 0, "closed");
       return undefined;
     }
+    if (this.#disk !== undefined) return this.#writeBuffered(events);
     // A drop policy admits or drops everything: only "block" can wait.
     const next = this.#admit(events, 0, this.whenFull);
     if (next === events.length) return undefined;
@@ -623,6 +734,142 @@ export class Queue {
     return batch;
   }
 
+  /**
+   * A write to a queue with a disk buffer: every event goes to the disk
+   * first, and comes back to memory in order as the consumer makes room,
+   * so that what the queue took survives the process being killed; when
+   * the disk takes no more, the buffer's `whenFull` applies.
+   */
+  async #writeBuffered(events: readonly Event[]): Promise<void> {
+    const disk = this.#disk!;
+    await disk.open();
+    let next = 0;
+    while (next < events.length) {
+      let refused = !disk.usable;
+      if (!refused) {
+        this.#spilling = true;
+        let outcome;
+        try {
+          outcome = await disk.append(events, next);
+        } finally {
+          this.#spilling = false;
+          this.#wakeReaderNow();
+        }
+        if (outcome.written > 0) {
+          this.#inTotal += outcome.written;
+          this.#source?.taken(outcome.written);
+          next += outcome.written;
+          this.#refillSoon();
+        }
+        if (outcome.refused === "unencodable") {
+          this.#dropWritten(
+            events,
+            next,
+            next + 1,
+            `it cannot be written to the disk buffer: ${outcome.reason}`,
+          );
+          next++;
+          continue;
+        }
+        refused = outcome.refused !== undefined;
+      }
+      if (!refused || next === events.length) continue;
+      if (this.whenFull === "drop_newest") {
+        this.#dropWritten(
+          events,
+          next,
+          events.length,
+          "its disk buffer is full or failing (drop_newest)",
+        );
+        return;
+      }
+      // "block": wait for room, or to try again.
+      if (this.#closed) {
+        this.#refuse(events, next, "closed");
+        return;
+      }
+      this.#blocked = events;
+      this.#blockedAt = next;
+      await new Promise<void>((resolve) => {
+        this.#wakeWriter = resolve;
+        this.#retryTimer = setTimeout(resolve, DISK_RETRY_MS);
+      });
+      clearTimeout(this.#retryTimer);
+      this.#wakeWriter = null;
+      // close() or clear() refused what was still waiting.
+      if (this.#blocked !== events) return;
+      this.#blocked = null;
+    }
+  }
+
+  /** Drops `events[start..end)` of a write, counted as reaching the queue. */
+  #dropWritten(
+    events: readonly Event[],
+    start: number,
+    end: number,
+    why: string,
+  ): void {
+    const count = end - start;
+    this.#inTotal += count;
+    this.#droppedTotal += count;
+    failTrackers(events, `Queue "${this.name}" dropped: ${why}`, start, end);
+    this.#source?.taken(count);
+  }
+
+  /**
+   * Reads events back from the disk buffer into memory when there is room
+   * for a good batch (or the consumer has nothing left), one read at a
+   * time.
+   */
+  #refillSoon(): void {
+    const disk = this.#disk;
+    if (
+      disk === undefined || this.#refilling || !this.#replay ||
+      disk.unread === 0
+    ) return;
+    const room = this.capacity - this.depth;
+    if (room <= 0 || (room < this.#refillAt && this.#queued.size > 0)) return;
+    this.#refilling = true;
+    void this.#refill(disk, room);
+  }
+
+  async #refill(disk: DiskBuffer, room: number): Promise<void> {
+    let read: { events: Event[]; lost: number };
+    try {
+      read = await disk.read(room);
+    } finally {
+      this.#refilling = false;
+    }
+    const { events, lost } = read;
+    this.#droppedTotal += lost;
+    if (this.#cleared) {
+      // A stop threw away what the queue held meanwhile: these too.
+      this.#droppedTotal += events.length;
+      this.#abandonedTotal += events.length;
+      failTrackers(events, `Queue "${this.name}" was abandoned`);
+    } else if (events.length > 0) {
+      this.#queued.add(events, 0, events.length);
+    }
+    this.#wakeReaderNow();
+    this.#wakeWriterNow();
+    if (events.length === 0 && lost === 0 && disk.unread > 0) {
+      // The disk failed to read: try again a little later.
+      if (disk.usable && this.#replay) {
+        this.#rereadTimer = setTimeout(() => this.#refillSoon(), DISK_RETRY_MS);
+      }
+      return;
+    }
+    this.#refillSoon();
+  }
+
+  /** Whether nothing more can reach the reader once the queue is closed. */
+  #drained(): boolean {
+    const disk = this.#disk;
+    return disk === undefined ||
+      (!this.#spilling && !this.#refilling &&
+        (!this.#replay || disk.unread === 0));
+  }
+
   #pull(
     controller: ReadableStreamDefaultController<Event[]>,
   ): Promise<void> | void {
@@ -633,7 +880,8 @@ export class Queue {
       controller.enqueue(this.#handOut());
       return;
     }
-    if (this.#closed) {
+    if (this.#disk !== undefined) this.#refillSoon();
+    if (this.#closed && this.#drained()) {
       controller.close();
       return;
     }

@@ -30,10 +30,12 @@ export interface HungActor {
 /**
  * What `Router.stop()` found: where every event went. The figures add up:
  *
- * `created + copies = delivered + errors + filtered + failed + dropped + abandoned + unaccounted`
+ * `created + copies + replayed = delivered + errors + filtered + failed + dropped + abandoned + buffered + unaccounted`
  *
  * where `unaccounted` is 0 unless events were still in flight (a stop that
- * gave up on an actor that still runs, say).
+ * gave up on an actor that still runs, say). `replayed` and `buffered` are
+ * 0 without disk buffers: the events a previous run left in them, and
+ * those left there for the next run.
  *
  * @example
  * ```ts
@@ -60,6 +62,11 @@ export interface StopReport {
   /** Events sent beyond one per event consumed (fanout copies, splits). */
   copies: number;
   /**
+   * Events a previous run left in disk buffers, found at start and replayed
+   * (those still on disk at the stop count in `buffered` again).
+   */
+  replayed: number;
+  /**
    * Events consumed by outputs, and replies consumed by inputs that answer
    * requests (`http_server` in request/response mode).
    */
@@ -72,8 +79,16 @@ export interface StopReport {
   failed: number;
   /** Events lost to full-queue policies, unconnected or closed queues. */
   dropped: number;
-  /** Events thrown away because the stop timed out. */
+  /**
+   * Events thrown away because the stop timed out. Those that had been read
+   * back from a disk buffer are still on disk: the next run replays them.
+   */
   abandoned: number;
+  /**
+   * Events left in disk buffers at the stop, neither delivered nor lost:
+   * the next run replays them.
+   */
+  buffered: number;
   /** Values discarded because they were not events (not counted above). */
   discarded: number;
   /** Events sent by work that outlived its actor's run (not counted above). */
@@ -131,12 +146,14 @@ export function stopReport(
   const report: StopReport = {
     created: 0,
     copies: 0,
+    replayed: 0,
     delivered: 0,
     errors: 0,
     filtered: 0,
     failed: 0,
     dropped: 0,
     abandoned: 0,
+    buffered: 0,
     discarded: 0,
     late: 0,
     unaccounted: 0,
@@ -157,10 +174,12 @@ export function stopReport(
       report.dropped += queue.dropped_total - queue.abandoned_total;
       report.abandoned += queue.abandoned_total;
       report.discarded += queue.discarded_total;
+      report.replayed += queue.disk_recovered_total ?? 0;
+      report.buffered += queue.disk_events ?? 0;
     }
   }
-  report.unaccounted = report.created + report.copies - report.delivered -
-    report.errors - report.filtered - report.failed - report.dropped -
-    report.abandoned;
+  report.unaccounted = report.created + report.copies + report.replayed -
+    report.delivered - report.errors - report.filtered - report.failed -
+    report.dropped - report.abandoned - report.buffered;
   return report;
 }

@@ -234,6 +234,8 @@ export class Router {
   #hung: HungActor[] = [];
   /** The external ends, by address (see `router_ends.ts`). */
   #ends = new Map<string, WritableEnd | ReadableEnd>();
+  /** The inbound queues with a disk buffer. */
+  #buffered: Queue[] = [];
 
   /** Makes an empty router. */
   constructor(options: RouterOptions = {}) {
@@ -641,6 +643,10 @@ export class Router {
     const deadline = new Deadline(timeoutMs);
     this.#startDeadline = deadline;
     try {
+      // What a previous run left on disk goes first.
+      await Promise.all(
+        this.#buffered.map((queue) => queue.openBuffer(this.#telemetry.log)),
+      );
       for (const actor of this.#order) {
         if (this.#stopping !== undefined) {
           throw new Error("The router was stopped while it started");
@@ -704,6 +710,8 @@ export class Router {
     this.#state = "stopping";
     const pipeline = this.#pipeline();
     for (const supervisor of pipeline) supervisor.stopProducing();
+    // What disk buffers hold stays there for the next run.
+    for (const queue of this.#buffered) queue.keepOnDisk();
     const drained = await deadline.race(
       Promise.all(pipeline.map((supervisor) => supervisor.done)),
     );
@@ -724,11 +732,13 @@ export class Router {
       );
       for (const supervisor of pipeline) supervisor.abandon();
     }
+    const closing = this.#closeBuffers();
     this.#telemetry.stopMetrics();
     const hardAt = deadline.at + STOP_GRACE_MS;
     await this.#teardown([...pipeline].reverse(), hardAt);
     this.#telemetry.emitMetrics();
     await this.#stopSide(hardAt);
+    await settlesBy(closing, hardAt);
     return this.#end(deadline, !drained, queued);
   }
 
@@ -853,9 +863,24 @@ export class Router {
         }
       }
     }
+    await settlesBy(this.#closeBuffers(), hardAt);
     this.#state = "stopped";
     this.#telemetry.close();
     this.#finished.resolve();
+  }
+
+  /** Closes the disk buffers (their queues ended); never rejects. */
+  #closeBuffers(): Promise<unknown> {
+    return Promise.all(
+      this.#buffered.map((queue) =>
+        queue.closeBuffer().catch((error) =>
+          this.#telemetry.log.error(
+            'Cannot close the disk buffer of "{queue}": {error}',
+            { queue: queue.name, error: describe(error) },
+          )
+        )
+      ),
+    );
   }
 
   #isSide(actor: Actor): boolean {
@@ -877,13 +902,14 @@ export class Router {
       const [target, inName] = splitAddress(to);
       const sourceActor = this.#actors.get(source)!;
       const targetActor = this.#actors.get(target)!;
-      const custom = options.capacity !== undefined ||
-        options.whenFull !== undefined;
+      const settings = queueSettings(options);
+      const custom = Object.keys(settings).length > 0;
       const inbound = custom || !targetActor.pool.inbound.has(inName)
-        ? targetActor.pool.addInbound(inName, queueSettings(options))
+        ? targetActor.pool.addInbound(inName, settings)
         : targetActor.pool.inbound.get(inName)!;
       sourceActor.pool.addOutbound(outName).connect(inbound);
       fed.add(inbound);
+      if (inbound.buffered) this.#buffered.push(inbound);
     }
     const logs = this.#logActor?.pool.inbound.get("inbox");
     const metrics = this.#metricActor?.pool.inbound.get("inbox");

@@ -8,6 +8,13 @@
 
 import { z } from "zod";
 import { DEFAULT_LINGER_MS, DEFAULT_RESTART } from "./actor.ts";
+import {
+  DEFAULT_BUFFER_FSYNC,
+  DEFAULT_BUFFER_MAX_BYTES,
+  DISK_WHEN_FULL,
+  MIN_BUFFER_MAX_BYTES,
+  parseByteSize,
+} from "./disk_buffer.ts";
 import { WHEN_FULL } from "./queue.ts";
 import type { ActorSpec, Registry } from "./registry.ts";
 
@@ -67,16 +74,78 @@ export const ActorEntrySchema = z.strictObject({
   ),
 });
 
+/** A number of bytes: a whole number, or text such as "1GiB" or "500 MB". */
+const ByteSizeSchema = z.union([z.number(), z.string()]).transform(
+  (value, context) => {
+    const bytes = typeof value === "number" ? value : parseByteSize(value);
+    if (bytes !== undefined && Number.isSafeInteger(bytes)) {
+      if (bytes >= MIN_BUFFER_MAX_BYTES) return bytes;
+      context.addIssue({
+        code: "custom",
+        message:
+          `Expected at least ${MIN_BUFFER_MAX_BYTES} bytes (64KiB), got ${bytes}`,
+      });
+      return z.NEVER;
+    }
+    context.addIssue({
+      code: "custom",
+      message:
+        `Expected a whole number of bytes such as 1073741824, "1GiB" or "500MB", got ${
+          JSON.stringify(value)
+        }`,
+    });
+    return z.NEVER;
+  },
+);
+
+/** When writes are forced to the disk: "never", "batch" or every N ms. */
+const FsyncSchema = z.union([z.string(), z.number()]).transform(
+  (value, context) => {
+    if (
+      value === "never" || value === "batch" ||
+      (typeof value === "number" && Number.isSafeInteger(value) && value >= 1)
+    ) return value;
+    context.addIssue({
+      code: "custom",
+      message:
+        `Expected "never", "batch" or a whole number of milliseconds, got ${
+          JSON.stringify(value)
+        }`,
+    });
+    return z.NEVER;
+  },
+);
+
+/** `buffer:` of a connection: a disk buffer. */
+export const BufferSchema = z.strictObject({
+  type: z.literal("disk").describe('The kind of buffer: "disk".'),
+  path: z.string().min(1).optional().describe(
+    'The directory of the buffer\'s files, relative to the working directory (default "buffers/<actor.queue>" of the receiving queue). One buffer per directory.',
+  ),
+  max_bytes: ByteSizeSchema.default(DEFAULT_BUFFER_MAX_BYTES).describe(
+    'Most bytes the buffer\'s files take: a number or text such as "1GiB" (default 1 GiB).',
+  ),
+  when_full: z.enum(DISK_WHEN_FULL).default("block").describe(
+    'What happens when the disk buffer is full or cannot be written: "block" the sender until there is room (default) or "drop_newest".',
+  ),
+  fsync: FsyncSchema.default(DEFAULT_BUFFER_FSYNC).describe(
+    'When writes are forced to the disk: "never" (they survive the process being killed, not a power cut), "batch" (each write), or every that many milliseconds (default 1000).',
+  ),
+}).describe(
+  "A disk buffer: every event of the connection is written to disk first and read back in order as the receiving queue's memory (capacity) has room; events wait there through an output outage, and the next run replays what a stop or a crash left.",
+);
+
 /** A connection written as a mapping instead of a routing line. */
 export const ConnectionObjectSchema = z.strictObject({
   from: z.string().describe('The sending queue, "actor.queue".'),
   to: z.string().describe('The receiving queue, "actor.queue".'),
   capacity: CapacitySchema.optional().describe(
-    "Capacity of the receiving queue, in events.",
+    "Capacity of the receiving queue, in events (in memory, with a buffer).",
   ),
   when_full: WhenFullSchema.optional().describe(
-    "What the receiving queue does when full.",
+    "What the receiving queue does when full (not with a buffer: see buffer.when_full).",
   ),
+  buffer: BufferSchema.optional(),
 });
 
 /** The top level of a bootstrap file. */
@@ -85,7 +154,7 @@ export const BootstrapSchema = z.strictObject({
     "The actors of the pipeline, by name.",
   ),
   connections: z.array(z.unknown()).nullable().optional().describe(
-    'The routing table: lines "a.outbox -> b.inbox", or mappings with "from", "to", "capacity" and "when_full".',
+    'The routing table: lines "a.outbox -> b.inbox", or mappings with "from", "to", "capacity", "when_full" and "buffer".',
   ),
   logs: z.string().nullable().optional().describe(
     "The actor that receives every log record as an event; without it, readable lines go to stderr.",
@@ -144,6 +213,17 @@ export const RESTART_KEYS: readonly string[] = Object.keys(
 export const CONNECTION_KEYS: readonly string[] = Object.keys(
   ConnectionObjectSchema.shape,
 );
+
+/**
+ * The keys of a connection's `buffer` mapping.
+ *
+ * @example
+ * ```ts
+ * import { BUFFER_KEYS } from "./schema.ts";
+ * BUFFER_KEYS.includes("max_bytes"); // true
+ * ```
+ */
+export const BUFFER_KEYS: readonly string[] = Object.keys(BufferSchema.shape);
 
 /** A `${NAME}` or `${NAME:-default}` reference making up a whole value. */
 const SUBSTITUTION_PATTERN = "^\\$\\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\\}$";

@@ -313,9 +313,13 @@ function printReport(
     failed: report.failed,
     abandoned: report.abandoned,
     discarded: report.discarded,
+    // Only with disk buffers: replayed from the last run, kept for the next.
+    ...(report.replayed > 0 ? { replayed: report.replayed } : {}),
+    ...(report.buffered > 0 ? { buffered: report.buffered } : {}),
   };
   // Copies (fanout) are printed when there are some: with them, created +
-  // copies = delivered + errors + filtered + dropped + failed + abandoned.
+  // copies = delivered + errors + filtered + dropped + failed + abandoned
+  // (+ replayed on the left and buffered on the right with disk buffers).
   const printed = Object.entries(figures).map(([name, count]) =>
     `${count} ${name}`
   );
@@ -338,14 +342,30 @@ function printReport(
   const restarts = report.crashed.filter((crash) => crash.restarted).length;
   if (restarts > 0) lines.push(`Actors were restarted ${restarts} time(s)`);
   if (report.timedOut) {
+    // Events of a queue with a disk buffer are still on disk: not lost.
+    const onDisk = ([queue]: [string, number]) =>
+      report.queues[queue]?.disk_max_bytes !== undefined;
     const left = Object.entries(report.queued);
+    const lost = left.filter((entry) => !onDisk(entry));
+    const kept = left.filter(onDisk);
+    const list = (entries: [string, number][]) =>
+      entries.map(([queue, count]) => `${queue} ${count}`).join(", ");
     lines.push(
       `The drain timed out: ${
         left.length === 0
           ? "no events were left queued, but some actors had not finished"
-          : `events still queued were lost: ${
-            left.map(([queue, count]) => `${queue} ${count}`).join(", ")
-          }`
+          : [
+            ...(lost.length > 0
+              ? [`events still queued were lost: ${list(lost)}`]
+              : []),
+            ...(kept.length > 0
+              ? [
+                `events still queued stay in their disk buffer for the next run: ${
+                  list(kept)
+                }`,
+              ]
+              : []),
+          ].join("; ")
       }`,
     );
   }
@@ -353,9 +373,24 @@ function printReport(
     lines.push(`  ${actor}: did not finish its ${phase} in time`);
   }
   for (const [queue, queueFigures] of Object.entries(report.queues)) {
-    if (queueFigures.dropped_total > 0 || queueFigures.discarded_total > 0) {
+    // What a timed-out stop threw away from a disk buffer's memory is on disk.
+    const dropped = queueFigures.dropped_total -
+      (queueFigures.disk_max_bytes === undefined
+        ? 0
+        : queueFigures.abandoned_total);
+    if (dropped > 0 || queueFigures.discarded_total > 0) {
       lines.push(
-        `  ${queue}: ${queueFigures.dropped_total} dropped, ${queueFigures.discarded_total} discarded`,
+        `  ${queue}: ${dropped} dropped, ${queueFigures.discarded_total} discarded`,
+      );
+    }
+    if ((queueFigures.disk_corrupt_total ?? 0) > 0) {
+      lines.push(
+        `  ${queue}: ${queueFigures.disk_corrupt_total} corrupt record(s) skipped in its disk buffer`,
+      );
+    }
+    if ((queueFigures.disk_events ?? 0) > 0) {
+      lines.push(
+        `  ${queue}: ${queueFigures.disk_events} events kept in its disk buffer (${queueFigures.disk_bytes} bytes) for the next run`,
       );
     }
   }

@@ -6,11 +6,17 @@
  * @module
  */
 
+import { resolve } from "node:path";
 import type { Node, Scalar, YAMLMap } from "yaml";
 import { isSeq } from "yaml";
+import { bufferPath, bufferPathProblem } from "../disk_buffer.ts";
 import { didYouMean } from "../errors.ts";
 import { type ConnectionOptions, splitAddress } from "../router.ts";
-import { CONNECTION_KEYS, ConnectionObjectSchema } from "../schema.ts";
+import {
+  BUFFER_KEYS,
+  CONNECTION_KEYS,
+  ConnectionObjectSchema,
+} from "../schema.ts";
 import { describeValue, suggest } from "./messages.ts";
 import { type Entry, pathKey, reportIssue } from "./schema_check.ts";
 import type { Path, YamlFile } from "./yaml.ts";
@@ -69,6 +75,8 @@ export function checkConnections(
   const node = yaml.child(root, "connections");
   if (!isSeq(node)) return [];
   const routes: Route[] = [];
+  /** The connection using each disk buffer directory, by absolute path. */
+  const buffers = new Map<string, number>();
   node.items.forEach((item, index) => {
     const itemNode = item as Node;
     const path = ["connections", index];
@@ -92,12 +100,16 @@ export function checkConnections(
       if (!parsed.success) {
         for (const issue of parsed.error.issues) {
           if (issue.code === "unrecognized_keys") {
+            // In the connection, or in its "buffer".
+            const inner = issue.path.map(String);
+            const keys = inner.length === 0 ? CONNECTION_KEYS : BUFFER_KEYS;
+            const where = inner.length === 0 ? "" : ` "${inner.join(".")}" of`;
             for (const key of issue.keys) {
               yaml.add(
-                yaml.keyNode(itemNode, [key]),
-                [...path, key],
-                `Unknown key "${key}" in connection ${index + 1}${
-                  suggest(key, CONNECTION_KEYS)
+                yaml.keyNode(itemNode, [...inner, key]) ?? itemNode,
+                [...path, ...inner, key],
+                `Unknown key "${key}" in${where} connection ${index + 1}${
+                  suggest(key, keys)
                 }`,
               );
             }
@@ -121,6 +133,19 @@ export function checkConnections(
       }
       if (parsed.data.when_full !== undefined) {
         options.whenFull = parsed.data.when_full;
+      }
+      const buffer = parsed.data.buffer;
+      if (buffer !== undefined) {
+        options.buffer = {
+          type: buffer.type,
+          maxBytes: buffer.max_bytes,
+          whenFull: buffer.when_full,
+          fsync: buffer.fsync,
+        };
+        if (buffer.path !== undefined) options.buffer.path = buffer.path;
+        if (
+          !checkBuffer(yaml, itemNode, path, index, to, options, buffers)
+        ) return;
       }
       const fromOk = checkAddress(
         yaml,
@@ -166,6 +191,58 @@ export function checkConnections(
     }
   });
   return routes;
+}
+
+/**
+ * Checks the disk buffer of connection `index` (to `to`): no `when_full`
+ * beside it, a directory it can use, not another connection's.
+ */
+function checkBuffer(
+  yaml: YamlFile,
+  node: Node,
+  path: Path,
+  index: number,
+  to: string,
+  options: ConnectionOptions,
+  buffers: Map<string, number>,
+): boolean {
+  const buffer = options.buffer!;
+  let ok = true;
+  if (options.whenFull !== undefined) {
+    yaml.add(
+      yaml.keyNode(node, ["when_full"]) ?? node,
+      [...path, "when_full"],
+      `Connection ${
+        index + 1
+      } has a disk buffer: "when_full" does not apply (events wait on disk); write "when_full" inside "buffer" for when the disk is full`,
+    );
+    ok = false;
+  }
+  const dir = bufferPath(to, buffer);
+  const at = yaml.nodeAt(node, ["buffer", "path"]) ??
+    yaml.keyNode(node, ["buffer"]) ?? node;
+  const where = [...path, "buffer", "path"];
+  const problem = bufferPathProblem(dir);
+  if (problem !== undefined) {
+    yaml.add(at, where, `Disk buffer of connection ${index + 1}: ${problem}`);
+    return false;
+  }
+  const absolute = resolve(dir);
+  const other = buffers.get(absolute);
+  if (other !== undefined) {
+    yaml.add(
+      at,
+      where,
+      `Disk buffer of connection ${
+        index + 1
+      }: "${dir}" is already the disk buffer of connection ${
+        other + 1
+      }; give each one its own directory`,
+    );
+    return false;
+  }
+  buffers.set(absolute, index);
+  return ok;
 }
 
 /** Splits a routing line; reports what is wrong with it. */

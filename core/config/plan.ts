@@ -395,7 +395,10 @@ function actorChanges(before: ActorConfig, after: ActorConfig): FieldChange[] {
   return changes;
 }
 
-/** The changes of `capacity` and `when_full` of an actor or a connection. */
+/**
+ * The changes of `capacity`, `when_full` and `buffer` of an actor or a
+ * connection.
+ */
 function settingChanges(
   before: ConnectionOptions,
   after: ConnectionOptions,
@@ -406,6 +409,9 @@ function settingChanges(
   }
   if (before.whenFull !== after.whenFull) {
     changes.push(change(["when_full"], before.whenFull, after.whenFull));
+  }
+  if (JSON.stringify(before.buffer) !== JSON.stringify(after.buffer)) {
+    changes.push(change(["buffer"], before.buffer, after.buffer));
   }
   return changes;
 }

@@ -70,3 +70,39 @@ Deno.test("formatTop shows a row per actor and per queue, cut to the width", () 
     ].join("\n"),
   );
 });
+
+Deno.test("formatTop adds what waits on disk when a connection has a disk buffer", () => {
+  const connection = {
+    depth: 1000,
+    capacity: 1000,
+    fill: 1,
+    in_total: 2_000_000,
+    out_total: 0,
+    dropped_total: 0,
+    in_rate: 10_000,
+    out_rate: 0,
+    dropped_rate: 0,
+  };
+  const table = formatTop({
+    time: "2026-01-01T00:00:00.000Z",
+    state: "running",
+    rate_seconds: 5,
+    actors: [],
+    connections: [
+      {
+        ...connection,
+        from: "input.outbox",
+        to: "sink.inbox",
+        disk_events: 1_999_000,
+        disk_bytes: 250 * 1024 * 1024,
+      },
+      { ...connection, from: "input.error", to: "sink.error_in" },
+    ],
+  }, 200);
+  assert.deepEqual(table.split("\n").slice(-4), [
+    "QUEUE                         FILL                    DEPTH              ON DISK  IN/S  OUT/S         IN  DROPPED",
+    "input.outbox -> sink.inbox    [##########]  100%  1000/1000  1,999,000 (250 MiB)   10k    0.0  2,000,000        0",
+    "input.error -> sink.error_in  [##########]  100%  1000/1000                        10k    0.0  2,000,000        0",
+    "",
+  ]);
+});

@@ -302,6 +302,29 @@ const BROKEN: BrokenCase[] = [
       '13:5: "expose.6" must be a string, not the number 42',
     ],
   },
+  {
+    name: "disk_buffer.yaml",
+    text: `actors:
+  input: { type: generator }
+  a: { type: "null" }
+  b: { type: "null" }
+connections:
+  - from: input.outbox
+    to: a.inbox
+    buffer: { type: disk, path: /dev/null/buffer }
+  - { from: a.error, to: b.inbox, when_full: drop_newest, buffer: { type: disk, path: /tmp } }
+  - from: b.error
+    to: a.error_in
+    buffer: { type: disk, path: /tmp, max_bytes: 1KiB, fsync: sometimes, keep: yes }
+`,
+    expected: () => [
+      '8:33: Disk buffer of connection 1: cannot make "/dev/null/buffer": "/dev/null" is not a directory',
+      '9:35: Connection 2 has a disk buffer: "when_full" does not apply (events wait on disk); write "when_full" inside "buffer" for when the disk is full',
+      '12:50: "buffer.max_bytes" of connection 3 is invalid: Expected at least 65536 bytes (64KiB), got 1024',
+      '12:63: "buffer.fsync" of connection 3 is invalid: Expected "never", "batch" or a whole number of milliseconds, got "sometimes"',
+      '12:74: Unknown key "keep" in "buffer" of connection 3; the keys are "type", "path", "max_bytes", "when_full", "fsync"',
+    ],
+  },
 ];
 
 /** Writes every broken case into `dir`; returns their paths in order. */
