@@ -161,9 +161,11 @@ export type { EndDirection, EndOptions } from "./core/router_ends.ts";
 export { Supervisor, type SupervisorHooks } from "./core/supervisor.ts";
 export {
   attachTracker,
+  CountingTracker,
   type Tracked,
   Tracker,
   trackerOf,
+  type TrackerOwner,
 } from "./core/tracking.ts";
 export {
   bootstrapSchema,

@@ -99,6 +99,86 @@ export class Tracker implements Tracked {
 }
 
 /**
+ * Who a {@link CountingTracker} tells how its subject ended.
+ *
+ * @example
+ * ```ts
+ * import type { TrackerOwner } from "./tracking.ts";
+ * const owner: TrackerOwner<number> = {
+ *   handled: (id) => console.log(`ack ${id}`),
+ *   lost: (id, reason) => console.log(`nak ${id}: ${reason}`),
+ * };
+ * ```
+ */
+export interface TrackerOwner<T> {
+  /**
+   * Every event derived from `subject` was handled. Called synchronously
+   * from the core, in the middle of its work (an output finishing a batch):
+   * it must only take note (acknowledge a message, say), never send events.
+   */
+  handled(subject: T): void;
+  /**
+   * An event derived from `subject` was lost. Called in a microtask of its
+   * own, so it may send events (to an `error` queue, say).
+   */
+  lost(subject: T, reason: string): void;
+}
+
+/**
+ * A tracker for inputs that track every message they receive: a counter that
+ * tells its owner how its subject (a message) ended, without a promise.
+ * Costs one small object per message; a {@link Tracker} costs a promise and
+ * its reactions.
+ *
+ * @example
+ * ```ts
+ * import { attachTracker, CountingTracker } from "./tracking.ts";
+ * const acked: string[] = [];
+ * const owner = { handled: (id: string) => acked.push(id), lost: () => {} };
+ * const tracker = new CountingTracker("m1", owner);
+ * attachTracker({ header: {}, data: 1 }, tracker);
+ * tracker.retain(); // the event is sent into a queue...
+ * tracker.release(); // ...and consumed by an output that confirmed it
+ * acked; // ["m1"]
+ * ```
+ */
+export class CountingTracker<T> implements Tracked {
+  /** The message (or other thing) tracked. */
+  readonly subject: T;
+  #owner: TrackerOwner<T>;
+  #pending = 0;
+  #settled = false;
+
+  /** Tracks `subject` for `owner`. */
+  constructor(subject: T, owner: TrackerOwner<T>) {
+    this.subject = subject;
+    this.#owner = owner;
+  }
+
+  /** Whether the tracker has completed or failed. */
+  get settled(): boolean {
+    return this.#settled;
+  }
+
+  retain(): void {
+    this.#pending++;
+  }
+
+  release(): void {
+    if (--this.#pending === 0 && !this.#settled) {
+      this.#settled = true;
+      this.#owner.handled(this.subject);
+    }
+  }
+
+  fail(reason: string): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    queueMicrotask(() => this.#owner.lost(this.subject, reason));
+  }
+}
+
+/**
  * Several trackers acting as one, for an event made of several tracked events
  * (a batch); made by {@link combineTrackers}.
  */

@@ -12,6 +12,7 @@ import {
   AckPolicy,
   type Consumer,
   type ConsumerInfo,
+  type ConsumerMessages,
   DeliverPolicy,
   jetstream,
   type JetStreamManager,
@@ -34,8 +35,13 @@ import {
   sleep,
 } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
+import { MAX_BATCH } from "../../core/queue.ts";
 import type { ActorSpec } from "../../core/registry.ts";
-import { attachTracker, Tracker } from "../../core/tracking.ts";
+import {
+  attachTracker,
+  CountingTracker,
+  type TrackerOwner,
+} from "../../core/tracking.ts";
 import { failureEvent } from "./codec.ts";
 import {
   checkConnectionOptions,
@@ -53,7 +59,7 @@ import {
 const TEARDOWN_WAIT_MS = 2000;
 
 /**
- * How long one pull request waits for messages, in ms (the server's minimum
+ * How long one pull request waits for messages, in ms (the client's minimum
  * is 1000): a stopping worker waits at most this long for its last request
  * to end, so that no message is sent to it after it stopped listening.
  */
@@ -92,7 +98,7 @@ export const NatsInOptions = z.strictObject({
     'How message data becomes event data: "json" (parsed; a message that does not parse goes to "error"), "text" (UTF-8), "raw" (a Uint8Array).',
   ),
   batch: z.number().int().min(1).default(256).describe(
-    "Messages asked for in one pull request.",
+    "Messages asked for in one pull request; the next request goes out once they all arrived.",
   ),
   max_ack_pending: z.number().int().min(1).default(1000).describe(
     "Messages the consumer hands out without acknowledgement, across all workers: the back-pressure (set on the consumer when it is created).",
@@ -170,6 +176,14 @@ export interface NatsInHeader {
  * Back-pressure: the consumer's `max_ack_pending` bounds what all workers
  * hold unacknowledged, and pulling waits while the outbox is full.
  *
+ * Speed: the messages that arrive together (one read of the socket, up to
+ * `batch`) go on as one batch of events, and the acknowledgements of the
+ * messages an output finished together leave in one write to the server.
+ * Once a pull request has brought all it asked for, the next one goes out
+ * before its messages are handled, so that the server has work queued for
+ * this worker while it works: a worker holds at most `2 * batch` messages
+ * it has not sent on yet.
+ *
  * On stop, pulling stops at once (messages already pulled but not yet sent
  * are released for redelivery), and the actor waits, as long as the router's
  * stop allows, for the messages in flight to be handled and acknowledged;
@@ -226,6 +240,8 @@ export type NatsInFigures = ActorFigures & NatsConnectionFigures & {
 /** The `nats_in` input actor. */
 export class NatsIn extends Actor {
   readonly kind = "input";
+  // Its only work is `produce`: nothing to tell `this.send` about.
+  protected override readonly implicitSend = false;
   #options: NatsInOptions;
   #decode: (msg: Payload) => unknown;
   #link: NatsLink | undefined;
@@ -242,6 +258,29 @@ export class NatsIn extends Actor {
   #stopping = false;
   /** Messages to release once the last pull request has ended. */
   #released: JsMsg[] | undefined;
+  /** Events of the messages received, not sent yet: sent as one batch. */
+  #ready: Event[] = [];
+  /** Acknowledges a message once its events were handled, or redelivers it. */
+  #tracking: TrackerOwner<JsMsg> = {
+    handled: (msg) => this.#reply(msg, "ack"),
+    lost: (msg, reason) => this.#lost(msg, reason),
+  };
+  /** Terminates a message once its error event was handled. */
+  #errorTracking: TrackerOwner<JsMsg> = {
+    handled: (msg) => this.#reply(msg, "term"),
+    lost: (msg, reason) => {
+      this.log.error(
+        'Message {seq} on "{subject}" was lost on the error queue: {reason}; redelivering it in {delay} ms',
+        {
+          seq: msg.seq,
+          subject: msg.subject,
+          reason,
+          delay: this.#options.nak_delay_ms,
+        },
+      );
+      this.#reply(msg, "nak", this.#options.nak_delay_ms);
+    },
+  };
 
   /** Makes a NATS input; see {@link NatsInOptions}. */
   constructor(
@@ -361,9 +400,14 @@ export class NatsIn extends Actor {
 
   /**
    * Pulls batches of messages and sends their events until `signal` aborts.
-   * One pull request at a time: once stopping, the last one is left to end
-   * (at most {@link PULL_EXPIRES_MS}) so that no message is sent to a worker
-   * that no longer listens; what it brings is released for redelivery.
+   * Once a pull request has brought all it asked for, the next one goes out,
+   * before its messages are handled: the server is never left waiting for
+   * this worker. (One request waits at the server at a time: nats-server 2.9
+   * sends the idle heartbeats of the first one only.) The events of the
+   * messages that arrived together are sent on together, as one batch. Once
+   * stopping, the last request is left to end (at most
+   * {@link PULL_EXPIRES_MS}) so that no message is sent to a worker that no
+   * longer listens; what it brings is released for redelivery.
    */
   async #pull(consumer: Consumer, signal: AbortSignal): Promise<void> {
     const onAbort = () => {
@@ -372,36 +416,73 @@ export class NatsIn extends Actor {
     };
     signal.addEventListener("abort", onAbort, { once: true });
     if (signal.aborted) onAbort();
+    const batch = this.#options.batch;
+    const pull = () => {
+      const request = consumer.fetch({
+        max_messages: batch,
+        expires: PULL_EXPIRES_MS,
+      });
+      // Read (and its failure handled) once the request before it is done.
+      request.catch(() => {});
+      return request;
+    };
     let failures = 0;
+    let next: Promise<ConsumerMessages> | undefined = signal.aborted
+      ? undefined
+      : pull();
     try {
-      while (!signal.aborted) {
+      while (next !== undefined) {
+        const current = next;
+        next = undefined;
         try {
-          const messages = await consumer.fetch({
-            max_messages: this.#options.batch,
-            expires: PULL_EXPIRES_MS,
-          });
+          const messages = await current;
           for await (const msg of messages) {
+            if (
+              next === undefined && !signal.aborted &&
+              messages.getReceived() >= batch
+            ) {
+              next = pull();
+            }
             if (signal.aborted) {
               this.#releaseSoon(msg);
-              continue;
+            } else {
+              const waiting = this.#receive(msg);
+              if (waiting !== undefined) await waiting;
             }
-            const waiting = this.#receive(msg);
-            if (waiting !== undefined) await waiting;
+            if (
+              messages.getPending() === 0 || this.#ready.length >= MAX_BATCH
+            ) {
+              await this.#sendReady();
+            }
           }
           failures = 0;
         } catch (error) {
-          if (signal.aborted) break;
-          const waitMs = Math.min(PULL_RETRY_MAX_MS, 100 * 2 ** failures++);
-          this.log.warn(
-            "Failed to pull messages: {error}; trying again in {waitMs} ms",
-            { error: describe(error), waitMs },
-          );
-          await sleep(waitMs, signal);
+          if (!signal.aborted) {
+            const waitMs = Math.min(PULL_RETRY_MAX_MS, 100 * 2 ** failures++);
+            this.log.warn(
+              "Failed to pull messages: {error}; trying again in {waitMs} ms",
+              { error: describe(error), waitMs },
+            );
+            await sleep(waitMs, signal);
+          }
         }
+        await this.#sendReady();
+        if (next === undefined && !signal.aborted) next = pull();
       }
     } finally {
       signal.removeEventListener("abort", onAbort);
       this.#flushReleased();
+    }
+  }
+
+  /** Sends the events of the messages received so far, as one batch. */
+  async #sendReady(): Promise<void> {
+    const events = this.#ready;
+    if (events.length === 0) return;
+    this.#ready = [];
+    for (const event of events) {
+      const waiting = this.send(event);
+      if (waiting !== undefined) await waiting;
     }
   }
 
@@ -425,10 +506,14 @@ export class NatsIn extends Actor {
     for (const msg of released) this.#nak(msg, 0);
   }
 
-  /** Sends the event of `msg`, tracked; resolves when the outbox has room. */
+  /**
+   * Makes the event of `msg`, tracked, ready to send; or sends it to `error`
+   * (resolving once there is room there) when it cannot be handled.
+   */
   #receive(msg: JsMsg): Promise<void> | undefined {
     this.#inFlight.add(msg);
-    const delivered = msg.info.deliveryCount;
+    const info = msg.info;
+    const delivered = info.deliveryCount;
     let data: unknown;
     try {
       data = this.#decode(msg);
@@ -436,7 +521,7 @@ export class NatsIn extends Actor {
       return this.#toError(msg, {
         name: error instanceof Error ? error.name : "Error",
         message:
-          `Message ${msg.seq} on "${msg.subject}" cannot be decoded as ${this.#options.codec}: ${
+          `Message ${info.streamSequence} on "${msg.subject}" cannot be decoded as ${this.#options.codec}: ${
             errorMessage(error)
           }`,
       }, msg.string());
@@ -446,17 +531,13 @@ export class NatsIn extends Actor {
       return this.#toError(msg, {
         name: "DeliveryError",
         message:
-          `Message ${msg.seq} on "${msg.subject}" was delivered ${delivered} times, more than max_deliver (${max})`,
+          `Message ${info.streamSequence} on "${msg.subject}" was delivered ${delivered} times, more than max_deliver (${max})`,
       }, data);
     }
     const event: Event = { header: { [this.name]: headerOf(msg) }, data };
-    const tracker = new Tracker();
-    attachTracker(event, tracker);
-    tracker.done.then(
-      () => this.#reply(msg, "ack"),
-      (error: Error) => this.#lost(msg, error.message),
-    );
-    return this.send(event);
+    attachTracker(event, new CountingTracker(msg, this.#tracking));
+    this.#ready.push(event);
+    return undefined;
   }
 
   /** The events of `msg` were lost: redeliver it, or give up on it. */
@@ -516,23 +597,7 @@ export class NatsIn extends Actor {
       delivered: header.delivered ?? 1,
     };
     const event: Event = { header: { [this.name]: header, error }, data };
-    const tracker = new Tracker();
-    attachTracker(event, tracker);
-    tracker.done.then(
-      () => this.#reply(msg, "term"),
-      (lost: Error) => {
-        this.log.error(
-          'Message {seq} on "{subject}" was lost on the error queue: {reason}; redelivering it in {delay} ms',
-          {
-            seq: msg.seq,
-            subject: msg.subject,
-            reason: lost.message,
-            delay: this.#options.nak_delay_ms,
-          },
-        );
-        this.#reply(msg, "nak", this.#options.nak_delay_ms);
-      },
-    );
+    attachTracker(event, new CountingTracker(msg, this.#errorTracking));
     return this.send(event, "error");
   }
 
@@ -712,10 +777,11 @@ type Payload = Pick<Msg, "data" | "string">;
 
 /** The header values of a JetStream message. */
 function headerOf(msg: JsMsg): NatsInHeader {
+  const info = msg.info;
   return {
     subject: msg.subject,
-    seq: msg.seq,
-    delivered: msg.info.deliveryCount,
+    seq: info.streamSequence,
+    delivered: info.deliveryCount,
     headers: headerRecord(msg.headers),
   };
 }

@@ -103,7 +103,10 @@ export type HttpClientOptions = z.infer<typeof HttpClientOptions>;
  * When `outbox` is connected, each 2xx answer is sent there: the request's
  * event with the answer's body as data and
  * `header[<name>] = { status, headers, url }`. With `concurrency` above 1,
- * answers may come out in another order than the requests went in.
+ * answers may come out in another order than the requests went in. While
+ * other requests are in flight, answers (and events sent to `error`) are
+ * gathered and go on as one batch once none is left in flight, or
+ * `linger_ms` after the first one: a lone request's answer goes on at once.
  *
  * A bad `url` or header template is an error when the actor is made; an event
  * without a field its URL needs, or with a value that would change the URL's
@@ -213,6 +216,9 @@ export class HttpClient extends Actor {
   #inflight = 0;
   #slotFree: PromiseWithResolvers<void> | undefined;
   #idle: PromiseWithResolvers<void> | undefined;
+  /** Whether this actor holds its queues' batch window open (see `consume`). */
+  #gathering = false;
+  #lingerTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** Makes an HTTP client; see {@link HttpClientOptions}. */
   constructor(
@@ -254,6 +260,12 @@ export class HttpClient extends Actor {
   ): Promise<void> | undefined {
     const request = this.#request(event);
     this.#inflight++;
+    if (!this.#gathering) {
+      // While requests are in flight, what they send on (answers, errors)
+      // is gathered: written once none is left, or after linger_ms.
+      this.#gathering = true;
+      this.pool.window.open();
+    }
     void this.#deliver(request, context.hold(event));
     if (this.#inflight < this.#concurrency) return undefined;
     this.#slotFree ??= Promise.withResolvers();
@@ -314,6 +326,7 @@ export class HttpClient extends Actor {
             };
             event.data = decode(answer, request);
             const waiting = held.send(event);
+            this.#lingerSoon();
             if (waiting !== undefined) await waiting;
           }
           held.done();
@@ -341,9 +354,12 @@ export class HttpClient extends Actor {
       const reported = attempts > 1 && error instanceof Error
         ? withAttempts(error, attempts)
         : error;
-      await held.fail(reported, details);
+      const waiting = held.fail(reported, details);
+      this.#lingerSoon();
+      await waiting;
     } finally {
       this.#inflight--;
+      if (this.#inflight === 0) this.#writeGathered();
       const slot = this.#slotFree;
       if (slot !== undefined && this.#inflight < this.#concurrency) {
         this.#slotFree = undefined;
@@ -355,6 +371,24 @@ export class HttpClient extends Actor {
         idle.resolve();
       }
     }
+  }
+
+  /** Writes what was gathered within linger_ms. */
+  #lingerSoon(): void {
+    this.#lingerTimer ??= setTimeout(() => {
+      this.#lingerTimer = undefined;
+      for (const queue of this.pool.outbound.values()) void queue.flush();
+    }, this.lingerMs);
+  }
+
+  /** No request is in flight: writes what was gathered now. */
+  #writeGathered(): void {
+    if (!this.#gathering) return;
+    this.#gathering = false;
+    this.pool.window.close();
+    clearTimeout(this.#lingerTimer);
+    this.#lingerTimer = undefined;
+    for (const queue of this.pool.outbound.values()) void queue.flush();
   }
 
   #cancelled(request: Outgoing): Error {

@@ -126,18 +126,31 @@ export class Jsonata extends Actor {
     this.#io = fieldTarget(parsed);
   }
 
-  override async consume(event: Event, context: Context): Promise<void> {
-    let result: unknown;
-    try {
-      result = await this.#expression.evaluate(this.#io.get(event), {
-        header: event.header,
-      });
-    } catch (error) {
-      throw toError(error);
+  /**
+   * Transforms the events of a batch in order and sends the results on as one
+   * batch (JSONata evaluates asynchronously: one event at a time, each
+   * result would travel alone). An event whose expression fails goes to
+   * `error`; the others go on.
+   */
+  override async consumeBatch(
+    events: Event[],
+    context: Context,
+  ): Promise<void> {
+    const io = this.#io;
+    for (const event of events) {
+      let result: unknown;
+      try {
+        result = await this.#expression.evaluate(io.get(event), {
+          header: event.header,
+        });
+      } catch (error) {
+        context.fail(event, toError(error));
+        continue;
+      }
+      io.set(event, plain(result));
+      const waiting = context.send(event, undefined, event);
+      if (waiting !== undefined) await waiting;
     }
-    this.#io.set(event, plain(result));
-    const waiting = context.send(event);
-    if (waiting !== undefined) await waiting;
   }
 }
 

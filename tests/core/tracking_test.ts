@@ -5,9 +5,11 @@ import { Router } from "../../core/router.ts";
 import {
   attachTracker,
   combineTrackers,
+  CountingTracker,
   hold,
   Tracker,
   trackerOf,
+  type TrackerOwner,
 } from "../../core/tracking.ts";
 import { fanout } from "../../actors/flow/fanout.ts";
 import { Collector, ListInput, trackedEvents } from "../helpers.ts";
@@ -205,4 +207,74 @@ Deno.test("a stop that times out fails the trackers of events an output still he
     results,
     Array(3).fill('Actor "gate" was stopped before it finished'),
   );
+});
+
+/** What a {@link CountingTracker} told its owner, in order. */
+function recordingOwner(): TrackerOwner<string> & { told: string[] } {
+  const told: string[] = [];
+  return {
+    told,
+    handled: (subject) => told.push(`handled ${subject}`),
+    lost: (subject, reason) => told.push(`lost ${subject}: ${reason}`),
+  };
+}
+
+Deno.test("a counting tracker tells its owner once, at once, when the last event was handled", async () => {
+  const owner = recordingOwner();
+  const tracker = new CountingTracker("m1", owner);
+  tracker.retain();
+  tracker.retain();
+  tracker.release();
+  assert.deepEqual(owner.told, [], "one event is still out");
+  tracker.release();
+  assert.deepEqual(owner.told, ["handled m1"], "told synchronously");
+  assert.equal(tracker.settled, true);
+  tracker.fail("too late");
+  tracker.retain();
+  tracker.release();
+  await Promise.resolve();
+  assert.deepEqual(owner.told, ["handled m1"], "told once");
+});
+
+Deno.test("a counting tracker tells its owner of a loss once, in a microtask, and never of a success after", async () => {
+  const owner = recordingOwner();
+  const tracker = new CountingTracker("m2", owner);
+  tracker.retain();
+  tracker.retain();
+  tracker.fail("dropped by a full queue");
+  tracker.fail("failed again");
+  assert.deepEqual(owner.told, [], "not told inside the core's work");
+  await Promise.resolve();
+  assert.deepEqual(owner.told, ["lost m2: dropped by a full queue"]);
+  tracker.release();
+  tracker.release();
+  await Promise.resolve();
+  assert.deepEqual(owner.told, ["lost m2: dropped by a full queue"]);
+});
+
+Deno.test("counting trackers are settled by a pipeline: handled when filtered, lost when failed with no error queue", async () => {
+  const owner = recordingOwner();
+  const events = [1, 2, 3, 4].map((n) =>
+    attachTracker(
+      { header: {}, data: n },
+      new CountingTracker(`m${n}`, owner),
+    )
+  );
+  const router = new Router();
+  router.register(new ListInput("input", events));
+  router.register(new DropEven("odd"));
+  router.register(new Broken("broken"));
+  router.connect("input.outbox", "odd.inbox");
+  router.connect("odd.outbox", "broken.inbox");
+  await router.start();
+  await router.finished;
+  const report = await router.stop();
+  assert.equal(report.unaccounted, 0);
+  assert.equal(report.failed, 2);
+  assert.deepEqual(owner.told.toSorted(), [
+    "handled m2",
+    "handled m4",
+    "lost m1: RangeError: broken on purpose",
+    "lost m3: RangeError: broken on purpose",
+  ]);
 });

@@ -419,6 +419,80 @@ test("nats_in with create binds to an existing consumer and sets its max_ack_pen
   }
 });
 
+test("nats_in sends the messages that arrive together on as one batch", async () => {
+  await using server = await startNatsServer();
+  const connection = await connect({ servers: server.url });
+  try {
+    await makeStream(connection);
+    await publish(connection, 200);
+    const router = new Router();
+    router.register(
+      natsIn,
+      "input",
+      jetstreamOptions(server.url, { batch: 200 }),
+    );
+    const sink = router.register(new Collector("sink")) as Collector;
+    router.connect("input.outbox", "sink.inbox");
+    const batches: number[] = [];
+    sink.pool.inbound.get("inbox")!.observe((batch) =>
+      batches.push(batch.length)
+    );
+    await router.start();
+    await within(sink.waitFor(200), WAIT_MS, "200 events to reach the sink");
+    const info = await settled(connection);
+    await router.stop();
+
+    assert.equal(info.ack_floor.stream_seq, 200);
+    assert.equal(batches.reduce((sum, size) => sum + size, 0), 200);
+    // One message per batch would be 200 batches; they arrive in a few
+    // reads of the socket.
+    assert.ok(
+      batches.length <= 20,
+      `200 messages came in ${batches.length} batches: ${batches}`,
+    );
+  } finally {
+    await connection.close();
+  }
+});
+
+test("nats_in leaves no pull request behind when stopped: what is published next goes to the next worker", async () => {
+  await using server = await startNatsServer();
+  const connection = await connect({ servers: server.url });
+  try {
+    await makeStream(connection);
+    const manager = await jetstreamManager(connection);
+    // Long enough that a message sent to a worker that stopped listening
+    // would not be redelivered within the test.
+    const options = jetstreamOptions(server.url, { ack_wait_ms: 120_000 });
+    const one = new Router();
+    one.register(natsIn, "input", options);
+    one.register(new Collector("sink"));
+    one.connect("input.outbox", "sink.inbox");
+    await one.start();
+    await pollUntil(
+      () => manager.consumers.info("S", "d"),
+      (info) => info.num_waiting > 0,
+      "a pull request to wait at the server",
+    );
+    await one.stop();
+
+    // Published once worker one stopped: it must go to worker two.
+    await publish(connection, 5);
+    const two = new Router();
+    two.register(natsIn, "input", options);
+    const sink = two.register(new Collector("sink")) as Collector;
+    two.connect("input.outbox", "sink.inbox");
+    await two.start();
+    await within(sink.waitFor(5), WAIT_MS, "worker two to get the messages");
+    const info = await settled(connection);
+    await two.stop();
+    assert.deepEqual(sink.data(), [1, 2, 3, 4, 5].map((n) => ({ n })));
+    assert.equal(info.num_redelivered, 0);
+  } finally {
+    await connection.close();
+  }
+});
+
 Deno.test("nats_in fails to start when no server answers", async () => {
   const port = freePort();
   const router = new Router();

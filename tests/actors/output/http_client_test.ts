@@ -8,11 +8,13 @@ import {
 } from "../../../actors/output/http_client.ts";
 import { Router } from "../../../core/router.ts";
 import {
+  Collector,
   counted,
   freePort,
   ListInput,
   numbered,
   sequenced,
+  within,
 } from "../../helpers.ts";
 import { runStage, type StageRun } from "../stage.ts";
 
@@ -481,4 +483,67 @@ Deno.test("http_client cancels the requests in flight when a stop times out and 
       }
     },
   );
+});
+
+/**
+ * Posts `count` events through an http_client with `concurrency` and a
+ * linger longer than the test to a server that answers, one by one, once
+ * all of them arrived; returns the sizes of the batches of answers forwarded on outbox.
+ */
+async function forwardedBatches(
+  count: number,
+  concurrency: number,
+): Promise<number[]> {
+  let waiting: (() => void)[] = [];
+  const batches: number[] = [];
+  await withServer(
+    async (_n, _request, body) => {
+      const { promise, resolve } = Promise.withResolvers<void>();
+      waiting.push(resolve);
+      if (waiting.length === count) {
+        // One answer after the other, each in a turn of the event loop of
+        // its own.
+        for (const wake of waiting) {
+          wake();
+          await new Promise((next) => setTimeout(next, 1));
+        }
+        waiting = [];
+      }
+      await promise;
+      return Response.json(JSON.parse(body));
+    },
+    async (base) => {
+      const router = new Router();
+      router.register(new ListInput("input", numbered(count)));
+      router.register(
+        new HttpClient("post", { url: `${base}/n`, concurrency }, {
+          lingerMs: 600_000,
+        }),
+      );
+      const sink = router.register(new Collector("sink")) as Collector;
+      router.connect("input.outbox", "post.inbox");
+      router.connect("post.outbox", "sink.inbox");
+      sink.pool.inbound.get("inbox")!.observe((batch) =>
+        batches.push(batch.length)
+      );
+      await router.start();
+      await within(router.finished, 10_000, "the answers to be forwarded");
+      const report = await router.stop();
+      assert.equal(report.unaccounted, 0);
+      assert.deepEqual(
+        sink.data().toSorted((a, b) => Number(a) - Number(b)),
+        numbered(count).map((event) => event.data),
+      );
+    },
+  );
+  return batches;
+}
+
+Deno.test("http_client forwards the answers that come back while other requests are in flight as one batch", async () => {
+  // Every request is sent before the first answer comes back.
+  assert.deepEqual(await forwardedBatches(8, 9), [8]);
+});
+
+Deno.test("http_client forwards the answer of a lone request at once, not after linger_ms", async () => {
+  assert.deepEqual(await forwardedBatches(1, 8), [1]);
 });

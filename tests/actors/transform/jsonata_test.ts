@@ -4,6 +4,8 @@ import { loadPipeline } from "../../../core/config/mod.ts";
 import { ConfigError } from "../../../core/errors.ts";
 import { createActor } from "../../../core/registry.ts";
 import { Jsonata, jsonata } from "../../../actors/transform/jsonata.ts";
+import { Router } from "../../../core/router.ts";
+import { Collector, ListInput } from "../../helpers.ts";
 import { runStage } from "../stage.ts";
 
 Deno.test("jsonata replaces data with the result of the expression, in order", async () => {
@@ -120,4 +122,39 @@ Deno.test("a JSONata compile error in a bootstrap file is reported at the expres
     problem?.message ?? "",
     /JSONata error S0203 at position 16: Expected "\)" before end of expression/,
   );
+});
+
+Deno.test("jsonata sends the results of a batch on as one batch, in order, the failed event to error", async () => {
+  const router = new Router();
+  const values = Array.from({ length: 300 }, (_, i) => ({
+    header: {},
+    data: { n: i === 150 ? "x" : i },
+  }));
+  router.register(new ListInput("input", values));
+  // A linger longer than the test: only the end of the batch writes it on.
+  router.register(
+    new Jsonata("plus", { expression: "$number(n) + 1" }, {
+      lingerMs: 600_000,
+    }),
+  );
+  const sink = router.register(new Collector("sink")) as Collector;
+  const errors = router.register(new Collector("errors")) as Collector;
+  router.connect("input.outbox", "plus.inbox");
+  router.connect("plus.outbox", "sink.inbox");
+  router.connect("plus.error", "errors.inbox");
+  const batches: number[] = [];
+  sink.pool.inbound.get("inbox")!.observe((batch) =>
+    batches.push(batch.length)
+  );
+  await router.start();
+  await router.finished;
+  const report = await router.stop();
+
+  const expected = Array.from({ length: 300 }, (_, i) => i + 1);
+  expected.splice(150, 1);
+  assert.deepEqual(sink.data(), expected);
+  assert.deepEqual(batches, [299]);
+  assert.deepEqual(errors.events.map((event) => event.data), [{ n: "x" }]);
+  assert.equal(report.delivered + report.errors, 300);
+  assert.equal(report.unaccounted, 0);
 });
