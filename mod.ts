@@ -136,6 +136,11 @@ export {
 } from "./core/router.ts";
 export { isReopenable, type Reopenable, reopenFiles } from "./core/reopen.ts";
 export {
+  type CertificateHolder,
+  type CertificateReload,
+  reloadCertificates,
+} from "./core/tls.ts";
+export {
   type ActorStream,
   type ActorStreamWithErrors,
   EventFailedError,

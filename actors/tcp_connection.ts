@@ -24,6 +24,11 @@
 
 import { z } from "zod";
 import { type ActorLog, errorMessage, sleep } from "../core/actor.ts";
+import {
+  type ClientTlsMaterial,
+  loadClientTls,
+  type TcpClientTlsSchema,
+} from "../core/tls.ts";
 
 /** The zod shape of the reconnection options (see {@link tcpReconnectFields}). */
 export interface TcpReconnectFields {
@@ -110,6 +115,8 @@ export interface TcpConnectionOptions {
   connect_timeout: number;
   /** Seconds a write may make no progress before the connection is replaced. */
   write_timeout: number;
+  /** Connect with TLS (see `TcpClientTlsSchema`); plain TCP without. */
+  tls?: TcpClientTlsSchema | undefined;
 }
 
 /**
@@ -169,10 +176,13 @@ export class TcpConnection {
   #maxMs: number;
   #connectTimeoutMs: number;
   #writeTimeoutMs: number;
+  #tls: TcpClientTlsSchema | undefined;
+  /** The files of `#tls`, read; read again by {@link reloadCertificates}. */
+  #material: ClientTlsMaterial | undefined;
   #log: () => TcpConnectionLog;
-  #onOpen: (conn: Deno.TcpConn) => void;
-  #conn: Deno.TcpConn | undefined;
-  #connecting: Promise<Deno.TcpConn> | undefined;
+  #onOpen: (conn: Deno.Conn) => void;
+  #conn: Deno.Conn | undefined;
+  #connecting: Promise<Deno.Conn> | undefined;
   #attempted: (() => void) | undefined;
   #watchers = new Set<Promise<void>>();
   #connections = 0;
@@ -191,7 +201,7 @@ export class TcpConnection {
   constructor(
     options: TcpConnectionOptions,
     log: () => TcpConnectionLog,
-    onOpen: (conn: Deno.TcpConn) => void = () => {},
+    onOpen: (conn: Deno.Conn) => void = () => {},
   ) {
     this.address = `${options.hostname}:${options.port}`;
     this.#hostname = options.hostname;
@@ -200,12 +210,27 @@ export class TcpConnection {
     this.#maxMs = options.reconnect_max_ms;
     this.#connectTimeoutMs = options.connect_timeout * 1000;
     this.#writeTimeoutMs = options.write_timeout * 1000;
+    this.#tls = options.tls;
+    this.#material = options.tls === undefined
+      ? undefined
+      : loadClientTls(options.tls);
     this.#log = log;
     this.#onOpen = onOpen;
   }
 
+  /**
+   * Reads the `tls` files again for the connections from now on (the open
+   * one keeps its); `false` without TLS. Throws a `TlsFileError` and keeps
+   * what it had when a file is unusable.
+   */
+  reloadCertificates(): boolean {
+    if (this.#tls === undefined) return false;
+    this.#material = loadClientTls(this.#tls);
+    return true;
+  }
+
   /** The open connection, if any. */
-  get current(): Deno.TcpConn | undefined {
+  get current(): Deno.Conn | undefined {
     return this.#conn;
   }
 
@@ -258,7 +283,7 @@ export class TcpConnection {
    * connecting unless connecting already. Rejects only when {@link abort} or
    * {@link close} stops it first.
    */
-  connect(): Promise<Deno.TcpConn> {
+  connect(): Promise<Deno.Conn> {
     if (this.#conn !== undefined) return Promise.resolve(this.#conn);
     if (this.#connecting === undefined) {
       const connecting = this.#connectWithBackoff().finally(() => {
@@ -290,7 +315,7 @@ export class TcpConnection {
    * Closes `conn` if it is still the open connection, and starts connecting
    * again (unless stopped). For a connection that failed a write.
    */
-  drop(conn: Deno.TcpConn, reason: string): void {
+  drop(conn: Deno.Conn, reason: string): void {
     if (this.#conn !== conn) return;
     this.#conn = undefined;
     closeQuietly(conn);
@@ -299,7 +324,7 @@ export class TcpConnection {
   }
 
   /** Like {@link drop}, and logs a warning that the connection was lost. */
-  lost(conn: Deno.TcpConn, reason: string): void {
+  lost(conn: Deno.Conn, reason: string): void {
     if (this.#conn === conn && !this.#stop.signal.aborted) {
       this.#log().warn("Lost the connection to {address}: {reason}", {
         address: this.address,
@@ -317,7 +342,7 @@ export class TcpConnection {
    * already written stay on the old connection: write them again on the
    * next one (at-least-once).
    */
-  async write(conn: Deno.TcpConn, bytes: Uint8Array): Promise<void> {
+  async write(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
     let written = 0;
     try {
       while (written < bytes.length) {
@@ -331,7 +356,7 @@ export class TcpConnection {
   }
 
   /** One write of `bytes` to `conn`, bounded by `write_timeout`. */
-  #writeSome(conn: Deno.TcpConn, bytes: Uint8Array): Promise<number> {
+  #writeSome(conn: Deno.Conn, bytes: Uint8Array): Promise<number> {
     const stop = this.#stop.signal;
     const stopped = () =>
       new Error(`Gave up writing to ${this.address}: the actor stopped`);
@@ -390,7 +415,7 @@ export class TcpConnection {
     await Promise.all(this.#watchers);
   }
 
-  async #connectWithBackoff(): Promise<Deno.TcpConn> {
+  async #connectWithBackoff(): Promise<Deno.Conn> {
     for (let failures = 0;; failures++) {
       if (this.#stop.signal.aborted) throw this.#stopped();
       try {
@@ -422,7 +447,7 @@ export class TcpConnection {
     }
   }
 
-  #opened(conn: Deno.TcpConn): void {
+  #opened(conn: Deno.Conn): void {
     this.#conn = conn;
     this.#connections++;
     const watcher = this.#watch(conn).finally(() =>
@@ -439,7 +464,7 @@ export class TcpConnection {
   }
 
   /** One attempt to connect, bounded by `connect_timeout`. */
-  async #dial(): Promise<Deno.TcpConn> {
+  async #dial(): Promise<Deno.Conn> {
     const attempt = new AbortController();
     const timer = setTimeout(() => attempt.abort(), this.#connectTimeoutMs);
     const stop = this.#stop.signal;
@@ -452,7 +477,8 @@ export class TcpConnection {
         signal: attempt.signal,
       });
       conn.setNoDelay(true);
-      return conn;
+      if (this.#tls === undefined) return conn;
+      return await this.#startTls(conn, attempt.signal);
     } catch (error) {
       if (attempt.signal.aborted && !stop.aborted) {
         throw new Error(
@@ -467,8 +493,54 @@ export class TcpConnection {
     }
   }
 
+  /**
+   * The TLS connection over `conn`, handshaken, or a rejection when the
+   * handshake fails or `signal` aborts first (`conn` is closed then). With
+   * a client certificate, which `Deno.startTls` does not take, `conn` is
+   * closed and `Deno.connectTls` connects anew (to `server_name` when set).
+   */
+  async #startTls(conn: Deno.TcpConn, signal: AbortSignal): Promise<Deno.Conn> {
+    const tls = this.#tls!;
+    const material = this.#material!;
+    const options = {
+      hostname: tls.server_name ?? this.#hostname,
+      caCerts: material.caCerts,
+      unsafelyDisableHostnameVerification: !tls.verify_hostname,
+    };
+    let connecting: Promise<Deno.TlsConn>;
+    if (material.certifiedKey === undefined) {
+      connecting = Deno.startTls(conn, options);
+    } else {
+      closeQuietly(conn);
+      connecting = Deno.connectTls({
+        ...options,
+        port: this.#port,
+        ...material.certifiedKey,
+      });
+    }
+    const aborted = Promise.withResolvers<never>();
+    const abort = () => {
+      aborted.reject(new Error("The TLS handshake did not complete in time"));
+      connecting.then(closeQuietly, () => {});
+    };
+    if (signal.aborted) abort();
+    signal.addEventListener("abort", abort, { once: true });
+    try {
+      const tlsConn = await Promise.race([connecting, aborted.promise]);
+      await Promise.race([tlsConn.handshake(), aborted.promise]).catch(
+        (error) => {
+          closeQuietly(tlsConn);
+          throw error;
+        },
+      );
+      return tlsConn;
+    } finally {
+      signal.removeEventListener("abort", abort);
+    }
+  }
+
   /** Reads `conn` until it ends, ignoring what arrives; then reconnects. */
-  async #watch(conn: Deno.TcpConn): Promise<void> {
+  async #watch(conn: Deno.Conn): Promise<void> {
     const sink = new Uint8Array(4096);
     let reason = "the peer closed it";
     try {
@@ -486,7 +558,7 @@ export class TcpConnection {
   }
 }
 
-function closeQuietly(conn: Deno.TcpConn): void {
+function closeQuietly(conn: Deno.Conn): void {
   try {
     conn.close();
   } catch {

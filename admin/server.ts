@@ -13,6 +13,7 @@ import {
   type HttpListenerFigures,
 } from "../core/http_listener.ts";
 import { scopedLogger } from "../core/log.ts";
+import type { StreamListener } from "../core/stream_listener.ts";
 import type { Router } from "../core/router.ts";
 import { sameText } from "../core/secret.ts";
 import { DASHBOARD_HTML } from "./dashboard.ts";
@@ -92,6 +93,12 @@ export interface AdminServerOptions {
    * the server reads no request bodies (it answers only GET and HEAD).
    */
   limits?: Partial<HttpLimits>;
+  /**
+   * Accept from this listener rather than listening on `hostname:port`:
+   * e.g. a TLS one from `listenStream` (then the URL is `https:`, and
+   * {@link AdminServer.reloadCertificates} reads its files again).
+   */
+  listener?: StreamListener;
 }
 
 /**
@@ -170,6 +177,7 @@ export class AdminServer {
         hostname,
         port,
         log: this.#log,
+        listener: options.listener,
         ...DEFAULT_ADMIN_LIMITS,
         ...options.limits,
       },
@@ -182,7 +190,8 @@ export class AdminServer {
     const host = this.#server.addr.hostname.includes(":")
       ? `[${this.#server.addr.hostname}]`
       : this.#server.addr.hostname;
-    this.url = `http://${host}:${this.port}/`;
+    const scheme = this.#server.secure ? "https" : "http";
+    this.url = `${scheme}://${host}:${this.port}/`;
     this.#sample();
     this.#sampler = setInterval(
       () => this.#sample(),
@@ -195,6 +204,14 @@ export class AdminServer {
     let count = 0;
     for (const tap of this.#taps) if (tap.observing) count++;
     return count;
+  }
+
+  /**
+   * Reads its TLS files again for the connections from now on; `false`
+   * without TLS.
+   */
+  reloadCertificates(): boolean {
+    return this.#server.reloadCertificates();
   }
 
   /** The counters of its connections. */

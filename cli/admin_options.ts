@@ -9,6 +9,41 @@
 import type { ParseArgsOptionsConfig } from "node:util";
 import { allowedHostProblem, isLoopback } from "../admin/hosts.ts";
 import { parseListenAddress } from "../admin/server.ts";
+import { ServerTlsSchema } from "../core/tls.ts";
+
+/** The `--admin-tls-*` flags by the `tls:` option they set. */
+const ADMIN_TLS_FLAGS = {
+  cert: "admin-tls-cert",
+  key: "admin-tls-key",
+  ca: "admin-tls-ca",
+  client_auth: "admin-tls-client-auth",
+} as const;
+
+/**
+ * The TLS settings of `--admin-tls-*`, read and checked, or `undefined`
+ * without them; throws an {@link AdminOptionError} naming the flag at fault.
+ */
+function adminTls(values: AdminRunValues): ServerTlsSchema | undefined {
+  const given = Object.fromEntries(
+    Object.entries(ADMIN_TLS_FLAGS).flatMap(([option, flag]) =>
+      values[flag] === undefined ? [] : [[option, values[flag]]]
+    ),
+  );
+  if (Object.keys(given).length === 0) return undefined;
+  const parsed = ServerTlsSchema.safeParse(given);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const option = String(
+    issue.path[0] ?? "cert",
+  ) as keyof typeof ADMIN_TLS_FLAGS;
+  const flag = ADMIN_TLS_FLAGS[option] ?? "admin-tls-cert";
+  throw new AdminOptionError(
+    issue.code === "invalid_type" && given[option] === undefined
+      ? `--${flag} is needed with the other --admin-tls-* options`
+      : `--${flag}: ${issue.message}`,
+    false,
+  );
+}
 
 /** The environment variable `run` and `top`/`tap` read the admin token from. */
 export const ADMIN_TOKEN_ENV = "COMPYSITION_ADMIN_TOKEN";
@@ -20,6 +55,10 @@ export const ADMIN_RUN_OPTIONS = {
   "admin-token-file": { type: "string" },
   "admin-allow-host": { type: "string", multiple: true },
   "admin-insecure": { type: "boolean" },
+  "admin-tls-cert": { type: "string" },
+  "admin-tls-key": { type: "string" },
+  "admin-tls-ca": { type: "string" },
+  "admin-tls-client-auth": { type: "string" },
 } as const satisfies ParseArgsOptionsConfig;
 
 /** Their lines in the help of `run`. */
@@ -39,6 +78,13 @@ export const ADMIN_RUN_HELP =
                            and [::1]
   --admin-insecure         Serve it on an address other than a loopback one
                            without a token (refused otherwise)
+  --admin-tls-cert PATH    Serve it with HTTPS: the PEM certificate (then its
+                           intermediates); needs --admin-tls-key PATH, its
+                           key. Both are read again on SIGHUP
+  --admin-tls-ca PATH      The CAs client certificates must chain to
+  --admin-tls-client-auth WHEN
+                           none (default), request or require: ask clients
+                           for a certificate (mutual TLS)
 `;
 
 /** The values `parseArgs` gives for {@link ADMIN_RUN_OPTIONS}. */
@@ -48,6 +94,10 @@ export interface AdminRunValues {
   "admin-token-file"?: string;
   "admin-allow-host"?: string[];
   "admin-insecure"?: boolean;
+  "admin-tls-cert"?: string;
+  "admin-tls-key"?: string;
+  "admin-tls-ca"?: string;
+  "admin-tls-client-auth"?: string;
 }
 
 /** What `run` gives the `AdminServer` besides the router. */
@@ -57,6 +107,8 @@ export interface AdminRunSettings {
   token?: string;
   allowedHosts: string[];
   insecure: boolean;
+  /** Serve HTTPS with these files (`--admin-tls-*`), checked. */
+  tls?: ServerTlsSchema;
 }
 
 /**
@@ -123,11 +175,13 @@ export function adminRunSettings(
       true,
     );
   }
+  const tls = adminTls(values);
   return {
     ...address,
     ...(token === undefined ? {} : { token }),
     allowedHosts,
     insecure,
+    ...(tls === undefined ? {} : { tls }),
   };
 }
 

@@ -36,6 +36,13 @@
 
 import { isOutOfResources } from "./accept.ts";
 import { type ActorLog, describe } from "./actor.ts";
+import {
+  type Accepted,
+  listenPlain,
+  listenStream,
+  type StreamListener,
+} from "./stream_listener.ts";
+import type { ServerTlsOptions } from "./tls.ts";
 
 /** The limits of an {@link HttpListener}. */
 export interface HttpLimits {
@@ -82,6 +89,16 @@ export interface HttpListenerOptions extends Partial<HttpLimits> {
   port: number;
   /** Where failed accepts, refused connections and handler errors go. */
   log: ActorLog;
+  /**
+   * Serve HTTPS with these files (see `ServerTlsSchema`): only through
+   * {@link HttpListener.listen}, which listens with them.
+   */
+  tls?: ServerTlsOptions | undefined;
+  /**
+   * Accept from this listener (e.g. a TLS one from `listenStream`) rather
+   * than listening on `hostname:port`.
+   */
+  listener?: StreamListener | undefined;
 }
 
 /** The counters of an {@link HttpListener}. */
@@ -119,6 +136,11 @@ export interface HttpRequestInfo extends Deno.ServeHandlerInfo<Deno.NetAddr> {
    * `reading` fail. Costs no timer.
    */
   read<T>(reading: Promise<T>): Promise<T>;
+  /**
+   * The subject of the certificate the client presented, e.g.
+   * `"CN=agent-7, O=Example"` (only with `client_auth`).
+   */
+  readonly clientCertificate: string | undefined;
 }
 
 /** A handler of requests, as for `Deno.serve`. */
@@ -201,8 +223,13 @@ class RequestInfo implements HttpRequestInfo {
     this.#connection = connection;
   }
 
+  /** The client's address (not the private socket a TLS bridge uses). */
   get remoteAddr(): Deno.NetAddr {
-    return this.#info.remoteAddr;
+    return this.#connection.remoteAddr;
+  }
+
+  get clientCertificate(): string | undefined {
+    return this.#connection.clientCertificate;
   }
 
   get completed(): Promise<void> {
@@ -241,9 +268,16 @@ class Connection {
   #server: ConnectionServer | undefined;
   #readings: Set<Reading>;
 
-  constructor(since: number, readings: Set<Reading>) {
+  /** The client's address. */
+  readonly remoteAddr: Deno.NetAddr;
+  /** The subject of the client's certificate, with `client_auth`. */
+  readonly clientCertificate: string | undefined;
+
+  constructor(since: number, readings: Set<Reading>, accepted: Accepted) {
     this.since = since;
     this.#readings = readings;
+    this.remoteAddr = accepted.remoteAddr;
+    this.clientCertificate = accepted.clientCertificate;
   }
 
   /** The signal that kills it, for Deno's engine. */
@@ -318,7 +352,7 @@ export class HttpListener {
   #log: ActorLog;
   #handler: HttpHandler;
   #serve: ServeOnConnection;
-  #listener: Deno.TcpListener;
+  #listener: StreamListener;
   /** Every connection not closed yet. */
   #open = new Set<Connection>();
   /** Of those, the ones this listener is closing. */
@@ -357,8 +391,58 @@ export class HttpListener {
     return Response.json({ error: "Internal server error" }, { status: 500 });
   };
 
-  /** Listens on `options.hostname:options.port` and starts accepting. */
+  /**
+   * Listens on `options.hostname:options.port`, with TLS when `options.tls`
+   * is given, and starts accepting. Rejects when the address cannot be
+   * bound or a TLS file is unusable.
+   *
+   * @example
+   * ```ts
+   * import { getLogger } from "@logtape/logtape";
+   * import { HttpListener } from "./http_listener.ts";
+   * const listener = await HttpListener.listen(
+   *   { hostname: "127.0.0.1", port: 0, log: getLogger(["demo"]) },
+   *   () => new Response("hi"),
+   * );
+   * listener.secure; // false
+   * await listener.shutdown();
+   * ```
+   */
+  static async listen(
+    options: HttpListenerOptions,
+    handler: HttpHandler,
+  ): Promise<HttpListener> {
+    if (options.tls === undefined || options.listener !== undefined) {
+      return new HttpListener(options, handler);
+    }
+    const listener = await listenStream({
+      hostname: options.hostname,
+      port: options.port,
+      tls: options.tls,
+      alpnProtocols: ["h2", "http/1.1"],
+      handshakeTimeoutMs: options.headerTimeoutMs ??
+        DEFAULT_HTTP_LIMITS.headerTimeoutMs,
+      log: options.log,
+    });
+    try {
+      return new HttpListener({ ...options, listener }, handler);
+    } catch (error) {
+      listener.close();
+      throw error;
+    }
+  }
+
+  /**
+   * Listens on `options.hostname:options.port` (or accepts from
+   * `options.listener`) and starts accepting. A port in use throws; TLS
+   * needs {@link HttpListener.listen}.
+   */
   constructor(options: HttpListenerOptions, handler: HttpHandler) {
+    if (options.tls !== undefined && options.listener === undefined) {
+      throw new TypeError(
+        "HttpListener: TLS needs HttpListener.listen(), which reads the certificate files",
+      );
+    }
     const limits: HttpLimits = {
       maxConnections: options.maxConnections ??
         DEFAULT_HTTP_LIMITS.maxConnections,
@@ -378,11 +462,8 @@ export class HttpListener {
     this.#limits = limits;
     this.#log = options.log;
     this.#handler = handler;
-    this.#listener = Deno.listen({
-      hostname: options.hostname,
-      port: options.port,
-      transport: "tcp",
-    });
+    this.#listener = options.listener ??
+      listenPlain(options.hostname, options.port);
     this.addr = this.#listener.addr;
     const shortest = Math.min(
       limits.headerTimeoutMs,
@@ -393,6 +474,19 @@ export class HttpListener {
     this.#sweeper = setInterval(() => this.#sweep(), period);
     this.#reported.at = Date.now();
     this.finished = this.#accept();
+  }
+
+  /** Whether it serves HTTPS. */
+  get secure(): boolean {
+    return this.#listener.secure;
+  }
+
+  /**
+   * Reads the certificate files again for the connections from now on
+   * (see `StreamListener.reloadCertificates`); `false` without TLS.
+   */
+  reloadCertificates(): boolean {
+    return this.#listener.reloadCertificates();
   }
 
   /** Connections open now. */
@@ -413,11 +507,7 @@ export class HttpListener {
     if (this.#shutdown === undefined) {
       this.#stopping = true;
       this.#wake?.();
-      try {
-        this.#listener.close();
-      } catch {
-        // Already closed.
-      }
+      this.#listener.close();
       this.#shutdown = this.finished;
     }
     return this.#shutdown;
@@ -438,9 +528,9 @@ export class HttpListener {
   async #accept(): Promise<void> {
     let delay = 0;
     while (!this.#stopping) {
-      let conn: Deno.TcpConn;
+      let accepted: Accepted;
       try {
-        conn = await this.#listener.accept();
+        accepted = await this.#listener.accept();
       } catch (error) {
         if (this.#stopping) break;
         this.#figures.accept_errors_total++;
@@ -460,7 +550,7 @@ export class HttpListener {
         continue;
       }
       delay = 0;
-      this.#admit(conn);
+      this.#admit(accepted);
     }
     // Drain: idle connections close now, busy ones once answered (in
     // #answered), so that they can still be killed meanwhile.
@@ -488,7 +578,8 @@ export class HttpListener {
     this.#wake = undefined;
   }
 
-  #admit(conn: Deno.TcpConn): void {
+  #admit(accepted: Accepted): void {
+    const conn = accepted.conn;
     this.#figures.connections_total++;
     const now = Date.now();
     if (this.connections >= this.#limits.maxConnections) {
@@ -500,7 +591,7 @@ export class HttpListener {
       }
       this.#shed(victim);
     }
-    const connection = new Connection(now, this.#readings);
+    const connection = new Connection(now, this.#readings, accepted);
     const handler: EngineHandler = (request, info) => {
       if (connection.active++ === 0) {
         this.#fresh.delete(connection);

@@ -23,6 +23,14 @@ import {
 import { MAX_BATCH } from "../../core/queue.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import { sameText } from "../../core/secret.ts";
+import { type CertificateHolder, ServerTlsSchema } from "../../core/tls.ts";
+import {
+  acceptedCoding,
+  compressBytes,
+  type ContentCoding,
+  contentCodings,
+  readDecoded,
+} from "../http_encoding.ts";
 import { concatBytes, defaultContentType, payload } from "../payload.ts";
 import { listenOptions } from "./codec.ts";
 
@@ -41,7 +49,10 @@ export const HttpServerOptions = z.strictObject({
     "Seconds a request waits for room in a full outbound queue before the answer is 503 (its event is then never sent).",
   ),
   max_body_bytes: z.number().int().min(0).default(1_048_576).describe(
-    "Largest request body in bytes; a larger one is answered 413.",
+    "Largest request body in bytes, once decoded (Content-Encoding gzip, deflate or br); a larger one is answered 413, and a compressed one is decoded no further than that.",
+  ),
+  compress: z.boolean().default(false).describe(
+    "Compress answers of 1 KiB or more with br or gzip, whichever the request's Accept-Encoding prefers.",
   ),
   token: z.string().min(1).optional().describe(
     'When set, requests must carry "Authorization: Bearer <token>"; others are answered 401.',
@@ -61,6 +72,7 @@ export const HttpServerOptions = z.strictObject({
   max_inflight_bytes: z.number().int().min(1).default(67_108_864).describe(
     "Most bytes of request bodies held at once, across all requests, from reading until the answer (default 64 MiB). A request that would go over it is answered 503 before its body is read.",
   ),
+  tls: ServerTlsSchema.optional(),
 }).check((context) => {
   const { max_body_bytes, max_inflight_bytes } = context.value;
   if (max_inflight_bytes < max_body_bytes) {
@@ -92,6 +104,11 @@ export interface HttpRequestHeader {
    * a `token` is set.
    */
   headers: Record<string, string>;
+  /**
+   * The subject of the client's certificate, e.g. `"CN=agent-7, O=Example"`
+   * (with `tls.client_auth`, when the client presented one).
+   */
+  client_certificate?: string;
   /** Set by the stages that prepare the reply: its status and headers. */
   response?: HttpResponseHeader;
 }
@@ -136,6 +153,21 @@ export interface HttpResponseHeader {
  * outbound queue; a request answered 503 never sent its event. A queue
  * connected with a drop policy (`when_full`) always has room: its policy
  * decides.
+ *
+ * Compressed bodies: a body sent with `Content-Encoding` `gzip`, `deflate`
+ * or `br` (or several in a row) is decoded, and `max_body_bytes` applies to
+ * its decoded size: decoding stops as soon as it is passed (413), so a small
+ * body that decodes to gigabytes never does. Another coding is answered 415,
+ * data that does not decode 400. With `compress`, answers of 1 KiB or more
+ * are compressed with `br` or `gzip`, as the request's `Accept-Encoding`
+ * prefers.
+ *
+ * TLS: with `tls` it serves HTTPS (see `ServerTlsSchema`); with
+ * `tls.client_auth` the subject of the client's certificate is in
+ * `header[<name>].client_certificate`. A client that does not complete its
+ * handshake within `header_timeout` is disconnected. `reloadCertificates()`
+ * (SIGHUP under `compysition run`) reads the files again for new
+ * connections.
  *
  * Connections (see `core/http_listener.ts`): at most `max_connections`
  * (a new one closes the connection idle the longest); a connection that
@@ -222,7 +254,7 @@ export interface HttpServerFigures extends ActorFigures, HttpListenerFigures {
 }
 
 /** The `http_server` input actor. */
-export class HttpServer extends Actor {
+export class HttpServer extends Actor implements CertificateHolder {
   readonly kind = "input";
   #options: HttpServerOptions;
   #expected: string | undefined;
@@ -293,14 +325,23 @@ export class HttpServer extends Actor {
     };
   }
 
+  /**
+   * Reads the `tls` files again for the connections from now on; `false`
+   * without `tls` (see `CertificateHolder`).
+   */
+  reloadCertificates(): boolean {
+    return this.#listener?.reloadCertificates() ?? false;
+  }
+
   /** Starts listening, so that a port in use fails the start. */
-  override setup(): void {
+  override async setup(): Promise<void> {
     this.#targets = new Set(this.pool.branches());
     this.#closed = false;
     const options = this.#options;
-    this.#listener = new HttpListener({
+    this.#listener = await HttpListener.listen({
       hostname: options.hostname,
       port: options.port,
+      tls: options.tls,
       log: this.log,
       maxConnections: options.max_connections,
       headerTimeoutMs: options.header_timeout * 1000,
@@ -308,7 +349,8 @@ export class HttpServer extends Actor {
       bodyTimeoutMs: options.body_timeout * 1000,
     }, (request, info) => this.#answer(request, info));
     this.#port = this.#listener.addr.port;
-    this.log.info("Listening on http://{hostname}:{port}/", {
+    this.log.info("Listening on {scheme}://{hostname}:{port}/", {
+      scheme: this.#listener.secure ? "https" : "http",
       hostname: options.hostname,
       port: this.#port,
     });
@@ -363,6 +405,9 @@ export class HttpServer extends Actor {
     let response: Response;
     try {
       response = await this.#handle(request, info);
+      if (this.#options.compress) {
+        response = await compressed(request, response);
+      }
     } catch (error) {
       this.log.error("Failed to answer a request: {error}", {
         error: describe(error),
@@ -400,6 +445,8 @@ export class HttpServer extends Actor {
     const type = request.headers.get("content-type");
     const decode = bodyDecoder(type, request);
     if (typeof decode === "string") return jsonError(415, decode);
+    const codings = contentCodings(request.headers.get("content-encoding"));
+    if (typeof codings === "string") return jsonError(415, codings);
     const max = this.#options.max_body_bytes;
     const length = request.headers.get("content-length");
     const size = length === null ? undefined : Number(length);
@@ -419,7 +466,7 @@ export class HttpServer extends Actor {
     };
     const held = { bytes: 0 };
     try {
-      const body = await this.#readBody(request, size, held, info);
+      const body = await this.#readBody(request, size, codings, held, info);
       if (body instanceof Response) return body;
       let data: unknown;
       try {
@@ -441,6 +488,9 @@ export class HttpServer extends Actor {
         path: url.pathname,
         query: Object.fromEntries(url.searchParams),
         headers,
+        ...(info.clientCertificate === undefined
+          ? {}
+          : { client_certificate: info.clientCertificate }),
       };
       const event: Event = { header: { [this.name]: meta }, data };
       if (this.#options.mode === "fire_and_forget") {
@@ -491,60 +541,78 @@ export class HttpServer extends Actor {
 
   /**
    * The body's bytes, or the answer when they cannot be had: 413 over
-   * `max_body_bytes`, 503 over `max_inflight_bytes` (before reading when the
-   * size is known), 400 when it could not be read (the client went away, or
-   * `body_timeout` passed and the connection was closed). The bytes held
-   * are added to `held`.
+   * `max_body_bytes` (decoded), 503 over `max_inflight_bytes` (before
+   * reading when the size is known and nothing is to be decoded), 400 when
+   * it could not be read or decoded (the client went away, `body_timeout`
+   * passed and the connection was closed, or the compressed data is
+   * corrupt). The bytes held are added to `held`.
    */
   async #readBody(
     request: Request,
     size: number | undefined,
+    codings: ContentCoding[],
     held: { bytes: number },
     info: HttpRequestInfo,
   ): Promise<Uint8Array | Response> {
     try {
-      if (size !== undefined) {
+      if (size !== undefined && codings.length === 0) {
         if (!this.#hold(size, held)) return this.#tooMuch();
         // HTTP framing bounds the body by its Content-Length, checked.
         return await info.read(request.bytes());
       }
       const stream = request.body;
       if (stream === null) return EMPTY;
-      return await info.read(this.#readChunks(stream, held));
+      return await info.read(this.#readChunks(stream, codings, held));
     } catch (error) {
       this.log.debug("Failed to read a request body: {error}", {
         error: describe(error),
       });
+      const what = codings.length === 0
+        ? "read"
+        : `read and decoded (Content-Encoding ${codings.join(", ")})`;
       return jsonError(
         400,
-        `The body could not be read: ${errorMessage(error)}`,
+        `The body could not be ${what}: ${errorMessage(error)}`,
       );
     }
   }
 
-  /** A body of unknown size, counted and held as it streams in. */
+  /**
+   * A body of unknown size, or to decode, counted (decoded) and held as it
+   * streams in.
+   */
   async #readChunks(
     stream: ReadableStream<Uint8Array>,
+    codings: ContentCoding[],
     held: { bytes: number },
   ): Promise<Uint8Array | Response> {
     const max = this.#options.max_body_bytes;
-    const reader = stream.getReader();
     const chunks: Uint8Array[] = [];
     let total = 0;
+    let refusal: Response | undefined;
+    const take = (chunk: Uint8Array): boolean => {
+      total += chunk.length;
+      refusal = total > max
+        ? tooLarge(max)
+        : this.#hold(chunk.length, held)
+        ? undefined
+        : this.#tooMuch();
+      if (refusal !== undefined) return false;
+      chunks.push(chunk);
+      return true;
+    };
+    if (codings.length > 0) {
+      await readDecoded(stream, codings, take);
+      return refusal ?? concatBytes(chunks, total);
+    }
+    const reader = stream.getReader();
     for (;;) {
       const next = await reader.read();
       if (next.done) return concatBytes(chunks, total);
-      total += next.value.length;
-      const refusal = total > max
-        ? tooLarge(max)
-        : this.#hold(next.value.length, held)
-        ? undefined
-        : this.#tooMuch();
-      if (refusal !== undefined) {
+      if (!take(next.value)) {
         await reader.cancel().catch(() => {});
-        return refusal;
+        return refusal!;
       }
-      chunks.push(next.value);
     }
   }
 
@@ -720,6 +788,34 @@ export class HttpServer extends Actor {
     }
     return new Response(payload(sent) as BodyInit, { status, headers });
   }
+}
+
+/** Answers smaller than this are not compressed: it would not pay. */
+const MIN_COMPRESSED_BYTES = 1024;
+
+/**
+ * `response` compressed with the coding `request` accepts (see
+ * `acceptedCoding`), when it has a body of {@link MIN_COMPRESSED_BYTES} or
+ * more that is not encoded already; else `response` itself.
+ */
+async function compressed(
+  request: Request,
+  response: Response,
+): Promise<Response> {
+  const headers = response.headers;
+  if (response.body === null || headers.has("content-encoding")) {
+    return response;
+  }
+  headers.append("vary", "Accept-Encoding");
+  const coding = acceptedCoding(request.headers.get("accept-encoding"));
+  if (coding === undefined) return response;
+  const bytes = await response.bytes();
+  const init = { status: response.status, statusText: response.statusText };
+  if (bytes.length < MIN_COMPRESSED_BYTES) {
+    return new Response(bytes, { ...init, headers });
+  }
+  headers.set("content-encoding", coding);
+  return new Response(compressBytes(bytes, coding), { ...init, headers });
 }
 
 function stopReply(name: string): Event {

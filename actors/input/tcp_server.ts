@@ -16,6 +16,11 @@ import {
 import { isOutOfResources } from "../../core/accept.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import {
+  listenStream,
+  type StreamListener,
+} from "../../core/stream_listener.ts";
+import { type CertificateHolder, ServerTlsSchema } from "../../core/tls.ts";
+import {
   CodecSchema,
   type DecodeFailure,
   DEFAULT_MAX_LINE_BYTES,
@@ -65,6 +70,7 @@ export const TcpServerOptions = z.strictObject({
   drain_timeout: z.number().min(0).default(2).describe(
     "On stop, seconds to wait for each client to close its side after the server closed its own; what arrives meanwhile is read.",
   ),
+  tls: ServerTlsSchema.optional(),
 });
 
 /** Parsed options of the `tcp_server` actor. */
@@ -86,6 +92,13 @@ export type TcpServerOptions = z.infer<typeof TcpServerOptions>;
  * (RFC 6587) when its first byte is a digit, else newline-framed (see
  * `SyslogFrameDecoder`); a connection whose octet counting is lost is closed
  * after its failure event.
+ *
+ * TLS: with `tls` every connection is TLS (see `ServerTlsSchema`); with
+ * `tls.client_auth` the subject of the client's certificate is in
+ * `header[<name>].client_certificate`. A client that does not complete its
+ * handshake within 10 s is disconnected. `reloadCertificates()` (SIGHUP
+ * under `compysition run`) reads the files again for new connections;
+ * those open keep theirs.
  *
  * Back-pressure: a connection is read no further while the events it made
  * wait for room downstream, so TCP flow control slows its client; decoding
@@ -169,8 +182,10 @@ type CloseReason = "drain" | "idle" | "pending";
 
 /** What the server knows of one open connection. */
 interface Client {
-  readonly conn: Deno.TcpConn;
+  readonly conn: Deno.Conn;
   readonly remote: string;
+  /** The subject of the client's certificate, with `tls.client_auth`. */
+  readonly certificate: string | undefined;
   /** When the read in progress started (`performance.now()`), if one is. */
   readingSince: number | undefined;
   /** Bytes of its unfinished message counted in the server's total. */
@@ -182,12 +197,12 @@ interface Client {
 }
 
 /** The `tcp_server` input actor. */
-export class TcpServer extends Actor {
+export class TcpServer extends Actor implements CertificateHolder {
   readonly kind = "input";
   #options: TcpServerOptions;
-  #listener: Deno.TcpListener | undefined;
+  #listener: StreamListener | undefined;
   #port: number | undefined;
-  #clients = new Map<Deno.TcpConn, Client>();
+  #clients = new Map<Deno.Conn, Client>();
   /** Bytes of unfinished messages held across all connections. */
   #pendingBytes = 0;
   /** Shared by the connections: they take turns when the outbox is full. */
@@ -272,14 +287,23 @@ export class TcpServer extends Actor {
     };
   }
 
+  /**
+   * Reads the `tls` files again for the connections from now on; `false`
+   * without `tls` (see `CertificateHolder`).
+   */
+  reloadCertificates(): boolean {
+    return this.#listener?.reloadCertificates() ?? false;
+  }
+
   /** Starts listening, so that a port in use fails the start. */
-  override setup(): void {
-    const { hostname, port } = this.#options;
-    this.#listener = Deno.listen({ hostname, port, transport: "tcp" });
+  override async setup(): Promise<void> {
+    const { hostname, port, tls } = this.#options;
+    this.#listener = await listenStream({ hostname, port, tls, log: this.log });
     this.#port = this.#listener.addr.port;
-    this.log.info("Listening on {hostname}:{port}", {
+    this.log.info("Listening on {hostname}:{port}{tls}", {
       hostname,
       port: this.#port,
+      tls: tls === undefined ? "" : " with TLS",
     });
   }
 
@@ -294,9 +318,14 @@ export class TcpServer extends Actor {
     const serving = new Set<Promise<void>>();
     try {
       while (!signal.aborted) {
-        let conn: Deno.TcpConn;
+        let conn: Deno.Conn;
+        let remote: string;
+        let certificate: string | undefined;
         try {
-          conn = await listener.accept();
+          const accepted = await listener.accept();
+          conn = accepted.conn;
+          remote = address(accepted.remoteAddr);
+          certificate = accepted.clientCertificate;
         } catch (error) {
           if (signal.aborted || this.#listener === undefined) break;
           this.#acceptFailed.note({ error: describe(error) });
@@ -305,7 +334,6 @@ export class TcpServer extends Actor {
           if (isOutOfResources(error) && !await sleep(100, signal)) break;
           continue;
         }
-        const remote = address(conn.remoteAddr);
         if (this.#clients.size >= this.#options.max_connections) {
           this.#refused.note({ remote });
           conn.close();
@@ -314,6 +342,7 @@ export class TcpServer extends Actor {
         const client: Client = {
           conn,
           remote,
+          certificate,
           readingSince: undefined,
           pendingBytes: 0,
           closedBy: undefined,
@@ -346,10 +375,13 @@ export class TcpServer extends Actor {
   }
 
   async #serve(client: Client, signal: AbortSignal): Promise<void> {
-    const { conn, remote } = client;
+    const { conn, remote, certificate } = client;
+    const peer = certificate === undefined
+      ? { remote }
+      : { remote, client_certificate: certificate };
     const sink = new InputSink(
       this,
-      (line) => line > 0 ? { remote, line } : { remote },
+      (line) => line > 0 ? { ...peer, line } : peer,
       (failure) => this.#skipped.note({ remote, message: failure.message }),
       this.#gate,
     );

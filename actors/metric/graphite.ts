@@ -254,7 +254,7 @@ export class Graphite extends Actor {
     return writing;
   }
 
-  async #writeLines(conn: Deno.TcpConn): Promise<void> {
+  async #writeLines(conn: Deno.Conn): Promise<void> {
     while (this.#lines.length > 0 && this.#tcp.current === conn) {
       const batch = this.#lines;
       this.#lines = [];

@@ -16,7 +16,18 @@ import {
 } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
-import { concatBytes, defaultContentType, payload } from "../payload.ts";
+import { compressBytes } from "../http_encoding.ts";
+import {
+  type CertificateHolder,
+  HttpClientTlsSchema,
+  loadClientTls,
+} from "../../core/tls.ts";
+import {
+  concatBytes,
+  defaultContentType,
+  payload,
+  payloadBytes,
+} from "../payload.ts";
 import { compileTemplate, type Template, templateSchema } from "../template.ts";
 
 /** The methods `http_client` can send. */
@@ -76,6 +87,10 @@ export const HttpClientOptions = z.strictObject({
     .describe(
       'How an answer forwarded on "outbox" becomes data: "auto" parses JSON content types, reads text types as text and anything else as bytes.',
     ),
+  compress: z.boolean().default(false).describe(
+    'Send request bodies gzip-compressed, with "Content-Encoding: gzip" (for servers that accept it).',
+  ),
+  tls: HttpClientTlsSchema.optional(),
 });
 
 /** Parsed options of the `http_client` actor. */
@@ -111,6 +126,12 @@ export type HttpClientOptions = z.infer<typeof HttpClientOptions>;
  * A bad `url` or header template is an error when the actor is made; an event
  * without a field its URL needs, or with a value that would change the URL's
  * path (a whole segment `.`, `..` or empty), goes to the `error` queue.
+ *
+ * With `compress` the bodies are sent gzip-compressed (`Content-Encoding:
+ * gzip`). With `tls`, https URLs are verified against `tls.ca` besides the
+ * system's CAs, and `tls.cert`/`tls.key` are presented when a server asks
+ * for a client certificate; `reloadCertificates()` (SIGHUP under
+ * `compysition run`) reads them again for the requests from then on.
  *
  * @example
  * ```ts
@@ -198,8 +219,13 @@ interface Answer {
 }
 
 /** The `http_client` output actor. */
-export class HttpClient extends Actor {
+export class HttpClient extends Actor implements CertificateHolder {
   readonly kind = "output";
+  #tls: HttpClientTlsSchema | undefined;
+  /** Deno's client with the `tls` files, from setup to teardown. */
+  #client: Deno.HttpClient | undefined;
+  /** Clients replaced by a reload, closed at teardown (requests may use them). */
+  #retired: Deno.HttpClient[] = [];
   #url: Template;
   #method: HttpClientOptions["method"];
   /** Whether requests carry the event as a body (not GET or HEAD). */
@@ -212,6 +238,7 @@ export class HttpClient extends Actor {
   #retries: number;
   #backoffMs: number;
   #responseBody: HttpClientOptions["response_body"];
+  #compress: boolean;
   #forward = false;
   #inflight = 0;
   #slotFree: PromiseWithResolvers<void> | undefined;
@@ -243,6 +270,29 @@ export class HttpClient extends Actor {
     this.#retries = parsed.retries;
     this.#backoffMs = parsed.backoff_ms;
     this.#responseBody = parsed.response_body;
+    this.#compress = parsed.compress;
+    this.#tls = parsed.tls;
+  }
+
+  /**
+   * Reads the `tls` files again for the requests from now on; `false`
+   * without `tls` (see `CertificateHolder`).
+   */
+  reloadCertificates(): boolean {
+    if (this.#tls === undefined) return false;
+    const client = this.#makeClient(this.#tls);
+    if (this.#client !== undefined) this.#retired.push(this.#client);
+    this.#client = client;
+    return true;
+  }
+
+  /** Deno's client trusting the CAs and presenting the certificate of `tls`. */
+  #makeClient(tls: HttpClientTlsSchema): Deno.HttpClient {
+    const material = loadClientTls(tls);
+    return Deno.createHttpClient({
+      caCerts: material.caCerts,
+      ...material.certifiedKey,
+    });
   }
 
   /** Requests in flight now. */
@@ -252,6 +302,7 @@ export class HttpClient extends Actor {
 
   override setup(): void {
     this.#forward = this.pool.isConnected("outbox");
+    if (this.#tls !== undefined) this.#client = this.#makeClient(this.#tls);
   }
 
   override consume(
@@ -274,6 +325,10 @@ export class HttpClient extends Actor {
 
   override async teardown(): Promise<void> {
     await this.#allDone();
+    for (const client of [...this.#retired.splice(0), this.#client]) {
+      client?.close();
+    }
+    this.#client = undefined;
   }
 
   #allDone(): Promise<void> | undefined {
@@ -290,11 +345,12 @@ export class HttpClient extends Actor {
     for (const [key, value] of this.#headers) headers[key] = value(event);
     if (!this.#hasBody) return { url, headers, body: undefined };
     const data = event.data;
-    const body = payload(data);
     if (this.#contentType !== null) {
       headers["content-type"] = this.#contentType ?? defaultContentType(data);
     }
-    return { url, headers, body };
+    if (!this.#compress) return { url, headers, body: payload(data) };
+    headers["content-encoding"] = "gzip";
+    return { url, headers, body: compressBytes(payloadBytes(data), "gzip") };
   }
 
   /**
@@ -414,6 +470,7 @@ export class HttpClient extends Actor {
           ? {}
           : { body: request.body as BodyInit }),
         signal,
+        ...(this.#client === undefined ? {} : { client: this.#client }),
       });
       if (!response.ok) {
         const body = await excerpt(response.body);

@@ -16,6 +16,7 @@ import {
 } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
+import { type CertificateHolder, TcpClientTlsSchema } from "../../core/tls.ts";
 import { ByteBuilder, payload, utf8Length } from "../payload.ts";
 import {
   checkReconnectWaits,
@@ -39,6 +40,7 @@ export const TcpClientOptions = z.strictObject({
   max_wait: z.number().positive().optional().describe(
     'Seconds a batch of events may wait for the connection (connecting, reconnecting, sending again after a failed or timed-out write) before its events go to the "error" queue; without it, they wait until the peer is back or the actor stops.',
   ),
+  tls: TcpClientTlsSchema.optional(),
 }).superRefine(checkReconnectWaits);
 
 /** Parsed options of the `tcp_client` actor. */
@@ -75,6 +77,13 @@ export type TcpClientOptions = z.infer<typeof TcpClientOptions>;
  * without closing, or left in the buffers of a connection replaced after a
  * timeout, may be lost; a protocol with acknowledgements is needed for more.
  * Anything the peer sends is read and ignored.
+ *
+ * With `tls` it connects with TLS (see `TcpClientTlsSchema`): the server's
+ * certificate must chain to a trusted CA (the system's, or `tls.ca`) and
+ * name `tls.server_name` (or `hostname`); `tls.cert` and `tls.key` are
+ * presented when the server asks for a client certificate.
+ * `reloadCertificates()` (SIGHUP under `compysition run`) reads the files
+ * again for the next connection.
  *
  * @example
  * ```ts
@@ -119,7 +128,7 @@ export const tcpClient: ActorSpec<TcpClientOptions> = {
 const NEWLINE = 10;
 
 /** The `tcp_client` output actor. */
-export class TcpClient extends Actor {
+export class TcpClient extends Actor implements CertificateHolder {
   readonly kind = "output";
   #tcp: TcpConnection;
   #framing: TcpClientOptions["framing"];
@@ -157,6 +166,14 @@ export class TcpClient extends Actor {
    */
   override health(): { ready: boolean; reason?: string } {
     return this.#tcp.health();
+  }
+
+  /**
+   * Reads the `tls` files again for the connections from now on; `false`
+   * without `tls` (see `CertificateHolder`).
+   */
+  reloadCertificates(): boolean {
+    return this.#tcp.reloadCertificates();
   }
 
   override setup(): void {
@@ -244,7 +261,7 @@ export class TcpClient extends Actor {
   }
 
   /** The connection once open; throws after `deadline` or when stopping. */
-  async #connection(deadline: number): Promise<Deno.TcpConn> {
+  async #connection(deadline: number): Promise<Deno.Conn> {
     const connecting = this.#tcp.connect();
     if (deadline === Infinity) return await connecting;
     // `connecting` rejects when the actor stops; this one after `deadline`.

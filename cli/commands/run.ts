@@ -13,6 +13,8 @@ import { errorMessage } from "../../core/actor.ts";
 import { loadPipeline } from "../../core/config/mod.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { reopenFiles } from "../../core/reopen.ts";
+import { reloadCertificates } from "../../core/tls.ts";
+import { listenStream } from "../../core/stream_listener.ts";
 import { LOG_LEVELS, type LogLevel } from "../../core/log.ts";
 import type { Router, StopReport } from "../../core/router.ts";
 import {
@@ -154,8 +156,34 @@ async function main(args: string[], exit: Exit): Promise<number> {
     exit(signal === "SIGINT" ? EXIT_CODES.sigint : EXIT_CODES.sigterm);
   });
 
-  // SIGHUP: files moved away by logrotate are opened again.
+  // SIGHUP: files moved away by logrotate are opened again, and TLS
+  // certificates are read again.
+  let admin: AdminServer | undefined;
   using _hangup = listenForHangup(() => {
+    const certificates = reloadCertificates(router);
+    try {
+      if (admin?.reloadCertificates() === true) {
+        certificates.reloaded.push("admin");
+      }
+    } catch (error) {
+      certificates.failed.push({ name: "admin", error: errorMessage(error) });
+    }
+    if (certificates.reloaded.length > 0) {
+      notice(
+        `SIGHUP: read the TLS certificates of ${
+          certificates.reloaded.map((name) => `"${name}"`).join(", ")
+        } again, for the connections from now on`,
+        "info",
+        { reloaded: certificates.reloaded },
+      );
+    }
+    for (const failure of certificates.failed) {
+      notice(
+        `SIGHUP: "${failure.name}" keeps its TLS certificates: ${failure.error}`,
+        "error",
+        { actor: failure.name },
+      );
+    }
     const actors = reopenFiles(router);
     notice(
       `SIGHUP: reopening the files of ${
@@ -193,13 +221,17 @@ async function main(args: string[], exit: Exit): Promise<number> {
       plural(config.connections.length, "connection")
     }; SIGINT (Ctrl+C) or SIGTERM stops it`,
   );
-  let admin: AdminServer | undefined;
   if (adminSettings !== undefined) {
     try {
+      const log = router.logger("admin");
+      const listener = adminSettings.tls === undefined
+        ? undefined
+        : await listenStream({ ...adminSettings, log });
       admin = new AdminServer({
         router,
-        log: router.logger("admin"),
+        log,
         ...adminSettings,
+        ...(listener === undefined ? {} : { listener }),
         types: Object.fromEntries(
           config.actors.map((actor) => [actor.name, actor.type]),
         ),

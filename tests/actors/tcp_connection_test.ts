@@ -46,7 +46,7 @@ function options(port: number) {
 Deno.test("TcpConnection.tryConnect resolves after a failed first attempt, and the connection opens in the background once the peer listens", async () => {
   const port = freePort();
   const log = new Lines();
-  const opened: Deno.TcpConn[] = [];
+  const opened: Deno.Conn[] = [];
   const tcp = new TcpConnection(options(port), () => log, (conn) => {
     opened.push(conn);
   });
