@@ -26,6 +26,7 @@ export {
   type ActorKind,
   type ActorLog,
   type ActorSettings,
+  changeEach,
   type Context,
   CrashError,
   DEFAULT_LINGER_MS,

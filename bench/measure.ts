@@ -5,6 +5,7 @@
  * @module
  */
 
+import process from "node:process";
 import { Actor, type Context } from "../core/actor.ts";
 import type { Event } from "../core/event.ts";
 
@@ -14,6 +15,29 @@ export class PassThrough extends Actor {
   override consume(event: Event, context: Context): Promise<void> | undefined {
     return context.send(event);
   }
+}
+
+/**
+ * A transform that sends every batch on unchanged, in one write: a stage
+ * that forwards whole batches (`consumeBatch` with `context.sendAll`).
+ */
+export class BatchPassThrough extends Actor {
+  readonly kind = "transform";
+  override consumeBatch(
+    events: Event[],
+    context: Context,
+  ): Promise<void> | undefined {
+    return context.sendAll(events);
+  }
+}
+
+/**
+ * CPU seconds (user and system) this process has used so far: on a shared
+ * machine, events per CPU second vary far less than events per second.
+ */
+export function cpuSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
 }
 
 /**

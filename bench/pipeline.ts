@@ -13,7 +13,7 @@ import type { Event } from "../core/event.ts";
 import { Router } from "../core/router.ts";
 import { generator } from "../actors/input/generator.ts";
 import { nullOutput } from "../actors/output/null.ts";
-import { PassThrough, report } from "./measure.ts";
+import { cpuSeconds, PassThrough, report } from "./measure.ts";
 
 /** Runs the Compysition pipeline; returns events delivered and seconds. */
 async function compysition(events: number): Promise<[number, number]> {
@@ -75,9 +75,13 @@ const [scenario, run] = values.scenario === "naive"
   : ["compysition", compysition] as const;
 // One untimed run first, so that both sides are measured with the JIT warm.
 await run(Math.min(count, WARM_UP_EVENTS));
+const cpuBefore = cpuSeconds();
 const [delivered, seconds] = await run(count);
+const cpu = cpuSeconds() - cpuBefore;
 report({
   scenario,
   events: delivered,
   seconds,
+  cpu_seconds: cpu,
+  events_per_cpu_second: delivered / cpu,
 });

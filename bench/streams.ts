@@ -14,7 +14,12 @@ import { parseArgs } from "node:util";
 import type { Event } from "../core/event.ts";
 import { MAX_BATCH } from "../core/queue.ts";
 import { toTransformStream } from "../core/stream.ts";
-import { PassThrough, report } from "./measure.ts";
+import {
+  BatchPassThrough,
+  cpuSeconds,
+  PassThrough,
+  report,
+} from "./measure.ts";
 
 /** `count` events numbered from 1, made as they are read, `size` a chunk. */
 function source(count: number, size: number): ReadableStream<Event[]> {
@@ -60,9 +65,10 @@ function stages(
       ? new TransformStream<Event | Event[], Event | Event[]>({
         transform: (chunk, controller) => controller.enqueue(chunk),
       })
-      : toTransformStream(new PassThrough(name), {
-        batch: chunks === "batch",
-      })
+      : toTransformStream(
+        chunks === "batch" ? new BatchPassThrough(name) : new PassThrough(name),
+        { batch: chunks === "batch" },
+      )
   );
 }
 
@@ -99,15 +105,19 @@ const { values } = parseArgs({
 const kind = values.scenario === "hand" ? "hand" : "compysition";
 const chunks = values.chunks === "event" ? "event" : "batch";
 const count = Number(
-  values.events ?? (chunks === "batch" ? 1_000_000 : 200_000),
+  values.events ?? (chunks === "batch" ? 3_000_000 : 200_000),
 );
 // One untimed run first, so that both sides are measured with the JIT warm.
 await run(kind, chunks, Math.min(count, 200_000));
+const cpuBefore = cpuSeconds();
 const [events, seconds] = await run(kind, chunks, count);
+const cpu = cpuSeconds() - cpuBefore;
 report({
   scenario: kind === "hand"
     ? `hand-written (${chunks})`
     : `compysition (${chunks})`,
   events,
   seconds,
+  cpu_seconds: cpu,
+  events_per_cpu_second: events / cpu,
 });

@@ -113,7 +113,7 @@ export class Histogram {
  * const router = new Router();
  * router.register(new Registry(BUILTIN_ACTORS).create("null", "sink"));
  * const sink = router.metrics().actors.sink!; // ActorMetrics
- * sink.queues.inbox!.capacity; // 1000
+ * sink.queues.inbox!.capacity; // 1024
  * await router.stop();
  * ```
  */

@@ -50,7 +50,10 @@ export const WHEN_FULL: readonly WhenFull[] = [
 ];
 
 /**
- * The default capacity of a queue, in events.
+ * The default capacity of a queue, in events: two whole batches of
+ * {@link MAX_BATCH}, so that the arrays actors send one another are queued
+ * whole (a write that only partly fits is split, and its pieces copied
+ * together again on reading).
  *
  * @example
  * ```ts
@@ -58,7 +61,7 @@ export const WHEN_FULL: readonly WhenFull[] = [
  * new Queue("a.inbox").capacity === DEFAULT_CAPACITY; // true
  * ```
  */
-export const DEFAULT_CAPACITY = 1000;
+export const DEFAULT_CAPACITY = 1024;
 
 /**
  * The most events one chunk carries between two actors.
@@ -760,20 +763,36 @@ export class Queue {
     const events = this.#source === undefined
       ? this.#accept(chunk)
       : chunk as Event[];
-    if (this.#closed) {
-      if (this.#source === undefined) {
-        failTrackers(events, `Queue "${this.name}" is closed`);
-        throw new TypeError(
-          `Queue "${this.name}" is closed: ${events.length} event(s) were not taken`,
-        );
-      }
-      this.#refuse(events, 0, "closed");
-      return;
+    if (this.#closed && this.#source === undefined) {
+      failTrackers(events, `Queue "${this.name}" is closed`);
+      throw new TypeError(
+        `Queue "${this.name}" is closed: ${events.length} event(s) were not taken`,
+      );
     }
-    if (this.#disk !== undefined) return await this.#writeBuffered(events);
+    await this.writeFromSource(events);
+  }
+
+  /**
+   * @internal What the connected outbound queue writes, past the writable
+   * stream (whose writer it holds, so that no other write can come between):
+   * taken as a write of the stream would take it, without its promise and
+   * queue when there is room. Returns `undefined` when everything was taken
+   * (or refused) at once, else a promise of when it is.
+   */
+  writeFromSource(events: Event[]): Promise<void> | undefined {
+    if (this.#closed) {
+      this.#refuse(events, 0, "closed");
+      return undefined;
+    }
+    if (this.#disk !== undefined) return this.#writeBuffered(events);
     // A drop policy admits or drops everything: only "block" can wait.
-    let next = this.#admit(events, 0, this.whenFull);
-    if (next === events.length) return;
+    const next = this.#admit(events, 0, this.whenFull);
+    if (next === events.length) return undefined;
+    return this.#block(events, next);
+  }
+
+  /** Waits for room for the events of `events` from `next` on. */
+  async #block(events: Event[], next: number): Promise<void> {
     this.#blocked = events;
     this.#blockedAt = next;
     for (;;) {
@@ -787,6 +806,26 @@ export class Queue {
         return;
       }
     }
+  }
+
+  /**
+   * @internal The next batch when events are queued, handed over as a read
+   * of the readable stream hands it, without its promise and result object;
+   * `undefined` when none is (then read). Only for the consumer that holds
+   * the stream's reader and finishes manually (see
+   * {@link Queue.consumeManually}), between its reads.
+   */
+  takeQueued(): Event[] | undefined {
+    if (this.#queued.size === 0 || this.#cancelled) return undefined;
+    return this.#handOut();
+  }
+
+  /** Takes the next batch from what is queued, held by the consumer. */
+  #handOut(): Event[] {
+    const batch = this.#queued.take(MAX_BATCH);
+    this.#held += batch.length;
+    if (this.#observers !== undefined) this.#tellObservers(batch);
+    return batch;
   }
 
   /**
@@ -936,10 +975,7 @@ export class Queue {
     // A plain reader asks for more: the batch it held is finished.
     if (this.#settleOnRead) this.finish(this.#held);
     if (this.#queued.size > 0) {
-      const batch = this.#queued.take(MAX_BATCH);
-      this.#held += batch.length;
-      if (this.#observers !== undefined) this.#tellObservers(batch);
-      controller.enqueue(batch);
+      controller.enqueue(this.#handOut());
       return;
     }
     if (this.#disk !== undefined) this.#refillSoon();
@@ -1032,11 +1068,15 @@ class Chunks {
       this.#shift();
       return chunk as Event[];
     }
-    const batch: Event[] = [];
+    // Copied by slices (native copies), not event by event.
+    let batch: Event[] | undefined;
     this.#remove(max, (from, start, end) => {
-      for (let i = start; i < end; i++) batch.push(from[i]!);
+      const part = start === 0 && end === from.length
+        ? from as Event[]
+        : from.slice(start, end) as Event[];
+      batch = batch === undefined ? part : batch.concat(part);
     });
-    return batch;
+    return batch!;
   }
 
   /** Removes `count` events from the front, failing their trackers. */
@@ -1095,10 +1135,32 @@ class Chunks {
  */
 export class BatchWindow {
   #open = 0;
+  #waiting = 0;
+  /**
+   * Called when an outbound queue starts gathering while the owner waits
+   * inside a batch ({@link BatchWindow.wait}): its supervisor starts the
+   * linger timer then.
+   */
+  onGather: (() => void) | undefined;
 
   /** Whether some batch of work is in progress. */
   get isOpen(): boolean {
     return this.#open > 0;
+  }
+
+  /** The owner waits (an asynchronous `consume`) inside a batch. */
+  wait(): void {
+    this.#waiting++;
+  }
+
+  /** The owner's wait inside a batch ended. */
+  resume(): void {
+    if (this.#waiting > 0) this.#waiting--;
+  }
+
+  /** An outbound queue of the owner started gathering while it is open. */
+  gathered(): void {
+    if (this.#waiting > 0) this.onGather?.();
   }
 
   /** A batch of work starts (batches of several inbound queues may overlap). */
@@ -1374,6 +1436,15 @@ export class OutboundQueue implements QueueSource {
       this.#onDiscard?.(event, whyNotEvent(event) ?? "not an event", this.name);
       return undefined;
     }
+    return this.pushEvent(event);
+  }
+
+  /**
+   * @internal `push` of a value its caller has just checked is an event
+   * (with `isEvent`): the supervisor's sends, which check it before they
+   * track it.
+   */
+  pushEvent(event: Event): Promise<void> | undefined {
     this.#inTotal++;
     const paused = this.#paused;
     if (this.#writer === null && paused === null) {
@@ -1394,9 +1465,7 @@ export class OutboundQueue implements QueueSource {
     const held = buffer.length;
     if (busy !== null) return held >= MAX_BATCH ? busy : undefined;
     if (held >= MAX_BATCH) return this.#write();
-    if (held === 1 && this.#window?.isOpen !== true) {
-      queueMicrotask(this.#flushSoon);
-    }
+    if (held === 1) this.#gathering();
     return undefined;
   }
 
@@ -1433,6 +1502,14 @@ export class OutboundQueue implements QueueSource {
       });
       break;
     }
+    return this.pushEvents(accepted);
+  }
+
+  /**
+   * @internal `pushAll` of values its caller has just checked are events
+   * (with `isEvent`).
+   */
+  pushEvents(accepted: Event[]): Promise<void> | undefined {
     if (accepted.length === 0) return undefined;
     const buffer = this.#buffer;
     if (
@@ -1441,7 +1518,7 @@ export class OutboundQueue implements QueueSource {
     ) {
       // Dropped, paused, or a sender that did not wait: one by one, as
       // `push` does.
-      for (const event of accepted) this.push(event);
+      for (const event of accepted) this.pushEvent(event);
       return this.#inflight ??
         (this.#buffer.length >= MAX_BATCH ? this.#paused?.promise : undefined);
     }
@@ -1459,9 +1536,7 @@ export class OutboundQueue implements QueueSource {
       return buffer.length >= MAX_BATCH ? this.#inflight : undefined;
     }
     if (buffer.length >= MAX_BATCH) return this.#write();
-    if (buffer.length === accepted.length && this.#window?.isOpen !== true) {
-      queueMicrotask(this.#flushSoon);
-    }
+    if (buffer.length === accepted.length) this.#gathering();
     return undefined;
   }
 
@@ -1507,7 +1582,11 @@ export class OutboundQueue implements QueueSource {
     const writer = this.#writer;
     if (writer !== null) {
       this.#writer = null;
-      writer.close().catch(() => {});
+      // As a stream closes after the write in flight: its target is cleared
+      // first, and counts what it still waits to add as abandoned.
+      const closing = () => writer.close().catch(() => {});
+      if (this.#inflight === null) closing();
+      else this.#inflight.then(closing, closing);
     }
   }
 
@@ -1586,6 +1665,16 @@ export class OutboundQueue implements QueueSource {
     );
   }
 
+  /**
+   * The buffer started gathering with no write in flight: written at the end
+   * of this microtask, or by the owner when its batch window is open.
+   */
+  #gathering(): void {
+    const window = this.#window;
+    if (window?.isOpen === true) window.gathered();
+    else queueMicrotask(this.#flushSoon);
+  }
+
   #flushSoon = (): void => {
     if (
       this.#inflight === null && this.#buffer.length > 0 &&
@@ -1593,27 +1682,39 @@ export class OutboundQueue implements QueueSource {
     ) void this.#write();
   };
 
-  /** Starts writing the buffer; only called with a writer and no write. */
-  #write(): Promise<void> {
-    const written = this.#drain();
-    this.#inflight = written;
-    return written;
-  }
-
-  /** Writes batches until the buffer stays empty. */
-  async #drain(): Promise<void> {
+  /**
+   * Writes the buffer to the connected queue, past its writable stream
+   * (whose writer this holds): at once while there is room, returning
+   * `undefined`; the promise of the rest when a write must wait. Only
+   * called with a writer and no write in flight.
+   */
+  #write(): Promise<void> | undefined {
+    const target = this.#target!;
     while (this.#buffer.length > 0 && this.#writer !== null) {
       const batch = this.#buffer;
       this.#buffer = [];
       this.#writing = batch.length;
-      try {
-        await this.#writer.write(batch);
-      } catch (error) {
-        // Only an errored stream rejects a write: none of it was taken.
-        this.#drop(batch.slice(0, this.#writing), 0, "refused", error);
-        this.#writing = 0;
+      const waiting = target.writeFromSource(batch);
+      if (waiting !== undefined) {
+        const written = this.#drain(waiting);
+        this.#inflight = written;
+        return written;
       }
       // The queue told what it took and refused as it did.
+      this.#writing = 0;
+    }
+    return undefined;
+  }
+
+  /** Waits for the write in flight, then writes what gathered meanwhile. */
+  async #drain(waiting: Promise<void>): Promise<void> {
+    await waiting;
+    this.#writing = 0;
+    while (this.#buffer.length > 0 && this.#writer !== null) {
+      const batch = this.#buffer;
+      this.#buffer = [];
+      this.#writing = batch.length;
+      await this.#target!.writeFromSource(batch);
       this.#writing = 0;
     }
     this.#inflight = null;
@@ -1708,7 +1809,7 @@ export interface QueuePoolOptions {
  *   anyInbound: false,
  *   anyOutbound: false,
  * });
- * pool.inbound.get("inbox")?.capacity; // 1000
+ * pool.inbound.get("inbox")?.capacity; // 1024
  * ```
  */
 export class QueuePool {

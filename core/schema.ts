@@ -63,7 +63,7 @@ export const ActorEntrySchema = z.strictObject({
     "The actor's own options.",
   ),
   capacity: CapacitySchema.optional().describe(
-    "Capacity of each inbound queue of the actor, in events (default 1000).",
+    "Capacity of each inbound queue of the actor, in events (default 1024).",
   ),
   when_full: WhenFullSchema.optional().describe(
     'What the actor\'s inbound queues do when full: "block" the sender (default), "drop_newest" or "drop_oldest".',

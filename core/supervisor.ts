@@ -206,10 +206,12 @@ class LoopContext implements Context, Sender {
   pos = 0;
   /** Per-event mode: the event being consumed. */
   event: Event | undefined;
-  tracker: Tracked | undefined;
   sent = 0;
   failure: Failure | undefined;
   heldCurrent = false;
+  #tracker: Tracked | undefined;
+  /** Batch mode: the events whose trackers `tracker` combines, until read. */
+  #trackerFrom: readonly Event[] | undefined;
   /** Per-event mode: the handle of the event being consumed, once held. */
   held: HeldEvent | undefined;
   /** Batch mode: the failures and holds of the current attempt. */
@@ -235,6 +237,27 @@ class LoopContext implements Context, Sender {
     return this.inc.abort.signal;
   }
 
+  /** What `send` derives from when not told (combined only when needed). */
+  get tracker(): Tracked | undefined {
+    const from = this.#trackerFrom;
+    if (from !== undefined) {
+      this.#trackerFrom = undefined;
+      this.#tracker = combineTrackers(from);
+    }
+    return this.#tracker;
+  }
+
+  set tracker(tracker: Tracked | undefined) {
+    this.#trackerFrom = undefined;
+    this.#tracker = tracker;
+  }
+
+  /** Batch mode: `send` derives from the trackers of `events`. */
+  deriveFrom(events: readonly Event[]): void {
+    this.#trackerFrom = events;
+    this.#tracker = undefined;
+  }
+
   begin(event: Event): void {
     this.event = event;
     this.tracker = (event as TrackedEvent)[TRACKER];
@@ -251,6 +274,17 @@ class LoopContext implements Context, Sender {
     from?: Event | readonly Event[],
   ): Promise<void> | undefined {
     return this.#supervisor.sendDerived(this, event, queue, from);
+  }
+
+  sendAll(
+    events: Event[],
+    queue: string | OutboundQueue = "outbox",
+    from?: Event | readonly Event[],
+  ): Promise<void> | undefined {
+    // The batch being consumed, passed on: its events derive from nothing
+    // else.
+    const own = this.batchMode && events === this.batch;
+    return this.#supervisor.sendDerivedAll(this, events, queue, from, own);
   }
 
   fail(event: Event, error: unknown, details?: Record<string, unknown>): void {
@@ -433,6 +467,7 @@ export class Supervisor implements ActorRuntime {
       ),
     );
     this.#errors = actor.pool.outbound.get("error");
+    actor.pool.window.onGather = () => this.#armLinger();
     this.#consume = (event, context) => actor.consume(event, context);
     this.#consumeBatch = (events, context) =>
       actor.consumeBatch!(events, context);
@@ -596,7 +631,7 @@ export class Supervisor implements ActorRuntime {
     if (outbound === this.#errors) (event as TrackedEvent)[FAILED] = true;
     // Counted once the queue took it: a push that throws (a sender that did
     // not wait) sent nothing.
-    const waiting = outbound.push(event);
+    const waiting = outbound.pushEvent(event);
     this.actor[COUNTERS].created_total++;
     (event as TrackedEvent)[TRACKER]?.retain();
     return waiting;
@@ -628,9 +663,72 @@ export class Supervisor implements ActorRuntime {
     }
     if (outbound === this.#errors) (event as TrackedEvent)[FAILED] = true;
     // Counted once the queue took it (see `send`).
-    const waiting = outbound.push(event);
+    const waiting = outbound.pushEvent(event);
     tracker?.retain();
     sender.sent++;
+    return waiting;
+  }
+
+  /**
+   * @internal Sends `events` derived from what `sender` holds, as
+   * `sendDerived` would one by one, in one write when they make a batch.
+   */
+  sendDerivedAll(
+    sender: Sender,
+    events: Event[],
+    queue: string | OutboundQueue,
+    from: Event | readonly Event[] | undefined,
+    own: boolean,
+  ): Promise<void> | undefined {
+    if (sender.inc.dead) {
+      for (const event of events) this.late(event);
+      return undefined;
+    }
+    const outbound = typeof queue === "string"
+      ? this.actor.outbound(queue)
+      : queue;
+    const failed = outbound === this.#errors;
+    if (own && !failed) {
+      // The batch consumed, passed on as it is: its events were checked when
+      // they entered the inbound queue, and carry their own trackers.
+      const waiting = outbound.pushEvents(events);
+      for (let i = 0; i < events.length; i++) {
+        (events[i] as TrackedEvent)[TRACKER]?.retain();
+      }
+      sender.sent += events.length;
+      return waiting;
+    }
+    let accepted = events;
+    let fallback: Tracked | undefined | null = null;
+    let tracked = false;
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i] as Event;
+      if (!isEvent(event)) {
+        if (accepted === events) accepted = events.slice(0, i);
+        outbound.push(event);
+        continue;
+      }
+      if (accepted !== events) accepted.push(event);
+      if (failed) (event as TrackedEvent)[FAILED] = true;
+      if ((event as TrackedEvent)[TRACKER] !== undefined) {
+        tracked = true;
+        continue;
+      }
+      if (own) continue;
+      fallback ??= from === undefined
+        ? sender.tracker
+        : combineTrackers(Array.isArray(from) ? from : [from as Event]);
+      if (fallback !== undefined) {
+        (event as TrackedEvent)[TRACKER] = fallback;
+        tracked = true;
+      }
+    }
+    // Counted once the queue took them (see `send`).
+    const waiting = outbound.pushEvents(accepted);
+    if (tracked) {
+      for (const event of accepted) (event as TrackedEvent)[TRACKER]?.retain();
+    }
+    sender.sent += accepted.length;
     return waiting;
   }
 
@@ -1007,15 +1105,19 @@ export class Supervisor implements ActorRuntime {
       try {
         for (;;) {
           if (context.stopReading) return;
-          let next: ReadableStreamReadResult<Event[]>;
-          try {
-            next = await reader.read();
-          } catch (error) {
-            if (context.stopReading || inc.dead) return;
-            throw error;
+          // What is queued is taken at once; the stream's read waits.
+          let batch = queue.takeQueued();
+          if (batch === undefined) {
+            let next: ReadableStreamReadResult<Event[]>;
+            try {
+              next = await reader.read();
+            } catch (error) {
+              if (context.stopReading || inc.dead) return;
+              throw error;
+            }
+            if (next.done) return;
+            batch = next.value;
           }
-          if (next.done) return;
-          const batch = next.value;
           context.batch = batch;
           context.pos = 0;
           if (inc.dead) return;
@@ -1068,8 +1170,12 @@ export class Supervisor implements ActorRuntime {
         if (result !== undefined) {
           if (ok > 0) inbound.finish(ok);
           ok = 0;
-          this.#armLinger();
-          await result;
+          this.#lingerWhileWaiting();
+          try {
+            await result;
+          } finally {
+            this.actor.pool.window.resume();
+          }
         }
       } catch (error) {
         context.failure ??= { error, details: undefined };
@@ -1149,8 +1255,12 @@ export class Supervisor implements ActorRuntime {
           ? callContext.run(context, this.#consume, event, context)
           : this.actor.consume(event, context);
         if (result !== undefined) {
-          this.#armLinger();
-          await result;
+          this.#lingerWhileWaiting();
+          try {
+            await result;
+          } finally {
+            this.actor.pool.window.resume();
+          }
         }
       } catch (error) {
         context.failure ??= { error, details: undefined };
@@ -1183,15 +1293,19 @@ export class Supervisor implements ActorRuntime {
       context.pos = 0;
       context.sent = 0;
       // What `send` derives from when not told.
-      context.tracker = combineTrackers(events);
+      context.deriveFrom(events);
       context.active = true;
       try {
         const result = this.#tracksCalls
           ? callContext.run(context, this.#consumeBatch, events, context)
           : actor.consumeBatch!(events, context);
         if (result !== undefined) {
-          this.#armLinger();
-          await result;
+          this.#lingerWhileWaiting();
+          try {
+            await result;
+          } finally {
+            this.actor.pool.window.resume();
+          }
         }
       } catch (error) {
         if (!inc.dead) {
@@ -1256,14 +1370,22 @@ export class Supervisor implements ActorRuntime {
     const holds = context.holds;
     const counters = this.actor[COUNTERS];
     let succeeded = 0;
-    for (const event of events) {
-      if (failures?.has(event) || holds?.has(event)) continue;
-      succeeded++;
-      if (this.#delivers) {
-        if ((event as TrackedEvent)[FAILED] === true) counters.errors_total++;
-        else counters.delivered_total++;
+    if (failures === undefined && holds === undefined && !this.#delivers) {
+      // The usual batch of a stage: every event succeeded.
+      succeeded = events.length;
+      for (let i = 0; i < events.length; i++) {
+        (events[i] as TrackedEvent)[TRACKER]?.release();
       }
-      (event as TrackedEvent)[TRACKER]?.release();
+    } else {
+      for (const event of events) {
+        if (failures?.has(event) || holds?.has(event)) continue;
+        succeeded++;
+        if (this.#delivers) {
+          if ((event as TrackedEvent)[FAILED] === true) counters.errors_total++;
+          else counters.delivered_total++;
+        }
+        (event as TrackedEvent)[TRACKER]?.release();
+      }
     }
     counters.consumed_total += succeeded;
     const sent = context.sent;
@@ -1335,8 +1457,22 @@ export class Supervisor implements ActorRuntime {
 
   /**
    * While an asynchronous `consume` is awaited, what the batch sent so far
-   * waits at most `lingerMs` before it is written on.
+   * waits at most `lingerMs` before it is written on: the timer starts now
+   * when something is gathered, else once something is (the window tells),
+   * so that a consume that only waits for its write costs no timer.
    */
+  #lingerWhileWaiting(): void {
+    const window = this.actor.pool.window;
+    window.wait();
+    for (const outbound of this.#outbound) {
+      if (outbound.gathered > 0) {
+        this.#armLinger();
+        return;
+      }
+    }
+  }
+
+  /** Starts the linger timer, unless it runs. */
   #armLinger(): void {
     if (this.#lingerTimer !== undefined) return;
     this.#lingerTimer = setTimeout(() => {

@@ -241,6 +241,24 @@ class BatchContext implements Context {
     return undefined;
   }
 
+  /**
+   * `send` of each event: in a batch, an event of the batch being consumed
+   * derives from itself (a stage that changed the batch in place), another
+   * from `from` or the batch's first.
+   */
+  sendAll(
+    events: Event[],
+    queue: string | OutboundQueue = "outbox",
+    from?: Event | readonly Event[],
+  ): undefined {
+    this.#indexes ??= new Map(this.#events.map((event, i) => [event, i]));
+    for (const event of events) {
+      const own = this.batchMode && this.#indexes.has(event);
+      this.send(event, queue, from ?? (own ? event : undefined));
+    }
+    return undefined;
+  }
+
   fail(event: Event, error: unknown, details?: Record<string, unknown>): void {
     this.failAt(this.#indexOf(event), error, details);
   }

@@ -65,7 +65,7 @@ Deno.test("compysition top --once prints the actors and queues of a running pipe
     }
     assert.match(
       result.stdout,
-      /^input\.outbox -> stage\.inbox +\[[#.]{10}\] +\d+% +\d+\/1000 /m,
+      /^input\.outbox -> stage\.inbox +\[[#.]{10}\] +\d+% +\d+\/1024 /m,
     );
     assert.match(result.stdout, /^stage\.outbox -> sink\.inbox +\[/m);
   });

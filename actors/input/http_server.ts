@@ -237,7 +237,10 @@ const NOT_LISTENING: HttpListenerFigures = {
 };
 
 interface PendingReply {
-  resolve(event: Event): void;
+  /** Called with the reply, or `undefined` when none came in time. */
+  resolve(event: Event | undefined): void;
+  /** When it stops waiting (`Date.now()` ms). */
+  deadline: number;
 }
 
 /** The counters of an `http_server`: the core's, its connections', and its own. */
@@ -271,6 +274,10 @@ export class HttpServer extends Actor implements CertificateHolder {
   #requests = 0;
   #failed = 0;
   #busy = 0;
+  /**
+   * Requests waiting for a reply, by id, in the order they came: all wait
+   * `response_timeout`, so the first to give up comes first.
+   */
   #pending = new Map<string, PendingReply>();
   /** The listener of the actor this one replaces, taken over in setup. */
   #inherited: HttpListener | undefined;
@@ -279,6 +286,8 @@ export class HttpServer extends Actor implements CertificateHolder {
   /** Requests being handled that have not sent their event yet. */
   #working = 0;
   #idle: PromiseWithResolvers<void> | undefined;
+  /** The one timer that ends the waits that reached `response_timeout`. */
+  #expiry: ReturnType<typeof setTimeout> | undefined;
 
   protected override readonly implicitSend = false;
 
@@ -388,6 +397,10 @@ export class HttpServer extends Actor implements CertificateHolder {
         this.#inherited = undefined;
         previous.#handedOver = true;
         this.#pending = previous.#pending;
+        // The replies waited for time out here from now on.
+        clearTimeout(previous.#expiry);
+        previous.#expiry = undefined;
+        this.#expiry ??= this.#expireLater();
         listener.serveWith(
           (request, info) => this.#answer(request, info),
           this.#limits(),
@@ -456,6 +469,8 @@ export class HttpServer extends Actor implements CertificateHolder {
       pending.resolve(stopReply(this.name));
     }
     this.#pending.clear();
+    clearTimeout(this.#expiry);
+    this.#expiry = undefined;
     this.#closed = true;
     this.#wakeWaiters();
     await this.#listener?.close();
@@ -551,7 +566,9 @@ export class HttpServer extends Actor implements CertificateHolder {
           `The body is not valid JSON: ${errorMessage(error)}`,
         );
       }
-      const headers = Object.fromEntries(request.headers);
+      // forEach walks the header list without an iterator per entry.
+      const headers: Record<string, string> = {};
+      request.headers.forEach((value, key) => headers[key] = value);
       if (this.#expected !== undefined) delete headers.authorization;
       const id = crypto.randomUUID();
       const meta: HttpRequestHeader = {
@@ -571,15 +588,15 @@ export class HttpServer extends Actor implements CertificateHolder {
         return Response.json({ id }, { status: 202 });
       }
       const reply = Promise.withResolvers<Event | undefined>();
-      this.#pending.set(id, reply);
+      this.#pending.set(id, {
+        resolve: reply.resolve,
+        deadline: Date.now() + this.#options.response_timeout * 1000,
+      });
+      this.#expiry ??= this.#expireLater();
       this.#deliver(event, queue);
       leave();
       sent();
-      const timer = setTimeout(() => {
-        if (this.#pending.delete(id)) reply.resolve(undefined);
-      }, this.#options.response_timeout * 1000);
       const answer = await reply.promise;
-      clearTimeout(timer);
       if (answer === undefined) {
         return jsonError(
           504,
@@ -591,6 +608,25 @@ export class HttpServer extends Actor implements CertificateHolder {
       leave();
       this.#bytes -= held.bytes;
     }
+  }
+
+  /**
+   * Starts the timer that answers, once `response_timeout` passed, the
+   * oldest request still waiting for its reply; it goes on while requests
+   * wait. One timer for all, not one per request.
+   */
+  #expireLater(): ReturnType<typeof setTimeout> | undefined {
+    const oldest = this.#pending.values().next();
+    if (oldest.done === true) return undefined;
+    return setTimeout(() => {
+      const now = Date.now();
+      for (const [id, pending] of this.#pending) {
+        if (pending.deadline > now) break;
+        this.#pending.delete(id);
+        pending.resolve(undefined);
+      }
+      this.#expiry = this.#expireLater();
+    }, Math.max(0, oldest.value.deadline - Date.now()));
   }
 
   /**
@@ -797,9 +833,11 @@ export class HttpServer extends Actor implements CertificateHolder {
       });
       return jsonError(500, `The reply has an invalid status: ${status}`);
     }
-    const headers = new Headers();
+    // Made only when the reply sets headers: the usual answer needs none.
+    let headers: Headers | undefined;
     try {
       if (isRecord(response.headers)) {
+        headers = new Headers();
         for (const [key, value] of Object.entries(response.headers)) {
           headers.set(key, String(value));
         }
@@ -811,16 +849,34 @@ export class HttpServer extends Actor implements CertificateHolder {
       });
       return jsonError(500, "The reply has invalid headers");
     }
+    const empty = headers === undefined ? { status } : { status, headers };
     if (status === 204 || status === 205 || status === 304) {
-      return new Response(null, { status, headers });
+      return new Response(null, empty);
     }
     if (failure !== undefined && response.status === undefined) {
       const message = isRecord(failure) && typeof failure.message === "string"
         ? failure.message
         : String(failure);
-      return jsonError(status, message, Object.fromEntries(headers));
+      return jsonError(
+        status,
+        message,
+        headers === undefined ? {} : Object.fromEntries(headers),
+      );
     }
-    return new Response(body(event.data, headers), { status, headers });
+    const data = event.data;
+    if (data === undefined) return new Response(null, empty);
+    // See `payload`; an `ArrayBuffer` is sent as its bytes too.
+    const sent = data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+    if (headers === undefined) {
+      return new Response(payload(sent) as BodyInit, {
+        status,
+        headers: { "content-type": defaultContentType(sent) },
+      });
+    }
+    if (!headers.has("content-type")) {
+      headers.set("content-type", defaultContentType(sent));
+    }
+    return new Response(payload(sent) as BodyInit, { status, headers });
   }
 }
 
@@ -864,19 +920,6 @@ function stopReply(name: string): Event {
     },
     data: JSON.stringify({ error: "The server is stopping" }),
   };
-}
-
-/**
- * The body for `data` (see {@link payload}; an `ArrayBuffer` is sent as its
- * bytes too), setting the default content type when none is set.
- */
-function body(data: unknown, headers: Headers): BodyInit | null {
-  if (data === undefined) return null;
-  const sent = data instanceof ArrayBuffer ? new Uint8Array(data) : data;
-  if (!headers.has("content-type")) {
-    headers.set("content-type", defaultContentType(sent));
-  }
-  return payload(sent) as BodyInit;
 }
 
 /**

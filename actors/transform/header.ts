@@ -6,7 +6,12 @@
  */
 
 import { z } from "zod";
-import { Actor, type ActorSettings, type Context } from "../../core/actor.ts";
+import {
+  Actor,
+  type ActorSettings,
+  changeEach,
+  type Context,
+} from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import { fieldPathProblem, fieldRemover, fieldSetter } from "../field.ts";
@@ -109,13 +114,19 @@ export class Header extends Actor {
     ];
   }
 
-  override consume(
-    event: Event,
+  /**
+   * Changes each event of the batch in place and sends the batch on in one
+   * write; an event whose change fails (a template's missing field) fails
+   * alone.
+   */
+  override consumeBatch(
+    events: Event[],
     context: Context,
   ): Promise<void> | undefined {
     const changes = this.#changes;
-    for (let i = 0; i < changes.length; i++) changes[i]!(event);
-    return context.send(event);
+    return changeEach(events, context, (event) => {
+      for (let i = 0; i < changes.length; i++) changes[i]!(event);
+    });
   }
 }
 

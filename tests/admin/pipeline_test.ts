@@ -79,7 +79,7 @@ Deno.test("pipelineView lists each actor's queues inbound first, with what they 
     from: "input.outbox",
     to: "sink.inbox",
     depth: 0,
-    capacity: 1000,
+    capacity: 1024,
     fill: 0,
     in_total: 0,
     out_total: 0,

@@ -376,7 +376,7 @@ Deno.test("/metrics is the Prometheus text format that an independent parser rea
     assert.equal(value("compysition_queue_dropped_total", sink), 0);
     assert.equal(value("compysition_queue_failed_total", sink), 0);
     assert.equal(value("compysition_queue_depth", sink), 0);
-    assert.equal(value("compysition_queue_capacity", sink), 1000);
+    assert.equal(value("compysition_queue_capacity", sink), 1024);
     assert.equal(
       value("compysition_queue_out_total", { actor: "stage", queue: "outbox" }),
       10,
@@ -482,10 +482,10 @@ Deno.test("/api/pipeline gives the topology, live counters and rates", async () 
     assert.equal(view.actors[0]!.type, "generator");
     assert.deepEqual(
       view.connections.map((c) => [c.from, c.to, c.capacity]),
-      [["input.outbox", "stage.inbox", 1000], [
+      [["input.outbox", "stage.inbox", 1024], [
         "stage.outbox",
         "sink.inbox",
-        1000,
+        1024,
       ]],
     );
     const stage = view.actors[1]!;

@@ -93,7 +93,7 @@ Deno.test("router.metrics() returns the figures that the metric events carry", a
     discarded_total: 0,
     failed_total: 0,
     depth: 0,
-    capacity: 1000,
+    capacity: 1024,
   });
   assert.equal(now.actors.pass!.kind, "transform");
   assert.equal(now.actors.pass!.consumed_total, 10);

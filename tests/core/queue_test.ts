@@ -439,29 +439,34 @@ Deno.test("OutboundQueue.push() returns a promise once a full batch must wait fo
 });
 
 Deno.test("OutboundQueue.pushAll() sends in order with single sends, passes a whole batch on without a copy, waits as push() does and discards what is not an event", async () => {
-  const target = new Queue("b.inbox", { capacity: 4 * MAX_BATCH });
+  const target = new Queue("b.inbox", { capacity: MAX_BATCH + 4 });
   const discarded: string[] = [];
   const outbox = new OutboundQueue("a.outbox", {
     onDiscard: (_value, reason) => discarded.push(reason),
   });
   outbox.connect(target);
   const whole = numbered(MAX_BATCH);
-  const writing = outbox.pushAll(whole);
-  assert.ok(writing instanceof Promise, "a whole batch is written at once");
-  await writing;
+  assert.equal(
+    outbox.pushAll(whole),
+    undefined,
+    "a whole batch is written at once, taken at once where there is room",
+  );
+  assert.equal(target.depth, MAX_BATCH);
   const small = numbered(3);
   assert.equal(outbox.pushAll(small), undefined);
   assert.equal(outbox.push({ header: {}, data: "one more" }), undefined);
   assert.equal(small.length, 3, "the caller's array is left as it was");
   const full = outbox.pushAll(numbered(MAX_BATCH));
-  assert.ok(full instanceof Promise, "a full batch must be waited for");
+  assert.ok(full instanceof Promise, "a batch without room must be waited for");
+  assert.equal(target.depth, MAX_BATCH + 4, "as much as fits is taken");
+  const reading = readAll(target);
   await full;
   assert.equal(
     outbox.pushAll([{ header: {}, data: "ok" }, "bad" as never, null as never]),
     undefined,
   );
   await outbox.close();
-  const batches = await readAll(target);
+  const batches = await reading;
   assert.equal(batches[0], whole, "the whole batch is passed on as it is");
   assert.deepEqual(batches.flat().map((event) => event.data), [
     ...data(whole),
@@ -610,9 +615,16 @@ Deno.test("OutboundQueue whose sender does not wait: block throws a TypeError na
       assert.equal(figures.in_total, sent, "the push that threw sent nothing");
       assert.equal(figures.dropped_total, 0);
     } else {
+      // Nothing waits with a drop policy: the target queue drops at once.
       assert.equal(thrown, undefined);
       assert.equal(figures.in_total, events.length);
-      assert.equal(figures.dropped_total, 10, whenFull);
+      assert.equal(figures.depth, 10, "the last ones wait to be written");
+      await outbox.flush();
+      assert.equal(outbox.figures().out_total, events.length, whenFull);
+      const taken = target.figures();
+      assert.equal(taken.in_total, events.length, whenFull);
+      assert.equal(taken.dropped_total, events.length - 1, whenFull);
+      assert.equal(taken.depth, 1, whenFull);
     }
     target.clear();
     await outbox.close();

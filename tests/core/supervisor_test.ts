@@ -870,7 +870,7 @@ Deno.test("A stop that times out counts the batch in hand once: the report adds 
   await router.start();
   await sink.waitFor(699);
   await until(
-    () => sink.pool.inbound.get("inbox")!.depth === 1000,
+    () => sink.pool.inbound.get("inbox")!.depth === 1024,
     "a full queue",
   );
   const report = await router.stop({ timeoutMs: 50 });
@@ -884,7 +884,7 @@ Deno.test("A stop that times out counts the batch in hand once: the report adds 
     inbox.out_total + inbox.dropped_total + inbox.failed_total,
   );
   assert.equal(inbox.failed_total, 0);
-  assert.equal(inbox.abandoned_total, 1000, "the events in hand and queued");
+  assert.equal(inbox.abandoned_total, 1024, "the events in hand and queued");
 });
 
 Deno.test("A consumeBatch that calls fail(e) and then throws sends e to error once", async () => {

@@ -43,7 +43,7 @@ Deno.test("graphite writes one plaintext line per figure of the router's metric 
       lines.find((line) => line.startsWith(`${path} `))?.split(" ")[1];
     assert.equal(figure("prod.p1.sink.consumed_total"), "3");
     assert.equal(figure("prod.p1.sink.inbox.in_total"), "3");
-    assert.equal(figure("prod.p1.sink.inbox.capacity"), "1000");
+    assert.equal(figure("prod.p1.sink.inbox.capacity"), "1024");
     assert.equal(figure("prod.p1.input.outbox.out_total"), "3");
     assert.equal(figure("prod.p1.sink.consume_seconds.count"), "3");
     assert.equal(figure("prod.p1.sink.consume_seconds.le_10"), "3");
