@@ -31,6 +31,7 @@ import {
   RUNTIME,
   sleep,
 } from "./actor.ts";
+import { Deadline } from "./deadline.ts";
 import { type Event, isEvent } from "./event.ts";
 import type { OutboundQueue, Queue } from "./queue.ts";
 import {
@@ -925,23 +926,18 @@ export class Supervisor implements ActorRuntime {
   ): Promise<void> {
     if (promise === undefined) return;
     const limitMs = this.#hooks.restartStepMs ?? DEFAULT_RESTART_STEP_MS;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new CrashError(
-              `Actor "${this.actor.name}" did not finish its ${step} within ${limitMs} ms while it restarted`,
-            ),
-          ),
-        limitMs,
-      );
-    });
+    const deadline = new Deadline(limitMs);
+    const waiting = this.#whileNotAbandoned(promise);
     try {
-      await Promise.race([this.#whileNotAbandoned(promise), late]);
+      if (!await deadline.race(waiting)) {
+        throw new CrashError(
+          `Actor "${this.actor.name}" did not finish its ${step} within ${limitMs} ms while it restarted`,
+        );
+      }
     } finally {
-      clearTimeout(timer);
+      deadline.cancel();
     }
+    await waiting;
   }
 
   /** Resolves with `promise`, or at once when the actor is abandoned. */
