@@ -364,10 +364,13 @@ class TlsListener implements StreamListener {
     inner.write(token);
     socket.pipe(inner);
     inner.pipe(socket);
+    let ended = false;
     const end = () => {
+      if (ended) return;
+      ended = true;
       this.#waiting.delete(token);
       this.#destroy(socket);
-      inner.destroy();
+      destroyBridge(inner);
     };
     socket.on("error", end);
     inner.on("error", end);
@@ -399,6 +402,29 @@ function secureContextOptions(
     key: material.key,
     ...(material.ca === undefined ? {} : { ca: material.ca }),
   };
+}
+
+/**
+ * Milliseconds the shutdown of a bridge's Unix socket may take before the
+ * socket is destroyed anyway; it takes well under one.
+ */
+const SHUTDOWN_WAIT_MS = 1000;
+
+/**
+ * Destroys `inner`, the Unix end of a bridge, once the shutdown it sent
+ * (when the client ended its side) is complete. Deno's `node:net` never
+ * completes a shutdown whose socket is destroyed meanwhile, and keeps that
+ * socket reachable for ever, with the TLS connection it carried: some 10 KB
+ * for each client that ended its side first.
+ */
+function destroyBridge(inner: net.Socket): void {
+  if (!inner.writableEnded || inner.writableFinished || inner.destroyed) {
+    inner.destroy();
+    return;
+  }
+  const timer = setTimeout(() => inner.destroy(), SHUTDOWN_WAIT_MS);
+  inner.once("finish", () => inner.destroy());
+  inner.once("close", () => clearTimeout(timer));
 }
 
 function randomToken(): string {

@@ -17,7 +17,13 @@ import { HttpClient } from "../actors/output/http_client.ts";
 import { TcpClient } from "../actors/output/tcp_client.ts";
 import { Router } from "../core/router.ts";
 import { runCli } from "./cli_helpers.ts";
-import { Collector, ListInput, withTempDir } from "./helpers.ts";
+import {
+  Collector,
+  ListInput,
+  pollUntil,
+  reachableObjects,
+  withTempDir,
+} from "./helpers.ts";
 import { testWith } from "./requires.ts";
 import {
   type Certificates,
@@ -482,5 +488,56 @@ testWith(
         ),
       );
     });
+  },
+);
+
+testWith(
+  "http_server with TLS holds on to no connection it closed: 60 TLS requests come and go, none of their sockets stays reachable",
+  [OPENSSL],
+  async ([openssl]) => {
+    await using certs = await makeCertificates(openssl!);
+    const { router, input, events } = await pipeline(
+      new HttpServer("web", {
+        port: 0,
+        tls: { ...certs.server, client_auth: "none" },
+      }),
+      "in",
+    );
+    const caCerts = [Deno.readTextFileSync(certs.ca)];
+    const request = encoder.encode(
+      'POST /in HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 7\r\nConnection: close\r\n\r\n{"n":1}',
+    );
+    try {
+      const before = await reachableObjects("TLSSocket");
+      for (let i = 0; i < 60; i++) {
+        const conn = await Deno.connectTls({
+          hostname: "localhost",
+          port: input.port,
+          caCerts,
+        });
+        await conn.write(request);
+        // The answer, up to the server closing (Connection: close).
+        const answer = await new Response(conn.readable).text();
+        assert.match(answer, /^HTTP\/1\.1 202 /);
+      }
+      await events.waitFor(60);
+      await pollUntil(
+        () => input.figures().connections,
+        (open) => open === 0,
+        "every connection to close",
+      );
+      // Deno's node:net kept each bridge socket (and the TLS socket it
+      // carried) when destroyed while its shutdown was in flight. A bridge
+      // is let go once its shutdown is through, a moment after the close.
+      await pollUntil(
+        async () => await reachableObjects("TLSSocket") - before,
+        (kept) => kept <= 5,
+        "the closed TLS connections to be unreachable (last: how many are not)",
+        10,
+        200,
+      );
+    } finally {
+      await router.stop();
+    }
   },
 );
