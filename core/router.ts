@@ -260,8 +260,11 @@ export class Router {
   #retirements = new Set<Promise<void>>();
   /** What the actors retired left to the stop report. */
   #retired = new RetiredFigures();
-  /** Counts changes, so that `finished` waits for the actors of the last. */
-  #generation = 0;
+  /**
+   * Whether `finished` may resolve: once started, except while a change is
+   * in progress (it then waits for the actors of the change).
+   */
+  #watching = false;
   /** The start's timeout: the longest setup of a restart (see Supervisor). */
   #restartStepMs = 30_000;
 
@@ -699,8 +702,12 @@ export class Router {
       deadline.cancel();
       this.#startDeadline = undefined;
     }
+    // Only a failed start needs them: kept, they would keep the actors that
+    // reloads replace.
+    this.#setUp = [];
     for (const actor of this.#order) this.#supervisors.get(actor)!.start();
-    this.#watchFinished();
+    this.#watching = true;
+    this.#checkFinished();
     this.#telemetry.startMetrics(this.#metricsIntervalMs);
     this.#state = "running";
     this.#telemetry.log.debug("Started {count} actors", {
@@ -710,7 +717,7 @@ export class Router {
 
   /** Makes the supervisor of `actor`, connected by `connections`. */
   #supervise(actor: Actor, connections: readonly Connection[]): Supervisor {
-    return new Supervisor(actor, {
+    const supervisor = new Supervisor(actor, {
       log: this.#telemetry.log,
       ...(isInput(actor)
         ? { closeWhenProduced: closedWhenProduced(actor.name, connections) }
@@ -719,25 +726,23 @@ export class Router {
       restartStepMs: this.#restartStepMs,
       onGiveUp: (supervisor, error) => this.#onGiveUp(supervisor, error),
     });
+    void supervisor.done.then(() => this.#checkFinished());
+    return supervisor;
   }
 
   /**
    * Resolves `finished` once every actor of the pipeline as it is now (and
-   * every actor retiring from it) has finished, unless a change came first.
+   * every actor retiring from it) has finished, unless a change is in
+   * progress. Each supervisor's `done` calls it once (see `#supervise`): a
+   * wait on every actor's `done` made anew at each change would leave one
+   * more reaction on the `done` of each actor that runs on, each reload.
    */
-  #watchFinished(): void {
-    const generation = ++this.#generation;
-    const supervisors = [
-      ...this.#pipeline(),
-      ...[...this.#retiring].flatMap(([supervisor, side]) =>
-        side ? [] : [supervisor]
-      ),
-    ];
-    void Promise.all(supervisors.map((supervisor) => supervisor.done)).then(
-      () => {
-        if (generation === this.#generation) this.#finished.resolve();
-      },
-    );
+  #checkFinished(): void {
+    if (!this.#watching) return;
+    const supervisors = [...this.#pipeline(), ...this.#retiringOf(false)];
+    if (supervisors.every((supervisor) => supervisor.finished)) {
+      this.#finished.resolve();
+    }
   }
 
   /**
@@ -825,7 +830,7 @@ export class Router {
       },
     };
     // No `finished` from the pipeline being changed.
-    this.#generation++;
+    this.#watching = false;
     try {
       return await changePipeline(live, {
         ...change,
@@ -836,7 +841,8 @@ export class Router {
         },
       }, options);
     } finally {
-      this.#watchFinished();
+      this.#watching = true;
+      this.#checkFinished();
     }
   }
 
