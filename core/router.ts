@@ -242,7 +242,10 @@ export class Router {
   #metricsIntervalMs: number;
   #crashStopTimeoutMs: number;
   #telemetry: Telemetry;
+  /** The crashes for the stop report (see `#noteCrash`). */
   #crashes: Crash[] = [];
+  /** Restarts after a crash so far, also those `#crashes` forgot. */
+  #restarts = 0;
   #gaveUp: string[] = [];
   #hung: HungActor[] = [];
   /** The external ends, by address (see `router_ends.ts`). */
@@ -715,6 +718,19 @@ export class Router {
     });
   }
 
+  /**
+   * Keeps `crash` for the stop report. Every crash that stopped an actor is
+   * kept, and the last {@link CRASHES_KEPT} of the others: an actor that
+   * crashes and restarts for months would make the list grow without end.
+   */
+  #noteCrash(crash: Crash): void {
+    if (crash.restarted) this.#restarts++;
+    this.#crashes.push(crash);
+    if (this.#crashes.length <= CRASHES_KEPT) return;
+    const oldest = this.#crashes.findIndex((each) => each.restarted);
+    if (oldest !== -1) this.#crashes.splice(oldest, 1);
+  }
+
   /** Makes the supervisor of `actor`, connected by `connections`. */
   #supervise(actor: Actor, connections: readonly Connection[]): Supervisor {
     const supervisor = new Supervisor(actor, {
@@ -722,7 +738,7 @@ export class Router {
       ...(isInput(actor)
         ? { closeWhenProduced: closedWhenProduced(actor.name, connections) }
         : {}),
-      onCrash: (crash) => this.#crashes.push(crash),
+      onCrash: (crash) => this.#noteCrash(crash),
       restartStepMs: this.#restartStepMs,
       onGiveUp: (supervisor, error) => this.#onGiveUp(supervisor, error),
     });
@@ -986,6 +1002,7 @@ export class Router {
         queued,
         hung: [...this.#hung],
         crashed: [...this.#crashes],
+        restarts: this.#restarts,
         gaveUp: [...this.#gaveUp],
       },
       this.#retired,
@@ -1179,6 +1196,9 @@ export class Router {
 
 /** Longest wait for the teardown of an actor a change retired, in ms. */
 const RETIRE_TEARDOWN_MS = 30_000;
+
+/** Crashes after which the actor was restarted that a stop report lists. */
+const CRASHES_KEPT = 1000;
 
 /**
  * What `actor`'s queues hold now, by queue name (only those holding some).
