@@ -899,9 +899,12 @@ export class Supervisor implements ActorRuntime {
     }
     try {
       await this.#restartStep("teardown", this.actor.teardown());
+      // The exponent is capped: past 1,024 crashes 2 ** n is Infinity, and
+      // a backoff of 0 times that is NaN.
       const backoff = Math.min(
         MAX_RESTART_BACKOFF_MS,
-        this.actor.restart.backoffMs * 2 ** (this.#crashTimes.length - 1),
+        this.actor.restart.backoffMs *
+          2 ** Math.min(this.#crashTimes.length - 1, 30),
       );
       if (!await sleep(backoff, this.#abandon.signal)) return false;
       await this.#restartStep("setup", this.actor.setup());
