@@ -68,20 +68,23 @@ export type UdpInOptions = z.infer<typeof UdpInOptions>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createSocket } from "node:dgram";
  * import { Router } from "../../core/router.ts";
  * import { UdpIn, udpIn } from "./udp_in.ts";
- * import { nullOutput } from "../output/null.ts";
+ * import { Collector } from "../../tests/helpers.ts";
  *
  * const router = new Router();
  * const input = router.register(udpIn, "input", { port: 0, codec: "json" }) as UdpIn;
- * router.register(nullOutput, "sink");
+ * const sink = router.register(new Collector("sink")) as Collector;
  * router.connect("input.outbox", "sink.inbox");
  * await router.start();
  * const socket = createSocket("udp4");
  * await new Promise((sent) => socket.send('{"n":1}', input.port, "127.0.0.1", sent));
  * await new Promise<void>((closed) => socket.close(() => closed()));
+ * await sink.waitFor(1);
  * await router.stop();
+ * assert.deepEqual(sink.data(), [{ n: 1 }]);
  * ```
  */
 export const udpIn: ActorSpec<UdpInOptions> = {
@@ -98,9 +101,10 @@ export const udpIn: ActorSpec<UdpInOptions> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { UdpIn, type UdpInFigures } from "./udp_in.ts";
  * const figures: UdpInFigures = new UdpIn("input").figures();
- * figures.waiting_datagrams; // 0
+ * assert.equal(figures.waiting_datagrams, 0);
  * ```
  */
 export interface UdpInFigures extends ActorFigures {

@@ -40,6 +40,7 @@ export type UdpOutOptions = z.infer<typeof UdpOutOptions>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createSocket } from "node:dgram";
  * import { Router } from "../../core/router.ts";
  * import { generator } from "../input/generator.ts";
@@ -59,7 +60,9 @@ export type UdpOutOptions = z.infer<typeof UdpOutOptions>;
  * await router.start();
  * await router.finished;
  * await router.stop();
- * await all.promise; // received: ["n=1", "n=2"]
+ * await all.promise;
+ * // UDP does not promise order: compare them sorted
+ * assert.deepEqual(received.toSorted(), ["n=1", "n=2"]);
  * receiver.close();
  * ```
  */

@@ -65,9 +65,10 @@ interface JsonataFailure {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { generator } from "../input/generator.ts";
- * import { nullOutput } from "../output/null.ts";
+ * import { Collector } from "../../tests/helpers.ts";
  * import { jsonata } from "./jsonata.ts";
  *
  * const router = new Router();
@@ -80,12 +81,13 @@ interface JsonataFailure {
  *   expression: "{ 'total': $sum(items.price) * $rate }",
  *   bindings: { rate: 2 },
  * });
- * router.register(nullOutput, "sink");
+ * const sink = router.register(new Collector("sink")) as Collector;
  * router.connect("input.outbox", "total.inbox");
  * router.connect("total.outbox", "sink.inbox");
  * await router.start();
  * await router.finished;
- * (await router.stop()).delivered; // 2, each with data { total: 10 }
+ * await router.stop();
+ * assert.deepEqual(sink.data(), [{ total: 10 }, { total: 10 }]);
  * ```
  */
 export const jsonata: ActorSpec<JsonataOptions> = {
