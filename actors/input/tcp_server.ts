@@ -129,19 +129,18 @@ export type TcpServerOptions = z.infer<typeof TcpServerOptions>;
  * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { TcpServer, tcpServer } from "./tcp_server.ts";
- * import { Collector } from "../../tests/helpers.ts";
  *
  * const router = new Router();
  * const server = router.register(tcpServer, "input", { port: 0, codec: "ndjson" }) as TcpServer;
- * const sink = router.register(new Collector("sink")) as Collector;
- * router.connect("input.outbox", "sink.inbox");
+ * const events = router.readable("input.outbox").getReader();
  * await router.start();
  * const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
  * await conn.write(new TextEncoder().encode('{"n":1}\n'));
  * conn.close();
- * await sink.waitFor(1);
- * await router.stop();
- * assert.deepEqual(sink.data(), [{ n: 1 }]);
+ * assert.deepEqual((await events.read()).value?.data, { n: 1 });
+ * const end = events.read(); // asks for more: the event was delivered
+ * assert.equal((await router.stop()).delivered, 1);
+ * assert.equal((await end).done, true);
  * ```
  */
 export const tcpServer: ActorSpec<TcpServerOptions> = {

@@ -72,19 +72,18 @@ export type UdpInOptions = z.infer<typeof UdpInOptions>;
  * import { createSocket } from "node:dgram";
  * import { Router } from "../../core/router.ts";
  * import { UdpIn, udpIn } from "./udp_in.ts";
- * import { Collector } from "../../tests/helpers.ts";
  *
  * const router = new Router();
  * const input = router.register(udpIn, "input", { port: 0, codec: "json" }) as UdpIn;
- * const sink = router.register(new Collector("sink")) as Collector;
- * router.connect("input.outbox", "sink.inbox");
+ * const events = router.readable("input.outbox").getReader();
  * await router.start();
  * const socket = createSocket("udp4");
  * await new Promise((sent) => socket.send('{"n":1}', input.port, "127.0.0.1", sent));
  * await new Promise<void>((closed) => socket.close(() => closed()));
- * await sink.waitFor(1);
- * await router.stop();
- * assert.deepEqual(sink.data(), [{ n: 1 }]);
+ * assert.deepEqual((await events.read()).value?.data, { n: 1 });
+ * const end = events.read(); // asks for more: the event was delivered
+ * assert.equal((await router.stop()).delivered, 1);
+ * assert.equal((await end).done, true);
  * ```
  */
 export const udpIn: ActorSpec<UdpInOptions> = {

@@ -68,7 +68,6 @@ interface JsonataFailure {
  * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { generator } from "../input/generator.ts";
- * import { Collector } from "../../tests/helpers.ts";
  * import { jsonata } from "./jsonata.ts";
  *
  * const router = new Router();
@@ -81,13 +80,12 @@ interface JsonataFailure {
  *   expression: "{ 'total': $sum(items.price) * $rate }",
  *   bindings: { rate: 2 },
  * });
- * const sink = router.register(new Collector("sink")) as Collector;
  * router.connect("input.outbox", "total.inbox");
- * router.connect("total.outbox", "sink.inbox");
+ * const totals = router.readable("total.outbox");
  * await router.start();
- * await router.finished;
+ * const events = await Array.fromAsync(totals);
  * await router.stop();
- * assert.deepEqual(sink.data(), [{ total: 10 }, { total: 10 }]);
+ * assert.deepEqual(events.map((event) => event.data), [{ total: 10 }, { total: 10 }]);
  * ```
  */
 export const jsonata: ActorSpec<JsonataOptions> = {

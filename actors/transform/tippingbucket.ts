@@ -63,19 +63,17 @@ export interface BatchHeader {
  * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { generator } from "../input/generator.ts";
- * import { Collector } from "../../tests/helpers.ts";
  * import { tippingBucket } from "./tippingbucket.ts";
  *
  * const router = new Router();
  * router.register(generator, "input", { interval: 0, count: 25 });
  * router.register(tippingBucket, "batch", { count: 10, max_age: 1 });
- * const sink = router.register(new Collector("sink")) as Collector;
  * router.connect("input.outbox", "batch.inbox");
- * router.connect("batch.outbox", "sink.inbox");
+ * const batches = router.readable("batch.outbox");
  * await router.start();
- * await router.finished;
+ * const events = await Array.fromAsync(batches);
  * await router.stop();
- * assert.deepEqual(sink.data().map((batch) => (batch as unknown[]).length), [10, 10, 5]);
+ * assert.deepEqual(events.map((event) => (event.data as unknown[]).length), [10, 10, 5]);
  * ```
  */
 export const tippingBucket: ActorSpec<TippingBucketOptions> = {
