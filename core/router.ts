@@ -534,9 +534,9 @@ export class Router {
    * ```ts
    * import assert from "node:assert/strict";
    * import { Router } from "./router.ts";
-   * import { Collector } from "../tests/helpers.ts";
+   * import { nullOutput } from "../actors/output/null.ts";
    * const router = new Router();
-   * router.register(new Collector("sink"));
+   * router.register(nullOutput, "sink");
    * router.expose("sink.inbox");
    * assert.equal(router.actor("sink.inbox")?.kind, "input");
    * await router.stop();
