@@ -71,10 +71,11 @@ export class TlsBridge<T> {
 
   /**
    * Pipes `socket`, handshaken, to a new Deno connection that
-   * {@link accept} returns with `value`. Resolves once `socket` is closed:
-   * when the Deno end is closed (after what it wrote is flushed and the
-   * peer closes too), the peer closes, or either fails. A bridge closed
-   * already destroys `socket`.
+   * {@link accept} returns with `value`. Resolves once `socket` is done
+   * writing: the Deno end was closed and `socket` has flushed what it wrote
+   * and ended (the peer may still be sending), or `socket` closed (the peer
+   * closed it, or either side failed). A bridge closed already destroys
+   * `socket`.
    */
   hand(socket: tls.TLSSocket, value: T): Promise<void> {
     const { promise, resolve } = Promise.withResolvers<void>();
@@ -101,6 +102,7 @@ export class TlsBridge<T> {
     inner.on("error", end);
     socket.on("close", end);
     inner.on("close", end);
+    socket.once("finish", () => resolve());
     return promise;
   }
 
