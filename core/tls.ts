@@ -589,7 +589,7 @@ export const TcpClientTlsSchema = z.strictObject({
   fileIssues(() => loadClientTls(value), context);
 })
   .describe(
-    "Connect with TLS: CAs to trust, a client certificate, the server's name; read again on SIGHUP for the next connections.",
+    "Connect with TLS: CAs to trust, a client certificate, the server's name, or insecure_skip_verify for a peer whose certificate cannot be verified; read again on SIGHUP for the next connections.",
   );
 
 /** Parsed `tls:` options of `tcp_client`. */

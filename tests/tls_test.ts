@@ -859,3 +859,49 @@ testWith(
     }
   },
 );
+
+testWith(
+  "tcp_client with insecure_skip_verify presents its client certificate to a tcp_server with a self-signed certificate and mutual TLS",
+  [OPENSSL],
+  async ([openssl]) => {
+    await using certs = await makeCertificates(openssl!);
+    const { router, input, events } = await pipeline(
+      new TcpServer("tls_in", {
+        port: 0,
+        tls: { ...certs.selfSigned, ca: certs.ca, client_auth: "require" },
+      }),
+    );
+    const sender = new Router({ logLevel: "error" });
+    try {
+      sender.register(
+        new ListInput("feed", sequenced(["a", "b", "c"])),
+      );
+      sender.register(
+        new TcpClient("send", {
+          hostname: "localhost",
+          port: input.port,
+          tls: {
+            insecure_skip_verify: true,
+            cert: certs.client.cert,
+            key: certs.client.key,
+          },
+        }),
+      );
+      sender.connect("feed.outbox", "send.inbox");
+      await sender.start();
+      await within(sender.finished, 30_000, "the events sent");
+      await sender.stop();
+      await within(events.waitFor(3), 30_000, "the events received");
+      assert.deepEqual(events.events.map((event) => event.data), [
+        "a",
+        "b",
+        "c",
+      ]);
+      const header = events.events[0]!.header.tls_in as Record<string, unknown>;
+      assert.equal(header.client_certificate, "CN=agent-7, O=Example");
+    } finally {
+      await sender.stop();
+      await router.stop();
+    }
+  },
+);
