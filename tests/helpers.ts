@@ -1,8 +1,8 @@
 /**
  * Test helpers shared by the suite: an actor that collects what reaches it,
- * an input that sends a fixed list of values, events to feed, a temporary
- * directory, a free port, and bounded waits that fail clearly instead of
- * hanging.
+ * an input that sends a fixed list of values, one fed while it runs, events
+ * to feed, a temporary directory, a free port, and bounded waits that fail
+ * clearly instead of hanging.
  *
  * @module
  */
@@ -124,6 +124,56 @@ export class ListInput extends Actor {
       if (signal.aborted) return;
       const waiting = this.send(value as Event);
       if (waiting !== undefined) await waiting;
+    }
+  }
+}
+
+/**
+ * An input the test feeds while the pipeline runs ({@link PushInput.push}),
+ * then ends ({@link PushInput.end}).
+ *
+ * @example
+ * ```ts
+ * const input = new PushInput("input");
+ * input.push([{ header: {}, data: 1 }]);
+ * input.end();
+ * ```
+ */
+export class PushInput extends Actor {
+  readonly kind = "input";
+  #pending: Event[] = [];
+  #wake: (() => void) | undefined;
+  #ended = false;
+
+  /** Makes an input with nothing to send yet. */
+  constructor(name: string) {
+    super(name, {}, { inbound: [] });
+  }
+
+  /** Sends `values`, in order, after those pushed before. */
+  push(values: Event[]): void {
+    this.#pending.push(...values);
+    this.#wake?.();
+  }
+
+  /** Ends the input once what was pushed is sent. */
+  end(): void {
+    this.#ended = true;
+    this.#wake?.();
+  }
+
+  override async produce(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      const batch = this.#pending;
+      this.#pending = [];
+      for (const event of batch) {
+        const waiting = this.send(event);
+        if (waiting !== undefined) await waiting;
+      }
+      if (this.#pending.length > 0) continue;
+      if (this.#ended) return;
+      await new Promise<void>((resolve) => this.#wake = resolve);
+      this.#wake = undefined;
     }
   }
 }
