@@ -397,6 +397,7 @@ const STOPPED = new DOMException("The actor was stopped", "AbortError");
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Actor, type Context, type Event } from "../mod.ts";
  * import { Queue } from "./queue.ts";
  * import { scopedLogger } from "./log.ts";
@@ -421,7 +422,7 @@ const STOPPED = new DOMException("The actor was stopped", "AbortError");
  * await supervisor.done;
  * await supervisor.teardown();
  * const [batch] = await Array.fromAsync(out.readable);
- * batch![0]!.data; // "HI"
+ * assert.equal(batch![0]!.data, "HI");
  * ```
  */
 export class Supervisor implements ActorRuntime {
@@ -543,6 +544,7 @@ export class Supervisor implements ActorRuntime {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Actor, type Event } from "../mod.ts";
    * import { scopedLogger } from "./log.ts";
    * import { Supervisor } from "./supervisor.ts";
@@ -557,7 +559,7 @@ export class Supervisor implements ActorRuntime {
    * supervisor.start();
    * await supervisor.handOver();
    * await supervisor.done;
-   * sink.pool.inbound.get("inbox")!.closed; // false
+   * assert.equal(sink.pool.inbound.get("inbox")!.closed, false);
    * ```
    */
   handOver(): Promise<void> {
