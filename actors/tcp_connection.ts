@@ -9,6 +9,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { z } from "zod";
  * import { checkReconnectWaits, tcpReconnectFields } from "./tcp_connection.ts";
  *
@@ -16,7 +17,7 @@
  *   port: z.number().int().describe("The port to connect to."),
  *   ...tcpReconnectFields(10_000),
  * }).superRefine(checkReconnectWaits);
- * Options.parse({ port: 5140 }).reconnect_min_ms; // 100
+ * assert.equal(Options.parse({ port: 5140 }).reconnect_min_ms, 100);
  * ```
  *
  * @module
@@ -51,8 +52,9 @@ export interface TcpReconnectFields {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tcpReconnectFields } from "./tcp_connection.ts";
- * tcpReconnectFields(30_000).reconnect_max_ms.parse(undefined); // 30000
+ * assert.equal(tcpReconnectFields(30_000).reconnect_max_ms.parse(undefined), 30000);
  * ```
  */
 export function tcpReconnectFields(maxMs: number): TcpReconnectFields {
@@ -78,10 +80,11 @@ export function tcpReconnectFields(maxMs: number): TcpReconnectFields {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { z } from "zod";
  * import { checkReconnectWaits, tcpReconnectFields } from "./tcp_connection.ts";
- * z.strictObject(tcpReconnectFields(10)).superRefine(checkReconnectWaits)
- *   .safeParse({ reconnect_min_ms: 100 }).success; // false
+ * const Options = z.strictObject(tcpReconnectFields(10)).superRefine(checkReconnectWaits);
+ * assert.equal(Options.safeParse({ reconnect_min_ms: 100 }).success, false);
  * ```
  */
 export function checkReconnectWaits(
@@ -147,6 +150,7 @@ const LATE_MS = 50;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TcpConnection } from "./tcp_connection.ts";
  *
  * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -164,7 +168,7 @@ const LATE_MS = 50;
  * await tcp.close();
  * (await accepted).close();
  * listener.close();
- * tcp.connections; // 1
+ * assert.equal(tcp.connections, 1);
  * ```
  */
 export class TcpConnection {

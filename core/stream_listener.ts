@@ -89,14 +89,15 @@ export interface StreamListener {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getLogger } from "@logtape/logtape";
  * import { listenStream } from "./stream_listener.ts";
  *
  * const listener = await listenStream({ hostname: "127.0.0.1", port: 0, log: getLogger(["demo"]) });
  * const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
  * const accepted = await listener.accept();
- * accepted.remoteAddr.hostname; // "127.0.0.1"
- * listener.secure; // false
+ * assert.equal(accepted.remoteAddr.hostname, "127.0.0.1");
+ * assert.equal(listener.secure, false);
  * accepted.conn.close();
  * client.close();
  * listener.close();
@@ -117,9 +118,10 @@ export async function listenStream(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { listenPlain } from "./stream_listener.ts";
  * const listener = listenPlain("127.0.0.1", 0);
- * listener.reloadCertificates(); // false
+ * assert.equal(listener.reloadCertificates(), false);
  * listener.close();
  * ```
  */

@@ -30,6 +30,7 @@ import {
   type Held,
   RUNTIME,
   sleep,
+  whenAborted,
 } from "./actor.ts";
 import { Deadline } from "./deadline.ts";
 import { type Event, isEvent } from "./event.ts";
@@ -409,6 +410,7 @@ class HeldEvent implements Held, Sender {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Actor, type Context, type Event } from "../mod.ts";
  * import { Queue } from "./queue.ts";
  * import { scopedLogger } from "./log.ts";
@@ -433,7 +435,7 @@ class HeldEvent implements Held, Sender {
  * await supervisor.done;
  * await supervisor.teardown();
  * const [batch] = await Array.fromAsync(out.readable);
- * batch![0]!.data; // "HI"
+ * assert.equal(batch![0]!.data, "HI");
  * ```
  */
 export class Supervisor implements ActorRuntime {
@@ -555,6 +557,7 @@ export class Supervisor implements ActorRuntime {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Actor, type Event } from "../mod.ts";
    * import { scopedLogger } from "./log.ts";
    * import { Supervisor } from "./supervisor.ts";
@@ -569,7 +572,7 @@ export class Supervisor implements ActorRuntime {
    * supervisor.start();
    * await supervisor.handOver();
    * await supervisor.done;
-   * sink.pool.inbound.get("inbox")!.closed; // false
+   * assert.equal(sink.pool.inbound.get("inbox")!.closed, false);
    * ```
    */
   handOver(): Promise<void> {
@@ -975,7 +978,7 @@ export class Supervisor implements ActorRuntime {
     const abandoned = this.#abandon.signal;
     if (abandoned.aborted) return;
     const { promise: stopped, resolve } = Promise.withResolvers<void>();
-    abandoned.addEventListener("abort", () => resolve(), { once: true });
+    using _ = whenAborted(abandoned, () => resolve());
     await Promise.race([promise, stopped]);
   }
 

@@ -27,9 +27,10 @@ export type TlsFileOption = "cert" | "key" | "ca";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TlsFileError } from "./tls.ts";
  * const error = new TlsFileError("key", 'Cannot read "k.pem"');
- * [error.option, error.message]; // ["key", 'Cannot read "k.pem"']
+ * assert.deepEqual([error.option, error.message], ["key", 'Cannot read "k.pem"']);
  * ```
  */
 export class TlsFileError extends Error {
@@ -149,11 +150,12 @@ export interface CertificateFile {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readCertificates } from "./tls.ts";
  * try {
  *   readCertificates("ca", "no/such/ca.pem", "the CA file");
  * } catch (error) {
- *   (error as Error).message.startsWith('Cannot read the CA file "no/such/ca.pem"'); // true
+ *   assert.equal((error as Error).message.startsWith('Cannot read the CA file "no/such/ca.pem"'), true);
  * }
  * ```
  */
@@ -219,13 +221,14 @@ export interface KeyFile {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readPrivateKey } from "./tls.ts";
  * const path = Deno.makeTempFileSync({ suffix: ".pem" });
  * Deno.writeTextFileSync(path, "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n");
  * try {
  *   readPrivateKey(path);
  * } catch (error) {
- *   (error as Error).message.includes(":1: the key is encrypted"); // true
+ *   assert.equal((error as Error).message.includes(":1: the key is encrypted"), true);
  * }
  * Deno.removeSync(path);
  * ```
@@ -351,11 +354,12 @@ export interface ServerTlsMaterial {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadServerTls } from "./tls.ts";
  * try {
  *   loadServerTls({ cert: "missing.pem", key: "missing.key" });
  * } catch (error) {
- *   (error as Error).message.startsWith('Cannot read the certificate file "missing.pem"'); // true
+ *   assert.equal((error as Error).message.startsWith('Cannot read the certificate file "missing.pem"'), true);
  * }
  * ```
  */
@@ -409,12 +413,13 @@ export interface ClientTlsMaterial {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadClientTls } from "./tls.ts";
- * loadClientTls({}); // { caCerts: [], certifiedKey: undefined }
+ * assert.deepEqual(loadClientTls({}), { caCerts: [], certifiedKey: undefined });
  * try {
  *   loadClientTls({ cert: "client.pem" });
  * } catch (error) {
- *   (error as Error).message; // '"cert" needs "key": the private key of the client certificate'
+ *   assert.equal((error as Error).message, '"cert" needs "key": the private key of the client certificate');
  * }
  * ```
  */
@@ -479,9 +484,10 @@ const KEY_DESCRIPTION =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ServerTlsSchema } from "./tls.ts";
  * const result = ServerTlsSchema.safeParse({ cert: "no.pem", key: "no.key" });
- * result.error!.issues[0]!.path; // ["cert"]
+ * assert.deepEqual(result.error!.issues[0]!.path, ["cert"]);
  * ```
  */
 export const ServerTlsSchema = z.strictObject({
@@ -521,8 +527,9 @@ function clientTlsFields() {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { HttpClientTlsSchema } from "./tls.ts";
- * HttpClientTlsSchema.parse({}); // {}
+ * assert.deepEqual(HttpClientTlsSchema.parse({}), {});
  * ```
  */
 export const HttpClientTlsSchema = z.strictObject(clientTlsFields())
@@ -547,10 +554,13 @@ const INSECURE_SKIP_VERIFY =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TcpClientTlsSchema } from "./tls.ts";
- * TcpClientTlsSchema.parse({}).verify_hostname; // true
- * TcpClientTlsSchema.safeParse({ insecure_skip_verify: true }).error!.issues[0]!.message;
- * // "Not supported: tcp_client always verifies that the server's certificate chains to a trusted CA (Deno.connectTls). Trust its CA with \"ca\", or set \"verify_hostname: false\" when only its name differs"
+ * assert.equal(TcpClientTlsSchema.parse({}).verify_hostname, true);
+ * assert.equal(
+ *   TcpClientTlsSchema.safeParse({ insecure_skip_verify: true }).error!.issues[0]!.message,
+ *   "Not supported: tcp_client always verifies that the server's certificate chains to a trusted CA (Deno.connectTls). Trust its CA with \"ca\", or set \"verify_hostname: false\" when only its name differs",
+ * );
  * ```
  */
 export const TcpClientTlsSchema = z.strictObject({
@@ -602,9 +612,10 @@ export interface CertificateHolder {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { holdsCertificates } from "./tls.ts";
- * holdsCertificates({ reloadCertificates: () => false }); // true
- * holdsCertificates({}); // false
+ * assert.equal(holdsCertificates({ reloadCertificates: () => false }), true);
+ * assert.equal(holdsCertificates({}), false);
  * ```
  */
 export function holdsCertificates(value: object): value is CertificateHolder {
@@ -628,9 +639,10 @@ export interface CertificateReload {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "./router.ts";
  * import { reloadCertificates } from "./tls.ts";
- * reloadCertificates(new Router()); // { reloaded: [], failed: [] }
+ * assert.deepEqual(reloadCertificates(new Router()), { reloaded: [], failed: [] });
  * ```
  */
 export function reloadCertificates(router: Router): CertificateReload {

@@ -7,6 +7,7 @@
  * @module
  */
 
+import v8 from "node:v8";
 import type { z } from "zod";
 import {
   Actor,
@@ -23,9 +24,10 @@ import { attachTracker, Tracker } from "../core/tracking.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { emptyFigures } from "../core/actor.ts";
  * import { counted } from "./helpers.ts";
- * counted({ ...emptyFigures(), consumed_total: 2 }); // { consumed_total: 2, failed_total: 0 }
+ * assert.deepEqual(counted({ ...emptyFigures(), consumed_total: 2 }), { consumed_total: 2, failed_total: 0 });
  * ```
  */
 export function counted(
@@ -42,10 +44,17 @@ export function counted(
  * test wait until a number of them has arrived.
  *
  * @example
- * ```ts ignore
- * const sink = new Collector("sink");
- * // ... connect, start ...
- * await sink.waitFor(10);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Router } from "../core/router.ts";
+ * const router = new Router();
+ * router.register(new ListInput("input", sequenced([1, 2])));
+ * const sink = router.register(new Collector("sink")) as Collector;
+ * router.connect("input.outbox", "sink.inbox");
+ * await router.start();
+ * await sink.waitFor(2);
+ * await router.stop();
+ * assert.deepEqual(sink.data(), [1, 2]);
  * ```
  */
 export class Collector extends Actor {
@@ -95,7 +104,9 @@ export class Collector extends Actor {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * const input = new ListInput("input", [{ header: {}, data: 1 }]);
+ * assert.equal(input.kind, "input");
  * ```
  */
 export class ListInput extends Actor {
@@ -123,7 +134,8 @@ export class ListInput extends Actor {
  *
  * @example
  * ```ts
- * sequenced(["a", "b"]); // [{ header: { seq: 1 }, data: "a" }, { header: { seq: 2 }, data: "b" }]
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(sequenced(["a", "b"]), [{ header: { seq: 1 }, data: "a" }, { header: { seq: 2 }, data: "b" }]);
  * ```
  */
 export function sequenced(values: readonly unknown[]): Event[] {
@@ -135,7 +147,8 @@ export function sequenced(values: readonly unknown[]): Event[] {
  *
  * @example
  * ```ts
- * numbered(3).map((event) => event.data); // [1, 2, 3]
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(numbered(3).map((event) => event.data), [1, 2, 3]);
  * ```
  */
 export function numbered(count: number): Event[] {
@@ -148,9 +161,11 @@ export function numbered(count: number): Event[] {
  *
  * @example
  * ```ts ignore
+ * import assert from "node:assert/strict";
  * const { events, trackers } = trackedEvents(3);
  * // ... send the events through a pipeline ...
  * await Promise.all(trackers.map((tracker) => tracker.done));
+ * assert.equal(events.length, 3);
  * ```
  */
 export function trackedEvents<T extends Tracker = Tracker>(
@@ -170,10 +185,13 @@ export function trackedEvents<T extends Tracker = Tracker>(
  * `body` returned.
  *
  * @example
- * ```ts ignore
- * await withTempDir(async (dir) => {
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const text = await withTempDir(async (dir) => {
  *   await Deno.writeTextFile(`${dir}/a.yaml`, "actors: {}\n");
+ *   return await Deno.readTextFile(`${dir}/a.yaml`);
  * });
+ * assert.equal(text, "actors: {}\n");
  * ```
  */
 export async function withTempDir<T>(
@@ -194,8 +212,9 @@ export async function withTempDir<T>(
  *
  * @example
  * ```ts ignore
+ * import assert from "node:assert/strict";
  * const { names, text } = await readRotated(dir);
- * // names: ["out.log.2", "out.log.1", "out.log"]
+ * assert.deepEqual(names, ["out.log.2", "out.log.1", "out.log"]);
  * ```
  */
 export async function readRotated(
@@ -220,6 +239,7 @@ export async function readRotated(
  * @example
  * ```ts
  * const port = freePort();
+ * Deno.listen({ hostname: "127.0.0.1", port }).close(); // nothing else holds it
  * ```
  */
 export function freePort(): number {
@@ -230,12 +250,56 @@ export function freePort(): number {
 }
 
 /**
+ * How many objects made by the class named `className` are still reachable
+ * in this process: writes a heap snapshot (which collects garbage first)
+ * and counts them. Shows that what a long-running actor handled is not
+ * held on to, for example connections it accepted and closed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * class Kept {}
+ * const kept = [new Kept(), new Kept()];
+ * assert.equal(await reachableObjects("Kept"), 2);
+ * kept.length = 0;
+ * assert.equal(await reachableObjects("Kept"), 0);
+ * ```
+ */
+export async function reachableObjects(className: string): Promise<number> {
+  const dir = await Deno.makeTempDir({ prefix: "compysition_heap_" });
+  try {
+    const file = v8.writeHeapSnapshot(`${dir}/heap.heapsnapshot`);
+    const snapshot = JSON.parse(await Deno.readTextFile(file)) as {
+      snapshot: { meta: { node_fields: string[]; node_types: [string[]] } };
+      nodes: number[];
+      strings: string[];
+    };
+    const fields = snapshot.snapshot.meta.node_fields;
+    const type = fields.indexOf("type");
+    const name = fields.indexOf("name");
+    const objectType = snapshot.snapshot.meta.node_types[0].indexOf("object");
+    const nameIndex = snapshot.strings.indexOf(className);
+    let count = 0;
+    for (let at = 0; at < snapshot.nodes.length; at += fields.length) {
+      if (
+        snapshot.nodes[at + type] === objectType &&
+        snapshot.nodes[at + name] === nameIndex
+      ) count++;
+    }
+    return count;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/**
  * `promise`, or a rejection saying `what` did not happen within `ms`: keeps a
  * test that would hang bounded. Leaves no timer behind.
  *
  * @example
  * ```ts
- * await within(Promise.resolve(1), 1000, "the answer"); // 1
+ * import assert from "node:assert/strict";
+ * assert.equal(await within(Promise.resolve(1), 1000, "the answer"), 1);
  * ```
  */
 export async function within<T>(
@@ -264,7 +328,8 @@ export async function within<T>(
  *
  * @example
  * ```ts
- * await pollUntil(() => 2, (n) => n > 1, "a number above 1"); // 2
+ * import assert from "node:assert/strict";
+ * assert.equal(await pollUntil(() => 2, (n) => n > 1, "a number above 1"), 2);
  * ```
  */
 export async function pollUntil<T>(
@@ -296,7 +361,8 @@ export async function pollUntil<T>(
  *
  * @example
  * ```ts
- * await eventually(() => "ready", "the answer"); // "ready"
+ * import assert from "node:assert/strict";
+ * assert.equal(await eventually(() => "ready", "the answer"), "ready");
  * ```
  */
 export async function eventually<T>(
@@ -320,9 +386,11 @@ export async function eventually<T>(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * let answered = false;
  * Promise.resolve().then(() => answered = true);
  * await until(() => answered, "the answer");
+ * assert.equal(answered, true);
  * ```
  */
 export async function until(
@@ -342,8 +410,9 @@ export async function until(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { z } from "zod";
- * schemaProblems(z.strictObject({}), {}); // undefined
+ * assert.equal(schemaProblems(z.strictObject({}), {}), undefined);
  * ```
  */
 export function schemaProblems(

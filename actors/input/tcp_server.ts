@@ -126,19 +126,21 @@ export type TcpServerOptions = z.infer<typeof TcpServerOptions>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { TcpServer, tcpServer } from "./tcp_server.ts";
- * import { nullOutput } from "../output/null.ts";
  *
  * const router = new Router();
  * const server = router.register(tcpServer, "input", { port: 0, codec: "ndjson" }) as TcpServer;
- * router.register(nullOutput, "sink");
- * router.connect("input.outbox", "sink.inbox");
+ * const events = router.readable("input.outbox").getReader();
  * await router.start();
  * const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
  * await conn.write(new TextEncoder().encode('{"n":1}\n'));
  * conn.close();
- * await router.stop();
+ * assert.deepEqual((await events.read()).value?.data, { n: 1 });
+ * const end = events.read(); // asks for more: the event was delivered
+ * assert.equal((await router.stop()).delivered, 1);
+ * assert.equal((await end).done, true);
  * ```
  */
 export const tcpServer: ActorSpec<TcpServerOptions> = {
@@ -156,9 +158,10 @@ export const tcpServer: ActorSpec<TcpServerOptions> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TcpServer, type TcpServerFigures } from "./tcp_server.ts";
  * const figures: TcpServerFigures = new TcpServer("input").figures();
- * figures.refused_total; // 0
+ * assert.equal(figures.refused_total, 0);
  * ```
  */
 export interface TcpServerFigures extends ActorFigures {
@@ -207,8 +210,14 @@ export class TcpServer extends Actor implements CertificateHolder {
   #accepting: Promise<Accepted> | undefined;
   /** The listener of the actor this one replaces, taken over in setup. */
   #inherited: StreamListener | undefined;
-  /** Resolves once the listener is handed to a replacement. */
-  #handedOver = Promise.withResolvers<"handed over">();
+  /** Whether the listener was handed to a replacement. */
+  #handedOver = false;
+  /**
+   * Ends the wait for the accept in progress when the listener is handed
+   * over. One per wait, not a promise raced on every accept: a promise that
+   * stays pending would keep every accepted connection reachable.
+   */
+  #endAcceptWait: (() => void) | undefined;
   #port: number | undefined;
   #clients = new Map<Deno.Conn, Client>();
   /** Bytes of unfinished messages held across all connections. */
@@ -348,7 +357,8 @@ export class TcpServer extends Actor implements CertificateHolder {
         this.#accepting = old.#accepting;
         old.#accepting = undefined;
         old.#listener = undefined;
-        old.#handedOver.resolve("handed over");
+        old.#handedOver = true;
+        old.#endAcceptWait?.();
       },
       cancel: () => {
         this.#inherited = undefined;
@@ -372,12 +382,15 @@ export class TcpServer extends Actor implements CertificateHolder {
         let remote: string;
         let certificate: string | undefined;
         try {
-          this.#accepting ??= listener.accept();
-          const accepted = await Promise.race([
-            this.#accepting,
-            this.#handedOver.promise,
-          ]);
           // Handed over: the replacement takes the accept in progress.
+          if (this.#handedOver) break;
+          const accepting = this.#accepting ??= listener.accept();
+          const accepted = await new Promise<Accepted | "handed over">(
+            (resolve, reject) => {
+              this.#endAcceptWait = () => resolve("handed over");
+              accepting.then(resolve, reject);
+            },
+          ).finally(() => this.#endAcceptWait = undefined);
           if (accepted === "handed over") break;
           this.#accepting = undefined;
           conn = accepted.conn;

@@ -41,6 +41,7 @@ export type PrometheusOptions = z.infer<typeof PrometheusOptions>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { generator } from "../input/generator.ts";
  * import { nullOutput } from "../output/null.ts";
@@ -55,7 +56,7 @@ export type PrometheusOptions = z.infer<typeof PrometheusOptions>;
  * await router.start();
  * await router.finished;
  * await router.stop(); // the last figures are sent at stop
- * prometheus.text().includes('compysition_actor_consumed_total{actor="sink"} 3'); // true
+ * assert.match(prometheus.text(), /compysition_actor_consumed_total\{actor="sink"\} 3/);
  * ```
  */
 export const prometheus: ActorSpec<PrometheusOptions> = {

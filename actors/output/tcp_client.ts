@@ -87,6 +87,7 @@ export type TcpClientOptions = z.infer<typeof TcpClientOptions>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { generator } from "../input/generator.ts";
  * import { tcpClient } from "./tcp_client.ts";
@@ -103,7 +104,7 @@ export type TcpClientOptions = z.infer<typeof TcpClientOptions>;
  * await router.start();
  * await router.finished;
  * await router.stop();
- * await received; // "n=1\nn=2\n"
+ * assert.equal(await received, "n=1\nn=2\n");
  * listener.close();
  * ```
  */

@@ -15,7 +15,8 @@ import type { Fixture } from "../contract_test.ts";
  *
  * @example
  * ```ts
- * Date.parse(TIME) / 1000; // 1767225600
+ * import assert from "node:assert/strict";
+ * assert.equal(Date.parse(TIME) / 1000, 1767225600);
  * ```
  */
 export const TIME = "2026-01-01T00:00:00.000Z";
