@@ -350,3 +350,94 @@ connections:
     }
   });
 });
+
+Deno.test("run reloaded on SIGHUP to add a disk buffer, then killed with SIGKILL, delivers what was on disk on the next run", async () => {
+  await withTempDir(async (dir) => {
+    const events = 5000;
+    const inPort = freePort();
+    const peerPort = freePort();
+    const adminPort = freePort();
+    const file = join(dir, "pipeline.yaml");
+    const config = (buffer: string) =>
+      `actors:
+  input: { type: tcp_server, options: { port: ${inPort} } }
+  sink: { type: tcp_client, options: { port: ${peerPort}, reconnect_max_ms: 200 } }
+connections:
+  - from: input.outbox
+    to: sink.inbox
+    capacity: 500${buffer}
+`;
+    const buffer = `\n    buffer: { type: disk, path: ${join(dir, "buffer")} }`;
+    await Deno.writeTextFile(file, config(""));
+    const first = spawnCli(["run", file, "--admin", `127.0.0.1:${adminPort}`]);
+    let peer: Peer | undefined;
+    let conn: Deno.TcpConn | undefined;
+    try {
+      // The peer refuses from the start; nothing was sent yet.
+      conn = await connect(inPort);
+      await Deno.writeTextFile(file, config(buffer));
+      first.child.kill("SIGHUP");
+      await pollUntil(
+        async () => {
+          const response = await fetch(
+            `http://127.0.0.1:${adminPort}/api/reloads`,
+          );
+          return (await response.json()).reloads as { status: string }[];
+        },
+        (reloads) => reloads.at(-1)?.status === "applied",
+        "the reload applied",
+        200,
+      );
+      let lines = "";
+      for (let i = 1; i <= events; i++) lines += `event-${i}\n`;
+      await conn.write(new TextEncoder().encode(lines));
+      const metrics = await pollUntil(
+        () => scrape(adminPort),
+        (text) => metric(text, "disk_written_total") === events,
+        `${events} events written to the disk buffer`,
+        600,
+        50,
+      );
+      assert.equal(
+        metric(metrics, "disk_events") + metric(metrics, "depth"),
+        events,
+      );
+      first.child.kill("SIGKILL");
+      assert.equal((await within(first.finish(), 10_000, "the run")).code, 137);
+      conn.close();
+      conn = undefined;
+
+      // The next run, with the buffer from the start, replays them.
+      peer = new Peer(peerPort);
+      const second = spawnCli(["run", file]);
+      await pollUntil(
+        () => peer!.received,
+        (received) => received >= events,
+        `${events} events at the peer`,
+        600,
+        50,
+      );
+      second.child.kill("SIGTERM");
+      const result = await within(second.finish(), 30_000, "the second run");
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stderr, new RegExp(`, ${events} replayed`));
+      await peer.close();
+      assert.deepEqual(
+        peer.connections.flat(),
+        Array.from({ length: events }, (_, i) => `event-${i + 1}`),
+      );
+      console.log(
+        `SIGHUP added a disk buffer; SIGKILL with ${events} events on it; the next run replayed ${events}, in order`,
+      );
+    } finally {
+      conn?.close();
+      try {
+        first.child.kill("SIGKILL");
+      } catch {
+        // Ended already.
+      }
+      await first.finish();
+      await peer?.close();
+    }
+  });
+});
