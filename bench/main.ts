@@ -472,6 +472,7 @@ async function soak(): Promise<void> {
     args: [
       "run",
       "--allow-all",
+      "--v8-flags=--expose-gc",
       new URL("soak.ts", here).pathname,
       "--minutes",
       values.minutes!,

@@ -13,13 +13,15 @@
  * - malformed: invalid JSON bodies and lines, random bytes, garbage heads;
  * - resets: connections closed in the middle of a request or a line.
  *
- * The server prints its resident memory every `--every` seconds (default
- * 60), then the counts at the end, and whether memory stayed flat: the
- * highest RSS of the second half within 25% (or 32 MB) of the highest of
- * the first half, after the first interval's warm-up. Exits 1 when it did
- * not. Asserts nothing about time.
+ * The server prints its resident memory and its live heap (what the JS
+ * heap holds after a full collection) every `--every` seconds (default 60),
+ * then the counts at the end, and whether memory stayed flat: the highest
+ * RSS of the second half within 25% (or 32 MB) of the highest of the first
+ * half, after the first interval's warm-up, and the same for the live heap
+ * within 25% (or 8 MB). A leak shows in the live heap long before RSS. Exits
+ * 1 when either grew. Asserts nothing about time.
  *
- *   deno run --allow-all bench/soak.ts --minutes 10
+ *   deno run --allow-all --v8-flags=--expose-gc bench/soak.ts --minutes 10
  *   deno task bench soak --minutes 2
  *
  * @module
@@ -211,6 +213,29 @@ async function client(httpPort: number, tcpPort: number): Promise<void> {
   console.error(`client sent: ${JSON.stringify(sent)}`);
 }
 
+/**
+ * MB the JS heap holds after a full collection; what it holds now when the
+ * process runs without `--expose-gc`.
+ */
+function liveHeap(): number {
+  (globalThis as { gc?: () => void }).gc?.();
+  return Deno.memoryUsage().heapUsed / 1024 / 1024;
+}
+
+/**
+ * The highest sample of the first and of the second half of `samples`
+ * (`[second, MB]`), leaving out the first interval's warm-up; `[first
+ * sample, now]` when there are too few.
+ */
+function halves(samples: [number, number][], now: number): [number, number] {
+  const after = samples.filter(([at]) => at >= every);
+  const half = Math.floor(after.length / 2);
+  if (half === 0) return [samples[0]![1], now];
+  const peak = (list: [number, number][]) =>
+    Math.max(...list.map(([, mb]) => mb));
+  return [peak(after.slice(0, half)), peak(after.slice(half))];
+}
+
 /** The server: the pipeline, RSS at each interval, counts at the end. */
 async function server(): Promise<void> {
   const router = new Router({ logLevel: "error" });
@@ -242,14 +267,20 @@ async function server(): Promise<void> {
   // startClient waits for "connected": the client says it at once.
   const rss = () => Deno.memoryUsage().rss / 1024 / 1024;
   const samples: [number, number][] = [[0, rss()]];
-  console.log(`  0 s  RSS ${samples[0]![1].toFixed(0)} MB`);
+  const heaps: [number, number][] = [[0, liveHeap()]];
+  console.log(
+    `  0 s  RSS ${samples[0]![1].toFixed(0)} MB  live heap ${
+      heaps[0]![1].toFixed(1)
+    } MB`,
+  );
   const timer = setInterval(() => {
     const at = Math.round((Date.now() - started) / 1000);
     samples.push([at, rss()]);
+    heaps.push([at, liveHeap()]);
     const figures = router.metrics().actors;
     console.log(
-      `${String(at).padStart(3)} s  RSS ${
-        rss().toFixed(0)
+      `${String(at).padStart(3)} s  RSS ${rss().toFixed(0)} MB  live heap ${
+        heaps.at(-1)![1].toFixed(1)
       } MB  http requests ${web.figures().requests_total}, tcp events ${tcp.figures().created_total}, delivered ${
         figures.orders!.consumed_total + figures.lines!.consumed_total
       }, errors ${
@@ -261,20 +292,19 @@ async function server(): Promise<void> {
   clearInterval(timer);
   const stopped = await router.stop({ timeoutMs: 10_000 });
   const duration = (Date.now() - started) / 1000;
-  const after = samples.filter(([at]) => at >= every);
-  const half = Math.floor(after.length / 2);
-  const peak = (list: [number, number][]) =>
-    Math.max(...list.map(([, mb]) => mb));
-  const early = half > 0 ? peak(after.slice(0, half)) : samples[0]![1];
-  const late = half > 0 ? peak(after.slice(half)) : rss();
-  const flat = late <= Math.max(early * 1.25, early + 32);
+  const [early, late] = halves(samples, rss());
+  const [heapEarly, heapLate] = halves(heaps, liveHeap());
+  const flat = late <= Math.max(early * 1.25, early + 32) &&
+    heapLate <= Math.max(heapEarly * 1.25, heapEarly + 8);
   console.log(
     `http: ${JSON.stringify(web.figures())}\ntcp: ${
       JSON.stringify(tcp.figures())
     }\nstop report: ${JSON.stringify({ ...stopped, queues: undefined })}`,
   );
   console.log(
-    `RSS ${early.toFixed(0)} MB early, ${late.toFixed(0)} MB late: ${
+    `RSS ${early.toFixed(0)} MB early, ${late.toFixed(0)} MB late; live heap ${
+      heapEarly.toFixed(1)
+    } MB early, ${heapLate.toFixed(1)} MB late: ${
       flat ? "flat" : "GROWING"
     }; unaccounted events ${stopped.unaccounted}; client ${
       status.success ? "done" : `failed (${status.code})`
@@ -286,6 +316,8 @@ async function server(): Promise<void> {
     seconds: duration,
     rss_early_mb: early,
     rss_late_mb: late,
+    live_heap_early_mb: heapEarly,
+    live_heap_late_mb: heapLate,
     flat,
     unaccounted: stopped.unaccounted,
   });

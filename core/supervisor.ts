@@ -30,6 +30,7 @@ import {
   type Held,
   RUNTIME,
   sleep,
+  whenAborted,
 } from "./actor.ts";
 import { Deadline } from "./deadline.ts";
 import { type Event, isEvent } from "./event.ts";
@@ -946,7 +947,7 @@ export class Supervisor implements ActorRuntime {
     const abandoned = this.#abandon.signal;
     if (abandoned.aborted) return;
     const { promise: stopped, resolve } = Promise.withResolvers<void>();
-    abandoned.addEventListener("abort", () => resolve(), { once: true });
+    using _ = whenAborted(abandoned, () => resolve());
     await Promise.race([promise, stopped]);
   }
 

@@ -7,6 +7,7 @@
  * @module
  */
 
+import v8 from "node:v8";
 import type { z } from "zod";
 import {
   Actor,
@@ -227,6 +228,49 @@ export function freePort(): number {
   const port = listener.addr.port;
   listener.close();
   return port;
+}
+
+/**
+ * How many objects made by the class named `className` are still reachable
+ * in this process: writes a heap snapshot (which collects garbage first)
+ * and counts them. Shows that what a long-running actor handled is not
+ * held on to, for example connections it accepted and closed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * class Kept {}
+ * const kept = [new Kept(), new Kept()];
+ * assert.equal(await reachableObjects("Kept"), 2);
+ * kept.length = 0;
+ * assert.equal(await reachableObjects("Kept"), 0);
+ * ```
+ */
+export async function reachableObjects(className: string): Promise<number> {
+  const dir = await Deno.makeTempDir({ prefix: "compysition_heap_" });
+  try {
+    const file = v8.writeHeapSnapshot(`${dir}/heap.heapsnapshot`);
+    const snapshot = JSON.parse(await Deno.readTextFile(file)) as {
+      snapshot: { meta: { node_fields: string[]; node_types: [string[]] } };
+      nodes: number[];
+      strings: string[];
+    };
+    const fields = snapshot.snapshot.meta.node_fields;
+    const type = fields.indexOf("type");
+    const name = fields.indexOf("name");
+    const objectType = snapshot.snapshot.meta.node_types[0].indexOf("object");
+    const nameIndex = snapshot.strings.indexOf(className);
+    let count = 0;
+    for (let at = 0; at < snapshot.nodes.length; at += fields.length) {
+      if (
+        snapshot.nodes[at + type] === objectType &&
+        snapshot.nodes[at + name] === nameIndex
+      ) count++;
+    }
+    return count;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 }
 
 /**

@@ -207,8 +207,14 @@ export class TcpServer extends Actor implements CertificateHolder {
   #accepting: Promise<Accepted> | undefined;
   /** The listener of the actor this one replaces, taken over in setup. */
   #inherited: StreamListener | undefined;
-  /** Resolves once the listener is handed to a replacement. */
-  #handedOver = Promise.withResolvers<"handed over">();
+  /** Whether the listener was handed to a replacement. */
+  #handedOver = false;
+  /**
+   * Ends the wait for the accept in progress when the listener is handed
+   * over. One per wait, not a promise raced on every accept: a promise that
+   * stays pending would keep every accepted connection reachable.
+   */
+  #endAcceptWait: (() => void) | undefined;
   #port: number | undefined;
   #clients = new Map<Deno.Conn, Client>();
   /** Bytes of unfinished messages held across all connections. */
@@ -348,7 +354,8 @@ export class TcpServer extends Actor implements CertificateHolder {
         this.#accepting = old.#accepting;
         old.#accepting = undefined;
         old.#listener = undefined;
-        old.#handedOver.resolve("handed over");
+        old.#handedOver = true;
+        old.#endAcceptWait?.();
       },
       cancel: () => {
         this.#inherited = undefined;
@@ -372,12 +379,15 @@ export class TcpServer extends Actor implements CertificateHolder {
         let remote: string;
         let certificate: string | undefined;
         try {
-          this.#accepting ??= listener.accept();
-          const accepted = await Promise.race([
-            this.#accepting,
-            this.#handedOver.promise,
-          ]);
           // Handed over: the replacement takes the accept in progress.
+          if (this.#handedOver) break;
+          const accepting = this.#accepting ??= listener.accept();
+          const accepted = await new Promise<Accepted | "handed over">(
+            (resolve, reject) => {
+              this.#endAcceptWait = () => resolve("handed over");
+              accepting.then(resolve, reject);
+            },
+          ).finally(() => this.#endAcceptWait = undefined);
           if (accepted === "handed over") break;
           this.#accepting = undefined;
           conn = accepted.conn;

@@ -4,7 +4,12 @@ import {
   HttpServer,
   HttpServerOptions,
 } from "../../../actors/input/http_server.ts";
-import { Collector, pollUntil, schemaProblems } from "../../helpers.ts";
+import {
+  Collector,
+  pollUntil,
+  reachableObjects,
+  schemaProblems,
+} from "../../helpers.ts";
 import { bodyOf, RawClient, statusOf } from "../../raw_http.ts";
 import { Holder, postOrder, within } from "./support.ts";
 
@@ -290,4 +295,36 @@ Deno.test("http_server: 2,000 hostile clients (garbled heads, bodies cut short, 
       JSON.stringify(logs.events.slice(0, 5).map((event) => event.data))
     }`,
   );
+});
+
+Deno.test("http_server holds on to no connection it closed: 300 clients come and go, good and hostile, none stays reachable", async () => {
+  const sink = new Collector("sink");
+  const { router, web, port } = await serve({ body_timeout: 1 }, sink);
+  const requests = [
+    head({ "Content-Length": 7, Connection: "close" }) + '{"n":1}',
+    "NOT HTTP AT ALL\r\n\r\n",
+    head({ "Content-Length": 100 }) + '{"cut',
+  ];
+  try {
+    const before = await reachableObjects("TcpConn");
+    for (let i = 0; i < 300; i++) {
+      const client = await RawClient.open(port, requests[i % 3]);
+      if (i % 3 === 0) assert.equal((await answer(client)).status, 202);
+      await client.close();
+    }
+    await within(sink.waitFor(100), "the good requests' events");
+    await pollUntil(
+      () => web.figures().connections,
+      (open) => open === 0,
+      "every connection to close",
+    );
+    assert.equal(web.figures().connections_total, 300);
+    // The accept in progress, and a few a collection may leave behind.
+    assert.ok(
+      await reachableObjects("TcpConn") <= before + 5,
+      "closed connections are still reachable",
+    );
+  } finally {
+    await router.stop();
+  }
 });

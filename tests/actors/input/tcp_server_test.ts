@@ -7,7 +7,7 @@ import {
   type TcpServerOptions,
 } from "../../../actors/input/tcp_server.ts";
 import { tcpClient } from "../../../actors/output/tcp_client.ts";
-import { Collector, pollUntil } from "../../helpers.ts";
+import { Collector, pollUntil, reachableObjects } from "../../helpers.ts";
 import {
   encode,
   frame,
@@ -380,6 +380,28 @@ Deno.test("tcp_server closes connections idle for idle_timeout, so that idle cli
         /^Closed (\d+) connection\(s\) that sent nothing for 0\.2 s \(idle_timeout\)/,
       ).sum,
       5,
+    );
+  } finally {
+    await router.stop();
+  }
+});
+
+Deno.test("tcp_server holds on to no connection it closed: 300 clients come and go, none stays reachable", async () => {
+  const { router, input: server, sink } = await pipeline({});
+  try {
+    const before = await reachableObjects("TcpConn");
+    for (let i = 0; i < 300; i++) {
+      const conn = await connect(server);
+      await conn.write(encode(`client ${i}\n`));
+      conn.close();
+    }
+    await within(sink.waitFor(300), "a line from each client");
+    await pollUntil(() => server.connections, (n) => n === 0, "no connection");
+    assert.equal(sink.events.length, 300);
+    // The accept in progress, and a few a collection may leave behind.
+    assert.ok(
+      await reachableObjects("TcpConn") <= before + 5,
+      "closed connections are still reachable",
     );
   } finally {
     await router.stop();
