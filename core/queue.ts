@@ -491,12 +491,29 @@ export class Queue {
 
   /**
    * @internal For a reload that replaces this queue by `next`: nothing more
-   * is read back from the disk buffer; resolves once the read back in
-   * progress is in. Then {@link Queue.adoptBuffer} hands the buffer over.
+   * is read back from the disk buffer but by {@link Queue.readBackFor};
+   * resolves once the read back in progress is in. Then
+   * {@link Queue.adoptBuffer} hands the buffer over.
    */
   async stopReplay(): Promise<void> {
     this.#replay = false;
     await this.#refillRun;
+  }
+
+  /**
+   * @internal While a reload moves the events of this queue into `next`
+   * and this queue's writer still flushes (it may wait for room on a full
+   * disk): reads back from the disk buffer as much as `next` has room for,
+   * so that the disk makes room as `next`'s consumer handles them.
+   */
+  readBackFor(next: Queue): void {
+    const disk = this.#disk;
+    const room = next.capacity - next.depth - this.#queued.size;
+    if (
+      disk === undefined || this.#refilling || disk.unread === 0 || room <= 0
+    ) return;
+    this.#refilling = true;
+    this.#refillRun = this.#refill(disk, Math.min(room, MAX_BATCH));
   }
 
   /**

@@ -838,16 +838,20 @@ class Reconfiguration {
         this.result.moved += to.takeEvents(from);
       }
     };
+    // What is on disk is read back only as far as `to` has room.
+    const buffered = from.buffered;
+    if (buffered) void from.stopReplay();
     if (freed !== undefined) {
       let settled = false;
       void freed.finally(() => settled = true).catch(() => {});
       while (!settled) {
         step();
+        if (buffered) from.readBackFor(to);
         await new Promise((resolve) => setTimeout(resolve, MOVE_POLL_MS));
       }
     }
-    // What is on disk follows: read back in order after the events moved.
-    if (from.buffered) await from.stopReplay();
+    // What is left on disk follows: read back after the events moved.
+    if (buffered) await from.stopReplay();
     step();
     const draining = to.adoptBuffer(from);
     if (draining !== undefined) {
