@@ -75,9 +75,10 @@ timed out) and 130/143 (exited at once on a second SIGINT/SIGTERM), "plan
  * exit code.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { main } from "./cli.ts";
- * Deno.exit(await main(["validate", "examples/hello.yaml"]));
+ * assert.equal(await main(["validate", "examples/hello.yaml"]), 0);
  * ```
  */
 export async function main(args: readonly string[]): Promise<number> {

@@ -4,6 +4,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BUILTIN_ACTORS, Registry, Router } from "./mod.ts";
  *
  * const registry = new Registry(BUILTIN_ACTORS);
@@ -14,7 +15,7 @@
  * await router.start();
  * await router.finished;
  * const report = await router.stop();
- * console.log(report.delivered); // 3
+ * assert.equal(report.delivered, 3);
  * ```
  *
  * @module

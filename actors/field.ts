@@ -34,9 +34,10 @@ const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fieldPathProblem } from "./field.ts";
- * fieldPathProblem("data.user.id"); // undefined
- * fieldPathProblem("body.id"); // 'Field path "body.id" must start with "data" or "header"'
+ * assert.equal(fieldPathProblem("data.user.id"), undefined);
+ * assert.equal(fieldPathProblem("body.id"), 'Field path "body.id" must start with "data" or "header"');
  * ```
  */
 export function fieldPathProblem(
@@ -74,9 +75,10 @@ function parseFieldPath(path: string, writable = false): FieldPath {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fieldPathSchema } from "./field.ts";
- * fieldPathSchema().safeParse("data.x").success; // true
- * fieldPathSchema().safeParse("x").success; // false
+ * assert.equal(fieldPathSchema().safeParse("data.x").success, true);
+ * assert.equal(fieldPathSchema().safeParse("x").success, false);
  * ```
  */
 export function fieldPathSchema(writable = false): z.ZodString {
@@ -106,13 +108,14 @@ export interface FieldTargetFields {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { z } from "zod";
  * import { fieldTargetFields } from "./field.ts";
  * const Options = z.strictObject(fieldTargetFields({
  *   field: "The field to read.",
  *   result: "the result",
  * }));
- * Options.parse({}); // { field: "data" }
+ * assert.deepEqual(Options.parse({}), { field: "data" });
  * ```
  */
 export function fieldTargetFields(
@@ -141,11 +144,12 @@ export interface FieldTarget {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fieldTarget } from "./field.ts";
  * const io = fieldTarget({ field: "data.text", target: "header.length" });
  * const event = { header: {}, data: { text: "abc" } };
  * io.set(event, String(io.get(event)).length);
- * event.header; // { length: 3 }
+ * assert.deepEqual(event.header, { length: 3 });
  * ```
  */
 export function fieldTarget(
@@ -164,10 +168,11 @@ export function fieldTarget(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fieldGetter } from "./field.ts";
  * const level = fieldGetter("data.level");
- * level({ header: {}, data: { level: "warn" } }); // "warn"
- * level({ header: {}, data: "text" }); // undefined
+ * assert.equal(level({ header: {}, data: { level: "warn" } }), "warn");
+ * assert.equal(level({ header: {}, data: "text" }), undefined);
  * ```
  */
 export function fieldGetter(path: string): FieldGetter {
@@ -202,10 +207,11 @@ export function fieldGetter(path: string): FieldGetter {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fieldSetter } from "./field.ts";
  * const event = { header: {}, data: 1 };
  * fieldSetter("header.http.status")(event, 200);
- * event.header; // { http: { status: 200 } }
+ * assert.deepEqual(event.header, { http: { status: 200 } });
  * ```
  */
 export function fieldSetter(path: string): FieldSetter {
@@ -250,10 +256,11 @@ export function fieldSetter(path: string): FieldSetter {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fieldRemover } from "./field.ts";
  * const event = { header: { a: { b: 1, c: 2 } }, data: null };
  * fieldRemover("header.a.b")(event);
- * event.header; // { a: { c: 2 } }
+ * assert.deepEqual(event.header, { a: { c: 2 } });
  * ```
  */
 export function fieldRemover(path: string): (event: Event) => void {
@@ -279,8 +286,9 @@ export function fieldRemover(path: string): (event: Event) => void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { kindOf } from "./field.ts";
- * kindOf(3); // "a number"
+ * assert.equal(kindOf(3), "a number");
  * ```
  */
 export function kindOf(value: unknown): string {

@@ -31,10 +31,11 @@ const DECODED_CHUNK_BYTES = 65_536;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { contentCodings } from "./http_encoding.ts";
- * contentCodings("deflate, gzip"); // ["gzip", "deflate"]
- * contentCodings(null); // []
- * contentCodings("zstd"); // 'Unsupported Content-Encoding "zstd": use gzip, deflate or br'
+ * assert.deepEqual(contentCodings("deflate, gzip"), ["gzip", "deflate"]);
+ * assert.deepEqual(contentCodings(null), []);
+ * assert.equal(contentCodings("zstd"), 'Unsupported Content-Encoding "zstd": use gzip, deflate or br');
  * ```
  */
 export function contentCodings(
@@ -76,12 +77,13 @@ function decoder(coding: ContentCoding): Transform {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compressBytes, readDecoded } from "./http_encoding.ts";
  * const packed = compressBytes(new TextEncoder().encode("hello"), "gzip");
  * const body = new Response(packed).body!;
  * const chunks: Uint8Array[] = [];
- * await readDecoded(body, ["gzip"], (chunk) => chunks.push(chunk) > 0); // true
- * new TextDecoder().decode(chunks[0]); // "hello"
+ * assert.equal(await readDecoded(body, ["gzip"], (chunk) => chunks.push(chunk) > 0), true);
+ * assert.equal(new TextDecoder().decode(chunks[0]), "hello");
  * ```
  */
 export async function readDecoded(
@@ -148,11 +150,12 @@ export async function readDecoded(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { acceptedCoding } from "./http_encoding.ts";
- * acceptedCoding("gzip, deflate, br"); // "br"
- * acceptedCoding("br;q=0.5, gzip"); // "gzip"
- * acceptedCoding("*;q=0"); // undefined
- * acceptedCoding(null); // undefined
+ * assert.equal(acceptedCoding("gzip, deflate, br"), "br");
+ * assert.equal(acceptedCoding("br;q=0.5, gzip"), "gzip");
+ * assert.equal(acceptedCoding("*;q=0"), undefined);
+ * assert.equal(acceptedCoding(null), undefined);
  * ```
  */
 export function acceptedCoding(
@@ -188,12 +191,13 @@ export function acceptedCoding(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { gunzipSync } from "node:zlib";
  * import { compressBytes } from "./http_encoding.ts";
  * const text = "hello ".repeat(100);
  * const packed = compressBytes(new TextEncoder().encode(text), "gzip");
- * packed.length < text.length; // true
- * new TextDecoder().decode(gunzipSync(packed)) === text; // true
+ * assert.ok(packed.length < text.length);
+ * assert.ok(new TextDecoder().decode(gunzipSync(packed)) === text);
  * ```
  */
 export function compressBytes(

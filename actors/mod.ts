@@ -43,8 +43,9 @@ import { tippingBucket } from "./transform/tippingbucket.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BUILTIN_ACTORS } from "./mod.ts";
- * BUILTIN_ACTORS.some((spec) => spec.type === "generator"); // true
+ * assert.equal(BUILTIN_ACTORS.some((spec) => spec.type === "generator"), true);
  * ```
  */
 export const BUILTIN_ACTORS: readonly ActorSpec[] = [

@@ -9,9 +9,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { NatsConnectionOptions } from "./nats_connection.ts";
  * const options = NatsConnectionOptions.parse({ servers: "nats://127.0.0.1:4222" });
- * options.max_reconnect_attempts; // -1: never give up
+ * assert.equal(options.max_reconnect_attempts, -1); // never give up
  * ```
  *
  * @module
@@ -94,8 +95,9 @@ export type NatsConnectionOptions = z.infer<typeof NatsConnectionOptions>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { NatsConnectionOptions } from "./nats_connection.ts";
- * NatsConnectionOptions.safeParse({ user: "a" }).success; // false: no password
+ * assert.equal(NatsConnectionOptions.safeParse({ user: "a" }).success, false); // no password
  * ```
  */
 export function checkConnectionOptions(
@@ -314,8 +316,9 @@ export const NOT_CONNECTED: NatsConnectionFigures = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { linkHealth } from "./nats_connection.ts";
- * linkHealth(undefined); // { ready: false, reason: "Not connected to NATS yet" }
+ * assert.deepEqual(linkHealth(undefined), { ready: false, reason: "Not connected to NATS yet" });
  * ```
  */
 export function linkHealth(
@@ -333,10 +336,11 @@ export function linkHealth(
  *
  * @example
  * ```ts ignore
+ * import assert from "node:assert/strict";
  * import { connectNats, NatsConnectionOptions } from "./nats_connection.ts";
  * import { getLogger } from "@logtape/logtape";
  * const link = await connectNats(NatsConnectionOptions.parse({}), "demo", getLogger("demo"));
- * link.state; // "connected"
+ * assert.equal(link.state, "connected");
  * await link.close();
  * ```
  */

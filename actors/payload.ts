@@ -16,9 +16,10 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { payload } from "./payload.ts";
- * payload("text"); // "text"
- * payload({ a: 1 }); // '{"a":1}'
+ * assert.equal(payload("text"), "text");
+ * assert.equal(payload({ a: 1 }), '{"a":1}');
  * ```
  */
 export function payload(data: unknown): string | Uint8Array {
@@ -31,8 +32,9 @@ export function payload(data: unknown): string | Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { payloadBytes } from "./payload.ts";
- * payloadBytes("hé").length; // 3
+ * assert.equal(payloadBytes("hé").length, 3);
  * ```
  */
 export function payloadBytes(data: unknown): Uint8Array {
@@ -47,9 +49,10 @@ export function payloadBytes(data: unknown): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toJson } from "./payload.ts";
- * toJson([1, "a"]); // '[1,"a"]'
- * toJson(undefined); // "null"
+ * assert.equal(toJson([1, "a"]), '[1,"a"]');
+ * assert.equal(toJson(undefined), "null");
  * ```
  */
 export function toJson(value: unknown, what = "data"): string {
@@ -68,9 +71,10 @@ export function toJson(value: unknown, what = "data"): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { utf8Length } from "./payload.ts";
- * utf8Length("hé🎉"); // 7
- * utf8Length("\ud800"); // 3, as TextEncoder writes a lone surrogate
+ * assert.equal(utf8Length("hé🎉"), 7);
+ * assert.equal(utf8Length("\ud800"), 3); // as TextEncoder writes a lone surrogate
  * ```
  */
 export function utf8Length(text: string): number {
@@ -98,9 +102,10 @@ function isLowSurrogate(text: string, at: number): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { defaultContentType } from "./payload.ts";
- * defaultContentType("text"); // "text/plain; charset=utf-8"
- * defaultContentType({ a: 1 }); // "application/json"
+ * assert.equal(defaultContentType("text"), "text/plain; charset=utf-8");
+ * assert.equal(defaultContentType({ a: 1 }), "application/json");
  * ```
  */
 export function defaultContentType(data: unknown): string {
@@ -117,8 +122,12 @@ export function defaultContentType(data: unknown): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { writeAllSync } from "./payload.ts";
- * writeAllSync(Deno.stderr, new TextEncoder().encode(""));
+ * const written: number[] = [];
+ * const oneByteAtATime = { writeSync: (bytes: Uint8Array) => written.push(bytes[0]!) && 1 };
+ * writeAllSync(oneByteAtATime, new Uint8Array([1, 2, 3]));
+ * assert.deepEqual(written, [1, 2, 3]);
  * ```
  */
 export function writeAllSync(
@@ -137,8 +146,12 @@ export function writeAllSync(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { writeAll } from "./payload.ts";
- * await writeAll(Deno.stderr, new TextEncoder().encode(""));
+ * const written: number[] = [];
+ * const oneByteAtATime = { write: (bytes: Uint8Array) => Promise.resolve(written.push(bytes[0]!) && 1) };
+ * await writeAll(oneByteAtATime, new Uint8Array([1, 2, 3]));
+ * assert.deepEqual(written, [1, 2, 3]);
  * ```
  */
 export async function writeAll(
@@ -157,8 +170,10 @@ export async function writeAll(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { concatBytes } from "./payload.ts";
- * concatBytes([new Uint8Array([1]), new Uint8Array([2, 3])], 3); // Uint8Array [1, 2, 3]
+ * const bytes = concatBytes([new Uint8Array([1]), new Uint8Array([2, 3])], 3);
+ * assert.deepEqual(bytes, new Uint8Array([1, 2, 3]));
  * ```
  */
 export function concatBytes(
@@ -184,12 +199,13 @@ const KEEP_BYTES = 16 * 1024 * 1024;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ByteBuilder } from "./payload.ts";
  * const builder = new ByteBuilder();
  * builder.addUint32(0);
  * builder.addText("hé");
  * builder.setUint32(0, builder.length - 4);
- * builder.bytes(); // Uint8Array [0, 0, 0, 3, 104, 195, 169]
+ * assert.deepEqual(builder.bytes(), new Uint8Array([0, 0, 0, 3, 104, 195, 169]));
  * ```
  */
 export class ByteBuilder {

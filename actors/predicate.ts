@@ -19,11 +19,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compilePredicate, Predicate } from "./predicate.ts";
  * const isError = compilePredicate(
  *   Predicate.parse({ field: "data.level", in: ["error", "fatal"] }),
  * );
- * isError({ header: {}, data: { level: "error" } }); // true
+ * assert.equal(isError({ header: {}, data: { level: "error" } }), true);
  * ```
  *
  * @module
@@ -127,9 +128,10 @@ export type EventTest = (event: Event) => boolean;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compilePredicate } from "./predicate.ts";
  * const slow = compilePredicate({ field: "header.http.ms", gt: 500 });
- * slow({ header: { http: { ms: 800 } }, data: null }); // true
+ * assert.equal(slow({ header: { http: { ms: 800 } }, data: null }), true);
  * ```
  */
 export function compilePredicate(predicate: Predicate): EventTest {
@@ -195,9 +197,10 @@ export function compilePredicate(predicate: Predicate): EventTest {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { deepEqual } from "./predicate.ts";
- * deepEqual({ a: [1, 2] }, { a: [1, 2] }); // true
- * deepEqual(5, "5"); // false
+ * assert.equal(deepEqual({ a: [1, 2] }, { a: [1, 2] }), true);
+ * assert.equal(deepEqual(5, "5"), false);
  * ```
  */
 export function deepEqual(a: unknown, b: unknown): boolean {

@@ -7,6 +7,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RotatingFile } from "./rotating_file.ts";
  *
  * const dir = await Deno.makeTempDir();
@@ -18,11 +19,11 @@
  * }, () => ({ debug() {}, info() {}, warn() {} }));
  * await file.open();
  * file.writeSync(new TextEncoder().encode("one\n"));
- * file.due(0, 4); // true: 4 more bytes would pass max_bytes
- * file.rotate(); // true
+ * assert.equal(file.due(0, 4), true); // 4 more bytes would pass max_bytes
+ * assert.equal(file.rotate(), true);
  * file.writeSync(new TextEncoder().encode("two\n"));
  * file.close();
- * await Deno.readTextFile(`${dir}/out.log.1`); // "one\n"
+ * assert.equal(await Deno.readTextFile(`${dir}/out.log.1`), "one\n");
  * await Deno.remove(dir, { recursive: true });
  * ```
  *
@@ -47,8 +48,9 @@ import { writeAll, writeAllSync } from "./payload.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkIntervalOption } from "./rotating_file.ts";
- * checkIntervalOption.parse(undefined); // 1
+ * assert.equal(checkIntervalOption.parse(undefined), 1);
  * ```
  */
 export const checkIntervalOption: z.ZodDefault<z.ZodNumber> = z.number().min(0)
@@ -507,6 +509,7 @@ export class RotatingFile {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { Event } from "../core/event.ts";
  * import { RotatingFileActor } from "./rotating_file.ts";
  *
@@ -527,7 +530,7 @@ export class RotatingFile {
  * await lines.setup();
  * await lines.consume({ header: {}, data: "one" });
  * lines.teardown();
- * await Deno.readTextFile(`${dir}/out.log`); // "one\n"
+ * assert.equal(await Deno.readTextFile(`${dir}/out.log`), "one\n");
  * await Deno.remove(dir, { recursive: true });
  * ```
  */

@@ -59,11 +59,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseSyslog } from "./syslog.ts";
  * const record = parseSyslog(
  *   '<165>1 2003-10-11T22:14:15.003Z host app 42 ID47 [ex@32473 a="1"] hi',
  * );
- * typeof record === "string" ? record : record.severity_name; // "notice"
+ * assert.equal(typeof record === "string" ? record : record.severity_name, "notice");
  * ```
  *
  * @module
@@ -188,11 +189,12 @@ const MONTHS = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseSyslog } from "./syslog.ts";
  * const record = parseSyslog("<13>Dec  6 05:23:29 vm cron[12]: hello\n");
- * typeof record === "string" ? record : [record.app_name, record.procid, record.message];
- * // ["cron", "12", "hello"]
- * parseSyslog("hello"); // 'The message does not start with a priority such as "<13>"'
+ * assert(typeof record !== "string");
+ * assert.deepEqual([record.app_name, record.procid, record.message], ["cron", "12", "hello"]);
+ * assert.equal(parseSyslog("hello"), 'The message does not start with a priority such as "<13>"');
  * ```
  */
 export function parseSyslog(
@@ -581,8 +583,9 @@ function localTimestamp(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isRfc3339, localRfc3339 } from "./syslog.ts";
- * isRfc3339(localRfc3339(new Date(), ".5")); // true
+ * assert.equal(isRfc3339(localRfc3339(new Date(), ".5")), true);
  * ```
  */
 export function localRfc3339(date: Date, fraction = ""): string {
@@ -640,9 +643,10 @@ function message(text: string, at: number, end: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isRfc3339 } from "./syslog.ts";
- * isRfc3339("2026-02-28T23:59:60.5+01:00"); // true
- * isRfc3339("2026-02-29T00:00:00Z"); // false
+ * assert.equal(isRfc3339("2026-02-28T23:59:60.5+01:00"), true);
+ * assert.equal(isRfc3339("2026-02-29T00:00:00Z"), false);
  * ```
  */
 export function isRfc3339(text: string): boolean {
@@ -752,15 +756,18 @@ const FIELD_LIMITS = [255, 48, 128, 32];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatSyslog } from "./syslog.ts";
  * const fields = {
  *   facility: 16, severity: 6, timestamp: "2026-12-06T05:23:29.5+01:00",
  *   hostname: "web1", app_name: "shop", procid: "42", msgid: null,
  *   structured_data: { "order@32473": { id: "7" } }, message: "paid",
  * };
- * formatSyslog(fields, "rfc5424");
- * // '<134>1 2026-12-06T05:23:29.5+01:00 web1 shop 42 - [order@32473 id="7"] paid'
- * formatSyslog(fields, "rfc3164"); // "<134>Dec  6 05:23:29 web1 shop[42]: paid"
+ * assert.equal(
+ *   formatSyslog(fields, "rfc5424"),
+ *   '<134>1 2026-12-06T05:23:29.5+01:00 web1 shop 42 - [order@32473 id="7"] paid',
+ * );
+ * assert.equal(formatSyslog(fields, "rfc3164"), "<134>Dec  6 05:23:29 web1 shop[42]: paid");
  * ```
  */
 export function formatSyslog(

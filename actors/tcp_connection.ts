@@ -9,6 +9,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { z } from "zod";
  * import { checkReconnectWaits, tcpReconnectFields } from "./tcp_connection.ts";
  *
@@ -16,12 +17,14 @@
  *   port: z.number().int().describe("The port to connect to."),
  *   ...tcpReconnectFields(10_000),
  * }).superRefine(checkReconnectWaits);
- * Options.parse({ port: 5140 }).reconnect_min_ms; // 100
+ * assert.equal(Options.parse({ port: 5140 }).reconnect_min_ms, 100);
  * ```
  *
  * @module
  */
 
+import net from "node:net";
+import tls from "node:tls";
 import { z } from "zod";
 import { type ActorLog, errorMessage, sleep } from "../core/actor.ts";
 import {
@@ -29,6 +32,7 @@ import {
   loadClientTls,
   type TcpClientTlsSchema,
 } from "../core/tls.ts";
+import { destroyTls, TlsBridge } from "../core/tls_bridge.ts";
 
 /** The zod shape of the reconnection options (see {@link tcpReconnectFields}). */
 export interface TcpReconnectFields {
@@ -51,8 +55,9 @@ export interface TcpReconnectFields {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tcpReconnectFields } from "./tcp_connection.ts";
- * tcpReconnectFields(30_000).reconnect_max_ms.parse(undefined); // 30000
+ * assert.equal(tcpReconnectFields(30_000).reconnect_max_ms.parse(undefined), 30000);
  * ```
  */
 export function tcpReconnectFields(maxMs: number): TcpReconnectFields {
@@ -78,10 +83,11 @@ export function tcpReconnectFields(maxMs: number): TcpReconnectFields {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { z } from "zod";
  * import { checkReconnectWaits, tcpReconnectFields } from "./tcp_connection.ts";
- * z.strictObject(tcpReconnectFields(10)).superRefine(checkReconnectWaits)
- *   .safeParse({ reconnect_min_ms: 100 }).success; // false
+ * const Options = z.strictObject(tcpReconnectFields(10)).superRefine(checkReconnectWaits);
+ * assert.equal(Options.safeParse({ reconnect_min_ms: 100 }).success, false);
  * ```
  */
 export function checkReconnectWaits(
@@ -137,6 +143,11 @@ const LATE_MS = 50;
  * (the first failure of a run of attempts is logged as a warning, the next
  * ones at debug level). Once open, the connection is read (what arrives is
  * ignored) to learn at once when the peer closes it; then it is opened again.
+ * With `tls.insecure_skip_verify`, the TLS connection is `node:tls`'s (Deno's
+ * own always verifies the server's certificate chain), handed over as a Deno
+ * connection through a `TlsBridge`: it behaves as the others do, and
+ * {@link close} waits (up to `write_timeout`) for what was written to be
+ * flushed to the system.
  * {@link write} writes with a timeout: a peer that accepts but stops reading
  * fills the socket's buffers, and a write that has made no progress for
  * `write_timeout` seconds closes the connection (logged as lost) and opens a
@@ -147,6 +158,7 @@ const LATE_MS = 50;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TcpConnection } from "./tcp_connection.ts";
  *
  * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -164,7 +176,7 @@ const LATE_MS = 50;
  * await tcp.close();
  * (await accepted).close();
  * listener.close();
- * tcp.connections; // 1
+ * assert.equal(tcp.connections, 1);
  * ```
  */
 export class TcpConnection {
@@ -192,6 +204,16 @@ export class TcpConnection {
   #writingSince: number | undefined;
   /** Why the last connection was replaced, until a write is complete. */
   #timedOut: string | undefined;
+  /**
+   * The `node:tls` sockets of connections made with `insecure_skip_verify`,
+   * by their Deno end, and when each is done writing; until it closes.
+   */
+  #unverified = new Map<
+    Deno.Conn,
+    { socket: tls.TLSSocket; written: Promise<void> }
+  >();
+  /** Whether the warning that nothing is verified was logged. */
+  #warned = false;
 
   /**
    * Makes a connection, not opened yet. `log` returns the actor's logger
@@ -319,6 +341,9 @@ export class TcpConnection {
     if (this.#conn !== conn) return;
     this.#conn = undefined;
     closeQuietly(conn);
+    // As a TCP socket closed: what it was writing is not waited for.
+    const unverified = this.#unverified.get(conn);
+    if (unverified !== undefined) destroyTls(unverified.socket);
     this.#lastError = reason;
     if (!this.#stop.signal.aborted) this.connect();
   }
@@ -405,7 +430,11 @@ export class TcpConnection {
     this.#stop.abort();
   }
 
-  /** Stops connecting, closes the connection and waits for its reader. */
+  /**
+   * Stops connecting, closes the connection and waits for its reader (and,
+   * with `insecure_skip_verify`, up to `write_timeout` for what was written
+   * to be flushed to the system).
+   */
   async close(): Promise<void> {
     this.#stop.abort();
     const conn = this.#conn;
@@ -413,9 +442,33 @@ export class TcpConnection {
     if (conn !== undefined) closeQuietly(conn);
     await this.#connecting?.catch(() => {});
     await Promise.all(this.#watchers);
+    await this.#flushed();
+  }
+
+  /**
+   * Waits for the `node:tls` sockets of `insecure_skip_verify` to flush
+   * what was written (the system then delivers it, as it does for a TCP
+   * socket closed), up to `write_timeout` (a peer that does not read); then
+   * destroys them.
+   */
+  async #flushed(): Promise<void> {
+    if (this.#unverified.size === 0) return;
+    const timeout = new AbortController();
+    const open = [...this.#unverified.values()];
+    const late = sleep(this.#writeTimeoutMs, timeout.signal);
+    await Promise.race([Promise.all(open.map((each) => each.written)), late]);
+    timeout.abort();
+    for (const { socket } of open) destroyTls(socket);
   }
 
   async #connectWithBackoff(): Promise<Deno.Conn> {
+    if (this.#tls?.insecure_skip_verify === true && !this.#warned) {
+      this.#warned = true;
+      this.#log().warn(
+        "TLS certificate verification is disabled for {address} (tls.insecure_skip_verify): the server's certificate is neither checked against a CA nor for its name, so anyone on the path can read and change what is sent",
+        { address: this.address },
+      );
+    }
     for (let failures = 0;; failures++) {
       if (this.#stop.signal.aborted) throw this.#stopped();
       try {
@@ -471,6 +524,9 @@ export class TcpConnection {
     const onStop = () => attempt.abort();
     stop.addEventListener("abort", onStop, { once: true });
     try {
+      if (this.#tls?.insecure_skip_verify === true) {
+        return await this.#connectUnverified(attempt.signal);
+      }
       const conn = await Deno.connect({
         hostname: this.#hostname,
         port: this.#port,
@@ -505,7 +561,7 @@ export class TcpConnection {
     const options = {
       hostname: tls.server_name ?? this.#hostname,
       caCerts: material.caCerts,
-      unsafelyDisableHostnameVerification: !tls.verify_hostname,
+      unsafelyDisableHostnameVerification: tls.verify_hostname === false,
     };
     let connecting: Promise<Deno.TlsConn>;
     if (material.certifiedKey === undefined) {
@@ -534,8 +590,72 @@ export class TcpConnection {
         },
       );
       return tlsConn;
+    } catch (error) {
+      const message = errorMessage(error);
+      if (!/invalid peer certificate/i.test(message)) throw error;
+      throw new Error(
+        `${message}: the server's certificate is not trusted (give the CA it chains to in "tls.ca"; for a lab peer whose certificate cannot be verified, e.g. a self-signed one, "tls.insecure_skip_verify: true")`,
+        { cause: error },
+      );
     } finally {
       signal.removeEventListener("abort", abort);
+    }
+  }
+
+  /**
+   * A TLS connection made by `node:tls` without verifying the server's
+   * certificate (`insecure_skip_verify`), handshaken, as a Deno connection
+   * (through a `TlsBridge` of its own); or a rejection when it fails or
+   * `signal` aborts first.
+   */
+  async #connectUnverified(signal: AbortSignal): Promise<Deno.Conn> {
+    const options = this.#tls!;
+    const material = this.#material!;
+    const name = options.server_name ?? this.#hostname;
+    const socket = tls.connect({
+      host: this.#hostname,
+      port: this.#port,
+      rejectUnauthorized: false,
+      // SNI carries names, not addresses.
+      ...(net.isIP(name) === 0 ? { servername: name } : {}),
+      ...(material.certifiedKey ?? {}),
+    });
+    const handshake = Promise.withResolvers<void>();
+    const fail = (error: Error) => handshake.reject(error);
+    const abort = () =>
+      fail(new Error("The TLS handshake did not complete in time"));
+    socket.once("secureConnect", () => handshake.resolve());
+    socket.once("error", fail);
+    signal.addEventListener("abort", abort, { once: true });
+    if (signal.aborted) abort();
+    try {
+      await handshake.promise;
+    } catch (error) {
+      socket.on("error", () => {}); // Destroyed: later errors are moot.
+      destroyTls(socket);
+      throw error;
+    } finally {
+      socket.off("error", fail);
+      signal.removeEventListener("abort", abort);
+    }
+    socket.setNoDelay(true);
+    const bridge = new TlsBridge<undefined>();
+    try {
+      const written = bridge.hand(socket, undefined);
+      const handed = await Promise.race([
+        bridge.accept(),
+        written.then(() => {
+          throw new Error(
+            "The server closed the connection after the handshake",
+          );
+        }),
+      ]);
+      this.#unverified.set(handed.conn, { socket, written });
+      socket.once("close", () => this.#unverified.delete(handed.conn));
+      return handed.conn;
+    } finally {
+      // The connection handed over stays open.
+      bridge.close();
     }
   }
 

@@ -19,9 +19,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compileTemplate } from "./template.ts";
  * const url = compileTemplate("http://127.0.0.1/users/{data.name}", { encode: "url" });
- * url({ header: {}, data: { name: "Ada L" } }); // "http://127.0.0.1/users/Ada%20L"
+ * assert.equal(url({ header: {}, data: { name: "Ada L" } }), "http://127.0.0.1/users/Ada%20L");
  * ```
  *
  * @module
@@ -61,8 +62,9 @@ export type TemplatePart =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseTemplate } from "./template.ts";
- * parseTemplate("id={data.id}"); // [{ text: "id=" }, { field: "data.id" }]
+ * assert.deepEqual(parseTemplate("id={data.id}"), [{ text: "id=" }, { field: "data.id" }]);
  * ```
  */
 export function parseTemplate(text: string): TemplatePart[] {
@@ -124,9 +126,10 @@ export function parseTemplate(text: string): TemplatePart[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { templateProblem } from "./template.ts";
- * templateProblem("{data.id}"); // undefined
- * templateProblem("{body.id}")?.startsWith('Bad placeholder "{body.id}"'); // true
+ * assert.equal(templateProblem("{data.id}"), undefined);
+ * assert.equal(templateProblem("{body.id}")?.startsWith('Bad placeholder "{body.id}"'), true);
  * ```
  */
 export function templateProblem(text: string): string | undefined {
@@ -143,9 +146,10 @@ export function templateProblem(text: string): string | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hasPlaceholders } from "./template.ts";
- * hasPlaceholders("/static/{{x}}"); // false
- * hasPlaceholders("/users/{data.id}"); // true
+ * assert.equal(hasPlaceholders("/static/{{x}}"), false);
+ * assert.equal(hasPlaceholders("/users/{data.id}"), true);
  * ```
  */
 export function hasPlaceholders(text: string): boolean {
@@ -158,9 +162,10 @@ export function hasPlaceholders(text: string): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { templateSchema } from "./template.ts";
- * templateSchema().safeParse("/users/{data.id}").success; // true
- * templateSchema().safeParse("/users/{id}").success; // false
+ * assert.equal(templateSchema().safeParse("/users/{data.id}").success, true);
+ * assert.equal(templateSchema().safeParse("/users/{id}").success, false);
  * ```
  */
 export function templateSchema(): z.ZodString {
@@ -178,11 +183,12 @@ export function templateSchema(): z.ZodString {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compileTemplate } from "./template.ts";
  * const subject = compileTemplate("orders.{header.order.region}");
- * subject({ header: { order: { region: "eu" } }, data: null }); // "orders.eu"
+ * assert.equal(subject({ header: { order: { region: "eu" } }, data: null }), "orders.eu");
  * const label = compileTemplate("n={data.n}", { missing: "empty" });
- * label({ header: {}, data: {} }); // "n="
+ * assert.equal(label({ header: {}, data: {} }), "n=");
  * ```
  */
 export function compileTemplate(
@@ -280,11 +286,14 @@ const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pathSegmentProblem } from "./template.ts";
  * // "http://h/users/" + ".." + "/profile"
- * pathSegmentProblem("http://h/users/../profile", [15, 17], ["data.id"]);
- * // 'the value of "data.id" makes the path segment "..", which URL parsing removes: it would change the path'
- * pathSegmentProblem("http://h/users/7/profile", [15, 16], ["data.id"]); // undefined
+ * assert.equal(
+ *   pathSegmentProblem("http://h/users/../profile", [15, 17], ["data.id"]),
+ *   'the value of "data.id" makes the path segment "..", which URL parsing removes: it would change the path',
+ * );
+ * assert.equal(pathSegmentProblem("http://h/users/7/profile", [15, 16], ["data.id"]), undefined);
  * ```
  */
 export function pathSegmentProblem(

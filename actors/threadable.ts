@@ -19,8 +19,9 @@ import { syslogEncode } from "./transform/syslog_encode.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { THREADABLE_ACTORS } from "./threadable.ts";
- * THREADABLE_ACTORS.every((spec) => spec.stateless === true); // true
+ * assert.equal(THREADABLE_ACTORS.every((spec) => spec.stateless === true), true);
  * ```
  */
 export const THREADABLE_ACTORS: readonly ActorSpec[] = [

@@ -85,10 +85,17 @@ async function get(target: AdminTarget, path: string): Promise<Response> {
  * The pipeline's view from `GET /api/pipeline`.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Router } from "../core/router.ts";
  * import { fetchPipeline } from "./client.ts";
- * const view = await fetchPipeline({ url: "http://127.0.0.1:9630" });
- * console.log(view.actors.length);
+ * import { AdminServer } from "./server.ts";
+ * const router = new Router();
+ * const admin = new AdminServer({ router, port: 0 });
+ * const view = await fetchPipeline({ url: admin.url });
+ * assert.deepEqual(view.actors, []);
+ * await admin.close();
+ * await router.stop();
  * ```
  */
 export async function fetchPipeline(
@@ -113,9 +120,11 @@ export interface ServerSentEvent {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { serverSentEvents } from "./client.ts";
  * const body = ReadableStream.from(["id: 1\ndata: {}\n\n"]);
- * for await (const event of serverSentEvents(body)) event.data; // "{}"
+ * const events = await Array.fromAsync(serverSentEvents(body));
+ * assert.deepEqual(events.map((event) => event.data), ["{}"]);
  * ```
  */
 export async function* serverSentEvents(
@@ -167,11 +176,23 @@ export async function* serverSentEvents(
  * stream.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Router } from "../core/router.ts";
+ * import { generator } from "../actors/input/generator.ts";
+ * import { nullOutput } from "../actors/output/null.ts";
  * import { tapEvents } from "./client.ts";
- * for await (const json of tapEvents({ url: "http://127.0.0.1:9630" }, "a.outbox", { limit: 5 })) {
- *   console.log(json);
- * }
+ * import { AdminServer } from "./server.ts";
+ * const router = new Router();
+ * router.register(generator, "input", { interval: 0.01, data: "tick" });
+ * router.register(nullOutput, "sink");
+ * router.connect("input.outbox", "sink.inbox");
+ * await router.start();
+ * const admin = new AdminServer({ router, port: 0 });
+ * const tapped = await Array.fromAsync(tapEvents({ url: admin.url }, "input.outbox", { limit: 2 }));
+ * assert.deepEqual(tapped.map((json) => JSON.parse(json).data), ["tick", "tick"]);
+ * await admin.close();
+ * await router.stop();
  * ```
  */
 export async function* tapEvents(
@@ -203,9 +224,10 @@ export async function* tapEvents(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatTop } from "./client.ts";
- * formatTop({ time: "", state: "running", rate_seconds: 5, actors: [], connections: [] })
- *   .startsWith("Pipeline running"); // true
+ * const top = formatTop({ time: "", state: "running", rate_seconds: 5, actors: [], connections: [] });
+ * assert.match(top, /^Pipeline running/);
  * ```
  */
 export function formatTop(view: PipelineView, width = 120): string {
@@ -307,9 +329,12 @@ export function formatTop(view: PipelineView, width = 120): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { table } from "./client.ts";
- * table(["NAME", "EVENTS"], [["input", "12"], ["sink", "7"]], new Set([1]));
- * // ["NAME   EVENTS", "input      12", "sink        7"]
+ * assert.deepEqual(
+ *   table(["NAME", "EVENTS"], [["input", "12"], ["sink", "7"]], new Set([1])),
+ *   ["NAME   EVENTS", "input      12", "sink        7"],
+ * );
  * ```
  */
 export function table(
@@ -337,8 +362,9 @@ function bar(fill: number, size: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { perSecond } from "./client.ts";
- * perSecond(35_200); // "35k"
+ * assert.equal(perSecond(35_200), "35k");
  * ```
  */
 export function perSecond(value: number): string {
@@ -353,8 +379,9 @@ export function perSecond(value: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { plural } from "./client.ts";
- * plural(2, "event"); // "2 events"
+ * assert.equal(plural(2, "event"), "2 events");
  * ```
  */
 export function plural(n: number, word: string): string {
@@ -366,8 +393,9 @@ export function plural(n: number, word: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { bytes } from "./client.ts";
- * bytes(3_500_000); // "3.3 MiB"
+ * assert.equal(bytes(3_500_000), "3.3 MiB");
  * ```
  */
 export function bytes(value: number): string {
@@ -388,8 +416,9 @@ export function bytes(value: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { count } from "./client.ts";
- * count(12345); // "12,345"
+ * assert.equal(count(12345), "12,345");
  * ```
  */
 export function count(value: number): string {

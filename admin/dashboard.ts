@@ -403,8 +403,9 @@ pollReloads();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DASHBOARD_HTML } from "./dashboard.ts";
- * DASHBOARD_HTML.startsWith("<!doctype html>"); // true
+ * assert.equal(DASHBOARD_HTML.startsWith("<!doctype html>"), true);
  * ```
  */
 export const DASHBOARD_HTML: string = `<!doctype html>

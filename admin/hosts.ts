@@ -14,10 +14,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isLoopback } from "./hosts.ts";
- * isLoopback("127.0.0.1"); // true
- * isLoopback("[::1]"); // true
- * isLoopback("0.0.0.0"); // false
+ * assert.equal(isLoopback("127.0.0.1"), true);
+ * assert.equal(isLoopback("[::1]"), true);
+ * assert.equal(isLoopback("0.0.0.0"), false);
  * ```
  */
 export function isLoopback(hostname: string): boolean {
@@ -39,10 +40,11 @@ const ALLOWED =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { allowedHostProblem } from "./hosts.ts";
- * allowedHostProblem("admin.example.com"); // undefined
- * allowedHostProblem("admin.example.com:8443"); // undefined
- * allowedHostProblem("http://admin.example.com/")?.startsWith('"http:'); // true
+ * assert.equal(allowedHostProblem("admin.example.com"), undefined);
+ * assert.equal(allowedHostProblem("admin.example.com:8443"), undefined);
+ * assert.equal(allowedHostProblem("http://admin.example.com/")?.startsWith('"http:'), true);
  * ```
  */
 export function allowedHostProblem(entry: string): string | undefined {
@@ -62,12 +64,13 @@ export function allowedHostProblem(entry: string): string | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { HostCheck } from "./hosts.ts";
  * const hosts = new HostCheck("127.0.0.1", 9630, ["admin.example.com"]);
- * hosts.allows("localhost:9630"); // true
- * hosts.allows("admin.example.com"); // true
- * hosts.allows("attacker.example:9630"); // false
- * hosts.allows(null); // false
+ * assert.equal(hosts.allows("localhost:9630"), true);
+ * assert.equal(hosts.allows("admin.example.com"), true);
+ * assert.equal(hosts.allows("attacker.example:9630"), false);
+ * assert.equal(hosts.allows(null), false);
  * ```
  */
 export class HostCheck {

@@ -5,12 +5,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AdminServer } from "./mod.ts";
  * import { Router } from "../core/router.ts";
  * const router = new Router();
  * const admin = new AdminServer({ router, port: 0 });
  * const health = await fetch(new URL("/health", admin.url));
- * await health.body?.cancel();
+ * assert.deepEqual(await health.json(), { status: "alive" });
  * await admin.close();
  * await router.stop();
  * ```

@@ -129,11 +129,12 @@ export interface PipelineView {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../core/router.ts";
  * import { pipelineView } from "./pipeline.ts";
  * const router = new Router();
  * const view = pipelineView(router, router.metrics(), { seconds: 0, actors: {} });
- * view.state; // "new"
+ * assert.equal(view.state, "new");
  * await router.stop();
  * ```
  */
@@ -258,10 +259,11 @@ export function pipelineView(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../core/router.ts";
  * import { layoutColumns } from "./pipeline.ts";
  * const router = new Router();
- * layoutColumns(router).size; // 0
+ * assert.equal(layoutColumns(router).size, 0);
  * await router.stop();
  * ```
  */

@@ -128,10 +128,11 @@ const ACTOR_FAMILIES: Record<string, string> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toPrometheusText } from "./prometheus.ts";
  * import { Router } from "../core/router.ts";
  * const router = new Router();
- * toPrometheusText(router.metrics()).startsWith("# HELP"); // true
+ * assert.equal(toPrometheusText(router.metrics()).startsWith("# HELP"), true);
  * await router.stop();
  * ```
  */

@@ -42,9 +42,10 @@ export interface PipelineRates {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { rate } from "./rates.ts";
- * rate(10, 40, 2); // 15
- * rate(40, 10, 2); // 0
+ * assert.equal(rate(10, 40, 2), 15);
+ * assert.equal(rate(40, 10, 2), 0);
  * ```
  */
 export function rate(before: number, after: number, seconds: number): number {
@@ -58,6 +59,7 @@ export function rate(before: number, after: number, seconds: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { emptyFigures } from "../core/actor.ts";
  * import { ratesBetween } from "./rates.ts";
  * const figures = (n: number) => ({
@@ -74,7 +76,7 @@ export function rate(before: number, after: number, seconds: number): number {
  *     },
  *   },
  * });
- * ratesBetween(figures(0), figures(50), 5).actors.sink?.consumed_rate; // 10
+ * assert.equal(ratesBetween(figures(0), figures(50), 5).actors.sink?.consumed_rate, 10);
  * ```
  */
 export function ratesBetween(
@@ -123,13 +125,14 @@ interface Sample {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RateWindow } from "./rates.ts";
  * import { Router } from "../core/router.ts";
  * const router = new Router();
  * const window = new RateWindow(5);
  * window.add(router.metrics(), 0);
  * window.add(router.metrics(), 1);
- * window.rates().seconds; // 1
+ * assert.equal(window.rates().seconds, 1);
  * await router.stop();
  * ```
  */

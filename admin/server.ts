@@ -117,12 +117,13 @@ export interface AdminServerOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { Reloads } from "./server.ts";
  * const reloads: Reloads = {
  *   reload: () => Promise.reject(new Error("not in this example")),
  *   history: () => [],
  * };
- * reloads.history(); // []
+ * assert.deepEqual(reloads.history(), []);
  * ```
  */
 export interface Reloads {
@@ -158,12 +159,14 @@ export interface Reloads {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../core/router.ts";
  * import { AdminServer } from "./server.ts";
  * const router = new Router();
  * const admin = new AdminServer({ router, port: 0 });
  * const response = await fetch(new URL("/health", admin.url));
- * await response.text();
+ * assert.equal(response.status, 200);
+ * assert.equal(await response.text(), '{"status":"alive"}');
  * await admin.close();
  * await router.stop();
  * ```
@@ -523,9 +526,10 @@ function positiveInteger(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseListenAddress } from "./server.ts";
- * parseListenAddress("9630"); // { hostname: "127.0.0.1", port: 9630 }
- * parseListenAddress("[::1]:0"); // { hostname: "::1", port: 0 }
+ * assert.deepEqual(parseListenAddress("9630"), { hostname: "127.0.0.1", port: 9630 });
+ * assert.deepEqual(parseListenAddress("[::1]:0"), { hostname: "::1", port: 0 });
  * ```
  */
 export function parseListenAddress(

@@ -33,13 +33,14 @@ const MAX_EVENT_CHARS = 65_536;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../core/router.ts";
  * import { resolveTapQueue } from "./tap.ts";
  * const router = new Router();
  * try {
  *   resolveTapQueue(router, "a.outbox");
  * } catch (error) {
- *   (error as Error).message; // 'Cannot tap "a.outbox": actor "a" is not registered'
+ *   assert.equal((error as Error).message, 'Cannot tap "a.outbox": actor "a" is not registered');
  * }
  * await router.stop();
  * ```
@@ -80,8 +81,9 @@ export function resolveTapQueue(router: Router, address: string): Queue {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { eventJson } from "./tap.ts";
- * eventJson({ header: { n: 1n }, data: "x" }); // '{"header":{"n":"1"},"data":"x"}'
+ * assert.equal(eventJson({ header: { n: 1n }, data: "x" }), '{"header":{"n":"1"},"data":"x"}');
  * ```
  */
 export function eventJson(event: Event): string {
@@ -163,6 +165,7 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Queue } from "../core/queue.ts";
  * import { Tap } from "./tap.ts";
  * const queue = new Queue("b.inbox");
@@ -171,8 +174,8 @@ const encoder = new TextEncoder();
  * await queue.writable.getWriter().write([{ header: {}, data: 1 }]);
  * await queue.readable.getReader().read();
  * const text = new TextDecoder();
- * text.decode((await reader.read()).value); // the "open" event
- * text.decode((await reader.read()).value); // 'id: 1\ndata: {"header":{},"data":1}\n\n'
+ * assert.match(text.decode((await reader.read()).value), /^event: open\n/);
+ * assert.equal(text.decode((await reader.read()).value), 'id: 1\ndata: {"header":{},"data":1}\n\n');
  * ```
  */
 export class Tap {

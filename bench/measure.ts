@@ -112,9 +112,10 @@ export function report(measured: Measured): void {
  *
  * @example
  * ```ts ignore
+ * import assert from "node:assert/strict";
  * const child = await startClient(new URL(import.meta.url), ["--client"]);
  * child.kill();
- * await child.status;
+ * assert.equal((await child.status).signal, "SIGTERM");
  * ```
  */
 export async function startClient(

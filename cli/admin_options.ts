@@ -137,10 +137,13 @@ export class AdminOptionError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { adminRunSettings } from "./admin_options.ts";
- * adminRunSettings({ admin: "9630" }, () => undefined);
- * // { hostname: "127.0.0.1", port: 9630, allowedHosts: [], insecure: false }
- * adminRunSettings({}, () => undefined); // undefined
+ * assert.deepEqual(
+ *   adminRunSettings({ admin: "9630" }, () => undefined),
+ *   { hostname: "127.0.0.1", port: 9630, allowedHosts: [], insecure: false },
+ * );
+ * assert.equal(adminRunSettings({}, () => undefined), undefined);
  * ```
  */
 export function adminRunSettings(
@@ -192,9 +195,10 @@ export function adminRunSettings(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { clientAdminToken } from "./admin_options.ts";
- * clientAdminToken({}, () => "s3cret"); // "s3cret"
- * clientAdminToken({ "admin-token": "t" }, () => "s3cret"); // "t"
+ * assert.equal(clientAdminToken({}, () => "s3cret"), "s3cret");
+ * assert.equal(clientAdminToken({ "admin-token": "t" }, () => "s3cret"), "t");
  * ```
  */
 export function clientAdminToken(

@@ -24,11 +24,12 @@ export class UsageError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parse } from "./args.ts";
  * const { values, positionals } = parse(["a.yaml", "--json"], {
  *   json: { type: "boolean" },
  * });
- * [values.json, positionals]; // [true, ["a.yaml"]]
+ * assert.deepEqual([values.json, positionals], [true, ["a.yaml"]]);
  * ```
  */
 export function parse<T extends ParseArgsOptionsConfig>(
@@ -52,8 +53,9 @@ export function parse<T extends ParseArgsOptionsConfig>(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { onePositional } from "./args.ts";
- * onePositional(["a.yaml"], "FILE"); // "a.yaml"
+ * assert.equal(onePositional(["a.yaml"], "FILE"), "a.yaml");
  * ```
  */
 export function onePositional(positionals: string[], name: string): string {
@@ -73,8 +75,9 @@ export function onePositional(positionals: string[], name: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { choice } from "./args.ts";
- * choice("dot", "--format", ["dot", "mermaid"]); // "dot"
+ * assert.equal(choice("dot", "--format", ["dot", "mermaid"]), "dot");
  * ```
  */
 export function choice<T extends string>(
@@ -95,8 +98,9 @@ export function choice<T extends string>(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { seconds } from "./args.ts";
- * seconds("1.5", "--interval"); // 1500
+ * assert.equal(seconds("1.5", "--interval"), 1500);
  * ```
  */
 export function seconds(value: string, option: string): number {
@@ -114,8 +118,9 @@ export function seconds(value: string, option: string): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { wholeNumber } from "./args.ts";
- * wholeNumber("20", "--limit"); // 20
+ * assert.equal(wholeNumber("20", "--limit"), 20);
  * ```
  */
 export function wholeNumber(value: string, option: string): number {
@@ -133,8 +138,9 @@ export function wholeNumber(value: string, option: string): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { level } from "./args.ts";
- * level("warn"); // "warning"
+ * assert.equal(level("warn"), "warning");
  * ```
  */
 export function level(value: string): LogLevel {
@@ -151,9 +157,10 @@ export function level(value: string): LogLevel {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { adminTarget } from "./args.ts";
  * const signal = new AbortController().signal;
- * adminTarget({ admin: "127.0.0.1:9000" }, signal).url; // "http://127.0.0.1:9000"
+ * assert.equal(adminTarget({ admin: "127.0.0.1:9000" }, signal).url, "http://127.0.0.1:9000");
  * ```
  */
 export function adminTarget(

@@ -46,6 +46,7 @@ export type Exit = (code: number) => never;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type Command, EXIT_CODES } from "./command.ts";
  * const hello: Command = {
  *   summary: "Say hello",
@@ -55,7 +56,7 @@ export type Exit = (code: number) => never;
  * const exit = (code: number): never => {
  *   throw new Error(`exit ${code}`);
  * };
- * hello.main([], exit); // 0
+ * assert.equal(hello.main([], exit), 0);
  * ```
  */
 export interface Command {

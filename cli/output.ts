@@ -16,10 +16,11 @@ import { isStandalone, standaloneModuleHint } from "./standalone.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ConfigError, quoteList } from "../core/errors.ts";
  * import { configErrorText } from "./output.ts";
  * const problem = { file: "a.yaml", line: 1, column: 1, path: [], message: "Bad" };
- * configErrorText(new ConfigError([problem])); // "a.yaml:1:1: Bad\n"
+ * assert.equal(configErrorText(new ConfigError([problem])), "a.yaml:1:1: Bad\n");
  * ```
  */
 export function configErrorText(error: ConfigError): string {
@@ -60,8 +61,9 @@ export function err(text: string): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { indent } from "./output.ts";
- * indent("a\nb", 2); // "  a\n  b"
+ * assert.equal(indent("a\nb", 2), "  a\n  b");
  * ```
  */
 export function indent(text: string, by: number): string {
@@ -74,8 +76,9 @@ export function indent(text: string, by: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { wrap } from "./output.ts";
- * wrap("one two", 4); // "    one two"
+ * assert.equal(wrap("one two", 4), "    one two");
  * ```
  */
 export function wrap(text: string, by: number): string {
@@ -103,8 +106,9 @@ export function wrap(text: string, by: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkFile } from "./output.ts";
- * (await checkFile("examples/hello.yaml"))?.actors.length; // 4
+ * assert.equal((await checkFile("examples/hello.yaml"))?.actors.length, 4);
  * ```
  */
 export async function checkFile(
@@ -126,8 +130,9 @@ export async function checkFile(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkFile, runsAlone } from "./output.ts";
- * runsAlone((await checkFile("examples/hello.yaml"))!); // true
+ * assert.equal(runsAlone((await checkFile("examples/hello.yaml"))!), true);
  * ```
  */
 export function runsAlone(config: PipelineConfig): boolean {

@@ -22,8 +22,9 @@ export class PidFileError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isProcessRunning } from "./pid_file.ts";
- * isProcessRunning(Deno.pid); // true
+ * assert.equal(isProcessRunning(Deno.pid), true);
  * ```
  */
 export function isProcessRunning(pid: number): boolean | undefined {
@@ -56,14 +57,16 @@ export function isProcessRunning(pid: number): boolean | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PidFile } from "./pid_file.ts";
  *
  * const dir = await Deno.makeTempDir();
  * {
  *   using pidFile = PidFile.acquire(`${dir}/run.pid`);
- *   Deno.readTextFileSync(pidFile.path); // `${Deno.pid}\n`
+ *   assert.equal(Deno.readTextFileSync(pidFile.path), `${Deno.pid}\n`);
  * }
  * // Removed at the end of the block.
+ * assert.deepEqual(await Array.fromAsync(Deno.readDir(dir)), []);
  * await Deno.remove(dir);
  * ```
  */

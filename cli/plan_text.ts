@@ -22,8 +22,9 @@ import type {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatReload } from "./plan_text.ts";
- * formatReload({
+ * const text = formatReload({
  *   at: "2026-01-01T03:00:00.000Z",
  *   trigger: "SIGHUP",
  *   file: "a.yaml",
@@ -31,7 +32,10 @@ import type {
  *   errors: ["a.yaml:3:7: Unknown actor type \"genertor\""],
  *   durationMs: 3,
  * });
- * // 'Reload (SIGHUP) of "a.yaml": the file is invalid, nothing changed:\na.yaml:3:7: Unknown actor type "genertor"'
+ * assert.equal(
+ *   text,
+ *   'Reload (SIGHUP) of "a.yaml": the file is invalid, nothing changed:\na.yaml:3:7: Unknown actor type "genertor"',
+ * );
  * ```
  */
 export function formatReload(outcome: ReloadOutcome): string {
@@ -79,6 +83,7 @@ export function formatReload(outcome: ReloadOutcome): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadConfig, planReload } from "../core/config/mod.ts";
  * import { formatPlan } from "./plan_text.ts";
  * const before = await loadConfig({
@@ -89,8 +94,8 @@ export function formatReload(outcome: ReloadOutcome): string {
  *   file: "new.yaml",
  *   text: "actors:\n  input: { type: generator, options: { count: 5 } }\n",
  * });
- * formatPlan(planReload(before, after)).split("\n").slice(-2)[0];
- * // "Plan: 0 to add, 1 to replace, 0 to remove, 0 unchanged."
+ * const lines = formatPlan(planReload(before, after)).split("\n");
+ * assert.equal(lines.at(-2), "Plan: 0 to add, 1 to replace, 0 to remove, 0 unchanged.");
  * ```
  */
 export function formatPlan(plan: ReloadPlan): string {

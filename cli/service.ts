@@ -41,9 +41,10 @@ export const SERVICE_PERMISSIONS: readonly string[] = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isUserName } from "./service.ts";
- * isUserName("compysition"); // true
- * isUserName("bad user"); // false
+ * assert.equal(isUserName("compysition"), true);
+ * assert.equal(isUserName("bad user"), false);
  * ```
  */
 export function isUserName(name: string): boolean {
@@ -57,8 +58,9 @@ export function isUserName(name: string): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { thisCommand } from "./service.ts";
- * thisCommand()[0] === Deno.execPath(); // true
+ * assert.ok(thisCommand()[0] === Deno.execPath());
  * ```
  */
 export function thisCommand(): string[] {
@@ -83,8 +85,9 @@ export function thisCommand(): string[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { unitName } from "./service.ts";
- * unitName("/srv/pipelines/orders in.yaml"); // "compysition-orders-in"
+ * assert.equal(unitName("/srv/pipelines/orders in.yaml"), "compysition-orders-in");
  * ```
  */
 export function unitName(file: string): string {
@@ -105,6 +108,7 @@ export function unitName(file: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { systemdUnit } from "./service.ts";
  * const unit = systemdUnit({
  *   file: "/srv/orders.yaml",
@@ -112,9 +116,9 @@ export function unitName(file: string): string {
  *   drainTimeoutSeconds: 30,
  *   user: "compysition",
  * });
- * unit.includes("\nExecStart=/usr/local/bin/compysition run /srv/orders.yaml --drain-timeout 30 --status never\n"); // true
- * unit.includes("\nTimeoutStopSec=45\n"); // true
- * unit.includes("\nExecReload=/bin/kill -HUP $MAINPID\n"); // true
+ * assert.equal(unit.includes("\nExecStart=/usr/local/bin/compysition run /srv/orders.yaml --drain-timeout 30 --status never\n"), true);
+ * assert.equal(unit.includes("\nTimeoutStopSec=45\n"), true);
+ * assert.equal(unit.includes("\nExecReload=/bin/kill -HUP $MAINPID\n"), true);
  * ```
  */
 export function systemdUnit(options: ServiceOptions): string {

@@ -41,9 +41,10 @@ export function listenForSignals(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { abortOnSignal } from "./signals.ts";
  * using stop = abortOnSignal();
- * stop.signal.aborted; // false
+ * assert.equal(stop.signal.aborted, false);
  * ```
  */
 export function abortOnSignal(): { signal: AbortSignal } & Disposable {

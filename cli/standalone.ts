@@ -20,8 +20,9 @@ import type { ConfigError } from "../core/errors.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isStandalone } from "./standalone.ts";
- * isStandalone(); // false under `deno run` and `deno test`
+ * assert.equal(isStandalone(), false); // under `deno run` and `deno test`
  * ```
  */
 export function isStandalone(): boolean {
@@ -35,6 +36,7 @@ export function isStandalone(): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ConfigError } from "../core/errors.ts";
  * import { standaloneModuleHint } from "./standalone.ts";
  *
@@ -45,7 +47,7 @@ export function isStandalone(): boolean {
  *   path: ["actors", "up", "module"],
  *   message: 'Cannot load module "https://example.com/up.ts" for actor "up": Module not found',
  * }]);
- * standaloneModuleHint(error)?.startsWith("Note: "); // true
+ * assert.equal(standaloneModuleHint(error)?.startsWith("Note: "), true);
  * ```
  */
 export function standaloneModuleHint(error: ConfigError): string | undefined {

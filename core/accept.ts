@@ -18,9 +18,10 @@ const OUT_OF_RESOURCES = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isOutOfResources } from "./accept.ts";
- * isOutOfResources(Object.assign(new Error("Too many open files (os error 24)"), { code: "EMFILE" })); // true
- * isOutOfResources(new Deno.errors.NotConnected("Transport endpoint is not connected (os error 107)")); // false
+ * assert.equal(isOutOfResources(Object.assign(new Error("Too many open files (os error 24)"), { code: "EMFILE" })), true);
+ * assert.equal(isOutOfResources(new Deno.errors.NotConnected("Transport endpoint is not connected (os error 107)")), false);
  * ```
  */
 export function isOutOfResources(error: unknown): boolean {

@@ -29,13 +29,14 @@ import {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Actor, type ActorKind } from "./actor.ts";
  * import type { Event } from "./event.ts";
  * class Sink extends Actor {
  *   readonly kind: ActorKind = "output";
  *   override consume(_event: Event): void {}
  * }
- * new Sink("sink").kind; // "output"
+ * assert.equal(new Sink("sink").kind, "output");
  * ```
  */
 export type ActorKind =
@@ -72,9 +73,10 @@ export interface RetryOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DEFAULT_RESTART, type RestartOptions } from "./actor.ts";
  * const restart: RestartOptions = { ...DEFAULT_RESTART, max: 5 };
- * restart.withinMs; // 60000
+ * assert.equal(restart.withinMs, 60000);
  * ```
  */
 export interface RestartOptions {
@@ -92,8 +94,9 @@ export interface RestartOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DEFAULT_RESTART } from "./actor.ts";
- * DEFAULT_RESTART.max; // 3
+ * assert.equal(DEFAULT_RESTART.max, 3);
  * ```
  */
 export const DEFAULT_RESTART: Readonly<RestartOptions> = Object.freeze({
@@ -109,8 +112,9 @@ export const DEFAULT_RESTART: Readonly<RestartOptions> = Object.freeze({
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DEFAULT_LINGER_MS } from "./actor.ts";
- * DEFAULT_LINGER_MS; // 5
+ * assert.equal(DEFAULT_LINGER_MS, 5);
  * ```
  */
 export const DEFAULT_LINGER_MS = 5;
@@ -192,9 +196,10 @@ export interface EventError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CrashError } from "./actor.ts";
  * const crash = new CrashError("The connection pool is corrupt");
- * crash.name; // "CrashError"
+ * assert.equal(crash.name, "CrashError");
  * ```
  */
 export class CrashError extends Error {
@@ -219,6 +224,7 @@ export class CrashError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Actor, type ActorFigures } from "./actor.ts";
  * import type { Event } from "./event.ts";
  * class Sink extends Actor {
@@ -226,7 +232,7 @@ export class CrashError extends Error {
  *   override consume(_event: Event): void {}
  * }
  * const figures: ActorFigures = new Sink("sink").figures();
- * figures.consumed_total; // 0
+ * assert.equal(figures.consumed_total, 0);
  * ```
  */
 export interface ActorFigures {
@@ -257,8 +263,9 @@ export interface ActorFigures {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { emptyFigures } from "./actor.ts";
- * emptyFigures().consumed_total; // 0
+ * assert.equal(emptyFigures().consumed_total, 0);
  * ```
  */
 export function emptyFigures(): ActorFigures {
@@ -284,6 +291,7 @@ export function emptyFigures(): ActorFigures {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Actor, type ActorLog } from "./actor.ts";
  * import type { Event } from "./event.ts";
  * class Sink extends Actor {
@@ -293,7 +301,7 @@ export function emptyFigures(): ActorFigures {
  *     log.debug("Got {data}", { data: event.data });
  *   }
  * }
- * new Sink("sink").kind; // "output"
+ * assert.equal(new Sink("sink").kind, "output");
  * ```
  */
 export interface ActorLog {
@@ -325,6 +333,7 @@ export interface ActorLog {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Actor, type Context, type Event } from "../mod.ts";
  *
  * class Split extends Actor {
@@ -335,7 +344,7 @@ export interface ActorLog {
  *     }
  *   }
  * }
- * new Split("split").pool.inbound.has("inbox"); // true
+ * assert.equal(new Split("split").pool.inbound.has("inbox"), true);
  * ```
  */
 export interface Context {
@@ -369,6 +378,7 @@ export interface Context {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Actor, type Context, type Event } from "../mod.ts";
    *
    * class Stamp extends Actor {
@@ -378,7 +388,7 @@ export interface Context {
    *     return context.sendAll(events);
    *   }
    * }
-   * new Stamp("stamp").pool.outbound.has("outbox"); // true
+   * assert.equal(new Stamp("stamp").pool.outbound.has("outbox"), true);
    * ```
    */
   sendAll(
@@ -410,6 +420,7 @@ export interface Context {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Actor, type Context, type Event } from "../mod.ts";
  *
  * class Later extends Actor {
@@ -419,7 +430,7 @@ export interface Context {
  *     setTimeout(() => held.done(), 10);
  *   }
  * }
- * new Later("later").kind; // "output"
+ * assert.equal(new Later("later").kind, "output");
  * ```
  */
 export interface Held {
@@ -448,6 +459,7 @@ export interface Held {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { Takeover } from "./actor.ts";
  * let owner = "previous";
  * const takeover: Takeover = {
@@ -455,7 +467,7 @@ export interface Held {
  *   cancel: () => {},
  * };
  * takeover.commit();
- * owner; // "replacement"
+ * assert.equal(owner, "replacement");
  * ```
  */
 export interface Takeover {
@@ -534,6 +546,7 @@ export const REPLACES: unique symbol = Symbol("compysition.replaces");
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Actor, type Context, type Event } from "../mod.ts";
  *
  * class Upper extends Actor {
@@ -544,7 +557,7 @@ export const REPLACES: unique symbol = Symbol("compysition.replaces");
  *   }
  * }
  * const upper = new Upper("upper");
- * upper.pool.inbound.has("inbox"); // true
+ * assert.equal(upper.pool.inbound.has("inbox"), true);
  * ```
  */
 export abstract class Actor {
@@ -836,6 +849,7 @@ export abstract class Actor {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Actor, type Context, directContext } from "./actor.ts";
  * import type { Event } from "./event.ts";
  * class Picky extends Actor {
@@ -847,7 +861,7 @@ export abstract class Actor {
  * const picky = new Picky("picky");
  * const context = directContext(picky);
  * picky.consume({ header: {}, data: 2 }, context);
- * context.failures.length; // 1
+ * assert.equal(context.failures.length, 1);
  * ```
  */
 export function directContext(
@@ -887,6 +901,7 @@ export function directContext(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Actor, changeEach, type Context, directContext } from "./actor.ts";
  * import type { Event } from "./event.ts";
  *
@@ -903,9 +918,9 @@ export function directContext(
  * const context = directContext(double);
  * const events: Event[] = [{ header: {}, data: 1 }, { header: {}, data: "a" }];
  * await double.consumeBatch(events, context);
- * events[0]!.data; // 2
- * context.failures.length; // 1
- * double.pool.outbound.get("outbox")!.figures().in_total; // 1
+ * assert.equal(events[0]!.data, 2);
+ * assert.equal(context.failures.length, 1);
+ * assert.equal(double.pool.outbound.get("outbox")!.figures().in_total, 1);
  * ```
  */
 export function changeEach(
@@ -934,8 +949,9 @@ export function changeEach(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sleep } from "./actor.ts";
- * await sleep(1, new AbortController().signal); // true
+ * assert.equal(await sleep(1, new AbortController().signal), true);
  * ```
  */
 export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
@@ -958,8 +974,9 @@ export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { preview } from "./actor.ts";
- * preview({ a: 1 }); // "{ a: 1 }"
+ * assert.equal(preview({ a: 1 }), "{ a: 1 }");
  * ```
  */
 export function preview(value: unknown): string {
@@ -977,8 +994,9 @@ export function preview(value: unknown): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { describe } from "./actor.ts";
- * describe(new RangeError("too big")); // "RangeError: too big"
+ * assert.equal(describe(new RangeError("too big")), "RangeError: too big");
  * ```
  */
 export function describe(error: unknown): string {
@@ -994,8 +1012,12 @@ export function describe(error: unknown): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { yieldToEventLoop } from "./actor.ts";
+ * let ran = false;
+ * setImmediate(() => ran = true);
  * await yieldToEventLoop();
+ * assert.equal(ran, true);
  * ```
  */
 export function yieldToEventLoop(): Promise<void> {
@@ -1009,6 +1031,7 @@ export function yieldToEventLoop(): Promise<void> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { whenAborted } from "./actor.ts";
  * const controller = new AbortController();
  * let calls = 0;
@@ -1016,7 +1039,7 @@ export function yieldToEventLoop(): Promise<void> {
  *   using _ = whenAborted(controller.signal, () => calls++);
  * }
  * controller.abort();
- * calls; // 0
+ * assert.equal(calls, 0);
  * ```
  */
 export function whenAborted(signal: AbortSignal, fn: () => void): Disposable {
@@ -1033,9 +1056,10 @@ export function whenAborted(signal: AbortSignal, fn: () => void): Disposable {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { errorMessage } from "./actor.ts";
- * errorMessage(new RangeError("too big")); // "too big"
- * errorMessage("plain"); // "plain"
+ * assert.equal(errorMessage(new RangeError("too big")), "too big");
+ * assert.equal(errorMessage("plain"), "plain");
  * ```
  */
 export function errorMessage(error: unknown): string {

@@ -87,12 +87,13 @@ export interface TextLinesOptions extends ToEventsOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { textLinesToEvents } from "./adapters.ts";
  * const events = await Array.fromAsync(
  *   ReadableStream.from(["one\r\ntw", "o\n", "three"])
  *     .pipeThrough(textLinesToEvents()),
  * );
- * events.map((event) => event.data); // ["one", "two", "three"]
+ * assert.deepEqual(events.map((event) => event.data), ["one", "two", "three"]);
  * ```
  */
 export function textLinesToEvents<
@@ -179,12 +180,13 @@ export interface BytesOptions extends ToEventsOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { bytesToEvents } from "./adapters.ts";
  * const body = new Response('{"a":1}\n{"a":2}\n').body!;
  * const events = await Array.fromAsync(
  *   body.pipeThrough(bytesToEvents({ codec: "ndjson" })),
  * );
- * events.map((event) => event.data); // [{ a: 1 }, { a: 2 }]
+ * assert.deepEqual(events.map((event) => event.data), [{ a: 1 }, { a: 2 }]);
  * ```
  */
 export function bytesToEvents<const S extends BytesOptions = BytesOptions>(
@@ -240,12 +242,13 @@ export interface LinesOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { eventsToTextLines } from "./adapters.ts";
  * const text = await Array.fromAsync(
  *   ReadableStream.from([{ header: {}, data: "a" }, [{ header: {}, data: { b: 1 } }]])
  *     .pipeThrough(eventsToTextLines()),
  * );
- * text.join(""); // 'a\n{"b":1}\n'
+ * assert.equal(text.join(""), 'a\n{"b":1}\n');
  * ```
  */
 export function eventsToTextLines(
@@ -270,10 +273,11 @@ export function eventsToTextLines(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { eventsToBytes } from "./adapters.ts";
  * const body = ReadableStream.from([{ header: {}, data: { a: 1 } }])
  *   .pipeThrough(eventsToBytes({ format: "ndjson" }));
- * await new Response(body).text(); // '{"a":1}\n'
+ * assert.equal(await new Response(body).text(), '{"a":1}\n');
  * ```
  */
 export function eventsToBytes(

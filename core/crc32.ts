@@ -34,8 +34,9 @@ const TABLES: Uint32Array = (() => {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { crc32 } from "./crc32.ts";
- * crc32(new TextEncoder().encode("123456789")).toString(16); // "cbf43926"
+ * assert.equal(crc32(new TextEncoder().encode("123456789")).toString(16), "cbf43926");
  * ```
  */
 export function crc32(

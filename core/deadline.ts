@@ -12,11 +12,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Deadline } from "./deadline.ts";
  * const deadline = new Deadline(1000);
- * await deadline.race(Promise.resolve()); // true
+ * assert.equal(await deadline.race(Promise.resolve()), true);
  * deadline.shorten(0);
- * await deadline.race(new Promise(() => {})); // false
+ * assert.equal(await deadline.race(new Promise(() => {})), false);
  * deadline.cancel();
  * ```
  */

@@ -55,8 +55,9 @@ export type DiskWhenFull = "block" | "drop_newest";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DISK_WHEN_FULL } from "./disk_buffer.ts";
- * DISK_WHEN_FULL; // ["block", "drop_newest"]
+ * assert.deepEqual(DISK_WHEN_FULL, ["block", "drop_newest"]);
  * ```
  */
 export const DISK_WHEN_FULL: readonly DiskWhenFull[] = ["block", "drop_newest"];
@@ -66,8 +67,9 @@ export const DISK_WHEN_FULL: readonly DiskWhenFull[] = ["block", "drop_newest"];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DEFAULT_BUFFER_MAX_BYTES } from "./disk_buffer.ts";
- * DEFAULT_BUFFER_MAX_BYTES; // 1073741824
+ * assert.equal(DEFAULT_BUFFER_MAX_BYTES, 1073741824);
  * ```
  */
 export const DEFAULT_BUFFER_MAX_BYTES = 1024 ** 3;
@@ -77,8 +79,9 @@ export const DEFAULT_BUFFER_MAX_BYTES = 1024 ** 3;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MIN_BUFFER_MAX_BYTES } from "./disk_buffer.ts";
- * MIN_BUFFER_MAX_BYTES; // 65536
+ * assert.equal(MIN_BUFFER_MAX_BYTES, 65536);
  * ```
  */
 export const MIN_BUFFER_MAX_BYTES = 64 * 1024;
@@ -88,8 +91,9 @@ export const MIN_BUFFER_MAX_BYTES = 64 * 1024;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DEFAULT_BUFFER_FSYNC } from "./disk_buffer.ts";
- * DEFAULT_BUFFER_FSYNC; // 1000
+ * assert.equal(DEFAULT_BUFFER_FSYNC, 1000);
  * ```
  */
 export const DEFAULT_BUFFER_FSYNC: FsyncPolicy = 1000;
@@ -134,9 +138,10 @@ export interface DiskBufferOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DiskBuffer, type DiskBufferFigures } from "./disk_buffer.ts";
  * const figures: DiskBufferFigures = new DiskBuffer("b.inbox", { type: "disk" }).figures();
- * figures.disk_events; // 0
+ * assert.equal(figures.disk_events, 0);
  * ```
  */
 export interface DiskBufferFigures {
@@ -164,10 +169,13 @@ export interface DiskBufferFigures {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { diskBufferProblems } from "./disk_buffer.ts";
- * diskBufferProblems({ type: "disk" }); // []
- * diskBufferProblems({ type: "disk", maxBytes: 10 });
- * // ["buffer.maxBytes must be a whole number of at least 65536, got 10"]
+ * assert.deepEqual(diskBufferProblems({ type: "disk" }), []);
+ * assert.deepEqual(
+ *   diskBufferProblems({ type: "disk", maxBytes: 10 }),
+ *   ["buffer.maxBytes must be a whole number of at least 65536, got 10"],
+ * );
  * ```
  */
 export function diskBufferProblems(buffer: DiskBufferOptions): string[] {
@@ -218,10 +226,11 @@ export function diskBufferProblems(buffer: DiskBufferOptions): string[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseByteSize } from "./disk_buffer.ts";
- * parseByteSize("1GiB"); // 1073741824
- * parseByteSize("500 MB"); // 500000000
- * parseByteSize("lots"); // undefined
+ * assert.equal(parseByteSize("1GiB"), 1073741824);
+ * assert.equal(parseByteSize("500 MB"), 500000000);
+ * assert.equal(parseByteSize("lots"), undefined);
  * ```
  */
 export function parseByteSize(text: string): number | undefined {
@@ -239,8 +248,9 @@ export function parseByteSize(text: string): number | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { bufferPath } from "./disk_buffer.ts";
- * bufferPath("sink.inbox", { type: "disk" }); // "buffers/sink.inbox"
+ * assert.equal(bufferPath("sink.inbox", { type: "disk" }), "buffers/sink.inbox");
  * ```
  */
 export function bufferPath(queue: string, buffer: DiskBufferOptions): string {
@@ -255,8 +265,9 @@ export function bufferPath(queue: string, buffer: DiskBufferOptions): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { bufferPathProblem } from "./disk_buffer.ts";
- * bufferPathProblem(Deno.makeTempDirSync()); // undefined
+ * assert.equal(bufferPathProblem(Deno.makeTempDirSync()), undefined);
  * ```
  */
 export function bufferPathProblem(path: string): string | undefined {
@@ -328,14 +339,15 @@ export const DISK_RETRY_MS = 1000;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DiskBuffer } from "./disk_buffer.ts";
  * const path = await Deno.makeTempDir();
  * const buffer = new DiskBuffer("sink.inbox", { type: "disk", path, fsync: "never" });
  * await buffer.open();
  * await buffer.append([{ header: {}, data: "a" }, { header: {}, data: "b" }], 0);
- * buffer.figures().disk_events; // 2
+ * assert.equal(buffer.figures().disk_events, 2);
  * const { events } = await buffer.read(10);
- * events.map((event) => event.data); // ["a", "b"]
+ * assert.deepEqual(events.map((event) => event.data), ["a", "b"]);
  * await buffer.close();
  * await Deno.remove(path, { recursive: true });
  * ```

@@ -10,12 +10,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { GraphError, type GraphProblem } from "./errors.ts";
  * const problem: GraphProblem = {
  *   message: 'Cannot connect "a.outbox": actor "a" is not registered',
  *   connection: 0,
  * };
- * new GraphError([problem]).problems.length; // 1
+ * assert.equal(new GraphError([problem]).problems.length, 1);
  * ```
  */
 export interface GraphProblem {
@@ -31,11 +32,12 @@ export interface GraphProblem {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { GraphError } from "./errors.ts";
  * const error = new GraphError([
  *   { message: 'Cannot connect "a.outbox": actor "a" is not registered' },
  * ]);
- * error.message.includes('actor "a"'); // true
+ * assert.equal(error.message.includes('actor "a"'), true);
  * ```
  */
 export class GraphError extends Error {
@@ -61,6 +63,7 @@ export class GraphError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ConfigError, type ConfigProblem } from "./errors.ts";
  * const problem: ConfigProblem = {
  *   file: "p.yaml",
@@ -69,7 +72,7 @@ export class GraphError extends Error {
  *   path: ["actors", "a", "type"],
  *   message: 'Unknown actor type "genrator"',
  * };
- * new ConfigError([problem]).message; // 'p.yaml:2:9: Unknown actor type "genrator"'
+ * assert.equal(new ConfigError([problem]).message, 'p.yaml:2:9: Unknown actor type "genrator"');
  * ```
  */
 export interface ConfigProblem {
@@ -90,6 +93,7 @@ export interface ConfigProblem {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ConfigError } from "./errors.ts";
  * const error = new ConfigError([{
  *   file: "p.yaml",
@@ -98,7 +102,7 @@ export interface ConfigProblem {
  *   path: ["actors", "a", "type"],
  *   message: 'Unknown actor type "genrator"; did you mean "generator"?',
  * }]);
- * error.message; // 'p.yaml:3:11: Unknown actor type "genrator"; did you mean "generator"?'
+ * assert.equal(error.message, 'p.yaml:3:11: Unknown actor type "genrator"; did you mean "generator"?');
  * ```
  */
 export class ConfigError extends Error {
@@ -138,9 +142,10 @@ export class ConfigError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatConfigProblem } from "./errors.ts";
- * formatConfigProblem({ file: "a.yaml", line: 1, column: 2, path: [], message: "Bad" });
- * // "a.yaml:1:2: Bad"
+ * const problem = { file: "a.yaml", line: 1, column: 2, path: [], message: "Bad" };
+ * assert.equal(formatConfigProblem(problem), "a.yaml:1:2: Bad");
  * ```
  */
 export function formatConfigProblem(problem: ConfigProblem): string {
@@ -153,9 +158,10 @@ export function formatConfigProblem(problem: ConfigProblem): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { closest } from "./errors.ts";
- * closest("genrator", ["generator", "stdout"]); // "generator"
- * closest("xyz", ["generator"]); // undefined
+ * assert.equal(closest("genrator", ["generator", "stdout"]), "generator");
+ * assert.equal(closest("xyz", ["generator"]), undefined);
  * ```
  */
 export function closest(
@@ -180,8 +186,9 @@ export function closest(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { didYouMean } from "./errors.ts";
- * didYouMean("inbx", ["inbox", "outbox"]); // '; did you mean "inbox"?'
+ * assert.equal(didYouMean("inbx", ["inbox", "outbox"]), '; did you mean "inbox"?');
  * ```
  */
 export function didYouMean(name: string, candidates: Iterable<string>): string {
@@ -194,8 +201,9 @@ export function didYouMean(name: string, candidates: Iterable<string>): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { quoteList } from "./errors.ts";
- * quoteList(["inbox", "outbox"]); // '"inbox", "outbox"'
+ * assert.equal(quoteList(["inbox", "outbox"]), '"inbox", "outbox"');
  * ```
  */
 export function quoteList(names: readonly string[]): string {

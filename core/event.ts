@@ -31,9 +31,10 @@ export interface Event {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isEvent } from "./event.ts";
- * isEvent({ header: {}, data: 1 }); // true
- * isEvent({ data: 1 }); // false
+ * assert.equal(isEvent({ header: {}, data: 1 }), true);
+ * assert.equal(isEvent({ data: 1 }), false);
  * ```
  */
 export function isEvent(value: unknown): value is Event {
@@ -51,8 +52,9 @@ export function isEvent(value: unknown): value is Event {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { whyNotEvent } from "./event.ts";
- * whyNotEvent("text"); // 'not an object (string)'
+ * assert.equal(whyNotEvent("text"), 'not an object (string)');
  * ```
  */
 export function whyNotEvent(value: unknown): string | undefined {
@@ -73,9 +75,10 @@ export function whyNotEvent(value: unknown): string | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createEvent } from "./event.ts";
  * const event = createEvent("hello", { input: { seq: 1 } });
- * event.data; // "hello"
+ * assert.equal(event.data, "hello");
  * ```
  */
 export function createEvent(
@@ -93,10 +96,12 @@ export function createEvent(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { copyEvent } from "./event.ts";
  * const a = { header: {}, data: { n: 1 } };
  * const b = copyEvent(a);
- * b.data.n = 2; // a.data.n is still 1
+ * b.data.n = 2;
+ * assert.equal(a.data.n, 1);
  * ```
  */
 export function copyEvent<E extends Event>(event: E): E {

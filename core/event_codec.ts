@@ -63,13 +63,14 @@ DecodedEvent.prototype = Object.prototype;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ByteBuilder } from "../actors/payload.ts";
  * import { decodeEvent, encodeEvent } from "./event_codec.ts";
  * const builder = new ByteBuilder();
  * encodeEvent(builder, { header: { at: new Date(0) }, data: "hi" });
  * const { event } = decodeEvent(builder.bytes(), 0, builder.length);
- * event.header.at instanceof Date; // true
- * event.data; // "hi"
+ * assert.ok(event.header.at instanceof Date);
+ * assert.equal(event.data, "hi");
  * ```
  */
 export function encodeEvent(

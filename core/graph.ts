@@ -75,8 +75,9 @@ export interface PipelineGraph {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { splitAddress } from "./graph.ts";
- * splitAddress("input.outbox"); // ["input", "outbox"]
+ * assert.deepEqual(splitAddress("input.outbox"), ["input", "outbox"]);
  * ```
  */
 export function splitAddress(address: string): [string, string] {
@@ -90,9 +91,10 @@ export function splitAddress(address: string): [string, string] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { addressParts } from "./graph.ts";
- * addressParts("parse.inbox"); // ["parse", "inbox"]
- * addressParts("parse"); // undefined
+ * assert.deepEqual(addressParts("parse.inbox"), ["parse", "inbox"]);
+ * assert.equal(addressParts("parse"), undefined);
  * ```
  */
 export function addressParts(address: string): [string, string] | undefined {
@@ -109,14 +111,15 @@ export function addressParts(address: string): [string, string] | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Generator } from "../actors/input/generator.ts";
  * import { addressedActor } from "./graph.ts";
  * const actors = new Map([["input", new Generator("input", {})]]);
- * addressedActor(actors, "input.outbox", "tap", RangeError)[1]; // "outbox"
+ * assert.equal(addressedActor(actors, "input.outbox", "tap", RangeError)[1], "outbox");
  * try {
  *   addressedActor(actors, "inptu.outbox", "tap", RangeError);
  * } catch (error) {
- *   (error as Error).message; // 'Cannot tap "inptu.outbox": actor "inptu" is not registered; did you mean "input"?'
+ *   assert.equal((error as Error).message, 'Cannot tap "inptu.outbox": actor "inptu" is not registered; did you mean "input"?');
  * }
  * ```
  */
@@ -150,9 +153,10 @@ export function addressedActor(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Generator } from "../actors/input/generator.ts";
  * import { isInput } from "./graph.ts";
- * isInput(new Generator("input", { count: 1 })); // true
+ * assert.equal(isInput(new Generator("input", { count: 1 })), true);
  * ```
  */
 export function isInput(actor: Actor): boolean {
@@ -167,12 +171,13 @@ export function isInput(actor: Actor): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { graphProblems } from "./graph.ts";
  * const problems = graphProblems({
  *   actors: new Map(),
  *   connections: [{ from: "a.outbox", to: "b.inbox", options: {} }],
  * });
- * problems[0]!.message; // 'Cannot connect "a.outbox": actor "a" is not registered'
+ * assert.equal(problems[0]!.message, 'Cannot connect "a.outbox": actor "a" is not registered');
  * ```
  */
 export function graphProblems(graph: PipelineGraph): GraphProblem[] {
@@ -270,8 +275,9 @@ function endpoint(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { successors } from "./graph.ts";
- * successors([{ from: "a.outbox", to: "b.inbox", options: {} }]).get("a"); // ["b"]
+ * assert.deepEqual(successors([{ from: "a.outbox", to: "b.inbox", options: {} }]).get("a"), ["b"]);
  * ```
  */
 export function successors(
@@ -295,9 +301,10 @@ export function successors(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { stronglyConnected } from "./graph.ts";
  * const next = new Map([["a", ["b"]], ["b", ["a", "c"]]]);
- * stronglyConnected(["a", "b", "c"], next).map((c) => c.sort()); // [["c"], ["a", "b"]]
+ * assert.deepEqual(stronglyConnected(["a", "b", "c"], next).map((c) => c.sort()), [["c"], ["a", "b"]]);
  * ```
  */
 export function stronglyConnected(
@@ -364,6 +371,7 @@ export function stronglyConnected(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Actor, type Context, type Event } from "../mod.ts";
  * import { cycleProblems } from "./graph.ts";
  * class Pass extends Actor {
@@ -377,7 +385,7 @@ export function stronglyConnected(
  *   { from: "a.outbox", to: "b.inbox", options: {} },
  *   { from: "b.outbox", to: "a.inbox", options: {} },
  * ]);
- * problems[0]!.message; // 'Cycle "a -> b -> a" can never drain: none of its actors ("a", "b") is an input'
+ * assert.equal(problems[0]!.message, 'Cycle "a -> b -> a" can never drain: none of its actors ("a", "b") is an input');
  * ```
  */
 export function cycleProblems(
@@ -443,8 +451,9 @@ function cycleThrough(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sideActors } from "./graph.ts";
- * sideActors({ actors: new Map(), connections: [] }).size; // 0
+ * assert.equal(sideActors({ actors: new Map(), connections: [] }).size, 0);
  * ```
  */
 export function sideActors(graph: PipelineGraph): Map<string, Actor> {
@@ -468,8 +477,9 @@ export function sideActors(graph: PipelineGraph): Map<string, Actor> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { startOrder } from "./graph.ts";
- * startOrder({ actors: new Map(), connections: [] }); // []
+ * assert.deepEqual(startOrder({ actors: new Map(), connections: [] }), []);
  * ```
  */
 export function startOrder(graph: PipelineGraph): Actor[] {
@@ -513,12 +523,13 @@ export function startOrder(graph: PipelineGraph): Actor[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { closedWhenProduced } from "./graph.ts";
  * const connections = [
  *   { from: "http.outbox", to: "work.inbox", options: {} },
  *   { from: "work.outbox", to: "http.inbox", options: {} },
  * ];
- * [...closedWhenProduced("http", connections)]; // ["outbox"]
+ * assert.deepEqual([...closedWhenProduced("http", connections)], ["outbox"]);
  * ```
  */
 export function closedWhenProduced(

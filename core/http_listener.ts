@@ -70,8 +70,9 @@ export interface HttpLimits {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DEFAULT_HTTP_LIMITS } from "./http_listener.ts";
- * DEFAULT_HTTP_LIMITS.maxConnections; // 1000
+ * assert.equal(DEFAULT_HTTP_LIMITS.maxConnections, 1000);
  * ```
  */
 export const DEFAULT_HTTP_LIMITS: Readonly<HttpLimits> = Object.freeze({
@@ -330,6 +331,7 @@ class Connection {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getLogger } from "@logtape/logtape";
  * import { HttpListener } from "./http_listener.ts";
  *
@@ -338,8 +340,8 @@ class Connection {
  *   () => new Response("hello"),
  * );
  * const response = await fetch(`http://127.0.0.1:${listener.addr.port}/`);
- * await response.text(); // "hello"
- * listener.figures().connections_total; // 1
+ * assert.equal(await response.text(), "hello");
+ * assert.equal(listener.figures().connections_total, 1);
  * await listener.shutdown();
  * ```
  */
@@ -398,13 +400,14 @@ export class HttpListener {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { getLogger } from "@logtape/logtape";
    * import { HttpListener } from "./http_listener.ts";
    * const listener = await HttpListener.listen(
    *   { hostname: "127.0.0.1", port: 0, log: getLogger(["demo"]) },
    *   () => new Response("hi"),
    * );
-   * listener.secure; // false
+   * assert.equal(listener.secure, false);
    * await listener.shutdown();
    * ```
    */
@@ -464,6 +467,7 @@ export class HttpListener {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { getLogger } from "@logtape/logtape";
    * import { HttpListener } from "./http_listener.ts";
    *
@@ -474,7 +478,7 @@ export class HttpListener {
    * );
    * listener.serveWith(() => new Response("after"), { log, maxConnections: 5 });
    * const response = await fetch(`http://127.0.0.1:${listener.addr.port}/`);
-   * await response.text(); // "after"
+   * assert.equal(await response.text(), "after");
    * await listener.shutdown();
    * ```
    */

@@ -30,9 +30,10 @@ export type { Logger };
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { atLeast, type LogLevel } from "./log.ts";
  * const threshold: LogLevel = "warning";
- * atLeast("error", threshold); // true
+ * assert.equal(atLeast("error", threshold), true);
  * ```
  */
 export type LogLevel =
@@ -48,8 +49,9 @@ export type LogLevel =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LOG_LEVELS } from "./log.ts";
- * LOG_LEVELS.indexOf("warning") > LOG_LEVELS.indexOf("info"); // true
+ * assert.ok(LOG_LEVELS.indexOf("warning") > LOG_LEVELS.indexOf("info"));
  * ```
  */
 export const LOG_LEVELS: readonly LogLevel[] = [
@@ -94,6 +96,7 @@ export interface LogHeader {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatLogLine, type LogEvent } from "./log.ts";
  * const event: LogEvent = {
  *   header: {
@@ -101,7 +104,7 @@ export interface LogHeader {
  *   },
  *   data: "Started",
  * };
- * formatLogLine(event).includes("Started"); // true
+ * assert.equal(formatLogLine(event).includes("Started"), true);
  * ```
  */
 export interface LogEvent extends Event {
@@ -120,8 +123,9 @@ export type LogHandler = (event: LogEvent) => void;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DEFAULT_LOG_RATE_LIMIT } from "./log.ts";
- * DEFAULT_LOG_RATE_LIMIT; // { burst: 5, intervalMs: 1000 }
+ * assert.deepEqual(DEFAULT_LOG_RATE_LIMIT, { burst: 5, intervalMs: 1000 });
  * ```
  */
 export interface LogRateLimit {
@@ -175,6 +179,7 @@ interface Tracked {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LogLimiter, type LogEvent } from "./log.ts";
  * const seen: string[] = [];
  * const limiter = new LogLimiter((event) => seen.push(event.data), {
@@ -187,7 +192,7 @@ interface Tracked {
  * });
  * for (let i = 1; i <= 5; i++) limiter.offer("tcp Refused {peer}", "Refused {peer}", event(`Refused ${i}`));
  * limiter.flush();
- * seen; // ["Refused 1", "Refused 2", "3 similar messages suppressed"]
+ * assert.deepEqual(seen, ["Refused 1", "Refused 2", "3 similar messages suppressed"]);
  * ```
  */
 export class LogLimiter {
@@ -384,13 +389,14 @@ export const LOG_SINK: Sink = (record: LogRecord): void => {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { routeLogs, scopedLogger, unrouteLogs } from "./log.ts";
  * const seen: string[] = [];
  * const scope = routeLogs((event) => seen.push(event.data), "info");
  * scopedLogger(scope, "a").debug("dropped");
  * scopedLogger(scope, "a").info("hello");
  * unrouteLogs(scope);
- * seen; // ["hello"]
+ * assert.deepEqual(seen, ["hello"]);
  * ```
  */
 export function routeLogs(
@@ -412,13 +418,14 @@ export function routeLogs(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { flushLogs, routeLogs, scopedLogger, unrouteLogs } from "./log.ts";
  * const seen: string[] = [];
  * const scope = routeLogs((event) => seen.push(event.data));
  * for (let i = 0; i < 8; i++) scopedLogger(scope, "a").warn("Again");
  * flushLogs(scope);
  * unrouteLogs(scope);
- * seen.at(-1); // "3 similar messages suppressed"
+ * assert.equal(seen.at(-1), "3 similar messages suppressed");
  * ```
  */
 export function flushLogs(scope: string): void {
@@ -454,8 +461,9 @@ export function scopedLogger(scope: string, name: string): Logger {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { atLeast } from "./log.ts";
- * atLeast("error", "warning"); // true
+ * assert.equal(atLeast("error", "warning"), true);
  * ```
  */
 export function atLeast(level: LogLevel, threshold: LogLevel): boolean {
@@ -468,11 +476,13 @@ export function atLeast(level: LogLevel, threshold: LogLevel): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatLogLine } from "./log.ts";
- * formatLogLine({
+ * const line = formatLogLine({
  *   header: { log: { time: "2026-01-01T00:00:00.000Z", level: "info", actor: "a" } },
  *   data: "started",
- * }); // "2026-01-01T00:00:00.000Z INFO  [a] started"
+ * });
+ * assert.equal(line, "2026-01-01T00:00:00.000Z INFO  [a] started");
  * ```
  */
 export function formatLogLine(event: LogEvent): string {

@@ -13,8 +13,9 @@ import type { QueueFigures } from "./queue.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CONSUME_SECONDS_BUCKETS, Histogram } from "./metrics.ts";
- * new Histogram().figures().bounds === CONSUME_SECONDS_BUCKETS; // true
+ * assert.ok(new Histogram().figures().bounds === CONSUME_SECONDS_BUCKETS);
  * ```
  */
 export const CONSUME_SECONDS_BUCKETS: readonly number[] = [
@@ -33,11 +34,12 @@ export const CONSUME_SECONDS_BUCKETS: readonly number[] = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Histogram, type HistogramFigures } from "./metrics.ts";
  * const histogram = new Histogram([0.1, 1]);
  * histogram.observe(0.5);
  * const figures: HistogramFigures = histogram.figures();
- * figures.buckets; // [0, 1]
+ * assert.deepEqual(figures.buckets, [0, 1]);
  * ```
  */
 export interface HistogramFigures {
@@ -57,10 +59,11 @@ export interface HistogramFigures {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Histogram } from "./metrics.ts";
  * const histogram = new Histogram([0.001, 0.01]);
  * histogram.observe(0.005, 2);
- * histogram.figures().buckets; // [0, 2]
+ * assert.deepEqual(histogram.figures().buckets, [0, 2]);
  * ```
  */
 export class Histogram {
@@ -106,6 +109,7 @@ export class Histogram {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "./router.ts";
  * import { BUILTIN_ACTORS } from "../actors/mod.ts";
  * import { Registry } from "./registry.ts";
@@ -113,7 +117,7 @@ export class Histogram {
  * const router = new Router();
  * router.register(new Registry(BUILTIN_ACTORS).create("null", "sink"));
  * const sink = router.metrics().actors.sink!; // ActorMetrics
- * sink.queues.inbox!.capacity; // 1024
+ * assert.equal(sink.queues.inbox!.capacity, 1024);
  * await router.stop();
  * ```
  */
@@ -131,10 +135,11 @@ export interface ActorMetrics extends ActorFigures {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "./router.ts";
  * const router = new Router();
  * const metrics = router.metrics(); // PipelineMetrics
- * Object.keys(metrics.actors).length; // 0
+ * assert.equal(Object.keys(metrics.actors).length, 0);
  * await router.stop();
  * ```
  */
@@ -200,6 +205,7 @@ export interface MetricEvent extends Event {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { emptyFigures } from "./actor.ts";
  * import { toMetricEvents } from "./metrics.ts";
  * const events = toMetricEvents({
@@ -219,7 +225,7 @@ export interface MetricEvent extends Event {
  *     },
  *   },
  * });
- * events.length; // 3
+ * assert.equal(events.length, 3);
  * ```
  */
 export function toMetricEvents(metrics: PipelineMetrics): MetricEvent[] {
@@ -262,9 +268,12 @@ export function toMetricEvents(metrics: PipelineMetrics): MetricEvent[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { histogramFromData } from "./metrics.ts";
- * histogramFromData({ sum: 0.5, count: 2, le_1: 2, "le_0.1": 1 });
- * // { bounds: [0.1, 1], buckets: [1, 2], sum: 0.5, count: 2 }
+ * assert.deepEqual(
+ *   histogramFromData({ sum: 0.5, count: 2, le_1: 2, "le_0.1": 1 }),
+ *   { bounds: [0.1, 1], buckets: [1, 2], sum: 0.5, count: 2 },
+ * );
  * ```
  */
 export function histogramFromData(
@@ -289,9 +298,10 @@ export function histogramFromData(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isMetricEvent } from "./metrics.ts";
- * isMetricEvent({ header: { metric: { time: "", actor: "a" } }, data: { depth: 1 } }); // true
- * isMetricEvent({ header: {}, data: 1 }); // false
+ * assert.equal(isMetricEvent({ header: { metric: { time: "", actor: "a" } }, data: { depth: 1 } }), true);
+ * assert.equal(isMetricEvent({ header: {}, data: 1 }), false);
  * ```
  */
 export function isMetricEvent(event: Event): event is MetricEvent {
@@ -317,10 +327,11 @@ export function isMetricEvent(event: Event): event is MetricEvent {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { assertMetricEvent } from "./metrics.ts";
  * const event = { header: { metric: { time: "", actor: "a" } }, data: { depth: 1 } };
  * assertMetricEvent(event);
- * event.header.metric.actor; // "a"
+ * assert.equal(event.header.metric.actor, "a");
  * ```
  */
 export function assertMetricEvent(event: Event): asserts event is MetricEvent {

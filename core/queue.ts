@@ -30,9 +30,10 @@ import { failTrackers } from "./tracking.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Queue, type WhenFull } from "./queue.ts";
  * const whenFull: WhenFull = "drop_oldest";
- * new Queue("a.inbox", { capacity: 10, whenFull }).capacity; // 10
+ * assert.equal(new Queue("a.inbox", { capacity: 10, whenFull }).capacity, 10);
  * ```
  */
 export type WhenFull = "block" | "drop_newest" | "drop_oldest";
@@ -42,8 +43,9 @@ export type WhenFull = "block" | "drop_newest" | "drop_oldest";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { WHEN_FULL } from "./queue.ts";
- * WHEN_FULL.includes("block"); // true
+ * assert.equal(WHEN_FULL.includes("block"), true);
  * ```
  */
 export const WHEN_FULL: readonly WhenFull[] = [
@@ -60,8 +62,9 @@ export const WHEN_FULL: readonly WhenFull[] = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DEFAULT_CAPACITY, Queue } from "./queue.ts";
- * new Queue("a.inbox").capacity === DEFAULT_CAPACITY; // true
+ * assert.ok(new Queue("a.inbox").capacity === DEFAULT_CAPACITY);
  * ```
  */
 export const DEFAULT_CAPACITY = 1024;
@@ -71,8 +74,9 @@ export const DEFAULT_CAPACITY = 1024;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MAX_BATCH } from "./queue.ts";
- * MAX_BATCH; // 512
+ * assert.equal(MAX_BATCH, 512);
  * ```
  */
 export const MAX_BATCH = 512;
@@ -91,9 +95,10 @@ const GATHER_LIMIT = 2 * MAX_BATCH;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { queueOptionProblems } from "./queue.ts";
- * queueOptionProblems({ capacity: 10, whenFull: "block" }); // []
- * queueOptionProblems({ capacity: 0 }).length; // 1
+ * assert.deepEqual(queueOptionProblems({ capacity: 10, whenFull: "block" }), []);
+ * assert.equal(queueOptionProblems({ capacity: 0 }).length, 1);
  * ```
  */
 export function queueOptionProblems(
@@ -129,8 +134,9 @@ export function queueOptionProblems(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { queueSettings } from "./queue.ts";
- * queueSettings({ capacity: 10, whenFull: undefined }); // { capacity: 10 }
+ * assert.deepEqual(queueSettings({ capacity: 10, whenFull: undefined }), { capacity: 10 });
  * ```
  */
 export function queueSettings(
@@ -173,10 +179,11 @@ export function queueSettings(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Queue, type QueueFigures } from "./queue.ts";
  * const figures: QueueFigures = new Queue("a.inbox", { capacity: 5 }).figures();
- * figures.capacity; // 5
- * figures.in_total; // 0
+ * assert.equal(figures.capacity, 5);
+ * assert.equal(figures.in_total, 0);
  * ```
  */
 export interface QueueFigures extends Partial<DiskBufferFigures> {
@@ -203,9 +210,10 @@ export interface QueueFigures extends Partial<DiskBufferFigures> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Queue, type QueueOptions } from "./queue.ts";
  * const options: QueueOptions = { capacity: 100, whenFull: "drop_newest" };
- * new Queue("a.inbox", options).capacity; // 100
+ * assert.equal(new Queue("a.inbox", options).capacity, 100);
  * ```
  */
 export interface QueueOptions {
@@ -289,12 +297,14 @@ export interface QueueSource {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Queue } from "./queue.ts";
  * const queue = new Queue("demo", { capacity: 10 });
  * const writer = queue.writable.getWriter();
  * await writer.write([{ header: {}, data: 1 }, { header: {}, data: 2 }]);
  * await writer.close();
- * for await (const batch of queue.readable) console.log(batch.length); // 2
+ * const sizes = (await Array.fromAsync(queue.readable)).map((batch) => batch.length);
+ * assert.deepEqual(sizes, [2]);
  * ```
  */
 export class Queue {
@@ -696,15 +706,16 @@ export class Queue {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Queue } from "./queue.ts";
    * const queue = new Queue("a.inbox");
    * const reader = queue.readable.getReader();
    * const read = reader.read().catch(() => "released");
    * reader.releaseLock();
    * queue.detachReader();
-   * await read; // "released"
+   * assert.equal(await read, "released");
    * await queue.writable.getWriter().write({ header: {}, data: 1 });
-   * queue.depth; // 1
+   * assert.equal(queue.depth, 1);
    * ```
    */
   detachReader(): void {
@@ -725,14 +736,15 @@ export class Queue {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Queue } from "./queue.ts";
    * const old = new Queue("a.inbox", { capacity: 10 });
    * await old.writable.getWriter().write([{ header: {}, data: 1 }]);
    * const bigger = new Queue("a.inbox", { capacity: 100 });
    * bigger.takeOver(old);
-   * bigger.depth; // 1
-   * bigger.figures().in_total; // 1
-   * old.figures().in_total; // 0
+   * assert.equal(bigger.depth, 1);
+   * assert.equal(bigger.figures().in_total, 1);
+   * assert.equal(old.figures().in_total, 0);
    * ```
    */
   takeOver(old: Queue): void {
@@ -760,13 +772,14 @@ export class Queue {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Queue } from "./queue.ts";
    * const removed = new Queue("old.inbox");
    * await removed.writable.getWriter().write([{ header: {}, data: 1 }]);
    * const next = new Queue("new.inbox");
-   * next.takeEvents(removed); // 1
-   * removed.figures().out_total; // 1
-   * next.figures().in_total; // 1
+   * assert.equal(next.takeEvents(removed), 1);
+   * assert.equal(removed.figures().out_total, 1);
+   * assert.equal(next.figures().in_total, 1);
    * ```
    */
   takeEvents(from: Queue): number {
@@ -1277,12 +1290,13 @@ class Chunks {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BatchWindow } from "./queue.ts";
  * const window = new BatchWindow();
  * window.open();
- * window.isOpen; // true
+ * assert.equal(window.isOpen, true);
  * window.close();
- * window.isOpen; // false
+ * assert.equal(window.isOpen, false);
  * ```
  */
 export class BatchWindow {
@@ -1349,9 +1363,10 @@ export type DropReason =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { OutboundQueue, type OutboundQueueOptions } from "./queue.ts";
  * const options: OutboundQueueOptions = { onDrop: (count, reason) => console.log(count, reason) };
- * new OutboundQueue("a.outbox", options).name; // "a.outbox"
+ * assert.equal(new OutboundQueue("a.outbox", options).name, "a.outbox");
  * ```
  */
 export interface OutboundQueueOptions {
@@ -1384,13 +1399,14 @@ export interface OutboundQueueOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { OutboundQueue, Queue } from "./queue.ts";
  * const target = new Queue("b.inbox");
  * const outbox = new OutboundQueue("a.outbox");
  * outbox.connect(target);
  * await outbox.push({ header: {}, data: 1 });
  * await outbox.close();
- * target.depth; // 1
+ * assert.equal(target.depth, 1);
  * ```
  */
 export class OutboundQueue implements QueueSource {
@@ -1431,10 +1447,11 @@ export class OutboundQueue implements QueueSource {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { BatchWindow, OutboundQueue } from "./queue.ts";
    * const outbox = new OutboundQueue("a.outbox");
    * outbox.rebind({ window: new BatchWindow() });
-   * outbox.name; // "a.outbox"
+   * assert.equal(outbox.name, "a.outbox");
    * ```
    */
   rebind(options: OutboundQueueOptions): void {
@@ -1498,6 +1515,7 @@ export class OutboundQueue implements QueueSource {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { OutboundQueue, Queue } from "./queue.ts";
    * const before = new Queue("b.inbox");
    * const after = new Queue("c.inbox");
@@ -1507,7 +1525,7 @@ export class OutboundQueue implements QueueSource {
    * outbox.push({ header: {}, data: 1 });
    * outbox.resume(after);
    * await outbox.flush();
-   * [before.depth, after.depth]; // [0, 1]
+   * assert.deepEqual([before.depth, after.depth], [0, 1]);
    * ```
    */
   async pause(): Promise<void> {
@@ -1528,11 +1546,12 @@ export class OutboundQueue implements QueueSource {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { OutboundQueue, Queue } from "./queue.ts";
    * const target = new Queue("b.inbox");
    * const outbox = new OutboundQueue("a.outbox");
    * outbox.reserve(target);
-   * outbox.target === target; // true
+   * assert.ok(outbox.target === target);
    * outbox.resume();
    * await outbox.close();
    * ```
@@ -1629,13 +1648,14 @@ export class OutboundQueue implements QueueSource {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { OutboundQueue, Queue } from "./queue.ts";
    * const target = new Queue("b.inbox");
    * const outbox = new OutboundQueue("a.outbox");
    * outbox.connect(target);
    * await outbox.pushAll([{ header: {}, data: 1 }, { header: {}, data: 2 }]);
    * await outbox.close();
-   * target.depth; // 2
+   * assert.equal(target.depth, 2);
    * ```
    */
   pushAll(events: Event[]): Promise<void> | undefined {
@@ -1749,10 +1769,11 @@ export class OutboundQueue implements QueueSource {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { OutboundQueue } from "./queue.ts";
    * const outbox = new OutboundQueue("udp.outbox");
    * outbox.countDropped(3);
-   * outbox.figures().dropped_total; // 3
+   * assert.equal(outbox.figures().dropped_total, 3);
    * ```
    */
   countDropped(count: number): void {
@@ -1893,6 +1914,7 @@ export class OutboundQueue implements QueueSource {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Actor } from "./actor.ts";
  * import type { Event } from "./event.ts";
  * import type { QueueNames } from "./queue.ts";
@@ -1905,7 +1927,7 @@ export class OutboundQueue implements QueueSource {
  *   }
  *   override consume(_event: Event): void {}
  * }
- * [...new Join("join").pool.inbound.keys()]; // ["left", "right"]
+ * assert.deepEqual([...new Join("join").pool.inbound.keys()], ["left", "right"]);
  * ```
  */
 export interface QueueNames {
@@ -1929,6 +1951,7 @@ export interface QueueNames {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { QueuePool, type QueuePoolOptions } from "./queue.ts";
  * const options: QueuePoolOptions = { inbound: { capacity: 10 } };
  * const pool = new QueuePool("a", {
@@ -1937,7 +1960,7 @@ export interface QueueNames {
  *   anyInbound: false,
  *   anyOutbound: false,
  * }, options);
- * pool.inbound.get("inbox")!.capacity; // 10
+ * assert.equal(pool.inbound.get("inbox")!.capacity, 10);
  * ```
  */
 export interface QueuePoolOptions {
@@ -1954,6 +1977,7 @@ export interface QueuePoolOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { QueuePool } from "./queue.ts";
  * const pool = new QueuePool("a", {
  *   inbound: ["inbox"],
@@ -1961,7 +1985,7 @@ export interface QueuePoolOptions {
  *   anyInbound: false,
  *   anyOutbound: false,
  * });
- * pool.inbound.get("inbox")?.capacity; // 1024
+ * assert.equal(pool.inbound.get("inbox")?.capacity, 1024);
  * ```
  */
 export class QueuePool {
@@ -2009,6 +2033,7 @@ export class QueuePool {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Queue, QueuePool } from "./queue.ts";
    * const pool = new QueuePool("a", {
    *   inbound: ["inbox"],
@@ -2017,8 +2042,8 @@ export class QueuePool {
    *   anyOutbound: false,
    * });
    * pool.outbound.get("outbox")!.connect(new Queue("b.inbox"));
-   * pool.isConnected("outbox"); // true
-   * pool.isConnected("error"); // false
+   * assert.equal(pool.isConnected("outbox"), true);
+   * assert.equal(pool.isConnected("error"), false);
    * ```
    */
   isConnected(name: string): boolean {
@@ -2038,6 +2063,7 @@ export class QueuePool {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { QueuePool } from "./queue.ts";
    * const pool = new QueuePool("a", {
    *   inbound: ["inbox"],
@@ -2045,7 +2071,7 @@ export class QueuePool {
    *   anyInbound: false,
    *   anyOutbound: false,
    * }, { inbound: { capacity: 10 } });
-   * pool.makeInbound("inbox", { whenFull: "drop_oldest" }).capacity; // 10
+   * assert.equal(pool.makeInbound("inbox", { whenFull: "drop_oldest" }).capacity, 10);
    * ```
    */
   makeInbound(name: string, options: QueueOptions = {}): Queue {
@@ -2076,12 +2102,13 @@ export class QueuePool {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { OutboundQueue, QueuePool } from "./queue.ts";
    * const names = { inbound: [], outbound: ["outbox"], anyInbound: false, anyOutbound: false };
    * const before = new QueuePool("a", names);
    * const after = new QueuePool("a", names);
    * after.adopt("outbox", before.outbound.get("outbox")!);
-   * after.outbound.get("outbox") === before.outbound.get("outbox"); // true
+   * assert.ok(after.outbound.get("outbox") === before.outbound.get("outbox"));
    * ```
    */
   adopt(name: string, queue: Queue | OutboundQueue): void {
@@ -2131,6 +2158,7 @@ export class QueuePool {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { QueuePool } from "./queue.ts";
    * const pool = new QueuePool("a", {
    *   inbound: ["inbox"],
@@ -2138,7 +2166,7 @@ export class QueuePool {
    *   anyInbound: false,
    *   anyOutbound: false,
    * });
-   * [...pool.queues()].map(([name]) => name); // ["inbox", "outbox"]
+   * assert.deepEqual([...pool.queues()].map(([name]) => name), ["inbox", "outbox"]);
    * ```
    */
   *queues(): Generator<[string, Queue | OutboundQueue]> {

@@ -13,11 +13,12 @@ import { createMaybeThreaded } from "./threads.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { z } from "zod";
  * import type { OptionsIssue } from "./registry.ts";
  * const result = z.strictObject({ count: z.number() }).safeParse({ count: "x" });
  * const issue: OptionsIssue | undefined = result.error?.issues[0];
- * issue?.path; // ["count"]
+ * assert.deepEqual(issue?.path, ["count"]);
  * ```
  */
 export interface OptionsIssue {
@@ -40,12 +41,13 @@ export interface OptionsIssue {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { z } from "zod";
  * import type { OptionsSchema } from "./registry.ts";
  * const options: OptionsSchema<{ count: number }> = z.strictObject({
  *   count: z.number().default(1),
  * });
- * options.safeParse({}); // { success: true, data: { count: 1 } }
+ * assert.deepEqual(options.safeParse({}), { success: true, data: { count: 1 } });
  * ```
  */
 export interface OptionsSchema<Options = unknown> {
@@ -135,8 +137,9 @@ export interface ActorSpec<Options = unknown> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isActorSpec } from "./registry.ts";
- * isActorSpec({ type: "x" }); // false
+ * assert.equal(isActorSpec({ type: "x" }), false);
  * ```
  */
 export function isActorSpec(value: unknown): value is ActorSpec {
@@ -150,8 +153,9 @@ export function isActorSpec(value: unknown): value is ActorSpec {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { missingSpecMembers } from "./registry.ts";
- * missingSpecMembers({ type: "x", kind: "input" }); // ["summary", "create", "options"]
+ * assert.deepEqual(missingSpecMembers({ type: "x", kind: "input" }), ["summary", "create", "options"]);
  * ```
  */
 export function missingSpecMembers(value: object): string[] {
@@ -171,10 +175,11 @@ export function missingSpecMembers(value: object): string[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Registry } from "./registry.ts";
  * import { BUILTIN_ACTORS } from "../actors/mod.ts";
  * const registry = new Registry(BUILTIN_ACTORS);
- * registry.get("generator")?.kind; // "input"
+ * assert.equal(registry.get("generator")?.kind, "input");
  * ```
  */
 export class Registry {
@@ -238,10 +243,11 @@ export class Registry {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createActor } from "./registry.ts";
  * import { generator } from "../actors/input/generator.ts";
  * const actor = createActor(generator, "input", { count: 3 });
- * actor.kind; // "input"
+ * assert.equal(actor.kind, "input");
  * ```
  */
 export function createActor<Options>(

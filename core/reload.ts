@@ -45,6 +45,7 @@ import type { Supervisor } from "./supervisor.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { PipelineChange } from "./reload.ts";
  * const change: PipelineChange = {
  *   actors: new Map(),
@@ -53,7 +54,7 @@ import type { Supervisor } from "./supervisor.ts";
  *     throw new Error(`Cannot remake "${name}"`);
  *   },
  * };
- * change.connections.length; // 0
+ * assert.equal(change.connections.length, 0);
  * ```
  */
 export interface PipelineChange {
@@ -105,6 +106,7 @@ export interface ChangeOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { ChangeResult } from "./reload.ts";
  * const result: ChangeResult = {
  *   applied: false,
@@ -117,7 +119,7 @@ export interface ChangeOptions {
  *   moved: 0,
  *   warnings: [],
  * };
- * result.applied; // false
+ * assert.equal(result.applied, false);
  * ```
  */
 export interface ChangeResult {

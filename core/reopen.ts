@@ -16,13 +16,14 @@ import type { Router } from "./router.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Actor } from "./actor.ts";
  * import { isReopenable } from "./reopen.ts";
  * class Sink extends Actor {
  *   readonly kind = "output";
  *   override consume(): void {}
  * }
- * isReopenable(new Sink("sink")); // false
+ * assert.equal(isReopenable(new Sink("sink")), false);
  * ```
  */
 export interface Reopenable {
@@ -35,9 +36,10 @@ export interface Reopenable {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FileOut } from "../actors/output/file_out.ts";
  * import { isReopenable } from "./reopen.ts";
- * isReopenable(new FileOut("file", { path: "out.log" })); // true
+ * assert.equal(isReopenable(new FileOut("file", { path: "out.log" })), true);
  * ```
  */
 export function isReopenable(actor: Actor): actor is Actor & Reopenable {
@@ -52,13 +54,14 @@ export function isReopenable(actor: Actor): actor is Actor & Reopenable {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "./router.ts";
  * import { fileOut } from "../actors/output/file_out.ts";
  * import { reopenFiles } from "./reopen.ts";
  *
  * const router = new Router();
  * router.register(fileOut, "file", { path: "out.log" });
- * reopenFiles(router); // ["file"]
+ * assert.deepEqual(reopenFiles(router), ["file"]);
  * ```
  */
 export function reopenFiles(router: Router): string[] {

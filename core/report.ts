@@ -39,6 +39,7 @@ export interface HungActor {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BUILTIN_ACTORS } from "../actors/mod.ts";
  * import { Registry } from "./registry.ts";
  * import { Router, type StopReport } from "./router.ts";
@@ -51,9 +52,9 @@ export interface HungActor {
  * await router.start();
  * await router.finished;
  * const report: StopReport = await router.stop();
- * report.created; // 3
- * report.delivered; // 3
- * report.queues["sink.inbox"]!.in_total; // 3
+ * assert.equal(report.created, 3);
+ * assert.equal(report.delivered, 3);
+ * assert.equal(report.queues["sink.inbox"]!.in_total, 3);
  * ```
  */
 export interface StopReport {
@@ -136,9 +137,10 @@ export interface ReportContext {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { stopReport } from "./report.ts";
  * const report = stopReport([], { timedOut: false, queued: {}, hung: [], crashed: [], gaveUp: [] });
- * report.unaccounted; // 0
+ * assert.equal(report.unaccounted, 0);
  * ```
  */
 export function stopReport(
@@ -272,10 +274,11 @@ function addQueue(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RetiredFigures, stopReport } from "./report.ts";
  * const retired = new RetiredFigures();
  * const report = stopReport([], { timedOut: false, queued: {}, hung: [], crashed: [], gaveUp: [] }, retired);
- * report.created; // 0
+ * assert.equal(report.created, 0);
  * ```
  */
 export class RetiredFigures {

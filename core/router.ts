@@ -97,10 +97,12 @@ export interface RouterOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router, type StartOptions } from "./router.ts";
  * const options: StartOptions = { timeoutMs: 10_000 };
  * const router = new Router();
  * await router.start(options);
+ * assert.equal(router.status().state, "running");
  * await router.stop();
  * ```
  */
@@ -118,9 +120,10 @@ export interface StartOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router, type StopOptions } from "./router.ts";
  * const options: StopOptions = { timeoutMs: 5000 };
- * (await new Router().stop(options)).timedOut; // false
+ * assert.equal((await new Router().stop(options)).timedOut, false);
  * ```
  */
 export interface StopOptions {
@@ -138,8 +141,9 @@ export interface StopOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { STOP_GRACE_MS } from "./router.ts";
- * STOP_GRACE_MS; // 1000
+ * assert.equal(STOP_GRACE_MS, 1000);
  * ```
  */
 export const STOP_GRACE_MS = 1000;
@@ -151,11 +155,13 @@ export const STOP_GRACE_MS = 1000;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router, type RouterState } from "./router.ts";
  * const router = new Router();
- * const state: RouterState = router.status().state; // "new"
+ * const state: RouterState = router.status().state;
+ * assert.equal(state, "new");
  * await router.stop();
- * router.status().state; // "stopped"
+ * assert.equal(router.status().state, "stopped");
  * ```
  */
 export type RouterState =
@@ -170,6 +176,7 @@ export type RouterState =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BUILTIN_ACTORS } from "../actors/mod.ts";
  * import { Registry } from "./registry.ts";
  * import { Router, type RouterStatus } from "./router.ts";
@@ -180,7 +187,7 @@ export type RouterState =
  * router.register(registry.create("null", "sink"));
  * router.connect("input.outbox", "sink.inbox");
  * const status: RouterStatus = router.status();
- * status.state; // "new"
+ * assert.equal(status.state, "new");
  * await router.stop();
  * ```
  */
@@ -208,6 +215,7 @@ export interface RouterStatus {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BUILTIN_ACTORS, Registry, Router } from "../mod.ts";
  *
  * const registry = new Registry(BUILTIN_ACTORS);
@@ -218,7 +226,7 @@ export interface RouterStatus {
  * await router.start();
  * await router.finished;
  * const report = await router.stop();
- * report.delivered; // 3
+ * assert.equal(report.delivered, 3);
  * ```
  */
 export class Router {
@@ -527,12 +535,13 @@ export class Router {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Router } from "./router.ts";
-   * import { Collector } from "../tests/helpers.ts";
+   * import { nullOutput } from "../actors/output/null.ts";
    * const router = new Router();
-   * router.register(new Collector("sink"));
+   * router.register(nullOutput, "sink");
    * router.expose("sink.inbox");
-   * router.actor("sink.inbox")?.kind; // "input"
+   * assert.equal(router.actor("sink.inbox")?.kind, "input");
    * await router.stop();
    * ```
    */
@@ -758,6 +767,7 @@ export class Router {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { BUILTIN_ACTORS, Registry, Router } from "../mod.ts";
    *
    * const registry = new Registry(BUILTIN_ACTORS);
@@ -774,8 +784,8 @@ export class Router {
    *   connections: router.connections(),
    *   remake: (name) => registry.create("null", name),
    * });
-   * result.replaced; // ["sink"]
-   * (await router.stop()).unaccounted; // 0
+   * assert.deepEqual(result.replaced, ["sink"]);
+   * assert.equal((await router.stop()).unaccounted, 0);
    * ```
    */
   change(

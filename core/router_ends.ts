@@ -39,8 +39,9 @@ export type EndDirection = "writable" | "readable";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { endDirection, WritableEnd } from "./router_ends.ts";
- * endDirection(new WritableEnd("parse.inbox", 10, false)); // "writable"
+ * assert.equal(endDirection(new WritableEnd("parse.inbox", 10, false)), "writable");
  * ```
  */
 export function endDirection(actor: Actor): EndDirection | undefined {
@@ -58,6 +59,7 @@ export function endDirection(actor: Actor): EndDirection | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "./router.ts";
  * import { Collector } from "../tests/helpers.ts";
  *
@@ -68,8 +70,8 @@ export function endDirection(actor: Actor): EndDirection | undefined {
  * await ReadableStream.from([{ header: {}, data: 1 }])
  *   .pipeTo(router.writable("sink.inbox"));
  * await router.finished;
- * (await router.stop()).created; // 1
- * sink.data(); // [1]
+ * assert.equal((await router.stop()).created, 1);
+ * assert.deepEqual(sink.data(), [1]);
  * ```
  */
 export class WritableEnd extends Actor {
@@ -194,6 +196,7 @@ export class WritableEnd extends Actor {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "./router.ts";
  * import { ListInput } from "../tests/helpers.ts";
  *
@@ -202,8 +205,8 @@ export class WritableEnd extends Actor {
  * router.expose("input.outbox");
  * const readable = router.readable("input.outbox");
  * await router.start();
- * (await Array.fromAsync(readable)).map((event) => event.data); // [1]
- * (await router.stop()).delivered; // 1
+ * assert.deepEqual((await Array.fromAsync(readable)).map((event) => event.data), [1]);
+ * assert.equal((await router.stop()).delivered, 1);
  * ```
  */
 export class ReadableEnd extends Actor {
@@ -392,10 +395,11 @@ export interface EndOptions extends ConnectionOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Collector } from "../tests/helpers.ts";
  * import { makeEnd } from "./router_ends.ts";
  * const actors = new Map([["sink", new Collector("sink")]]);
- * makeEnd(actors, "sink.inbox").name; // "sink.inbox"
+ * assert.equal(makeEnd(actors, "sink.inbox").name, "sink.inbox");
  * ```
  */
 export function makeEnd(

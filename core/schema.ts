@@ -186,8 +186,9 @@ export const BOOTSTRAP_KEYS: readonly string[] = Object.keys(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RETRY_KEYS } from "./schema.ts";
- * RETRY_KEYS.includes("max"); // true
+ * assert.equal(RETRY_KEYS.includes("max"), true);
  * ```
  */
 export const RETRY_KEYS: readonly string[] = Object.keys(RetrySchema.shape);
@@ -197,8 +198,9 @@ export const RETRY_KEYS: readonly string[] = Object.keys(RetrySchema.shape);
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RESTART_KEYS } from "./schema.ts";
- * RESTART_KEYS.includes("within"); // true
+ * assert.equal(RESTART_KEYS.includes("within"), true);
  * ```
  */
 export const RESTART_KEYS: readonly string[] = Object.keys(
@@ -210,8 +212,9 @@ export const RESTART_KEYS: readonly string[] = Object.keys(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CONNECTION_KEYS } from "./schema.ts";
- * CONNECTION_KEYS.includes("when_full"); // true
+ * assert.equal(CONNECTION_KEYS.includes("when_full"), true);
  * ```
  */
 export const CONNECTION_KEYS: readonly string[] = Object.keys(
@@ -223,8 +226,9 @@ export const CONNECTION_KEYS: readonly string[] = Object.keys(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BUFFER_KEYS } from "./schema.ts";
- * BUFFER_KEYS.includes("max_bytes"); // true
+ * assert.equal(BUFFER_KEYS.includes("max_bytes"), true);
  * ```
  */
 export const BUFFER_KEYS: readonly string[] = Object.keys(BufferSchema.shape);
@@ -243,11 +247,12 @@ const ADDRESS_PATTERN = "^\\S+\\.[^\\s.]+$";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BUILTIN_ACTORS } from "../actors/mod.ts";
  * import { Registry } from "./registry.ts";
  * import { bootstrapSchema, type JsonSchema } from "./schema.ts";
  * const schema: JsonSchema = bootstrapSchema(new Registry(BUILTIN_ACTORS));
- * schema.$schema; // "https://json-schema.org/draft/2020-12/schema"
+ * assert.equal(schema.$schema, "https://json-schema.org/draft/2020-12/schema");
  * ```
  */
 export type JsonSchema = Record<string, unknown>;
@@ -259,10 +264,11 @@ export type JsonSchema = Record<string, unknown>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { optionsJsonSchema } from "./schema.ts";
  * import { generator } from "../actors/input/generator.ts";
  * const schema = optionsJsonSchema(generator);
- * Object.keys(schema.properties as object); // ["interval", "count", "data"]
+ * assert.deepEqual(Object.keys(schema.properties as object), ["interval", "count", "data"]);
  * ```
  */
 export function optionsJsonSchema(spec: ActorSpec): JsonSchema {
@@ -280,11 +286,12 @@ export function optionsJsonSchema(spec: ActorSpec): JsonSchema {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { bootstrapSchema } from "./schema.ts";
  * import { Registry } from "./registry.ts";
  * import { BUILTIN_ACTORS } from "../actors/mod.ts";
  * const schema = bootstrapSchema(new Registry(BUILTIN_ACTORS));
- * schema.required; // ["actors"]
+ * assert.deepEqual(schema.required, ["actors"]);
  * ```
  */
 export function bootstrapSchema(registry: Registry): JsonSchema {
@@ -414,12 +421,13 @@ export function bootstrapSchema(registry: Registry): JsonSchema {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BUILTIN_ACTORS } from "../actors/mod.ts";
  * import { Registry } from "./registry.ts";
  * import { describeOptions, type OptionDoc } from "./schema.ts";
  * const spec = new Registry(BUILTIN_ACTORS).get("generator")!;
  * const interval: OptionDoc = describeOptions(spec)[0]!;
- * interval.name; // "interval"
+ * assert.equal(interval.name, "interval");
  * ```
  */
 export interface OptionDoc {
@@ -441,9 +449,12 @@ export interface OptionDoc {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { describeOptions } from "./schema.ts";
  * import { generator } from "../actors/input/generator.ts";
- * describeOptions(generator)[0]; // { name: "interval", type: "number", required: false, default: "1", ... }
+ * const { description, ...interval } = describeOptions(generator)[0]!;
+ * assert.deepEqual(interval, { name: "interval", type: "number", required: false, default: "1" });
+ * assert.match(description, /./);
  * ```
  */
 export function describeOptions(spec: ActorSpec): OptionDoc[] {

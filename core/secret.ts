@@ -11,9 +11,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sameText } from "./secret.ts";
- * sameText("Bearer s3cret", "Bearer s3cret"); // true
- * sameText("Bearer guess", "Bearer s3cret"); // false
+ * assert.equal(sameText("Bearer s3cret", "Bearer s3cret"), true);
+ * assert.equal(sameText("Bearer guess", "Bearer s3cret"), false);
  * ```
  */
 export function sameText(a: string, b: string): boolean {

@@ -102,13 +102,14 @@ const CHECKPOINT_EVERY_MS = 200;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ByteBuilder } from "../actors/payload.ts";
  * import { finishRecord, startRecord } from "./segment_log.ts";
  * const builder = new ByteBuilder();
  * const start = startRecord(builder);
  * builder.addText("hello");
  * finishRecord(builder, start);
- * builder.length; // 17
+ * assert.equal(builder.length, 17);
  * ```
  */
 export function startRecord(builder: ByteBuilder): number {
@@ -337,6 +338,7 @@ class SegmentReader {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ByteBuilder } from "../actors/payload.ts";
  * import { finishRecord, SegmentLog, startRecord } from "./segment_log.ts";
  *
@@ -353,7 +355,7 @@ class SegmentReader {
  * await log.read(10, (bytes, start, end) =>
  *   read.push(new TextDecoder().decode(bytes.subarray(start, end)))
  * );
- * read; // ["a", "b"]
+ * assert.deepEqual(read, ["a", "b"]);
  * log.acknowledge(2);
  * await log.close();
  * await Deno.remove(dir, { recursive: true });

@@ -48,6 +48,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { jsonata } from "../actors/transform/jsonata.ts";
  * import type { Event } from "./event.ts";
  * import { toTransformStream } from "./stream.ts";
@@ -61,7 +62,7 @@
  *     toTransformStream(jsonata, { expression: "n * 2" }),
  *   ),
  * );
- * doubled.map((event) => event.data); // [2, 4]
+ * assert.deepEqual(doubled.map((event) => event.data), [2, 4]);
  * ```
  *
  * @module
@@ -164,12 +165,13 @@ export type StreamChunk<S> = S extends { batch: true } ? Event[] : Event;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { jsonata } from "../actors/transform/jsonata.ts";
  * import { toTransformStream } from "./stream.ts";
  * const stream = toTransformStream(jsonata, { expression: "$" });
  * await stream.writable.close();
  * await stream.readable.pipeTo(new WritableStream());
- * stream.figures().actor.consumed_total; // 0
+ * assert.equal(stream.figures().actor.consumed_total, 0);
  * ```
  */
 export interface StreamFigures {
@@ -192,10 +194,11 @@ export interface StreamFigures {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { jsonata } from "../actors/transform/jsonata.ts";
  * import { type ActorStream, toTransformStream } from "./stream.ts";
  * const stream: ActorStream = toTransformStream(jsonata, { expression: "$" });
- * stream.actor.name; // "jsonata"
+ * assert.equal(stream.actor.name, "jsonata");
  * await stream.writable.abort(new Error("not needed"));
  * await stream.finished;
  * ```
@@ -219,6 +222,7 @@ export interface ActorStream<C extends Event | Event[] = Event>
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { jsonata } from "../actors/transform/jsonata.ts";
  * import { type ActorStreamWithErrors, toTransformStream } from "./stream.ts";
  * const stream: ActorStreamWithErrors = toTransformStream(
@@ -228,7 +232,7 @@ export interface ActorStream<C extends Event | Event[] = Event>
  * );
  * await stream.writable.close();
  * await stream.readable.pipeTo(new WritableStream());
- * (await Array.fromAsync(stream.errors)).length; // 0
+ * assert.equal((await Array.fromAsync(stream.errors)).length, 0);
  * ```
  */
 export interface ActorStreamWithErrors<C extends Event | Event[] = Event>
@@ -262,12 +266,13 @@ export type StreamOf<S extends StreamOptions> = S extends { errors: "readable" }
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EventFailedError } from "./stream.ts";
  * const error = new EventFailedError("parse", {
  *   header: { error: { actor: "parse", queue: "inbox", name: "SyntaxError", message: "Unexpected token", time: "" } },
  *   data: "{oops",
  * });
- * error.message; // 'Actor "parse" failed an event: SyntaxError: Unexpected token'
+ * assert.equal(error.message, 'Actor "parse" failed an event: SyntaxError: Unexpected token');
  * ```
  */
 export class EventFailedError extends Error {
@@ -311,6 +316,7 @@ export class EventFailedError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Actor, type Context } from "./actor.ts";
  * import type { Event } from "./event.ts";
  * import { toTransformStream } from "./stream.ts";
@@ -332,8 +338,8 @@ export class EventFailedError extends Error {
  *     { header: {}, data: "c" },
  *   ]).pipeThrough(upper),
  * );
- * out.map((event) => event.data); // ["A", "C"]
- * (await failed).map((event) => event.data); // [2]
+ * assert.deepEqual(out.map((event) => event.data), ["A", "C"]);
+ * assert.deepEqual((await failed).map((event) => event.data), [2]);
  * ```
  */
 export function toTransformStream<
@@ -396,12 +402,13 @@ const SINGLE_CHUNKS = 16;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { WrittenEvents } from "./stream.ts";
  * const written = new WrittenEvents(1000, true);
- * written.strategy.highWaterMark; // 1000
- * written.strategy.size!([{ header: {}, data: 1 }, { header: {}, data: 2 }]); // 2
+ * assert.equal(written.strategy.highWaterMark, 1000);
+ * assert.equal(written.strategy.size!([{ header: {}, data: 1 }, { header: {}, data: 2 }]), 2);
  * written.take();
- * new WrittenEvents(1000, false).strategy.highWaterMark; // 16
+ * assert.equal(new WrittenEvents(1000, false).strategy.highWaterMark, 16);
  * ```
  */
 export class WrittenEvents {
@@ -442,15 +449,16 @@ export class WrittenEvents {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BatchWindow } from "./queue.ts";
  * import { gatherThisTurn } from "./stream.ts";
  * const window = new BatchWindow();
  * let flushed = 0;
  * gatherThisTurn(window, () => flushed++);
  * gatherThisTurn(window, () => flushed++);
- * window.isOpen; // true
+ * assert.equal(window.isOpen, true);
  * await new Promise((resolve) => setTimeout(resolve, 10));
- * flushed; // 1
+ * assert.equal(flushed, 1);
  * ```
  */
 export function gatherThisTurn(window: BatchWindow, flush: () => void): void {
@@ -468,12 +476,13 @@ export function gatherThisTurn(window: BatchWindow, flush: () => void): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { attachTracker, Tracker } from "./tracking.ts";
  * import { retainTrackers } from "./stream.ts";
  * const tracker = new Tracker();
  * retainTrackers([attachTracker({ header: {}, data: 1 }, tracker)]);
  * tracker.release();
- * tracker.settled; // true
+ * assert.equal(tracker.settled, true);
  * ```
  */
 export function retainTrackers(chunk: Event | readonly Event[]): void {
@@ -498,10 +507,11 @@ export function retainTrackers(chunk: Event | readonly Event[]): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EventReadable } from "./stream.ts";
  * const readable = new EventReadable(false);
  * readable.next = async () => undefined; // nothing more: the stream closes
- * (await Array.fromAsync(readable.stream)).length; // 0
+ * assert.equal((await Array.fromAsync(readable.stream)).length, 0);
  * ```
  */
 export class EventReadable {

@@ -12,14 +12,14 @@
  * certificate in place (`setSecureContext`: a reload refuses nothing and
  * leaves open connections alone), and its plain TCP socket can be destroyed
  * when the handshake times out. The decrypted bytes are handed over through
- * a private Unix socket, so that the consumers (and Deno's HTTP engine) read
- * a Deno connection as they do without TLS. That costs a copy of every byte
- * (see the README for what that costs).
+ * a private Unix socket (see `tls_bridge.ts`), so that the consumers (and
+ * Deno's HTTP engine) read a Deno connection as they do without TLS. That
+ * costs a copy of every byte (see the README for what that costs).
  *
  * @module
  */
 
-import net from "node:net";
+import type net from "node:net";
 import tls from "node:tls";
 import type { ActorLog } from "./actor.ts";
 import { describe } from "./actor.ts";
@@ -29,6 +29,7 @@ import {
   type ServerTlsMaterial,
   type ServerTlsOptions,
 } from "./tls.ts";
+import { destroyTls, tcpOf, TlsBridge } from "./tls_bridge.ts";
 
 /** A connection accepted by a {@link StreamListener}. */
 export interface Accepted {
@@ -89,14 +90,15 @@ export interface StreamListener {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getLogger } from "@logtape/logtape";
  * import { listenStream } from "./stream_listener.ts";
  *
  * const listener = await listenStream({ hostname: "127.0.0.1", port: 0, log: getLogger(["demo"]) });
  * const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
  * const accepted = await listener.accept();
- * accepted.remoteAddr.hostname; // "127.0.0.1"
- * listener.secure; // false
+ * assert.equal(accepted.remoteAddr.hostname, "127.0.0.1");
+ * assert.equal(listener.secure, false);
  * accepted.conn.close();
  * client.close();
  * listener.close();
@@ -117,9 +119,10 @@ export async function listenStream(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { listenPlain } from "./stream_listener.ts";
  * const listener = listenPlain("127.0.0.1", 0);
- * listener.reloadCertificates(); // false
+ * assert.equal(listener.reloadCertificates(), false);
  * listener.close();
  * ```
  */
@@ -160,23 +163,9 @@ class PlainListener implements StreamListener {
   }
 }
 
-/** Bytes of the token a bridged connection starts with (hex of 16 bytes). */
-const TOKEN_LENGTH = 32;
-
-/** Milliseconds the token may take to arrive; it is sent at once. */
-const TOKEN_TIMEOUT_MS = 2000;
-
-/** A TLS connection waiting for its bridged Deno connection. */
-interface Bridged {
-  socket: tls.TLSSocket;
-  remoteAddr: Deno.NetAddr;
-  clientCertificate: string | undefined;
-}
-
 /**
  * `node:tls`, for client certificates: each TLS connection is handed to the
- * consumer as a Deno connection on a private Unix socket, which starts with
- * a random token that says which TLS connection it carries.
+ * consumer as a Deno connection through a {@link TlsBridge}.
  */
 class TlsListener implements StreamListener {
   readonly addr: Deno.NetAddr;
@@ -185,11 +174,8 @@ class TlsListener implements StreamListener {
   #log: ActorLog;
   #tls: ServerTlsOptions;
   #server: tls.Server;
-  #dir: string;
-  #path: string;
-  #bridge: Deno.UnixListener;
-  /** TLS connections by token, until their Deno connection is accepted. */
-  #waiting = new Map<string, Bridged>();
+  /** Hands each TLS connection over with its client's address and name. */
+  #bridge = new TlsBridge<Omit<Accepted, "conn">>();
   /** The TCP sockets of connections in their handshake. */
   #handshaking = new Set<net.Socket>();
   #closed = false;
@@ -237,9 +223,6 @@ class TlsListener implements StreamListener {
       hostname: address.address,
       port: address.port,
     };
-    this.#dir = Deno.makeTempDirSync({ prefix: "compysition-tls-" });
-    this.#path = `${this.#dir}/bridge.sock`;
-    this.#bridge = Deno.listen({ transport: "unix", path: this.#path });
     server.on("connection", (socket: net.Socket) => {
       this.#handshaking.add(socket);
       socket.once("close", () => this.#handshaking.delete(socket));
@@ -255,7 +238,7 @@ class TlsListener implements StreamListener {
         remote,
         error: describe(error),
       });
-      this.#destroy(socket);
+      destroyTls(socket);
     });
     server.on("error", (error) => {
       this.#log.error("The TLS listener failed: {error}", {
@@ -265,47 +248,19 @@ class TlsListener implements StreamListener {
   }
 
   async accept(): Promise<Accepted> {
-    for (;;) {
-      const conn = await this.#bridge.accept();
-      const token = await readToken(conn);
-      const bridged = token === undefined
-        ? undefined
-        : this.#waiting.get(token);
-      if (bridged === undefined) {
-        closeQuietly(conn);
-        continue;
-      }
-      this.#waiting.delete(token!);
-      return {
-        conn,
-        remoteAddr: bridged.remoteAddr,
-        ...(bridged.clientCertificate === undefined
-          ? {}
-          : { clientCertificate: bridged.clientCertificate }),
-      };
-    }
+    const { conn, value } = await this.#bridge.accept();
+    return { conn, ...value };
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#server.close();
-    try {
-      this.#bridge.close();
-    } catch {
-      // Already closed.
-    }
     // TLS connections whose Deno end was never accepted have no consumer,
     // nor have those in their handshake.
-    for (const bridged of this.#waiting.values()) this.#destroy(bridged.socket);
+    this.#bridge.close();
     for (const socket of this.#handshaking) socket.destroy();
     this.#handshaking.clear();
-    this.#waiting.clear();
-    try {
-      Deno.removeSync(this.#dir, { recursive: true });
-    } catch {
-      // Already removed.
-    }
   }
 
   reloadCertificates(): boolean {
@@ -323,12 +278,6 @@ class TlsListener implements StreamListener {
     return true;
   }
 
-  /** Destroys `socket` and its TCP socket. */
-  #destroy(socket: tls.TLSSocket): void {
-    socket.destroy();
-    tcpOf(socket)?.destroy();
-  }
-
   /** A client completed its handshake: bridge it, or refuse it. */
   #secured(socket: tls.TLSSocket): void {
     const remote = remoteOf(socket);
@@ -343,46 +292,23 @@ class TlsListener implements StreamListener {
           error: String(socket.authorizationError),
         },
       );
-      this.#destroy(socket);
+      destroyTls(socket);
       return;
     }
     if (this.#closed) {
-      this.#destroy(socket);
+      destroyTls(socket);
       return;
     }
-    const token = randomToken();
-    this.#waiting.set(token, {
-      socket,
+    const clientCertificate = peer?.subject.split("\n").join(", ");
+    this.#bridge.hand(socket, {
       remoteAddr: {
         transport: "tcp",
         hostname: socket.remoteAddress ?? "",
         port: socket.remotePort ?? 0,
       },
-      clientCertificate: peer?.subject.split("\n").join(", "),
+      ...(clientCertificate === undefined ? {} : { clientCertificate }),
     });
-    const inner = net.connect({ path: this.#path, allowHalfOpen: true });
-    inner.write(token);
-    socket.pipe(inner);
-    inner.pipe(socket);
-    const end = () => {
-      this.#waiting.delete(token);
-      this.#destroy(socket);
-      inner.destroy();
-    };
-    socket.on("error", end);
-    inner.on("error", end);
-    socket.on("close", end);
-    inner.on("close", end);
   }
-}
-
-/**
- * The TCP socket under `socket` (`_parent`, as in Node): destroying the TLS
- * socket of a failed handshake does not close its TCP socket in Deno,
- * destroying that one does.
- */
-function tcpOf(socket: tls.TLSSocket): net.Socket | undefined {
-  return (socket as tls.TLSSocket & { _parent?: net.Socket })._parent;
 }
 
 /** `"HOST:PORT"` of the client of `socket`. */
@@ -399,40 +325,4 @@ function secureContextOptions(
     key: material.key,
     ...(material.ca === undefined ? {} : { ca: material.ca }),
   };
-}
-
-function randomToken(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(TOKEN_LENGTH / 2));
-  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0"))
-    .join("");
-}
-
-/**
- * The token a bridged connection starts with, read exactly (the bytes
- * after it are left for the consumer); `undefined` when it does not come.
- */
-async function readToken(conn: Deno.Conn): Promise<string | undefined> {
-  const buffer = new Uint8Array(TOKEN_LENGTH);
-  let read = 0;
-  const timer = setTimeout(() => closeQuietly(conn), TOKEN_TIMEOUT_MS);
-  try {
-    while (read < TOKEN_LENGTH) {
-      const count = await conn.read(buffer.subarray(read));
-      if (count === null) return undefined;
-      read += count;
-    }
-  } catch {
-    return undefined;
-  } finally {
-    clearTimeout(timer);
-  }
-  return new TextDecoder().decode(buffer);
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // Already closed.
-  }
 }

@@ -388,6 +388,7 @@ class HeldEvent implements Held, Sender {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Actor, type Context, type Event } from "../mod.ts";
  * import { Queue } from "./queue.ts";
  * import { scopedLogger } from "./log.ts";
@@ -412,7 +413,7 @@ class HeldEvent implements Held, Sender {
  * await supervisor.done;
  * await supervisor.teardown();
  * const [batch] = await Array.fromAsync(out.readable);
- * batch![0]!.data; // "HI"
+ * assert.equal(batch![0]!.data, "HI");
  * ```
  */
 export class Supervisor implements ActorRuntime {
@@ -534,6 +535,7 @@ export class Supervisor implements ActorRuntime {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Actor, type Event } from "../mod.ts";
    * import { scopedLogger } from "./log.ts";
    * import { Supervisor } from "./supervisor.ts";
@@ -548,7 +550,7 @@ export class Supervisor implements ActorRuntime {
    * supervisor.start();
    * await supervisor.handOver();
    * await supervisor.done;
-   * sink.pool.inbound.get("inbox")!.closed; // false
+   * assert.equal(sink.pool.inbound.get("inbox")!.closed, false);
    * ```
    */
   handOver(): Promise<void> {

@@ -25,6 +25,7 @@ import type { Queue } from "./queue.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Queue } from "./queue.ts";
  * import { Telemetry } from "./telemetry.ts";
  *
@@ -32,7 +33,7 @@ import type { Queue } from "./queue.ts";
  * const logs = new Queue("logs.inbox");
  * telemetry.attach({ logs, metrics: undefined, side: new Set() });
  * telemetry.log.info("Hello");
- * logs.depth; // 1
+ * assert.equal(logs.depth, 1);
  * telemetry.close();
  * ```
  */

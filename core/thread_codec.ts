@@ -27,9 +27,10 @@ const UNDEFINED = 3;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeEvents, type WireEvents } from "./thread_codec.ts";
  * const wire: WireEvents = encodeEvents([{ header: {}, data: "text" }]);
- * wire.text; // "text"
+ * assert.equal(wire.text, "text");
  * ```
  */
 export interface WireEvents {
@@ -63,14 +64,15 @@ export interface WireEvents {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeEvents, encodeEvents } from "./thread_codec.ts";
  * const wire = encodeEvents([
  *   { header: { a: 1 }, data: { n: 2 } },
  *   { header: {}, data: new Uint8Array([104, 105]) },
  * ]);
  * const [first, second] = decodeEvents(wire);
- * first!.data; // { n: 2 }
- * new TextDecoder().decode(second!.data as Uint8Array); // "hi"
+ * assert.deepEqual(first!.data, { n: 2 });
+ * assert.equal(new TextDecoder().decode(second!.data as Uint8Array), "hi");
  * ```
  */
 export function encodeEvents(events: readonly Event[]): WireEvents {
@@ -162,8 +164,9 @@ const TRANSFER_FROM_BYTES = 256 * 1024;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeEvents, transferables } from "./thread_codec.ts";
- * transferables(encodeEvents([{ header: {}, data: new Uint8Array(10) }])).length; // 0
+ * assert.equal(transferables(encodeEvents([{ header: {}, data: new Uint8Array(10) }])).length, 0);
  * ```
  */
 export function transferables(wire: WireEvents): ArrayBuffer[] {
@@ -178,8 +181,9 @@ export function transferables(wire: WireEvents): ArrayBuffer[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeEvents, encodeEvents } from "./thread_codec.ts";
- * decodeEvents(encodeEvents([{ header: { n: 1 }, data: "x" }])); // [{ header: { n: 1 }, data: "x" }]
+ * assert.deepEqual(decodeEvents(encodeEvents([{ header: { n: 1 }, data: "x" }])), [{ header: { n: 1 }, data: "x" }]);
  * ```
  */
 export function decodeEvents(wire: WireEvents): Event[] {

@@ -78,10 +78,11 @@ export const MAX_THREADS = 256;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { jsonata } from "../actors/transform/jsonata.ts";
  * import { createMaybeThreaded, ThreadedActor } from "./threads.ts";
  * const options = jsonata.options.safeParse({ expression: "$" }).data!;
- * createMaybeThreaded(jsonata, "t", options, { threads: 2 }) instanceof ThreadedActor; // true
+ * assert.ok(createMaybeThreaded(jsonata, "t", options, { threads: 2 }) instanceof ThreadedActor);
  * ```
  */
 export function createMaybeThreaded<Options>(
@@ -100,9 +101,10 @@ export function createMaybeThreaded<Options>(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { generator } from "../actors/input/generator.ts";
  * import { whyNotThreaded } from "./threads.ts";
- * whyNotThreaded(generator); // 'actor type "generator" is not stateless; only stateless actors (spec "stateless: true") run in threads'
+ * assert.equal(whyNotThreaded(generator), 'actor type "generator" is not stateless; only stateless actors (spec "stateless: true") run in threads');
  * ```
  */
 export function whyNotThreaded(spec: ActorSpec): string | undefined {
@@ -129,6 +131,7 @@ function sourceOf(spec: ActorSpec): SpecSource | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "./router.ts";
  * import { generator } from "../actors/input/generator.ts";
  * import { jsonata } from "../actors/transform/jsonata.ts";
@@ -142,7 +145,7 @@ function sourceOf(spec: ActorSpec): SpecSource | undefined {
  * router.connect("double.outbox", "sink.inbox");
  * await router.start();
  * await router.finished;
- * (await router.stop()).delivered; // 100
+ * assert.equal((await router.stop()).delivered, 100);
  * ```
  */
 export class ThreadedActor extends Actor {

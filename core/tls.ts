@@ -1,12 +1,12 @@
 /**
  * TLS settings shared by the actors and the admin server: the `tls:` options
  * of listeners (`cert`, `key`, `ca`, `client_auth`) and of clients (`ca`,
- * `cert`, `key`, `server_name`, `verify_hostname`), read from PEM files and
- * checked when the options are parsed (so `compysition validate` reports a
- * missing file, a block that does not parse, a key that does not match its
- * certificate or an expired certificate, at the line of the option), and
- * read again when the certificates are reloaded (SIGHUP, see
- * {@link reloadCertificates}).
+ * `cert`, `key`, `server_name`, `verify_hostname`, `insecure_skip_verify`),
+ * read from PEM files and checked when the options are parsed (so
+ * `compysition validate` reports a missing file, a block that does not
+ * parse, a key that does not match its certificate or an expired
+ * certificate, at the line of the option), and read again when the
+ * certificates are reloaded (SIGHUP, see {@link reloadCertificates}).
  *
  * Paths are relative to the working directory, as other paths of a
  * bootstrap file.
@@ -27,9 +27,10 @@ export type TlsFileOption = "cert" | "key" | "ca";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TlsFileError } from "./tls.ts";
  * const error = new TlsFileError("key", 'Cannot read "k.pem"');
- * [error.option, error.message]; // ["key", 'Cannot read "k.pem"']
+ * assert.deepEqual([error.option, error.message], ["key", 'Cannot read "k.pem"']);
  * ```
  */
 export class TlsFileError extends Error {
@@ -149,11 +150,12 @@ export interface CertificateFile {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readCertificates } from "./tls.ts";
  * try {
  *   readCertificates("ca", "no/such/ca.pem", "the CA file");
  * } catch (error) {
- *   (error as Error).message.startsWith('Cannot read the CA file "no/such/ca.pem"'); // true
+ *   assert.equal((error as Error).message.startsWith('Cannot read the CA file "no/such/ca.pem"'), true);
  * }
  * ```
  */
@@ -219,13 +221,14 @@ export interface KeyFile {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readPrivateKey } from "./tls.ts";
  * const path = Deno.makeTempFileSync({ suffix: ".pem" });
  * Deno.writeTextFileSync(path, "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n");
  * try {
  *   readPrivateKey(path);
  * } catch (error) {
- *   (error as Error).message.includes(":1: the key is encrypted"); // true
+ *   assert.equal((error as Error).message.includes(":1: the key is encrypted"), true);
  * }
  * Deno.removeSync(path);
  * ```
@@ -351,11 +354,12 @@ export interface ServerTlsMaterial {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadServerTls } from "./tls.ts";
  * try {
  *   loadServerTls({ cert: "missing.pem", key: "missing.key" });
  * } catch (error) {
- *   (error as Error).message.startsWith('Cannot read the certificate file "missing.pem"'); // true
+ *   assert.equal((error as Error).message.startsWith('Cannot read the certificate file "missing.pem"'), true);
  * }
  * ```
  */
@@ -409,12 +413,13 @@ export interface ClientTlsMaterial {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadClientTls } from "./tls.ts";
- * loadClientTls({}); // { caCerts: [], certifiedKey: undefined }
+ * assert.deepEqual(loadClientTls({}), { caCerts: [], certifiedKey: undefined });
  * try {
  *   loadClientTls({ cert: "client.pem" });
  * } catch (error) {
- *   (error as Error).message; // '"cert" needs "key": the private key of the client certificate'
+ *   assert.equal((error as Error).message, '"cert" needs "key": the private key of the client certificate');
  * }
  * ```
  */
@@ -479,9 +484,10 @@ const KEY_DESCRIPTION =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ServerTlsSchema } from "./tls.ts";
  * const result = ServerTlsSchema.safeParse({ cert: "no.pem", key: "no.key" });
- * result.error!.issues[0]!.path; // ["cert"]
+ * assert.deepEqual(result.error!.issues[0]!.path, ["cert"]);
  * ```
  */
 export const ServerTlsSchema = z.strictObject({
@@ -521,8 +527,9 @@ function clientTlsFields() {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { HttpClientTlsSchema } from "./tls.ts";
- * HttpClientTlsSchema.parse({}); // {}
+ * assert.deepEqual(HttpClientTlsSchema.parse({}), {});
  * ```
  */
 export const HttpClientTlsSchema = z.strictObject(clientTlsFields())
@@ -534,49 +541,62 @@ export const HttpClientTlsSchema = z.strictObject(clientTlsFields())
 /** Parsed `tls:` options of `http_client`. */
 export type HttpClientTlsSchema = z.infer<typeof HttpClientTlsSchema>;
 
-const INSECURE_SKIP_VERIFY =
-  'Not supported: tcp_client always verifies that the server\'s certificate chains to a trusted CA (Deno.connectTls). Trust its CA with "ca", or set "verify_hostname: false" when only its name differs';
-
 /**
  * The `tls:` options of `tcp_client`: `ca`, `cert`, `key`, `server_name`,
- * `verify_hostname`. Parsing reads and checks the files (see
- * {@link loadClientTls}). `insecure_skip_verify: true` is refused: the
- * connection is Deno's (`Deno.connectTls`), which always verifies the
- * server's certificate chain; `verify_hostname: false` skips the name check
- * only.
+ * `verify_hostname`, `insecure_skip_verify`. Parsing reads and checks the
+ * files (see {@link loadClientTls}). `insecure_skip_verify: true` connects
+ * without verifying the server's certificate at all (neither its chain nor
+ * its name), for a lab peer with a self-signed certificate; it refuses the
+ * options it would make meaningless: `ca` and `verify_hostname: true`.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TcpClientTlsSchema } from "./tls.ts";
- * TcpClientTlsSchema.parse({}).verify_hostname; // true
- * TcpClientTlsSchema.safeParse({ insecure_skip_verify: true }).error!.issues[0]!.message;
- * // "Not supported: tcp_client always verifies that the server's certificate chains to a trusted CA (Deno.connectTls). Trust its CA with \"ca\", or set \"verify_hostname: false\" when only its name differs"
+ * assert.equal(TcpClientTlsSchema.parse({}).verify_hostname, undefined); // checked
+ * assert.equal(TcpClientTlsSchema.safeParse({ insecure_skip_verify: true }).success, true);
+ * const refused = TcpClientTlsSchema.safeParse({ insecure_skip_verify: true, verify_hostname: true });
+ * assert.deepEqual(refused.error!.issues[0]!.path, ["verify_hostname"]);
  * ```
  */
 export const TcpClientTlsSchema = z.strictObject({
   ...clientTlsFields(),
   server_name: z.string().min(1).optional().describe(
-    'The name the server\'s certificate must have, sent as SNI (default: "hostname"), e.g. when connecting to an IP address. With a client certificate it is also the name connected to (Deno.connectTls connects to the name it verifies).',
+    'The name the server\'s certificate must have, sent as SNI (default: "hostname"), e.g. when connecting to an IP address. With a client certificate it is also the name connected to (Deno.connectTls connects to the name it verifies). With insecure_skip_verify it is only sent as SNI.',
   ),
-  verify_hostname: z.boolean().default(true).describe(
-    "Check that the server's certificate is for server_name (or hostname); false still checks that it chains to a trusted CA.",
+  verify_hostname: z.boolean().optional().describe(
+    "Check that the server's certificate is for server_name (or hostname): true unless insecure_skip_verify; false still checks that it chains to a trusted CA.",
   ),
   insecure_skip_verify: z.boolean().optional().describe(
-    "Not supported (only false): the server's certificate chain is always verified; see verify_hostname.",
+    'Connect with TLS without verifying the server\'s certificate (default false): neither its chain nor its name (a warning is logged at start). Anyone on the path can then read and change what is sent: only for a peer whose certificate cannot be verified, e.g. a lab relay with a self-signed one; prefer trusting its certificate with "ca". Cannot be combined with "ca" or "verify_hostname: true".',
   ),
 }).check((context) => {
-  if (context.value.insecure_skip_verify === true) {
-    context.issues.push({
-      code: "custom",
-      input: true,
-      path: ["insecure_skip_verify"],
-      message: INSECURE_SKIP_VERIFY,
-    });
+  const value = context.value;
+  if (value.insecure_skip_verify === true) {
+    const refuse = (option: "ca" | "verify_hostname", message: string) =>
+      context.issues.push({
+        code: "custom",
+        input: value[option],
+        path: [option],
+        message,
+      });
+    if (value.verify_hostname === true) {
+      refuse(
+        "verify_hostname",
+        '"verify_hostname: true" contradicts "insecure_skip_verify: true", which verifies nothing: drop one of them',
+      );
+    }
+    if (value.ca !== undefined) {
+      refuse(
+        "ca",
+        '"ca" is not used with "insecure_skip_verify: true", which verifies nothing: to verify the server with this CA, drop "insecure_skip_verify"',
+      );
+    }
   }
-  fileIssues(() => loadClientTls(context.value), context);
+  fileIssues(() => loadClientTls(value), context);
 })
   .describe(
-    "Connect with TLS: CAs to trust, a client certificate, the server's name; read again on SIGHUP for the next connections.",
+    "Connect with TLS: CAs to trust, a client certificate, the server's name, or insecure_skip_verify for a peer whose certificate cannot be verified; read again on SIGHUP for the next connections.",
   );
 
 /** Parsed `tls:` options of `tcp_client`. */
@@ -602,9 +622,10 @@ export interface CertificateHolder {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { holdsCertificates } from "./tls.ts";
- * holdsCertificates({ reloadCertificates: () => false }); // true
- * holdsCertificates({}); // false
+ * assert.equal(holdsCertificates({ reloadCertificates: () => false }), true);
+ * assert.equal(holdsCertificates({}), false);
  * ```
  */
 export function holdsCertificates(value: object): value is CertificateHolder {
@@ -628,9 +649,10 @@ export interface CertificateReload {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "./router.ts";
  * import { reloadCertificates } from "./tls.ts";
- * reloadCertificates(new Router()); // { reloaded: [], failed: [] }
+ * assert.deepEqual(reloadCertificates(new Router()), { reloaded: [], failed: [] });
  * ```
  */
 export function reloadCertificates(router: Router): CertificateReload {

@@ -50,12 +50,13 @@ export type TrackedEvent = Event & { [TRACKER]?: Tracked; [FAILED]?: true };
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { attachTracker, Tracker } from "./tracking.ts";
  * const tracker = new Tracker();
  * const event = attachTracker({ header: {}, data: 1 }, tracker);
  * tracker.retain(); // the event is sent into a queue...
  * tracker.release(); // ...and consumed by an output that confirmed it
- * await tracker.done; // resolves
+ * assert.equal(await tracker.done, undefined); // resolves
  * ```
  */
 export class Tracker implements Tracked {
@@ -132,6 +133,7 @@ export interface TrackerOwner<T> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { attachTracker, CountingTracker } from "./tracking.ts";
  * const acked: string[] = [];
  * const owner = { handled: (id: string) => acked.push(id), lost: () => {} };
@@ -139,7 +141,7 @@ export interface TrackerOwner<T> {
  * attachTracker({ header: {}, data: 1 }, tracker);
  * tracker.retain(); // the event is sent into a queue...
  * tracker.release(); // ...and consumed by an output that confirmed it
- * acked; // ["m1"]
+ * assert.deepEqual(acked, ["m1"]);
  * ```
  */
 export class CountingTracker<T> implements Tracked {
@@ -208,10 +210,11 @@ class TrackerGroup implements Tracked {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { attachTracker, Tracker, trackerOf } from "./tracking.ts";
  * const event = attachTracker({ header: {}, data: 1 }, new Tracker());
- * trackerOf(event) !== undefined; // true
- * JSON.stringify(event); // '{"header":{},"data":1}'
+ * assert.ok(trackerOf(event) !== undefined);
+ * assert.equal(JSON.stringify(event), '{"header":{},"data":1}');
  * ```
  */
 export function attachTracker<E extends Event>(event: E, tracker: Tracked): E {
@@ -224,8 +227,9 @@ export function attachTracker<E extends Event>(event: E, tracker: Tracked): E {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { trackerOf } from "./tracking.ts";
- * trackerOf({ header: {}, data: 1 }); // undefined
+ * assert.equal(trackerOf({ header: {}, data: 1 }), undefined);
  * ```
  */
 export function trackerOf(event: Event): Tracked | undefined {
@@ -243,12 +247,13 @@ const settleNothing = (): void => {};
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { attachTracker, hold, Tracker } from "./tracking.ts";
  * const tracker = new Tracker();
  * const event = attachTracker({ header: {}, data: 1 }, tracker);
  * const settle = hold(event);
  * settle(); // handled
- * await tracker.done;
+ * assert.equal(await tracker.done, undefined); // resolves: a failure would reject
  * ```
  */
 export function hold(event: Event): (failure?: string) => void {
@@ -267,8 +272,9 @@ export function hold(event: Event): (failure?: string) => void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { combineTrackers } from "./tracking.ts";
- * combineTrackers([{ header: {}, data: 1 }]); // undefined
+ * assert.equal(combineTrackers([{ header: {}, data: 1 }]), undefined);
  * ```
  */
 export function combineTrackers(
@@ -290,10 +296,11 @@ export function combineTrackers(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { attachTracker, failTrackers, Tracker } from "./tracking.ts";
  * const tracker = new Tracker();
  * failTrackers([attachTracker({ header: {}, data: 1 }, tracker)], "dropped");
- * await tracker.done.catch((error) => error.message); // "dropped"
+ * assert.equal(await tracker.done.catch((error) => error.message), "dropped");
  * ```
  */
 export function failTrackers(

@@ -54,9 +54,10 @@ const ROOT = fileURLToPath(new URL("../", import.meta.url));
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { permissionsFor } from "./compile.ts";
- * permissionsFor("x86_64-unknown-linux-gnu").includes("--allow-run"); // false
- * permissionsFor("aarch64-apple-darwin").includes("--allow-run"); // true
+ * assert.equal(permissionsFor("x86_64-unknown-linux-gnu").includes("--allow-run"), false);
+ * assert.equal(permissionsFor("aarch64-apple-darwin").includes("--allow-run"), true);
  * ```
  */
 export function permissionsFor(target: string): string[] {
@@ -72,11 +73,13 @@ export function permissionsFor(target: string): string[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { runtimeImports } from "./compile.ts";
- * runtimeImports(
+ * const used = runtimeImports(
  *   { zod: "npm:zod@4.6.7", ajv: "npm:ajv@8.20.0", "@a/b": "npm:@a/b@1.0.0" },
  *   ["npm:/zod@4.6.7", "npm:/@a/b@1.0.0/sub"],
- * ); // { zod: "npm:zod@4.6.7", "@a/b": "npm:@a/b@1.0.0" }
+ * );
+ * assert.deepEqual(used, { zod: "npm:zod@4.6.7", "@a/b": "npm:@a/b@1.0.0" });
  * ```
  */
 export function runtimeImports(

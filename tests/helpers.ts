@@ -1,8 +1,8 @@
 /**
  * Test helpers shared by the suite: an actor that collects what reaches it,
- * an input that sends a fixed list of values, events to feed, a temporary
- * directory, a free port, and bounded waits that fail clearly instead of
- * hanging.
+ * an input that sends a fixed list of values, one fed while it runs, events
+ * to feed, a temporary directory, a free port, and bounded waits that fail
+ * clearly instead of hanging.
  *
  * @module
  */
@@ -24,9 +24,10 @@ import { attachTracker, Tracker } from "../core/tracking.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { emptyFigures } from "../core/actor.ts";
  * import { counted } from "./helpers.ts";
- * counted({ ...emptyFigures(), consumed_total: 2 }); // { consumed_total: 2, failed_total: 0 }
+ * assert.deepEqual(counted({ ...emptyFigures(), consumed_total: 2 }), { consumed_total: 2, failed_total: 0 });
  * ```
  */
 export function counted(
@@ -43,10 +44,17 @@ export function counted(
  * test wait until a number of them has arrived.
  *
  * @example
- * ```ts ignore
- * const sink = new Collector("sink");
- * // ... connect, start ...
- * await sink.waitFor(10);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Router } from "../core/router.ts";
+ * const router = new Router();
+ * router.register(new ListInput("input", sequenced([1, 2])));
+ * const sink = router.register(new Collector("sink")) as Collector;
+ * router.connect("input.outbox", "sink.inbox");
+ * await router.start();
+ * await sink.waitFor(2);
+ * await router.stop();
+ * assert.deepEqual(sink.data(), [1, 2]);
  * ```
  */
 export class Collector extends Actor {
@@ -96,7 +104,9 @@ export class Collector extends Actor {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * const input = new ListInput("input", [{ header: {}, data: 1 }]);
+ * assert.equal(input.kind, "input");
  * ```
  */
 export class ListInput extends Actor {
@@ -119,12 +129,63 @@ export class ListInput extends Actor {
 }
 
 /**
+ * An input the test feeds while the pipeline runs ({@link PushInput.push}),
+ * then ends ({@link PushInput.end}).
+ *
+ * @example
+ * ```ts
+ * const input = new PushInput("input");
+ * input.push([{ header: {}, data: 1 }]);
+ * input.end();
+ * ```
+ */
+export class PushInput extends Actor {
+  readonly kind = "input";
+  #pending: Event[] = [];
+  #wake: (() => void) | undefined;
+  #ended = false;
+
+  /** Makes an input with nothing to send yet. */
+  constructor(name: string) {
+    super(name, {}, { inbound: [] });
+  }
+
+  /** Sends `values`, in order, after those pushed before. */
+  push(values: Event[]): void {
+    this.#pending.push(...values);
+    this.#wake?.();
+  }
+
+  /** Ends the input once what was pushed is sent. */
+  end(): void {
+    this.#ended = true;
+    this.#wake?.();
+  }
+
+  override async produce(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      const batch = this.#pending;
+      this.#pending = [];
+      for (const event of batch) {
+        const waiting = this.send(event);
+        if (waiting !== undefined) await waiting;
+      }
+      if (this.#pending.length > 0) continue;
+      if (this.#ended) return;
+      await new Promise<void>((resolve) => this.#wake = resolve);
+      this.#wake = undefined;
+    }
+  }
+}
+
+/**
  * An event per value of `values`, in order: the value as data, the header
  * naming the sequence (`seq`, from 1).
  *
  * @example
  * ```ts
- * sequenced(["a", "b"]); // [{ header: { seq: 1 }, data: "a" }, { header: { seq: 2 }, data: "b" }]
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(sequenced(["a", "b"]), [{ header: { seq: 1 }, data: "a" }, { header: { seq: 2 }, data: "b" }]);
  * ```
  */
 export function sequenced(values: readonly unknown[]): Event[] {
@@ -136,7 +197,8 @@ export function sequenced(values: readonly unknown[]): Event[] {
  *
  * @example
  * ```ts
- * numbered(3).map((event) => event.data); // [1, 2, 3]
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(numbered(3).map((event) => event.data), [1, 2, 3]);
  * ```
  */
 export function numbered(count: number): Event[] {
@@ -149,9 +211,11 @@ export function numbered(count: number): Event[] {
  *
  * @example
  * ```ts ignore
+ * import assert from "node:assert/strict";
  * const { events, trackers } = trackedEvents(3);
  * // ... send the events through a pipeline ...
  * await Promise.all(trackers.map((tracker) => tracker.done));
+ * assert.equal(events.length, 3);
  * ```
  */
 export function trackedEvents<T extends Tracker = Tracker>(
@@ -171,10 +235,13 @@ export function trackedEvents<T extends Tracker = Tracker>(
  * `body` returned.
  *
  * @example
- * ```ts ignore
- * await withTempDir(async (dir) => {
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const text = await withTempDir(async (dir) => {
  *   await Deno.writeTextFile(`${dir}/a.yaml`, "actors: {}\n");
+ *   return await Deno.readTextFile(`${dir}/a.yaml`);
  * });
+ * assert.equal(text, "actors: {}\n");
  * ```
  */
 export async function withTempDir<T>(
@@ -195,8 +262,9 @@ export async function withTempDir<T>(
  *
  * @example
  * ```ts ignore
+ * import assert from "node:assert/strict";
  * const { names, text } = await readRotated(dir);
- * // names: ["out.log.2", "out.log.1", "out.log"]
+ * assert.deepEqual(names, ["out.log.2", "out.log.1", "out.log"]);
  * ```
  */
 export async function readRotated(
@@ -221,6 +289,7 @@ export async function readRotated(
  * @example
  * ```ts
  * const port = freePort();
+ * Deno.listen({ hostname: "127.0.0.1", port }).close(); // nothing else holds it
  * ```
  */
 export function freePort(): number {
@@ -279,7 +348,8 @@ export async function reachableObjects(className: string): Promise<number> {
  *
  * @example
  * ```ts
- * await within(Promise.resolve(1), 1000, "the answer"); // 1
+ * import assert from "node:assert/strict";
+ * assert.equal(await within(Promise.resolve(1), 1000, "the answer"), 1);
  * ```
  */
 export async function within<T>(
@@ -308,7 +378,8 @@ export async function within<T>(
  *
  * @example
  * ```ts
- * await pollUntil(() => 2, (n) => n > 1, "a number above 1"); // 2
+ * import assert from "node:assert/strict";
+ * assert.equal(await pollUntil(() => 2, (n) => n > 1, "a number above 1"), 2);
  * ```
  */
 export async function pollUntil<T>(
@@ -340,7 +411,8 @@ export async function pollUntil<T>(
  *
  * @example
  * ```ts
- * await eventually(() => "ready", "the answer"); // "ready"
+ * import assert from "node:assert/strict";
+ * assert.equal(await eventually(() => "ready", "the answer"), "ready");
  * ```
  */
 export async function eventually<T>(
@@ -364,9 +436,11 @@ export async function eventually<T>(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * let answered = false;
  * Promise.resolve().then(() => answered = true);
  * await until(() => answered, "the answer");
+ * assert.equal(answered, true);
  * ```
  */
 export async function until(
@@ -386,8 +460,9 @@ export async function until(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { z } from "zod";
- * schemaProblems(z.strictObject({}), {}); // undefined
+ * assert.equal(schemaProblems(z.strictObject({}), {}), undefined);
  * ```
  */
 export function schemaProblems(

@@ -65,9 +65,10 @@ export interface NatsServerOptions {
  *
  * @example
  * ```ts ignore
+ * import assert from "node:assert/strict";
  * // Needs nats-server: see NATS_SERVER.
  * await using server = await startNatsServer();
- * console.log(server.url);
+ * assert.match(server.url, /^nats:\/\/127\.0\.0\.1:\d+$/);
  * ```
  */
 export async function startNatsServer(

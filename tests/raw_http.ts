@@ -18,10 +18,14 @@ const KEEP_BYTES = 1_048_576;
  * until the server closes it.
  *
  * @example
- * ```ts ignore
- * const client = await RawClient.open(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
- * await client.until((text) => text.includes("\r\n\r\n"));
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => new Response("hi"));
+ * const client = await RawClient.open(server.addr.port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+ * await client.until((text) => text.endsWith("\r\n\r\nhi"));
+ * assert.match(client.text, /^HTTP\/1\.1 200 OK\r\n/);
  * await client.close();
+ * await server.shutdown();
  * ```
  */
 export class RawClient {
@@ -152,8 +156,9 @@ function final(text: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { statusOf } from "./raw_http.ts";
- * statusOf("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 503 Service Unavailable\r\n\r\n"); // 503
+ * assert.equal(statusOf("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 503 Service Unavailable\r\n\r\n"), 503);
  * ```
  */
 export function statusOf(text: string): number | undefined {
@@ -166,8 +171,9 @@ export function statusOf(text: string): number | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { bodyOf } from "./raw_http.ts";
- * bodyOf("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi"); // "hi"
+ * assert.equal(bodyOf("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi"), "hi");
  * ```
  */
 export function bodyOf(text: string): string {

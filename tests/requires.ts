@@ -43,9 +43,10 @@ function executable(path: string): string | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { findProgram } from "./requires.ts";
- * findProgram({ name: "sh", install: "apt-get install -y dash" }) !== undefined; // true
- * findProgram({ name: "no-such-program-here", install: "-" }); // undefined
+ * assert.ok(findProgram({ name: "sh", install: "apt-get install -y dash" }) !== undefined);
+ * assert.equal(findProgram({ name: "no-such-program-here", install: "-" }), undefined);
  * ```
  */
 export function findProgram(program: Program): string | undefined {

@@ -177,7 +177,8 @@ function moduleDir(binary: string): string[] {
  *
  * @example
  * ```ts ignore
- * udpDrops(5514); // 0
+ * import assert from "node:assert/strict";
+ * assert.equal(udpDrops(5514), 0);
  * ```
  */
 export function udpDrops(port: number): number {

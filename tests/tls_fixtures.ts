@@ -2,7 +2,8 @@
  * Certificates for the TLS tests, made by the real `openssl` in a temporary
  * directory: a test CA, a server certificate for `localhost` and
  * `127.0.0.1`, a client certificate, and a second CA with its own server
- * certificate (to check which one a listener serves after a reload).
+ * certificate (to check which one a listener serves after a reload), and a
+ * self-signed certificate.
  *
  * @module
  */
@@ -46,6 +47,11 @@ export interface Certificates extends AsyncDisposable {
   otherServer: Pair;
   /** Signed by the second CA for clients (`CN=intruder`). */
   otherClient: Pair;
+  /**
+   * Self-signed (`CN=lab-relay`), as `openssl req -x509` makes one by
+   * default: no CA verifies it.
+   */
+  selfSigned: Pair;
   /** Runs `openssl` with `args` in the directory; returns its stdout. */
   openssl(args: string[], stdin?: string): Promise<string>;
 }
@@ -97,7 +103,8 @@ export async function makeCertificates(
   const ssl = (args: string[], stdin?: string) =>
     run(openssl, dir, args, stdin);
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
-  const makeCa = async (name: string, cn: string) => {
+  /** A self-signed certificate `name.pem` of `cn`, its key `name.key`. */
+  const selfSign = async (name: string, cn: string, extra: string[] = []) => {
     await ssl([
       "req",
       "-x509",
@@ -111,13 +118,17 @@ export async function makeCertificates(
       "2",
       "-subj",
       `/CN=${cn}`,
+      ...extra,
+    ]);
+    return join(dir, `${name}.pem`);
+  };
+  const makeCa = (name: string, cn: string) =>
+    selfSign(name, cn, [
       "-addext",
       "basicConstraints=critical,CA:TRUE",
       "-addext",
       "keyUsage=critical,keyCertSign,cRLSign",
     ]);
-    return join(dir, `${name}.pem`);
-  };
   const issue = async (
     name: string,
     ca: string,
@@ -195,6 +206,10 @@ export async function makeCertificates(
         "/CN=intruder",
         clientExtensions,
       ),
+      selfSigned: {
+        cert: await selfSign("self-signed", "lab-relay"),
+        key: join(dir, "self-signed.key"),
+      },
       openssl: ssl,
       async [Symbol.asyncDispose]() {
         await Deno.remove(dir, { recursive: true });

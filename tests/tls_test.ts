@@ -3,8 +3,11 @@
  * (`tcp_client`, `http_client`), against the real `openssl s_client` and
  * `curl`, with certificates made by the real `openssl` at test time (see
  * `tls_fixtures.ts`): mutual TLS, refused clients, a handshake that never
- * completes, certificates read again without dropping open connections, and
- * unusable files reported at `validate` time with file and line.
+ * completes, certificates read again without dropping open connections,
+ * unusable files reported at `validate` time with file and line, and
+ * `tcp_client` with `insecure_skip_verify` sending to `openssl s_server`
+ * with a self-signed certificate, killed and started again, and the
+ * `prometheus` metric actor serving `/metrics` over (mutual) TLS.
  *
  * @module
  */
@@ -16,14 +19,26 @@ import { TcpServer } from "../actors/input/tcp_server.ts";
 import { HttpClient } from "../actors/output/http_client.ts";
 import { TcpClient } from "../actors/output/tcp_client.ts";
 import { Router } from "../core/router.ts";
-import { runCli } from "./cli_helpers.ts";
-import { Collector, ListInput, withTempDir } from "./helpers.ts";
+import type { LogEvent } from "../core/log.ts";
+import { prometheusPipeline } from "./actors/metric/fixtures.ts";
+import { runCli, StreamText } from "./cli_helpers.ts";
+import {
+  Collector,
+  freePort,
+  ListInput,
+  pollUntil,
+  PushInput,
+  sequenced,
+  within,
+  withTempDir,
+} from "./helpers.ts";
 import { testWith } from "./requires.ts";
 import {
   type Certificates,
   CURL,
   makeCertificates,
   OPENSSL,
+  type Pair,
 } from "./tls_fixtures.ts";
 
 const encoder = new TextEncoder();
@@ -438,7 +453,7 @@ testWith(
 );
 
 testWith(
-  "compysition validate reports unusable TLS files with file and line",
+  "compysition validate reports unusable TLS files and contradictory TLS options with file and line",
   [OPENSSL],
   async ([openssl]) => {
     await using certs = await makeCertificates(openssl!);
@@ -458,6 +473,23 @@ testWith(
           "    options:",
           `      tls: { cert: ${certs.server.cert}, key: ${certs.client.key} }`,
           '  out: { type: "null" }',
+          "  lab:",
+          "    type: tcp_client",
+          "    options:",
+          "      port: 6514",
+          "      tls:",
+          "        insecure_skip_verify: true",
+          "        verify_hostname: true",
+          "  scrape:",
+          "    type: prometheus",
+          "    options:",
+          '      listen: "127.0.0.1:0"',
+          `      tls: { cert: ${certs.server.cert}, key: ${certs.otherServer.key} }`,
+          "  lab_ca:",
+          "    type: tcp_client",
+          "    options:",
+          "      port: 6514",
+          `      tls: { insecure_skip_verify: true, ca: ${certs.ca} }`,
           "connections:",
           "  - web.orders -> out.inbox",
           "  - wrong_key.outbox -> out.inbox",
@@ -466,7 +498,7 @@ testWith(
       );
       const result = await runCli(["validate", file]);
       assert.equal(result.code, 1);
-      assert.equal(result.stderr.trimEnd().split("\n").length, 2);
+      assert.equal(result.stderr.trimEnd().split("\n").length, 5);
       assert.match(
         result.stderr,
         new RegExp(
@@ -481,6 +513,395 @@ testWith(
           "m",
         ),
       );
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `^${file}:22:\\d+: .*"${certs.otherServer.key}" is not the private key of the certificate in "${certs.server.cert}"`,
+          "m",
+        ),
+      );
+      // insecure_skip_verify verifies nothing: what would verify is refused.
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `^${file}:17:\\d+: .*"verify_hostname: true" contradicts "insecure_skip_verify: true", which verifies nothing: drop one of them`,
+          "m",
+        ),
+      );
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `^${file}:27:\\d+: .*"ca" is not used with "insecure_skip_verify: true", which verifies nothing`,
+          "m",
+        ),
+      );
     });
+  },
+);
+
+/** A running `openssl s_server`: what it received, and how to stop it. */
+interface SServer extends AsyncDisposable {
+  /** What clients sent, as it arrives (s_server prints it). */
+  received: StreamText;
+  /** Kills it with `signal` and waits for its end. */
+  kill(signal: Deno.Signal): Promise<void>;
+}
+
+/**
+ * Starts `openssl s_server` on 127.0.0.1:`port` with `pair`, serving one
+ * client at a time and printing what it receives (its stdin stays open:
+ * s_server stops reading clients once its stdin ends).
+ */
+function sServer(openssl: string, port: number, pair: Pair): SServer {
+  const child = new Deno.Command(openssl, {
+    args: [
+      "s_server",
+      "-accept",
+      `127.0.0.1:${port}`,
+      "-cert",
+      pair.cert,
+      "-key",
+      pair.key,
+      "-quiet",
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const received = new StreamText(child.stdout);
+  let ended: Promise<void> | undefined;
+  const kill = (signal: Deno.Signal) => {
+    ended ??= (async () => {
+      try {
+        child.kill(signal);
+      } catch {
+        // Ended already.
+      }
+      await child.status;
+      await child.stdin.close().catch(() => {});
+      await received.done;
+    })();
+    return ended;
+  };
+  return { received, kill, [Symbol.asyncDispose]: () => kill("SIGTERM") };
+}
+
+/** The number of whole lines of `text`. */
+function lineCount(text: string): number {
+  return text.split("\n").length - 1;
+}
+
+/** A router logging to a collector (`logs`), its records as lines. */
+function loggedRouter(): { router: Router; logs: () => string[] } {
+  const router = new Router({ logLevel: "info", metricsIntervalMs: 0 });
+  const collector = router.registerLogActor(new Collector("logs")) as Collector;
+  return {
+    router,
+    logs: () => collector.events.map((event) => (event as LogEvent).data),
+  };
+}
+
+testWith(
+  "tcp_client refuses openssl s_server with a self-signed certificate, and with insecure_skip_verify sends to it in order, warning once",
+  [OPENSSL],
+  async ([openssl]) => {
+    await using certs = await makeCertificates(openssl!);
+    const port = freePort();
+    await using server = sServer(openssl!, port, certs.selfSigned);
+    const address = `127.0.0.1:${port}`;
+    // Listening, so that the first attempt (logged) reaches it.
+    await pollUntil(
+      () =>
+        Deno.connect({ hostname: "127.0.0.1", port }).then((conn) => {
+          conn.close();
+          return true;
+        }, () => false),
+      (listening) => listening,
+      "s_server to listen",
+    );
+
+    // Verifying (the default): refused, saying why and what to do.
+    const verifying = loggedRouter();
+    const refused = verifying.router.register(
+      new TcpClient("send", {
+        port,
+        reconnect_min_ms: 20,
+        reconnect_max_ms: 200,
+        max_wait: 1,
+        tls: {},
+      }),
+    );
+    verifying.router.register(new ListInput("feed", sequenced(["secret"])));
+    const errors = verifying.router.register(new Collector("errors"));
+    verifying.router.connect("feed.outbox", "send.inbox");
+    verifying.router.connect("send.error", "errors.inbox");
+    try {
+      await verifying.router.start();
+      await within(verifying.router.finished, 30_000, "the refused batch");
+      assert.match(
+        refused.health().reason ?? "",
+        new RegExp(
+          `^Not connected to ${address}: invalid peer certificate: .*: the server's certificate is not trusted \\(give the CA it chains to in "tls.ca"; for a lab peer whose certificate cannot be verified, e.g. a self-signed one, "tls.insecure_skip_verify: true"\\)$`,
+        ),
+      );
+      assert.equal(errors.events.length, 1);
+      assert.ok(
+        verifying.logs().some((line) =>
+          line.includes(
+            `Cannot connect to ${address}: invalid peer certificate`,
+          )
+        ),
+      );
+    } finally {
+      await verifying.router.stop();
+    }
+
+    // Not verifying: every event arrives, in order, the last ones written
+    // at stop included.
+    const count = 2000;
+    const trusting = loggedRouter();
+    const client = trusting.router.register(
+      new TcpClient("send", {
+        port,
+        reconnect_min_ms: 20,
+        reconnect_max_ms: 200,
+        tls: { insecure_skip_verify: true },
+      }),
+    );
+    trusting.router.register(
+      new ListInput(
+        "feed",
+        sequenced(Array.from({ length: count }, (_, i) => `event ${i + 1}`)),
+      ),
+    );
+    trusting.router.connect("feed.outbox", "send.inbox");
+    await trusting.router.start();
+    let report;
+    try {
+      await within(trusting.router.finished, 30_000, "the events sent");
+    } finally {
+      report = await trusting.router.stop();
+    }
+    await within(
+      server.received.until((text) => lineCount(text) >= count),
+      30_000,
+      "s_server to print every event",
+    );
+    assert.equal(server.received.text.includes("secret"), false);
+    assert.deepEqual(
+      server.received.text.split("\n").slice(0, -1),
+      Array.from({ length: count }, (_, i) => `event ${i + 1}`),
+    );
+    assert.equal(report.delivered, count);
+    assert.equal(report.unaccounted, 0);
+    assert.equal(client.connections, 1);
+    const warnings = trusting.logs().filter((line) =>
+      line.includes(
+        `TLS certificate verification is disabled for ${address} (tls.insecure_skip_verify)`,
+      )
+    );
+    assert.equal(warnings.length, 1);
+  },
+);
+
+testWith(
+  "tcp_client with insecure_skip_verify reconnects to openssl s_server killed with SIGKILL and started again, losing nothing",
+  [OPENSSL],
+  async ([openssl]) => {
+    await using certs = await makeCertificates(openssl!);
+    const port = freePort();
+    const address = `127.0.0.1:${port}`;
+    const first = sServer(openssl!, port, certs.selfSigned);
+    let second: SServer | undefined;
+    const { router, logs } = loggedRouter();
+    const input = router.register(new PushInput("input")) as PushInput;
+    const client = router.register(
+      new TcpClient("send", {
+        port,
+        reconnect_min_ms: 10,
+        reconnect_max_ms: 100,
+        tls: { insecure_skip_verify: true },
+      }),
+    );
+    const errors = router.register(new Collector("errors"));
+    router.connect("input.outbox", "send.inbox");
+    router.connect("send.error", "errors.inbox");
+    const lines = (from: number, to: number) =>
+      Array.from({ length: to - from + 1 }, (_, i) => `event ${from + i}`);
+    const logged = (text: string, after = 0) =>
+      within(
+        (async () => {
+          while (!logs().slice(after).some((line) => line.includes(text))) {
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          }
+        })(),
+        30_000,
+        `the log "${text}"`,
+      );
+    try {
+      await router.start();
+      input.push(sequenced(lines(1, 500)));
+      await within(
+        first.received.until((text) => lineCount(text) >= 500),
+        30_000,
+        "the first s_server to print 500 events",
+      );
+      await first.kill("SIGKILL");
+      await logged(`Lost the connection to ${address}`);
+      const lost = logs().findIndex((line) =>
+        line.startsWith("Lost the connection")
+      );
+      // Sent while the peer is down: they wait.
+      input.push(sequenced(lines(501, 1000)));
+      await logged(`Cannot connect to ${address}`, lost);
+      second = sServer(openssl!, port, certs.selfSigned);
+      await logged(`Reconnected to ${address}`, lost);
+      input.end();
+      await within(router.finished, 30_000, "the events sent");
+      const report = await router.stop();
+      await within(
+        second.received.until((text) => lineCount(text) >= 500),
+        30_000,
+        "the second s_server to print 500 events",
+      );
+      assert.deepEqual(
+        first.received.text.split("\n").slice(0, -1),
+        lines(1, 500),
+      );
+      assert.deepEqual(
+        second.received.text.split("\n").slice(0, -1),
+        lines(501, 1000),
+      );
+      assert.equal(report.delivered, 1000);
+      assert.deepEqual(errors.events, []);
+      assert.equal(client.connections, 2);
+      assert.equal(
+        logs().filter((line) =>
+          line.includes("TLS certificate verification is disabled")
+        ).length,
+        1,
+      );
+    } finally {
+      input.end();
+      await router.stop();
+      await first.kill("SIGTERM");
+      await second?.kill("SIGTERM");
+    }
+  },
+);
+
+testWith(
+  "prometheus serves /metrics over mutual TLS to curl --cacert with a client certificate, and reloads its certificate",
+  [OPENSSL, CURL],
+  async ([openssl, curl]) => {
+    await using certs = await makeCertificates(openssl!);
+    const { cert, key, swap } = await liveFiles(certs);
+    const { router, prometheus } = await prometheusPipeline({
+      listen: "127.0.0.1:0",
+      tls: { cert, key, ca: certs.ca, client_auth: "require" },
+    }, { logLevel: "error" });
+    try {
+      await router.finished;
+      const url = `https://localhost:${prometheus.port}/metrics`;
+      const scrape = (ca: string, clientCertificate = true) =>
+        run(curl!, [
+          "--silent",
+          "--show-error",
+          "--max-time",
+          "10",
+          "--cacert",
+          ca,
+          ...(clientCertificate
+            ? ["--cert", certs.client.cert, "--key", certs.client.key]
+            : []),
+          "--write-out",
+          "\n%{http_code} %{content_type}",
+          url,
+        ]);
+      const scraped = await pollUntil(
+        () => scrape(certs.ca),
+        (result) =>
+          result.stdout.includes(
+            'compysition_actor_consumed_total{actor="sink"} 3\n',
+          ),
+        "a scrape with the sink's figures",
+      );
+      assert.equal(scraped.code, 0, scraped.stderr);
+      assert.match(
+        scraped.stdout,
+        /\n200 text\/plain; version=0\.0\.4; charset=utf-8$/,
+      );
+
+      // Without a client certificate, or over plain HTTP: nothing.
+      const anonymous = await scrape(certs.ca, false);
+      assert.notEqual(anonymous.code, 0);
+      assert.doesNotMatch(anonymous.stdout, /compysition_/);
+      const plain = await run(curl!, [
+        "--silent",
+        "--max-time",
+        "10",
+        `http://127.0.0.1:${prometheus.port}/metrics`,
+      ]);
+      assert.notEqual(plain.code, 0);
+      assert.equal(plain.stdout, "");
+
+      // The other CA's certificate, read again: curl trusting the old CA
+      // refuses it, curl trusting the new one scrapes.
+      await swap();
+      assert.equal(prometheus.reloadCertificates(), true);
+      const old = await scrape(certs.ca);
+      assert.equal(old.code, 60, old.stderr);
+      const renewed = await scrape(certs.otherCa);
+      assert.equal(renewed.code, 0, renewed.stderr);
+      assert.match(renewed.stdout, /^compysition_actor_consumed_total/m);
+    } finally {
+      await router.stop();
+    }
+  },
+);
+
+testWith(
+  "tcp_client with insecure_skip_verify presents its client certificate to a tcp_server with a self-signed certificate and mutual TLS",
+  [OPENSSL],
+  async ([openssl]) => {
+    await using certs = await makeCertificates(openssl!);
+    const { router, input, events } = await pipeline(
+      new TcpServer("tls_in", {
+        port: 0,
+        tls: { ...certs.selfSigned, ca: certs.ca, client_auth: "require" },
+      }),
+    );
+    const sender = new Router({ logLevel: "error" });
+    try {
+      sender.register(
+        new ListInput("feed", sequenced(["a", "b", "c"])),
+      );
+      sender.register(
+        new TcpClient("send", {
+          hostname: "localhost",
+          port: input.port,
+          tls: {
+            insecure_skip_verify: true,
+            cert: certs.client.cert,
+            key: certs.client.key,
+          },
+        }),
+      );
+      sender.connect("feed.outbox", "send.inbox");
+      await sender.start();
+      await within(sender.finished, 30_000, "the events sent");
+      await sender.stop();
+      await within(events.waitFor(3), 30_000, "the events received");
+      assert.deepEqual(events.events.map((event) => event.data), [
+        "a",
+        "b",
+        "c",
+      ]);
+      const header = events.events[0]!.header.tls_in as Record<string, unknown>;
+      assert.equal(header.client_certificate, "CN=agent-7, O=Example");
+    } finally {
+      await sender.stop();
+      await router.stop();
+    }
   },
 );

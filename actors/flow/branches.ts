@@ -4,6 +4,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { QueuePool } from "../../core/queue.ts";
  * import { connectedBranches } from "./branches.ts";
  *
@@ -15,7 +16,7 @@
  * });
  * const quiet = { warn() {} };
  * const branches = connectedBranches(pool, quiet, "copy");
- * branches.map((queue) => queue.name); // ["copy.outbox"]: nothing connected
+ * assert.deepEqual(branches.map((queue) => queue.name), ["copy.outbox"]); // nothing connected
  * ```
  *
  * @module

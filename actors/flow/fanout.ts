@@ -24,6 +24,7 @@ export type FanoutOptions = z.infer<typeof FanoutOptions>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { generator } from "../input/generator.ts";
  * import { nullOutput } from "../output/null.ts";
@@ -39,7 +40,7 @@ export type FanoutOptions = z.infer<typeof FanoutOptions>;
  * router.connect("copy.b", "b.inbox");
  * await router.start();
  * await router.finished;
- * (await router.stop()).delivered; // 10
+ * assert.equal((await router.stop()).delivered, 10);
  * ```
  */
 export const fanout: ActorSpec<FanoutOptions> = {

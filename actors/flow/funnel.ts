@@ -21,6 +21,7 @@ export type FunnelOptions = z.infer<typeof FunnelOptions>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { generator } from "../input/generator.ts";
  * import { nullOutput } from "../output/null.ts";
@@ -36,7 +37,7 @@ export type FunnelOptions = z.infer<typeof FunnelOptions>;
  * router.connect("merge.outbox", "sink.inbox");
  * await router.start();
  * await router.finished;
- * (await router.stop()).delivered; // 5
+ * assert.equal((await router.stop()).delivered, 5);
  * ```
  */
 export const funnel: ActorSpec<FunnelOptions> = {

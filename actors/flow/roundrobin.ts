@@ -23,6 +23,7 @@ export type RoundRobinOptions = z.infer<typeof RoundRobinOptions>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { generator } from "../input/generator.ts";
  * import { nullOutput } from "../output/null.ts";
@@ -38,7 +39,9 @@ export type RoundRobinOptions = z.infer<typeof RoundRobinOptions>;
  * router.connect("mix.two", "two.inbox");
  * await router.start();
  * await router.finished;
- * (await router.stop()).delivered; // 6, 3 each
+ * const { consumed_total: one } = router.metrics().actors.one!;
+ * const { consumed_total: two } = router.metrics().actors.two!;
+ * assert.deepEqual([(await router.stop()).delivered, one, two], [6, 3, 3]);
  * ```
  */
 export const roundrobin: ActorSpec<RoundRobinOptions> = {

@@ -45,6 +45,7 @@ export type SwitchOptions = z.infer<typeof SwitchOptions>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { generator } from "../input/generator.ts";
  * import { nullOutput } from "../output/null.ts";
@@ -63,7 +64,7 @@ export type SwitchOptions = z.infer<typeof SwitchOptions>;
  * router.connect("route.rest", "rest.inbox");
  * await router.start();
  * await router.finished;
- * (await router.stop()).delivered; // 4
+ * assert.equal((await router.stop()).delivered, 4);
  * ```
  */
 export const switchFlow: ActorSpec<SwitchOptions> = {

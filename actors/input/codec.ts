@@ -25,6 +25,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { StreamDecoder } from "./codec.ts";
  *
  * const values: unknown[] = [];
@@ -36,8 +37,8 @@
  * decoder.write(new TextEncoder().encode('{"a":1}\nnot json\n[2'));
  * decoder.write(new TextEncoder().encode("]\n"));
  * decoder.end();
- * values; // [{ a: 1 }, [2]]
- * failures.length; // 1
+ * assert.deepEqual(values, [{ a: 1 }, [2]]);
+ * assert.equal(failures.length, 1);
  * ```
  *
  * @module
@@ -75,10 +76,11 @@ export interface ListenOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { z } from "zod";
  * import { listenOptions } from "./codec.ts";
  * const Options = z.strictObject({ ...listenOptions("UDP", 5170) });
- * Options.parse({}); // { hostname: "127.0.0.1", port: 5170 }
+ * assert.deepEqual(Options.parse({}), { hostname: "127.0.0.1", port: 5170 });
  * ```
  */
 export function listenOptions(
@@ -185,12 +187,13 @@ const TEXT_WINDOW_BYTES = 16_384;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LineSplitter } from "./codec.ts";
  * const lines: unknown[] = [];
  * const splitter = new LineSplitter(16, "text", (line) => lines.push(line), () => {});
  * splitter.write(new TextEncoder().encode("a\r\nb\nc"));
  * splitter.end();
- * lines; // ["a", "b", "c"]
+ * assert.deepEqual(lines, ["a", "b", "c"]);
  * ```
  */
 export class LineSplitter {
@@ -418,6 +421,7 @@ export class LineSplitter {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { StreamDecoder } from "./codec.ts";
  * const lines: unknown[] = [];
  * const decoder = new StreamDecoder("lines", 1024, {
@@ -425,7 +429,7 @@ export class LineSplitter {
  *   failure: () => {},
  * });
  * decoder.write(new TextEncoder().encode("one\ntwo\n"));
- * lines; // [[1, "one"], [2, "two"]]
+ * assert.deepEqual(lines, [[1, "one"], [2, "two"]]);
  * ```
  */
 export class StreamDecoder implements PausingDecoder {
@@ -571,14 +575,15 @@ export class StreamDecoder implements PausingDecoder {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LengthFrameDecoder } from "./codec.ts";
  * const values: unknown[] = [];
  * const decoder = new LengthFrameDecoder("json", 1024, {
  *   value: (data) => values.push(data),
  *   failure: () => {},
  * });
- * decoder.write(new Uint8Array([0, 0, 0, 2, 0x34, 0x32])); // "42"
- * values; // [42]
+ * decoder.write(new Uint8Array([0, 0, 0, 2, 0x34, 0x32])); // length 2, then "42"
+ * assert.deepEqual(values, [42]);
  * ```
  */
 export class LengthFrameDecoder implements PausingDecoder {
@@ -763,11 +768,12 @@ export class LengthFrameDecoder implements PausingDecoder {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeMessage } from "./codec.ts";
  * const values: unknown[] = [];
  * const sink = { value: (data: unknown) => values.push(data), failure: () => {} };
  * decodeMessage("json", new TextEncoder().encode('{"a":1}'), sink);
- * values; // [{ a: 1 }]
+ * assert.deepEqual(values, [{ a: 1 }]);
  * ```
  */
 export function decodeMessage(
@@ -809,13 +815,14 @@ export function decodeMessage(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { failureEvent } from "./codec.ts";
  * const event = failureEvent("input", { line: 3 }, {
  *   name: "SyntaxError",
  *   message: "Line 3 is not valid JSON: Unexpected token",
  *   sample: "{oops",
  * });
- * (event.header.error as { message: string }).message; // "Line 3 is not valid JSON: Unexpected token"
+ * assert.equal((event.header.error as { message: string }).message, "Line 3 is not valid JSON: Unexpected token");
  * ```
  */
 export function failureEvent(
@@ -846,6 +853,7 @@ export function failureEvent(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Actor } from "../../core/actor.ts";
  * import { SendGate } from "./codec.ts";
  *
@@ -854,7 +862,7 @@ export function failureEvent(
  * }
  * const gate = new SendGate(new Input("input", {}, { inbound: [] }));
  * gate.send({ header: {}, data: 1 }, "outbox"); // not connected: dropped
- * gate.closed; // false
+ * assert.equal(gate.closed, false);
  * ```
  */
 export class SendGate {
@@ -932,6 +940,7 @@ export class SendGate {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Actor } from "../../core/actor.ts";
  * import { InputSink, StreamDecoder } from "./codec.ts";
  *
@@ -947,7 +956,7 @@ export class SendGate {
  * );
  * const decoder = new StreamDecoder("ndjson", 1024, sink);
  * await sink.decode(decoder, new TextEncoder().encode('{"a":1}\nnot json\n'));
- * skipped.length; // 1: the "error" queue is not connected
+ * assert.equal(skipped.length, 1); // the "error" queue is not connected
  * ```
  */
 export class InputSink implements DecodeSink {
@@ -1140,8 +1149,9 @@ function decodeSyslog(text: string, line: number, sink: DecodeSink): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sampleOf } from "./codec.ts";
- * sampleOf(new TextEncoder().encode("hé")); // "hé"
+ * assert.equal(sampleOf(new TextEncoder().encode("hé")), "hé");
  * ```
  */
 export function sampleOf(bytes: Uint8Array): string {

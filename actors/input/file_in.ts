@@ -69,6 +69,7 @@ export type FileInOptions = z.infer<typeof FileInOptions>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { fileIn } from "./file_in.ts";
  * import { nullOutput } from "../output/null.ts";
@@ -81,7 +82,7 @@ export type FileInOptions = z.infer<typeof FileInOptions>;
  * router.connect("input.outbox", "sink.inbox");
  * await router.start();
  * await router.finished;
- * (await router.stop()).delivered; // 2
+ * assert.equal((await router.stop()).delivered, 2);
  * await Deno.remove(dir, { recursive: true });
  * ```
  */

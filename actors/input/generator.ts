@@ -39,6 +39,7 @@ const EVENTS_BETWEEN_YIELDS = 4096;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { generator } from "./generator.ts";
  * import { nullOutput } from "../output/null.ts";
@@ -49,7 +50,7 @@ const EVENTS_BETWEEN_YIELDS = 4096;
  * router.connect("input.outbox", "sink.inbox");
  * await router.start();
  * await router.finished;
- * (await router.stop()).delivered; // 5
+ * assert.equal((await router.stop()).delivered, 5);
  * ```
  */
 export const generator: ActorSpec<GeneratorOptions> = {

@@ -190,6 +190,7 @@ export interface HttpResponseHeader {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { HttpServer, httpServer } from "./http_server.ts";
  * import { nullOutput } from "../output/null.ts";
@@ -204,7 +205,7 @@ export interface HttpResponseHeader {
  *   headers: { "content-type": "application/json" },
  *   body: JSON.stringify({ item: "tea" }),
  * });
- * response.status; // 202
+ * assert.equal(response.status, 202);
  * await response.body?.cancel();
  * await router.stop();
  * ```

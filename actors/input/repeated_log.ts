@@ -16,6 +16,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RepeatedLog } from "./repeated_log.ts";
  * const lines: string[] = [];
  * const refused = new RepeatedLog<{ remote: string }>((count, last) =>
@@ -25,8 +26,8 @@
  * refused.note({ remote: "b" });
  * refused.note({ remote: "c" });
  * refused.flush();
- * lines; // ["Refused 1 connection(s), the last from a", "Refused 2 connection(s), the last from c"]
- * refused.total; // 3
+ * assert.deepEqual(lines, ["Refused 1 connection(s), the last from a", "Refused 2 connection(s), the last from c"]);
+ * assert.equal(refused.total, 3);
  * ```
  */
 export class RepeatedLog<P> {

@@ -50,6 +50,7 @@ const MAX_LENGTH_DIGITS = 10;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SyslogFrameDecoder } from "./syslog_framing.ts";
  * const messages: unknown[] = [];
  * const decoder = new SyslogFrameDecoder("lines", 1024, 1024, {
@@ -58,7 +59,7 @@ const MAX_LENGTH_DIGITS = 10;
  * });
  * decoder.write(new TextEncoder().encode("11 <13>1 - - -7 <13>hey"));
  * decoder.end();
- * messages; // ["<13>1 - - -", "<13>hey"]
+ * assert.deepEqual(messages, ["<13>1 - - -", "<13>hey"]);
  * ```
  */
 export class SyslogFrameDecoder {

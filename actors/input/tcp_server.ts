@@ -126,19 +126,21 @@ export type TcpServerOptions = z.infer<typeof TcpServerOptions>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { TcpServer, tcpServer } from "./tcp_server.ts";
- * import { nullOutput } from "../output/null.ts";
  *
  * const router = new Router();
  * const server = router.register(tcpServer, "input", { port: 0, codec: "ndjson" }) as TcpServer;
- * router.register(nullOutput, "sink");
- * router.connect("input.outbox", "sink.inbox");
+ * const events = router.readable("input.outbox").getReader();
  * await router.start();
  * const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
  * await conn.write(new TextEncoder().encode('{"n":1}\n'));
  * conn.close();
- * await router.stop();
+ * assert.deepEqual((await events.read()).value?.data, { n: 1 });
+ * const end = events.read(); // asks for more: the event was delivered
+ * assert.equal((await router.stop()).delivered, 1);
+ * assert.equal((await end).done, true);
  * ```
  */
 export const tcpServer: ActorSpec<TcpServerOptions> = {
@@ -156,9 +158,10 @@ export const tcpServer: ActorSpec<TcpServerOptions> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TcpServer, type TcpServerFigures } from "./tcp_server.ts";
  * const figures: TcpServerFigures = new TcpServer("input").figures();
- * figures.refused_total; // 0
+ * assert.equal(figures.refused_total, 0);
  * ```
  */
 export interface TcpServerFigures extends ActorFigures {

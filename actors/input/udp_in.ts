@@ -68,20 +68,22 @@ export type UdpInOptions = z.infer<typeof UdpInOptions>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createSocket } from "node:dgram";
  * import { Router } from "../../core/router.ts";
  * import { UdpIn, udpIn } from "./udp_in.ts";
- * import { nullOutput } from "../output/null.ts";
  *
  * const router = new Router();
  * const input = router.register(udpIn, "input", { port: 0, codec: "json" }) as UdpIn;
- * router.register(nullOutput, "sink");
- * router.connect("input.outbox", "sink.inbox");
+ * const events = router.readable("input.outbox").getReader();
  * await router.start();
  * const socket = createSocket("udp4");
  * await new Promise((sent) => socket.send('{"n":1}', input.port, "127.0.0.1", sent));
  * await new Promise<void>((closed) => socket.close(() => closed()));
- * await router.stop();
+ * assert.deepEqual((await events.read()).value?.data, { n: 1 });
+ * const end = events.read(); // asks for more: the event was delivered
+ * assert.equal((await router.stop()).delivered, 1);
+ * assert.equal((await end).done, true);
  * ```
  */
 export const udpIn: ActorSpec<UdpInOptions> = {
@@ -98,9 +100,10 @@ export const udpIn: ActorSpec<UdpInOptions> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { UdpIn, type UdpInFigures } from "./udp_in.ts";
  * const figures: UdpInFigures = new UdpIn("input").figures();
- * figures.waiting_datagrams; // 0
+ * assert.equal(figures.waiting_datagrams, 0);
  * ```
  */
 export interface UdpInFigures extends ActorFigures {

@@ -53,6 +53,7 @@ export type LogFileOptions = z.infer<typeof LogFileOptions>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { createActor } from "../../core/registry.ts";
  * import { generator } from "../input/generator.ts";
@@ -60,7 +61,7 @@ export type LogFileOptions = z.infer<typeof LogFileOptions>;
  * import { logFile } from "./log_file.ts";
  *
  * const dir = await Deno.makeTempDir();
- * const router = new Router();
+ * const router = new Router({ logLevel: "debug" });
  * router.registerLogActor(
  *   createActor(logFile, "log", { path: `${dir}/pipeline.log`, format: "json" }),
  * );
@@ -69,7 +70,9 @@ export type LogFileOptions = z.infer<typeof LogFileOptions>;
  * router.connect("input.outbox", "sink.inbox");
  * await router.start();
  * await router.finished;
- * await router.stop(); // the router's log records are in pipeline.log
+ * await router.stop();
+ * const records = (await Deno.readTextFile(`${dir}/pipeline.log`)).trim().split("\n");
+ * assert.equal(JSON.parse(records[0]!).message, "Started 3 actors");
  * await Deno.remove(dir, { recursive: true });
  * ```
  */

@@ -25,20 +25,25 @@ export type LogHumanOptions = z.infer<typeof LogHumanOptions>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
- * import { createActor } from "../../core/registry.ts";
  * import { generator } from "../input/generator.ts";
  * import { nullOutput } from "../output/null.ts";
- * import { logHuman } from "./log_human.ts";
+ * import { LogHuman } from "./log_human.ts";
  *
- * const router = new Router();
- * router.registerLogActor(createActor(logHuman, "log"));
+ * let written = "";
+ * const stderr = {
+ *   writeSync: (bytes: Uint8Array) => (written += new TextDecoder().decode(bytes), bytes.length),
+ * };
+ * const router = new Router({ logLevel: "debug" });
+ * router.registerLogActor(new LogHuman("log", {}, stderr)); // createActor(logHuman, "log") writes to Deno.stderr
  * router.register(generator, "input", { interval: 0, count: 3 });
  * router.register(nullOutput, "sink");
  * router.connect("input.outbox", "sink.inbox");
  * await router.start();
  * await router.finished;
- * await router.stop(); // the router's log records went to stderr as lines
+ * await router.stop();
+ * assert.match(written, /DEBUG \[router\] Started 3 actors\n/);
  * ```
  */
 export const logHuman: ActorSpec<LogHumanOptions> = {
@@ -72,8 +77,9 @@ export class LogHuman extends LineLogActor {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { humanLine } from "./log_human.ts";
- * humanLine({ header: {}, data: 1 }); // "{ header: {}, data: 1 }"
+ * assert.equal(humanLine({ header: {}, data: 1 }), "{ header: {}, data: 1 }");
  * ```
  */
 export function humanLine(event: Event): string {

@@ -26,20 +26,25 @@ export type LogJsonOptions = z.infer<typeof LogJsonOptions>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
- * import { createActor } from "../../core/registry.ts";
  * import { generator } from "../input/generator.ts";
  * import { nullOutput } from "../output/null.ts";
- * import { logJson } from "./log_json.ts";
+ * import { LogJson } from "./log_json.ts";
  *
- * const router = new Router();
- * router.registerLogActor(createActor(logJson, "log"));
+ * let written = "";
+ * const stderr = {
+ *   writeSync: (bytes: Uint8Array) => (written += new TextDecoder().decode(bytes), bytes.length),
+ * };
+ * const router = new Router({ logLevel: "debug" });
+ * router.registerLogActor(new LogJson("log", {}, stderr)); // createActor(logJson, "log") writes to Deno.stderr
  * router.register(generator, "input", { interval: 0, count: 3 });
  * router.register(nullOutput, "sink");
  * router.connect("input.outbox", "sink.inbox");
  * await router.start();
  * await router.finished;
- * await router.stop(); // the router's log records went to stderr as ndjson
+ * await router.stop();
+ * assert.match(written, /"level":"debug","actor":"router","message":"Started 3 actors"/);
  * ```
  */
 export const logJson: ActorSpec<LogJsonOptions> = {
@@ -71,11 +76,13 @@ export class LogJson extends LineLogActor {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toJsonLine } from "./log_json.ts";
- * toJsonLine({
+ * const line = toJsonLine({
  *   header: { log: { time: "2026-01-01T00:00:00.000Z", level: "info", actor: "a" } },
  *   data: "started",
- * }); // '{"time":"2026-01-01T00:00:00.000Z","level":"info","actor":"a","message":"started"}'
+ * });
+ * assert.equal(line, '{"time":"2026-01-01T00:00:00.000Z","level":"info","actor":"a","message":"started"}');
  * ```
  */
 export function toJsonLine(event: Event): string {

@@ -32,23 +32,29 @@ export type LogLevelFilterOptions = z.infer<typeof LogLevelFilterOptions>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { createActor } from "../../core/registry.ts";
  * import { generator } from "../input/generator.ts";
  * import { nullOutput } from "../output/null.ts";
- * import { logHuman } from "./log_human.ts";
+ * import { LogHuman } from "./log_human.ts";
  * import { logLevelFilter } from "./log_level_filter.ts";
  *
+ * let written = "";
+ * const stderr = {
+ *   writeSync: (bytes: Uint8Array) => (written += new TextDecoder().decode(bytes), bytes.length),
+ * };
  * const router = new Router({ logLevel: "debug" });
  * router.registerLogActor(createActor(logLevelFilter, "errors_only", { level: "error" }));
- * router.register(logHuman, "log");
+ * router.register(new LogHuman("log", {}, stderr));
  * router.connect("errors_only.outbox", "log.inbox");
  * router.register(generator, "input", { interval: 0, count: 3 });
  * router.register(nullOutput, "sink");
  * router.connect("input.outbox", "sink.inbox");
  * await router.start();
  * await router.finished;
- * await router.stop(); // only errors reach stderr
+ * await router.stop();
+ * assert.equal(written, ""); // "Started 3 actors" is a debug record: only errors pass
  * ```
  */
 export const logLevelFilter: ActorSpec<LogLevelFilterOptions> = {

@@ -6,6 +6,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LineLogActor } from "./log_lines.ts";
  *
  * const chunks: string[] = [];
@@ -17,7 +18,7 @@
  * };
  * new LineLogActor("log", {}, target, (event) => String(event.data))
  *   .consumeBatch([{ header: {}, data: "a" }, { header: {}, data: "b" }]);
- * chunks; // ["a\nb\n"]
+ * assert.deepEqual(chunks, ["a\nb\n"]);
  * ```
  *
  * @module
@@ -40,8 +41,9 @@ export interface SyncWriter {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isLogEvent } from "./log_lines.ts";
- * isLogEvent({ header: {}, data: "x" }); // false
+ * assert.equal(isLogEvent({ header: {}, data: "x" }), false);
  * ```
  */
 export function isLogEvent(event: Event): event is LogEvent {

@@ -65,6 +65,7 @@ export type GraphiteOptions = z.infer<typeof GraphiteOptions>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { createActor } from "../../core/registry.ts";
  * import { generator } from "../input/generator.ts";
@@ -86,7 +87,7 @@ export type GraphiteOptions = z.infer<typeof GraphiteOptions>;
  * await router.start();
  * await router.finished;
  * await router.stop();
- * (await received).includes("demo.sink.consumed_total 3 "); // true
+ * assert.equal((await received).includes("demo.sink.consumed_total 3 "), true);
  * carbon.close();
  * ```
  */
@@ -199,11 +200,13 @@ export class Graphite extends Actor {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Graphite } from "./graphite.ts";
-   * new Graphite("g", { prefix: "p" }).lines({
+   * const lines = new Graphite("g", { prefix: "p" }).lines({
    *   header: { metric: { time: "2026-01-01T00:00:00.000Z", actor: "a", queue: "inbox" } },
    *   data: { depth: 2 },
-   * }); // ["p.a.inbox.depth 2 1767225600\n"]
+   * });
+   * assert.deepEqual(lines, ["p.a.inbox.depth 2 1767225600\n"]);
    * ```
    */
   lines(event: MetricEvent): string[] {

@@ -1,6 +1,6 @@
 /**
  * `prometheus`: keeps the latest figures of the metric events it receives,
- * in the Prometheus text format, and can serve them over HTTP.
+ * in the Prometheus text format, and can serve them over HTTP or HTTPS.
  *
  * @module
  */
@@ -11,6 +11,7 @@ import type { Event } from "../../core/event.ts";
 import { HttpListener } from "../../core/http_listener.ts";
 import { assertMetricEvent, histogramFromData } from "../../core/metrics.ts";
 import type { ActorSpec } from "../../core/registry.ts";
+import { type CertificateHolder, ServerTlsSchema } from "../../core/tls.ts";
 import {
   PROMETHEUS_CONTENT_TYPE,
   type PrometheusActor,
@@ -25,6 +26,19 @@ export const PrometheusOptions = z.strictObject({
   }).optional().describe(
     'Serve the figures at "GET /metrics" on this address, "HOST:PORT" (e.g. "127.0.0.1:9464"; port 0 picks a free one). Without it they are read through the actor (the admin server\'s "/metrics" serves the same format, live). The server has the connection limits and timeouts of http_server\'s defaults.',
   ),
+  tls: ServerTlsSchema.optional(),
+}).superRefine((options, context) => {
+  if (options.tls !== undefined && options.listen === undefined) {
+    context.addIssue({
+      code: "custom",
+      path: ["tls"],
+      message: '"tls" needs "listen": the address to serve HTTPS on',
+    });
+  }
+}, {
+  // Said even when the files of "tls" are unusable too.
+  when: (payload) =>
+    typeof payload.value === "object" && payload.value !== null,
 });
 
 /** Parsed options of the `prometheus` actor. */
@@ -35,12 +49,17 @@ export type PrometheusOptions = z.infer<typeof PrometheusOptions>;
  * the router sends it (every `metricsIntervalMs` and once at stop):
  * `metrics()` returns them, `text()` renders them in the Prometheus text
  * format 0.0.4 (the same as the admin server's `/metrics`), and with
- * `listen` it serves them at `GET /metrics`. An event that is not a metric
+ * `listen` it serves them at `GET /metrics`: over HTTPS with `tls` (see
+ * `ServerTlsSchema`; with `tls.client_auth`, mutual TLS keeps scrapers
+ * without a certificate of `tls.ca` out), certificates read again by
+ * `reloadCertificates()` (SIGHUP under `compysition run`) without closing
+ * the connections open. An event that is not a metric
  * event (no `header.metric.actor`, or data that is not numbers) goes to
  * `error`.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { generator } from "../input/generator.ts";
  * import { nullOutput } from "../output/null.ts";
@@ -55,25 +74,26 @@ export type PrometheusOptions = z.infer<typeof PrometheusOptions>;
  * await router.start();
  * await router.finished;
  * await router.stop(); // the last figures are sent at stop
- * prometheus.text().includes('compysition_actor_consumed_total{actor="sink"} 3'); // true
+ * assert.match(prometheus.text(), /compysition_actor_consumed_total\{actor="sink"\} 3/);
  * ```
  */
 export const prometheus: ActorSpec<PrometheusOptions> = {
   type: "prometheus",
   kind: "metric",
   summary:
-    "Keeps the latest figures of metric events in the Prometheus text format, optionally served over HTTP.",
+    "Keeps the latest figures of metric events in the Prometheus text format, optionally served over HTTP or HTTPS.",
   options: PrometheusOptions,
   example: {},
   create: (name, options, settings) => new Prometheus(name, options, settings),
 };
 
 /** The `prometheus` metric actor. */
-export class Prometheus extends Actor {
+export class Prometheus extends Actor implements CertificateHolder {
   readonly kind = "metric";
   #actors = new Map<string, PrometheusActor & Record<string, unknown>>();
   #time: string | undefined;
   #listen: { hostname: string; port: number } | undefined;
+  #tls: ServerTlsSchema | undefined;
   #server: HttpListener | undefined;
 
   /** Makes a Prometheus figures keeper; see {@link PrometheusOptions}. */
@@ -91,6 +111,7 @@ export class Prometheus extends Actor {
         port: Number(parsed.listen.slice(colon + 1)),
       };
     }
+    this.#tls = parsed.tls;
   }
 
   /** The port it serves `/metrics` on, once set up with `listen`. */
@@ -113,11 +134,19 @@ export class Prometheus extends Actor {
     return toPrometheusText(this.metrics());
   }
 
-  override setup(): void {
+  /**
+   * Reads the `tls` files again for the connections from now on; `false`
+   * without `tls` (see `CertificateHolder`).
+   */
+  reloadCertificates(): boolean {
+    return this.#server?.reloadCertificates() ?? false;
+  }
+
+  override async setup(): Promise<void> {
     const listen = this.#listen;
     if (listen === undefined) return;
-    this.#server = new HttpListener(
-      { ...listen, log: this.log },
+    this.#server = await HttpListener.listen(
+      { ...listen, log: this.log, tls: this.#tls },
       (_request, info) => {
         const path = info.url.pathname;
         if (path !== "/metrics") {
@@ -130,9 +159,13 @@ export class Prometheus extends Actor {
         });
       },
     );
-    this.log.info("Serving Prometheus metrics at http://{address}/metrics", {
-      address: `${listen.hostname}:${this.#server.addr.port}`,
-    });
+    this.log.info(
+      "Serving Prometheus metrics at {scheme}://{address}/metrics",
+      {
+        scheme: this.#server.secure ? "https" : "http",
+        address: `${listen.hostname}:${this.#server.addr.port}`,
+      },
+    );
   }
 
   override async teardown(): Promise<void> {

@@ -81,6 +81,7 @@ export type FileOutOptions = z.infer<typeof FileOutOptions>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { generator } from "../input/generator.ts";
  * import { fileOut } from "./file_out.ts";
@@ -93,7 +94,7 @@ export type FileOutOptions = z.infer<typeof FileOutOptions>;
  * await router.start();
  * await router.finished;
  * await router.stop();
- * await Deno.readTextFile(`${dir}/events.log`); // "line 1\nline 2\nline 3\n"
+ * assert.equal(await Deno.readTextFile(`${dir}/events.log`), "line 1\nline 2\nline 3\n");
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
@@ -136,8 +137,9 @@ const BACKGROUND_AFTER_SLOW_MS = 30_000;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FILE_OUT_RETRY } from "./file_out.ts";
- * FILE_OUT_RETRY.max; // 5
+ * assert.equal(FILE_OUT_RETRY.max, 5);
  * ```
  */
 export const FILE_OUT_RETRY: Readonly<RetryOptions> = Object.freeze({

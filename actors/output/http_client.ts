@@ -135,6 +135,7 @@ export type HttpClientOptions = z.infer<typeof HttpClientOptions>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { generator } from "../input/generator.ts";
  * import { httpClient } from "./http_client.ts";
@@ -155,7 +156,7 @@ export type HttpClientOptions = z.infer<typeof HttpClientOptions>;
  * await router.finished;
  * await router.stop();
  * await server.shutdown();
- * seen; // ['/items/7 {"id":7}', '/items/7 {"id":7}']
+ * assert.deepEqual(seen, ['/items/7 {"id":7}', '/items/7 {"id":7}']);
  * ```
  */
 export const httpClient: ActorSpec<HttpClientOptions> = {

@@ -125,6 +125,7 @@ export type NatsOutOptions = z.infer<typeof NatsOutOptions>;
  *
  * @example
  * ```ts ignore
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { generator } from "../input/generator.ts";
  * import { natsOut } from "./nats_out.ts";
@@ -141,7 +142,7 @@ export type NatsOutOptions = z.infer<typeof NatsOutOptions>;
  * router.connect("input.outbox", "publish.inbox");
  * await router.start();
  * await router.finished;
- * await router.stop(); // every event was stored by the stream
+ * assert.equal((await router.stop()).delivered, 10); // every event was stored by the stream
  * ```
  */
 export const natsOut: ActorSpec<NatsOutOptions> = {

@@ -20,6 +20,7 @@ export type NullOptions = z.infer<typeof NullOptions>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { generator } from "../input/generator.ts";
  * import { nullOutput } from "./null.ts";
@@ -30,7 +31,7 @@ export type NullOptions = z.infer<typeof NullOptions>;
  * router.connect("input.outbox", "sink.inbox");
  * await router.start();
  * await router.finished;
- * (await router.stop()).delivered; // 100
+ * assert.equal((await router.stop()).delivered, 100);
  * ```
  */
 export const nullOutput: ActorSpec<NullOptions> = {

@@ -37,17 +37,24 @@ export type StdoutOptions = z.infer<typeof StdoutOptions>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { generator } from "../input/generator.ts";
- * import { stdout } from "./stdout.ts";
+ * import { Stdout } from "./stdout.ts";
  *
  * const router = new Router();
  * router.register(generator, "input", { interval: 0, count: 3, data: "n={{seq}}" });
- * router.register(stdout, "print", { prefix: "got: " });
+ * let printed = "";
+ * const target = new WritableStream<Uint8Array>({
+ *   write: (bytes) => void (printed += new TextDecoder().decode(bytes)),
+ * });
+ * // router.register(stdout, "print", { prefix: "got: " }) prints to standard output
+ * router.register(new Stdout("print", { prefix: "got: " }, {}, target));
  * router.connect("input.outbox", "print.inbox");
  * await router.start();
- * await router.finished; // printed "got: n=1", "got: n=2", "got: n=3"
- * (await router.stop()).delivered; // 3
+ * await router.finished;
+ * assert.equal((await router.stop()).delivered, 3);
+ * assert.equal(printed, "got: n=1\ngot: n=2\ngot: n=3\n");
  * ```
  */
 export const stdout: ActorSpec<StdoutOptions> = {

@@ -40,6 +40,7 @@ export type UdpOutOptions = z.infer<typeof UdpOutOptions>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createSocket } from "node:dgram";
  * import { Router } from "../../core/router.ts";
  * import { generator } from "../input/generator.ts";
@@ -59,7 +60,8 @@ export type UdpOutOptions = z.infer<typeof UdpOutOptions>;
  * await router.start();
  * await router.finished;
  * await router.stop();
- * await all.promise; // received: ["n=1", "n=2"]
+ * await all.promise;
+ * assert.deepEqual(received, ["n=1", "n=2"]);
  * receiver.close();
  * ```
  */
@@ -122,35 +124,25 @@ export class UdpOut extends Actor {
     if (socket === undefined) {
       throw new TypeError(`Actor "${this.name}" has no open socket`);
     }
-    let failed: [Event, unknown][] | undefined;
-    const sent = Promise.withResolvers<void>();
-    let pending = 1;
-    const settle = (): void => {
-      if (--pending === 0) sent.resolve();
-    };
-    for (let i = 0; i < events.length; i++) {
-      const event = events[i]!;
+    // One send at a time: Deno's node:dgram lets sends in flight together
+    // leave in any order (a burst of 4 went out last first).
+    for (const event of events) {
       let bytes: Uint8Array;
       try {
         bytes = payloadBytes(event.data);
       } catch (error) {
-        (failed ??= []).push([event, error]);
+        context.fail(event, error);
         continue;
       }
-      pending++;
-      try {
-        socket.send(bytes, this.#port, this.#address, (error) => {
-          if (error) (failed ??= []).push([event, error]);
-          settle();
-        });
-      } catch (error) {
-        (failed ??= []).push([event, error]);
-        settle();
-      }
+      const error = await new Promise<unknown>((resolve) => {
+        try {
+          socket.send(bytes, this.#port, this.#address, resolve);
+        } catch (error) {
+          resolve(error);
+        }
+      });
+      if (error) context.fail(event, error);
     }
-    settle();
-    await sent.promise;
-    for (const [event, error] of failed ?? []) context.fail(event, error);
   }
 
   override async teardown(): Promise<void> {

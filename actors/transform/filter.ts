@@ -38,6 +38,7 @@ export type FilterOptions = z.infer<typeof FilterOptions>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { generator } from "../input/generator.ts";
  * import { nullOutput } from "../output/null.ts";
@@ -51,7 +52,7 @@ export type FilterOptions = z.infer<typeof FilterOptions>;
  * router.connect("only_two.outbox", "sink.inbox");
  * await router.start();
  * await router.finished;
- * (await router.stop()).delivered; // 2
+ * assert.equal((await router.stop()).delivered, 2);
  * ```
  */
 export const filter: ActorSpec<FilterOptions> = {

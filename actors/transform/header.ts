@@ -62,6 +62,7 @@ export type HeaderOptions = z.infer<typeof HeaderOptions>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { generator } from "../input/generator.ts";
  * import { nullOutput } from "../output/null.ts";
@@ -77,7 +78,7 @@ export type HeaderOptions = z.infer<typeof HeaderOptions>;
  * router.connect("tag.outbox", "sink.inbox");
  * await router.start();
  * await router.finished;
- * (await router.stop()).delivered; // 3
+ * assert.equal((await router.stop()).delivered, 3);
  * ```
  */
 export const header: ActorSpec<HeaderOptions> = {

@@ -42,6 +42,7 @@ export type JsonDecodeOptions = z.infer<typeof JsonDecodeOptions>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { generator } from "../input/generator.ts";
  * import { nullOutput } from "../output/null.ts";
@@ -55,7 +56,7 @@ export type JsonDecodeOptions = z.infer<typeof JsonDecodeOptions>;
  * router.connect("decode.outbox", "sink.inbox");
  * await router.start();
  * await router.finished;
- * (await router.stop()).delivered; // 3
+ * assert.equal((await router.stop()).delivered, 3);
  * ```
  */
 export const jsonDecode: ActorSpec<JsonDecodeOptions> = {

@@ -38,6 +38,7 @@ export type JsonEncodeOptions = z.infer<typeof JsonEncodeOptions>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { generator } from "../input/generator.ts";
  * import { nullOutput } from "../output/null.ts";
@@ -51,7 +52,7 @@ export type JsonEncodeOptions = z.infer<typeof JsonEncodeOptions>;
  * router.connect("encode.outbox", "sink.inbox");
  * await router.start();
  * await router.finished;
- * (await router.stop()).delivered; // 3
+ * assert.equal((await router.stop()).delivered, 3);
  * ```
  */
 export const jsonEncode: ActorSpec<JsonEncodeOptions> = {

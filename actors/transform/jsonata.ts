@@ -65,9 +65,9 @@ interface JsonataFailure {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { generator } from "../input/generator.ts";
- * import { nullOutput } from "../output/null.ts";
  * import { jsonata } from "./jsonata.ts";
  *
  * const router = new Router();
@@ -80,12 +80,12 @@ interface JsonataFailure {
  *   expression: "{ 'total': $sum(items.price) * $rate }",
  *   bindings: { rate: 2 },
  * });
- * router.register(nullOutput, "sink");
  * router.connect("input.outbox", "total.inbox");
- * router.connect("total.outbox", "sink.inbox");
+ * const totals = router.readable("total.outbox");
  * await router.start();
- * await router.finished;
- * (await router.stop()).delivered; // 2, each with data { total: 10 }
+ * const events = await Array.fromAsync(totals);
+ * await router.stop();
+ * assert.deepEqual(events.map((event) => event.data), [{ total: 10 }, { total: 10 }]);
  * ```
  */
 export const jsonata: ActorSpec<JsonataOptions> = {

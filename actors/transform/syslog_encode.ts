@@ -94,21 +94,21 @@ export type SyslogEncodeOptions = z.infer<typeof SyslogEncodeOptions>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { generator } from "../input/generator.ts";
- * import { nullOutput } from "../output/null.ts";
  * import { syslogEncode } from "./syslog_encode.ts";
  *
  * const router = new Router();
  * router.register(generator, "input", { interval: 0, count: 2, data: "hello" });
  * router.register(syslogEncode, "encode", { hostname: "web1", severity: "info" });
- * router.register(nullOutput, "sink");
  * router.connect("input.outbox", "encode.inbox");
- * router.connect("encode.outbox", "sink.inbox");
+ * const encoded = router.readable("encode.outbox");
  * await router.start();
- * await router.finished;
- * (await router.stop()).delivered; // 2
- * // each data: "<14>1 2026-12-06T05:23:29+00:00 web1 compysition - - - hello"
+ * const events = await Array.fromAsync(encoded);
+ * assert.equal((await router.stop()).delivered, 2);
+ * // each data is like "<14>1 2026-12-06T05:23:29+00:00 web1 compysition - - - hello"
+ * for (const { data } of events) assert.match(String(data), /^<14>1 \S+ web1 compysition - - - hello$/);
  * ```
  */
 export const syslogEncode: ActorSpec<SyslogEncodeOptions> = {

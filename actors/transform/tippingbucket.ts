@@ -60,20 +60,20 @@ export interface BatchHeader {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Router } from "../../core/router.ts";
  * import { generator } from "../input/generator.ts";
- * import { nullOutput } from "../output/null.ts";
  * import { tippingBucket } from "./tippingbucket.ts";
  *
  * const router = new Router();
  * router.register(generator, "input", { interval: 0, count: 25 });
  * router.register(tippingBucket, "batch", { count: 10, max_age: 1 });
- * router.register(nullOutput, "sink");
  * router.connect("input.outbox", "batch.inbox");
- * router.connect("batch.outbox", "sink.inbox");
+ * const batches = router.readable("batch.outbox");
  * await router.start();
- * await router.finished;
- * (await router.stop()).delivered; // 3 batches: 10, 10 and 5 events
+ * const events = await Array.fromAsync(batches);
+ * await router.stop();
+ * assert.deepEqual(events.map((event) => (event.data as unknown[]).length), [10, 10, 5]);
  * ```
  */
 export const tippingBucket: ActorSpec<TippingBucketOptions> = {

@@ -18,10 +18,11 @@ import type { ActorConfig, PipelineConfig } from "./types.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { generator as spec } from "../../actors/input/generator.ts";
  * import { makeActor } from "./build.ts";
  * const options = spec.options.safeParse({ count: 1 }).data;
- * makeActor({ name: "input", spec, options, settings: {} }).name; // "input"
+ * assert.equal(makeActor({ name: "input", spec, options, settings: {} }).name, "input");
  * ```
  */
 export function makeActor(
@@ -50,9 +51,10 @@ export function makeActor(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { BuildOptions } from "./build.ts";
  * const options: BuildOptions = { routerOptions: { logLevel: "warning" } };
- * options.routerOptions?.logLevel; // "warning"
+ * assert.equal(options.routerOptions?.logLevel, "warning");
  * ```
  */
 export interface BuildOptions {
@@ -73,6 +75,7 @@ export interface BuildOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildRouter, loadConfig } from "./mod.ts";
  * const config = await loadConfig({
  *   text: `
@@ -86,7 +89,7 @@ export interface BuildOptions {
  * const router = await buildRouter(config);
  * await router.start();
  * await router.finished;
- * (await router.stop()).delivered; // 3
+ * assert.equal((await router.stop()).delivered, 3);
  * ```
  */
 export async function buildRouter(

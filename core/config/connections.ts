@@ -43,6 +43,7 @@ const ARROW = "->";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BUILTIN_ACTORS } from "../../actors/mod.ts";
  * import { Registry } from "../registry.ts";
  * import { checkConnections } from "./connections.ts";
@@ -62,9 +63,11 @@ const ARROW = "->";
  *   ["a", entry("a", "generator")],
  *   ["b", entry("b", "null")],
  * ]);
- * checkConnections(yaml, root, declared); // []
- * yaml.error().message;
- * // 'p.yaml:2:19: Actor "b" (type "null") has no inbound queue "inbx"; did you mean "inbox"?'
+ * assert.deepEqual(checkConnections(yaml, root, declared), []);
+ * assert.equal(
+ *   yaml.error().message,
+ *   'p.yaml:2:19: Actor "b" (type "null") has no inbound queue "inbx"; did you mean "inbox"?',
+ * );
  * ```
  */
 export function checkConnections(

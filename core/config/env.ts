@@ -38,11 +38,12 @@ const VARIABLE = /^([A-Za-z_][A-Za-z0-9_]*)(?::-([\s\S]*))?$/;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { substituteText } from "./env.ts";
  * const env = { HOST: "example.com" };
- * substituteText("${HOST}:${PORT:-80} $${x}", (name) => env[name as "HOST"]).text;
- * // "example.com:80 ${x}"
- * substituteText("${NOPE}", () => undefined).problems[0]!.reference; // "${NOPE}"
+ * const { text } = substituteText("${HOST}:${PORT:-80} $${x}", (name) => env[name as "HOST"]);
+ * assert.equal(text, "example.com:80 ${x}");
+ * assert.equal(substituteText("${NOPE}", () => undefined).problems[0]!.reference, "${NOPE}");
  * ```
  */
 export function substituteText(text: string, lookup: Lookup): Substitution {
@@ -104,15 +105,18 @@ export function substituteText(text: string, lookup: Lookup): Substitution {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { substituteVariables } from "./env.ts";
  * import { YamlFile } from "./yaml.ts";
  * const yaml = new YamlFile("p.yaml", "a: ${N}\nb: ${MISSING}\n");
  * const root = yaml.parse();
- * substituteVariables(yaml, root, [], (name) => name === "N" ? "3" : undefined);
- * // ["b"]
- * root.toJSON(); // { a: 3, b: "${MISSING}" }
- * yaml.error().message;
- * // 'p.yaml:2:4: Environment variable "MISSING" is not set; set it or give a default: "${MISSING:-value}"'
+ * const lookup = (name: string) => name === "N" ? "3" : undefined;
+ * assert.deepEqual(substituteVariables(yaml, root, [], lookup), ["b"]);
+ * assert.deepEqual(root.toJSON(), { a: 3, b: "${MISSING}" });
+ * assert.equal(
+ *   yaml.error().message,
+ *   'p.yaml:2:4: Environment variable "MISSING" is not set; set it or give a default: "${MISSING:-value}"',
+ * );
  * ```
  */
 export function substituteVariables(

@@ -42,6 +42,7 @@ import { firstLine, YamlFile } from "./yaml.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadPipeline, type LoadOptions } from "./mod.ts";
  * const options: LoadOptions = {
  *   env: { COUNT: "2" },
@@ -55,7 +56,7 @@ import { firstLine, YamlFile } from "./yaml.ts";
  *   "      count: ${COUNT}",
  * ].join("\n");
  * const { config, router } = await loadPipeline({ text }, options);
- * config.actors[0]!.options; // { interval: 1, count: 2, data: "hello {{seq}}" }
+ * assert.deepEqual(config.actors[0]!.options, { interval: 1, count: 2, data: "hello {{seq}}" });
  * await router.stop();
  * ```
  */
@@ -73,6 +74,7 @@ export interface LoadOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type LoadedPipeline, loadPipeline } from "./mod.ts";
  * const source = {
  *   file: "inline.yaml",
@@ -87,7 +89,7 @@ export interface LoadOptions {
  * const loaded: LoadedPipeline = await loadPipeline(source);
  * await loaded.router.start();
  * await loaded.router.finished;
- * (await loaded.router.stop()).delivered; // 3
+ * assert.equal((await loaded.router.stop()).delivered, 3);
  * ```
  */
 export interface LoadedPipeline {
@@ -106,6 +108,7 @@ export interface LoadedPipeline {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadPipeline } from "./mod.ts";
  *
  * const { router } = await loadPipeline({
@@ -120,7 +123,7 @@ export interface LoadedPipeline {
  * });
  * await router.start();
  * await router.finished;
- * (await router.stop()).delivered; // 3
+ * assert.equal((await router.stop()).delivered, 3);
  * ```
  */
 export async function loadPipeline(
@@ -145,10 +148,11 @@ export async function loadPipeline(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadConfig } from "./mod.ts";
  * const text = "actors:\n  input:\n    type: generator\n    options:\n      count: ${N}\n";
  * const config = await loadConfig({ text }, { env: { N: "3" } });
- * config.actors[0]!.options; // { interval: 1, count: 3, data: "hello {{seq}}" }
+ * assert.deepEqual(config.actors[0]!.options, { interval: 1, count: 3, data: "hello {{seq}}" });
  * ```
  */
 export async function loadConfig(

@@ -14,9 +14,10 @@ import { missingSpecMembers } from "../registry.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { describeValue } from "./messages.ts";
- * describeValue("fast"); // 'the string "fast"'
- * describeValue([1]); // "a list"
+ * assert.equal(describeValue("fast"), 'the string "fast"');
+ * assert.equal(describeValue([1]), "a list");
  * ```
  */
 export function describeValue(value: unknown): string {
@@ -53,11 +54,14 @@ const EXPECTED: Record<string, string> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { z } from "zod";
  * import { describeIssue } from "./messages.ts";
  * const issue = z.number().safeParse("fast").error!.issues[0]!;
- * describeIssue(issue, 'Option "interval"', "fast");
- * // 'Option "interval" must be a number, not the string "fast"'
+ * assert.equal(
+ *   describeIssue(issue, 'Option "interval"', "fast"),
+ *   'Option "interval" must be a number, not the string "fast"',
+ * );
  * ```
  */
 export function describeIssue(
@@ -128,9 +132,10 @@ export function describeIssue(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { suggest } from "./messages.ts";
- * suggest("conections", ["actors", "connections"]); // '; did you mean "connections"?'
- * suggest("zzz", ["a", "b"], "the options"); // '; the options are "a", "b"'
+ * assert.equal(suggest("conections", ["actors", "connections"]), '; did you mean "connections"?');
+ * assert.equal(suggest("zzz", ["a", "b"], "the options"), '; the options are "a", "b"');
  * ```
  */
 export function suggest(
@@ -146,8 +151,9 @@ export function suggest(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { whyNotSpec } from "./messages.ts";
- * whyNotSpec(1); // "is the number 1, not an actor spec"
+ * assert.equal(whyNotSpec(1), "is the number 1, not an actor spec");
  * ```
  */
 export function whyNotSpec(value: unknown): string {

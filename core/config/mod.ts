@@ -6,11 +6,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadPipeline } from "./mod.ts";
  * const { config, router } = await loadPipeline({
  *   text: "actors:\n  input: { type: generator, options: { count: 1 } }\n",
  * });
- * config.actors.map((actor) => actor.name); // ["input"]
+ * assert.deepEqual(config.actors.map((actor) => actor.name), ["input"]);
  * await router.stop();
  * ```
  *

@@ -25,9 +25,10 @@ import type { ActorConfig, ConnectionConfig, PipelineConfig } from "./types.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { FieldChange } from "./plan.ts";
  * const change: FieldChange = { field: "options.interval", before: 1, after: 0.5 };
- * change.after; // 0.5
+ * assert.equal(change.after, 0.5);
  * ```
  */
 export interface FieldChange {
@@ -45,13 +46,14 @@ export interface FieldChange {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { PlannedConnection } from "./plan.ts";
  * const connection: PlannedConnection = {
  *   from: "input.outbox",
  *   to: "sink.inbox",
  *   options: { capacity: 10 },
  * };
- * connection.to; // "sink.inbox"
+ * assert.equal(connection.to, "sink.inbox");
  * ```
  */
 export interface PlannedConnection {
@@ -68,9 +70,10 @@ export interface PlannedConnection {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { KeptActor } from "./plan.ts";
  * const kept: KeptActor = { name: "input", type: "generator" };
- * kept.type; // "generator"
+ * assert.equal(kept.type, "generator");
  * ```
  */
 export interface KeptActor {
@@ -87,13 +90,14 @@ export interface KeptActor {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { AddedOrRemovedActor } from "./plan.ts";
  * const added: AddedOrRemovedActor = {
  *   name: "audit",
  *   type: "stdout",
  *   connections: [{ from: "tee.copy", to: "audit.inbox", options: {} }],
  * };
- * added.connections.length; // 1
+ * assert.equal(added.connections.length, 1);
  * ```
  */
 export interface AddedOrRemovedActor {
@@ -112,6 +116,7 @@ export interface AddedOrRemovedActor {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { ReplacedActor } from "./plan.ts";
  * const replaced: ReplacedActor = {
  *   name: "web",
@@ -121,7 +126,7 @@ export interface AddedOrRemovedActor {
  *   connectionsAfter: [{ from: "web.outbox", to: "out.inbox", options: {} }],
  *   listen: { before: "127.0.0.1:8000", after: "127.0.0.1:8000", same: true },
  * };
- * replaced.listen?.same; // true
+ * assert.equal(replaced.listen?.same, true);
  * ```
  */
 export interface ReplacedActor {
@@ -148,13 +153,14 @@ export interface ReplacedActor {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { QueueChange } from "./plan.ts";
  * const change: QueueChange = {
  *   from: "input.outbox",
  *   to: "sink.inbox",
  *   changes: [{ field: "capacity", before: 10, after: 100 }],
  * };
- * change.changes[0]!.after; // 100
+ * assert.equal(change.changes[0]!.after, 100);
  * ```
  */
 export interface QueueChange {
@@ -173,6 +179,7 @@ export interface QueueChange {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadConfig, planReload, type ReloadPlan } from "./mod.ts";
  * const before = await loadConfig({
  *   file: "old.yaml",
@@ -183,7 +190,7 @@ export interface QueueChange {
  *   text: "actors:\n  input: { type: generator, options: { count: 5 } }\n",
  * });
  * const plan: ReloadPlan = planReload(before, after);
- * plan.actors.replace[0]!.changes; // [{ field: "options.count", after: 5 }]
+ * assert.deepEqual(plan.actors.replace[0]!.changes, [{ field: "options.count", after: 5 }]);
  * ```
  */
 export interface ReloadPlan {
@@ -229,6 +236,7 @@ export interface ReloadPlan {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadConfig, planReload } from "./mod.ts";
  * const before = await loadConfig({
  *   text: "actors:\n  a: { type: generator }\n  b: { type: \"null\" }\nconnections:\n  - a.outbox -> b.inbox\n",
@@ -237,10 +245,10 @@ export interface ReloadPlan {
  *   text: "actors:\n  a: { type: generator }\n  c: { type: stdout }\nconnections:\n  - a.outbox -> c.inbox\n",
  * });
  * const plan = planReload(before, after);
- * plan.actors.keep.map((actor) => actor.name); // ["a"]
- * plan.actors.add.map((actor) => actor.name); // ["c"]
- * plan.actors.remove.map((actor) => actor.name); // ["b"]
- * plan.connections.add[0]!.to; // "c.inbox"
+ * assert.deepEqual(plan.actors.keep.map((actor) => actor.name), ["a"]);
+ * assert.deepEqual(plan.actors.add.map((actor) => actor.name), ["c"]);
+ * assert.deepEqual(plan.actors.remove.map((actor) => actor.name), ["b"]);
+ * assert.equal(plan.connections.add[0]!.to, "c.inbox");
  * ```
  */
 export function planReload(

@@ -39,6 +39,7 @@ export const RELOAD_HISTORY = 20;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { ReloadOutcome } from "./reload.ts";
  * const outcome: ReloadOutcome = {
  *   at: "2026-01-01T03:00:00.000Z",
@@ -48,7 +49,7 @@ export const RELOAD_HISTORY = 20;
  *   errors: ["pipeline.yaml:3:7: Unknown actor type \"genertor\""],
  *   durationMs: 4,
  * };
- * outcome.status; // "invalid"
+ * assert.equal(outcome.status, "invalid");
  * ```
  */
 export interface ReloadOutcome {
@@ -106,6 +107,7 @@ export interface ReloaderOptions extends Omit<LoadOptions, "routerOptions"> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadPipeline } from "./mod.ts";
  * import { Reloader } from "./reload.ts";
  * const text = (interval: number) =>
@@ -114,11 +116,11 @@ export interface ReloaderOptions extends Omit<LoadOptions, "routerOptions"> {
  * await router.start();
  * let source = { text: text(0.02), file: "a.yaml" };
  * const reloader = new Reloader(router, config, () => source);
- * (await reloader.reload("test")).status; // "applied"
+ * assert.equal((await reloader.reload("test")).status, "applied");
  * source = { text: "actors: [", file: "a.yaml" };
- * (await reloader.reload("test")).errors!.length > 0; // true
- * reloader.history().map((outcome) => outcome.status); // ["applied", "invalid"]
- * (await router.stop()).unaccounted; // 0
+ * assert.ok((await reloader.reload("test")).errors!.length > 0);
+ * assert.deepEqual(reloader.history().map((outcome) => outcome.status), ["applied", "invalid"]);
+ * assert.equal((await router.stop()).unaccounted, 0);
  * ```
  */
 export class Reloader {

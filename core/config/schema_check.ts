@@ -50,12 +50,13 @@ export interface Entry {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkTop } from "./schema_check.ts";
  * import { YamlFile } from "./yaml.ts";
  * const yaml = new YamlFile("p.yaml", "actors: {}\nlog: x\n");
  * const root = yaml.parse();
  * checkTop(yaml, root.toJSON(), root);
- * yaml.error().message; // 'p.yaml:2:1: Unknown top-level key "log"; did you mean "logs"?'
+ * assert.equal(yaml.error().message, 'p.yaml:2:1: Unknown top-level key "log"; did you mean "logs"?');
  * ```
  */
 export function checkTop(yaml: YamlFile, top: unknown, root: YAMLMap): void {
@@ -97,6 +98,7 @@ export function checkTop(yaml: YamlFile, top: unknown, root: YAMLMap): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { YAMLMap } from "yaml";
  * import { BUILTIN_ACTORS } from "../../actors/mod.ts";
  * import { Registry } from "../registry.ts";
@@ -105,7 +107,7 @@ export function checkTop(yaml: YamlFile, top: unknown, root: YAMLMap): void {
  * const yaml = new YamlFile("p.yaml", "actors:\n  a: { type: generator, capacity: 5 }\n");
  * const actors = yaml.child(yaml.parse(), "actors") as YAMLMap;
  * const [entry] = checkEntries(yaml, actors, new Registry(BUILTIN_ACTORS));
- * [entry!.spec!.type, entry!.settings.capacity]; // ["generator", 5]
+ * assert.deepEqual([entry!.spec!.type, entry!.settings.capacity], ["generator", 5]);
  * ```
  */
 export function checkEntries(
@@ -250,6 +252,7 @@ function checkEntry(yaml: YamlFile, entry: Entry, registry: Registry): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { Node } from "yaml";
  * import { generator as spec } from "../../actors/input/generator.ts";
  * import { checkOptions } from "./schema_check.ts";
@@ -263,9 +266,11 @@ function checkEntry(yaml: YamlFile, entry: Entry, registry: Registry): void {
  *   options: { count: "x" },
  *   settings: {},
  * };
- * checkOptions(yaml, entry, spec, []); // undefined
- * yaml.error().message;
- * // 'p.yaml:2:27: Option "count" of actor "a" must be a number, not the string "x"'
+ * assert.equal(checkOptions(yaml, entry, spec, []), undefined);
+ * assert.equal(
+ *   yaml.error().message,
+ *   'p.yaml:2:26: Option "count" of actor "a" must be a number, not the string "x"',
+ * );
  * ```
  */
 export function checkOptions(
@@ -326,6 +331,7 @@ export function checkOptions(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { z } from "zod";
  * import { reportIssue } from "./schema_check.ts";
  * import { YamlFile } from "./yaml.ts";
@@ -334,7 +340,7 @@ export function checkOptions(
  * const input = root.toJSON();
  * const issue = z.object({ a: z.object({ n: z.number() }) }).safeParse(input).error!.issues[0]!;
  * reportIssue(yaml, issue, root, [], '"a.n"', input);
- * yaml.error().message; // 'p.yaml:1:9: "a.n" must be a number, not the string "x"'
+ * assert.equal(yaml.error().message, 'p.yaml:1:9: "a.n" must be a number, not the string "x"');
  * ```
  */
 export function reportIssue(
@@ -367,9 +373,10 @@ export function reportIssue(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pathKey } from "./schema_check.ts";
- * pathKey(0); // 0
- * pathKey("port"); // "port"
+ * assert.equal(pathKey(0), 0);
+ * assert.equal(pathKey("port"), "port");
  * ```
  */
 export function pathKey(key: PropertyKey): string | number {

@@ -16,6 +16,7 @@ import { firstLine } from "./yaml.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type BootstrapSource, loadPipeline } from "./mod.ts";
  * const source: BootstrapSource = {
  *   file: "inline.yaml",
@@ -28,6 +29,7 @@ import { firstLine } from "./yaml.ts";
  * `,
  * };
  * const { router } = await loadPipeline(source);
+ * assert.deepEqual(router.actors().map((actor) => actor.name), ["input", "sink"]);
  * await router.stop();
  * ```
  */
@@ -49,9 +51,10 @@ export interface SourceText {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readSource } from "./source.ts";
  * const { file, text } = await readSource({ file: "a.yaml", text: "actors: {}" });
- * [file, text]; // ["a.yaml", "actors: {}"]
+ * assert.deepEqual([file, text], ["a.yaml", "actors: {}"]);
  * ```
  */
 export async function readSource(source: BootstrapSource): Promise<SourceText> {

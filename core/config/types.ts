@@ -17,12 +17,13 @@ import type { EndDirection } from "../router_ends.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type ActorConfig, loadPipeline } from "./mod.ts";
  * const { config, router } = await loadPipeline({
  *   text: "actors:\n  sink: { type: \"null\", capacity: 10 }\n",
  * });
  * const sink: ActorConfig = config.actors[0]!;
- * sink.settings.capacity; // 10
+ * assert.equal(sink.settings.capacity, 10);
  * await router.stop();
  * ```
  */
@@ -50,6 +51,7 @@ export interface ActorConfig {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type ConnectionConfig, loadPipeline } from "./mod.ts";
  * const source = {
  *   file: "inline.yaml",
@@ -63,8 +65,8 @@ export interface ActorConfig {
  * };
  * const { config, router } = await loadPipeline(source);
  * const connection: ConnectionConfig = config.connections[0]!;
- * connection.to; // "sink.inbox"
- * connection.line; // 6
+ * assert.equal(connection.to, "sink.inbox");
+ * assert.equal(connection.line, 6);
  * await router.stop();
  * ```
  */
@@ -86,6 +88,7 @@ export interface ConnectionConfig {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadPipeline, type PipelineConfig } from "./mod.ts";
  * const source = {
  *   file: "inline.yaml",
@@ -99,7 +102,7 @@ export interface ConnectionConfig {
  * };
  * const { config, router } = await loadPipeline(source);
  * const pipeline: PipelineConfig = config;
- * pipeline.actors.map((actor) => actor.type); // ["generator", "null"]
+ * assert.deepEqual(pipeline.actors.map((actor) => actor.type), ["generator", "null"]);
  * await router.stop();
  * ```
  */
@@ -124,12 +127,13 @@ export interface PipelineConfig {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadConfig, type ExposedQueue } from "./mod.ts";
  * const config = await loadConfig({
  *   text: "actors:\n  sink: { type: \"null\" }\nexpose: [sink.inbox]\n",
  * });
  * const end: ExposedQueue = config.expose![0]!;
- * end.direction; // "writable"
+ * assert.equal(end.direction, "writable");
  * ```
  */
 export interface ExposedQueue {

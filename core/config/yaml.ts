@@ -30,11 +30,12 @@ export type Path = (string | number)[];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { YamlFile } from "./yaml.ts";
  * const yaml = new YamlFile("p.yaml", "actors:\n  a: { type: x }\n");
  * const root = yaml.parse();
  * yaml.add(yaml.nodeAt(root, ["actors", "a", "type"]), [], "Bad type");
- * yaml.error().message; // "p.yaml:2:14: Bad type"
+ * assert.equal(yaml.error().message, "p.yaml:2:14: Bad type");
  * ```
  */
 export class YamlFile {
@@ -233,9 +234,10 @@ export class YamlFile {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Scalar } from "yaml";
  * import { keyText } from "./yaml.ts";
- * keyText(new Scalar(42)); // "42"
+ * assert.equal(keyText(new Scalar(42)), "42");
  * ```
  */
 export function keyText(node: Node | null | undefined): string {
@@ -249,8 +251,9 @@ export function keyText(node: Node | null | undefined): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { firstLine } from "./yaml.ts";
- * firstLine(new Error("Not found\n  at x.ts:1")); // "Not found"
+ * assert.equal(firstLine(new Error("Not found\n  at x.ts:1")), "Not found");
  * ```
  */
 export function firstLine(error: unknown): string {

@@ -29,8 +29,13 @@ export interface StageRun {
  * event.
  *
  * @example
- * ```ts ignore
- * const { out, errors } = await runStage(new JsonDecode("decode"), numbered(3));
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { JsonDecode } from "../../actors/transform/json_decode.ts";
+ * import { sequenced } from "../helpers.ts";
+ * const { out, errors } = await runStage(new JsonDecode("decode"), sequenced(['{"a":1}', "oops"]));
+ * assert.deepEqual(out.outbox!.data(), [{ a: 1 }]);
+ * assert.equal(errors.events.length, 1);
  * ```
  */
 export async function runStage(

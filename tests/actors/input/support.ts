@@ -21,8 +21,9 @@ const GIVE_UP_MS = 10_000;
  * the test instead of hanging it. Leaves no timer behind.
  *
  * @example
- * ```ts ignore
- * await within(sink.waitFor(2), "two events");
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(await within(Promise.resolve(2), "two events"), 2);
  * ```
  */
 export function within<T>(promise: Promise<T>, what: string): Promise<T> {
@@ -34,7 +35,8 @@ export function within<T>(promise: Promise<T>, what: string): Promise<T> {
  *
  * @example
  * ```ts
- * encode("hi"); // Uint8Array [104, 105]
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(encode("hi"), new Uint8Array([104, 105]));
  * ```
  */
 export function encode(text: string): Uint8Array {
@@ -47,7 +49,8 @@ export function encode(text: string): Uint8Array {
  *
  * @example
  * ```ts
- * frame(encode("hi")); // Uint8Array [0, 0, 0, 2, 104, 105]
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(frame(encode("hi")), new Uint8Array([0, 0, 0, 2, 104, 105]));
  * ```
  */
 export function frame(payload: Uint8Array): Uint8Array {
@@ -75,8 +78,17 @@ export interface InputRun<A extends Actor> {
  * the logs kept by a collector; the test stops the router.
  *
  * @example
- * ```ts ignore
- * const { router, sink } = await startInput(new FileIn("input", { path }));
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FileIn } from "../../../actors/input/file_in.ts";
+ * const dir = await Deno.makeTempDir();
+ * const path = `${dir}/in.ndjson`;
+ * await Deno.writeTextFile(path, '{"n":1}\n');
+ * const { router, sink } = await startInput(new FileIn("input", { path, codec: "ndjson" }));
+ * await sink.waitFor(1);
+ * await router.stop();
+ * assert.deepEqual(sink.data(), [{ n: 1 }]);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function startInput<A extends Actor>(
@@ -200,7 +212,8 @@ export async function throughHolder(
  *
  * @example
  * ```ts
- * joined([encode("a"), encode("bc")]); // Uint8Array [97, 98, 99]
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(joined([encode("a"), encode("bc")]), new Uint8Array([97, 98, 99]));
  * ```
  */
 export function joined(parts: readonly Uint8Array[]): Uint8Array {

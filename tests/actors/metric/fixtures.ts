@@ -2,12 +2,19 @@
  * Contract-test fixtures of the metric actors: they are fed metric events
  * (what the router sends them) instead of numbered events, and a bad event
  * that is not one. Listed in `FIXTURES` of `tests/actors/contract_test.ts`.
+ * And {@link prometheusPipeline}, a router whose metric actor serves.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
+import {
+  Prometheus,
+  type PrometheusOptions,
+} from "../../../actors/metric/prometheus.ts";
 import type { Event } from "../../../core/event.ts";
+import { Router, type RouterOptions } from "../../../core/router.ts";
+import { Collector, ListInput, numbered } from "../../helpers.ts";
 import type { Fixture } from "../contract_test.ts";
 
 /**
@@ -15,7 +22,8 @@ import type { Fixture } from "../contract_test.ts";
  *
  * @example
  * ```ts
- * Date.parse(TIME) / 1000; // 1767225600
+ * import assert from "node:assert/strict";
+ * assert.equal(Date.parse(TIME) / 1000, 1767225600);
  * ```
  */
 export const TIME = "2026-01-01T00:00:00.000Z";
@@ -78,4 +86,24 @@ export function graphiteFixture(): Promise<Fixture> {
       await reading.catch(() => {});
     },
   });
+}
+
+/**
+ * A router (of `routerOptions`, figures every 20 ms) whose metric actor is a
+ * `prometheus` of `options`, with an input of 3 events into a sink
+ * (`"sink"`); started. Stop the router.
+ */
+export async function prometheusPipeline(
+  options: Partial<PrometheusOptions>,
+  routerOptions: RouterOptions = {},
+): Promise<{ router: Router; prometheus: Prometheus }> {
+  const router = new Router({ metricsIntervalMs: 20, ...routerOptions });
+  const prometheus = router.registerMetricActor(
+    new Prometheus("prometheus", options),
+  ) as Prometheus;
+  router.register(new ListInput("input", numbered(3)));
+  router.register(new Collector("sink"));
+  router.connect("input.outbox", "sink.inbox");
+  await router.start();
+  return { router, prometheus };
 }

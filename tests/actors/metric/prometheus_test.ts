@@ -1,8 +1,12 @@
 import assert from "node:assert/strict";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { Router } from "../../../core/router.ts";
-import { Prometheus } from "../../../actors/metric/prometheus.ts";
+import {
+  Prometheus,
+  PrometheusOptions,
+} from "../../../actors/metric/prometheus.ts";
 import { toPrometheusText } from "../../../admin/prometheus.ts";
+import { prometheusPipeline } from "./fixtures.ts";
 import { Collector, ListInput, numbered, pollUntil } from "../../helpers.ts";
 
 const parse = parsePrometheusTextFormat as (
@@ -61,14 +65,9 @@ Deno.test("prometheus keeps the router's latest figures and renders them as the 
 });
 
 Deno.test("prometheus with listen serves its figures at GET /metrics", async () => {
-  const router = new Router({ metricsIntervalMs: 20 });
-  const prometheus = router.registerMetricActor(
-    new Prometheus("prometheus", { listen: "127.0.0.1:0" }),
-  ) as Prometheus;
-  router.register(new ListInput("input", numbered(3)));
-  router.register(new Collector("sink"));
-  router.connect("input.outbox", "sink.inbox");
-  await router.start();
+  const { router, prometheus } = await prometheusPipeline({
+    listen: "127.0.0.1:0",
+  });
   try {
     await router.finished;
     const url = `http://127.0.0.1:${prometheus.port}/metrics`;
@@ -131,5 +130,18 @@ Deno.test("prometheus sends what is not a metric event to error and rejects a ba
   assert.throws(
     () => new Prometheus("p", { listen: "nowhere" }),
     /HOST:PORT/,
+  );
+});
+
+Deno.test("prometheus options: tls needs listen", () => {
+  const result = PrometheusOptions.safeParse({
+    tls: { cert: "server.pem", key: "server.key" },
+  });
+  assert.equal(result.success, false);
+  assert.ok(
+    result.error!.issues.some((issue) =>
+      issue.path.join(".") === "tls" &&
+      issue.message === '"tls" needs "listen": the address to serve HTTPS on'
+    ),
   );
 });

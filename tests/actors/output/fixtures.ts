@@ -95,11 +95,13 @@ export function tcpClientFixture(): Promise<Fixture> {
  * write waits until `open()`; `started` resolves at the first write.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * const target = new StreamTarget();
- * const out = new Stdout("out", {}, {}, target.stream);
- * // ... run it ...
- * target.lines(); // what it wrote, line by line
+ * // an actor writes to it, e.g. new Stdout("out", {}, {}, target.stream)
+ * const writer = target.stream.getWriter();
+ * await writer.write(new TextEncoder().encode("a\nb\n"));
+ * assert.deepEqual(target.lines(), ["a", "b"]);
  * ```
  */
 export class StreamTarget {
@@ -166,11 +168,16 @@ export function stdoutFixture(): Promise<Fixture> {
  * until a number of them has arrived.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createSocket } from "node:dgram";
  * const receiver = new UdpReceiver();
  * const port = await receiver.bind();
- * // ... send 4 datagrams to port ...
- * await receiver.waitFor(4);
+ * const socket = createSocket("udp4");
+ * await new Promise((sent) => socket.send("hi", port, "127.0.0.1", sent));
+ * await receiver.waitFor(1);
+ * assert.deepEqual(receiver.texts(), ["hi"]);
+ * await new Promise<void>((closed) => socket.close(() => closed()));
  * await receiver.close();
  * ```
  */

@@ -31,18 +31,32 @@ Deno.test("udp_out sends one datagram per event: text, JSON or bytes", async () 
     await receiver.waitFor(4);
     assert.deepEqual(errors.events, []);
     assert.deepEqual(
-      receiver.datagrams.map((datagram) => [...datagram]).sort(),
+      receiver.datagrams.map((datagram) => [...datagram]),
       [
         [...new TextEncoder().encode("hello")],
         [...new TextEncoder().encode('{"a":[1,2]}')],
         [...new TextEncoder().encode("7")],
         [0, 255, 10],
-      ].sort(),
+      ],
     );
     assert.deepEqual(counted(subject.figures()), {
       consumed_total: 4,
       failed_total: 0,
     });
+  } finally {
+    await receiver.close();
+  }
+});
+
+Deno.test("udp_out sends the datagrams of a batch in the order of its events", async () => {
+  const receiver = new UdpReceiver();
+  try {
+    const port = await receiver.bind();
+    const values = Array.from({ length: 200 }, (_, i) => `event ${i}`);
+    const { errors } = await send("127.0.0.1", port, values);
+    await receiver.waitFor(200);
+    assert.deepEqual(errors.events, []);
+    assert.deepEqual(receiver.texts(), values);
   } finally {
     await receiver.close();
   }
