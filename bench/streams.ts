@@ -7,6 +7,13 @@
  * untimed warm-up run. Run one scenario per process
  * (`--scenario compysition|hand`); `bench/main.ts` runs them in turn.
  *
+ * The hand-written stages use the default queuing strategies (a writable
+ * holds one chunk). `--hand-holds N` gives their writables a strategy that
+ * counts events up to `N` instead, as an actor's writable counts up to its
+ * capacity (1024 by default): how much of the gap is the events a chain
+ * holds in flight, which the garbage collector copies and V8 grows its young
+ * generation for.
+ *
  * @module
  */
 
@@ -55,16 +62,24 @@ function single(batches: ReadableStream<Event[]>): ReadableStream<Event> {
   }, { highWaterMark: 0 });
 }
 
-/** Three stages of `kind`, chunked as `chunks` says. */
+/**
+ * Three stages of `kind`, chunked as `chunks` says; `holds`: the events a
+ * hand-written stage's writable holds (default: its default strategy).
+ */
 function stages(
   kind: string,
   chunks: string,
+  holds: number | undefined,
 ): TransformStream<Event | Event[], Event | Event[]>[] {
   return ["one", "two", "three"].map((name) =>
     kind === "hand"
-      ? new TransformStream<Event | Event[], Event | Event[]>({
-        transform: (chunk, controller) => controller.enqueue(chunk),
-      })
+      ? new TransformStream<Event | Event[], Event | Event[]>(
+        { transform: (chunk, controller) => controller.enqueue(chunk) },
+        holds === undefined ? undefined : {
+          highWaterMark: holds,
+          size: (chunk) => Array.isArray(chunk) ? chunk.length : 1,
+        },
+      )
       : toTransformStream(
         chunks === "batch" ? new BatchPassThrough(name) : new PassThrough(name),
         { batch: chunks === "batch" },
@@ -82,7 +97,9 @@ async function run(
   let stream: ReadableStream<Event | Event[]> = chunks === "batch"
     ? batches
     : single(batches);
-  for (const stage of stages(kind, chunks)) stream = stream.pipeThrough(stage);
+  for (const stage of stages(kind, chunks, holds)) {
+    stream = stream.pipeThrough(stage);
+  }
   let received = 0;
   const started = performance.now();
   await stream.pipeTo(
@@ -100,8 +117,12 @@ const { values } = parseArgs({
     scenario: { type: "string", default: "compysition" },
     chunks: { type: "string", default: "batch" },
     events: { type: "string" },
+    "hand-holds": { type: "string" },
   },
 });
+const holds = values["hand-holds"] === undefined
+  ? undefined
+  : Number(values["hand-holds"]);
 const kind = values.scenario === "hand" ? "hand" : "compysition";
 const chunks = values.chunks === "event" ? "event" : "batch";
 const count = Number(
@@ -114,7 +135,7 @@ const [events, seconds] = await run(kind, chunks, count);
 const cpu = cpuSeconds() - cpuBefore;
 report({
   scenario: kind === "hand"
-    ? `hand-written (${chunks})`
+    ? `hand-written (${chunks}${holds === undefined ? "" : `, holds ${holds}`})`
     : `compysition (${chunks})`,
   events,
   seconds,

@@ -395,6 +395,12 @@ const SINGLE_CHUNKS = 16;
  * here), until the sink takes it ({@link WrittenEvents.take}) or the
  * stream breaks ({@link WrittenEvents.fail}).
  *
+ * An array is checked and copied as it is written, in the same pass that
+ * keeps its trackers: the sink takes the copy, so that a writer that
+ * changes the array afterwards (while it waits in the queue, or once the
+ * sink took it) changes nothing the stream holds, and its events are not
+ * checked twice.
+ *
  * With arrays (`batch`), the high-water mark is `capacity`; with single
  * events, at most 16: the queue the sink feeds already holds `capacity`
  * events, and a long queue of single chunks before it only costs time (each
@@ -406,31 +412,43 @@ const SINGLE_CHUNKS = 16;
  * import { WrittenEvents } from "./stream.ts";
  * const written = new WrittenEvents(1000, true);
  * assert.equal(written.strategy.highWaterMark, 1000);
- * assert.equal(written.strategy.size!([{ header: {}, data: 1 }, { header: {}, data: 2 }]), 2);
- * written.take();
+ * const chunk = [{ header: {}, data: 1 }, { header: {}, data: 2 }];
+ * assert.equal(written.strategy.size!(chunk), 2);
+ * chunk.pop();
+ * const [taken, checked] = written.take();
+ * assert.equal((taken as unknown[]).length, 2);
+ * assert.equal(checked, true);
  * assert.equal(new WrittenEvents(1000, false).strategy.highWaterMark, 16);
  * ```
  */
 export class WrittenEvents {
   /** The strategy to make the `WritableStream` with. */
   readonly strategy: QueuingStrategy<Event | Event[]>;
+  /** What was written, in order: an event, or a copy of an array. */
   #chunks: (Event | Event[])[] = [];
+  /** Of each chunk of `#chunks`, whether it is an array of events only. */
+  #checked: boolean[] = [];
 
   /** For a writable feeding a queue of `capacity`; `batch`: arrays. */
   constructor(capacity: number, batch: boolean) {
     this.strategy = {
       highWaterMark: batch ? capacity : Math.min(capacity, SINGLE_CHUNKS),
       size: (chunk) => {
-        retainTrackers(chunk);
-        this.#chunks.push(chunk);
-        return Array.isArray(chunk) ? Math.max(1, chunk.length) : 1;
+        const array = Array.isArray(chunk);
+        this.#checked.push(retainTrackers(chunk) && array);
+        this.#chunks.push(array ? chunk.slice() : chunk);
+        return array ? Math.max(1, chunk.length) : 1;
       },
     };
   }
 
-  /** The sink takes the oldest chunk: its trackers are its own now. */
-  take(): void {
-    this.#chunks.shift();
+  /**
+   * The sink takes the oldest chunk: its trackers are its own now. Returns
+   * it as it was written (an array as copied then), and whether it is an
+   * array of events only (then the sink need not check them again).
+   */
+  take(): [chunk: Event | Event[], checked: boolean] {
+    return [this.#chunks.shift()!, this.#checked.shift() === true];
   }
 
   /** The stream broke: the trackers of what it still queues fail. */
@@ -439,6 +457,7 @@ export class WrittenEvents {
       failTrackers(Array.isArray(chunk) ? chunk : [chunk], reason);
     }
     this.#chunks = [];
+    this.#checked = [];
   }
 }
 
@@ -473,6 +492,8 @@ export function gatherThisTurn(window: BatchWindow, flush: () => void): void {
 /**
  * Keeps the delivery tracker of each event of `chunk` (an event or an array
  * of events) waiting once more: the event enters a queue from outside.
+ * Returns whether every value of `chunk` is an event (see `isEvent`): the
+ * one pass over a chunk written checks it too.
  *
  * @example
  * ```ts
@@ -480,22 +501,28 @@ export function gatherThisTurn(window: BatchWindow, flush: () => void): void {
  * import { attachTracker, Tracker } from "./tracking.ts";
  * import { retainTrackers } from "./stream.ts";
  * const tracker = new Tracker();
- * retainTrackers([attachTracker({ header: {}, data: 1 }, tracker)]);
+ * assert.equal(
+ *   retainTrackers([attachTracker({ header: {}, data: 1 }, tracker)]),
+ *   true,
+ * );
  * tracker.release();
  * assert.equal(tracker.settled, true);
+ * assert.equal(retainTrackers([{ header: {}, data: 2 }, null as never]), false);
  * ```
  */
-export function retainTrackers(chunk: Event | readonly Event[]): void {
+export function retainTrackers(chunk: Event | readonly Event[]): boolean {
   if (!Array.isArray(chunk)) {
-    const tracker = (chunk as TrackedEvent | null)?.[TRACKER];
-    if (tracker !== undefined && isEvent(chunk)) tracker.retain();
-    return;
+    if (!isEvent(chunk)) return false;
+    (chunk as TrackedEvent)[TRACKER]?.retain();
+    return true;
   }
+  let events = true;
   for (let i = 0; i < chunk.length; i++) {
-    const event = chunk[i] as TrackedEvent | null;
-    const tracker = event?.[TRACKER];
-    if (tracker !== undefined && isEvent(event)) tracker.retain();
+    const event = chunk[i];
+    if (isEvent(event)) (event as TrackedEvent)[TRACKER]?.retain();
+    else events = false;
   }
+  return events;
 }
 
 /**
@@ -519,10 +546,11 @@ export class EventReadable {
   readonly stream: ReadableStream<Event | Event[]>;
   /**
    * Called when the consumer asks for more (after the trackers of the batch
-   * before were released): the next batch, or `undefined` at the end, or a
-   * rejection to error the stream with.
+   * before were released): the next batch, or `undefined` at the end, at
+   * once or as a promise (a rejection errors the stream).
    */
-  next: () => Promise<Event[] | undefined> = () => Promise.resolve(undefined);
+  next: () => Event[] | undefined | Promise<Event[] | undefined> = () =>
+    undefined;
   /** Called once when the consumer cancels the stream. */
   onCancel: (reason: unknown) => void = () => {};
   #controller!: ReadableStreamDefaultController<Event | Event[]>;
@@ -577,7 +605,8 @@ export class EventReadable {
     if (held !== undefined) {
       // The consumer read what was handed out and asks for more.
       for (let i = this.#released; i < this.#handed; i++) {
-        (held[i] as TrackedEvent)[TRACKER]?.release();
+        // A consumer may have changed the array it read.
+        (held[i] as TrackedEvent | null)?.[TRACKER]?.release();
       }
       this.#released = this.#handed;
       if (this.#handed < held.length) {
@@ -586,18 +615,22 @@ export class EventReadable {
       }
       this.#held = undefined;
     }
-    return this.#pullBatch();
-  }
-
-  /** Hands out the next batch: whole, or its first event (see the class). */
-  async #pullBatch(): Promise<void> {
-    let batch: Event[] | undefined;
+    let next;
     try {
-      batch = await this.next();
+      next = this.next();
     } catch (error) {
       this.error(error);
       return;
     }
+    if (!(next instanceof Promise)) return this.#handOut(next);
+    return next.then(
+      (batch) => this.#handOut(batch),
+      (error) => this.error(error),
+    );
+  }
+
+  /** Hands out the next batch: whole, or its first event (see the class). */
+  #handOut(batch: Event[] | undefined): undefined {
     if (this.#over) {
       if (batch !== undefined && this.#tracks) {
         failTrackers(batch, "The readable is over");
@@ -737,14 +770,17 @@ class SupervisedStream implements ActorStream<Event | Event[]> {
         this.#writer = controller;
         return ready;
       },
-      write: (chunk) => {
+      write: () => {
         if (input === undefined) {
           throw new TypeError(
             `Actor "${actor.name}" has no inbound queue "inbox": its stream takes no writes (close the writable to stop it)`,
           );
         }
-        written.take();
-        if (Array.isArray(chunk)) return input.pushAll(chunk);
+        // As written: an array was checked and copied then.
+        const [chunk, checked] = written.take();
+        if (Array.isArray(chunk)) {
+          return checked ? input.pushEvents(chunk) : input.pushAll(chunk);
+        }
         gatherThisTurn(this.#gathering, () => void input.flush());
         return input.push(chunk);
       },
@@ -798,7 +834,11 @@ class SupervisedStream implements ActorStream<Event | Event[]> {
     return undefined;
   }
 
-  /** A readable side reading `queue` (none: it closes when the run ended). */
+  /**
+   * A readable side reading `queue` (none: it closes when the run ended).
+   * What is queued is taken at once, past the queue's own stream; a batch
+   * is finished once the consumer asks for more.
+   */
   #reader(
     queue: Queue | undefined,
     batch: boolean | undefined,
@@ -806,12 +846,26 @@ class SupervisedStream implements ActorStream<Event | Event[]> {
   ): EventReadable {
     const readable = new EventReadable(batch === true);
     const reader = queue?.readable.getReader();
-    readable.next = async () => {
+    queue?.consumeManually();
+    let held = 0;
+    const read = async () => {
       const next = await reader?.read();
-      if (next !== undefined && !next.done) return next.value;
+      if (next !== undefined && !next.done) {
+        held = next.value.length;
+        return next.value;
+      }
       const failure = await ended;
       if (failure !== undefined) throw failure;
       return undefined;
+    };
+    readable.next = () => {
+      if (queue === undefined) return read();
+      queue.finish(held);
+      held = 0;
+      const taken = queue.takeQueued();
+      if (taken === undefined) return read();
+      held = taken.length;
+      return taken;
     };
     return readable;
   }

@@ -222,6 +222,21 @@ class LoopContext implements Context, Sender {
   batchMode = false;
   /** Inside `consume` (for `this.send`). */
   active = false;
+  /** Batch mode: `consumeBatch` has not returned yet. */
+  calling = false;
+  /**
+   * Batch mode: the batch `sendAll` passed on whole while `consumeBatch`
+   * had not returned yet. The place each event held in the inbound queue
+   * passes to the outbound one, instead of being taken anew when it is sent
+   * and let go of when the batch is finished: a pass over the batch fewer
+   * each way, and the trackers count the same, as long as nothing is done
+   * with the batch in between (`consumeBatch` returned, or waits only for
+   * that send, with no event failed or held; else see
+   * `Supervisor.#keepPassedOn`).
+   */
+  passedOn: readonly Event[] | undefined;
+  /** What `sendAll` returned when it passed on `passedOn`. */
+  passing: Promise<void> | undefined;
 
   constructor(
     supervisor: Supervisor,
@@ -286,7 +301,14 @@ class LoopContext implements Context, Sender {
     // The batch being consumed, passed on: its events derive from nothing
     // else.
     const own = this.batchMode && events === this.batch;
-    return this.#supervisor.sendDerivedAll(this, events, queue, from, own);
+    return this.#supervisor.sendDerivedAll(
+      this,
+      events,
+      queue,
+      from,
+      own,
+      own && this.calling && this.passedOn === undefined,
+    );
   }
 
   fail(event: Event, error: unknown, details?: Record<string, unknown>): void {
@@ -676,6 +698,9 @@ export class Supervisor implements ActorRuntime {
   /**
    * @internal Sends `events` derived from what `sender` holds, as
    * `sendDerived` would one by one, in one write when they make a batch.
+   * `own`: `events` is the batch `sender` consumes; `handOver`: besides,
+   * `consumeBatch` has not returned and has not passed it on yet (see
+   * `LoopContext.passedOn`).
    */
   sendDerivedAll(
     sender: Sender,
@@ -683,6 +708,7 @@ export class Supervisor implements ActorRuntime {
     queue: string | OutboundQueue,
     from: Event | readonly Event[] | undefined,
     own: boolean,
+    handOver = false,
   ): Promise<void> | undefined {
     if (sender.inc.dead) {
       for (const event of events) this.late(event);
@@ -696,8 +722,11 @@ export class Supervisor implements ActorRuntime {
       // The batch consumed, passed on as it is: its events were checked when
       // they entered the inbound queue, and carry their own trackers.
       const waiting = outbound.pushEvents(events);
-      for (let i = 0; i < events.length; i++) {
-        (events[i] as TrackedEvent)[TRACKER]?.retain();
+      if (handOver) {
+        (sender as LoopContext).passedOn = events;
+        (sender as LoopContext).passing = waiting;
+      } else {
+        retainAll(events);
       }
       sender.sent += events.length;
       return waiting;
@@ -1136,7 +1165,8 @@ export class Supervisor implements ActorRuntime {
             (performance.now() - started) / 1000,
             batch.length,
           );
-          await this.#flushOutbound();
+          const flushing = this.#flushOutbound();
+          if (flushing !== undefined) await flushing;
         }
       } catch (error) {
         inc.end(error);
@@ -1294,11 +1324,21 @@ export class Supervisor implements ActorRuntime {
       // What `send` derives from when not told.
       context.deriveFrom(events);
       context.active = true;
+      context.passedOn = undefined;
+      context.passing = undefined;
+      context.calling = true;
       try {
         const result = this.#tracksCalls
           ? callContext.run(context, this.#consumeBatch, events, context)
           : actor.consumeBatch!(events, context);
+        context.calling = false;
         if (result !== undefined) {
+          // What it passed on may be consumed downstream meanwhile, unless
+          // that send is all it still waits for.
+          if (
+            result !== context.passing || context.failures !== undefined ||
+            context.holds !== undefined
+          ) this.#keepPassedOn(context);
           this.#lingerWhileWaiting();
           try {
             await result;
@@ -1307,6 +1347,7 @@ export class Supervisor implements ActorRuntime {
           }
         }
       } catch (error) {
+        context.calling = false;
         if (!inc.dead) {
           const failures = context.failures ??= new Map();
           for (const event of events) {
@@ -1370,12 +1411,20 @@ export class Supervisor implements ActorRuntime {
     const counters = this.actor[COUNTERS];
     let succeeded = 0;
     if (failures === undefined && holds === undefined && !this.#delivers) {
-      // The usual batch of a stage: every event succeeded.
+      // The usual batch of a stage: every event succeeded. Passed on whole,
+      // the places its events held here moved downstream.
       succeeded = events.length;
-      for (let i = 0; i < events.length; i++) {
-        (events[i] as TrackedEvent)[TRACKER]?.release();
+      if (context.passedOn === events) {
+        context.passedOn = undefined;
+        context.passing = undefined;
+      } else {
+        this.#keepPassedOn(context);
+        for (let i = 0; i < events.length; i++) {
+          (events[i] as TrackedEvent)[TRACKER]?.release();
+        }
       }
     } else {
+      this.#keepPassedOn(context);
       for (const event of events) {
         if (failures?.has(event) || holds?.has(event)) continue;
         succeeded++;
@@ -1393,6 +1442,19 @@ export class Supervisor implements ActorRuntime {
     else counters.filtered_total += succeeded - sent;
     context.sent = 0;
     context.inbound.finish(succeeded);
+  }
+
+  /**
+   * The events `consumeBatch` passed on whole (see `LoopContext.passedOn`)
+   * keep their trackers waiting for their place downstream after all, as
+   * `sendAll` does for events it does not hand over.
+   */
+  #keepPassedOn(context: LoopContext): void {
+    const passedOn = context.passedOn;
+    if (passedOn === undefined) return;
+    context.passedOn = undefined;
+    context.passing = undefined;
+    retainAll(passedOn);
   }
 
   /** Counts one event consumed, which sent `sent` events on. */
@@ -1480,17 +1542,28 @@ export class Supervisor implements ActorRuntime {
     }, this.actor.lingerMs);
   }
 
-  async #flushOutbound(): Promise<void> {
+  /**
+   * Writes what the outbound queues gathered; returns a promise only when
+   * one must be waited for (a promise per batch costs the loop its turns).
+   */
+  #flushOutbound(): Promise<void> | undefined {
     if (!this.actor.pool.window.isOpen && this.#lingerTimer !== undefined) {
       clearTimeout(this.#lingerTimer);
       this.#lingerTimer = undefined;
     }
-    for (const outbound of this.#outbound) {
-      const flushing = outbound.flush();
-      if (flushing !== undefined && !this.#cyclic.has(outbound)) {
-        await flushing;
+    return this.#flushFrom(0);
+  }
+
+  /** Flushes the outbound queues from the `first` on, in turn. */
+  #flushFrom(first: number): Promise<void> | undefined {
+    const queues = this.#outbound;
+    for (let i = first; i < queues.length; i++) {
+      const flushing = queues[i]!.flush();
+      if (flushing !== undefined && !this.#cyclic.has(queues[i]!)) {
+        return flushing.then(() => this.#flushFrom(i + 1));
       }
     }
+    return undefined;
   }
 
   /**
@@ -1549,6 +1622,13 @@ async function failUnread(queue: Queue, reason: string): Promise<void> {
 }
 
 /** Lets go of a loop's reader, which ends a read it waits on. */
+/** Keeps the tracker of each of `events` waiting once more. */
+function retainAll(events: readonly Event[]): void {
+  for (let i = 0; i < events.length; i++) {
+    (events[i] as TrackedEvent)[TRACKER]?.retain();
+  }
+}
+
 function releaseReader(loop: LoopContext): void {
   const reader = loop.reader;
   loop.reader = undefined;

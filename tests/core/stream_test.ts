@@ -174,6 +174,42 @@ Deno.test("a stream's writable takes arrays and single events alike, and discard
   assert.equal(stream.figures().writable!.discarded_total, 2);
 });
 
+/** A stage that passes each batch on whole. */
+class PassBatches extends Actor {
+  readonly kind = "transform";
+  override consumeBatch(events: Event[], context: Context) {
+    return context.sendAll(events);
+  }
+}
+
+for (const stage of [() => new Pass("pass"), () => new PassBatches("pass")]) {
+  Deno.test(`an array its writer changes after writing it goes on as written (${stage().constructor.name})`, async () => {
+    const stream = toTransformStream(stage(), { batch: true });
+    const read = Array.fromAsync(stream.readable);
+    const writer = stream.writable.getWriter();
+    const chunks: Event[][] = [[1, 2], [3, 4], [5]].map((data) =>
+      data.map((n) => ({ header: {}, data: n }))
+    );
+    const written = chunks.map((chunk) => writer.write(chunk));
+    // Whether still queued in the writable or taken by the stream already.
+    for (const chunk of chunks) {
+      chunk[0] = null as never;
+      chunk.push("not an event" as never);
+    }
+    await Promise.all(written);
+    await writer.close();
+    const batches = await read;
+    assert.deepEqual(batches.flat().map((event) => event.data), [
+      1,
+      2,
+      3,
+      4,
+      5,
+    ]);
+    assert.equal(stream.figures().writable!.discarded_total, 0);
+  });
+}
+
 Deno.test('errors: "throw" (the default): a failed event errors both sides with an EventFailedError naming the actor, after its retries', async () => {
   const numbers = new Numbers("numbers", { retry: { max: 2, backoffMs: 1 } });
   const stream = toTransformStream(numbers);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { Actor } from "../../core/actor.ts";
+import { Actor, type Context } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
+import { MAX_BATCH } from "../../core/queue.ts";
 import { Router } from "../../core/router.ts";
 import {
   attachTracker,
@@ -84,6 +85,93 @@ Deno.test("a tracker waits for the output to finish, not just for the queue", as
   assert.deepEqual(await outcomes(trackers), [true]);
   await router.stop();
 });
+
+/**
+ * Passes each batch on whole with `sendAll`, `copies` times; then, when
+ * told, waits for `proceed` and fails the events whose data is in `fail`.
+ */
+class PassBatch extends Actor {
+  readonly kind = "transform";
+  constructor(
+    readonly copies = 1,
+    readonly proceed?: Promise<void>,
+    readonly fail: number[] = [],
+  ) {
+    super("pass");
+  }
+  override consumeBatch(
+    events: Event[],
+    context: Context,
+  ): Promise<void> | undefined {
+    for (let i = 1; i < this.copies; i++) void context.sendAll(events);
+    const sent = context.sendAll(events);
+    if (this.proceed === undefined && this.fail.length === 0) return sent;
+    return (async () => {
+      await sent;
+      await this.proceed;
+      for (const event of events) {
+        if (this.fail.includes(event.data as number)) {
+          context.fail(event, new Error("failed after it was passed on"));
+        }
+      }
+    })();
+  }
+}
+
+for (
+  const [what, count, copies, waits, fail] of [
+    ["at once", 3, 1, false, []],
+    // A whole batch is written at once: into a queue of 1, the send waits.
+    ["into a full queue", MAX_BATCH + 2, 1, false, []],
+    ["twice", 3, 2, false, []],
+    ["and then waits", 3, 1, true, []],
+    ["and then fails one", 3, 1, false, [2]],
+  ] as const
+) {
+  Deno.test(`a batch passed on whole ${what} keeps its trackers waiting until every copy was finished`, async () => {
+    const { events, trackers } = trackedEvents(count);
+    const expected = events.map((event) =>
+      (fail as readonly unknown[]).includes(event.data) ? "failed" : true
+    );
+    const proceed = Promise.withResolvers<void>();
+    const router = new Router();
+    router.register(new ListInput("input", events));
+    router.register(
+      new PassBatch(copies, waits ? proceed.promise : undefined, [...fail]),
+    );
+    const gate = router.register(
+      new Gate("gate", count > 3 ? { capacity: 1 } : {}),
+    );
+    router.connect("input.outbox", "pass.inbox");
+    router.connect("pass.outbox", "gate.inbox");
+    await router.start();
+    for (let call = 0; call < count * copies; call++) {
+      const consuming = await gate.next();
+      // No tracker completes before the gate finished its last copy.
+      for (const [i, tracker] of trackers.entries()) {
+        if (expected[i] === true && (copies - 1) * count + i >= call) {
+          assert.equal(tracker.settled, false, `tracker ${i} at call ${call}`);
+        }
+      }
+      consuming.release();
+    }
+    if (waits) {
+      // Every copy was finished, but the stage has not finished the batch.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.deepEqual(
+        trackers.map((tracker) => tracker.settled),
+        Array(count).fill(false),
+      );
+      proceed.resolve();
+    }
+    const settled = await outcomes(trackers);
+    assert.deepEqual(
+      settled.map((outcome) => outcome === true ? true : "failed"),
+      expected,
+    );
+    await router.stop();
+  });
+}
 
 Deno.test("events deliberately dropped by a stage complete their trackers", async () => {
   const { events, trackers } = trackedEvents(10);
