@@ -26,7 +26,12 @@
 import net from "node:net";
 import tls from "node:tls";
 import { z } from "zod";
-import { type ActorLog, errorMessage, sleep } from "../core/actor.ts";
+import {
+  type ActorLog,
+  errorMessage,
+  sleep,
+  whenAborted,
+} from "../core/actor.ts";
 import {
   type ClientTlsMaterial,
   loadClientTls,
@@ -195,6 +200,8 @@ export class TcpConnection {
   #onOpen: (conn: Deno.Conn) => void;
   #conn: Deno.Conn | undefined;
   #connecting: Promise<Deno.Conn> | undefined;
+  /** The callers of {@link connectWithin} waiting for `#connecting`. */
+  #waiters = new Set<PromiseWithResolvers<Deno.Conn>>();
   #attempted: (() => void) | undefined;
   #watchers = new Set<Promise<void>>();
   #connections = 0;
@@ -311,10 +318,37 @@ export class TcpConnection {
       const connecting = this.#connectWithBackoff().finally(() => {
         this.#connecting = undefined;
       });
-      connecting.catch(() => {});
+      connecting.then((conn) => {
+        for (const waiter of this.#waiters) waiter.resolve(conn);
+        this.#waiters.clear();
+      }, (error) => {
+        for (const waiter of this.#waiters) waiter.reject(error);
+        this.#waiters.clear();
+      });
       this.#connecting = connecting;
     }
     return this.#connecting;
+  }
+
+  /**
+   * Like {@link connect}, but gives up once `signal` aborts, rejecting with
+   * its reason. Racing {@link connect} instead would leave a reaction on the
+   * attempt to connect, which stays pending for as long as the peer is down:
+   * one more for each wait given up, all kept until the peer is back.
+   */
+  connectWithin(signal: AbortSignal): Promise<Deno.Conn> {
+    const connecting = this.connect();
+    if (this.#conn !== undefined || this.#stop.signal.aborted) {
+      return connecting;
+    }
+    if (signal.aborted) return Promise.reject(signal.reason);
+    const waiter = Promise.withResolvers<Deno.Conn>();
+    this.#waiters.add(waiter);
+    const givenUp = whenAborted(signal, () => {
+      this.#waiters.delete(waiter);
+      waiter.reject(signal.reason);
+    });
+    return waiter.promise.finally(() => givenUp[Symbol.dispose]());
   }
 
   /**

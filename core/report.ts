@@ -107,8 +107,13 @@ export interface StopReport {
   queued: Record<string, number>;
   /** Actors that did not finish a phase in time, and which. */
   hung: HungActor[];
-  /** Every crash, restarted or not. */
+  /**
+   * The crashes: every one that stopped an actor, and the last of those
+   * after which the actor was restarted (a router keeps 1,000).
+   */
   crashed: Crash[];
+  /** Restarts after a crash, all of them (`crashed` may list fewer). */
+  restarts: number;
   /** The actors that crashed more often than their policy allows. */
   gaveUp: string[];
   /** Final figures of every queue, by `actor.queue`. */
@@ -125,6 +130,10 @@ export interface ReportContext {
   hung: HungActor[];
   /** See {@link StopReport.crashed}. */
   crashed: Crash[];
+  /**
+   * See {@link StopReport.restarts}; by default, those `crashed` lists.
+   */
+  restarts?: number;
   /** See {@link StopReport.gaveUp}. */
   gaveUp: string[];
 }
@@ -163,6 +172,8 @@ export function stopReport(
     late: 0,
     unaccounted: 0,
     ...context,
+    restarts: context.restarts ??
+      context.crashed.filter((crash) => crash.restarted).length,
     queues: {},
   };
   const seen = new Set<object>();

@@ -250,7 +250,10 @@ export class Router {
   #metricsIntervalMs: number;
   #crashStopTimeoutMs: number;
   #telemetry: Telemetry;
+  /** The crashes for the stop report (see `#noteCrash`). */
   #crashes: Crash[] = [];
+  /** Restarts after a crash so far, also those `#crashes` forgot. */
+  #restarts = 0;
   #gaveUp: string[] = [];
   #hung: HungActor[] = [];
   /** The external ends, by address (see `router_ends.ts`). */
@@ -271,8 +274,11 @@ export class Router {
   #retirements = new Set<Promise<void>>();
   /** What the actors retired left to the stop report. */
   #retired = new RetiredFigures();
-  /** Counts changes, so that `finished` waits for the actors of the last. */
-  #generation = 0;
+  /**
+   * Whether `finished` may resolve: once started, except while a change is
+   * in progress (it then waits for the actors of the change).
+   */
+  #watching = false;
   /** The start's timeout: the longest setup of a restart (see Supervisor). */
   #restartStepMs = 30_000;
 
@@ -713,8 +719,12 @@ export class Router {
       deadline.cancel();
       this.#startDeadline = undefined;
     }
+    // Only a failed start needs them: kept, they would keep the actors that
+    // reloads replace.
+    this.#setUp = [];
     for (const actor of this.#order) this.#supervisors.get(actor)!.start();
-    this.#watchFinished();
+    this.#watching = true;
+    this.#checkFinished();
     this.#telemetry.startMetrics(this.#metricsIntervalMs);
     this.#state = "running";
     this.#telemetry.log.debug("Started {count} actors", {
@@ -722,36 +732,47 @@ export class Router {
     });
   }
 
+  /**
+   * Keeps `crash` for the stop report. Every crash that stopped an actor is
+   * kept, and the last {@link CRASHES_KEPT} of the others: an actor that
+   * crashes and restarts for months would make the list grow without end.
+   */
+  #noteCrash(crash: Crash): void {
+    if (crash.restarted) this.#restarts++;
+    this.#crashes.push(crash);
+    if (this.#crashes.length <= CRASHES_KEPT) return;
+    const oldest = this.#crashes.findIndex((each) => each.restarted);
+    if (oldest !== -1) this.#crashes.splice(oldest, 1);
+  }
+
   /** Makes the supervisor of `actor`, connected by `connections`. */
   #supervise(actor: Actor, connections: readonly Connection[]): Supervisor {
-    return new Supervisor(actor, {
+    const supervisor = new Supervisor(actor, {
       log: this.#telemetry.log,
       ...(isInput(actor)
         ? { closeWhenProduced: closedWhenProduced(actor.name, connections) }
         : {}),
-      onCrash: (crash) => this.#crashes.push(crash),
+      onCrash: (crash) => this.#noteCrash(crash),
       restartStepMs: this.#restartStepMs,
       onGiveUp: (supervisor, error) => this.#onGiveUp(supervisor, error),
     });
+    void supervisor.done.then(() => this.#checkFinished());
+    return supervisor;
   }
 
   /**
    * Resolves `finished` once every actor of the pipeline as it is now (and
-   * every actor retiring from it) has finished, unless a change came first.
+   * every actor retiring from it) has finished, unless a change is in
+   * progress. Each supervisor's `done` calls it once (see `#supervise`): a
+   * wait on every actor's `done` made anew at each change would leave one
+   * more reaction on the `done` of each actor that runs on, each reload.
    */
-  #watchFinished(): void {
-    const generation = ++this.#generation;
-    const supervisors = [
-      ...this.#pipeline(),
-      ...[...this.#retiring].flatMap(([supervisor, side]) =>
-        side ? [] : [supervisor]
-      ),
-    ];
-    void Promise.all(supervisors.map((supervisor) => supervisor.done)).then(
-      () => {
-        if (generation === this.#generation) this.#finished.resolve();
-      },
-    );
+  #checkFinished(): void {
+    if (!this.#watching) return;
+    const supervisors = [...this.#pipeline(), ...this.#retiringOf(false)];
+    if (supervisors.every((supervisor) => supervisor.finished)) {
+      this.#finished.resolve();
+    }
   }
 
   /**
@@ -840,7 +861,7 @@ export class Router {
       },
     };
     // No `finished` from the pipeline being changed.
-    this.#generation++;
+    this.#watching = false;
     try {
       return await changePipeline(live, {
         ...change,
@@ -851,7 +872,8 @@ export class Router {
         },
       }, options);
     } finally {
-      this.#watchFinished();
+      this.#watching = true;
+      this.#checkFinished();
     }
   }
 
@@ -1000,6 +1022,7 @@ export class Router {
         queued,
         hung: [...this.#hung],
         crashed: [...this.#crashes],
+        restarts: this.#restarts,
         gaveUp: [...this.#gaveUp],
       },
       this.#retired,
@@ -1193,6 +1216,9 @@ export class Router {
 
 /** Longest wait for the teardown of an actor a change retired, in ms. */
 const RETIRE_TEARDOWN_MS = 30_000;
+
+/** Crashes after which the actor was restarted that a stop report lists. */
+const CRASHES_KEPT = 1000;
 
 /**
  * What `actor`'s queues hold now, by queue name (only those holding some).

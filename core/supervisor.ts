@@ -405,6 +405,15 @@ class HeldEvent implements Held, Sender {
 }
 
 /**
+ * What the signals of a stop abort with, made once. An abort without a
+ * reason makes a DOMException whose stack trace keeps every object of the
+ * calls it was made in (a reload's, with the actors it set up) as long as
+ * the signal lives: through each replaced actor's signal, every reload kept
+ * the one before it reachable.
+ */
+const STOPPED = new DOMException("The actor was stopped", "AbortError");
+
+/**
  * Runs one actor. Made by the router for each actor it starts; usable on
  * its own for an actor outside a router (see `toTransformStream`).
  *
@@ -543,7 +552,7 @@ export class Supervisor implements ActorRuntime {
    * end by throwing its abort reason); the other actors drain.
    */
   stopProducing(): void {
-    this.#stopProducing.abort();
+    this.#stopProducing.abort(STOPPED);
   }
 
   /**
@@ -577,7 +586,7 @@ export class Supervisor implements ActorRuntime {
    */
   handOver(): Promise<void> {
     this.#leaving ??= "handover";
-    this.#stopProducing.abort();
+    this.#stopProducing.abort(STOPPED);
     const loops = this.#inc?.loops ?? [];
     for (const loop of loops) {
       loop.stopReading = true;
@@ -596,7 +605,7 @@ export class Supervisor implements ActorRuntime {
    */
   retire(): void {
     this.#leaving ??= "retire";
-    this.#stopProducing.abort();
+    this.#stopProducing.abort(STOPPED);
     if (!this.#running) this.#end();
   }
 
@@ -609,8 +618,8 @@ export class Supervisor implements ActorRuntime {
   abandon(): void {
     if (this.#finished || this.#abandon.signal.aborted) return;
     this.#phase = "abandoned";
-    this.#abandon.abort();
-    this.#stopProducing.abort();
+    this.#abandon.abort(STOPPED);
+    this.#stopProducing.abort(STOPPED);
     const reason = this.#abandonReason;
     const inc = this.#inc;
     if (inc !== undefined) {
@@ -921,9 +930,12 @@ export class Supervisor implements ActorRuntime {
     }
     try {
       await this.#restartStep("teardown", this.actor.teardown());
+      // The exponent is capped: past 1,024 crashes 2 ** n is Infinity, and
+      // a backoff of 0 times that is NaN.
       const backoff = Math.min(
         MAX_RESTART_BACKOFF_MS,
-        this.actor.restart.backoffMs * 2 ** (this.#crashTimes.length - 1),
+        this.actor.restart.backoffMs *
+          2 ** Math.min(this.#crashTimes.length - 1, 30),
       );
       if (!await sleep(backoff, this.#abandon.signal)) return false;
       await this.#restartStep("setup", this.actor.setup());

@@ -95,7 +95,7 @@ export class TlsBridge<T> {
       ended = true;
       this.#waiting.delete(token);
       destroyTls(socket);
-      inner.destroy();
+      destroyBridge(inner);
       resolve();
     };
     socket.on("error", end);
@@ -184,6 +184,29 @@ export function tcpOf(socket: tls.TLSSocket): net.Socket | undefined {
 export function destroyTls(socket: tls.TLSSocket): void {
   socket.destroy();
   tcpOf(socket)?.destroy();
+}
+
+/**
+ * Milliseconds the shutdown of a bridge's Unix socket may take before the
+ * socket is destroyed anyway; it takes well under one.
+ */
+const SHUTDOWN_WAIT_MS = 1000;
+
+/**
+ * Destroys `inner`, the Unix end of a bridge, once the shutdown it sent
+ * (when the TLS peer ended its side) is complete. Deno's `node:net` never
+ * completes a shutdown whose socket is destroyed meanwhile, and keeps that
+ * socket reachable for ever, with the TLS socket it carried: some 10 KB for
+ * each peer that ended its side first.
+ */
+function destroyBridge(inner: net.Socket): void {
+  if (!inner.writableEnded || inner.writableFinished || inner.destroyed) {
+    inner.destroy();
+    return;
+  }
+  const timer = setTimeout(() => inner.destroy(), SHUTDOWN_WAIT_MS);
+  inner.once("finish", () => inner.destroy());
+  inner.once("close", () => clearTimeout(timer));
 }
 
 function randomToken(): string {

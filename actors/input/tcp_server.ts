@@ -201,23 +201,63 @@ interface Client {
   sink: InputSink | undefined;
 }
 
+/**
+ * An accept in progress, which a replacement takes over with the socket.
+ * Its promise has one reaction, made here, which hands the outcome to the
+ * wait in progress (or keeps it for the next one). Waiting on the promise
+ * itself would leave a reaction on it for each wait ended by a hand-over,
+ * kept until a client comes, and for each accept raced against a promise
+ * that stays pending, each accepted connection kept for ever.
+ */
+class PendingAccept {
+  #waiter: PromiseWithResolvers<Accepted | undefined> | undefined;
+  #outcome: { accepted: Accepted } | { error: unknown } | undefined;
+
+  constructor(accepting: Promise<Accepted>) {
+    accepting.then(
+      (accepted) => this.#settle({ accepted }),
+      (error: unknown) => this.#settle({ error }),
+    );
+  }
+
+  /** The connection accepted; `undefined` once {@link endWait} ends it. */
+  wait(): Promise<Accepted | undefined> {
+    const outcome = this.#outcome;
+    if (outcome !== undefined) {
+      return "error" in outcome
+        ? Promise.reject(outcome.error)
+        : Promise.resolve(outcome.accepted);
+    }
+    this.#waiter = Promise.withResolvers();
+    return this.#waiter.promise;
+  }
+
+  /** Ends the wait in progress: the listener was handed over. */
+  endWait(): void {
+    this.#waiter?.resolve(undefined);
+    this.#waiter = undefined;
+  }
+
+  #settle(outcome: { accepted: Accepted } | { error: unknown }): void {
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    if (waiter === undefined) this.#outcome = outcome;
+    else if ("error" in outcome) waiter.reject(outcome.error);
+    else waiter.resolve(outcome.accepted);
+  }
+}
+
 /** The `tcp_server` input actor. */
 export class TcpServer extends Actor implements CertificateHolder {
   readonly kind = "input";
   #options: TcpServerOptions;
   #listener: StreamListener | undefined;
   /** The accept in progress, which a replacement takes over with the socket. */
-  #accepting: Promise<Accepted> | undefined;
+  #accepting: PendingAccept | undefined;
   /** The listener of the actor this one replaces, taken over in setup. */
   #inherited: StreamListener | undefined;
   /** Whether the listener was handed to a replacement. */
   #handedOver = false;
-  /**
-   * Ends the wait for the accept in progress when the listener is handed
-   * over. One per wait, not a promise raced on every accept: a promise that
-   * stays pending would keep every accepted connection reachable.
-   */
-  #endAcceptWait: (() => void) | undefined;
   #port: number | undefined;
   #clients = new Map<Deno.Conn, Client>();
   /** Bytes of unfinished messages held across all connections. */
@@ -354,11 +394,12 @@ export class TcpServer extends Actor implements CertificateHolder {
     return {
       commit: () => {
         this.#inherited = undefined;
-        this.#accepting = old.#accepting;
+        const accepting = old.#accepting;
         old.#accepting = undefined;
         old.#listener = undefined;
         old.#handedOver = true;
-        old.#endAcceptWait?.();
+        accepting?.endWait();
+        this.#accepting = accepting;
       },
       cancel: () => {
         this.#inherited = undefined;
@@ -384,14 +425,9 @@ export class TcpServer extends Actor implements CertificateHolder {
         try {
           // Handed over: the replacement takes the accept in progress.
           if (this.#handedOver) break;
-          const accepting = this.#accepting ??= listener.accept();
-          const accepted = await new Promise<Accepted | "handed over">(
-            (resolve, reject) => {
-              this.#endAcceptWait = () => resolve("handed over");
-              accepting.then(resolve, reject);
-            },
-          ).finally(() => this.#endAcceptWait = undefined);
-          if (accepted === "handed over") break;
+          this.#accepting ??= new PendingAccept(listener.accept());
+          const accepted = await this.#accepting.wait();
+          if (accepted === undefined) break;
           this.#accepting = undefined;
           conn = accepted.conn;
           remote = address(accepted.remoteAddr);

@@ -11,7 +11,6 @@ import {
   type ActorSettings,
   type Context,
   errorMessage,
-  sleep,
   whenAborted,
 } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
@@ -267,26 +266,23 @@ export class TcpClient extends Actor implements CertificateHolder {
 
   /** The connection once open; throws after `deadline` or when stopping. */
   async #connection(deadline: number): Promise<Deno.Conn> {
-    const connecting = this.#tcp.connect();
-    if (deadline === Infinity) return await connecting;
-    // `connecting` rejects when the actor stops; this one after `deadline`.
-    const done = new AbortController();
-    const expired = new Promise<never>((_, reject) => {
-      sleep(Math.max(0, deadline - Date.now()), done.signal).then((elapsed) => {
-        if (!elapsed) return;
-        reject(
+    if (deadline === Infinity) return await this.#tcp.connect();
+    const expired = new AbortController();
+    const timer = setTimeout(
+      () =>
+        expired.abort(
           new Error(
             `No connection to ${this.#tcp.address} within ${
               this.#maxWaitMs / 1000
             } s`,
           ),
-        );
-      });
-    });
+        ),
+      Math.max(0, deadline - Date.now()),
+    );
     try {
-      return await Promise.race([connecting, expired]);
+      return await this.#tcp.connectWithin(expired.signal);
     } finally {
-      done.abort();
+      clearTimeout(timer);
     }
   }
 }

@@ -447,7 +447,7 @@ function printReport(
       }`,
     );
   }
-  const restarts = report.crashed.filter((crash) => crash.restarted).length;
+  const restarts = report.restarts;
   if (restarts > 0) lines.push(`Actors were restarted ${restarts} time(s)`);
   if (report.timedOut) {
     // Events of a queue with a disk buffer are still on disk: not lost.

@@ -10,7 +10,14 @@ import type { Connection } from "../../core/graph.ts";
 import { Registry } from "../../core/registry.ts";
 import { Router } from "../../core/router.ts";
 import { Actor, sleep } from "../../core/actor.ts";
-import { Collector, ListInput, numbered } from "../helpers.ts";
+import { TcpServer } from "../../actors/input/tcp_server.ts";
+import {
+  Collector,
+  freePort,
+  ListInput,
+  numbered,
+  reachableObjects,
+} from "../helpers.ts";
 
 /** An input that sends events numbered from 1, a few at a time, until stopped. */
 class Counter extends Actor {
@@ -242,4 +249,69 @@ Deno.test("Router.change() moves the events of a queue whose capacity changes in
   assert.equal(report.queues["sink.inbox"]!.in_total, input.sent);
   assert.equal(report.queues["sink.inbox"]!.out_total, input.sent);
   assert.equal(router.metrics().actors.sink!.consumed_total, input.sent);
+});
+
+Deno.test("Router.change() keeps nothing of the actors it replaced: after 40 changes, neither they nor the waits on the actors that run on stay reachable", async () => {
+  const port = freePort();
+  const listener = (i: number) =>
+    new TcpServer("listen", { port, max_connections: 100 + i % 2 });
+  const router = new Router({ logLevel: "warning" });
+  const input = router.register(new Counter("input"));
+  router.register(tagger("mid", "t0"));
+  router.register(listener(0));
+  const sink = router.register(new Collector("sink"));
+  const heard = router.register(new Collector("heard"));
+  router.connect("input.outbox", "mid.inbox");
+  router.connect("mid.outbox", "sink.inbox");
+  router.connect("listen.outbox", "heard.inbox");
+  await router.start();
+  const connections: Connection[] = [...router.connections()];
+  const change = async (i: number) => {
+    const result = await router.change({
+      actors: new Map<string, Actor>([
+        ["input", input],
+        ["mid", tagger("mid", `t${i}`)],
+        ["listen", listener(i)],
+        ["sink", sink],
+        ["heard", heard],
+      ]),
+      connections,
+      remake: () => assert.fail("nothing to renew"),
+      sameAddress: new Set(["listen"]),
+    });
+    assert.equal(result.applied, true, result.reason);
+    assert.deepEqual(result.takenOver, ["listen"]);
+    sink.events.length = 0;
+  };
+  try {
+    for (let i = 1; i <= 5; i++) await change(i);
+    const before = {
+      supervisors: await reachableObjects("Supervisor"),
+      promises: await reachableObjects("Promise"),
+    };
+    for (let i = 6; i <= 45; i++) await change(i);
+    // The listener still listens, handed from one actor to the next.
+    const client = await Deno.connect({ port });
+    await client.write(new TextEncoder().encode("still here\n"));
+    client.close();
+    await heard.waitFor(1);
+    assert.equal(heard.events[0]!.data, "still here");
+    // Each replaced actor's supervisor kept, in the stack of the abort
+    // that stopped it, the change that replaced it, with the actors it
+    // set up: every change kept the one before reachable.
+    const supervisors = await reachableObjects("Supervisor");
+    assert.ok(
+      supervisors <= before.supervisors + 3,
+      `${supervisors - before.supervisors} replaced actors are still reachable`,
+    );
+    // Each change left a wait on the `done` of each actor that ran on, and
+    // each listener handed over one on the accept in progress.
+    const promises = await reachableObjects("Promise");
+    assert.ok(
+      promises <= before.promises + 20,
+      `${promises - before.promises} promises more after 40 changes`,
+    );
+  } finally {
+    await router.stop();
+  }
 });

@@ -4,7 +4,7 @@ import { GraphError } from "../../core/errors.ts";
 import type { Event } from "../../core/event.ts";
 import { Router } from "../../core/router.ts";
 import { Generator } from "../../actors/input/generator.ts";
-import { Collector, ListInput, numbered } from "../helpers.ts";
+import { Collector, ListInput, numbered, pollUntil } from "../helpers.ts";
 import {
   Gate,
   Hang,
@@ -541,4 +541,39 @@ Deno.test("Router rejects bad options", () => {
     message:
       'Router: logLevel must be one of "trace", "debug", "info", "warning", "error", "fatal", got "loud"',
   });
+});
+
+Deno.test("the router keeps the last 1,000 crashes an actor was restarted after, and counts every restart: an actor that crashes for months does not grow its list", async () => {
+  /** Crashes on each of its first `crashes` runs, then runs until stopped. */
+  class Crashing extends Actor {
+    readonly kind = "input";
+    runs = 0;
+
+    constructor(readonly crashes: number) {
+      super("crashing", {
+        restart: { max: 10_000, withinMs: 60_000, backoffMs: 0 },
+      }, { inbound: [] });
+    }
+
+    override async produce(signal: AbortSignal): Promise<void> {
+      if (++this.runs <= this.crashes) throw new Error(`run ${this.runs}`);
+      await new Promise((done) =>
+        signal.addEventListener("abort", done, { once: true })
+      );
+    }
+  }
+  const router = new Router({ logLevel: "fatal" });
+  const input = router.register(new Crashing(1100));
+  router.register(new Collector("sink"));
+  router.connect("crashing.outbox", "sink.inbox");
+  await router.start();
+  await pollUntil(() => input.runs, (runs) => runs > 1100, "1,100 restarts");
+  const report = await router.stop();
+  assert.equal(report.restarts, 1100);
+  assert.equal(report.crashed.length, 1000);
+  assert.ok(report.crashed.every((crash) => crash.restarted));
+  assert.deepEqual(
+    [report.crashed[0]!.error, report.crashed.at(-1)!.error],
+    ["Error: run 101", "Error: run 1100"],
+  );
 });

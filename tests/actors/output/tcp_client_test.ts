@@ -16,6 +16,7 @@ import {
   ListInput,
   pollUntil,
   PushInput,
+  reachableObjects,
   sequenced,
   within,
 } from "../../helpers.ts";
@@ -329,6 +330,34 @@ Deno.test("tcp_client sends a batch to error when the peer stays down longer tha
     failed_total: 2,
   });
   assert.equal(subject.connections, 0);
+});
+
+Deno.test("tcp_client keeps nothing of the batches it gave up on while the peer stays down: 100 waits of max_wait end, none stays reachable", async () => {
+  const { router, input, errors } = await sendPipeline({
+    port: freePort(),
+    reconnect_min_ms: 5,
+    reconnect_max_ms: 10,
+    max_wait: 0.01,
+  });
+  try {
+    input.push(sequenced(["warm-up"]));
+    await errors.waitFor(1);
+    errors.events.length = 0;
+    const before = await reachableObjects("AbortController");
+    // One event at a time: each is a batch that waits max_wait in vain.
+    for (let i = 0; i < 100; i++) {
+      input.push(sequenced([i]));
+      await errors.waitFor(1);
+      errors.events.length = 0;
+    }
+    // Each wait raced the attempt to connect, pending while the peer is
+    // down, and left it holding the wait's timer and error.
+    const kept = await reachableObjects("AbortController") - before;
+    assert.ok(kept <= 10, `${kept} of the 100 waits are still reachable`);
+  } finally {
+    input.end();
+    await router.stop();
+  }
 });
 
 Deno.test("tcp_client sends data it cannot write as JSON to error and writes the rest", async () => {
