@@ -1592,6 +1592,15 @@ export class OutboundQueue implements QueueSource {
     this.#target = target;
     this.#writer = target.writable.getWriter();
     target.attachSource(this);
+    if (this.#closed) {
+      // Closed while paused (its actor finished during a reload): the new
+      // target ends as the old one did, or its reader would wait for ever.
+      const writer = this.#writer;
+      this.#writer = null;
+      void writer.close().catch(() => {});
+      paused.resolve();
+      return;
+    }
     const written = this.#buffer.length > 0 ? this.#write() : undefined;
     if (written === undefined) paused.resolve();
     else void written.then(() => paused.resolve());
