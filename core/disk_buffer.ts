@@ -358,11 +358,11 @@ export class DiskBuffer {
   /** The directory of its files. */
   readonly path: string;
   /** Most bytes its files may take. */
-  readonly maxBytes: number;
+  maxBytes: number;
   /** What its queue does when it is full. */
-  readonly whenFull: DiskWhenFull;
+  whenFull: DiskWhenFull;
   /** When writes are forced to the disk. */
-  readonly fsync: FsyncPolicy;
+  fsync: FsyncPolicy;
   /** Told when room was made on disk (a segment deleted). */
   onRoom: () => void = () => {};
   #log: SegmentLog | undefined;
@@ -388,6 +388,8 @@ export class DiskBuffer {
   #retryAt = 0;
   #failing = false;
   #full = false;
+  /** Told once every record read back was acknowledged ({@link retire}). */
+  #onSettled: (() => void) | undefined;
   #spilled = 0;
   #replayed = 0;
   #undecodable = 0;
@@ -433,10 +435,7 @@ export class DiskBuffer {
       this.#log = await SegmentLog.open({
         dir: this.path,
         fsync: this.fsync,
-        segmentBytes: Math.min(
-          32 * 1024 * 1024,
-          Math.max(16 * 1024, Math.floor(this.maxBytes / 8)),
-        ),
+        segmentBytes: segmentBytesFor(this.maxBytes),
         onRemoved: () => this.onRoom(),
       });
     } catch (error) {
@@ -461,6 +460,45 @@ export class DiskBuffer {
         { count: corrupt, queue: this.queue, path: this.path },
       );
     }
+  }
+
+  /**
+   * Takes the settings of `options` but its path (which must be the same):
+   * `maxBytes`, `whenFull` and `fsync` apply from the next write on, and
+   * what is on disk stays. A reload that changes them does this.
+   */
+  configure(options: DiskBufferOptions): void {
+    const [problem] = diskBufferProblems(options);
+    if (problem !== undefined) {
+      throw new RangeError(`Queue "${this.queue}": ${problem}`);
+    }
+    if (bufferPath(this.queue, options) !== this.path) {
+      throw new RangeError(
+        `Queue "${this.queue}": the disk buffer in "${this.path}" cannot move to "${
+          bufferPath(this.queue, options)
+        }"`,
+      );
+    }
+    this.maxBytes = options.maxBytes ?? DEFAULT_BUFFER_MAX_BYTES;
+    this.whenFull = options.whenFull ?? "block";
+    this.fsync = options.fsync ?? DEFAULT_BUFFER_FSYNC;
+    this.#full = false;
+    this.#log?.configure(this.fsync, segmentBytesFor(this.maxBytes));
+  }
+
+  /**
+   * Closes it once nothing is left to read and every event read back was
+   * acknowledged, so that its files go (a reload removed the buffer and
+   * its queue drained it). A stop meanwhile closes it as {@link close} does.
+   */
+  async retire(): Promise<void> {
+    if (
+      !this.#frozen && this.#closing === undefined &&
+      (this.unread > 0 || this.#ackedCount < this.#readCount)
+    ) {
+      await new Promise<void>((resolve) => this.#onSettled = resolve);
+    }
+    await this.close();
   }
 
   /**
@@ -627,6 +665,8 @@ export class DiskBuffer {
    */
   freeze(): void {
     this.#frozen = true;
+    this.#onSettled?.();
+    this.#onSettled = undefined;
     this.#failedAcks = [];
     this.#log?.freeze();
   }
@@ -642,6 +682,8 @@ export class DiskBuffer {
   }
 
   async #close(): Promise<void> {
+    this.#onSettled?.();
+    this.#onSettled = undefined;
     await this.#opening?.catch(() => {});
     await this.#reading;
     const reason =
@@ -711,6 +753,13 @@ export class DiskBuffer {
     this.#settledHead = head;
     this.#ackedCount += advanced;
     this.#log?.acknowledge(advanced);
+    if (
+      this.#onSettled !== undefined && this.unread === 0 &&
+      this.#ackedCount === this.#readCount
+    ) {
+      this.#onSettled();
+      this.#onSettled = undefined;
+    }
   }
 
   /** Makes room in the ring for one more event read back. */
@@ -772,6 +821,14 @@ export class DiskBuffer {
       },
     );
   }
+}
+
+/** The size after which a disk buffer of `maxBytes` starts a new segment. */
+function segmentBytesFor(maxBytes: number): number {
+  return Math.min(
+    32 * 1024 * 1024,
+    Math.max(16 * 1024, Math.floor(maxBytes / 8)),
+  );
 }
 
 /**

@@ -12,6 +12,9 @@
 
 import type { ActorLog } from "./actor.ts";
 import {
+  bufferPath,
+  DEFAULT_BUFFER_FSYNC,
+  DEFAULT_BUFFER_MAX_BYTES,
   DISK_RETRY_MS,
   DiskBuffer,
   type DiskBufferFigures,
@@ -341,6 +344,17 @@ export class Queue {
   #observers: Set<(events: readonly Event[]) => void> | undefined;
   /** The disk buffer, when the queue has one, and where it stands. */
   #disk: DiskBuffer | undefined;
+  /** The settings of the disk buffer the queue was made with. */
+  #buffer: DiskBufferOptions | undefined;
+  /**
+   * A reload removed or moved the disk buffer: writes go on to `#disk`
+   * until nothing is left on it to read, then to `#nextDisk` (or memory),
+   * and `#disk` closes once what was read back was acknowledged.
+   */
+  #retiring = false;
+  #nextDisk: DiskBuffer | undefined;
+  /** The read back in progress. */
+  #refillRun: Promise<void> = Promise.resolve();
   /** Events of a write are being appended to the disk. */
   #spilling = false;
   /** Events are being read back from the disk. */
@@ -376,9 +390,8 @@ export class Queue {
     this.whenFull = whenFull;
     this.#onDiscard = options.onDiscard;
     if (buffer !== undefined) {
-      this.#disk = new DiskBuffer(name, buffer);
-      this.#disk.onRoom = () => this.#wakeWriterNow();
-      this.#refillAt = Math.min(MAX_BATCH, Math.ceil(capacity / 2));
+      this.#buffer = buffer;
+      this.#useDisk(new DiskBuffer(name, buffer));
     }
     this.writable = new WritableStream<Event[] | Event>({
       write: (chunk) => this.#write(Array.isArray(chunk) ? chunk : [chunk]),
@@ -443,9 +456,140 @@ export class Queue {
       : { ...figures, ...this.#disk.figures() };
   }
 
-  /** Whether the queue has a disk buffer. */
+  /** Whether the queue has a disk buffer (one a reload removed and that still drains included). */
   get buffered(): boolean {
-    return this.#disk !== undefined;
+    return this.#disk !== undefined || this.#nextDisk !== undefined;
+  }
+
+  /**
+   * The settings of the disk buffer the queue was made with, defaults
+   * filled in; `undefined` without one.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Queue } from "./queue.ts";
+   * const queue = new Queue("sink.inbox", { buffer: { type: "disk", maxBytes: 65536 } });
+   * assert.deepEqual(queue.bufferSettings, {
+   *   type: "disk",
+   *   path: "buffers/sink.inbox",
+   *   maxBytes: 65536,
+   *   whenFull: "block",
+   *   fsync: 1000,
+   * });
+   * assert.equal(new Queue("a.inbox").bufferSettings, undefined);
+   * ```
+   */
+  get bufferSettings(): Required<DiskBufferOptions> | undefined {
+    const buffer = this.#buffer;
+    if (buffer === undefined) return undefined;
+    return {
+      type: "disk",
+      path: bufferPath(this.name, buffer),
+      maxBytes: buffer.maxBytes ?? DEFAULT_BUFFER_MAX_BYTES,
+      whenFull: buffer.whenFull ?? "block",
+      fsync: buffer.fsync ?? DEFAULT_BUFFER_FSYNC,
+    };
+  }
+
+  /** The directories of the disk buffers the queue uses now. */
+  get bufferPaths(): string[] {
+    return [this.#disk, this.#nextDisk].flatMap((disk) =>
+      disk === undefined ? [] : [disk.path]
+    );
+  }
+
+  /**
+   * @internal For a reload that replaces this queue by `next`: nothing more
+   * is read back from the disk buffer but by {@link Queue.readBackFor};
+   * resolves once the read back in progress is in. Then
+   * {@link Queue.adoptBuffer} hands the buffer over.
+   */
+  async stopReplay(): Promise<void> {
+    this.#replay = false;
+    await this.#refillRun;
+  }
+
+  /**
+   * @internal While a reload moves the events of this queue into `next`
+   * and this queue's writer still flushes (it may wait for room on a full
+   * disk): reads back from the disk buffer as much as `next` has room for,
+   * so that the disk makes room as `next`'s consumer handles them.
+   */
+  readBackFor(next: Queue): void {
+    const disk = this.#disk;
+    const room = next.capacity - next.depth - this.#queued.size;
+    if (
+      disk === undefined || this.#refilling || disk.unread === 0 || room <= 0
+    ) return;
+    this.#refilling = true;
+    this.#refillRun = this.#refill(disk, Math.min(room, MAX_BATCH));
+  }
+
+  /**
+   * @internal For a reload that replaces queue `old` by this one (after
+   * {@link Queue.takeOver} and {@link Queue.stopReplay}): takes its disk
+   * buffer and what is on it. With the same directory, the buffer takes
+   * this queue's settings and goes on. Otherwise what is on it is read
+   * back first, new events going on to it meanwhile; once it has nothing
+   * left to read, new events go to this queue's own buffer (or to memory
+   * when it has none), and it closes once every event read back from it
+   * was handled. Returns the directory that drains that way, if one does.
+   */
+  adoptBuffer(old: Queue): string | undefined {
+    const disk = old.#disk;
+    const next = old.#nextDisk;
+    old.#disk = old.#nextDisk = undefined;
+    old.#retiring = false;
+    if (disk === undefined) return undefined;
+    const own = this.#disk;
+    const settings = this.#buffer;
+    if (own !== undefined && own.path === disk.path) {
+      // Never opened: the directory was the old queue's.
+      disk.configure(settings!);
+      if (next !== undefined) void next.close();
+      this.#useDisk(disk);
+      return undefined;
+    }
+    let after = own;
+    if (next !== undefined) {
+      if (own !== undefined && own.path === next.path) {
+        next.configure(settings!);
+        after = next;
+      } else void next.close();
+    }
+    this.#retiring = true;
+    this.#nextDisk = after;
+    this.#useDisk(disk);
+    this.#retireDrained();
+    return this.#retiring ? disk.path : undefined;
+  }
+
+  /** Reads back from `disk` and writes to it from now on. */
+  #useDisk(disk: DiskBuffer): void {
+    this.#disk = disk;
+    disk.onRoom = () => this.#wakeWriterNow();
+    this.#refillAt = Math.min(MAX_BATCH, Math.ceil(this.capacity / 2));
+  }
+
+  /**
+   * A disk buffer a reload removed or moved is left once nothing on it is
+   * left to read: new events go to the next one, or to memory.
+   */
+  #retireDrained(): void {
+    const disk = this.#disk;
+    if (
+      !this.#retiring || disk === undefined || disk.unread > 0 ||
+      this.#spilling || this.#refilling
+    ) return;
+    this.#retiring = false;
+    this.#disk = undefined;
+    const next = this.#nextDisk;
+    this.#nextDisk = undefined;
+    if (next !== undefined) this.#useDisk(next);
+    void disk.retire();
+    this.#refillSoon();
+    this.#wakeWriterNow();
   }
 
   /**
@@ -480,7 +624,7 @@ export class Queue {
   async closeBuffer(): Promise<void> {
     clearTimeout(this.#retryTimer);
     clearTimeout(this.#rereadTimer);
-    await this.#disk?.close();
+    await Promise.all([this.#disk?.close(), this.#nextDisk?.close()]);
   }
 
   /**
@@ -797,6 +941,7 @@ export class Queue {
       this.#refuse(events, 0, "closed");
       return undefined;
     }
+    if (this.#retiring) this.#retireDrained();
     if (this.#disk !== undefined) return this.#writeBuffered(events);
     // A drop policy admits or drops everything: only "block" can wait.
     const next = this.#admit(events, 0, this.whenFull);
@@ -847,11 +992,17 @@ export class Queue {
    * so that what the queue took survives the process being killed; when
    * the disk takes no more, the buffer's `whenFull` applies.
    */
-  async #writeBuffered(events: readonly Event[]): Promise<void> {
-    const disk = this.#disk!;
-    await disk.open();
+  async #writeBuffered(events: Event[]): Promise<void> {
     let next = 0;
     while (next < events.length) {
+      const disk = this.#disk;
+      if (disk === undefined) {
+        // A reload removed the buffer, and it drained meanwhile.
+        next = this.#admit(events, next, this.whenFull);
+        if (next < events.length) await this.#block(events, next);
+        return;
+      }
+      await disk.open();
       let refused = !disk.usable;
       if (!refused) {
         this.#spilling = true;
@@ -937,7 +1088,7 @@ export class Queue {
     const room = this.capacity - this.depth;
     if (room <= 0 || (room < this.#refillAt && this.#queued.size > 0)) return;
     this.#refilling = true;
-    void this.#refill(disk, room);
+    this.#refillRun = this.#refill(disk, room);
   }
 
   async #refill(disk: DiskBuffer, room: number): Promise<void> {
@@ -966,6 +1117,7 @@ export class Queue {
       }
       return;
     }
+    if (this.#retiring) this.#retireDrained();
     this.#refillSoon();
   }
 
@@ -1440,6 +1592,15 @@ export class OutboundQueue implements QueueSource {
     this.#target = target;
     this.#writer = target.writable.getWriter();
     target.attachSource(this);
+    if (this.#closed) {
+      // Closed while paused (its actor finished during a reload): the new
+      // target ends as the old one did, or its reader would wait for ever.
+      const writer = this.#writer;
+      this.#writer = null;
+      void writer.close().catch(() => {});
+      paused.resolve();
+      return;
+    }
     const written = this.#buffer.length > 0 ? this.#write() : undefined;
     if (written === undefined) paused.resolve();
     else void written.then(() => paused.resolve());

@@ -261,6 +261,8 @@ class Reconfiguration {
   #sameAddress: Set<string>;
   /** The queues the router writes its log and metric events to, to be. */
   #sideQueues = new Set<Queue>();
+  /** New queues whose disk buffer was opened by the setup. */
+  #opened: Queue[] = [];
 
   constructor(live: LiveRouter, change: PipelineChange) {
     this.#live = live;
@@ -426,7 +428,7 @@ class Reconfiguration {
         const address = `${name}.${queue}`;
         const options = connectionTo.get(address)?.options ?? {};
         const custom = options.capacity !== undefined ||
-          options.whenFull !== undefined;
+          options.whenFull !== undefined || options.buffer !== undefined;
         const wanted = custom || !actor.pool.inbound.has(queue)
           ? actor.pool.makeInbound(queue, queueSettings(options))
           : actor.pool.inbound.get(queue)!;
@@ -447,12 +449,16 @@ class Reconfiguration {
       }
     }
     // The removed actors' queues: their events follow the connections into
-    // them when every one leads elsewhere now.
+    // them when every one leads elsewhere now (those with a disk buffer
+    // drain to the removed actor instead).
     for (const actor of this.#removed) {
       const queues = [...actor.pool.inbound.values()].filter((queue) =>
         this.#oldWriters.has(queue)
       );
-      if (queues.length > 0 && queues.every((queue) => this.#followed(queue))) {
+      if (
+        queues.length > 0 && queues.every((queue) => this.#followed(queue)) &&
+        !queues.some((queue) => queue.buffered)
+      ) {
         this.#handedOver.add(actor);
         for (const queue of queues) this.#follow(queue, change);
       }
@@ -509,6 +515,11 @@ class Reconfiguration {
    * connection that fed it to where it leads now, or are thrown away.
    */
   #follow(queue: Queue, change: PipelineChange): void {
+    if (queue.buffered) {
+      throw new TypeError(
+        `"${queue.name}" has a disk buffer and its actor is replaced by one that does not read it: its events cannot follow the connection elsewhere; keep that queue for this reload, or restart`,
+      );
+    }
     const writer = this.#oldWriters.get(queue);
     const connection = writer === undefined
       ? undefined
@@ -545,6 +556,8 @@ class Reconfiguration {
         this.result.takenOver.push(name);
       }
     }
+    const opening = await this.#openBuffers();
+    if (opening !== undefined) return opening;
     const order = startOrder({
       actors: this.#next,
       connections: this.#connections,
@@ -580,12 +593,41 @@ class Reconfiguration {
   }
 
   /**
+   * Opens the disk buffers of the new queues, but those whose directory
+   * the queue they replace uses (they take its buffer at the switch); the
+   * reason of the first failure, or `undefined`.
+   */
+  async #openBuffers(): Promise<string | undefined> {
+    const running = new Set<Queue>();
+    for (const actor of this.#live.actors.values()) {
+      for (const queue of actor.pool.inbound.values()) running.add(queue);
+    }
+    for (const queue of new Set(this.#targets.values())) {
+      const settings = queue.bufferSettings;
+      if (running.has(queue) || settings === undefined) continue;
+      const taken = this.#moves.some(({ from, to }) =>
+        to === queue && from.bufferPaths.includes(settings.path)
+      );
+      if (taken) continue;
+      try {
+        await queue.openBuffer(this.#live.log);
+      } catch (error) {
+        return describe(error);
+      } finally {
+        this.#opened.push(queue);
+      }
+    }
+    return undefined;
+  }
+
+  /**
    * Undoes what {@link Reconfiguration.setUp} did: the sockets taken over
    * stay with their actors, the actors set up are torn down, and the
    * queues the replacements took are hooked back to the running actors.
    */
   async rollBack(): Promise<void> {
     for (const takeover of this.#takeovers) takeover.cancel();
+    await Promise.all(this.#opened.map((queue) => queue.closeBuffer()));
     for (const actor of this.#setUp.reverse()) {
       await this.#live.discard(actor);
     }
@@ -798,20 +840,34 @@ class Reconfiguration {
         this.result.moved += to.takeEvents(from);
       }
     };
+    // What is on disk is read back only as far as `to` has room.
+    const buffered = from.buffered;
+    if (buffered) void from.stopReplay();
     if (freed !== undefined) {
       let settled = false;
       void freed.finally(() => settled = true).catch(() => {});
       while (!settled) {
         step();
+        if (buffered) from.readBackFor(to);
         await new Promise((resolve) => setTimeout(resolve, MOVE_POLL_MS));
       }
     }
+    // What is left on disk follows: read back after the events moved.
+    if (buffered) await from.stopReplay();
     step();
+    const draining = to.adoptBuffer(from);
+    if (draining !== undefined) {
+      this.#live.log.warn(
+        'The disk buffer of "{queue}" in "{path}" was removed or moved by a reload: what it holds is delivered first (kept there should the process end before)',
+        { queue: to.name, path: draining },
+      );
+    }
     from.close();
   }
 }
 
-/** Whether two queues have the same capacity and full-queue policy. */
+/** Whether two queues have the same capacity, full-queue policy and disk buffer. */
 function sameSettings(a: Queue, b: Queue): boolean {
-  return a.capacity === b.capacity && a.whenFull === b.whenFull;
+  return a.capacity === b.capacity && a.whenFull === b.whenFull &&
+    JSON.stringify(a.bufferSettings) === JSON.stringify(b.bufferSettings);
 }

@@ -222,7 +222,12 @@ const TOTALS = [
  * Adds `actor`'s counters and queues to `totals`, except those in `seen`
  * (counted already, as shared with another actor), which it adds to.
  */
-function addActor(totals: Totals, actor: Actor, seen: Set<object>): void {
+function addActor(
+  totals: Totals,
+  actor: Actor,
+  seen: Set<object>,
+  disks = true,
+): void {
   const counters = actor[COUNTERS];
   if (!seen.has(counters)) {
     seen.add(counters);
@@ -242,6 +247,7 @@ function addActor(totals: Totals, actor: Actor, seen: Set<object>): void {
     totals.dropped += figures.dropped_total - figures.abandoned_total;
     totals.abandoned += figures.abandoned_total;
     totals.discarded += figures.discarded_total;
+    if (!disks) continue;
     totals.replayed += figures.disk_recovered_total ?? 0;
     totals.buffered += figures.disk_events ?? 0;
   }
@@ -313,7 +319,9 @@ export class RetiredFigures {
       shared.add(other[COUNTERS]);
       for (const [, queue] of other.pool.queues()) shared.add(queue);
     }
-    addActor(this.#totals, actor, shared);
+    // A disk buffer of its queues goes on in the queue that takes them
+    // over (a reload), which counts what it holds and replayed.
+    addActor(this.#totals, actor, shared, false);
   }
 
   /** Adds what it holds to `totals`. */

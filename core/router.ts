@@ -258,8 +258,11 @@ export class Router {
   #hung: HungActor[] = [];
   /** The external ends, by address (see `router_ends.ts`). */
   #ends = new Map<string, WritableEnd | ReadableEnd>();
-  /** The inbound queues with a disk buffer. */
-  #buffered: Queue[] = [];
+  /**
+   * The inbound queues with a disk buffer, and, after a change, every
+   * inbound queue of the pipeline (a change may hand one a disk buffer).
+   */
+  #buffered = new Set<Queue>();
   /** The change in progress (see `change()`), if any. */
   #changing: Promise<ChangeResult> | undefined;
   /**
@@ -673,7 +676,9 @@ export class Router {
     try {
       // What a previous run left on disk goes first.
       await Promise.all(
-        this.#buffered.map((queue) => queue.openBuffer(this.#telemetry.log)),
+        [...this.#buffered].map((queue) =>
+          queue.openBuffer(this.#telemetry.log)
+        ),
       );
       for (const actor of this.#order) {
         if (this.#stopping !== undefined) {
@@ -886,6 +891,11 @@ export class Router {
     }
     this.#actors = actors;
     this.#connections = [...connections];
+    for (const actor of actors.values()) {
+      for (const queue of actor.pool.inbound.values()) {
+        this.#buffered.add(queue);
+      }
+    }
     if (this.#logActor !== undefined) {
       this.#logActor = actors.get(this.#logActor.name);
     }
@@ -1136,7 +1146,7 @@ export class Router {
   /** Closes the disk buffers (their queues ended); never rejects. */
   #closeBuffers(): Promise<unknown> {
     return Promise.all(
-      this.#buffered.map((queue) =>
+      [...this.#buffered].map((queue) =>
         queue.closeBuffer().catch((error) =>
           this.#telemetry.log.error(
             'Cannot close the disk buffer of "{queue}": {error}',
@@ -1173,7 +1183,7 @@ export class Router {
         : targetActor.pool.inbound.get(inName)!;
       sourceActor.pool.addOutbound(outName).connect(inbound);
       fed.add(inbound);
-      if (inbound.buffered) this.#buffered.push(inbound);
+      if (inbound.buffered) this.#buffered.add(inbound);
     }
     const logs = this.#logActor?.pool.inbound.get("inbox");
     const metrics = this.#metricActor?.pool.inbound.get("inbox");

@@ -480,6 +480,20 @@ export class SegmentLog {
     return this.#bytes;
   }
 
+  /**
+   * Changes when appends are forced to the disk and the size after which a
+   * new segment is started, from the next append on (a reload that changes
+   * a disk buffer's settings).
+   */
+  configure(fsync: FsyncPolicy, segmentBytes: number): void {
+    this.#fsync = fsync;
+    this.#segmentBytes = segmentBytes;
+    if (typeof fsync !== "number") {
+      clearTimeout(this.#syncTimer);
+      this.#syncTimer = undefined;
+    }
+  }
+
   /** Records a previous process left unacknowledged, found at opening. */
   get recovered(): number {
     return this.#recovered;

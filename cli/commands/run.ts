@@ -67,6 +67,10 @@ changes, the pipeline is reloaded from FILE without stopping:
   tcp_server, udp_in) keeps its socket, so that no client is refused;
 - when a new actor fails to start (a port in use, a module that throws),
   the reload is rolled back and the pipeline runs on as it was;
+- a disk buffer added to a connection takes what the queue takes from
+  then on; one removed delivers what it holds first, then the connection
+  runs in memory; max_bytes, when_full and fsync change in place; a new
+  buffer.path is refused while the buffer holds events;
 - a change of "logs:", "metrics:" or "expose:" needs a restart.
 The outcome is logged, and kept for the admin API (GET /api/reloads) and
 the dashboard; POST /api/reload reloads too.

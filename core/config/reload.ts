@@ -10,6 +10,7 @@
  */
 
 import { type Actor, describe } from "../actor.ts";
+import { bufferPath } from "../disk_buffer.ts";
 import { ConfigError } from "../errors.ts";
 import {
   type ChangeResult,
@@ -19,7 +20,7 @@ import {
 } from "../router.ts";
 import { makeActor } from "./build.ts";
 import { loadConfig, type LoadOptions } from "./load.ts";
-import { type PlannedConnection, planReload, type ReloadPlan } from "./plan.ts";
+import { planReload, type ReloadPlan } from "./plan.ts";
 import type { BootstrapSource } from "./source.ts";
 import type { PipelineConfig } from "./types.ts";
 
@@ -216,7 +217,7 @@ export class Reloader {
     }
     const plan = planReload(this.#config, config);
     if (!plan.changed) return { ...base, status: "unchanged", plan };
-    const refusal = restartOnly(plan);
+    const refusal = restartOnly(plan) ?? this.#bufferMove(config, plan);
     if (refusal !== undefined) {
       return { ...base, status: "refused", reason: refusal, plan };
     }
@@ -269,6 +270,34 @@ export class Reloader {
   }
 
   /**
+   * Why the plan cannot be applied now because it moves a disk buffer
+   * (`buffer.path` changes) that holds events: a process killed before
+   * they drained would leave them where the next run does not look.
+   */
+  #bufferMove(config: PipelineConfig, plan: ReloadPlan): string | undefined {
+    for (const { from, to } of plan.queues) {
+      const find = (pipeline: PipelineConfig) =>
+        pipeline.connections.find((connection) =>
+          connection.from === from && connection.to === to
+        )?.options.buffer;
+      const [before, after] = [find(this.#config), find(config)];
+      if (before === undefined || after === undefined) continue;
+      const [oldPath, newPath] = [
+        bufferPath(to, before),
+        bufferPath(to, after),
+      ];
+      if (oldPath === newPath) continue;
+      const [actor, queue] = splitAddress(to);
+      const figures = this.#router.actor(actor)?.pool.inbound.get(queue)
+        ?.figures();
+      const events = figures?.disk_events ?? 0;
+      if (events === 0) continue;
+      return `Connection ${from} -> ${to}: buffer.path cannot change from "${oldPath}" to "${newPath}" while its disk buffer holds ${events} event(s): reload again once it drained (disk_events 0 in /metrics), or remove the buffer in one reload and add it with the new path in the next`;
+    }
+    return undefined;
+  }
+
+  /**
    * The actors of the pipeline to be: those the plan keeps (the running
    * objects), new ones for those it replaces or adds, and the actors the
    * router runs that no file names (the log actor `run` adds).
@@ -314,23 +343,14 @@ export class Reloader {
 
 /**
  * Why `plan` needs a restart rather than a reload, or `undefined`: another
- * actor is to receive the router's log or metric events, the queues a
- * program exposes change, or a disk buffer is added, removed or changed
- * (its segments on disk belong to the running connection).
+ * actor is to receive the router's log or metric events, or the queues a
+ * program exposes change.
  */
 function restartOnly(plan: ReloadPlan): string | undefined {
-  const buffered = (connection: PlannedConnection) =>
-    connection.options.buffer !== undefined;
-  const buffers = plan.connections.add.some(buffered) ||
-    plan.connections.remove.some(buffered) ||
-    plan.queues.some((queue) =>
-      queue.changes.some((change) => change.field === "buffer")
-    );
   const what = [
     ...(plan.logs === undefined ? [] : ['"logs:"']),
     ...(plan.metrics === undefined ? [] : ['"metrics:"']),
     ...(plan.expose === undefined ? [] : ['"expose:"']),
-    ...(buffers ? ["a disk buffer"] : []),
   ];
   return what.length === 0
     ? undefined

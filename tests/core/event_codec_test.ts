@@ -32,6 +32,9 @@ Deno.test("encodeEvent and decodeEvent keep every kind of event exactly", () => 
   for (const event of events) {
     const back = roundTrip(event).event;
     assert.deepEqual(back, event);
+    // A plain object, whatever made it.
+    assert.equal(Object.getPrototypeOf(back), Object.prototype);
+    assert.deepEqual(Object.keys(back), ["header", "data"]);
     assert.ok(Object.is(back.header.negative, event.header.negative));
   }
 });

@@ -16,6 +16,7 @@ import {
   freePort,
   ListInput,
   numbered,
+  pollUntil,
   reachableObjects,
 } from "../helpers.ts";
 
@@ -314,4 +315,49 @@ Deno.test("Router.change() keeps nothing of the actors it replaced: after 40 cha
   } finally {
     await router.stop();
   }
+});
+
+Deno.test("Router.change() of the queue of an input that already finished closes the new queue: the stop does not wait for it", async () => {
+  const router = new Router({ logLevel: "warning" });
+  const done = router.register(new ListInput("done", numbered(3)));
+  const input = router.register(new Counter("input"));
+  const early = router.register(new Collector("early"));
+  const sink = router.register(new Collector("sink"));
+  router.connect("done.outbox", "early.inbox", { capacity: 10 });
+  router.connect("input.outbox", "sink.inbox");
+  await router.start();
+  await early.waitFor(3);
+  await pollUntil(
+    () => router.status().actors.done!.state,
+    (state) => state === "finished",
+    "the input to finish",
+  );
+  const result = await router.change({
+    actors: new Map<string, Actor>([
+      ["done", done],
+      ["input", input],
+      ["early", early],
+      ["sink", sink],
+    ]),
+    connections: [
+      {
+        from: "done.outbox",
+        to: "early.inbox",
+        options: { capacity: 20, whenFull: "block" },
+      },
+      { from: "input.outbox", to: "sink.inbox", options: {} },
+    ],
+    remake: (name) => new Collector(name),
+  });
+  assert.equal(result.applied, true, result.reason);
+  const report = await router.stop({ timeoutMs: 5000 });
+  assert.equal(report.timedOut, false, JSON.stringify(report.hung));
+  assert.equal(report.unaccounted, 0);
+  const renewed = router.actor("early") as Collector;
+  assert.deepEqual(
+    [...early.events, ...(renewed === early ? [] : renewed.events)].map((
+      event,
+    ) => event.data),
+    [1, 2, 3],
+  );
 });

@@ -378,31 +378,6 @@ Deno.test("a reload of a file with a syntax error changes nothing and says where
   });
 });
 
-Deno.test("a reload that adds a disk buffer to a connection is refused: that needs a restart, and nothing changes", async () => {
-  await withTempDir(async (dir) => {
-    const file = join(dir, "pipeline.yaml");
-    const made: Made = new Map();
-    const version = firstVersion();
-    await Deno.writeTextFile(file, pipeline(version));
-    const { router, config, reloader } = await startFrom(file, made, "error");
-    await Deno.writeTextFile(
-      file,
-      pipeline(version).replace(
-        "  - mid.outbox -> copy.inbox",
-        `  - { from: mid.outbox, to: copy.inbox, buffer: { type: disk, path: ${
-          join(dir, "buffer")
-        } } }`,
-      ),
-    );
-    const outcome = await reloader.reload("SIGHUP");
-    assert.equal(outcome.status, "refused");
-    assert.equal(outcome.reason, "a disk buffer changed: that needs a restart");
-    assert.equal(reloader.config, config);
-    const report = await router.stop();
-    assert.equal(report.unaccounted, 0);
-  });
-});
-
 /**
  * Sends line `n` for n = 1, 2... on a new connection each, until `stop`;
  * returns how many were sent. A refused connection throws.
