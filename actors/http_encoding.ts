@@ -68,8 +68,10 @@ function decoder(coding: ContentCoding): Transform {
  * each decoded chunk (at most 64 KiB) to `take`. Stops as soon as `take`
  * returns `false`, so that a small body that decodes to gigabytes (a "zip
  * bomb") is never decoded further than the caller's limit: resolves `true`
- * once all of it was taken, `false` when `take` stopped it (the body is
- * cancelled then); rejects when it does not decode or cannot be read.
+ * once all of it was taken, `false` when `take` stopped it; rejects when it
+ * does not decode or cannot be read. Stopped before its end, the body is
+ * cancelled and its reader released (an HTTP listener then counts it as
+ * left unread).
  *
  * `node:zlib` and not `DecompressionStream`: Deno's `DecompressionStream`
  * decodes each chunk written into it whole, into one chunk (300 bytes of
@@ -115,11 +117,13 @@ export async function readDecoded(
   });
   last.on("end", () => finish(true));
   for (const each of decoders) each.on("error", fail);
+  let read = false;
   const pump = async () => {
     try {
       while (!finished) {
         const next = await reader.read();
         if (next.done) {
+          read = true;
           first.end();
           return;
         }
@@ -139,7 +143,12 @@ export async function readDecoded(
     return await result.promise;
   } finally {
     for (const each of decoders) each.destroy();
-    await reader.cancel().catch(() => {});
+    if (!read) {
+      // Let go of before its end, `body` counts as left unread (see
+      // `core/http_listener.ts`).
+      await reader.cancel().catch(() => {});
+      reader.releaseLock();
+    }
   }
 }
 

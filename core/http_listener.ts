@@ -16,8 +16,11 @@
  *   or is closed at once when no connection is idle;
  * - closes a connection that sends no complete request head within
  *   `headerTimeoutMs` of connecting, one kept alive with no request for
- *   `idleTimeoutMs`, and one whose request body the handler could not read
- *   within `bodyTimeoutMs` (see {@link HttpRequestInfo.read});
+ *   `idleTimeoutMs`, one whose request body the handler could not read
+ *   within `bodyTimeoutMs` (see {@link HttpRequestInfo.read}), and one
+ *   answered before the end of its body was read (the handler did not read
+ *   it, or let go of it: cancelled it and released its reader) whose rest
+ *   does not arrive within `bodyTimeoutMs`;
  * - survives failing accepts (out of file handles, `EMFILE`): it closes the
  *   connection idle the longest to free a handle, backs off (5 ms doubling
  *   up to 1 s, as Go's `net/http` does) when none is idle, and resumes;
@@ -706,6 +709,9 @@ export class HttpListener {
   /** `connection` is closed. */
   #forget(connection: Connection): void {
     if (!this.#open.delete(connection)) return;
+    // A body read in part and let go of holds the connection's socket open
+    // until cancelled.
+    connection.unreadBody?.cancel().catch(() => {});
     this.#fresh.delete(connection);
     this.#idle.delete(connection);
     this.#unread.delete(connection);
@@ -839,13 +845,16 @@ function first<T>(set: Set<T>): T | undefined {
 }
 
 /**
- * The body of `request` when it has one that nobody read (its stream is
- * still unlocked); the stream is made only then.
+ * The body of `request` when it was answered before its end was read: its
+ * stream is unlocked when nobody read it (the stream is made only then) or
+ * when the handler let go of it early (cancelled it, or read part of it, and
+ * released its reader). Deno's engine reads the rest before the connection
+ * goes on, for as long as the client takes, so the connection must be
+ * killed when that is too long.
  */
 function unreadBody(
   request: Request,
 ): ReadableStream<Uint8Array> | undefined {
-  if (request.bodyUsed) return undefined;
   const body = request.body;
   return body !== null && !body.locked ? body : undefined;
 }

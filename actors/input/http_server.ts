@@ -701,7 +701,10 @@ export class HttpServer extends Actor implements CertificateHolder {
       const next = await reader.read();
       if (next.done) return concatBytes(chunks, total);
       if (!take(next.value)) {
+        // Let go of, the body counts as left unread: its connection is
+        // closed unless the rest arrives within body_timeout.
         await reader.cancel().catch(() => {});
+        reader.releaseLock();
         return refusal!;
       }
     }

@@ -213,6 +213,73 @@ Deno.test("http_server closes the connection of a body that does not arrive with
   assert.deepEqual(sink.data(), [{ good: 1 }]);
 });
 
+for (
+  const [what, headers] of [
+    ["chunked", { "Transfer-Encoding": "chunked" }],
+    ["gzip", { "Transfer-Encoding": "chunked", "Content-Encoding": "gzip" }],
+  ] as const
+) {
+  Deno.test(`http_server closes the connection of a ${what} body answered 413 whose rest does not arrive within body_timeout`, async () => {
+    const sink = new Collector("sink");
+    const { router, web, port } = await serve(
+      { max_body_bytes: 16, body_timeout: 0.05, idle_timeout: 0.05 },
+      sink,
+    );
+    // Over max_body_bytes, then silent: the rest never comes.
+    const big = what === "gzip"
+      ? new Uint8Array(
+        await new Response(
+          new Blob(["x".repeat(4096)]).stream().pipeThrough(
+            new CompressionStream("gzip"),
+          ),
+        ).arrayBuffer(),
+      )
+      : new TextEncoder().encode("x".repeat(4096));
+    const chunk = new Uint8Array([
+      ...new TextEncoder().encode(`${big.length.toString(16)}\r\n`),
+      ...big,
+      ...new TextEncoder().encode("\r\n"),
+    ]);
+    const stalled = await RawClient.open(port, head(headers));
+    await stalled.write(chunk);
+    let stopped = false;
+    try {
+      assert.equal(statusOf(await within(stalled.closed, "the close")), 413);
+      await within(router.stop(), "the stop");
+      stopped = true;
+    } finally {
+      await stalled.close();
+      if (!stopped) await router.stop();
+    }
+    assert.equal(web.figures().connections, 0);
+    assert.equal(sink.events.length, 0);
+  });
+}
+
+Deno.test("http_server keeps the connection of a chunked body answered 413 when the rest of the body arrives", async () => {
+  const sink = new Collector("sink");
+  const { router, port } = await serve({ max_body_bytes: 16 }, sink);
+  const client = await RawClient.open(
+    port,
+    head({ "Transfer-Encoding": "chunked" }) + `40\r\n${"x".repeat(64)}\r\n`,
+  );
+  try {
+    assert.equal((await answer(client)).status, 413);
+    client.text = "";
+    const good = '{"good":1}';
+    await client.write(
+      `0\r\n\r\n${head({ "Content-Length": good.length })}${good}`,
+    );
+    assert.equal((await answer(client)).status, 202);
+    await within(sink.waitFor(1), "the good event");
+    assert.equal(client.ended, false);
+  } finally {
+    await client.close();
+    await router.stop();
+  }
+  assert.deepEqual(sink.data(), [{ good: 1 }]);
+});
+
 Deno.test("http_server closes connections that send no request head within header_timeout", async () => {
   const sink = new Collector("sink");
   const { router, web, port } = await serve(
