@@ -193,9 +193,13 @@ async function main(args: string[], exit: Exit): Promise<number> {
   const stopping = Promise.withResolvers<Deno.Signal>();
   let signalled: Deno.Signal | undefined;
   let running = false;
+  /** A reload asked for while the pipeline started: done once it runs. */
+  let reloadWhenRunning: string | undefined;
   const reload = (trigger: string) => {
-    // Not before the pipeline runs, nor once it stops.
-    if (running && signalled === undefined) void reloader.reload(trigger);
+    // Not once it stops.
+    if (signalled !== undefined) return;
+    if (running) void reloader.reload(trigger);
+    else reloadWhenRunning ??= trigger;
   };
   let status: StatusLine | undefined;
   // Listens until this function ends, after the stop report is printed.
@@ -282,6 +286,12 @@ async function main(args: string[], exit: Exit): Promise<number> {
       values.watch === true ? ", and so does a change of the file" : ""
     }; SIGINT (Ctrl+C) or SIGTERM stops it`,
   );
+  if (reloadWhenRunning !== undefined) {
+    notice(
+      `Reloading "${file}" now that it runs (${reloadWhenRunning} came while it started)`,
+    );
+    reload(reloadWhenRunning);
+  }
   if (adminSettings !== undefined) {
     try {
       const log = router.logger("admin");

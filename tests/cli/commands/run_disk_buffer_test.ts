@@ -379,9 +379,12 @@ connections:
       first.child.kill("SIGHUP");
       await pollUntil(
         async () => {
+          // The admin server listens once the pipeline runs: after the
+          // input's port, which the connect above waited for.
           const response = await fetch(
             `http://127.0.0.1:${adminPort}/api/reloads`,
-          );
+          ).catch(() => undefined);
+          if (response === undefined) return [];
           return (await response.json()).reloads as { status: string }[];
         },
         (reloads) => reloads.at(-1)?.status === "applied",

@@ -8,8 +8,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type RunningCli, spawnCli } from "../../cli_helpers.ts";
-import { pollUntil, withTempDir } from "../../helpers.ts";
+import { repoUrl, type RunningCli, spawnCli } from "../../cli_helpers.ts";
+import { pollUntil, within, withTempDir } from "../../helpers.ts";
 
 const TOKEN = "reload-test-token";
 
@@ -191,6 +191,78 @@ Deno.test("compysition run --watch reloads once the file changed", async () => {
         1,
       );
     } finally {
+      await stopAndCount(cli, out);
+    }
+  });
+});
+
+Deno.test("compysition run: a SIGHUP while the pipeline starts is not lost: the file is reloaded once it runs", async () => {
+  await withTempDir(async (dir) => {
+    const gate = join(dir, "gate");
+    await Deno.writeTextFile(
+      join(dir, "slow.ts"),
+      `
+import { z } from "zod";
+import { Actor } from "${repoUrl("core/actor.ts")}";
+
+class Slow extends Actor {
+  readonly kind = "transform";
+  async setup() {
+    Deno.stdout.writeSync(new TextEncoder().encode("setup\\n"));
+    for (let i = 0; i < 1500; i++) {
+      if (await Deno.stat(${
+        JSON.stringify(gate)
+      }).then(() => true, () => false)) return;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+  consume(event, context) {
+    return context.send(event);
+  }
+}
+
+export default {
+  type: "slow",
+  kind: "transform",
+  summary: "Sets up once the gate file exists.",
+  options: z.strictObject({}),
+  create: (name, _options, settings) => new Slow(name, settings),
+};
+`,
+    );
+    const out = join(dir, "out.log");
+    const file = join(dir, "pipeline.yaml");
+    const withSlow = (tag: string) =>
+      pipeline(out, tag).replace(
+        "connections:\n",
+        "  slow: { module: ./slow.ts }\nconnections:\n",
+      ).replace(
+        "  - mid.outbox -> out.inbox\n",
+        "  - mid.outbox -> slow.inbox\n  - slow.outbox -> out.inbox\n",
+      );
+    await Deno.writeTextFile(file, withSlow("v1"));
+    const cli = spawnCli(["run", file, "--log-format", "json"]);
+    try {
+      // The slow stage sets up: the pipeline does not run yet.
+      await cli.stdout.until((text) => text.includes("setup\n"));
+      await Deno.writeTextFile(file, withSlow("v2"));
+      cli.child.kill("SIGHUP");
+      // Let the signal arrive while the start still waits.
+      await cli.stderr.until((text) => text.includes("SIGHUP: reopening"));
+      await Deno.writeTextFile(gate, "");
+      const applied = await within(
+        reloadLogged(cli, 1),
+        30_000,
+        "the reload once the pipeline runs",
+      );
+      assert.equal(applied.trigger, "SIGHUP");
+      assert.equal(applied.status, "applied");
+      assert.deepEqual(
+        (applied.change as { replaced: string[] }).replaced,
+        ["mid"],
+      );
+    } finally {
+      await Deno.writeTextFile(gate, "");
       await stopAndCount(cli, out);
     }
   });
