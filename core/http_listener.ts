@@ -141,6 +141,12 @@ export interface HttpRequestInfo extends Deno.ServeHandlerInfo<Deno.NetAddr> {
    */
   read<T>(reading: Promise<T>): Promise<T>;
   /**
+   * Set by the handler once it read the whole body. The listener then need
+   * not look at the body when the answer leaves (which makes its stream,
+   * most of a small request's cost) to tell whether some of it is unread.
+   */
+  bodyRead: boolean;
+  /**
    * The subject of the certificate the client presented, e.g.
    * `"CN=agent-7, O=Example"` (only with `client_auth`).
    */
@@ -214,6 +220,7 @@ interface Reading {
 /** The {@link HttpRequestInfo} of one request. */
 class RequestInfo implements HttpRequestInfo {
   readonly url: URL;
+  bodyRead = false;
   #info: Deno.ServeHandlerInfo<Deno.NetAddr>;
   #connection: Connection;
 
@@ -638,8 +645,9 @@ export class HttpListener {
       // goes, keep the body's stream when nobody read it. Only then: making
       // the stream of every request doubled the CPU time of a small POST.
       let unread: ReadableStream<Uint8Array> | undefined;
+      let requestInfo: RequestInfo | undefined;
       const answering = <T>(answer: T): T => {
-        unread = unreadBody(request);
+        if (requestInfo?.bodyRead !== true) unread = unreadBody(request);
         return answer;
       };
       const done = () => this.#answered(connection, unread);
@@ -655,7 +663,8 @@ export class HttpListener {
       }
       let answer: Response | Promise<Response>;
       try {
-        answer = this.#handler(request, new RequestInfo(info, url, connection));
+        requestInfo = new RequestInfo(info, url, connection);
+        answer = this.#handler(request, requestInfo);
       } catch (error) {
         answering(undefined);
         throw error;

@@ -649,11 +649,15 @@ export class HttpServer extends Actor implements CertificateHolder {
       if (size !== undefined && codings.length === 0) {
         if (!this.#hold(size, held)) return this.#tooMuch();
         // HTTP framing bounds the body by its Content-Length, checked.
-        return await info.read(request.bytes());
+        const body = await info.read(request.bytes());
+        info.bodyRead = true;
+        return body;
       }
       const stream = request.body;
       if (stream === null) return EMPTY;
-      return await info.read(this.#readChunks(stream, codings, held));
+      const body = await info.read(this.#readChunks(stream, codings, held));
+      info.bodyRead = !(body instanceof Response);
+      return body;
     } catch (error) {
       this.log.debug("Failed to read a request body: {error}", {
         error: describe(error),
