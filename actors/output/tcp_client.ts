@@ -194,8 +194,11 @@ export class TcpClient extends Actor implements CertificateHolder {
     for (const [event, error] of failed ?? []) context.fail(event, error);
     const bytes = this.#bytes.bytes();
     const deadline = Date.now() + this.#maxWaitMs;
+    /** Why the last write of this batch failed. */
+    let failure: string | undefined;
     while (bytes.length > 0) {
-      const conn = this.#tcp.current ?? await this.#connection(deadline);
+      const conn = this.#tcp.current ??
+        await this.#connection(deadline, failure);
       try {
         await this.#tcp.write(conn, bytes);
         this.#failures = 0;
@@ -203,6 +206,7 @@ export class TcpClient extends Actor implements CertificateHolder {
       } catch (error) {
         if (this.#tcp.stopped) throw error;
         const reason = errorMessage(error);
+        failure = reason;
         this.#tcp.drop(conn, reason);
         if (Date.now() >= deadline) {
           throw new Error(
@@ -264,17 +268,25 @@ export class TcpClient extends Actor implements CertificateHolder {
     return failed;
   }
 
-  /** The connection once open; throws after `deadline` or when stopping. */
-  async #connection(deadline: number): Promise<Deno.Conn> {
+  /**
+   * The connection once open; throws after `deadline` or when stopping,
+   * naming `failure`, why the batch's last write failed, when there is one.
+   */
+  async #connection(
+    deadline: number,
+    failure: string | undefined,
+  ): Promise<Deno.Conn> {
     if (deadline === Infinity) return await this.#tcp.connect();
     const expired = new AbortController();
+    const seconds = this.#maxWaitMs / 1000;
+    const address = this.#tcp.address;
     const timer = setTimeout(
       () =>
         expired.abort(
           new Error(
-            `No connection to ${this.#tcp.address} within ${
-              this.#maxWaitMs / 1000
-            } s`,
+            failure === undefined
+              ? `No connection to ${address} within ${seconds} s`
+              : `Could not write to ${address} within ${seconds} s: ${failure}`,
           ),
         ),
       Math.max(0, deadline - Date.now()),
