@@ -71,7 +71,8 @@ changes, the pipeline is reloaded from FILE without stopping:
   then on; one removed delivers what it holds first, then the connection
   runs in memory; max_bytes, when_full and fsync change in place; a new
   buffer.path is refused while the buffer holds events;
-- a change of "logs:", "metrics:" or "expose:" needs a restart.
+- a change of "logs:", "metrics:" or "expose:" needs a restart;
+- a SIGHUP that comes while the pipeline starts reloads it once it runs.
 The outcome is logged, and kept for the admin API (GET /api/reloads) and
 the dashboard; POST /api/reload reloads too.
 
