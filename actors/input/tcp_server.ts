@@ -13,6 +13,7 @@ import {
   describe,
   sleep,
   type Takeover,
+  whenAborted,
 } from "../../core/actor.ts";
 import { isOutOfResources } from "../../core/accept.ts";
 import type { ActorSpec } from "../../core/registry.ts";
@@ -410,8 +411,7 @@ export class TcpServer extends Actor implements CertificateHolder {
 
   override async produce(signal: AbortSignal): Promise<void> {
     const listener = this.#listener!;
-    const stopAccepting = () => this.#closeListener();
-    signal.addEventListener("abort", stopAccepting, { once: true });
+    using _ = whenAborted(signal, () => this.#closeListener());
     const idleMs = this.#options.idle_timeout * 1000;
     const sweep = idleMs > 0
       ? setInterval(() => this.#closeIdle(idleMs), Math.min(idleMs / 2, 1000))
@@ -462,7 +462,6 @@ export class TcpServer extends Actor implements CertificateHolder {
         serving.add(served);
       }
     } finally {
-      signal.removeEventListener("abort", stopAccepting);
       this.#closeListener();
     }
     try {
@@ -508,8 +507,7 @@ export class TcpServer extends Actor implements CertificateHolder {
         this.#options.drain_timeout * 1000,
       );
     };
-    if (signal.aborted) drain();
-    else signal.addEventListener("abort", drain, { once: true });
+    using _ = whenAborted(signal, drain);
     try {
       for (;;) {
         let read: number | null;
@@ -554,7 +552,6 @@ export class TcpServer extends Actor implements CertificateHolder {
       await sink.takeWaiting();
     } finally {
       clearTimeout(timer);
-      signal.removeEventListener("abort", drain);
       this.#holdPending(client, 0);
       this.#closeConn(client, undefined);
     }
