@@ -331,7 +331,14 @@ class Connection {
     const entry: Reading = { since: Date.now(), connection: this };
     const readings = this.#readings;
     readings.add(entry);
-    return reading.finally(() => readings.delete(entry));
+    // Not `finally`, which costs two promises and two turns more.
+    return reading.then((value) => {
+      readings.delete(entry);
+      return value;
+    }, (error) => {
+      readings.delete(entry);
+      throw error;
+    });
   }
 }
 

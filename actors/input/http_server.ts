@@ -244,6 +244,26 @@ interface PendingReply {
   deadline: number;
 }
 
+/** A request whose head was accepted: how to take its body in. */
+interface Admitted {
+  /** The outbound queue its event goes to. */
+  queue: string;
+  decode: (body: Uint8Array) => unknown;
+  codings: ContentCoding[];
+  /** Its Content-Length, when it has one. */
+  size: number | undefined;
+  /** Its headers, for `header[<name>].headers`. */
+  headers: Record<string, string>;
+}
+
+/** A request's body being taken in. */
+interface Taking {
+  /** Bytes of it held (counted in `body_bytes_in_flight`). */
+  bytes: number;
+  /** Its data, once read and decoded. */
+  data: unknown;
+}
+
 /** The counters of an `http_server`: the core's, its connections', and its own. */
 export interface HttpServerFigures extends ActorFigures, HttpListenerFigures {
   /** Requests whose head arrived (those Deno's engine refused aside). */
@@ -477,48 +497,44 @@ export class HttpServer extends Actor implements CertificateHolder {
     await this.#listener?.close();
   }
 
-  async #answer(
+  /**
+   * Answers `request`: what can be refused from its head at once, without
+   * a promise; the rest by {@link HttpServer.#receive}.
+   */
+  #answer(
     request: Request,
     info: HttpRequestInfo,
-  ): Promise<Response> {
+  ): Response | Promise<Response> {
     this.#requests++;
-    this.#working++;
-    let working = true;
-    const sent = () => {
-      if (!working) return;
-      working = false;
-      if (--this.#working === 0) this.#idle?.resolve();
-    };
-    let response: Response;
+    let checked: Response | Admitted;
     try {
-      response = await this.#handle(request, info, sent);
-      if (this.#options.compress) {
-        response = await compressed(request, response);
-      }
+      checked = this.#check(request, info);
     } catch (error) {
-      this.log.error("Failed to answer a request: {error}", {
-        error: describe(error),
-      });
-      response = jsonError(500, "Internal server error");
+      checked = this.#internalError(error);
     }
-    sent();
-    if (response.status >= 400) this.#failed++;
-    return response;
+    if (checked instanceof Response) return this.#finish(request, checked);
+    return this.#receive(request, info, checked);
   }
 
-  /** Answers `request`; calls `sent` once its event is sent, if it is. */
-  async #handle(
-    request: Request,
-    info: HttpRequestInfo,
-    sent: () => void,
-  ): Promise<Response> {
-    if (
-      this.#expected !== undefined &&
-      !sameText(request.headers.get("authorization") ?? "", this.#expected)
-    ) {
-      return jsonError(401, "Missing or wrong bearer token", {
-        "www-authenticate": "Bearer",
-      });
+  /**
+   * What the head of `request` allows: a refusal (401, 405, 404, 415,
+   * 413), or how to take its body in. The request headers are read once,
+   * into the record the event carries, and looked up there.
+   */
+  #check(request: Request, info: HttpRequestInfo): Response | Admitted {
+    // One walk over the header list, which Deno reads whole anyway once the
+    // handler looked at a header; the few needed here are looked up in the
+    // record, with no call into Deno each.
+    const headers: Record<string, string> = {};
+    request.headers.forEach((value, key) => headers[key] = value);
+    if (this.#expected !== undefined) {
+      const authorization = headers.authorization;
+      delete headers.authorization;
+      if (!sameText(authorization ?? "", this.#expected)) {
+        return jsonError(401, "Missing or wrong bearer token", {
+          "www-authenticate": "Bearer",
+        });
+      }
     }
     if (request.method !== "POST") {
       return jsonError(
@@ -532,83 +548,145 @@ export class HttpServer extends Actor implements CertificateHolder {
     if (queue === undefined || !this.#targets.has(queue)) {
       return jsonError(404, `No queue "${queue ?? url.pathname}"`);
     }
-    const type = request.headers.get("content-type");
-    const decode = bodyDecoder(type, request);
+    const decode = bodyDecoder(headers["content-type"] ?? null, request);
     if (typeof decode === "string") return jsonError(415, decode);
-    const codings = contentCodings(request.headers.get("content-encoding"));
+    const codings = contentCodings(headers["content-encoding"] ?? null);
     if (typeof codings === "string") return jsonError(415, codings);
     const max = this.#options.max_body_bytes;
-    const length = request.headers.get("content-length");
-    const size = length === null ? undefined : Number(length);
+    const length = headers["content-length"];
+    const size = length === undefined ? undefined : Number(length);
     if (size !== undefined && size > max) return tooLarge(max);
-    if (!this.#enter(queue) && !await this.#enterWithin(queue)) {
-      if (this.#closed) return jsonError(503, "The server is stopping");
-      return this.#refuse(
-        `Queue "${queue}" is full: no room within queue_timeout`,
-      );
-    }
-    let entered = true;
-    const leave = () => {
-      if (entered) {
+    return { queue, decode, codings, size, headers };
+  }
+
+  /**
+   * Reads the body of an admitted request, sends its event and answers:
+   * 202 at once, or the reply once it comes back.
+   */
+  async #receive(
+    request: Request,
+    info: HttpRequestInfo,
+    admitted: Admitted,
+  ): Promise<Response> {
+    const queue = admitted.queue;
+    this.#working++;
+    // Until its event is sent (or it gives up), it counts in #working; from
+    // when it is let in until then, in #entered.
+    let working = true;
+    let entered = false;
+    const taking: Taking = { bytes: 0, data: undefined };
+    let response: Response;
+    try {
+      entered = this.#enter(queue) || await this.#enterWithin(queue);
+      const refusal = entered
+        ? await this.#readBody(request, admitted, taking, info)
+        : this.#closed
+        ? jsonError(503, "The server is stopping")
+        : this.#refuse(
+          `Queue "${queue}" is full: no room within queue_timeout`,
+        );
+      if (refusal !== undefined) {
+        response = refusal;
+      } else {
+        const meta = this.#meta(request, info, admitted);
+        const event: Event = {
+          header: { [this.name]: meta },
+          data: taking.data,
+        };
+        // Waited for before the event goes: its reply may come at once.
+        const reply = this.#options.mode === "request_response"
+          ? this.#replyTo(meta.id)
+          : undefined;
+        this.#deliver(event, queue);
         entered = false;
         this.#leave(queue);
+        working = false;
+        this.#sent();
+        response = reply === undefined
+          ? Response.json({ id: meta.id }, { status: 202 })
+          : this.#answerWith(await reply);
       }
-    };
-    const held = { bytes: 0 };
-    try {
-      const body = await this.#readBody(request, size, codings, held, info);
-      if (body instanceof Response) return body;
-      let data: unknown;
-      try {
-        data = decode(body);
-      } catch (error) {
-        return jsonError(
-          400,
-          `The body is not valid JSON: ${errorMessage(error)}`,
-        );
-      }
-      // forEach walks the header list without an iterator per entry.
-      const headers: Record<string, string> = {};
-      request.headers.forEach((value, key) => headers[key] = value);
-      if (this.#expected !== undefined) delete headers.authorization;
-      const id = crypto.randomUUID();
-      const meta: HttpRequestHeader = {
-        id,
-        method: request.method,
-        path: url.pathname,
-        query: Object.fromEntries(url.searchParams),
-        headers,
-        ...(info.clientCertificate === undefined
-          ? {}
-          : { client_certificate: info.clientCertificate }),
-      };
-      const event: Event = { header: { [this.name]: meta }, data };
-      if (this.#options.mode === "fire_and_forget") {
-        this.#deliver(event, queue);
-        leave();
-        return Response.json({ id }, { status: 202 });
-      }
-      const reply = Promise.withResolvers<Event | undefined>();
-      this.#pending.set(id, {
-        resolve: reply.resolve,
-        deadline: Date.now() + this.#options.response_timeout * 1000,
-      });
-      this.#expiry ??= this.#expireLater();
-      this.#deliver(event, queue);
-      leave();
-      sent();
-      const answer = await reply.promise;
-      if (answer === undefined) {
-        return jsonError(
-          504,
-          `No reply within ${this.#options.response_timeout} s (response_timeout)`,
-        );
-      }
-      return this.#toResponse(answer);
+    } catch (error) {
+      response = this.#internalError(error);
     } finally {
-      leave();
-      this.#bytes -= held.bytes;
+      if (entered) this.#leave(queue);
+      if (working) this.#sent();
+      this.#bytes -= taking.bytes;
     }
+    return await this.#finish(request, response);
+  }
+
+  /** What `header[<name>]` holds on the event of a request. */
+  #meta(
+    request: Request,
+    info: HttpRequestInfo,
+    admitted: Admitted,
+  ): HttpRequestHeader {
+    const url = info.url;
+    const meta: HttpRequestHeader = {
+      id: crypto.randomUUID(),
+      method: request.method,
+      path: url.pathname,
+      // The parameters' iterator is most of the cost of an empty query.
+      query: url.search === "" ? {} : Object.fromEntries(url.searchParams),
+      headers: admitted.headers,
+    };
+    const certificate = info.clientCertificate;
+    if (certificate !== undefined) meta.client_certificate = certificate;
+    return meta;
+  }
+
+  /**
+   * The reply to the request `id`, once it comes back, or `undefined` once
+   * `response_timeout` passed.
+   */
+  #replyTo(id: string): Promise<Event | undefined> {
+    const waiting = Promise.withResolvers<Event | undefined>();
+    this.#pending.set(id, {
+      resolve: waiting.resolve,
+      deadline: Date.now() + this.#options.response_timeout * 1000,
+    });
+    this.#expiry ??= this.#expireLater();
+    return waiting.promise;
+  }
+
+  /** The answer made of `reply`, or 504 without one. */
+  #answerWith(reply: Event | undefined): Response {
+    if (reply !== undefined) return this.#toResponse(reply);
+    return jsonError(
+      504,
+      `No reply within ${this.#options.response_timeout} s (response_timeout)`,
+    );
+  }
+
+  /** A request that may send an event no longer will, or sent it. */
+  #sent(): void {
+    if (--this.#working === 0) this.#idle?.resolve();
+  }
+
+  /** The 500 answer to a request whose handling failed, logged. */
+  #internalError(error: unknown): Response {
+    this.log.error("Failed to answer a request: {error}", {
+      error: describe(error),
+    });
+    return jsonError(500, "Internal server error");
+  }
+
+  /** `response`, compressed when asked to; failures counted. */
+  #finish(
+    request: Request,
+    response: Response,
+  ): Response | Promise<Response> {
+    if (!this.#options.compress) {
+      if (response.status >= 400) this.#failed++;
+      return response;
+    }
+    return compressed(request, response).catch((error) =>
+      this.#internalError(error)
+    ).then((answer) => {
+      if (answer.status >= 400) this.#failed++;
+      return answer;
+    });
   }
 
   /**
@@ -631,33 +709,38 @@ export class HttpServer extends Actor implements CertificateHolder {
   }
 
   /**
-   * The body's bytes, or the answer when they cannot be had: 413 over
-   * `max_body_bytes` (decoded), 503 over `max_inflight_bytes` (before
-   * reading when the size is known and nothing is to be decoded), 400 when
-   * it could not be read or decoded (the client went away, `body_timeout`
-   * passed and the connection was closed, or the compressed data is
-   * corrupt). The bytes held are added to `held`.
+   * Reads the body into `taking.data`, decoded (see `bodyDecoder`); or
+   * returns the answer when it cannot be had: 413 over `max_body_bytes`
+   * (decoded), 503 over `max_inflight_bytes` (before reading when the size
+   * is known and nothing is to be decoded), 400 when it could not be read
+   * or decoded (the client went away, `body_timeout` passed and the
+   * connection was closed, the compressed data is corrupt, or it is not
+   * JSON). The bytes held are added to `taking.bytes`.
    */
   async #readBody(
     request: Request,
-    size: number | undefined,
-    codings: ContentCoding[],
-    held: { bytes: number },
+    admitted: Admitted,
+    taking: Taking,
     info: HttpRequestInfo,
-  ): Promise<Uint8Array | Response> {
+  ): Promise<Response | undefined> {
+    const { size, codings, decode } = admitted;
+    let body: Uint8Array | Response;
     try {
       if (size !== undefined && codings.length === 0) {
-        if (!this.#hold(size, held)) return this.#tooMuch();
+        if (!this.#hold(size, taking)) return this.#tooMuch();
         // HTTP framing bounds the body by its Content-Length, checked.
-        const body = await info.read(request.bytes());
+        body = await info.read(request.bytes());
         info.bodyRead = true;
-        return body;
+      } else {
+        const stream = request.body;
+        if (stream === null) {
+          body = EMPTY;
+        } else {
+          body = await info.read(this.#readChunks(stream, codings, taking));
+          if (body instanceof Response) return body;
+          info.bodyRead = true;
+        }
       }
-      const stream = request.body;
-      if (stream === null) return EMPTY;
-      const body = await info.read(this.#readChunks(stream, codings, held));
-      info.bodyRead = !(body instanceof Response);
-      return body;
     } catch (error) {
       this.log.debug("Failed to read a request body: {error}", {
         error: describe(error),
@@ -670,6 +753,15 @@ export class HttpServer extends Actor implements CertificateHolder {
         `The body could not be ${what}: ${errorMessage(error)}`,
       );
     }
+    try {
+      taking.data = decode(body);
+    } catch (error) {
+      return jsonError(
+        400,
+        `The body is not valid JSON: ${errorMessage(error)}`,
+      );
+    }
+    return undefined;
   }
 
   /**
@@ -679,7 +771,7 @@ export class HttpServer extends Actor implements CertificateHolder {
   async #readChunks(
     stream: ReadableStream<Uint8Array>,
     codings: ContentCoding[],
-    held: { bytes: number },
+    held: Taking,
   ): Promise<Uint8Array | Response> {
     const max = this.#options.max_body_bytes;
     const chunks: Uint8Array[] = [];
@@ -715,7 +807,7 @@ export class HttpServer extends Actor implements CertificateHolder {
   }
 
   /** Counts `bytes` more as held, unless that goes over the limit. */
-  #hold(bytes: number, held: { bytes: number }): boolean {
+  #hold(bytes: number, held: Taking): boolean {
     if (this.#bytes + bytes > this.#options.max_inflight_bytes) return false;
     this.#bytes += bytes;
     held.bytes += bytes;
@@ -930,6 +1022,11 @@ function stopReply(name: string): Event {
   };
 }
 
+/** A JSON body's data (`null` for an empty body). */
+function decodeJson(body: Uint8Array): unknown {
+  return body.length === 0 ? null : JSON.parse(UTF8.decode(body));
+}
+
 /**
  * A function decoding the body for `type`, or why the type is not supported.
  */
@@ -941,11 +1038,11 @@ function bodyDecoder(
     if (request.body === null) return () => null;
     return "A body needs a content type: application/json, text/* or application/octet-stream";
   }
+  // The usual type, without taking it apart.
+  if (type === "application/json") return decodeJson;
   const [essence = "", ...parameters] = type.split(";");
   const mime = essence.trim().toLowerCase();
-  if (mime === "application/json" || mime.endsWith("+json")) {
-    return (body) => body.length === 0 ? null : JSON.parse(UTF8.decode(body));
-  }
+  if (mime === "application/json" || mime.endsWith("+json")) return decodeJson;
   if (mime === "application/octet-stream") return (body) => body;
   if (mime.startsWith("text/")) {
     let charset = "utf-8";
