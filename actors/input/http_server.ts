@@ -238,11 +238,116 @@ const NOT_LISTENING: HttpListenerFigures = {
   accept_errors_total: 0,
 };
 
+/** A request waiting for its reply. */
 interface PendingReply {
-  /** Called with the reply, or `undefined` when none came in time. */
-  resolve(event: Event | undefined): void;
+  readonly id: string;
+  /** Its id's key in {@link PendingReplies} (see `replyKey`). */
+  readonly key: number;
   /** When it stops waiting (`Date.now()` ms). */
-  deadline: number;
+  readonly deadline: number;
+  /** Called with the reply, or `undefined` when none came in time. */
+  readonly resolve: (event: Event | undefined) => void;
+  /** The next to come after it, and the one before. */
+  next: PendingReply | undefined;
+  previous: PendingReply | undefined;
+  /** The next waiting with the same key. */
+  sameKey: PendingReply | undefined;
+}
+
+/**
+ * The requests waiting for their replies, in the order they came (all
+ * wait `response_timeout`, so the first to give up comes first), found by
+ * id. They are looked up by a number made of the id's first characters,
+ * not by the id: a fresh id string is hashed the first time it keys a Map,
+ * which cost more than the rest of the bookkeeping of a request.
+ */
+class PendingReplies {
+  #byKey = new Map<number, PendingReply>();
+  #first: PendingReply | undefined;
+  #last: PendingReply | undefined;
+  #size = 0;
+
+  /** How many wait. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** The one waiting the longest. */
+  get oldest(): PendingReply | undefined {
+    return this.#first;
+  }
+
+  /** Adds the request `id`, last. */
+  add(
+    id: string,
+    deadline: number,
+    resolve: (event: Event | undefined) => void,
+  ): void {
+    const key = replyKey(id);
+    const pending: PendingReply = {
+      id,
+      key,
+      deadline,
+      resolve,
+      next: undefined,
+      previous: this.#last,
+      sameKey: this.#byKey.get(key),
+    };
+    this.#byKey.set(key, pending);
+    if (this.#last === undefined) this.#first = pending;
+    else this.#last.next = pending;
+    this.#last = pending;
+    this.#size++;
+  }
+
+  /** Takes out the request `id`, if it waits. */
+  take(id: string): PendingReply | undefined {
+    const key = replyKey(id);
+    let before: PendingReply | undefined;
+    let pending = this.#byKey.get(key);
+    while (pending !== undefined && pending.id !== id) {
+      before = pending;
+      pending = pending.sameKey;
+    }
+    if (pending === undefined) return undefined;
+    if (before !== undefined) before.sameKey = pending.sameKey;
+    else if (pending.sameKey !== undefined) {
+      this.#byKey.set(key, pending.sameKey);
+    } else this.#byKey.delete(key);
+    if (pending.previous === undefined) this.#first = pending.next;
+    else pending.previous.next = pending.next;
+    if (pending.next === undefined) this.#last = pending.previous;
+    else pending.next.previous = pending.previous;
+    this.#size--;
+    return pending;
+  }
+
+  /** Takes out every request, in the order they came. */
+  takeAll(): PendingReply[] {
+    const all: PendingReply[] = [];
+    for (let each = this.#first; each !== undefined; each = each.next) {
+      all.push(each);
+    }
+    this.#byKey.clear();
+    this.#first = undefined;
+    this.#last = undefined;
+    this.#size = 0;
+    return all;
+  }
+}
+
+/**
+ * The key of a reply's `id` in {@link PendingReplies}: its first 8
+ * characters, mixed (those of a random UUID are random; other ids only
+ * share keys more often).
+ */
+function replyKey(id: string): number {
+  let key = 0;
+  const length = Math.min(id.length, 8);
+  for (let i = 0; i < length; i++) {
+    key = (Math.imul(key, 31) + id.charCodeAt(i)) | 0;
+  }
+  return key & 0x3fffffff;
 }
 
 /** A request whose head was accepted: how to take its body in. */
@@ -296,11 +401,8 @@ export class HttpServer extends Actor implements CertificateHolder {
   #requests = 0;
   #failed = 0;
   #busy = 0;
-  /**
-   * Requests waiting for a reply, by id, in the order they came: all wait
-   * `response_timeout`, so the first to give up comes first.
-   */
-  #pending = new Map<string, PendingReply>();
+  /** Requests waiting for a reply. */
+  #pending = new PendingReplies();
   /** The listener of the actor this one replaces, taken over in setup. */
   #inherited: HttpListener | undefined;
   /** It handed its listener to its replacement: leave it open at the end. */
@@ -468,7 +570,7 @@ export class HttpServer extends Actor implements CertificateHolder {
   override consume(event: Event): void {
     const meta = event.header[this.name];
     const id = isRecord(meta) ? meta.id : undefined;
-    const pending = typeof id === "string" ? this.#pending.get(id) : undefined;
+    const pending = typeof id === "string" ? this.#pending.take(id) : undefined;
     if (pending === undefined) {
       throw new Error(
         `No request waits for a reply with id "${
@@ -476,7 +578,6 @@ export class HttpServer extends Actor implements CertificateHolder {
         }": it timed out, was answered already, or is not a request of this server`,
       );
     }
-    this.#pending.delete(id as string);
     pending.resolve(event);
   }
 
@@ -487,10 +588,9 @@ export class HttpServer extends Actor implements CertificateHolder {
   override async teardown(): Promise<void> {
     // Handed over: the replacement answers what waits, on the listener.
     if (this.#handedOver) return;
-    for (const pending of this.#pending.values()) {
+    for (const pending of this.#pending.takeAll()) {
       pending.resolve(stopReply(this.name));
     }
-    this.#pending.clear();
     clearTimeout(this.#expiry);
     this.#expiry = undefined;
     this.#closed = true;
@@ -643,10 +743,11 @@ export class HttpServer extends Actor implements CertificateHolder {
    */
   #replyTo(id: string): Promise<Event | undefined> {
     const waiting = Promise.withResolvers<Event | undefined>();
-    this.#pending.set(id, {
-      resolve: waiting.resolve,
-      deadline: Date.now() + this.#options.response_timeout * 1000,
-    });
+    this.#pending.add(
+      id,
+      Date.now() + this.#options.response_timeout * 1000,
+      waiting.resolve,
+    );
     this.#expiry ??= this.#expireLater();
     return waiting.promise;
   }
@@ -696,17 +797,20 @@ export class HttpServer extends Actor implements CertificateHolder {
    * wait. One timer for all, not one per request.
    */
   #expireLater(): ReturnType<typeof setTimeout> | undefined {
-    const oldest = this.#pending.values().next();
-    if (oldest.done === true) return undefined;
+    const oldest = this.#pending.oldest;
+    if (oldest === undefined) return undefined;
     return setTimeout(() => {
       const now = Date.now();
-      for (const [id, pending] of this.#pending) {
-        if (pending.deadline > now) break;
-        this.#pending.delete(id);
+      for (
+        let pending = this.#pending.oldest;
+        pending !== undefined && pending.deadline <= now;
+        pending = this.#pending.oldest
+      ) {
+        this.#pending.take(pending.id);
         pending.resolve(undefined);
       }
       this.#expiry = this.#expireLater();
-    }, Math.max(0, oldest.value.deadline - Date.now()));
+    }, Math.max(0, oldest.deadline - Date.now()));
   }
 
   /**

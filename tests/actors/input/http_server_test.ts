@@ -343,6 +343,69 @@ Deno.test("http_server request_response answers 504 without a reply, and a late 
   }
 });
 
+/**
+ * Holds 6 events, then sends them on neither first-come first nor last
+ * first; drops `{ drop }`.
+ */
+class Shuffler extends Actor {
+  readonly kind = "transform";
+  #held: Event[] = [];
+
+  override consume(event: Event): Promise<void> | undefined {
+    if ((event.data as { drop?: boolean }).drop === true) return undefined;
+    this.#held.push(event);
+    if (this.#held.length < 6) return undefined;
+    const held = this.#held.splice(0);
+    for (const i of [2, 5, 0, 3, 1, 4]) {
+      (held[i]!.header.web as HttpRequestHeader).response = { status: 200 };
+      void this.send(held[i]!);
+    }
+    return undefined;
+  }
+}
+
+Deno.test("http_server request_response matches each reply to its request when ids share their first characters, in any order", async () => {
+  // Ids that share their first 8 characters share their key among the
+  // requests waiting: the reply must still find its own request.
+  const randomUUID = crypto.randomUUID;
+  let made = 0;
+  crypto.randomUUID = () =>
+    `aaaaaaaa-0000-4000-8000-${String(made++).padStart(12, "0")}`;
+  const { router, url, web } = await serve(
+    { mode: "request_response", response_timeout: 1 },
+    (router) => {
+      router.register(new Shuffler("shuffle"));
+      router.connect("web.requests", "shuffle.inbox");
+      router.connect("shuffle.outbox", "web.inbox");
+    },
+  );
+  try {
+    // One never answered, waiting among the others with the same key.
+    const dropped = post(`${url}/requests`, json({ drop: true }));
+    await within(
+      (async () => {
+        while (web.waiting < 1) {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      })(),
+      "the dropped request waiting",
+    );
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => post(`${url}/requests`, json({ i }))),
+    );
+    assert.deepEqual(
+      answers.map((answer) => [answer.status, JSON.parse(answer.text).i]),
+      [0, 1, 2, 3, 4, 5].map((i) => [200, i]),
+    );
+    assert.equal(made, 7);
+    assert.equal((await dropped).status, 504);
+    assert.equal(web.waiting, 0);
+  } finally {
+    crypto.randomUUID = randomUUID;
+    await router.stop();
+  }
+});
+
 Deno.test("http_server answers 503 when the queue stays full, and never delivers the refused events", async () => {
   let holder: Holder | undefined;
   const { router, url } = await serve({ queue_timeout: 0.02 }, (r) => {
