@@ -344,37 +344,47 @@ Deno.test("http_server request_response answers 504 without a reply, and a late 
 });
 
 /**
- * Holds 6 events, then sends them on neither first-come first nor last
- * first; drops `{ drop }`.
+ * Holds `count` events, then sends them on neither first-come first nor
+ * last first (every 3rd, round and round; `count` is no multiple of 3);
+ * drops `{ drop }`.
  */
 class Shuffler extends Actor {
   readonly kind = "transform";
   #held: Event[] = [];
+  readonly #count: number;
+
+  constructor(name: string, count: number) {
+    super(name);
+    this.#count = count;
+  }
 
   override consume(event: Event): Promise<void> | undefined {
     if ((event.data as { drop?: boolean }).drop === true) return undefined;
     this.#held.push(event);
-    if (this.#held.length < 6) return undefined;
+    if (this.#held.length < this.#count) return undefined;
     const held = this.#held.splice(0);
-    for (const i of [2, 5, 0, 3, 1, 4]) {
-      (held[i]!.header.web as HttpRequestHeader).response = { status: 200 };
-      void this.send(held[i]!);
+    for (let i = 0; i < held.length; i++) {
+      const reply = held[(i * 3) % held.length]!;
+      (reply.header.web as HttpRequestHeader).response = { status: 200 };
+      void this.send(reply);
     }
     return undefined;
   }
 }
 
 Deno.test("http_server request_response matches each reply to its request when ids share their first characters, in any order", async () => {
-  // Ids that share their first 8 characters share their key among the
-  // requests waiting: the reply must still find its own request.
+  // Ids that share their first 8 characters share their place among the
+  // requests waiting: the reply must still find its own request, with more
+  // requests waiting than the places first made for them.
   const randomUUID = crypto.randomUUID;
   let made = 0;
   crypto.randomUUID = () =>
     `aaaaaaaa-0000-4000-8000-${String(made++).padStart(12, "0")}`;
+  const count = 70;
   const { router, url, web } = await serve(
-    { mode: "request_response", response_timeout: 1 },
+    { mode: "request_response", response_timeout: 2 },
     (router) => {
-      router.register(new Shuffler("shuffle"));
+      router.register(new Shuffler("shuffle", count));
       router.connect("web.requests", "shuffle.inbox");
       router.connect("shuffle.outbox", "web.inbox");
     },
@@ -391,13 +401,16 @@ Deno.test("http_server request_response matches each reply to its request when i
       "the dropped request waiting",
     );
     const answers = await Promise.all(
-      Array.from({ length: 6 }, (_, i) => post(`${url}/requests`, json({ i }))),
+      Array.from(
+        { length: count },
+        (_, i) => post(`${url}/requests`, json({ i })),
+      ),
     );
     assert.deepEqual(
       answers.map((answer) => [answer.status, JSON.parse(answer.text).i]),
-      [0, 1, 2, 3, 4, 5].map((i) => [200, i]),
+      answers.map((_, i) => [200, i]),
     );
-    assert.equal(made, 7);
+    assert.equal(made, count + 1);
     assert.equal((await dropped).status, 504);
     assert.equal(web.waiting, 0);
   } finally {
