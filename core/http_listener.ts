@@ -211,8 +211,57 @@ const FRESH_GRACE_MS = 1000;
 /** How often refused connections and failed accepts are logged, in ms. */
 const REPORT_INTERVAL_MS = 1000;
 
+/** What a {@link Lineup} links its members with. */
+interface InLine<T extends InLine<T>> {
+  /** The lineup it is in, if any. */
+  lineup: Lineup<T> | undefined;
+  ahead: T | undefined;
+  behind: T | undefined;
+}
+
+/**
+ * Members in the order they joined, as a Set keeps them, linked through
+ * the members themselves. The per-request sets of the listener (bodies
+ * being read, idle connections) fill and empty at every turn of the event
+ * loop under load, and a Set makes new tables as it does: V8 links a
+ * replaced table to the next, and the replaced tables that had reached
+ * the old generation kept the later ones from the young collections (see
+ * `PendingReplies` in `http_server`). A member is in one lineup at most.
+ */
+class Lineup<T extends InLine<T>> {
+  first: T | undefined;
+  #last: T | undefined;
+
+  /**
+   * Adds `member` last, unless it is in this lineup already (it leaves
+   * the lineup it is in).
+   */
+  add(member: T): void {
+    if (member.lineup === this) return;
+    member.lineup?.delete(member);
+    member.lineup = this;
+    member.ahead = this.#last;
+    member.behind = undefined;
+    if (this.#last === undefined) this.first = member;
+    else this.#last.behind = member;
+    this.#last = member;
+  }
+
+  /** Takes `member` out; whether it was in this lineup. */
+  delete(member: T): boolean {
+    if (member.lineup !== this) return false;
+    const { ahead, behind } = member;
+    if (ahead === undefined) this.first = behind;
+    else ahead.behind = behind;
+    if (behind === undefined) this.#last = ahead;
+    else behind.ahead = ahead;
+    member.lineup = member.ahead = member.behind = undefined;
+    return true;
+  }
+}
+
 /** A body being read, and the connection to close when it takes too long. */
-interface Reading {
+interface Reading extends InLine<Reading> {
   since: number;
   connection: Connection;
 }
@@ -260,7 +309,11 @@ class RequestInfo implements HttpRequestInfo {
  * closed, so `kill()` is only for connections never ended that have a
  * request in flight or a body left unread, and the rest is ended.
  */
-class Connection {
+class Connection implements InLine<Connection> {
+  /** Its place among the fresh, idle or unread connections. */
+  lineup: Lineup<Connection> | undefined;
+  ahead: Connection | undefined;
+  behind: Connection | undefined;
   /** Requests in flight (more than one only with HTTP/2). */
   active = 0;
   /**
@@ -277,14 +330,18 @@ class Connection {
   finished: Promise<void> = Promise.resolve();
   #abort = new AbortController();
   #server: ConnectionServer | undefined;
-  #readings: Set<Reading>;
+  #readings: Lineup<Reading>;
 
   /** The client's address. */
   readonly remoteAddr: Deno.NetAddr;
   /** The subject of the client's certificate, with `client_auth`. */
   readonly clientCertificate: string | undefined;
 
-  constructor(since: number, readings: Set<Reading>, accepted: Accepted) {
+  constructor(
+    since: number,
+    readings: Lineup<Reading>,
+    accepted: Accepted,
+  ) {
     this.since = since;
     this.#readings = readings;
     this.remoteAddr = accepted.remoteAddr;
@@ -328,7 +385,13 @@ class Connection {
 
   /** See {@link HttpRequestInfo.read}. */
   read<T>(reading: Promise<T>): Promise<T> {
-    const entry: Reading = { since: Date.now(), connection: this };
+    const entry: Reading = {
+      since: Date.now(),
+      connection: this,
+      lineup: undefined,
+      ahead: undefined,
+      behind: undefined,
+    };
     const readings = this.#readings;
     readings.add(entry);
     // Not `finally`, which costs two promises and two turns more.
@@ -377,18 +440,18 @@ export class HttpListener {
   /** Of those, the ones this listener is closing. */
   #closing = new Set<Connection>();
   /** Connections waiting for their first request head, oldest first. */
-  #fresh = new Set<Connection>();
+  #fresh = new Lineup<Connection>();
   /** Kept-alive connections with no request in flight, idle longest first. */
-  #idle = new Set<Connection>();
+  #idle = new Lineup<Connection>();
   /**
    * Connections whose last request was answered before its body was read,
    * oldest first: killed when no next request came within the body timeout
    * (a client that trickles a refused body), since ending them would wait
    * for the whole body.
    */
-  #unread = new Set<Connection>();
+  #unread = new Lineup<Connection>();
   /** Bodies being read, oldest first. */
-  #readings = new Set<Reading>();
+  #readings = new Lineup<Reading>();
   #stopping = false;
   #wake: (() => void) | undefined;
   #sweeper: ReturnType<typeof setInterval>;
@@ -740,11 +803,11 @@ export class HttpListener {
    */
   #oldestIdle(now: number): Connection | undefined {
     const grace = Math.min(FRESH_GRACE_MS, this.#limits.headerTimeoutMs);
-    const oldest = first(this.#fresh);
+    const oldest = this.#fresh.first;
     const fresh = oldest !== undefined && now - oldest.since >= grace
       ? oldest
       : undefined;
-    const idle = first(this.#idle);
+    const idle = this.#idle.first;
     if (fresh === undefined) return idle;
     if (idle === undefined) return fresh;
     return fresh.since <= idle.since ? fresh : idle;
@@ -777,8 +840,11 @@ export class HttpListener {
     this.#expire(this.#idle, now - this.#limits.idleTimeoutMs);
     this.#expire(this.#unread, now - this.#limits.bodyTimeoutMs, true);
     const before = now - this.#limits.bodyTimeoutMs;
-    for (const reading of this.#readings) {
-      if (reading.since > before) break;
+    for (
+      let reading = this.#readings.first;
+      reading !== undefined && reading.since <= before;
+      reading = this.#readings.first
+    ) {
       this.#readings.delete(reading);
       if (reading.connection.closing === undefined) {
         this.#figures.connections_timed_out_total++;
@@ -792,9 +858,17 @@ export class HttpListener {
    * Closes the connections of `connections` (oldest first) that are there
    * since `before` or longer; kills them when `kill`.
    */
-  #expire(connections: Set<Connection>, before: number, kill = false): void {
-    for (const connection of connections) {
-      if (connection.since > before) break;
+  #expire(
+    connections: Lineup<Connection>,
+    before: number,
+    kill = false,
+  ): void {
+    // Each one closed leaves the lineup.
+    for (
+      let connection = connections.first;
+      connection !== undefined && connection.since <= before;
+      connection = connections.first
+    ) {
       this.#figures.connections_timed_out_total++;
       this.#close(connection, kill);
     }
@@ -853,11 +927,6 @@ function httpLimits(options: Partial<HttpLimits>): HttpLimits {
     }
   }
   return limits;
-}
-
-function first<T>(set: Set<T>): T | undefined {
-  for (const value of set) return value;
-  return undefined;
 }
 
 /**
