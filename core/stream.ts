@@ -415,9 +415,10 @@ const SINGLE_CHUNKS = 16;
  * const chunk = [{ header: {}, data: 1 }, { header: {}, data: 2 }];
  * assert.equal(written.strategy.size!(chunk), 2);
  * chunk.pop();
- * const [taken, checked] = written.take();
+ * const [taken, checked, tracked] = written.take();
  * assert.equal((taken as unknown[]).length, 2);
  * assert.equal(checked, true);
+ * assert.equal(tracked, false);
  * assert.equal(new WrittenEvents(1000, false).strategy.highWaterMark, 16);
  * ```
  */
@@ -426,8 +427,8 @@ export class WrittenEvents {
   readonly strategy: QueuingStrategy<Event | Event[]>;
   /** What was written, in order: an event, or a copy of an array. */
   #chunks: (Event | Event[])[] = [];
-  /** Of each chunk of `#chunks`, whether it is an array of events only. */
-  #checked: boolean[] = [];
+  /** Of each chunk of `#chunks`, what {@link retainTrackers} found. */
+  #found: number[] = [];
 
   /** For a writable feeding a queue of `capacity`; `batch`: arrays. */
   constructor(capacity: number, batch: boolean) {
@@ -435,7 +436,8 @@ export class WrittenEvents {
       highWaterMark: batch ? capacity : Math.min(capacity, SINGLE_CHUNKS),
       size: (chunk) => {
         const array = Array.isArray(chunk);
-        this.#checked.push(retainTrackers(chunk) && array);
+        const found = retainTrackers(chunk);
+        this.#found.push(array ? found : found & ~EVENTS_ONLY);
         this.#chunks.push(array ? chunk.slice() : chunk);
         return array ? Math.max(1, chunk.length) : 1;
       },
@@ -444,11 +446,17 @@ export class WrittenEvents {
 
   /**
    * The sink takes the oldest chunk: its trackers are its own now. Returns
-   * it as it was written (an array as copied then), and whether it is an
-   * array of events only (then the sink need not check them again).
+   * it as it was written (an array as copied then), whether it is an array
+   * of events only (then the sink need not check them again), and whether
+   * some event of it carried a delivery tracker.
    */
-  take(): [chunk: Event | Event[], checked: boolean] {
-    return [this.#chunks.shift()!, this.#checked.shift() === true];
+  take(): [chunk: Event | Event[], checked: boolean, tracked: boolean] {
+    const found = this.#found.shift() ?? 0;
+    return [
+      this.#chunks.shift()!,
+      (found & EVENTS_ONLY) !== 0,
+      (found & SOME_TRACKED) !== 0,
+    ];
   }
 
   /** The stream broke: the trackers of what it still queues fail. */
@@ -457,7 +465,7 @@ export class WrittenEvents {
       failTrackers(Array.isArray(chunk) ? chunk : [chunk], reason);
     }
     this.#chunks = [];
-    this.#checked = [];
+    this.#found = [];
   }
 }
 
@@ -489,40 +497,55 @@ export function gatherThisTurn(window: BatchWindow, flush: () => void): void {
   });
 }
 
+/** Of a chunk {@link retainTrackers} went over: every value is an event. */
+export const EVENTS_ONLY = 1;
+/** Of a chunk {@link retainTrackers} went over: some event has a tracker. */
+export const SOME_TRACKED = 2;
+
 /**
  * Keeps the delivery tracker of each event of `chunk` (an event or an array
  * of events) waiting once more: the event enters a queue from outside.
- * Returns whether every value of `chunk` is an event (see `isEvent`): the
- * one pass over a chunk written checks it too.
+ * The one pass over a chunk written checks it too: returns
+ * {@link EVENTS_ONLY} when every value of `chunk` is an event (see
+ * `isEvent`), plus {@link SOME_TRACKED} when some event carries a tracker.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { attachTracker, Tracker } from "./tracking.ts";
- * import { retainTrackers } from "./stream.ts";
+ * import { EVENTS_ONLY, retainTrackers, SOME_TRACKED } from "./stream.ts";
  * const tracker = new Tracker();
  * assert.equal(
  *   retainTrackers([attachTracker({ header: {}, data: 1 }, tracker)]),
- *   true,
+ *   EVENTS_ONLY | SOME_TRACKED,
  * );
  * tracker.release();
  * assert.equal(tracker.settled, true);
- * assert.equal(retainTrackers([{ header: {}, data: 2 }, null as never]), false);
+ * assert.equal(retainTrackers([{ header: {}, data: 2 }]), EVENTS_ONLY);
+ * assert.equal(retainTrackers([{ header: {}, data: 2 }, null as never]), 0);
  * ```
  */
-export function retainTrackers(chunk: Event | readonly Event[]): boolean {
+export function retainTrackers(chunk: Event | readonly Event[]): number {
   if (!Array.isArray(chunk)) {
-    if (!isEvent(chunk)) return false;
-    (chunk as TrackedEvent)[TRACKER]?.retain();
-    return true;
+    if (!isEvent(chunk)) return 0;
+    const tracker = (chunk as TrackedEvent)[TRACKER];
+    if (tracker === undefined) return EVENTS_ONLY;
+    tracker.retain();
+    return EVENTS_ONLY | SOME_TRACKED;
   }
-  let events = true;
+  let found = EVENTS_ONLY;
   for (let i = 0; i < chunk.length; i++) {
     const event = chunk[i];
-    if (isEvent(event)) (event as TrackedEvent)[TRACKER]?.retain();
-    else events = false;
+    if (!isEvent(event)) {
+      found &= ~EVENTS_ONLY;
+      continue;
+    }
+    const tracker = (event as TrackedEvent)[TRACKER];
+    if (tracker === undefined) continue;
+    tracker.retain();
+    found |= SOME_TRACKED;
   }
-  return events;
+  return found;
 }
 
 /**
@@ -553,6 +576,11 @@ export class EventReadable {
     undefined;
   /** Called once when the consumer cancels the stream. */
   onCancel: (reason: unknown) => void = () => {};
+  /**
+   * Whether `batch` is known to carry no delivery tracker (then it is handed
+   * out without being gone over again); by default none is.
+   */
+  untracked: (batch: Event[]) => boolean = () => false;
   #controller!: ReadableStreamDefaultController<Event | Event[]>;
   #batch: boolean;
   #tracks: boolean;
@@ -642,10 +670,11 @@ export class EventReadable {
       this.#controller.close();
       return;
     }
+    const tracks = this.#tracks && !this.untracked(batch);
     if (this.#batch) {
-      if (this.#tracks) this.#hold(batch, batch.length);
+      if (tracks) this.#hold(batch, batch.length);
       this.#controller.enqueue(batch);
-    } else if (this.#tracks && batch.some(isTracked)) {
+    } else if (tracks && batch.some(isTracked)) {
       this.#hold(batch, 1);
       this.#controller.enqueue(batch[0]!);
     } else {
@@ -695,6 +724,12 @@ class SupervisedStream implements ActorStream<Event | Event[]> {
   #errors: EventReadable | undefined;
   #writer: WritableStreamDefaultController | undefined;
   #written: WrittenEvents;
+  /**
+   * The arrays written whose events carried no delivery tracker, as copied
+   * for the inbox: when the actor passes one on whole (`sendAll` of the
+   * batch it consumes), the readable side need not look for trackers in it.
+   */
+  #untracked = new WeakSet<Event[]>();
   /** The stream failed (aborted, cancelled, a failed event, a crash). */
   #broken = false;
   /**
@@ -777,8 +812,9 @@ class SupervisedStream implements ActorStream<Event | Event[]> {
           );
         }
         // As written: an array was checked and copied then.
-        const [chunk, checked] = written.take();
+        const [chunk, checked, tracked] = written.take();
         if (Array.isArray(chunk)) {
+          if (!tracked) this.#untracked.add(chunk);
           return checked ? input.pushEvents(chunk) : input.pushAll(chunk);
         }
         gatherThisTurn(this.#gathering, () => void input.flush());
@@ -789,6 +825,7 @@ class SupervisedStream implements ActorStream<Event | Event[]> {
     }, written.strategy);
     this.#readable = this.#reader(this.#output, options.batch, ended);
     this.#readable.onCancel = (reason) => this.#break(reason);
+    this.#readable.untracked = (batch) => this.#untracked.has(batch);
     this.readable = this.#readable.stream;
     if (options.errors === "readable") {
       this.#errors = this.#reader(this.#failed, options.batch, ended);

@@ -48,6 +48,15 @@ class Flaky extends Actor {
   }
 }
 
+/** A transform that passes every batch it consumes on whole. */
+class BatchPass extends Actor {
+  readonly kind = "transform";
+
+  override consumeBatch(events: Event[], context: Context) {
+    return context.sendAll(events);
+  }
+}
+
 /** A lazy source of `count` events numbered from 1, one batch per pull. */
 function numberedSource(count: number, batch = MAX_BATCH): ReadableStream<
   Event[]
@@ -438,6 +447,49 @@ Deno.test("delivery tracking: a tracker completes only once the readable's consu
     .pipeTo(new WritableStream());
   await Promise.all(tracked.trackers.map((tracker) => tracker.done));
   assert.deepEqual(sink.data(), [1, 2, 3]);
+});
+
+Deno.test("delivery tracking with arrays passed on whole: tracked arrays between untracked ones complete only once the consumer wrote them, and all do", async () => {
+  const { events, trackers } = trackedEvents(2 * MAX_BATCH);
+  const written = new Set<unknown>();
+  const settledEarly: unknown[] = [];
+  trackers.forEach((tracker, i) =>
+    tracker.done.then(() => {
+      if (!written.has(i + 1)) settledEarly.push(i + 1);
+    })
+  );
+  const untracked = (from: number): Event[] =>
+    Array.from({ length: MAX_BATCH }, (_, i) => ({
+      header: {},
+      data: `untracked ${from + i}`,
+    }));
+  const chunks = [
+    untracked(0),
+    events.slice(0, MAX_BATCH),
+    untracked(MAX_BATCH),
+    events.slice(MAX_BATCH),
+    untracked(2 * MAX_BATCH),
+  ];
+  let received = 0;
+  await ReadableStream.from(chunks)
+    .pipeThrough(toTransformStream(new BatchPass("a"), { batch: true }))
+    .pipeThrough(toTransformStream(new BatchPass("b"), { batch: true }))
+    .pipeTo(
+      new WritableStream<Event[]>({
+        async write(batch) {
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          for (const event of batch) written.add(event.data);
+          received += batch.length;
+        },
+      }),
+    );
+  await within(
+    Promise.all(trackers.map((tracker) => tracker.done)),
+    5000,
+    "every tracker completing",
+  );
+  assert.equal(received, 5 * MAX_BATCH);
+  assert.deepEqual(settledEarly, []);
 });
 
 Deno.test("delivery tracking per event: a consumer that reads 2,000 of 3,000 events one by one and cancels fails only the trackers of the events it did not ask past", async () => {
