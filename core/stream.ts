@@ -388,6 +388,17 @@ export function toTransformStream(
 const SINGLE_CHUNKS = 16;
 
 /**
+ * The arrays that streams copied as they were written and whose events
+ * carried no delivery tracker then: inside the streams, no one else holds
+ * them, so that an actor passing one on whole (`sendAll` of the batch it
+ * consumes) passes on no tracker either.
+ */
+const UNTRACKED = new WeakSet<Event[]>();
+
+/** The writables of streams, and what each holds. */
+const WRITABLES = new WeakMap<WritableStream, WrittenEvents>();
+
+/**
  * What a writable side of events holds in its own queue, before its sink
  * takes it: its queuing strategy counts events (an array counts its length)
  * and keeps the delivery tracker of each event waiting from the moment it
@@ -429,6 +440,11 @@ export class WrittenEvents {
   #chunks: (Event | Event[])[] = [];
   /** Of each chunk of `#chunks`, what {@link retainTrackers} found. */
   #found: number[] = [];
+  /**
+   * The readable side of another stream piped into this writable, while the
+   * pipe runs (see {@link EventReadable.passOn}).
+   */
+  pipedFrom: EventReadable | undefined;
 
   /** For a writable feeding a queue of `capacity`; `batch`: arrays. */
   constructor(capacity: number, batch: boolean) {
@@ -436,12 +452,27 @@ export class WrittenEvents {
       highWaterMark: batch ? capacity : Math.min(capacity, SINGLE_CHUNKS),
       size: (chunk) => {
         const array = Array.isArray(chunk);
+        if (array && this.pipedFrom?.passOn(chunk) === true) {
+          // Straight from the pipe, as the stream before handed it out.
+          this.#found.push(EVENTS_ONLY);
+          this.#chunks.push(chunk);
+          return Math.max(1, chunk.length);
+        }
         const found = retainTrackers(chunk);
         this.#found.push(array ? found : found & ~EVENTS_ONLY);
         this.#chunks.push(array ? chunk.slice() : chunk);
         return array ? Math.max(1, chunk.length) : 1;
       },
     };
+  }
+
+  /**
+   * Makes this what `writable` holds: the readable side of a stream piped
+   * into it may then pass its batches on as they are (see
+   * {@link EventReadable.passOn}).
+   */
+  serve(writable: WritableStream<Event | Event[]>): void {
+    WRITABLES.set(writable, this);
   }
 
   /**
@@ -576,11 +607,6 @@ export class EventReadable {
     undefined;
   /** Called once when the consumer cancels the stream. */
   onCancel: (reason: unknown) => void = () => {};
-  /**
-   * Whether `batch` is known to carry no delivery tracker (then it is handed
-   * out without being gone over again); by default none is.
-   */
-  untracked: (batch: Event[]) => boolean = () => false;
   #controller!: ReadableStreamDefaultController<Event | Event[]>;
   #batch: boolean;
   #tracks: boolean;
@@ -591,6 +617,12 @@ export class EventReadable {
   /** Of `#held`, the events before this one were handed out. */
   #handed = 0;
   #over = false;
+  /**
+   * The batches handed out that carry no delivery tracker and that the
+   * stream let go of: while a pipe carries them to the writable of another
+   * stream, no one can change them, and that stream takes them as they are.
+   */
+  #passable = new WeakSet<Event[]>();
 
   /**
    * Makes the stream; `batch`: one chunk per batch, else per event.
@@ -600,7 +632,7 @@ export class EventReadable {
   constructor(batch: boolean, tracks = true) {
     this.#batch = batch;
     this.#tracks = tracks;
-    this.stream = new ReadableStream<Event | Event[]>({
+    this.stream = new PipedEvents(this, {
       start: (controller) => void (this.#controller = controller),
       pull: () => this.#pull(),
       cancel: (reason) => {
@@ -609,12 +641,21 @@ export class EventReadable {
         this.#drop(`The readable was cancelled: ${describe(reason)}`);
         this.onCancel(reason);
       },
-    }, { highWaterMark: 0 });
+    });
   }
 
   /** Whether the stream closed, errored or was cancelled. */
   get over(): boolean {
     return this.#over;
+  }
+
+  /**
+   * Whether `batch` is one this stream handed out, without trackers, and
+   * that no one could change since: asked once per batch, by the writable
+   * of another stream that a pipe from this one feeds.
+   */
+  passOn(batch: Event[]): boolean {
+    return this.#passable.delete(batch);
   }
 
   /**
@@ -670,9 +711,10 @@ export class EventReadable {
       this.#controller.close();
       return;
     }
-    const tracks = this.#tracks && !this.untracked(batch);
+    const tracks = this.#tracks && !UNTRACKED.has(batch);
     if (this.#batch) {
       if (tracks) this.#hold(batch, batch.length);
+      else if (this.#tracks) this.#passable.add(batch);
       this.#controller.enqueue(batch);
     } else if (tracks && batch.some(isTracked)) {
       this.#hold(batch, 1);
@@ -696,6 +738,63 @@ export class EventReadable {
     const held = this.#held;
     this.#held = undefined;
     if (held !== undefined) failTrackers(held.slice(this.#released), reason);
+  }
+}
+
+/**
+ * The `ReadableStream` of an {@link EventReadable}: a pipe from it into the
+ * writable of another stream (`pipeTo`, `pipeThrough`) tells that writable
+ * where its chunks come from while it runs, so that the batches without
+ * trackers go on as they are, neither checked nor copied again.
+ */
+class PipedEvents extends ReadableStream<Event | Event[]> {
+  #source: EventReadable;
+
+  constructor(
+    source: EventReadable,
+    underlying: UnderlyingDefaultSource<Event | Event[]>,
+  ) {
+    super(underlying, { highWaterMark: 0 });
+    this.#source = source;
+  }
+
+  override pipeTo(
+    destination: WritableStream<Event | Event[]>,
+    options?: StreamPipeOptions,
+  ): Promise<void> {
+    const written = !this.locked && destination instanceof WritableStream &&
+        !destination.locked
+      ? WRITABLES.get(destination)
+      : undefined;
+    const piping = super.pipeTo(destination, options);
+    // Only once the pipe holds both ends: no one else reads or writes them.
+    if (written !== undefined && this.locked && destination.locked) {
+      const source = this.#source;
+      written.pipedFrom = source;
+      const ended = () => {
+        if (written.pipedFrom === source) written.pipedFrom = undefined;
+      };
+      piping.then(ended, ended);
+    }
+    return piping;
+  }
+
+  override pipeThrough<T>(
+    transform: ReadableWritablePair<T, Event | Event[]>,
+    options?: StreamPipeOptions,
+  ): ReadableStream<T> {
+    const { writable, readable } = (transform ?? {}) as Partial<
+      typeof transform
+    >;
+    const signal = options?.signal;
+    if (
+      !(writable instanceof WritableStream) || !WRITABLES.has(writable) ||
+      !(readable instanceof ReadableStream) || this.locked || writable.locked ||
+      (signal !== undefined && !(signal instanceof AbortSignal))
+    ) return super.pipeThrough(transform, options);
+    // As pipeThrough does, through pipeTo, which knows when the pipe ends.
+    this.pipeTo(writable, options).catch(() => {});
+    return readable;
   }
 }
 
@@ -724,12 +823,6 @@ class SupervisedStream implements ActorStream<Event | Event[]> {
   #errors: EventReadable | undefined;
   #writer: WritableStreamDefaultController | undefined;
   #written: WrittenEvents;
-  /**
-   * The arrays written whose events carried no delivery tracker, as copied
-   * for the inbox: when the actor passes one on whole (`sendAll` of the
-   * batch it consumes), the readable side need not look for trackers in it.
-   */
-  #untracked = new WeakSet<Event[]>();
   /** The stream failed (aborted, cancelled, a failed event, a crash). */
   #broken = false;
   /**
@@ -814,7 +907,7 @@ class SupervisedStream implements ActorStream<Event | Event[]> {
         // As written: an array was checked and copied then.
         const [chunk, checked, tracked] = written.take();
         if (Array.isArray(chunk)) {
-          if (!tracked) this.#untracked.add(chunk);
+          if (!tracked) UNTRACKED.add(chunk);
           return checked ? input.pushEvents(chunk) : input.pushAll(chunk);
         }
         gatherThisTurn(this.#gathering, () => void input.flush());
@@ -823,9 +916,9 @@ class SupervisedStream implements ActorStream<Event | Event[]> {
       close: () => this.#close(),
       abort: (reason) => this.#break(reason),
     }, written.strategy);
+    written.serve(this.writable);
     this.#readable = this.#reader(this.#output, options.batch, ended);
     this.#readable.onCancel = (reason) => this.#break(reason);
-    this.#readable.untracked = (batch) => this.#untracked.has(batch);
     this.readable = this.#readable.stream;
     if (options.errors === "readable") {
       this.#errors = this.#reader(this.#failed, options.batch, ended);
