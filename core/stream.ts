@@ -8,7 +8,12 @@
  *
  * - **Writes** go to the actor's `inbox`: an event, or an array of events, per
  *   chunk. A value that is not an event is discarded and counted, as
- *   anywhere else.
+ *   anywhere else. An array is checked and copied as it is written, so that
+ *   a writer that changes it afterwards changes nothing the stream holds;
+ *   only a batch that a pipe (`pipeTo`, `pipeThrough`) brings straight from
+ *   the readable side of another such stream, carrying no delivery tracker,
+ *   goes on as it is (it was checked there, and no one else could reach
+ *   it).
  * - **The readable side** carries what the actor sends to its `outbox`: one
  *   event per chunk, or with `batch: true` arrays of at most
  *   `MAX_BATCH` (512) events, which is much faster (a stream chunk costs about
@@ -410,7 +415,9 @@ const WRITABLES = new WeakMap<WritableStream, WrittenEvents>();
  * keeps its trackers: the sink takes the copy, so that a writer that
  * changes the array afterwards (while it waits in the queue, or once the
  * sink took it) changes nothing the stream holds, and its events are not
- * checked twice.
+ * checked twice. The exception: while a pipe from the readable side of
+ * another stream feeds this writable ({@link WrittenEvents.pipedFrom}), a
+ * batch that stream handed out without trackers is taken as it is.
  *
  * With arrays (`batch`), the high-water mark is `capacity`; with single
  * events, at most 16: the queue the sink feeds already holds `capacity`
@@ -528,9 +535,29 @@ export function gatherThisTurn(window: BatchWindow, flush: () => void): void {
   });
 }
 
-/** Of a chunk {@link retainTrackers} went over: every value is an event. */
+/**
+ * What {@link retainTrackers} found in a chunk: every value is an event.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { EVENTS_ONLY, retainTrackers } from "./stream.ts";
+ * assert.equal(retainTrackers({ header: {}, data: 1 }) & EVENTS_ONLY, EVENTS_ONLY);
+ * ```
+ */
 export const EVENTS_ONLY = 1;
-/** Of a chunk {@link retainTrackers} went over: some event has a tracker. */
+
+/**
+ * What {@link retainTrackers} found in a chunk: some event has a delivery
+ * tracker.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { retainTrackers, SOME_TRACKED } from "./stream.ts";
+ * assert.equal(retainTrackers([{ header: {}, data: 1 }]) & SOME_TRACKED, 0);
+ * ```
+ */
 export const SOME_TRACKED = 2;
 
 /**
