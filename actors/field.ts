@@ -10,7 +10,7 @@
  */
 
 import { z } from "zod";
-import type { Event } from "../core/event.ts";
+import { type Event, propertyKey } from "../core/event.ts";
 
 /** Reads the value a field path names, or `undefined` when it is absent. */
 export type FieldGetter = (event: Event) => unknown;
@@ -66,7 +66,8 @@ function parseFieldPath(path: string, writable = false): FieldPath {
   const problem = fieldPathProblem(path, writable);
   if (problem !== undefined) throw new TypeError(problem);
   const [root, ...keys] = path.split(".");
-  return { root: root as "data" | "header", keys };
+  // Interned: the compiled getters and setters use them for each event.
+  return { root: root as "data" | "header", keys: keys.map(propertyKey) };
 }
 
 /**
