@@ -456,6 +456,11 @@ export class Supervisor implements ActorRuntime {
   #stopProducing = new AbortController();
   /** Aborts when the actor is abandoned. */
   #abandon = new AbortController();
+  /**
+   * `#abandon` aborted, as a plain field: `send` reads it for each event,
+   * and the signal's getter costs a brand check each time.
+   */
+  #abandoned = false;
   #inc: Incarnation | undefined;
   #done = Promise.withResolvers<void>();
   #running = false;
@@ -618,6 +623,7 @@ export class Supervisor implements ActorRuntime {
   abandon(): void {
     if (this.#finished || this.#abandon.signal.aborted) return;
     this.#phase = "abandoned";
+    this.#abandoned = true;
     this.#abandon.abort(STOPPED);
     this.#stopProducing.abort(STOPPED);
     const reason = this.#abandonReason;
@@ -661,7 +667,7 @@ export class Supervisor implements ActorRuntime {
     if (context !== undefined && context.active) {
       return this.sendDerived(context, event, outbound, undefined);
     }
-    if (this.#abandon.signal.aborted) return this.late(event);
+    if (this.#abandoned) return this.late(event);
     if (!isEvent(event)) return outbound.push(event);
     if (outbound === this.#errors) (event as TrackedEvent)[FAILED] = true;
     // Counted once the queue took it: a push that throws (a sender that did
