@@ -171,10 +171,18 @@ interface ConnectionServer {
   shutdown(): Promise<void>;
 }
 
+/**
+ * What Deno's per-connection HTTP server takes as its signal: all it does
+ * with it is listen for "abort", and cancel the connection then.
+ */
+interface KillSwitch {
+  addEventListener(type: "abort", listener: () => void): void;
+}
+
 /** Deno's per-connection HTTP server (the engine of `Deno.serve`). */
 type ServeOnConnection = (
   conn: Deno.Conn,
-  signal: AbortSignal,
+  signal: KillSwitch,
   handler: EngineHandler,
   onError: (error: unknown) => Response,
   onListen: () => void,
@@ -328,7 +336,8 @@ class Connection implements InLine<Connection> {
   closing: "ended" | "killed" | undefined;
   /** Resolves once the connection is closed; never rejects. */
   finished: Promise<void> = Promise.resolve();
-  #abort = new AbortController();
+  /** What cancels it in Deno's engine, once served. */
+  #cancel: (() => void) | undefined;
   #server: ConnectionServer | undefined;
   #readings: Lineup<Reading>;
 
@@ -348,10 +357,18 @@ class Connection implements InLine<Connection> {
     this.clientCertificate = accepted.clientCertificate;
   }
 
-  /** The signal that kills it, for Deno's engine. */
-  get signal(): AbortSignal {
-    return this.#abort.signal;
-  }
+  /**
+   * The signal that kills it, for Deno's engine. Not an `AbortSignal`: the
+   * engine's listener of one throws once the engine has begun to close the
+   * connection (its handle is gone), and an error thrown by an event
+   * listener is uncaught and ends the process. A stop under load (requests
+   * answered 503 with their bodies unread, clients going away) killed
+   * connections in that window and took the process down. Here the
+   * listener is called in `kill()`, where what it throws is caught.
+   */
+  readonly signal: KillSwitch = {
+    addEventListener: (_type, listener) => this.#cancel = listener,
+  };
 
   /** Starts closing it when `whenClosed` resolves (never rejects). */
   served(server: ConnectionServer, whenClosed: () => void): void {
@@ -380,7 +397,11 @@ class Connection implements InLine<Connection> {
     this.closing = "killed";
     // Cancelled, an unread body does not reject unobserved.
     this.unreadBody?.cancel().catch(() => {});
-    this.#abort.abort();
+    try {
+      this.#cancel?.();
+    } catch {
+      // The engine is closing it already.
+    }
   }
 
   /** See {@link HttpRequestInfo.read}. */
