@@ -351,6 +351,11 @@ export class TcpServer extends Actor implements CertificateHolder {
   #adopted: Client[] = [];
   /** Set once `produce` ended: no connection can be handed over any more. */
   #over = false;
+  /**
+   * The replacement that took this actor's connections over: one still on
+   * its way here (its events waited for room) goes on there.
+   */
+  #successor: TcpServer | undefined;
   /** Bytes of unfinished messages held across all connections. */
   #pendingBytes = 0;
   /** Shared by the connections: they take turns when the outbox is full. */
@@ -600,9 +605,9 @@ export class TcpServer extends Actor implements CertificateHolder {
    */
   #takeConnections(old: TcpServer): void {
     const clients = [...old.#clients.values()];
-    if (clients.length === 0) return;
     const [before, after] = [old.#options.framing, this.#options.framing];
     if (before !== after) {
+      if (clients.length === 0) return;
       this.log.warn(
         'Closing the {count} connection(s) open at the reload as at a stop: framing changed from "{before}" to "{after}", which their clients do not speak; the complete messages they send until they close (or for {seconds} s, drain_timeout) are read as "{before}"',
         {
@@ -614,14 +619,17 @@ export class TcpServer extends Actor implements CertificateHolder {
       );
       return;
     }
+    old.#successor = this;
     for (const client of clients) {
       client.successor = this;
       // A wait for the client to send ends: the read goes on here.
       client.reader.release();
     }
-    this.log.info("Taking over {count} open connection(s)", {
-      count: clients.length,
-    });
+    if (clients.length > 0) {
+      this.log.info("Taking over {count} open connection(s)", {
+        count: clients.length,
+      });
+    }
   }
 
   /**
@@ -630,6 +638,10 @@ export class TcpServer extends Actor implements CertificateHolder {
    * ended (the actor it replaces ends the connection as at a stop).
    */
   #adopt(from: Client, framer: Framer): boolean {
+    // Replaced in turn meanwhile (its events waited longer than the reload).
+    if (this.#successor !== undefined) {
+      return this.#successor.#adopt(from, framer);
+    }
     if (this.#over) return false;
     const client: Client = {
       conn: from.conn,

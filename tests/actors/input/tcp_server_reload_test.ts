@@ -13,6 +13,7 @@ import {
   type TcpServerOptions,
 } from "../../../actors/input/tcp_server.ts";
 import type { Actor } from "../../../core/actor.ts";
+import type { ChangeOptions } from "../../../core/reload.ts";
 import { Router } from "../../../core/router.ts";
 import { Collector, freePort, pollUntil } from "../../helpers.ts";
 import { encode, frame, Holder, within } from "./support.ts";
@@ -67,6 +68,7 @@ function replaceTcp(
   port: number,
   options: Partial<TcpServerOptions>,
   more: Actor[] = [],
+  changeOptions: ChangeOptions = {},
 ) {
   return router.change({
     actors: new Map<string, Actor>([
@@ -79,7 +81,7 @@ function replaceTcp(
     connections: [...router.connections()],
     remake: () => assert.fail("nothing to renew"),
     sameAddress: new Set(["tcp"]),
-  });
+  }, changeOptions);
 }
 
 /** The running `tcp` actor. */
@@ -343,4 +345,52 @@ Deno.test("tcp_server: a connection whose events wait for room downstream at the
   assert.equal(report.unaccounted, 0);
   assert.equal(report.failed + report.dropped + report.abandoned, 0);
   assert.equal(report.delivered, 3002);
+});
+
+Deno.test("tcp_server: a connection still on its way to a replacement when that is replaced in turn goes on under the newest", async () => {
+  const port = freePort();
+  const holder = new Holder("sink");
+  const running = await start(port, {}, holder, 1);
+  const { router } = running;
+  const client = await WatchedClient.open(port);
+  try {
+    const count = 3000;
+    const lines = Array.from({ length: count }, (_, i) => String(i + 1));
+    await client.send(lines.map((line) => `${line}\n`).join(""));
+    const first = tcpOf(router);
+    await pollUntil(
+      () => first.figures().waiting_connections,
+      (waiting) => waiting === 1,
+      "the connection to wait for room downstream",
+    );
+    // The first reload gives up waiting for it; the second one commits
+    // while the connection is still with the first server.
+    const once = await replaceTcp(running, port, { idle_timeout: 100 }, [], {
+      drainTimeoutMs: 50,
+    });
+    assert.equal(once.applied, true, once.reason);
+    assert.equal(once.warnings.length, 1);
+    const second = tcpOf(router);
+    const twice = replaceTcp(running, port, { idle_timeout: 200 });
+    await pollUntil(() => tcpOf(router), (tcp) => tcp !== second, "the switch");
+    assert.equal(first.figures().waiting_connections, 1);
+    holder.release();
+    const result = await within(twice, "the second reload");
+    assert.equal(result.applied, true, result.reason);
+    await client.send("last\n");
+    await within(holder.waitFor(count + 1), "every line");
+    assert.equal(client.closedByServer, false, "the server closed the socket");
+    assert.deepEqual(holder.data(), [...lines, "last"]);
+    assert.deepEqual(
+      [first.connections, second.connections, tcpOf(router).connections],
+      [0, 0, 1],
+    );
+  } finally {
+    holder.release();
+    await client.close();
+  }
+  const report = await router.stop();
+  assert.equal(report.unaccounted, 0);
+  assert.equal(report.failed + report.dropped + report.abandoned, 0);
+  assert.equal(report.delivered, 3001);
 });
