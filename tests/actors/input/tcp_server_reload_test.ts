@@ -15,7 +15,12 @@ import {
 import type { Actor } from "../../../core/actor.ts";
 import type { ChangeOptions } from "../../../core/reload.ts";
 import { Router } from "../../../core/router.ts";
-import { Collector, freePort, pollUntil } from "../../helpers.ts";
+import {
+  Collector,
+  freePort,
+  pollUntil,
+  reachableObjects,
+} from "../../helpers.ts";
 import { encode, frame, Holder, within } from "./support.ts";
 
 /** `tcp` (a tcp_server) -> `sink`, its `error` -> `errors`, logs -> `logs`. */
@@ -394,3 +399,45 @@ Deno.test("tcp_server: a connection still on its way to a replacement when that 
   assert.equal(report.failed + report.dropped + report.abandoned, 0);
   assert.equal(report.delivered, 3001);
 });
+
+Deno.test("tcp_server: 40 reloads with a connection open keep none of the servers replaced, nor waits on its reads", async () => {
+  const port = freePort();
+  const running = await start(port, {});
+  const { router, sink } = running;
+  const client = await WatchedClient.open(port);
+  let sent = 0;
+  const reload = async (i: number) => {
+    await client.send(`${++sent}\n`);
+    await within(sink.waitFor(sent), `line ${sent}`);
+    const result = await replaceTcp(running, port, { idle_timeout: 100 + i });
+    assert.equal(result.applied, true, result.reason);
+  };
+  try {
+    for (let i = 1; i <= 5; i++) await reload(i);
+    const before = {
+      servers: await reachableObjects("TcpServer"),
+      promises: await reachableObjects("Promise"),
+    };
+    for (let i = 6; i <= 45; i++) await reload(i);
+    const servers = await reachableObjects("TcpServer");
+    assert.ok(
+      servers <= before.servers + 2,
+      `${servers - before.servers} replaced servers are still reachable`,
+    );
+    const promises = await reachableObjects("Promise");
+    assert.ok(
+      promises <= before.promises + 20,
+      `${promises - before.promises} promises more after 40 reloads`,
+    );
+    assert.equal(client.closedByServer, false, "the server closed the socket");
+    assert.deepEqual(sink.data(), upTo(sent).map(String));
+  } finally {
+    await client.close();
+  }
+  await router.stop();
+});
+
+/** The numbers 1..count. */
+function upTo(count: number): number[] {
+  return Array.from({ length: count }, (_, i) => i + 1);
+}
