@@ -339,6 +339,11 @@ export class TcpServer extends Actor implements CertificateHolder {
   #accepting: PendingAccept | undefined;
   /** The listener of the actor this one replaces, taken over in setup. */
   #inherited: StreamListener | undefined;
+  /**
+   * Why this actor cannot take over the socket of the one it replaces on
+   * the same address (its `tls` changed): its setup fails with it.
+   */
+  #cannotTakeOver: string | undefined;
   /** Whether the listener was handed to a replacement. */
   #handedOver = false;
   #port: number | undefined;
@@ -456,6 +461,9 @@ export class TcpServer extends Actor implements CertificateHolder {
   override async setup(): Promise<void> {
     const { hostname, port, tls } = this.#options;
     const inherited = this.#inherited;
+    const refusal = this.#cannotTakeOver;
+    this.#cannotTakeOver = undefined;
+    if (refusal !== undefined) throw new Error(refusal);
     this.#over = false;
     this.#listener = inherited ??
       await listenStream({ hostname, port, tls, log: this.log });
@@ -473,8 +481,8 @@ export class TcpServer extends Actor implements CertificateHolder {
    * on the same address with the same `tls`, instead of opening its own, so
    * that no connection is refused meanwhile (those arriving wait in the
    * socket's backlog until this actor runs); with another `tls` it takes
-   * nothing (the socket speaks the TLS it was made with), and the reload
-   * fails to bind the address and rolls back.
+   * nothing (the socket speaks the TLS it was made with): its setup fails
+   * saying so, and the reload rolls back.
    *
    * Once the reload commits, the connections `previous` has open go on
    * here, and their clients notice nothing: each is handed over as soon as
@@ -500,6 +508,9 @@ export class TcpServer extends Actor implements CertificateHolder {
     if (
       JSON.stringify(old.#options.tls) !== JSON.stringify(this.#options.tls)
     ) {
+      const { hostname, port } = this.#options;
+      this.#cannotTakeOver =
+        `Cannot change "tls" in a reload while listening on the same address (${hostname}:${port}): the socket listening there speaks the TLS it was made with; restart, or listen on another port`;
       return undefined;
     }
     this.#inherited = listener;

@@ -22,6 +22,8 @@ import {
   reachableObjects,
 } from "../../helpers.ts";
 import { encode, frame, Holder, within } from "./support.ts";
+import { testWith } from "../../requires.ts";
+import { makeCertificates, OPENSSL } from "../../tls_fixtures.ts";
 
 /** `tcp` (a tcp_server) -> `sink`, its `error` -> `errors`, logs -> `logs`. */
 interface Running {
@@ -441,3 +443,43 @@ Deno.test("tcp_server: 40 reloads with a connection open keep none of the server
 function upTo(count: number): number[] {
   return Array.from({ length: count }, (_, i) => i + 1);
 }
+
+testWith(
+  "tcp_server: a reload that switches tls on for the same address rolls back saying why; the connection open goes on",
+  [OPENSSL],
+  async ([openssl]) => {
+    await using certs = await makeCertificates(openssl!);
+    const port = freePort();
+    const running = await start(port, {});
+    const { router, sink } = running;
+    const client = await WatchedClient.open(port);
+    try {
+      await client.send("1\nhal");
+      await within(sink.waitFor(1), "the first line");
+      await holdsUnfinished(router);
+      const before = tcpOf(router);
+      const result = await replaceTcp(running, port, {
+        tls: { ...certs.server, client_auth: "none" },
+      });
+      assert.equal(result.applied, false);
+      assert.equal(
+        result.reason,
+        `Actor "tcp" failed to set up: Error: Cannot change "tls" in a reload while listening on the same address (127.0.0.1:${port}): the socket listening there speaks the TLS it was made with; restart, or listen on another port`,
+      );
+      assert.equal(tcpOf(router), before);
+      await client.send("f\n2\n");
+      await within(sink.waitFor(3), "the lines after the rollback");
+      assert.deepEqual(sink.data(), ["1", "half", "2"]);
+      assert.equal(
+        client.closedByServer,
+        false,
+        "the server closed the socket",
+      );
+    } finally {
+      await client.close();
+    }
+    const report = await router.stop();
+    assert.equal(report.unaccounted, 0);
+    assert.equal(report.delivered, 3);
+  },
+);
