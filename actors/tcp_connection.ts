@@ -152,7 +152,11 @@ const LATE_MS = 50;
  * own always verifies the server's certificate chain), handed over as a Deno
  * connection through a `TlsBridge`: it behaves as the others do, and
  * {@link close} waits (up to `write_timeout`) for what was written to be
- * flushed to the system.
+ * flushed to the system. A verified connection is Deno's, except while the
+ * peer holds a socket whose handshake it never answered (e.g. a plain-text
+ * server given TLS): Deno cannot close such a socket, so until the peer
+ * does, connections are made by `node:tls` (verifying as Deno would), which
+ * can; the sockets kept that way stay at one, not one per attempt.
  * {@link write} writes with a timeout: a peer that accepts but stops reading
  * fills the socket's buffers, and a write that has made no progress for
  * `write_timeout` seconds closes the connection (logged as lost) and opens a
@@ -212,15 +216,20 @@ export class TcpConnection {
   /** Why the last connection was replaced, until a write is complete. */
   #timedOut: string | undefined;
   /**
-   * The `node:tls` sockets of connections made with `insecure_skip_verify`,
-   * by their Deno end, and when each is done writing; until it closes.
+   * The `node:tls` sockets of connections `node:tls` made (see
+   * {@link #connectNodeTls}), by their Deno end, and when each is done writing; until it closes.
    */
-  #unverified = new Map<
+  #nodeSockets = new Map<
     Deno.Conn,
     { socket: tls.TLSSocket; written: Promise<void> }
   >();
   /** Whether the warning that nothing is verified was logged. */
   #warned = false;
+  /**
+   * Whether a Deno TLS handshake timed out since a handshake last completed
+   * (see {@link #unanswered}): `node:tls` makes the connections meanwhile.
+   */
+  #handshakeUnanswered = false;
 
   /**
    * Makes a connection, not opened yet. `log` returns the actor's logger
@@ -376,8 +385,8 @@ export class TcpConnection {
     this.#conn = undefined;
     closeQuietly(conn);
     // As a TCP socket closed: what it was writing is not waited for.
-    const unverified = this.#unverified.get(conn);
-    if (unverified !== undefined) destroyTls(unverified.socket);
+    const bridged = this.#nodeSockets.get(conn);
+    if (bridged !== undefined) destroyTls(bridged.socket);
     this.#lastError = reason;
     if (!this.#stop.signal.aborted) this.connect();
   }
@@ -466,8 +475,8 @@ export class TcpConnection {
 
   /**
    * Stops connecting, closes the connection and waits for its reader (and,
-   * with `insecure_skip_verify`, up to `write_timeout` for what was written
-   * to be flushed to the system).
+   * for a connection `node:tls` made, up to `write_timeout` for what was
+   * written to be flushed to the system).
    */
   async close(): Promise<void> {
     this.#stop.abort();
@@ -480,15 +489,15 @@ export class TcpConnection {
   }
 
   /**
-   * Waits for the `node:tls` sockets of `insecure_skip_verify` to flush
+   * Waits for the `node:tls` sockets (see {@link #connectNodeTls}) to flush
    * what was written (the system then delivers it, as it does for a TCP
    * socket closed), up to `write_timeout` (a peer that does not read); then
    * destroys them.
    */
   async #flushed(): Promise<void> {
-    if (this.#unverified.size === 0) return;
+    if (this.#nodeSockets.size === 0) return;
     const timeout = new AbortController();
-    const open = [...this.#unverified.values()];
+    const open = [...this.#nodeSockets.values()];
     const late = sleep(this.#writeTimeoutMs, timeout.signal);
     await Promise.race([Promise.all(open.map((each) => each.written)), late]);
     timeout.abort();
@@ -558,8 +567,12 @@ export class TcpConnection {
     const onStop = () => attempt.abort();
     stop.addEventListener("abort", onStop, { once: true });
     try {
-      if (this.#tls?.insecure_skip_verify === true) {
-        return await this.#connectUnverified(attempt.signal);
+      if (
+        this.#tls !== undefined &&
+        (this.#tls.insecure_skip_verify === true ||
+          this.#handshakeUnanswered)
+      ) {
+        return await this.#connectNodeTls(attempt.signal);
       }
       const conn = await Deno.connect({
         hostname: this.#hostname,
@@ -617,39 +630,59 @@ export class TcpConnection {
     signal.addEventListener("abort", abort, { once: true });
     try {
       const tlsConn = await Promise.race([connecting, aborted.promise]);
-      await Promise.race([tlsConn.handshake(), aborted.promise]).catch(
-        (error) => {
-          closeQuietly(tlsConn);
-          throw error;
-        },
-      );
+      const handshake = tlsConn.handshake();
+      await Promise.race([handshake, aborted.promise]).catch((error) => {
+        closeQuietly(tlsConn);
+        if (signal.aborted) this.#unanswered();
+        throw error;
+      });
       return tlsConn;
     } catch (error) {
-      const message = errorMessage(error);
-      if (!/invalid peer certificate/i.test(message)) throw error;
-      throw new Error(
-        `${message}: the server's certificate is not trusted (give the CA it chains to in "tls.ca"; for a lab peer whose certificate cannot be verified, e.g. a self-signed one, "tls.insecure_skip_verify: true")`,
-        { cause: error },
-      );
+      if (!/invalid peer certificate/i.test(errorMessage(error))) throw error;
+      throw untrusted(error);
     } finally {
       signal.removeEventListener("abort", abort);
     }
   }
 
   /**
-   * A TLS connection made by `node:tls` without verifying the server's
-   * certificate (`insecure_skip_verify`), handshaken, as a Deno connection
-   * (through a `TlsBridge` of its own); or a rejection when it fails or
-   * `signal` aborts first.
+   * A Deno TLS socket whose handshake timed out was closed: Deno keeps its
+   * socket open until the peer closes it (`close()` does not end a pending
+   * handshake), so until a handshake completes, connections are made by
+   * `node:tls`, whose sockets close, and no more of them pile up.
    */
-  async #connectUnverified(signal: AbortSignal): Promise<Deno.Conn> {
+  #unanswered(): void {
+    if (this.#handshakeUnanswered) return;
+    this.#handshakeUnanswered = true;
+    this.#log().warn(
+      "{address} did not answer the TLS handshake in time (is it a TLS server?). Deno cannot close a socket in that state until the peer does, so connections to it are made by node:tls until one completes its handshake",
+      { address: this.address },
+    );
+  }
+
+  /**
+   * A TLS connection made by `node:tls`, handshaken, as a Deno connection
+   * (through a `TlsBridge` of its own); or a rejection when it fails or
+   * `signal` aborts first. It verifies the server as `Deno.startTls` would
+   * (`tls.ca`, `server_name`, `verify_hostname`), or not at all with
+   * `insecure_skip_verify`.
+   */
+  async #connectNodeTls(signal: AbortSignal): Promise<Deno.Conn> {
     const options = this.#tls!;
     const material = this.#material!;
     const name = options.server_name ?? this.#hostname;
+    const verify = options.insecure_skip_verify !== true;
     const socket = tls.connect({
       host: this.#hostname,
       port: this.#port,
-      rejectUnauthorized: false,
+      rejectUnauthorized: verify,
+      // Deno trusts `tls.ca` beside the usual roots; `node:tls`, instead.
+      ...(verify && material.caCerts.length > 0
+        ? { ca: [...tls.rootCertificates, ...material.caCerts] }
+        : {}),
+      checkServerIdentity: verify && options.verify_hostname !== false
+        ? (_host, certificate) => tls.checkServerIdentity(name, certificate)
+        : () => undefined,
       // SNI carries names, not addresses.
       ...(net.isIP(name) === 0 ? { servername: name } : {}),
       ...(material.certifiedKey ?? {}),
@@ -667,11 +700,14 @@ export class TcpConnection {
     } catch (error) {
       socket.on("error", () => {}); // Destroyed: later errors are moot.
       destroyTls(socket);
-      throw error;
+      throw UNTRUSTED_CODES.has((error as { code?: string }).code ?? "")
+        ? untrusted(error)
+        : error;
     } finally {
       socket.off("error", fail);
       signal.removeEventListener("abort", abort);
     }
+    this.#handshakeUnanswered = false;
     socket.setNoDelay(true);
     const bridge = new TlsBridge<undefined>();
     try {
@@ -684,8 +720,8 @@ export class TcpConnection {
           );
         }),
       ]);
-      this.#unverified.set(handed.conn, { socket, written });
-      socket.once("close", () => this.#unverified.delete(handed.conn));
+      this.#nodeSockets.set(handed.conn, { socket, written });
+      socket.once("close", () => this.#nodeSockets.delete(handed.conn));
       return handed.conn;
     } finally {
       // The connection handed over stays open.
@@ -710,6 +746,26 @@ export class TcpConnection {
       `Gave up waiting for a connection to ${this.address}: the actor stopped`,
     );
   }
+}
+
+/** `node:tls`'s codes for a certificate that chains to no trusted CA. */
+const UNTRUSTED_CODES = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_UNTRUSTED",
+]);
+
+/** `error`, a certificate not trusted, with what to do about it. */
+function untrusted(error: unknown): Error {
+  return new Error(
+    `${
+      errorMessage(error)
+    }: the server's certificate is not trusted (give the CA it chains to in "tls.ca"; for a lab peer whose certificate cannot be verified, e.g. a self-signed one, "tls.insecure_skip_verify: true")`,
+    { cause: error },
+  );
 }
 
 function closeQuietly(conn: Deno.Conn): void {

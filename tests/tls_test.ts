@@ -18,6 +18,7 @@ import { HttpServer } from "../actors/input/http_server.ts";
 import { TcpServer } from "../actors/input/tcp_server.ts";
 import { HttpClient } from "../actors/output/http_client.ts";
 import { TcpClient } from "../actors/output/tcp_client.ts";
+import { TcpConnection } from "../actors/tcp_connection.ts";
 import { Router } from "../core/router.ts";
 import type { LogEvent } from "../core/log.ts";
 import { prometheusPipeline } from "./actors/metric/fixtures.ts";
@@ -954,6 +955,114 @@ testWith(
     } finally {
       await sender.stop();
       await router.stop();
+    }
+  },
+);
+
+/**
+ * Whether `conn`'s peer closed it within `ms` (what it sent is read and
+ * dropped); `false` when it is still open then.
+ */
+async function closedByPeer(conn: Deno.Conn, ms: number): Promise<boolean> {
+  const buffer = new Uint8Array(4096);
+  const late = new Promise<"open">((resolve) => {
+    const timer = setTimeout(() => resolve("open"), ms);
+    Deno.unrefTimer(timer);
+  });
+  for (;;) {
+    const read = await Promise.race([
+      conn.read(buffer).catch(() => null),
+      late,
+    ]);
+    if (read === "open") return false;
+    if (read === null) return true;
+  }
+}
+
+testWith(
+  "tcp_client's TLS keeps one socket, not one per attempt, open to a peer that never answers the handshake, and meanwhile still verifies the server",
+  [OPENSSL],
+  async ([openssl]) => {
+    await using certs = await makeCertificates(openssl!);
+    // A plain-text server given TLS takes the ClientHello for data and
+    // never answers; Deno cannot close a socket whose handshake is pending.
+    const port = freePort();
+    const silent = Deno.listen({ hostname: "127.0.0.1", port });
+    const held: Deno.Conn[] = [];
+    const accepting = (async () => {
+      for await (const conn of silent) held.push(conn);
+    })();
+    const warnings: string[] = [];
+    const tcp = new TcpConnection({
+      hostname: "127.0.0.1",
+      port,
+      reconnect_min_ms: 20,
+      reconnect_max_ms: 20,
+      connect_timeout: 0.1,
+      write_timeout: 5,
+      tls: { ca: certs.ca, server_name: "localhost" },
+    }, () => ({
+      debug() {},
+      info() {},
+      warn: (message: string) => warnings.push(message),
+    }));
+    let router: Router | undefined;
+    try {
+      const connected = tcp.connect();
+      connected.catch(() => {}); // Awaited below, unless a check fails first.
+      await pollUntil(() => held.length, (n) => n >= 6, "6 attempts");
+      silent.close();
+      await accepting;
+      const closed = await Promise.all(
+        held.map((conn) => closedByPeer(conn, 2000)),
+      );
+      // The first handshake's socket stays; every later one was closed.
+      assert.deepEqual(closed, held.map((_, i) => i > 0));
+      assert.deepEqual(
+        warnings.filter((each) =>
+          each.includes("did not answer the TLS handshake")
+        ).length,
+        1,
+      );
+
+      // Meanwhile the server is still verified: one whose certificate
+      // chains to another CA is refused, with what to do about it.
+      const untrusted = await pipeline(
+        new TcpServer("untrusted", {
+          port,
+          tls: {
+            cert: certs.otherServer.cert,
+            key: certs.otherServer.key,
+            client_auth: "none",
+          },
+        }),
+      );
+      await pollUntil(
+        () => tcp.lastError,
+        (error) => error.includes("the server's certificate is not trusted"),
+        "the certificate refused",
+      );
+      await untrusted.router.stop();
+
+      const trusted = await pipeline(
+        new TcpServer("trusted", {
+          port,
+          tls: {
+            cert: certs.server.cert,
+            key: certs.server.key,
+            client_auth: "none",
+          },
+        }),
+      );
+      router = trusted.router;
+      const conn = await connected;
+      await tcp.write(conn, encoder.encode("through node:tls\n"));
+      await trusted.events.waitFor(1);
+      assert.equal(trusted.events.events[0]!.data, "through node:tls");
+    } finally {
+      await tcp.close();
+      for (const conn of held) conn.close();
+      await router?.stop();
     }
   },
 );

@@ -86,7 +86,10 @@ export type TcpClientOptions = z.infer<typeof TcpClientOptions>;
  * server's certificate is not verified at all (a lab peer with a
  * self-signed one): a warning says so at start, and the connection is
  * `node:tls`'s, handed over through a private Unix socket; writes, timeouts,
- * reconnection, back-pressure and the drain at stop are the same.
+ * reconnection, back-pressure and the drain at stop are the same. A peer
+ * that never answers the handshake is warned about once, and `node:tls`,
+ * verifying the server as Deno does, makes the connections until a
+ * handshake completes (see `TcpConnection`).
  *
  * @example
  * ```ts
