@@ -8,7 +8,12 @@
  *
  * - **Writes** go to the actor's `inbox`: an event, or an array of events, per
  *   chunk. A value that is not an event is discarded and counted, as
- *   anywhere else.
+ *   anywhere else. An array is checked and copied as it is written, so that
+ *   a writer that changes it afterwards changes nothing the stream holds;
+ *   only a batch that a pipe (`pipeTo`, `pipeThrough`) brings straight from
+ *   the readable side of another such stream, carrying no delivery tracker,
+ *   goes on as it is (it was checked there, and no one else could reach
+ *   it).
  * - **The readable side** carries what the actor sends to its `outbox`: one
  *   event per chunk, or with `batch: true` arrays of at most
  *   `MAX_BATCH` (512) events, which is much faster (a stream chunk costs about
@@ -388,6 +393,17 @@ export function toTransformStream(
 const SINGLE_CHUNKS = 16;
 
 /**
+ * The arrays that streams copied as they were written and whose events
+ * carried no delivery tracker then: inside the streams, no one else holds
+ * them, so that an actor passing one on whole (`sendAll` of the batch it
+ * consumes) passes on no tracker either.
+ */
+const UNTRACKED = new WeakSet<Event[]>();
+
+/** The writables of streams, and what each holds. */
+const WRITABLES = new WeakMap<WritableStream, WrittenEvents>();
+
+/**
  * What a writable side of events holds in its own queue, before its sink
  * takes it: its queuing strategy counts events (an array counts its length)
  * and keeps the delivery tracker of each event waiting from the moment it
@@ -399,7 +415,9 @@ const SINGLE_CHUNKS = 16;
  * keeps its trackers: the sink takes the copy, so that a writer that
  * changes the array afterwards (while it waits in the queue, or once the
  * sink took it) changes nothing the stream holds, and its events are not
- * checked twice.
+ * checked twice. The exception: while a pipe from the readable side of
+ * another stream feeds this writable ({@link WrittenEvents.pipedFrom}), a
+ * batch that stream handed out without trackers is taken as it is.
  *
  * With arrays (`batch`), the high-water mark is `capacity`; with single
  * events, at most 16: the queue the sink feeds already holds `capacity`
@@ -415,9 +433,10 @@ const SINGLE_CHUNKS = 16;
  * const chunk = [{ header: {}, data: 1 }, { header: {}, data: 2 }];
  * assert.equal(written.strategy.size!(chunk), 2);
  * chunk.pop();
- * const [taken, checked] = written.take();
+ * const [taken, checked, tracked] = written.take();
  * assert.equal((taken as unknown[]).length, 2);
  * assert.equal(checked, true);
+ * assert.equal(tracked, false);
  * assert.equal(new WrittenEvents(1000, false).strategy.highWaterMark, 16);
  * ```
  */
@@ -426,8 +445,13 @@ export class WrittenEvents {
   readonly strategy: QueuingStrategy<Event | Event[]>;
   /** What was written, in order: an event, or a copy of an array. */
   #chunks: (Event | Event[])[] = [];
-  /** Of each chunk of `#chunks`, whether it is an array of events only. */
-  #checked: boolean[] = [];
+  /** Of each chunk of `#chunks`, what {@link retainTrackers} found. */
+  #found: number[] = [];
+  /**
+   * The readable side of another stream piped into this writable, while the
+   * pipe runs (see {@link EventReadable.passOn}).
+   */
+  pipedFrom: EventReadable | undefined;
 
   /** For a writable feeding a queue of `capacity`; `batch`: arrays. */
   constructor(capacity: number, batch: boolean) {
@@ -435,7 +459,14 @@ export class WrittenEvents {
       highWaterMark: batch ? capacity : Math.min(capacity, SINGLE_CHUNKS),
       size: (chunk) => {
         const array = Array.isArray(chunk);
-        this.#checked.push(retainTrackers(chunk) && array);
+        if (array && this.pipedFrom?.passOn(chunk) === true) {
+          // Straight from the pipe, as the stream before handed it out.
+          this.#found.push(EVENTS_ONLY);
+          this.#chunks.push(chunk);
+          return Math.max(1, chunk.length);
+        }
+        const found = retainTrackers(chunk);
+        this.#found.push(array ? found : found & ~EVENTS_ONLY);
         this.#chunks.push(array ? chunk.slice() : chunk);
         return array ? Math.max(1, chunk.length) : 1;
       },
@@ -443,12 +474,27 @@ export class WrittenEvents {
   }
 
   /**
-   * The sink takes the oldest chunk: its trackers are its own now. Returns
-   * it as it was written (an array as copied then), and whether it is an
-   * array of events only (then the sink need not check them again).
+   * Makes this what `writable` holds: the readable side of a stream piped
+   * into it may then pass its batches on as they are (see
+   * {@link EventReadable.passOn}).
    */
-  take(): [chunk: Event | Event[], checked: boolean] {
-    return [this.#chunks.shift()!, this.#checked.shift() === true];
+  serve(writable: WritableStream<Event | Event[]>): void {
+    WRITABLES.set(writable, this);
+  }
+
+  /**
+   * The sink takes the oldest chunk: its trackers are its own now. Returns
+   * it as it was written (an array as copied then), whether it is an array
+   * of events only (then the sink need not check them again), and whether
+   * some event of it carried a delivery tracker.
+   */
+  take(): [chunk: Event | Event[], checked: boolean, tracked: boolean] {
+    const found = this.#found.shift() ?? 0;
+    return [
+      this.#chunks.shift()!,
+      (found & EVENTS_ONLY) !== 0,
+      (found & SOME_TRACKED) !== 0,
+    ];
   }
 
   /** The stream broke: the trackers of what it still queues fail. */
@@ -457,7 +503,7 @@ export class WrittenEvents {
       failTrackers(Array.isArray(chunk) ? chunk : [chunk], reason);
     }
     this.#chunks = [];
-    this.#checked = [];
+    this.#found = [];
   }
 }
 
@@ -490,39 +536,74 @@ export function gatherThisTurn(window: BatchWindow, flush: () => void): void {
 }
 
 /**
+ * What {@link retainTrackers} found in a chunk: every value is an event.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { EVENTS_ONLY, retainTrackers } from "./stream.ts";
+ * assert.equal(retainTrackers({ header: {}, data: 1 }) & EVENTS_ONLY, EVENTS_ONLY);
+ * ```
+ */
+export const EVENTS_ONLY = 1;
+
+/**
+ * What {@link retainTrackers} found in a chunk: some event has a delivery
+ * tracker.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { retainTrackers, SOME_TRACKED } from "./stream.ts";
+ * assert.equal(retainTrackers([{ header: {}, data: 1 }]) & SOME_TRACKED, 0);
+ * ```
+ */
+export const SOME_TRACKED = 2;
+
+/**
  * Keeps the delivery tracker of each event of `chunk` (an event or an array
  * of events) waiting once more: the event enters a queue from outside.
- * Returns whether every value of `chunk` is an event (see `isEvent`): the
- * one pass over a chunk written checks it too.
+ * The one pass over a chunk written checks it too: returns
+ * {@link EVENTS_ONLY} when every value of `chunk` is an event (see
+ * `isEvent`), plus {@link SOME_TRACKED} when some event carries a tracker.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { attachTracker, Tracker } from "./tracking.ts";
- * import { retainTrackers } from "./stream.ts";
+ * import { EVENTS_ONLY, retainTrackers, SOME_TRACKED } from "./stream.ts";
  * const tracker = new Tracker();
  * assert.equal(
  *   retainTrackers([attachTracker({ header: {}, data: 1 }, tracker)]),
- *   true,
+ *   EVENTS_ONLY | SOME_TRACKED,
  * );
  * tracker.release();
  * assert.equal(tracker.settled, true);
- * assert.equal(retainTrackers([{ header: {}, data: 2 }, null as never]), false);
+ * assert.equal(retainTrackers([{ header: {}, data: 2 }]), EVENTS_ONLY);
+ * assert.equal(retainTrackers([{ header: {}, data: 2 }, null as never]), 0);
  * ```
  */
-export function retainTrackers(chunk: Event | readonly Event[]): boolean {
+export function retainTrackers(chunk: Event | readonly Event[]): number {
   if (!Array.isArray(chunk)) {
-    if (!isEvent(chunk)) return false;
-    (chunk as TrackedEvent)[TRACKER]?.retain();
-    return true;
+    if (!isEvent(chunk)) return 0;
+    const tracker = (chunk as TrackedEvent)[TRACKER];
+    if (tracker === undefined) return EVENTS_ONLY;
+    tracker.retain();
+    return EVENTS_ONLY | SOME_TRACKED;
   }
-  let events = true;
+  let found = EVENTS_ONLY;
   for (let i = 0; i < chunk.length; i++) {
     const event = chunk[i];
-    if (isEvent(event)) (event as TrackedEvent)[TRACKER]?.retain();
-    else events = false;
+    if (!isEvent(event)) {
+      found &= ~EVENTS_ONLY;
+      continue;
+    }
+    const tracker = (event as TrackedEvent)[TRACKER];
+    if (tracker === undefined) continue;
+    tracker.retain();
+    found |= SOME_TRACKED;
   }
-  return events;
+  return found;
 }
 
 /**
@@ -563,6 +644,12 @@ export class EventReadable {
   /** Of `#held`, the events before this one were handed out. */
   #handed = 0;
   #over = false;
+  /**
+   * The batches handed out that carry no delivery tracker and that the
+   * stream let go of: while a pipe carries them to the writable of another
+   * stream, no one can change them, and that stream takes them as they are.
+   */
+  #passable = new WeakSet<Event[]>();
 
   /**
    * Makes the stream; `batch`: one chunk per batch, else per event.
@@ -572,7 +659,7 @@ export class EventReadable {
   constructor(batch: boolean, tracks = true) {
     this.#batch = batch;
     this.#tracks = tracks;
-    this.stream = new ReadableStream<Event | Event[]>({
+    this.stream = new PipedEvents(this, {
       start: (controller) => void (this.#controller = controller),
       pull: () => this.#pull(),
       cancel: (reason) => {
@@ -581,12 +668,21 @@ export class EventReadable {
         this.#drop(`The readable was cancelled: ${describe(reason)}`);
         this.onCancel(reason);
       },
-    }, { highWaterMark: 0 });
+    });
   }
 
   /** Whether the stream closed, errored or was cancelled. */
   get over(): boolean {
     return this.#over;
+  }
+
+  /**
+   * Whether `batch` is one this stream handed out, without trackers, and
+   * that no one could change since: asked once per batch, by the writable
+   * of another stream that a pipe from this one feeds.
+   */
+  passOn(batch: Event[]): boolean {
+    return this.#passable.delete(batch);
   }
 
   /**
@@ -642,10 +738,12 @@ export class EventReadable {
       this.#controller.close();
       return;
     }
+    const tracks = this.#tracks && !UNTRACKED.has(batch);
     if (this.#batch) {
-      if (this.#tracks) this.#hold(batch, batch.length);
+      if (tracks) this.#hold(batch, batch.length);
+      else if (this.#tracks) this.#passable.add(batch);
       this.#controller.enqueue(batch);
-    } else if (this.#tracks && batch.some(isTracked)) {
+    } else if (tracks && batch.some(isTracked)) {
       this.#hold(batch, 1);
       this.#controller.enqueue(batch[0]!);
     } else {
@@ -667,6 +765,63 @@ export class EventReadable {
     const held = this.#held;
     this.#held = undefined;
     if (held !== undefined) failTrackers(held.slice(this.#released), reason);
+  }
+}
+
+/**
+ * The `ReadableStream` of an {@link EventReadable}: a pipe from it into the
+ * writable of another stream (`pipeTo`, `pipeThrough`) tells that writable
+ * where its chunks come from while it runs, so that the batches without
+ * trackers go on as they are, neither checked nor copied again.
+ */
+class PipedEvents extends ReadableStream<Event | Event[]> {
+  #source: EventReadable;
+
+  constructor(
+    source: EventReadable,
+    underlying: UnderlyingDefaultSource<Event | Event[]>,
+  ) {
+    super(underlying, { highWaterMark: 0 });
+    this.#source = source;
+  }
+
+  override pipeTo(
+    destination: WritableStream<Event | Event[]>,
+    options?: StreamPipeOptions,
+  ): Promise<void> {
+    const written = !this.locked && destination instanceof WritableStream &&
+        !destination.locked
+      ? WRITABLES.get(destination)
+      : undefined;
+    const piping = super.pipeTo(destination, options);
+    // Only once the pipe holds both ends: no one else reads or writes them.
+    if (written !== undefined && this.locked && destination.locked) {
+      const source = this.#source;
+      written.pipedFrom = source;
+      const ended = () => {
+        if (written.pipedFrom === source) written.pipedFrom = undefined;
+      };
+      piping.then(ended, ended);
+    }
+    return piping;
+  }
+
+  override pipeThrough<T>(
+    transform: ReadableWritablePair<T, Event | Event[]>,
+    options?: StreamPipeOptions,
+  ): ReadableStream<T> {
+    const { writable, readable } = (transform ?? {}) as Partial<
+      typeof transform
+    >;
+    const signal = options?.signal;
+    if (
+      !(writable instanceof WritableStream) || !WRITABLES.has(writable) ||
+      !(readable instanceof ReadableStream) || this.locked || writable.locked ||
+      (signal !== undefined && !(signal instanceof AbortSignal))
+    ) return super.pipeThrough(transform, options);
+    // As pipeThrough does, through pipeTo, which knows when the pipe ends.
+    this.pipeTo(writable, options).catch(() => {});
+    return readable;
   }
 }
 
@@ -777,8 +932,9 @@ class SupervisedStream implements ActorStream<Event | Event[]> {
           );
         }
         // As written: an array was checked and copied then.
-        const [chunk, checked] = written.take();
+        const [chunk, checked, tracked] = written.take();
         if (Array.isArray(chunk)) {
+          if (!tracked) UNTRACKED.add(chunk);
           return checked ? input.pushEvents(chunk) : input.pushAll(chunk);
         }
         gatherThisTurn(this.#gathering, () => void input.flush());
@@ -787,6 +943,7 @@ class SupervisedStream implements ActorStream<Event | Event[]> {
       close: () => this.#close(),
       abort: (reason) => this.#break(reason),
     }, written.strategy);
+    written.serve(this.writable);
     this.#readable = this.#reader(this.#output, options.batch, ended);
     this.#readable.onCancel = (reason) => this.#break(reason);
     this.readable = this.#readable.stream;

@@ -210,6 +210,54 @@ for (const stage of [() => new Pass("pass"), () => new PassBatches("pass")]) {
   });
 }
 
+Deno.test("a batch read from a stream once its pipe into another stream ended, changed and written there, is checked and copied as any", async () => {
+  // Whole batches, which stages pass on as they are.
+  const a = toTransformStream(new PassBatches("a"), { batch: true });
+  const b = toTransformStream(new PassBatches("b"), { batch: true });
+  const into = a.writable.getWriter();
+  const out = b.readable.getReader();
+  const stop = new AbortController();
+  const piping = a.readable.pipeTo(b.writable, {
+    signal: stop.signal,
+    preventAbort: true,
+    preventCancel: true,
+  });
+  const numbered = (from: number): Event[] =>
+    Array.from(
+      { length: MAX_BATCH },
+      (_, i) => ({ header: {}, data: from + i }),
+    );
+  await into.write(numbered(0));
+  const piped = await out.read();
+  assert.deepEqual(
+    piped.value?.map((event) => event.data),
+    numbered(0).map((event) => event.data),
+  );
+  stop.abort(new Error("enough"));
+  await assert.rejects(piping, /enough/);
+
+  await into.write(numbered(MAX_BATCH));
+  const fromA = a.readable.getReader();
+  const batch = (await fromA.read()).value!;
+  assert.equal(batch.length, MAX_BATCH);
+  batch[0] = "not an event" as never;
+  const toB = b.writable.getWriter();
+  const written = toB.write(batch);
+  batch.push({ header: {}, data: "after the write" });
+  await written;
+  const next = await out.read();
+  assert.equal(next.value?.length, MAX_BATCH - 1);
+  assert.equal(next.value?.[0]?.data, MAX_BATCH + 1);
+  assert.equal(next.value?.at(-1)?.data, 2 * MAX_BATCH - 1);
+  assert.equal(b.figures().writable!.discarded_total, 1);
+  await into.close();
+  await toB.close();
+  fromA.releaseLock();
+  await a.readable.pipeTo(new WritableStream());
+  assert.equal((await out.read()).done, true);
+  await Promise.all([a.finished, b.finished]);
+});
+
 Deno.test('errors: "throw" (the default): a failed event errors both sides with an EventFailedError naming the actor, after its retries', async () => {
   const numbers = new Numbers("numbers", { retry: { max: 2, backoffMs: 1 } });
   const stream = toTransformStream(numbers);
@@ -438,6 +486,49 @@ Deno.test("delivery tracking: a tracker completes only once the readable's consu
     .pipeTo(new WritableStream());
   await Promise.all(tracked.trackers.map((tracker) => tracker.done));
   assert.deepEqual(sink.data(), [1, 2, 3]);
+});
+
+Deno.test("delivery tracking with arrays passed on whole: tracked arrays between untracked ones complete only once the consumer wrote them, and all do", async () => {
+  const { events, trackers } = trackedEvents(2 * MAX_BATCH);
+  const written = new Set<unknown>();
+  const settledEarly: unknown[] = [];
+  trackers.forEach((tracker, i) =>
+    tracker.done.then(() => {
+      if (!written.has(i + 1)) settledEarly.push(i + 1);
+    })
+  );
+  const untracked = (from: number): Event[] =>
+    Array.from({ length: MAX_BATCH }, (_, i) => ({
+      header: {},
+      data: `untracked ${from + i}`,
+    }));
+  const chunks = [
+    untracked(0),
+    events.slice(0, MAX_BATCH),
+    untracked(MAX_BATCH),
+    events.slice(MAX_BATCH),
+    untracked(2 * MAX_BATCH),
+  ];
+  let received = 0;
+  await ReadableStream.from(chunks)
+    .pipeThrough(toTransformStream(new PassBatches("a"), { batch: true }))
+    .pipeThrough(toTransformStream(new PassBatches("b"), { batch: true }))
+    .pipeTo(
+      new WritableStream<Event[]>({
+        async write(batch) {
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          for (const event of batch) written.add(event.data);
+          received += batch.length;
+        },
+      }),
+    );
+  await within(
+    Promise.all(trackers.map((tracker) => tracker.done)),
+    5000,
+    "every tracker completing",
+  );
+  assert.equal(received, 5 * MAX_BATCH);
+  assert.deepEqual(settledEarly, []);
 });
 
 Deno.test("delivery tracking per event: a consumer that reads 2,000 of 3,000 events one by one and cancels fails only the trackers of the events it did not ask past", async () => {
