@@ -611,6 +611,11 @@ export abstract class Actor {
     if (typeof name !== "string" || name === "") {
       throw new TypeError("An actor needs a non-empty name");
     }
+    if (name === "__proto__") {
+      throw new TypeError(
+        'An actor cannot be named "__proto__": inputs write header.<their name> on each event, and that name would set the header\'s prototype instead',
+      );
+    }
     // Interned: actors write `header[name]` for each event.
     this.name = propertyKey(name);
     this.#log = scopedLogger("-", name);
