@@ -11,7 +11,7 @@
  */
 
 import { setImmediate } from "node:timers";
-import type { Event } from "./event.ts";
+import { type Event, propertyKey } from "./event.ts";
 import { type Logger, scopedLogger } from "./log.ts";
 import { Histogram, type HistogramFigures } from "./metrics.ts";
 import {
@@ -611,7 +611,13 @@ export abstract class Actor {
     if (typeof name !== "string" || name === "") {
       throw new TypeError("An actor needs a non-empty name");
     }
-    this.name = name;
+    if (name === "__proto__") {
+      throw new TypeError(
+        'An actor cannot be named "__proto__": inputs write header.<their name> on each event, and that name would set the header\'s prototype instead',
+      );
+    }
+    // Interned: actors write `header[name]` for each event.
+    this.name = propertyKey(name);
     this.#log = scopedLogger("-", name);
     this.retry = settings.retry;
     this.restart = settings.restart ?? DEFAULT_RESTART;

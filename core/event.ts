@@ -111,3 +111,26 @@ export function copyEvent<E extends Event>(event: E): E {
   }
   return copy;
 }
+
+/**
+ * `key` as the JavaScript engine keeps property names (interned): the same
+ * text, but an object's property read or written with it is found at once.
+ * A string made at run time (read from a file, cut from a path) is not
+ * interned, and V8 then looks every property access made with it up in its
+ * table of names, and gives up the fast path of the code doing it: about
+ * ten times the cost of a `header[name]` in a loop. Intern once the names
+ * that code uses as keys per event (an actor's name, the keys of a field
+ * path).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { propertyKey } from "./event.ts";
+ * const name = propertyKey(["in", "put"].join(""));
+ * assert.equal(name, "input");
+ * assert.deepEqual({ [name]: 1 }, { input: 1 });
+ * ```
+ */
+export function propertyKey(key: string): string {
+  return Object.keys({ [key]: 0 })[0]!;
+}

@@ -1414,8 +1414,14 @@ export class OutboundQueue implements QueueSource {
   readonly name: string;
   #target: Queue | null = null;
   #writer: WritableStreamDefaultWriter<Event[] | Event> | null = null;
-  /** Gathered events, not being written yet. */
+  /**
+   * Gathered events, not being written yet: the first `#gathered` of
+   * `#buffer`. After a whole batch, the next buffer is made with room for
+   * one, so that gathering it does not grow (and copy) the array again and
+   * again; it is cut to what it holds when written.
+   */
   #buffer: Event[] = [];
+  #gathered = 0;
   #inflight: Promise<void> | null = null;
   /** Events of the write in flight not refused so far. */
   #writing = 0;
@@ -1472,7 +1478,7 @@ export class OutboundQueue implements QueueSource {
 
   /** Events gathered and not written yet. */
   get gathered(): number {
-    return this.#buffer.length;
+    return this.#gathered;
   }
 
   /** Connects to `target`; a queue can be connected once at a time. */
@@ -1583,9 +1589,7 @@ export class OutboundQueue implements QueueSource {
     if (target === null) {
       // Nowhere to go: what gathered is dropped, as for a queue never connected.
       this.#target = null;
-      const buffer = this.#buffer;
-      this.#buffer = [];
-      this.#drop(buffer, 0, "not connected");
+      this.#drop(this.#takeGathered(), 0, "not connected");
       paused.resolve();
       return;
     }
@@ -1601,7 +1605,7 @@ export class OutboundQueue implements QueueSource {
       paused.resolve();
       return;
     }
-    const written = this.#buffer.length > 0 ? this.#write() : undefined;
+    const written = this.#gathered > 0 ? this.#write() : undefined;
     if (written === undefined) paused.resolve();
     else void written.then(() => paused.resolve());
   }
@@ -1635,14 +1639,14 @@ export class OutboundQueue implements QueueSource {
       );
       return undefined;
     }
-    const buffer = this.#buffer;
     const busy = this.#inflight ?? paused?.promise ?? null;
-    if (buffer.length >= GATHER_LIMIT && busy !== null) {
+    if (this.#gathered >= GATHER_LIMIT && busy !== null) {
       this.#overflow(event);
       return busy;
     }
-    buffer.push(event);
-    const held = buffer.length;
+    const held = this.#gathered + 1;
+    this.#buffer[this.#gathered] = event;
+    this.#gathered = held;
     if (busy !== null) return held >= MAX_BATCH ? busy : undefined;
     if (held >= MAX_BATCH) return this.#write();
     if (held === 1) this.#gathering();
@@ -1692,32 +1696,33 @@ export class OutboundQueue implements QueueSource {
    */
   pushEvents(accepted: Event[]): Promise<void> | undefined {
     if (accepted.length === 0) return undefined;
-    const buffer = this.#buffer;
     if (
       this.#writer === null ||
-      (this.#inflight !== null && buffer.length >= GATHER_LIMIT)
+      (this.#inflight !== null && this.#gathered >= GATHER_LIMIT)
     ) {
       // Dropped, paused, or a sender that did not wait: one by one, as
       // `push` does.
       for (const event of accepted) this.pushEvent(event);
       return this.#inflight ??
-        (this.#buffer.length >= MAX_BATCH ? this.#paused?.promise : undefined);
+        (this.#gathered >= MAX_BATCH ? this.#paused?.promise : undefined);
     }
     this.#inTotal += accepted.length;
     if (
-      buffer.length === 0 && this.#inflight === null &&
+      this.#gathered === 0 && this.#inflight === null &&
       accepted.length >= MAX_BATCH
     ) {
-      // Written at once as it is: the array leaves the buffer right away.
-      this.#buffer = accepted;
-      return this.#write();
+      // Written at once as it is, past the buffer.
+      return this.#write(accepted);
     }
-    for (const event of accepted) buffer.push(event);
+    const buffer = this.#buffer;
+    let gathered = this.#gathered;
+    for (let i = 0; i < accepted.length; i++) buffer[gathered++] = accepted[i]!;
+    this.#gathered = gathered;
     if (this.#inflight !== null) {
-      return buffer.length >= MAX_BATCH ? this.#inflight : undefined;
+      return gathered >= MAX_BATCH ? this.#inflight : undefined;
     }
-    if (buffer.length >= MAX_BATCH) return this.#write();
-    if (buffer.length === accepted.length) this.#gathering();
+    if (gathered >= MAX_BATCH) return this.#write();
+    if (gathered === accepted.length) this.#gathering();
     return undefined;
   }
 
@@ -1727,7 +1732,7 @@ export class OutboundQueue implements QueueSource {
    */
   flush(): Promise<void> | undefined {
     if (this.#inflight !== null) return this.#inflight;
-    if (this.#buffer.length === 0) return undefined;
+    if (this.#gathered === 0) return undefined;
     if (this.#paused !== null) return this.#paused.promise;
     return this.#write();
   }
@@ -1754,9 +1759,7 @@ export class OutboundQueue implements QueueSource {
    * is dropped. A write in flight ends when its target is cleared.
    */
   abandon(): void {
-    const buffer = this.#buffer;
-    this.#buffer = [];
-    this.#drop(buffer, 0, "abandoned");
+    this.#drop(this.#takeGathered(), 0, "abandoned");
     this.#closed = true;
     this.#paused?.resolve();
     this.#paused = null;
@@ -1816,7 +1819,7 @@ export class OutboundQueue implements QueueSource {
       abandoned_total: this.#abandonedTotal,
       discarded_total: this.#discardedTotal,
       failed_total: 0,
-      depth: this.#buffer.length + this.#writing,
+      depth: this.#gathered + this.#writing,
       capacity: this.#target?.capacity ?? 0,
     };
   }
@@ -1836,14 +1839,17 @@ export class OutboundQueue implements QueueSource {
       return;
     }
     if (policy === "drop_oldest") {
-      const oldest = this.#buffer.shift()!;
-      this.#buffer.push(event);
+      const buffer = this.#buffer;
+      const last = this.#gathered - 1;
+      const oldest = buffer[0]!;
+      buffer.copyWithin(0, 1, last + 1);
+      buffer[last] = event;
       this.#drop([oldest], 0, "full");
       return;
     }
     this.#inTotal--;
     throw new TypeError(
-      `Cannot send to "${this.name}": ${this.#buffer.length} events already wait for room there; wait for the promise that send() returns before sending more (or connect it with when_full "drop_newest" or "drop_oldest")`,
+      `Cannot send to "${this.name}": ${this.#gathered} events already wait for room there; wait for the promise that send() returns before sending more (or connect it with when_full "drop_newest" or "drop_oldest")`,
     );
   }
 
@@ -1859,22 +1865,26 @@ export class OutboundQueue implements QueueSource {
 
   #flushSoon = (): void => {
     if (
-      this.#inflight === null && this.#buffer.length > 0 &&
+      this.#inflight === null && this.#gathered > 0 &&
       this.#writer !== null
     ) void this.#write();
   };
 
   /**
-   * Writes the buffer to the connected queue, past its writable stream
-   * (whose writer this holds): at once while there is room, returning
-   * `undefined`; the promise of the rest when a write must wait. Only
-   * called with a writer and no write in flight.
+   * Writes `whole` (a batch sent whole, when given), then the buffer, to
+   * the connected queue, past its writable stream (whose writer this
+   * holds): at once while there is room, returning `undefined`; the
+   * promise of the rest when a write must wait. Only called with a writer
+   * and no write in flight.
    */
-  #write(): Promise<void> | undefined {
+  #write(whole?: Event[]): Promise<void> | undefined {
     const target = this.#target!;
-    while (this.#buffer.length > 0 && this.#writer !== null) {
-      const batch = this.#buffer;
-      this.#buffer = [];
+    let batch = whole;
+    while (this.#writer !== null) {
+      if (batch === undefined) {
+        if (this.#gathered === 0) break;
+        batch = this.#takeGathered();
+      }
       this.#writing = batch.length;
       const waiting = target.writeFromSource(batch);
       if (waiting !== undefined) {
@@ -1884,6 +1894,7 @@ export class OutboundQueue implements QueueSource {
       }
       // The queue told what it took and refused as it did.
       this.#writing = 0;
+      batch = undefined;
     }
     return undefined;
   }
@@ -1892,14 +1903,26 @@ export class OutboundQueue implements QueueSource {
   async #drain(waiting: Promise<void>): Promise<void> {
     await waiting;
     this.#writing = 0;
-    while (this.#buffer.length > 0 && this.#writer !== null) {
-      const batch = this.#buffer;
-      this.#buffer = [];
+    while (this.#gathered > 0 && this.#writer !== null) {
+      const batch = this.#takeGathered();
       this.#writing = batch.length;
       await this.#target!.writeFromSource(batch);
       this.#writing = 0;
     }
     this.#inflight = null;
+  }
+
+  /**
+   * The events gathered, as an array of their number, and a new buffer:
+   * with room for a whole batch after a whole batch, else empty.
+   */
+  #takeGathered(): Event[] {
+    const batch = this.#buffer;
+    const count = this.#gathered;
+    if (batch.length !== count) batch.length = count;
+    this.#buffer = count >= MAX_BATCH ? new Array(MAX_BATCH) : [];
+    this.#gathered = 0;
+    return batch;
   }
 
   #drop(

@@ -19,6 +19,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import {
   type Actor,
   ACTOR_LOG,
+  type ActorFigures,
   type ActorLog,
   type ActorRuntime,
   type Context,
@@ -277,7 +278,8 @@ class LoopContext implements Context, Sender {
 
   begin(event: Event): void {
     this.event = event;
-    this.tracker = (event as TrackedEvent)[TRACKER];
+    this.#trackerFrom = undefined;
+    this.#tracker = (event as TrackedEvent)[TRACKER];
     this.sent = 0;
     this.failure = undefined;
     this.heldCurrent = false;
@@ -456,6 +458,11 @@ export class Supervisor implements ActorRuntime {
   #stopProducing = new AbortController();
   /** Aborts when the actor is abandoned. */
   #abandon = new AbortController();
+  /**
+   * `#abandon` aborted, as a plain field: `send` reads it for each event,
+   * and the signal's getter costs a brand check each time.
+   */
+  #abandoned = false;
   #inc: Incarnation | undefined;
   #done = Promise.withResolvers<void>();
   #running = false;
@@ -618,6 +625,7 @@ export class Supervisor implements ActorRuntime {
   abandon(): void {
     if (this.#finished || this.#abandon.signal.aborted) return;
     this.#phase = "abandoned";
+    this.#abandoned = true;
     this.#abandon.abort(STOPPED);
     this.#stopProducing.abort(STOPPED);
     const reason = this.#abandonReason;
@@ -661,7 +669,7 @@ export class Supervisor implements ActorRuntime {
     if (context !== undefined && context.active) {
       return this.sendDerived(context, event, outbound, undefined);
     }
-    if (this.#abandon.signal.aborted) return this.late(event);
+    if (this.#abandoned) return this.late(event);
     if (!isEvent(event)) return outbound.push(event);
     if (outbound === this.#errors) (event as TrackedEvent)[FAILED] = true;
     // Counted once the queue took it: a push that throws (a sender that did
@@ -805,7 +813,12 @@ export class Supervisor implements ActorRuntime {
     failure: Failure | undefined,
   ): Promise<void> | undefined {
     if (failure === undefined) {
-      this.#countConsumed(held.event, held.sent);
+      countConsumed(
+        this.actor[COUNTERS],
+        this.#delivers,
+        held.event,
+        held.sent,
+      );
       held.inbound.finish(1);
       held.tracker?.release();
       return undefined;
@@ -1200,6 +1213,8 @@ export class Supervisor implements ActorRuntime {
     const inc = context.inc;
     const inbound = context.inbound;
     const actor = this.actor;
+    const counters = actor[COUNTERS];
+    const delivers = this.#delivers;
     let ok = 0;
     for (let i = 0; i < batch.length; i++) {
       const event = batch[i]!;
@@ -1236,7 +1251,7 @@ export class Supervisor implements ActorRuntime {
       if (context.heldCurrent) this.#countSentBesideHeld(context);
       if (context.heldCurrent || failure === undefined) {
         if (!context.heldCurrent) {
-          this.#countConsumed(event, context.sent);
+          countConsumed(counters, delivers, event, context.sent);
           context.sent = 0;
           ok++;
           context.tracker?.release();
@@ -1435,6 +1450,18 @@ export class Supervisor implements ActorRuntime {
           (events[i] as TrackedEvent)[TRACKER]?.release();
         }
       }
+    } else if (failures === undefined && holds === undefined) {
+      // The usual batch of an output: every event delivered.
+      this.#keepPassedOn(context);
+      succeeded = events.length;
+      let errors = 0;
+      for (let i = 0; i < events.length; i++) {
+        const event = events[i] as TrackedEvent;
+        if (event[FAILED] === true) errors++;
+        event[TRACKER]?.release();
+      }
+      counters.errors_total += errors;
+      counters.delivered_total += succeeded - errors;
     } else {
       this.#keepPassedOn(context);
       for (const event of events) {
@@ -1467,21 +1494,6 @@ export class Supervisor implements ActorRuntime {
     context.passedOn = undefined;
     context.passing = undefined;
     retainAll(passedOn);
-  }
-
-  /** Counts one event consumed, which sent `sent` events on. */
-  #countConsumed(event: Event, sent: number): void {
-    const counters = this.actor[COUNTERS];
-    counters.consumed_total++;
-    if (this.#delivers) {
-      if ((event as TrackedEvent)[FAILED] === true) counters.errors_total++;
-      else counters.delivered_total++;
-      counters.copies_total += sent;
-    } else if (sent === 0) {
-      counters.filtered_total++;
-    } else {
-      counters.copies_total += sent - 1;
-    }
   }
 
   /**
@@ -1635,6 +1647,28 @@ async function failUnread(queue: Queue, reason: string): Promise<void> {
 
 /** Lets go of a loop's reader, which ends a read it waits on. */
 /** Keeps the tracker of each of `events` waiting once more. */
+/**
+ * Counts one event consumed, which sent `sent` events on, in `counters` of
+ * an actor that `delivers` (an output or input) or passes events on.
+ */
+function countConsumed(
+  counters: ActorFigures,
+  delivers: boolean,
+  event: Event,
+  sent: number,
+): void {
+  counters.consumed_total++;
+  if (delivers) {
+    if ((event as TrackedEvent)[FAILED] === true) counters.errors_total++;
+    else counters.delivered_total++;
+    counters.copies_total += sent;
+  } else if (sent === 0) {
+    counters.filtered_total++;
+  } else {
+    counters.copies_total += sent - 1;
+  }
+}
+
 function retainAll(events: readonly Event[]): void {
   for (let i = 0; i < events.length; i++) {
     (events[i] as TrackedEvent)[TRACKER]?.retain();

@@ -84,17 +84,24 @@ export class Generator extends Actor {
 
   override async produce(signal: AbortSignal): Promise<void> {
     const name = this.name;
-    for (let seq = 1; seq <= this.#count && !signal.aborted; seq++) {
-      const event: Event = {
-        header: { [name]: { seq } },
-        data: this.#make(seq),
-      };
+    const count = this.#count;
+    const intervalMs = this.#intervalMs;
+    const make = this.#make;
+    // The signal can only abort while this waits: it is read after each
+    // wait, not for each event (its getter costs a brand check each time).
+    if (signal.aborted) return;
+    for (let seq = 1; seq <= count; seq++) {
+      const event: Event = { header: { [name]: { seq } }, data: make(seq) };
       const waiting = this.send(event);
-      if (waiting !== undefined) await waiting;
-      if (this.#intervalMs > 0) {
-        if (seq < this.#count && !await sleep(this.#intervalMs, signal)) break;
+      if (waiting !== undefined) {
+        await waiting;
+        if (signal.aborted) return;
+      }
+      if (intervalMs > 0) {
+        if (seq < count && !await sleep(intervalMs, signal)) return;
       } else if (seq % EVENTS_BETWEEN_YIELDS === 0) {
         await yieldToEventLoop();
+        if (signal.aborted) return;
       }
     }
   }

@@ -47,6 +47,60 @@ Deno.test("fieldSetter makes missing objects and refuses to write through other 
   assert.deepEqual(text.data, [1]);
 });
 
+Deno.test("fieldSetter writes keys that look like code as plain keys, and setters of several paths write each its own", () => {
+  const odd = [
+    'a"]=globalThis["hacked"]=1;//',
+    "b\\",
+    "c\u2028d",
+    "0",
+    "${x}",
+    "`",
+  ];
+  const event = {
+    header: {} as Record<string, unknown>,
+    data: null as unknown,
+  };
+  for (const key of odd) {
+    fieldSetter(`header.x.${key}`)(event, key);
+    fieldSetter(`data.${key}.y`)(event, key);
+  }
+  assert.equal("hacked" in globalThis, false);
+  assert.deepEqual(
+    event.header.x,
+    Object.fromEntries(odd.map((key) => [key, key])),
+  );
+  assert.deepEqual(
+    event.data,
+    Object.fromEntries(odd.map((key) => [key, { y: key }])),
+  );
+  // Many setters over the same events, as several header stages are: each
+  // writes its key, on events of every shape, in an array index too.
+  const setters = ["one", "two", "three"].map((key) =>
+    fieldSetter(`header.tag.${key}`)
+  );
+  const events = Array.from({ length: 300 }, (_, i) => ({
+    header: i % 3 === 0 ? {} : { tag: i % 3 === 1 ? { zero: 0 } : [] },
+    data: i,
+  }));
+  for (const set of setters) for (const e of events) set(e, e.data);
+  for (const e of events) {
+    const tag = e.header.tag as Record<string, unknown>;
+    assert.deepEqual(
+      [tag.one, tag.two, tag.three],
+      [e.data, e.data, e.data],
+    );
+  }
+  const frozen = { header: { tag: Object.freeze({}) }, data: null };
+  assert.throws(() => setters[0]!(frozen, 1), TypeError);
+  assert.throws(
+    () => fieldSetter("header.tag.one.deeper")(events[1]!, 1),
+    {
+      message:
+        'Cannot set "header.tag.one.deeper": "header.tag.one" is a number, not an object',
+    },
+  );
+});
+
 Deno.test("fieldRemover deletes the key it names and ignores absent paths", () => {
   const event = { header: { a: { b: 1, c: 2 } }, data: null };
   fieldRemover("header.a.b")(event);

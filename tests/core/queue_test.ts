@@ -630,3 +630,41 @@ Deno.test("OutboundQueue whose sender does not wait: block throws a TypeError na
     await outbox.close();
   }
 });
+
+Deno.test("OutboundQueue keeps whole batches whole and in order, and a paused one with drop_oldest drops its oldest gathered events", async () => {
+  // Whole batches sent one by one, then a part of one: each arrives whole,
+  // exactly as long as what was sent, in order.
+  const target = new Queue("b.inbox", { capacity: 4 * MAX_BATCH });
+  const outbox = new OutboundQueue("a.outbox");
+  outbox.connect(target);
+  const sent = numbered(2 * MAX_BATCH + 3);
+  for (const event of sent) await outbox.push(event);
+  await outbox.flush();
+  assert.equal(outbox.figures().depth, 0);
+  // Paused (as a reload pauses it): sends gather, beyond the gather limit
+  // the connection's drop_oldest policy drops the oldest gathered ones.
+  const oldest = new Queue("c.inbox", {
+    capacity: 4 * MAX_BATCH,
+    whenFull: "drop_oldest",
+  });
+  const paused = new OutboundQueue("d.outbox");
+  paused.connect(oldest);
+  await paused.pause();
+  const gathered = numbered(2 * MAX_BATCH + 2);
+  for (const event of gathered) void paused.push(event);
+  assert.equal(paused.figures().dropped_total, 2);
+  paused.resume();
+  await outbox.close();
+  await paused.close();
+  const batches = await readAll(target);
+  assert.deepEqual(batches.map((batch) => batch.length), [
+    MAX_BATCH,
+    MAX_BATCH,
+    3,
+  ]);
+  assert.deepEqual(data(batches.flat()), data(sent));
+  assert.deepEqual(
+    data((await readAll(oldest)).flat()),
+    data(gathered.slice(2)),
+  );
+});
