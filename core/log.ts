@@ -446,14 +446,25 @@ export function unrouteLogs(scope: string): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { scopedLogger } from "./log.ts";
  * // No router owns this scope: the line goes to stderr, whatever its level.
  * scopedLogger("unrouted", "a").debug("written to stderr");
+ * // Any name is a name, even one that plain objects have already.
+ * assert.deepEqual(scopedLogger("unrouted", "constructor").category.at(-1), "constructor");
  * ```
  */
 export function scopedLogger(scope: string, name: string): Logger {
   ensureLogging();
-  return getLogger([LOG_ROOT, scope, name]);
+  const parent = getLogger([LOG_ROOT, scope]);
+  // LogTape keeps a logger's children in a plain object, where a name such
+  // as "constructor" or "toString" finds Object.prototype's and getChild
+  // throws: give it no prototype (LogTape only reads its own keys).
+  const children = (parent as { children?: object }).children;
+  if (children !== undefined && Object.getPrototypeOf(children) !== null) {
+    Object.setPrototypeOf(children, null);
+  }
+  return parent.getChild(name);
 }
 
 /**

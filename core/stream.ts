@@ -522,8 +522,10 @@ export class WrittenEvents {
  * gatherThisTurn(window, () => flushed++);
  * gatherThisTurn(window, () => flushed++);
  * assert.equal(window.isOpen, true);
- * await new Promise((resolve) => setTimeout(resolve, 10));
+ * // Immediates run in order: the window's flush comes first.
+ * await new Promise((resolve) => setImmediate(resolve));
  * assert.equal(flushed, 1);
+ * assert.equal(window.isOpen, false);
  * ```
  */
 export function gatherThisTurn(window: BatchWindow, flush: () => void): void {

@@ -370,10 +370,14 @@ Deno.test("send() to a queue the actor does not have throws a TypeError", () => 
   });
 });
 
-Deno.test("An actor needs a non-empty name", () => {
+Deno.test("An actor needs a non-empty name, and not __proto__", () => {
   assert.throws(() => new Pass(""), {
     name: "TypeError",
     message: "An actor needs a non-empty name",
+  });
+  assert.throws(() => new Pass("__proto__"), {
+    name: "TypeError",
+    message: /cannot be named "__proto__": inputs write header\.<their name>/,
   });
 });
 

@@ -74,6 +74,28 @@ Deno.test("The log actor receives every record as a log event with header.log an
   });
 });
 
+Deno.test("Actors named as what every object has (constructor, toString, valueOf) start, and their records are routed under their names", async () => {
+  const router = new Router({});
+  const logs = router.registerLogActor(new Collector("logs")) as Collector;
+  router.register(new ListInput("constructor", numbered(1)));
+  router.register(new Talker("toString"));
+  router.register(new Talker("valueOf"));
+  const sink = router.register(new Collector("hasOwnProperty")) as Collector;
+  router.connect("constructor.outbox", "toString.inbox");
+  router.connect("toString.outbox", "valueOf.inbox");
+  router.connect("valueOf.outbox", "hasOwnProperty.inbox");
+  await router.start();
+  await router.finished;
+  await router.stop();
+  assert.equal(sink.events.length, 1);
+  const said = (actor: string) =>
+    (logs.events as LogEvent[])
+      .filter((event) => event.header.log.actor === actor)
+      .map((event) => event.data);
+  assert.deepEqual(said("toString"), ["Info 1", "Warning 1", "Error 1"]);
+  assert.deepEqual(said("valueOf"), ["Info 1", "Warning 1", "Error 1"]);
+});
+
 Deno.test("RouterOptions.logLevel filters the records routed", async () => {
   const { logs, sink } = await talk({ logLevel: "error" });
   assert.ok(logs.events.length > 0);
