@@ -731,9 +731,9 @@ export abstract class Actor {
    * Reload: called on an actor made to replace `previous` (same name, both
    * listening on the same address) before its `setup()`, while `previous`
    * still runs. An actor that can serve with what `previous` holds (its
-   * listening socket) instead of opening its own takes a reference to it
-   * and returns how the reload commits or cancels that; its `setup()` then
-   * opens no socket. The default takes nothing (`undefined`): `setup()`
+   * listening socket, and at the commit its open connections) instead of
+   * opening its own takes a reference to it and returns how the reload
+   * commits or cancels that; its `setup()` then opens no socket. The default takes nothing (`undefined`): `setup()`
    * opens its own, and fails while `previous` holds the address.
    */
   takeOver?(previous: Actor): Takeover | undefined;

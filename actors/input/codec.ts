@@ -287,6 +287,27 @@ export class LineSplitter {
     this.#windowText = undefined;
   }
 
+  /**
+   * Goes on splitting the stream `previous` split (a connection handed to
+   * a reload's replacement): takes its unfinished line, its line count and
+   * the over-long line it was skipping, so that no line is lost, split in
+   * two or counted twice; `previous` holds nothing after. This splitter's
+   * own `maxLineBytes` applies to the unfinished line too. Throws a
+   * `TypeError` while `previous` stopped inside a chunk.
+   */
+  takeOver(previous: LineSplitter): void {
+    if (previous.#at < previous.#chunk.length) {
+      throw new TypeError(
+        "Cannot take over a splitter stopped inside a chunk: resume it first",
+      );
+    }
+    this.reset(previous.#lines);
+    this.#tail = previous.#tail;
+    this.#tailBytes = previous.#tailBytes;
+    this.#skipping = previous.#skipping;
+    previous.reset();
+  }
+
   /** Starts on `chunk`, after the rest of one `feed` stopped in. */
   #begin(chunk: Uint8Array): void {
     if (this.#at < this.#chunk.length) this.#split(false);
@@ -546,6 +567,29 @@ export class StreamDecoder implements PausingDecoder {
     this.#documentTooLong = false;
   }
 
+  /**
+   * Goes on decoding the stream `previous` decoded (see
+   * {@link LineSplitter.takeOver}): its unfinished line or document is
+   * decoded with this decoder's codec and limit once it ends. Throws a
+   * `TypeError` when one splits lines and the other does not, or while
+   * `previous` stopped inside a chunk.
+   */
+  takeOver(previous: StreamDecoder): void {
+    const [splitter, before] = [this.#splitter, previous.#splitter];
+    if ((splitter === undefined) !== (before === undefined)) {
+      throw new TypeError(
+        "Cannot take over a decoder that splits the stream differently",
+      );
+    }
+    splitter?.takeOver(before!);
+    this.#document = previous.#document;
+    this.#documentBytes = previous.#documentBytes;
+    this.#documentTooLong = previous.#documentTooLong;
+    previous.#document = [];
+    previous.#documentBytes = 0;
+    previous.#documentTooLong = false;
+  }
+
   #holdDocument(chunk: Uint8Array): void {
     if (this.#documentTooLong || chunk.length === 0) return;
     if (this.#documentBytes + chunk.length > this.#max) {
@@ -663,6 +707,30 @@ export class LengthFrameDecoder implements PausingDecoder {
     this.#skip = 0;
     this.#chunk = NO_BYTES;
     this.#at = 0;
+  }
+
+  /**
+   * Goes on decoding the stream `previous` decoded (a connection handed to
+   * a reload's replacement): takes the length prefix or frame it was
+   * reading, or skipping, so that no frame is lost or split; `previous`
+   * holds nothing after. A frame already started keeps the length it was
+   * accepted with; this decoder's `maxFrameBytes` applies from the next.
+   * Throws a `TypeError` while `previous` stopped inside a chunk.
+   */
+  takeOver(previous: LengthFrameDecoder): void {
+    if (previous.#at < previous.#chunk.length) {
+      throw new TypeError(
+        "Cannot take over a decoder stopped inside a chunk: resume it first",
+      );
+    }
+    this.reset();
+    this.#prefix.set(previous.#prefix);
+    this.#prefixBytes = previous.#prefixBytes;
+    this.#length = previous.#length;
+    this.#parts = previous.#parts;
+    this.#frameBytes = previous.#frameBytes;
+    this.#skip = previous.#skip;
+    previous.reset();
   }
 
   /** Starts on `chunk`, after the rest of one `feed` stopped in. */

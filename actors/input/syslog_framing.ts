@@ -162,6 +162,35 @@ export class SyslogFrameDecoder {
     this.#skipping = false;
   }
 
+  /**
+   * Goes on decoding the connection `previous` decoded (handed to a
+   * reload's replacement): keeps the framing its first byte decided and
+   * takes the message it was reading (see {@link LengthFrameDecoder.takeOver}
+   * and {@link StreamDecoder.takeOver}); `previous` holds nothing after.
+   */
+  takeOver(previous: SyslogFrameDecoder): void {
+    const codec = this.#codec;
+    if (previous.#lines !== undefined) {
+      this.#lines = new StreamDecoder(codec, this.#maxLine, this.#sink, true);
+      this.#lines.takeOver(previous.#lines);
+    }
+    if (previous.#frames !== undefined) {
+      this.#frames = new LengthFrameDecoder(codec, this.#maxFrame, this.#sink);
+      this.#frames.takeOver(previous.#frames);
+    }
+    this.#broken = previous.#broken;
+    this.#length = previous.#length;
+    this.#digits = previous.#digits;
+    this.#remaining = previous.#remaining;
+    this.#skipping = previous.#skipping;
+    previous.#lines = undefined;
+    previous.#frames = undefined;
+    previous.#length = 0;
+    previous.#digits = 0;
+    previous.#remaining = 0;
+    previous.#skipping = false;
+  }
+
   #writeOctets(chunk: Uint8Array, frames: LengthFrameDecoder): void {
     let at = 0;
     while (at < chunk.length) {

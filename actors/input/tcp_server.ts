@@ -119,6 +119,14 @@ export type TcpServerOptions = z.infer<typeof TcpServerOptions>;
  * closes the connection (`drain_timeout`, `idle_timeout`,
  * `max_pending_bytes`) it becomes an event on the `error` queue.
  *
+ * Reload: replaced on the same address with other options, it keeps the
+ * listening socket and the open connections of the server it replaces,
+ * each with its read in progress and its unfinished message: clients
+ * notice nothing, no message is lost, split or repeated, and its own
+ * options apply from then on. A change of `framing` ends the connections
+ * open as at a stop instead, and says so in the log; a change of `tls`
+ * cannot keep the socket (see {@link TcpServer.takeOver}).
+ *
  * Figures (besides the common ones): `connections` open now,
  * `refused_total` (over `max_connections`), `idle_closed_total`,
  * `waiting_connections` (stopped until there is room downstream),
@@ -186,12 +194,17 @@ export interface TcpServerFigures extends ActorFigures {
 /** Why the server closed a connection before its client did. */
 type CloseReason = "drain" | "idle" | "pending";
 
+/** What splits a connection's bytes into messages, per `framing`. */
+type Framer = StreamDecoder | LengthFrameDecoder | SyslogFrameDecoder;
+
 /** What the server knows of one open connection. */
 interface Client {
   readonly conn: Deno.Conn;
   readonly remote: string;
   /** The subject of the client's certificate, with `tls.client_auth`. */
   readonly certificate: string | undefined;
+  /** Reads it; goes with it to a reload's replacement, read in progress too. */
+  readonly reader: ConnectionReader;
   /** When the read in progress started (`performance.now()`), if one is. */
   readingSince: number | undefined;
   /** Bytes of its unfinished message counted in the server's total. */
@@ -200,6 +213,75 @@ interface Client {
   closedBy: CloseReason | undefined;
   /** What decodes its bytes into events, once serving it started. */
   sink: InputSink | undefined;
+  /**
+   * Handed over by the actor this one replaces: what splits its bytes
+   * there, holding its unfinished message, until serving it here starts.
+   */
+  carried: Framer | undefined;
+  /**
+   * Set by a reload: the replacement it goes to, once the events of what
+   * was read are sent.
+   */
+  successor: TcpServer | undefined;
+}
+
+/**
+ * Reads one connection into its buffer. A read in progress goes with the
+ * connection to a reload's replacement: {@link release} ends the wait of
+ * the actor that asked, and what the read brings goes to the next
+ * {@link read}, the replacement's. As for {@link PendingAccept}, the read's
+ * promise has one reaction, made here, so that a wait ended by a hand-over
+ * keeps nothing alive until the client sends.
+ */
+class ConnectionReader {
+  readonly buffer = new Uint8Array(READ_BUFFER_BYTES);
+  readonly #conn: Deno.Conn;
+  #reading = false;
+  #outcome: { read: number | null } | { error: unknown } | undefined;
+  #waiter: PromiseWithResolvers<number | null | undefined> | undefined;
+
+  constructor(conn: Deno.Conn) {
+    this.#conn = conn;
+  }
+
+  /**
+   * Bytes read into `buffer` (`null` at the end of the stream), or
+   * `undefined` once {@link release} ended the wait.
+   */
+  read(): Promise<number | null | undefined> {
+    const outcome = this.#outcome;
+    if (outcome !== undefined) {
+      this.#outcome = undefined;
+      return "error" in outcome
+        ? Promise.reject(outcome.error)
+        : Promise.resolve(outcome.read);
+    }
+    if (!this.#reading) {
+      this.#reading = true;
+      this.#conn.read(this.buffer).then(this.#read, this.#failed);
+    }
+    this.#waiter = Promise.withResolvers();
+    return this.#waiter.promise;
+  }
+
+  /** Ends the wait in progress: the connection changes hands. */
+  release(): void {
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.resolve(undefined);
+  }
+
+  #read = (read: number | null): void => this.#settle({ read });
+  #failed = (error: unknown): void => this.#settle({ error });
+
+  #settle(outcome: { read: number | null } | { error: unknown }): void {
+    this.#reading = false;
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    if (waiter === undefined) this.#outcome = outcome;
+    else if ("error" in outcome) waiter.reject(outcome.error);
+    else waiter.resolve(outcome.read);
+  }
 }
 
 /**
@@ -257,10 +339,28 @@ export class TcpServer extends Actor implements CertificateHolder {
   #accepting: PendingAccept | undefined;
   /** The listener of the actor this one replaces, taken over in setup. */
   #inherited: StreamListener | undefined;
+  /**
+   * Why this actor cannot take over the socket of the one it replaces on
+   * the same address (its `tls` changed): its setup fails with it.
+   */
+  #cannotTakeOver: string | undefined;
   /** Whether the listener was handed to a replacement. */
   #handedOver = false;
   #port: number | undefined;
   #clients = new Map<Deno.Conn, Client>();
+  /** The connections being served, until each is closed or handed over. */
+  #serving = new Set<Promise<void>>();
+  /** The signal of `produce`, once it runs: connections handed over start. */
+  #signal: AbortSignal | undefined;
+  /** Connections handed over before `produce` runs: served once it does. */
+  #adopted: Client[] = [];
+  /** Set once `produce` ended: no connection can be handed over any more. */
+  #over = false;
+  /**
+   * The replacement that took this actor's connections over: one still on
+   * its way here (its events waited for room) goes on there.
+   */
+  #successor: TcpServer | undefined;
   /** Bytes of unfinished messages held across all connections. */
   #pendingBytes = 0;
   /** Shared by the connections: they take turns when the outbox is full. */
@@ -361,6 +461,10 @@ export class TcpServer extends Actor implements CertificateHolder {
   override async setup(): Promise<void> {
     const { hostname, port, tls } = this.#options;
     const inherited = this.#inherited;
+    const refusal = this.#cannotTakeOver;
+    this.#cannotTakeOver = undefined;
+    if (refusal !== undefined) throw new Error(refusal);
+    this.#over = false;
     this.#listener = inherited ??
       await listenStream({ hostname, port, tls, log: this.log });
     this.#port = this.#listener.addr.port;
@@ -374,10 +478,25 @@ export class TcpServer extends Actor implements CertificateHolder {
 
   /**
    * Reload: accepts on the listening socket of `previous`, a `tcp_server`
-   * on the same address, instead of opening its own, so that no connection
-   * is refused meanwhile (those arriving wait in the socket's backlog until
-   * this actor runs). The connections `previous` has open end as at a
-   * stop: it stops reading them within `drain_timeout`.
+   * on the same address with the same `tls`, instead of opening its own, so
+   * that no connection is refused meanwhile (those arriving wait in the
+   * socket's backlog until this actor runs); with another `tls` it takes
+   * nothing (the socket speaks the TLS it was made with): its setup fails
+   * saying so, and the reload rolls back.
+   *
+   * Once the reload commits, the connections `previous` has open go on
+   * here, and their clients notice nothing: each is handed over as soon as
+   * the events of what `previous` read from it are sent (a read in
+   * progress goes with it), with the unfinished message its decoder holds
+   * (see `LineSplitter.takeOver`), so that no message is lost, split or
+   * repeated; from then on this actor's options apply to it (`codec`,
+   * `idle_timeout`, the limits...; those over `max_connections` stay open,
+   * new ones are refused until fewer are open). With another `framing`
+   * nothing can carry what a connection holds, and its client speaks the
+   * old framing: `previous` keeps those connections and ends them as at a
+   * stop (it shuts down their sending side, reads what their clients send
+   * until they close or `drain_timeout` passes), which is logged with the
+   * reason. A reload rolled back hands over nothing.
    */
   override takeOver(previous: Actor): Takeover | undefined {
     const listener = previous instanceof TcpServer
@@ -389,6 +508,9 @@ export class TcpServer extends Actor implements CertificateHolder {
     if (
       JSON.stringify(old.#options.tls) !== JSON.stringify(this.#options.tls)
     ) {
+      const { hostname, port } = this.#options;
+      this.#cannotTakeOver =
+        `Cannot change "tls" in a reload while listening on the same address (${hostname}:${port}): the socket listening there speaks the TLS it was made with; restart, or listen on another port`;
       return undefined;
     }
     this.#inherited = listener;
@@ -401,6 +523,7 @@ export class TcpServer extends Actor implements CertificateHolder {
         old.#handedOver = true;
         accepting?.endWait();
         this.#accepting = accepting;
+        this.#takeConnections(old);
       },
       cancel: () => {
         this.#inherited = undefined;
@@ -416,7 +539,9 @@ export class TcpServer extends Actor implements CertificateHolder {
     const sweep = idleMs > 0
       ? setInterval(() => this.#closeIdle(idleMs), Math.min(idleMs / 2, 1000))
       : undefined;
-    const serving = new Set<Promise<void>>();
+    this.#signal = signal;
+    for (const client of this.#adopted) this.#startServing(client, signal);
+    this.#adopted = [];
     try {
       while (!signal.aborted) {
         let conn: Deno.Conn;
@@ -450,38 +575,113 @@ export class TcpServer extends Actor implements CertificateHolder {
           conn,
           remote,
           certificate,
+          reader: new ConnectionReader(conn),
           readingSince: undefined,
           pendingBytes: 0,
           closedBy: undefined,
           sink: undefined,
+          carried: undefined,
+          successor: undefined,
         };
         this.#clients.set(conn, client);
-        const served = this.#serve(client, signal).finally(() => {
-          serving.delete(served);
-        });
-        serving.add(served);
+        this.#startServing(client, signal);
       }
     } finally {
       this.#closeListener();
     }
     try {
-      await Promise.all(serving);
+      // Connections handed over meanwhile are waited for too.
+      while (this.#serving.size > 0) await Promise.all(this.#serving);
     } finally {
+      this.#over = true;
       clearInterval(sweep);
       this.#flushLogs();
     }
   }
 
   override teardown(): void {
+    this.#over = true;
     this.#closeListener();
     for (const conn of this.#clients.keys()) conn.close();
     this.#clients.clear();
+    this.#adopted = [];
     this.#pendingBytes = 0;
     this.#flushLogs();
   }
 
+  /**
+   * Reload (commit): the connections `old` has open come here, each once
+   * the events of what `old` read from it are sent; or, with another
+   * `framing`, stay there and end as at a stop.
+   */
+  #takeConnections(old: TcpServer): void {
+    const clients = [...old.#clients.values()];
+    const [before, after] = [old.#options.framing, this.#options.framing];
+    if (before !== after) {
+      if (clients.length === 0) return;
+      this.log.warn(
+        'Closing the {count} connection(s) open at the reload as at a stop: framing changed from "{before}" to "{after}", which their clients do not speak; the complete messages they send until they close (or for {seconds} s, drain_timeout) are read as "{before}"',
+        {
+          count: clients.length,
+          before,
+          after,
+          seconds: old.#options.drain_timeout,
+        },
+      );
+      return;
+    }
+    old.#successor = this;
+    for (const client of clients) {
+      client.successor = this;
+      // A wait for the client to send ends: the read goes on here.
+      client.reader.release();
+    }
+    if (clients.length > 0) {
+      this.log.info("Taking over {count} open connection(s)", {
+        count: clients.length,
+      });
+    }
+  }
+
+  /**
+   * Serves `from`, a connection of the actor this one replaces, with
+   * `framer` holding its unfinished message; `false` once this actor's run
+   * ended (the actor it replaces ends the connection as at a stop).
+   */
+  #adopt(from: Client, framer: Framer): boolean {
+    // Replaced in turn meanwhile (its events waited longer than the reload).
+    if (this.#successor !== undefined) {
+      return this.#successor.#adopt(from, framer);
+    }
+    if (this.#over) return false;
+    const client: Client = {
+      conn: from.conn,
+      remote: from.remote,
+      certificate: from.certificate,
+      reader: from.reader,
+      readingSince: from.readingSince,
+      pendingBytes: 0,
+      closedBy: undefined,
+      sink: undefined,
+      carried: framer,
+      successor: undefined,
+    };
+    this.#clients.set(client.conn, client);
+    const signal = this.#signal;
+    if (signal === undefined) this.#adopted.push(client);
+    else this.#startServing(client, signal);
+    return true;
+  }
+
+  #startServing(client: Client, signal: AbortSignal): void {
+    const served = this.#serve(client, signal).finally(() => {
+      this.#serving.delete(served);
+    });
+    this.#serving.add(served);
+  }
+
   async #serve(client: Client, signal: AbortSignal): Promise<void> {
-    const { conn, remote, certificate } = client;
+    const { conn, remote, certificate, reader } = client;
     const peer = certificate === undefined
       ? { remote }
       : { remote, client_certificate: certificate };
@@ -492,15 +692,15 @@ export class TcpServer extends Actor implements CertificateHolder {
       this.#gate,
     );
     client.sink = sink;
-    const { framing, codec, max_line_bytes, max_frame_bytes } = this.#options;
-    const decoder = framing === "newline"
-      ? new StreamDecoder(codec, max_line_bytes, sink, true)
-      : framing === "length"
-      ? new LengthFrameDecoder(codec, max_frame_bytes, sink)
-      : new SyslogFrameDecoder(codec, max_line_bytes, max_frame_bytes, sink);
-    const buffer = new Uint8Array(READ_BUFFER_BYTES);
+    const decoder = this.#framer(sink);
+    const carried = client.carried;
+    client.carried = undefined;
+    if (carried !== undefined) goOn(decoder, carried);
+    const buffer = reader.buffer;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const drain = () => {
+      // Handed over: the replacement serves it.
+      if (client.successor !== undefined) return;
       conn.closeWrite().catch(() => {});
       timer = setTimeout(
         () => this.#closeConn(client, "drain"),
@@ -508,13 +708,28 @@ export class TcpServer extends Actor implements CertificateHolder {
       );
     };
     using _ = whenAborted(signal, drain);
+    let handedOver = false;
     try {
-      for (;;) {
-        let read: number | null;
-        client.readingSince = performance.now();
+      if (!this.#holdPending(client, decoder.pendingBytes)) {
+        this.#closeConn(client, "pending");
+      }
+      while (client.closedBy === undefined) {
+        const successor = client.successor;
+        if (successor !== undefined) {
+          // What was read is sent: the connection goes on there.
+          if (successor.#adopt(client, decoder)) {
+            handedOver = true;
+            return;
+          }
+          client.successor = undefined;
+          drain();
+        }
+        let read: number | null | undefined;
+        client.readingSince ??= performance.now();
         try {
-          read = await conn.read(buffer);
+          read = await reader.read();
         } catch (error) {
+          client.readingSince = undefined;
           if (client.closedBy === undefined) {
             this.log.debug("Connection from {remote} failed: {error}", {
               remote,
@@ -522,9 +737,10 @@ export class TcpServer extends Actor implements CertificateHolder {
             });
           }
           break;
-        } finally {
-          client.readingSince = undefined;
         }
+        // Released for a hand-over: the read goes on there, still waited.
+        if (read === undefined) continue;
+        client.readingSince = undefined;
         if (read === null) {
           decoder.end();
           break;
@@ -553,8 +769,19 @@ export class TcpServer extends Actor implements CertificateHolder {
     } finally {
       clearTimeout(timer);
       this.#holdPending(client, 0);
-      this.#closeConn(client, undefined);
+      if (handedOver) this.#clients.delete(conn);
+      else this.#closeConn(client, undefined);
     }
+  }
+
+  /** What splits a connection's bytes into messages for `sink`. */
+  #framer(sink: InputSink): Framer {
+    const { framing, codec, max_line_bytes, max_frame_bytes } = this.#options;
+    return framing === "newline"
+      ? new StreamDecoder(codec, max_line_bytes, sink, true)
+      : framing === "length"
+      ? new LengthFrameDecoder(codec, max_frame_bytes, sink)
+      : new SyslogFrameDecoder(codec, max_line_bytes, max_frame_bytes, sink);
   }
 
   /**
@@ -631,6 +858,28 @@ function unfinishedFailure(
       `Dropped an unfinished message of ${bytes} bytes: the server closed the connection because ${why}`,
     sample: "",
   };
+}
+
+/**
+ * `framer` goes on where `previous`, of the same framing, stopped: it takes
+ * the unfinished message and the line count.
+ */
+function goOn(framer: Framer, previous: Framer): void {
+  if (framer instanceof StreamDecoder && previous instanceof StreamDecoder) {
+    framer.takeOver(previous);
+  } else if (
+    framer instanceof LengthFrameDecoder &&
+    previous instanceof LengthFrameDecoder
+  ) {
+    framer.takeOver(previous);
+  } else if (
+    framer instanceof SyslogFrameDecoder &&
+    previous instanceof SyslogFrameDecoder
+  ) {
+    framer.takeOver(previous);
+  } else {
+    throw new TypeError("Cannot carry a message across framings");
+  }
 }
 
 /** `"host:port"` of a connection's peer. */

@@ -490,3 +490,110 @@ Deno.test("StreamDecoder lines drops a byte order mark at the start of the strea
     ], `chunks of ${size}`);
   }
 });
+
+/**
+ * Decodes `bytes` with `first` up to `at`, then with `second`, which takes
+ * `first` over there (a connection handed to a reload's replacement).
+ */
+function handedOver<D extends { write(chunk: Uint8Array): void; end(): void }>(
+  first: D,
+  second: D & { takeOver(previous: D): void },
+  bytes: Uint8Array,
+  at: number,
+): void {
+  first.write(bytes.subarray(0, at));
+  second.takeOver(first);
+  first.end();
+  second.write(bytes.subarray(at));
+  second.end();
+}
+
+Deno.test("StreamDecoder.takeOver goes on where the decoder it replaces stopped: the same lines, numbers and failures wherever the stream is cut", () => {
+  for (const codec of ["lines", "ndjson", "raw"] as const) {
+    fc.assert(
+      fc.property(lineBytes, fc.nat(), (bytes, cut) => {
+        const expected = recorder();
+        const reference = new StreamDecoder(codec, 48, expected, true);
+        reference.write(bytes);
+        reference.end();
+        const sink = recorder();
+        handedOver(
+          new StreamDecoder(codec, 48, sink, true),
+          new StreamDecoder(codec, 48, sink, true),
+          bytes,
+          cut % (bytes.length + 1),
+        );
+        assert.deepEqual(sink.values, expected.values);
+        assert.deepEqual(
+          sink.failures.map(([failure, line]) => [failure.message, line]),
+          expected.failures.map(([failure, line]) => [failure.message, line]),
+        );
+      }),
+      { numRuns: 1000 },
+    );
+  }
+});
+
+Deno.test("StreamDecoder.takeOver decodes the unfinished line with its own codec and limit", () => {
+  const sink = recorder();
+  const before = new StreamDecoder("lines", 100, sink, true);
+  const after = new StreamDecoder("ndjson", 10, sink, true);
+  before.write(encode('a\n{"n":'));
+  after.takeOver(before);
+  assert.equal(before.pendingBytes, 0);
+  assert.equal(after.pendingBytes, 5);
+  after.write(encode('1}\n{"n":"too long"}\n'));
+  after.end();
+  assert.deepEqual(sink.values, [["a", 1], [{ n: 1 }, 2]]);
+  assert.deepEqual(
+    sink.failures.map(([failure, line]) => [failure.name, line]),
+    [
+      ["RangeError", 3],
+    ],
+  );
+  assert.throws(
+    () => {
+      const stopped = new LineSplitter(
+        10,
+        "text",
+        () => {},
+        () => {},
+        () => true,
+      );
+      stopped.feed(encode("a\nb\n"));
+      new LineSplitter(10, "text", () => {}, () => {}).takeOver(stopped);
+    },
+    { name: "TypeError", message: /stopped inside a chunk/ },
+  );
+});
+
+Deno.test("LengthFrameDecoder.takeOver goes on where the decoder it replaces stopped: the same frames and failures wherever the stream is cut", () => {
+  const frameBytes = fc.array(
+    fc.oneof(
+      fc.json().map((json) => frame(encode(json))),
+      fc.uint8Array({ maxLength: 60 }).map(frame),
+    ),
+    { maxLength: 20 },
+  ).map(joined);
+  fc.assert(
+    fc.property(frameBytes, fc.nat(), (bytes, cut) => {
+      const expected = recorder();
+      const reference = new LengthFrameDecoder("json", 40, expected);
+      reference.write(bytes);
+      reference.end();
+      const sink = recorder();
+      handedOver(
+        new LengthFrameDecoder("json", 40, sink),
+        new LengthFrameDecoder("json", 40, sink),
+        bytes,
+        cut % (bytes.length + 1),
+      );
+      assert.deepEqual(sink.values, expected.values);
+      assert.deepEqual(
+        sink.failures.map(([failure]) => failure.message),
+        expected.failures.map(([failure]) => failure.message),
+      );
+    }),
+    { numRuns: 2000 },
+  );
+});

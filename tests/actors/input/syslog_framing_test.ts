@@ -375,3 +375,42 @@ Deno.test("udp_in codec syslog: one record per datagram, a bad datagram whole on
     await router.stop();
   }
 });
+
+Deno.test("SyslogFrameDecoder.takeOver goes on where the decoder it replaces stopped: the same messages wherever the connection is cut", () => {
+  const octets = fc.array(
+    fc.oneof(
+      fc.string({ maxLength: 30 }).map((text) =>
+        `${encode(text).length} ${text}`
+      ),
+      fc.constant("\n"),
+      fc.constant(`40 ${"x".repeat(40)}`),
+    ),
+    { minLength: 1, maxLength: 10 },
+  ).map((parts) => "1 a" + parts.join(""));
+  const lines = fc.array(fc.string({ maxLength: 40 }), { maxLength: 10 })
+    .map((parts) => "<13>" + parts.join("\n"));
+  fc.assert(
+    fc.property(fc.oneof(octets, lines), fc.nat(), (text, cut) => {
+      const bytes = encode(text);
+      const expected = recorder();
+      const reference = decoder(expected, { maxLine: 30, maxFrame: 30 });
+      reference.write(bytes);
+      reference.end();
+      const sink = recorder();
+      const first = decoder(sink, { maxLine: 30, maxFrame: 30 });
+      const second = decoder(sink, { maxLine: 30, maxFrame: 30 });
+      const at = cut % (bytes.length + 1);
+      first.write(bytes.subarray(0, at));
+      second.takeOver(first);
+      first.end();
+      second.write(bytes.subarray(at));
+      second.end();
+      assert.deepEqual(sink.values, expected.values);
+      assert.deepEqual(
+        sink.failures.map((failure) => failure.message),
+        expected.failures.map((failure) => failure.message),
+      );
+    }),
+    { numRuns: 2000 },
+  );
+});
