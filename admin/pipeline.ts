@@ -16,7 +16,7 @@ import {
   splitAddress,
 } from "../core/router.ts";
 import { type EndDirection, endDirection } from "../core/router_ends.ts";
-import type { PipelineRates, QueueRates } from "./rates.ts";
+import { ownEntry, type PipelineRates, type QueueRates } from "./rates.ts";
 
 /** One queue of an actor, with its figures and rates. */
 export interface QueueView extends QueueFigures, QueueRates {
@@ -155,7 +155,7 @@ export function pipelineView(
   const actors: ActorView[] = [];
   for (const actor of router.actors()) {
     const figures = metrics.actors[actor.name];
-    const actorRates = rates.actors[actor.name];
+    const actorRates = ownEntry(rates.actors, actor.name);
     const actorStatus = status.actors[actor.name];
     const queues: QueueView[] = [];
     const add = (
@@ -169,7 +169,7 @@ export function pipelineView(
         address,
         direction,
         ...queueFigures,
-        ...(actorRates?.queues[name] ?? noRates),
+        ...((actorRates && ownEntry(actorRates.queues, name)) ?? noRates),
       };
       const other = connectedTo.get(address);
       if (other !== undefined) view.connected = other;
@@ -210,7 +210,7 @@ export function pipelineView(
         : 0,
       queues,
     };
-    const type = types[actor.name];
+    const type = ownEntry(types, actor.name);
     if (type !== undefined) view.type = type;
     const end = endDirection(actor);
     if (end !== undefined) view.end = end;
@@ -224,7 +224,10 @@ export function pipelineView(
     const queue = target?.pool.inbound.get(queueName);
     if (target === undefined || queue === undefined) continue;
     const figures = queue.figures();
-    const queueRates = rates.actors[target.name]?.queues[queueName] ?? noRates;
+    const targetRates = ownEntry(rates.actors, target.name);
+    const queueRates =
+      (targetRates && ownEntry(targetRates.queues, queueName)) ??
+        noRates;
     const view: ConnectionView = {
       from,
       to,

@@ -79,6 +79,28 @@ export function rate(before: number, after: number, seconds: number): number {
  * assert.equal(ratesBetween(figures(0), figures(50), 5).actors.sink?.consumed_rate, 10);
  * ```
  */
+/**
+ * The value `record` holds under `key` as its own property, or `undefined`:
+ * an actor or queue may be named as a property every object inherits
+ * (`toString`, `constructor`), which `record[key]` would find in its
+ * prototype where `record` lacks the name (an actor a reload just added).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ownEntry } from "./rates.ts";
+ * const byName: Record<string, number> = { sink: 1 };
+ * assert.equal(ownEntry(byName, "sink"), 1);
+ * assert.equal(ownEntry(byName, "toString"), undefined);
+ * ```
+ */
+export function ownEntry<T>(
+  record: Readonly<Record<string, T>>,
+  key: string,
+): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
+}
+
 export function ratesBetween(
   older: PipelineMetrics,
   newer: PipelineMetrics,
@@ -86,10 +108,10 @@ export function ratesBetween(
 ): PipelineRates {
   const actors: Record<string, ActorRates> = {};
   for (const [name, now] of Object.entries(newer.actors)) {
-    const then = older.actors[name];
+    const then = ownEntry(older.actors, name);
     const queues: Record<string, QueueRates> = {};
     for (const [queue, figures] of Object.entries(now.queues)) {
-      const before = then?.queues[queue];
+      const before = then && ownEntry(then.queues, queue);
       queues[queue] = {
         in_rate: rate(before?.in_total ?? 0, figures.in_total, seconds),
         out_rate: rate(before?.out_total ?? 0, figures.out_total, seconds),

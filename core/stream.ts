@@ -647,11 +647,18 @@ export class EventReadable {
   #handed = 0;
   #over = false;
   /**
-   * The batches handed out that carry no delivery tracker and that the
-   * stream let go of: while a pipe carries them to the writable of another
-   * stream, no one can change them, and that stream takes them as they are.
+   * The batches handed out to a pipe into the writable of another stream
+   * that carry no delivery tracker and that the stream let go of: while
+   * the pipe carries them there, no one can change them, and that stream
+   * takes them as they are.
    */
   #passable = new WeakSet<Event[]>();
+  /**
+   * Pipes from {@link stream} into the writable of another stream that run
+   * (see {@link PipedEvents}): only while one does are batches passable; a
+   * batch read by hand is not, even once written where a pipe ran.
+   */
+  pipes = 0;
 
   /**
    * Makes the stream; `batch`: one chunk per batch, else per event.
@@ -743,7 +750,7 @@ export class EventReadable {
     const tracks = this.#tracks && !UNTRACKED.has(batch);
     if (this.#batch) {
       if (tracks) this.#hold(batch, batch.length);
-      else if (this.#tracks) this.#passable.add(batch);
+      else if (this.#tracks && this.pipes > 0) this.#passable.add(batch);
       this.#controller.enqueue(batch);
     } else if (tracks && batch.some(isTracked)) {
       this.#hold(batch, 1);
@@ -800,7 +807,9 @@ class PipedEvents extends ReadableStream<Event | Event[]> {
     if (written !== undefined && this.locked && destination.locked) {
       const source = this.#source;
       written.pipedFrom = source;
+      source.pipes++;
       const ended = () => {
+        source.pipes--;
         if (written.pipedFrom === source) written.pipedFrom = undefined;
       };
       piping.then(ended, ended);

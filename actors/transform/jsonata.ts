@@ -130,8 +130,9 @@ export class Jsonata extends Actor {
   /**
    * Transforms the events of a batch in order and sends the results on as one
    * batch (JSONata evaluates asynchronously: one event at a time, each
-   * result would travel alone). An event whose expression fails goes to
-   * `error`; the others go on.
+   * result would travel alone). An event whose expression fails, or whose
+   * result cannot be written where `target` says, goes to `error`; the
+   * others go on.
    */
   override async consumeBatch(
     events: Event[],
@@ -139,16 +140,17 @@ export class Jsonata extends Actor {
   ): Promise<void> {
     const io = this.#io;
     for (const event of events) {
-      let result: unknown;
       try {
-        result = await this.#expression.evaluate(io.get(event), {
+        const result = await this.#expression.evaluate(io.get(event), {
           header: event.header,
         });
+        // A target that cannot be written (a number on its path) fails
+        // this event alone, not the rest of the batch.
+        io.set(event, plain(result));
       } catch (error) {
         context.fail(event, toError(error));
         continue;
       }
-      io.set(event, plain(result));
       const waiting = context.send(event, undefined, event);
       if (waiting !== undefined) await waiting;
     }

@@ -116,3 +116,25 @@ Deno.test("pipelineView marks a router's external ends with their direction", as
   );
   await router.stop();
 });
+
+Deno.test("pipelineView shows actors named as a property of every object (toString, constructor) without rates or types for them yet", async () => {
+  const router = new Router();
+  router.register(new ListInput("constructor", []));
+  router.register(new Collector("toString"));
+  router.connect("constructor.outbox", "toString.inbox");
+  // No rates yet (an actor a reload just added has none), no types.
+  const view = pipelineView(router, router.metrics(), {
+    seconds: 0,
+    actors: {},
+  });
+  assert.deepEqual(
+    view.actors.map((actor) => [actor.name, actor.type, actor.consumed_rate]),
+    [["constructor", undefined, 0], ["toString", undefined, 0]],
+  );
+  assert.deepEqual(
+    view.actors[1]!.queues.map((queue) => [queue.address, queue.in_rate]),
+    [["toString.inbox", 0], ["toString.error", 0]],
+  );
+  assert.equal(view.connections[0]!.in_rate, 0);
+  await router.stop();
+});

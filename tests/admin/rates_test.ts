@@ -69,3 +69,31 @@ Deno.test("RateWindow computes rates over the figures of its window only", () =>
   assert.equal(rates.actors.sink?.consumed_rate, 10);
   assert.throws(() => new RateWindow(0), RangeError);
 });
+
+Deno.test("ratesBetween counts an actor named as a property of every object (toString, constructor) from 0 when the older figures lack it", () => {
+  const named = (name: string, consumed: number): PipelineMetrics => ({
+    time: "",
+    actors: { [name]: figures(consumed, consumed).actors.sink! },
+  });
+  for (const name of ["toString", "constructor", "hasOwnProperty"]) {
+    // An actor added by a reload is missing from the figures before it.
+    const rates = ratesBetween(figures(0, 0), named(name, 8), 2);
+    assert.deepEqual(rates.actors[name], {
+      consumed_rate: 4,
+      failed_rate: 0,
+      queues: { inbox: { in_rate: 4, out_rate: 4, dropped_rate: 0 } },
+    });
+  }
+  // And a queue named so, missing before, counts from 0 too.
+  const older = figures(0, 0);
+  const newer = figures(6, 6);
+  newer.actors.sink!.queues["valueOf"] = newer.actors.sink!.queues.inbox!;
+  assert.deepEqual(
+    ratesBetween(older, newer, 2).actors.sink?.queues["valueOf"],
+    {
+      in_rate: 3,
+      out_rate: 3,
+      dropped_rate: 0,
+    },
+  );
+});

@@ -258,6 +258,55 @@ Deno.test("a batch read from a stream once its pipe into another stream ended, c
   await Promise.all([a.finished, b.finished]);
 });
 
+Deno.test("a batch read by hand before a pipe ran, and written into the piped stream as the pipe ends, is checked and copied as any", async () => {
+  const a = toTransformStream(new PassBatches("a"), { batch: true });
+  const b = toTransformStream(new PassBatches("b"), { batch: true });
+  const into = a.writable.getWriter();
+  const out = b.readable.getReader();
+  const numbered = (from: number): Event[] =>
+    Array.from(
+      { length: MAX_BATCH },
+      (_, i) => ({ header: {}, data: from + i }),
+    );
+  await into.write(numbered(0));
+  const byHand = a.readable.getReader();
+  const batch = (await byHand.read()).value!;
+  byHand.releaseLock();
+  const stop = new AbortController();
+  const piping = a.readable.pipeTo(b.writable, {
+    signal: stop.signal,
+    preventAbort: true,
+    preventCancel: true,
+  });
+  await into.write(numbered(MAX_BATCH));
+  assert.equal((await out.read()).value?.[0]?.data, MAX_BATCH);
+  // Written the moment the pipe lets go of b, before its promise settles.
+  let written: Promise<void> | undefined;
+  const writing = (async () => {
+    while (b.writable.locked) await null;
+    const toB = b.writable.getWriter();
+    written = toB.write(batch);
+    batch[0] = "not an event" as never;
+    batch.length = 3;
+    toB.releaseLock();
+  })();
+  stop.abort(new Error("enough"));
+  await assert.rejects(piping, /enough/);
+  await writing;
+  await written;
+  const next = await out.read();
+  assert.equal(next.value?.length, MAX_BATCH);
+  assert.deepEqual(
+    next.value?.map((event) => event.data),
+    numbered(0).map((event) => event.data),
+  );
+  await into.close();
+  await b.writable.close();
+  await a.readable.pipeTo(new WritableStream());
+  assert.equal((await out.read()).done, true);
+  await Promise.all([a.finished, b.finished]);
+});
+
 Deno.test('errors: "throw" (the default): a failed event errors both sides with an EventFailedError naming the actor, after its retries', async () => {
   const numbers = new Numbers("numbers", { retry: { max: 2, backoffMs: 1 } });
   const stream = toTransformStream(numbers);

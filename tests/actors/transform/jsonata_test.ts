@@ -58,6 +58,24 @@ Deno.test("jsonata sends an event whose evaluation fails to the error queue with
   );
 });
 
+Deno.test("jsonata fails alone an event whose target cannot be written; the rest of its batch goes on", async () => {
+  const { out, errors } = await runStage(
+    new Jsonata("mark", { expression: "1", target: "data.n.x" }),
+    [{ n: {} }, { n: 2 }, { n: { v: 3 } }].map((data) => ({
+      header: {},
+      data,
+    })),
+  );
+  assert.deepEqual(out.outbox!.data(), [{ n: { x: 1 } }, {
+    n: { v: 3, x: 1 },
+  }]);
+  assert.deepEqual(errors.data(), [{ n: 2 }]);
+  assert.equal(
+    (errors.events[0]?.header.error as EventError).message,
+    'Cannot set "data.n.x": "data.n" is a number, not an object',
+  );
+});
+
 Deno.test("jsonata reports a compile error when it is made, naming the option and the position", () => {
   assert.throws(
     () => createActor(jsonata, "broken", { expression: "$sum(items.price" }),
