@@ -134,7 +134,7 @@ export async function loadPipeline(
   const vars = options.env;
   const lookup: Lookup = vars === undefined
     ? (name) => Deno.env.get(name)
-    : (name) => vars[name];
+    : (name) => Object.hasOwn(vars, name) ? vars[name] : undefined;
   const { file, text, base } = await readSource(source);
   const loader = new Loader(new YamlFile(file, text), base, registry, lookup);
   return await loader.load(options.routerOptions ?? {});

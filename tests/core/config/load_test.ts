@@ -439,6 +439,18 @@ Deno.test("loadPipeline substitutes ${VAR} and ${VAR:-default}, typed in plain v
   assert.deepEqual(config.actors[1]!.settings, { capacity: 12 });
 });
 
+Deno.test("loadPipeline with env: a name every object has (toString) is a variable not set, like any other", async () => {
+  const error = await loadError({
+    file: "vars.yaml",
+    text:
+      "actors:\n  out:\n    type: stdout\n    options: { prefix: '${toString}' }\n",
+  }, { env: {} });
+  assert.equal(
+    error.message,
+    'vars.yaml:4:25: Environment variable "toString" is not set; set it or give a default: "${toString:-value}"',
+  );
+});
+
 Deno.test("loadPipeline reports a malformed variable reference", async () => {
   const error = await loadError({
     file: "vars.yaml",
