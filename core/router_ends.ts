@@ -19,7 +19,12 @@ import { didYouMean } from "./errors.ts";
 import { type Event, isEvent } from "./event.ts";
 import { addressedActor, type ConnectionOptions } from "./graph.ts";
 import { DEFAULT_CAPACITY } from "./queue.ts";
-import { EventReadable, gatherThisTurn, WrittenEvents } from "./stream.ts";
+import {
+  EventReadable,
+  gatherThisTurn,
+  LATE_WRITE,
+  WrittenEvents,
+} from "./stream.ts";
 import { type TrackedEvent, TRACKER } from "./tracking.ts";
 
 /**
@@ -107,8 +112,12 @@ export class WritableEnd extends Actor {
         gatherThisTurn(this.pool.window, this.#flush);
         return this.#send(chunk);
       },
-      close: () => this.#end(),
+      close: () => {
+        written.fail(LATE_WRITE);
+        this.#end();
+      },
       abort: (reason) => {
+        written.fail(describe(reason));
         this.#end();
         this.onAbort(reason);
       },

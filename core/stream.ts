@@ -393,6 +393,20 @@ export function toTransformStream(
 const SINGLE_CHUNKS = 16;
 
 /**
+ * Why the trackers of what was written after `close()` fail: a writable
+ * side sizes a chunk (keeping its trackers waiting) before it refuses it,
+ * and by the time its sink closes, what it still holds was refused so.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { LATE_WRITE } from "./stream.ts";
+ * assert.match(LATE_WRITE, /after the writable side was closed/);
+ * ```
+ */
+export const LATE_WRITE = "Written after the writable side was closed";
+
+/**
  * The arrays that streams copied as they were written and whose events
  * carried no delivery tracker then: inside the streams, no one else holds
  * them, so that an actor passing one on whole (`sendAll` of the batch it
@@ -951,7 +965,10 @@ class SupervisedStream implements ActorStream<Event | Event[]> {
         gatherThisTurn(this.#gathering, () => void input.flush());
         return input.push(chunk);
       },
-      close: () => this.#close(),
+      close: () => {
+        written.fail(LATE_WRITE);
+        return this.#close();
+      },
       abort: (reason) => this.#break(reason),
     }, written.strategy);
     written.serve(this.writable);

@@ -227,3 +227,39 @@ Deno.test("a Deno.serve request body through a router's stream and back as the r
   const report = await router.stop();
   assert.equal(report.delivered, 5000);
 });
+
+Deno.test("router.writable(): the trackers of a write after close() and of writes an abort discards fail, none waits for ever", async () => {
+  const router = new Router({ metricsIntervalMs: 0 });
+  router.register(new Pass("pass"));
+  router.register(new Pass("other"));
+  const late = router.writable("pass.inbox");
+  const aborted = router.writable("other.inbox", { capacity: 1 });
+  const collected = router.register(new Collector("sink")) as Collector;
+  router.register(new Collector("other_sink"));
+  router.connect("pass.outbox", "sink.inbox");
+  router.connect("other.outbox", "other_sink.inbox");
+  await router.start();
+
+  const { events: [event], trackers: [tracker] } = trackedEvents(1);
+  const writer = late.getWriter();
+  const closing = writer.close();
+  await assert.rejects(writer.write(event!), TypeError);
+  await closing;
+  await assert.rejects(
+    tracker!.done,
+    /Written after the writable side was closed/,
+  );
+
+  // Writes queued beyond the capacity when the writer aborts are discarded.
+  const queued = trackedEvents(20);
+  const abortable = aborted.getWriter();
+  const writes = queued.events.map((each) => abortable.write(each));
+  for (const write of writes) write.catch(() => {});
+  await abortable.abort(new Error("changed my mind"));
+  const outcomes = await Promise.all(
+    queued.trackers.map((each) => each.done.then(() => "done", () => "failed")),
+  );
+  assert.equal(outcomes.length, 20, "every tracker settles");
+  await router.stop();
+  assert.equal(collected.events.length, 0);
+});

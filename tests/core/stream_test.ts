@@ -659,3 +659,21 @@ Deno.test("an actor that already runs in a stream (or a router) cannot be made a
   await stream.writable.close();
   await stream.readable.pipeTo(new WritableStream());
 });
+
+Deno.test("a write after close() is refused, and its delivery tracker fails instead of waiting for ever", async () => {
+  const stream = toTransformStream(new Pass("pass"));
+  const tracker = new Tracker();
+  const writer = stream.writable.getWriter();
+  const closing = writer.close();
+  await assert.rejects(
+    writer.write(attachTracker({ header: {}, data: 1 }, tracker)),
+    TypeError,
+  );
+  assert.deepEqual(await Array.fromAsync(stream.readable), []);
+  await closing;
+  await assert.rejects(
+    tracker.done,
+    /Written after the writable side was closed/,
+  );
+  await stream.finished;
+});
