@@ -144,6 +144,32 @@ class WatchedClient {
   }
 }
 
+/**
+ * A pipeline on `port` whose sink holds what it gets (capacity 1), and a
+ * client that sent 3,000 lines and `tail`: the connection waits for room
+ * downstream, on the `tcp_server` returned as `before`.
+ */
+async function waitingConnection(port: number, tail: string): Promise<{
+  running: Awaited<ReturnType<typeof start>>;
+  holder: Holder;
+  client: WatchedClient;
+  lines: string[];
+  before: TcpServer;
+}> {
+  const holder = new Holder("sink");
+  const running = await start(port, {}, holder, 1);
+  const client = await WatchedClient.open(port);
+  const lines = Array.from({ length: 3000 }, (_, i) => String(i + 1));
+  await client.send(lines.map((line) => `${line}\n`).join("") + tail);
+  const before = tcpOf(running.router);
+  await pollUntil(
+    () => before.figures().waiting_connections,
+    (waiting) => waiting === 1,
+    "the connection to wait for room downstream",
+  );
+  return { running, holder, client, lines, before };
+}
+
 /** Waits until the running `tcp` holds an unfinished message. */
 async function holdsUnfinished(router: Router): Promise<void> {
   await pollUntil(
@@ -313,20 +339,13 @@ Deno.test("tcp_server: a reload that fails to start leaves the open connections 
 
 Deno.test("tcp_server: a connection whose events wait for room downstream at the reload goes on under the replacement once they are sent, in order, each once", async () => {
   const port = freePort();
-  const holder = new Holder("sink");
-  const running = await start(port, {}, holder, 1);
+  const { running, holder, client, lines, before } = await waitingConnection(
+    port,
+    "hal",
+  );
   const { router } = running;
-  const client = await WatchedClient.open(port);
+  const count = lines.length;
   try {
-    const count = 3000;
-    const lines = Array.from({ length: count }, (_, i) => String(i + 1));
-    await client.send(lines.map((line) => `${line}\n`).join("") + "hal");
-    const before = tcpOf(router);
-    await pollUntil(
-      () => before.figures().waiting_connections,
-      (waiting) => waiting === 1,
-      "the connection to wait for room downstream",
-    );
     // The reload waits for the replaced actor to send what it read.
     const changing = replaceTcp(running, port, { idle_timeout: 100 });
     await pollUntil(() => tcpOf(router), (tcp) => tcp !== before, "the switch");
@@ -356,20 +375,11 @@ Deno.test("tcp_server: a connection whose events wait for room downstream at the
 
 Deno.test("tcp_server: a connection still on its way to a replacement when that is replaced in turn goes on under the newest", async () => {
   const port = freePort();
-  const holder = new Holder("sink");
-  const running = await start(port, {}, holder, 1);
+  const { running, holder, client, lines, before: first } =
+    await waitingConnection(port, "");
   const { router } = running;
-  const client = await WatchedClient.open(port);
+  const count = lines.length;
   try {
-    const count = 3000;
-    const lines = Array.from({ length: count }, (_, i) => String(i + 1));
-    await client.send(lines.map((line) => `${line}\n`).join(""));
-    const first = tcpOf(router);
-    await pollUntil(
-      () => first.figures().waiting_connections,
-      (waiting) => waiting === 1,
-      "the connection to wait for room downstream",
-    );
     // The first reload gives up waiting for it; the second one commits
     // while the connection is still with the first server.
     const once = await replaceTcp(running, port, { idle_timeout: 100 }, [], {
