@@ -1645,8 +1645,6 @@ async function failUnread(queue: Queue, reason: string): Promise<void> {
   }
 }
 
-/** Lets go of a loop's reader, which ends a read it waits on. */
-/** Keeps the tracker of each of `events` waiting once more. */
 /**
  * Counts one event consumed, which sent `sent` events on, in `counters` of
  * an actor that `delivers` (an output or input) or passes events on.
@@ -1669,12 +1667,14 @@ function countConsumed(
   }
 }
 
+/** Keeps the tracker of each of `events` waiting once more. */
 function retainAll(events: readonly Event[]): void {
   for (let i = 0; i < events.length; i++) {
     (events[i] as TrackedEvent)[TRACKER]?.retain();
   }
 }
 
+/** Lets go of a loop's reader, which ends a read it waits on. */
 function releaseReader(loop: LoopContext): void {
   const reader = loop.reader;
   loop.reader = undefined;
