@@ -238,6 +238,13 @@ class LoopContext implements Context, Sender {
   passedOn: readonly Event[] | undefined;
   /** What `sendAll` returned when it passed on `passedOn`. */
   passing: Promise<void> | undefined;
+  /**
+   * Batch mode: this attempt passed the batch consumed on whole (`sendAll`
+   * of it). Those events are downstream's then: should `consumeBatch` throw
+   * afterwards, they are not failed too (they would reach both the output
+   * and `error`) nor retried (they would be sent again).
+   */
+  passedWhole = false;
 
   constructor(
     supervisor: Supervisor,
@@ -739,6 +746,7 @@ export class Supervisor implements ActorRuntime {
       // The batch consumed, passed on as it is: its events were checked when
       // they entered the inbound queue, and carry their own trackers.
       const waiting = outbound.pushEvents(events);
+      (sender as LoopContext).passedWhole = true;
       if (handOver) {
         (sender as LoopContext).passedOn = events;
         (sender as LoopContext).passing = waiting;
@@ -1353,6 +1361,7 @@ export class Supervisor implements ActorRuntime {
       context.active = true;
       context.passedOn = undefined;
       context.passing = undefined;
+      context.passedWhole = false;
       context.calling = true;
       try {
         const result = this.#tracksCalls
@@ -1375,7 +1384,16 @@ export class Supervisor implements ActorRuntime {
         }
       } catch (error) {
         context.calling = false;
-        if (!inc.dead) {
+        if (inc.dead) {
+          // Stopped: the events are abandoned.
+        } else if (context.passedWhole) {
+          // Its events went on: see `LoopContext.passedWhole`.
+          this.actor[ACTOR_LOG].error(
+            'Actor "{actor}" threw after passing its whole batch on, which stays passed on: {error}',
+            { actor: this.actor.name, error: describe(error) },
+          );
+          if (error instanceof CrashError) crash ??= error;
+        } else {
           const failures = context.failures ??= new Map();
           for (const event of events) {
             if (!failures.has(event) && !isHeld(context, event)) {

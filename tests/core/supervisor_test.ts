@@ -911,6 +911,42 @@ Deno.test("A consumeBatch that calls fail(e) and then throws sends e to error on
   assert.equal(report.unaccounted, 0);
 });
 
+for (const when of ["at once", "after the send"] as const) {
+  Deno.test(`A consumeBatch that passes its whole batch on and then throws (${when}) leaves the events downstream: none is also sent to error or retried`, async () => {
+    class PassThenThrow extends Actor {
+      readonly kind = "transform";
+      override consumeBatch(
+        events: Event[],
+        context: Context,
+      ): Promise<void> | undefined {
+        const sending = context.sendAll(events);
+        if (when === "at once") throw new Error("after passing on");
+        return (async () => {
+          await sending;
+          throw new Error("after passing on");
+        })();
+      }
+    }
+    const router = new Router({ logLevel: "fatal" });
+    router.register(listInput("input", numbered(5)));
+    const stage = router.register(
+      new PassThenThrow("stage", { retry: { max: 2, backoffMs: 1 } }),
+    );
+    const sink = router.register(new Collector("sink")) as Collector;
+    const errors = router.register(new Collector("errors")) as Collector;
+    router.connect("input.outbox", "stage.inbox");
+    router.connect("stage.outbox", "sink.inbox");
+    router.connect("stage.error", "errors.inbox");
+    const report = await runToEnd(router);
+    assert.deepEqual(sink.data(), [1, 2, 3, 4, 5]);
+    assert.deepEqual(errors.data(), []);
+    assert.equal(report.delivered, 5);
+    assert.equal(report.errors + report.failed, 0);
+    assert.equal(report.unaccounted, 0);
+    assert.equal(stage.figures().consumed_total, 5);
+  });
+}
+
 Deno.test("delivered leaves out what error outputs consumed: they count in errors", async () => {
   class Refuse extends Actor {
     readonly kind = "output";
