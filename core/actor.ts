@@ -764,7 +764,9 @@ export abstract class Actor {
    * instead of `consume`. When it throws, each event of the batch not failed
    * already with `context.fail` fails with that error; to fail single
    * events and keep the rest, call `context.fail` for each of them. The
-   * failed ones are retried together as `retry` says.
+   * failed ones are retried together as `retry` says. A batch it already
+   * passed on whole (`context.sendAll(events)`) stays passed on: the error
+   * is logged, and none of its events is failed or retried.
    */
   consumeBatch?(events: Event[], context: Context): void | Promise<void>;
 
