@@ -38,6 +38,7 @@
  */
 
 import { isOutOfResources } from "./accept.ts";
+import { type InLine, Lineup } from "./lineup.ts";
 import { type ActorLog, describe } from "./actor.ts";
 import {
   type Accepted,
@@ -218,55 +219,6 @@ const FRESH_GRACE_MS = 1000;
 
 /** How often refused connections and failed accepts are logged, in ms. */
 const REPORT_INTERVAL_MS = 1000;
-
-/** What a {@link Lineup} links its members with. */
-interface InLine<T extends InLine<T>> {
-  /** The lineup it is in, if any. */
-  lineup: Lineup<T> | undefined;
-  ahead: T | undefined;
-  behind: T | undefined;
-}
-
-/**
- * Members in the order they joined, as a Set keeps them, linked through
- * the members themselves. The per-request sets of the listener (bodies
- * being read, idle connections) fill and empty at every turn of the event
- * loop under load, and a Set makes new tables as it does: V8 links a
- * replaced table to the next, and the replaced tables that had reached
- * the old generation kept the later ones from the young collections (see
- * `PendingReplies` in `http_server`). A member is in one lineup at most.
- */
-class Lineup<T extends InLine<T>> {
-  first: T | undefined;
-  #last: T | undefined;
-
-  /**
-   * Adds `member` last, unless it is in this lineup already (it leaves
-   * the lineup it is in).
-   */
-  add(member: T): void {
-    if (member.lineup === this) return;
-    member.lineup?.delete(member);
-    member.lineup = this;
-    member.ahead = this.#last;
-    member.behind = undefined;
-    if (this.#last === undefined) this.first = member;
-    else this.#last.behind = member;
-    this.#last = member;
-  }
-
-  /** Takes `member` out; whether it was in this lineup. */
-  delete(member: T): boolean {
-    if (member.lineup !== this) return false;
-    const { ahead, behind } = member;
-    if (ahead === undefined) this.first = behind;
-    else ahead.behind = behind;
-    if (behind === undefined) this.#last = ahead;
-    else behind.ahead = ahead;
-    member.lineup = member.ahead = member.behind = undefined;
-    return true;
-  }
-}
 
 /** A body being read, and the connection to close when it takes too long. */
 interface Reading extends InLine<Reading> {

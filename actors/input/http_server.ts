@@ -23,6 +23,7 @@ import {
   type HttpRequestInfo,
 } from "../../core/http_listener.ts";
 import { MAX_BATCH } from "../../core/queue.ts";
+import { type InLine, Lineup } from "../../core/lineup.ts";
 import { gatherThisTurn } from "../../core/stream.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import { sameText } from "../../core/secret.ts";
@@ -238,8 +239,8 @@ const NOT_LISTENING: HttpListenerFigures = {
   accept_errors_total: 0,
 };
 
-/** A request waiting for its reply. */
-interface PendingReply {
+/** A request waiting for its reply; in line by when it came. */
+interface PendingReply extends InLine<PendingReply> {
   readonly id: string;
   /** Its id's key (see `replyKey`). */
   readonly key: number;
@@ -247,9 +248,6 @@ interface PendingReply {
   readonly deadline: number;
   /** Called with the reply, or `undefined` when none came in time. */
   readonly resolve: (event: Event | undefined) => void;
-  /** The next to come after it, and the one before. */
-  next: PendingReply | undefined;
-  previous: PendingReply | undefined;
   /** The next in its slot of {@link PendingReplies}. */
   sameSlot: PendingReply | undefined;
 }
@@ -273,15 +271,15 @@ const FIRST_SLOTS = 64;
  *   and the requests their entries reached survived the young collections
  *   until the next full one: 3 MB more old generation every tenth of a
  *   second, young collections of 5-80 ms instead of under 1. The slots
- *   here are one array that only grows, and a request taken out is
- *   unlinked from everything.
+ *   here are one array that only grows, the order a `Lineup`, and a
+ *   request taken out is unlinked from everything.
  */
 class PendingReplies {
   #slots: (PendingReply | undefined)[] = new Array(FIRST_SLOTS).fill(
     undefined,
   );
-  #first: PendingReply | undefined;
-  #last: PendingReply | undefined;
+  /** In the order they came. */
+  #order = new Lineup<PendingReply>();
   #size = 0;
 
   /** How many wait. */
@@ -291,7 +289,7 @@ class PendingReplies {
 
   /** The one waiting the longest. */
   get oldest(): PendingReply | undefined {
-    return this.#first;
+    return this.#order.first;
   }
 
   /** Adds the request `id`, last. */
@@ -308,14 +306,13 @@ class PendingReplies {
       key,
       deadline,
       resolve,
-      next: undefined,
-      previous: this.#last,
+      lineup: undefined,
+      ahead: undefined,
+      behind: undefined,
       sameSlot: this.#slots[slot],
     };
     this.#slots[slot] = pending;
-    if (this.#last === undefined) this.#first = pending;
-    else this.#last.next = pending;
-    this.#last = pending;
+    this.#order.add(pending);
     this.#size++;
   }
 
@@ -331,7 +328,7 @@ class PendingReplies {
 
   /** Takes out the one waiting the longest if it waits since `before`. */
   takeExpired(before: number): PendingReply | undefined {
-    const oldest = this.#first;
+    const oldest = this.#order.first;
     if (oldest === undefined || oldest.deadline > before) return undefined;
     this.#remove(oldest);
     return oldest;
@@ -349,27 +346,22 @@ class PendingReplies {
       if (before === undefined) this.#slots[slot] = pending.sameSlot;
       else before.sameSlot = pending.sameSlot;
     }
-    if (pending.previous === undefined) this.#first = pending.next;
-    else pending.previous.next = pending.next;
-    if (pending.next === undefined) this.#last = pending.previous;
-    else pending.next.previous = pending.previous;
     // Linked to none: see the class comment.
-    pending.next = pending.previous = pending.sameSlot = undefined;
+    pending.sameSlot = undefined;
+    this.#order.delete(pending);
     this.#size--;
   }
 
   /** Takes out every request, in the order they came. */
   takeAll(): PendingReply[] {
     const all: PendingReply[] = [];
-    for (let each = this.#first; each !== undefined;) {
-      const next: PendingReply | undefined = each.next;
-      each.next = each.previous = each.sameSlot = undefined;
+    for (let each = this.#order.first; each !== undefined;) {
+      this.#order.delete(each);
+      each.sameSlot = undefined;
       all.push(each);
-      each = next;
+      each = this.#order.first;
     }
     this.#slots = new Array(FIRST_SLOTS).fill(undefined);
-    this.#first = undefined;
-    this.#last = undefined;
     this.#size = 0;
     return all;
   }
@@ -380,7 +372,7 @@ class PendingReplies {
       this.#slots.length * 2,
     ).fill(undefined);
     const mask = slots.length - 1;
-    for (let each = this.#first; each !== undefined; each = each.next) {
+    for (let each = this.#order.first; each !== undefined; each = each.behind) {
       const slot = each.key & mask;
       each.sameSlot = slots[slot];
       slots[slot] = each;
