@@ -226,19 +226,65 @@ interface Client {
 }
 
 /**
+ * A promise in progress (an accept, a read) whose waits a reload's
+ * hand-over can end: {@link endWait} resolves the wait in progress with
+ * `undefined`, and the outcome goes to the next {@link wait}, the
+ * replacement's. The promise has one reaction, made here, which hands the
+ * outcome to the wait in progress (or keeps it for the next one). Waiting
+ * on the promise itself would leave a reaction on it for each wait ended
+ * by a hand-over, kept until a client comes or sends, and for each accept
+ * raced against a promise that stays pending, each accepted connection
+ * kept for ever.
+ */
+class HandOverWait<T> {
+  #waiter: PromiseWithResolvers<T | undefined> | undefined;
+  #outcome: { value: T } | { error: unknown } | undefined;
+
+  constructor(pending: Promise<T>) {
+    pending.then(
+      (value) => this.#settle({ value }),
+      (error: unknown) => this.#settle({ error }),
+    );
+  }
+
+  /** The outcome; `undefined` once {@link endWait} ends the wait. */
+  wait(): Promise<T | undefined> {
+    const outcome = this.#outcome;
+    if (outcome !== undefined) {
+      return "error" in outcome
+        ? Promise.reject(outcome.error)
+        : Promise.resolve(outcome.value);
+    }
+    this.#waiter = Promise.withResolvers();
+    return this.#waiter.promise;
+  }
+
+  /** Ends the wait in progress: what it waits for changes hands. */
+  endWait(): void {
+    this.#waiter?.resolve(undefined);
+    this.#waiter = undefined;
+  }
+
+  #settle(outcome: { value: T } | { error: unknown }): void {
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    if (waiter === undefined) this.#outcome = outcome;
+    else if ("error" in outcome) waiter.reject(outcome.error);
+    else waiter.resolve(outcome.value);
+  }
+}
+
+/**
  * Reads one connection into its buffer. A read in progress goes with the
  * connection to a reload's replacement: {@link release} ends the wait of
  * the actor that asked, and what the read brings goes to the next
- * {@link read}, the replacement's. As for {@link PendingAccept}, the read's
- * promise has one reaction, made here, so that a wait ended by a hand-over
- * keeps nothing alive until the client sends.
+ * {@link read}, the replacement's (see {@link HandOverWait}).
  */
 class ConnectionReader {
   readonly buffer = new Uint8Array(READ_BUFFER_BYTES);
   readonly #conn: Deno.Conn;
-  #reading = false;
-  #outcome: { read: number | null } | { error: unknown } | undefined;
-  #waiter: PromiseWithResolvers<number | null | undefined> | undefined;
+  /** The read in progress, until its outcome is taken. */
+  #reading: HandOverWait<number | null> | undefined;
 
   constructor(conn: Deno.Conn) {
     this.#conn = conn;
@@ -248,85 +294,23 @@ class ConnectionReader {
    * Bytes read into `buffer` (`null` at the end of the stream), or
    * `undefined` once {@link release} ended the wait.
    */
-  read(): Promise<number | null | undefined> {
-    const outcome = this.#outcome;
-    if (outcome !== undefined) {
-      this.#outcome = undefined;
-      return "error" in outcome
-        ? Promise.reject(outcome.error)
-        : Promise.resolve(outcome.read);
+  async read(): Promise<number | null | undefined> {
+    const reading = this.#reading ??= new HandOverWait(
+      this.#conn.read(this.buffer),
+    );
+    try {
+      const read = await reading.wait();
+      if (read !== undefined) this.#reading = undefined;
+      return read;
+    } catch (error) {
+      this.#reading = undefined;
+      throw error;
     }
-    if (!this.#reading) {
-      this.#reading = true;
-      this.#conn.read(this.buffer).then(this.#read, this.#failed);
-    }
-    this.#waiter = Promise.withResolvers();
-    return this.#waiter.promise;
   }
 
   /** Ends the wait in progress: the connection changes hands. */
   release(): void {
-    const waiter = this.#waiter;
-    this.#waiter = undefined;
-    waiter?.resolve(undefined);
-  }
-
-  #read = (read: number | null): void => this.#settle({ read });
-  #failed = (error: unknown): void => this.#settle({ error });
-
-  #settle(outcome: { read: number | null } | { error: unknown }): void {
-    this.#reading = false;
-    const waiter = this.#waiter;
-    this.#waiter = undefined;
-    if (waiter === undefined) this.#outcome = outcome;
-    else if ("error" in outcome) waiter.reject(outcome.error);
-    else waiter.resolve(outcome.read);
-  }
-}
-
-/**
- * An accept in progress, which a replacement takes over with the socket.
- * Its promise has one reaction, made here, which hands the outcome to the
- * wait in progress (or keeps it for the next one). Waiting on the promise
- * itself would leave a reaction on it for each wait ended by a hand-over,
- * kept until a client comes, and for each accept raced against a promise
- * that stays pending, each accepted connection kept for ever.
- */
-class PendingAccept {
-  #waiter: PromiseWithResolvers<Accepted | undefined> | undefined;
-  #outcome: { accepted: Accepted } | { error: unknown } | undefined;
-
-  constructor(accepting: Promise<Accepted>) {
-    accepting.then(
-      (accepted) => this.#settle({ accepted }),
-      (error: unknown) => this.#settle({ error }),
-    );
-  }
-
-  /** The connection accepted; `undefined` once {@link endWait} ends it. */
-  wait(): Promise<Accepted | undefined> {
-    const outcome = this.#outcome;
-    if (outcome !== undefined) {
-      return "error" in outcome
-        ? Promise.reject(outcome.error)
-        : Promise.resolve(outcome.accepted);
-    }
-    this.#waiter = Promise.withResolvers();
-    return this.#waiter.promise;
-  }
-
-  /** Ends the wait in progress: the listener was handed over. */
-  endWait(): void {
-    this.#waiter?.resolve(undefined);
-    this.#waiter = undefined;
-  }
-
-  #settle(outcome: { accepted: Accepted } | { error: unknown }): void {
-    const waiter = this.#waiter;
-    this.#waiter = undefined;
-    if (waiter === undefined) this.#outcome = outcome;
-    else if ("error" in outcome) waiter.reject(outcome.error);
-    else waiter.resolve(outcome.accepted);
+    this.#reading?.endWait();
   }
 }
 
@@ -336,7 +320,7 @@ export class TcpServer extends Actor implements CertificateHolder {
   #options: TcpServerOptions;
   #listener: StreamListener | undefined;
   /** The accept in progress, which a replacement takes over with the socket. */
-  #accepting: PendingAccept | undefined;
+  #accepting: HandOverWait<Accepted> | undefined;
   /** The listener of the actor this one replaces, taken over in setup. */
   #inherited: StreamListener | undefined;
   /**
@@ -550,7 +534,7 @@ export class TcpServer extends Actor implements CertificateHolder {
         try {
           // Handed over: the replacement takes the accept in progress.
           if (this.#handedOver) break;
-          this.#accepting ??= new PendingAccept(listener.accept());
+          this.#accepting ??= new HandOverWait(listener.accept());
           const accepted = await this.#accepting.wait();
           if (accepted === undefined) break;
           this.#accepting = undefined;
