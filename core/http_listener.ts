@@ -104,6 +104,14 @@ export interface HttpListenerOptions extends Partial<HttpLimits> {
    * than listening on `hostname:port`.
    */
   listener?: StreamListener | undefined;
+  /**
+   * Every answer of the handler has its body in hand (a string, bytes or
+   * none, never a stream): its connection is idle as soon as the answer is
+   * handed over, without waiting for Deno to say it was sent. Default
+   * `false`, which a streamed answer (an admin tap) needs: until its stream
+   * ends, its connection is busy, neither shed nor timed out as idle.
+   */
+  answersInHand?: boolean | undefined;
 }
 
 /** The counters of an {@link HttpListener}. */
@@ -406,6 +414,8 @@ export class HttpListener {
   #limits: HttpLimits;
   #log: ActorLog;
   #handler: HttpHandler;
+  /** See {@link HttpListenerOptions.answersInHand}. */
+  #answersInHand: boolean;
   #serve: ServeOnConnection;
   #listener: StreamListener;
   /** Every connection not closed yet. */
@@ -503,6 +513,7 @@ export class HttpListener {
     this.#limits = httpLimits(options);
     this.#log = options.log;
     this.#handler = handler;
+    this.#answersInHand = options.answersInHand === true;
     this.#listener = options.listener ??
       listenPlain(options.hostname, options.port);
     this.addr = this.#listener.addr;
@@ -541,6 +552,7 @@ export class HttpListener {
   ): void {
     const limits = httpLimits(options);
     this.#handler = handler;
+    this.#answersInHand = options.answersInHand === true;
     this.#log = options.log;
     this.#limits = limits;
     if (this.#shutdown === undefined) {
@@ -688,17 +700,20 @@ export class HttpListener {
       // goes, keep the body's stream when nobody read it. Only then: making
       // the stream of every request doubled the CPU time of a small POST.
       let requestInfo: RequestInfo | undefined;
+      // The handler's, as the request came (a reload may change it).
+      const answersInHand = this.#answersInHand;
       const answering = <T>(answer: T): T => {
         const unread = requestInfo?.bodyRead === true
           ? undefined
           : unreadBody(request);
-        if (unread === undefined && !this.#stopping) {
+        if (unread === undefined && answersInHand && !this.#stopping) {
           // The usual answer: its body is in hand, and the connection is
           // idle from now on as far as closing it goes (an end() lets it be
           // written first), without waiting for Deno to say it was sent.
           this.#answered(connection, undefined);
         } else {
-          // Closing it now could cut the answer off: once written.
+          // A streamed answer keeps its connection busy until it ends, and
+          // closing it now could cut the answer off: once written.
           const done = () => this.#answered(connection, unread);
           info.completed.then(done, done);
         }

@@ -604,6 +604,8 @@ export class HttpServer extends Actor implements CertificateHolder {
     const options = this.#options;
     return {
       log: this.log,
+      // `#answer` answers with strings or bytes, never a stream.
+      answersInHand: true,
       maxConnections: options.max_connections,
       headerTimeoutMs: options.header_timeout * 1000,
       idleTimeoutMs: options.idle_timeout * 1000,

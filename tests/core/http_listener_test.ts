@@ -244,6 +244,100 @@ Deno.test("HttpListener.close() closes the connections with a request in flight 
   }
 });
 
+/**
+ * Answers `/stream` with a stream that sends "first" and then what
+ * {@link Streams.send} sends, until {@link Streams.end}; others at once.
+ */
+class Streams {
+  #controllers: ReadableStreamDefaultController<Uint8Array>[] = [];
+  #encoder = new TextEncoder();
+
+  readonly handler: HttpHandler = (request) => {
+    if (new URL(request.url).pathname !== "/stream") {
+      return new Response("answered");
+    }
+    return new Response(
+      new ReadableStream<Uint8Array>({
+        start: (controller) => {
+          this.count++;
+          this.#controllers.push(controller);
+          controller.enqueue(this.#encoder.encode("first."));
+        },
+      }),
+    );
+  };
+
+  /** Streams begun. */
+  count = 0;
+
+  send(text: string): void {
+    for (const each of this.#controllers) {
+      each.enqueue(this.#encoder.encode(text));
+    }
+  }
+
+  /** Ends the streams not ended yet. */
+  end(): void {
+    for (const each of this.#controllers.splice(0)) each.close();
+  }
+}
+
+/** Waits until what `client` received includes `text`. */
+function streamed(client: RawClient, text: string): Promise<void> {
+  return within(
+    client.until((received) => received.includes(text)),
+    GIVE_UP_MS,
+    `"${text.trim()}" from the stream`,
+  );
+}
+
+Deno.test("HttpListener keeps a connection busy while its answer streams: a new one is refused at maxConnections, none is shed", async () => {
+  const streams = new Streams();
+  const listener = listen({ maxConnections: 1 }, streams.handler);
+  const port = listener.addr.port;
+  const streaming = await RawClient.open(port, get("/stream"));
+  try {
+    await streamed(streaming, "first.");
+    const refused = await RawClient.open(port, get("/stream"));
+    assert.equal(await within(refused.closed, GIVE_UP_MS, "the refusal"), "");
+    streams.send("second.");
+    streams.end();
+    await streamed(streaming, "\r\n0\r\n\r\n");
+    assert.match(streaming.text, /first\.\r\n7\r\nsecond\./);
+    assert.equal(streams.count, 1);
+    assert.equal(listener.figures().connections_refused_total, 1);
+    assert.equal(listener.figures().connections_shed_total, 0);
+  } finally {
+    streams.end();
+    await streaming.close();
+    await listener.shutdown();
+  }
+});
+
+Deno.test("HttpListener does not time out as idle a connection whose answer still streams", async () => {
+  const streams = new Streams();
+  const listener = listen({ idleTimeoutMs: 50 }, streams.handler);
+  const port = listener.addr.port;
+  const streaming = await RawClient.open(port, get("/stream"));
+  const idle = await RawClient.open(port, get("/"));
+  try {
+    await streamed(streaming, "first.");
+    // Answered after the stream began: idle for longer once it is closed.
+    await within(idle.closed, GIVE_UP_MS, "the idle connection to close");
+    assert.equal(listener.figures().connections_timed_out_total, 1);
+    assert.equal(streaming.ended, false);
+    streams.send("second.");
+    streams.end();
+    await streamed(streaming, "\r\n0\r\n\r\n");
+    assert.equal(streaming.ended, false);
+  } finally {
+    streams.end();
+    await streaming.close();
+    await idle.close();
+    await listener.shutdown();
+  }
+});
+
 Deno.test("HttpListener refuses limits that are not numbers above 0", () => {
   for (const limits of [{ maxConnections: 0 }, { headerTimeoutMs: NaN }]) {
     assert.throws(() => listen(limits), RangeError);
