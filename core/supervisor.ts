@@ -317,7 +317,10 @@ class LoopContext implements Context, Sender {
 
   noteSent(sent: Event | readonly Event[]): void {
     if (this.batchMode) this.sentInAttempt.push(sent);
-    else if (sent === this.event) this.sentItself = true;
+    else if (
+      sent === this.event ||
+      (Array.isArray(sent) && sent.includes(this.event))
+    ) this.sentItself = true;
   }
 
   send(
@@ -733,7 +736,6 @@ export class Supervisor implements ActorRuntime {
       ? this.actor.outbound(queue)
       : queue;
     if (!isEvent(event)) return outbound.push(event);
-    sender.noteSent(event);
     let tracker = (event as TrackedEvent)[TRACKER];
     if (tracker === undefined) {
       tracker = from === undefined
@@ -742,8 +744,10 @@ export class Supervisor implements ActorRuntime {
       if (tracker !== undefined) (event as TrackedEvent)[TRACKER] = tracker;
     }
     if (outbound === this.#errors) (event as TrackedEvent)[FAILED] = true;
-    // Counted once the queue took it (see `send`).
+    // Counted once the queue took it (see `send`); only then sent on, should
+    // `consume` throw (what the push threw, say).
     const waiting = outbound.pushEvent(event);
+    sender.noteSent(event);
     tracker?.retain();
     sender.sent++;
     return waiting;
@@ -811,9 +815,11 @@ export class Supervisor implements ActorRuntime {
         tracked = true;
       }
     }
-    sender.noteSent(accepted);
-    // Counted once the queue took them (see `send`).
+    // Counted once the queue took them (see `send`), and sent on (see
+    // `sendDerived`): a push that threw part way notes none of them, which
+    // fail (or are retried) rather than be lost.
     const waiting = outbound.pushEvents(accepted);
+    sender.noteSent(accepted);
     if (tracked) {
       for (const event of accepted) (event as TrackedEvent)[TRACKER]?.retain();
     }

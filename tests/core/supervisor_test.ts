@@ -18,6 +18,7 @@ import {
   sleep,
 } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
+import { MAX_BATCH } from "../../core/queue.ts";
 import { Router, STOP_GRACE_MS, type StopReport } from "../../core/router.ts";
 import { Tracker } from "../../core/tracking.ts";
 import { fileOut } from "../../actors/output/file_out.ts";
@@ -81,6 +82,25 @@ async function runToEnd(router: Router): Promise<StopReport> {
   await router.start();
   await router.finished;
   return await router.stop({ timeoutMs: 2000 });
+}
+
+/**
+ * Runs `stage` to the end between an input of `count` numbered events, a
+ * sink on its outbox and a collector on its error queue.
+ */
+async function runStage(
+  stage: Actor,
+  count: number,
+): Promise<{ sink: Collector; errors: Collector; report: StopReport }> {
+  const router = new Router({ logLevel: "fatal" });
+  router.register(listInput("input", numbered(count)));
+  router.register(stage);
+  const sink = router.register(new Collector("sink")) as Collector;
+  const errors = router.register(new Collector("errors")) as Collector;
+  router.connect("input.outbox", "stage.inbox");
+  router.connect("stage.outbox", "sink.inbox");
+  router.connect("stage.error", "errors.inbox");
+  return { sink, errors, report: await runToEnd(router) };
 }
 
 /** Stops `router`; asserts that stop() returned within its bound. */
@@ -927,17 +947,10 @@ for (const when of ["at once", "after the send"] as const) {
         })();
       }
     }
-    const router = new Router({ logLevel: "fatal" });
-    router.register(listInput("input", numbered(5)));
-    const stage = router.register(
-      new PassThenThrow("stage", { retry: { max: 2, backoffMs: 1 } }),
-    );
-    const sink = router.register(new Collector("sink")) as Collector;
-    const errors = router.register(new Collector("errors")) as Collector;
-    router.connect("input.outbox", "stage.inbox");
-    router.connect("stage.outbox", "sink.inbox");
-    router.connect("stage.error", "errors.inbox");
-    const report = await runToEnd(router);
+    const stage = new PassThenThrow("stage", {
+      retry: { max: 2, backoffMs: 1 },
+    });
+    const { sink, errors, report } = await runStage(stage, 5);
     assert.deepEqual(sink.data(), [1, 2, 3, 4, 5]);
     assert.deepEqual(errors.data(), []);
     assert.equal(report.delivered, 5);
@@ -964,17 +977,10 @@ for (const how of ["send() one by one", "sendAll() of a copy"] as const) {
         throw new Error("after sending some on");
       }
     }
-    const router = new Router({ logLevel: "fatal" });
-    router.register(listInput("input", numbered(6)));
-    const stage = router.register(
-      new SendSomeThenThrow("stage", { retry: { max: 2, backoffMs: 1 } }),
-    );
-    const sink = router.register(new Collector("sink")) as Collector;
-    const errors = router.register(new Collector("errors")) as Collector;
-    router.connect("input.outbox", "stage.inbox");
-    router.connect("stage.outbox", "sink.inbox");
-    router.connect("stage.error", "errors.inbox");
-    const report = await runToEnd(router);
+    const stage = new SendSomeThenThrow("stage", {
+      retry: { max: 2, backoffMs: 1 },
+    });
+    const { sink, errors, report } = await runStage(stage, 6);
     assert.deepEqual(sink.data().sort(), [2, 4, 6]);
     assert.deepEqual(errors.data().sort(), [1, 3, 5]);
     assert.deepEqual(
@@ -1010,20 +1016,13 @@ for (const error of ["an Error", "a CrashError"] as const) {
         }
       }
     }
-    const router = new Router({ logLevel: "fatal" });
-    router.register(listInput("input", numbered(3)));
-    router.register(
+    const { sink, errors, report } = await runStage(
       new SendThenThrow("stage", {
         retry: { max: 2, backoffMs: 1 },
         restart: { max: 3, withinMs: 60_000, backoffMs: 1 },
       }),
+      3,
     );
-    const sink = router.register(new Collector("sink")) as Collector;
-    const errors = router.register(new Collector("errors")) as Collector;
-    router.connect("input.outbox", "stage.inbox");
-    router.connect("stage.outbox", "sink.inbox");
-    router.connect("stage.error", "errors.inbox");
-    const report = await runToEnd(router);
     if (error === "an Error") {
       assert.deepEqual(sink.data(), [1, 2, 3]);
       assert.deepEqual(errors.data(), []);
@@ -1042,6 +1041,73 @@ for (const error of ["an Error", "a CrashError"] as const) {
     assert.equal(report.created, 3);
     assert.equal(report.delivered + report.errors, 3);
     assert.equal(report.failed, 0);
+    assert.equal(report.unaccounted, 0);
+  });
+}
+
+Deno.test("A consume that passes its own event on with sendAll([event]) and then throws leaves it downstream, neither failed nor retried", async () => {
+  let calls = 0;
+  class SendAllThenThrow extends Actor {
+    readonly kind = "transform";
+    override async consume(event: Event, context: Context): Promise<void> {
+      calls++;
+      await context.sendAll([event]);
+      if (event.data === 2) throw new Error("after sending on");
+    }
+  }
+  const { sink, errors, report } = await runStage(
+    new SendAllThenThrow("stage", { retry: { max: 2, backoffMs: 1 } }),
+    3,
+  );
+  assert.deepEqual(sink.data(), [1, 2, 3]);
+  assert.deepEqual(errors.data(), []);
+  assert.equal(calls, 3, "2 was not consumed again");
+  assert.equal(report.delivered, 3);
+  assert.equal(report.unaccounted, 0);
+});
+
+for (const mode of ["consume", "consumeBatch"] as const) {
+  Deno.test(`An event whose own send threw in ${mode} (its sender did not wait) was not sent on: it fails, it is not lost`, async () => {
+    /**
+     * Sends copies without waiting until the outbox refuses more: they fill
+     * the sink's queue, then a batch waits for room, then the outbox.
+     */
+    const overfill = (context: Context) => {
+      for (let i = 0; i < 8 * MAX_BATCH; i++) {
+        try {
+          context.send({ header: {}, data: -1 });
+        } catch {
+          // Refused: the outbox is full, as the next send finds it.
+        }
+      }
+    };
+    class Overfill extends Actor {
+      readonly kind = "transform";
+      override consume(event: Event, context: Context): void {
+        if (event.data === 2) overfill(context);
+        // Throws for 2: refused, as the copies past the limit were.
+        context.send(event);
+      }
+    }
+    class OverfillBatch extends Actor {
+      readonly kind = "transform";
+      override consumeBatch(events: Event[], context: Context): void {
+        overfill(context);
+        context.sendAll(events.slice());
+      }
+    }
+    const { sink, errors, report } = await runStage(
+      mode === "consume" ? new Overfill("stage") : new OverfillBatch("stage"),
+      3,
+    );
+    const sent = sink.data().filter((data) => data !== -1);
+    const failed = errors.data();
+    assert.deepEqual([...sent, ...failed].sort(), [1, 2, 3]);
+    assert.ok(failed.includes(2), `2 failed: ${JSON.stringify(failed)}`);
+    assert.match(
+      (errors.events[0]!.header.error as EventError).message,
+      /events already wait for room there/,
+    );
     assert.equal(report.unaccounted, 0);
   });
 }
