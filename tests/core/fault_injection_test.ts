@@ -44,6 +44,11 @@ type ConsumeFault =
   | { kind: "throw" | "reject" | "fail" | "frozen"; every: number }
   /** In a batch: fails the events it picks with `fail`, then throws. */
   | { kind: "failThenThrow"; every: number }
+  /**
+   * A stage sends the events it picks on themselves (not copies), then
+   * throws: they stay sent on, neither failed nor retried.
+   */
+  | { kind: "sendItselfThenThrow"; every: number }
   /** Every event fails its first `attempts` attempts (a flaky service). */
   | { kind: "flaky"; attempts: number }
   /** Waits `ms` in every call. */
@@ -209,7 +214,14 @@ const faultOf = (
 
 const consumeFault: fc.Arbitrary<ConsumeFault> = fc.oneof(
   faultOf(40, "none"),
-  ...(["throw", "reject", "fail", "frozen", "failThenThrow"] as const).map((
+  ...([
+    "throw",
+    "reject",
+    "fail",
+    "frozen",
+    "failThenThrow",
+    "sendItselfThenThrow",
+  ] as const).map((
     kind,
   ) => faultOf(6, kind, { every })),
   faultOf(10, "flaky", { attempts: fc.integer({ min: 1, max: 2 }) }),
@@ -629,6 +641,14 @@ class FaultActor extends Actor {
     return undefined;
   }
 
+  /** Whether a stage sends `event` itself on, then throws. */
+  #sendsItself(event: Event): boolean {
+    const fault = this.#spec.fault;
+    return fault.kind === "sendItselfThenThrow" &&
+      this.kind === "transform" &&
+      picked(dataOf(event).id, this.name, fault.every);
+  }
+
   /** Why `event` fails in this attempt, or `undefined`. */
   #failure(event: Event): Error | undefined {
     const fault = this.#spec.fault;
@@ -749,6 +769,16 @@ class FaultActor extends Actor {
       });
       return sending;
     }
+    if (this.#sendsItself(event)) {
+      const { id } = dataOf(event);
+      const failure = new Error(`${this.name}: sent ${id} on`);
+      // Alone, or in an array of its own.
+      const sending = picked(id, "sendAll", 2)
+        ? context.sendAll([event])
+        : this.#send([event], context, undefined);
+      if (sending === undefined) throw failure;
+      return sending.then(() => Promise.reject(failure));
+    }
     const failure = this.#failure(event);
     if (failure !== undefined) {
       if (fault.kind === "fail") return context.fail(event, failure);
@@ -778,6 +808,17 @@ class FaultActor extends Actor {
     if (special !== undefined) return special;
     const fault = this.#spec.fault;
     const good: Event[] = [];
+    const itself = events.filter((event) => this.#sendsItself(event));
+    if (itself.length > 0) {
+      // The batch of a stage sent on in part, one way or another: a copy
+      // of the array, or one by one.
+      const failure = new Error(`${this.name}: sent ${itself.length} on`);
+      const sending = (this.#spec as StageSpec).send === "context"
+        ? context.sendAll(itself)
+        : this.#send(itself, context, undefined);
+      if (sending === undefined) throw failure;
+      return sending.then(() => Promise.reject(failure));
+    }
     let thrown: Error | undefined;
     for (const event of events) {
       if (fault.kind === "hold" && picked(dataOf(event).id, "held", 2)) {
