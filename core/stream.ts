@@ -1027,6 +1027,15 @@ class SupervisedStream implements ActorStream<Event | Event[]> {
     this.writable = new WritableStream<Event | Event[]>({
       start: (controller) => {
         this.#writer = controller;
+        // An abort breaks the stream at once: the stream calls `abort` only
+        // after the write in flight, which may wait for a stuck actor. In a
+        // microtask, once the stream is erroring, so that `abort()` still
+        // resolves.
+        const signal = controller.signal;
+        const abort = () => this.#break(signal.reason);
+        signal.addEventListener("abort", () => queueMicrotask(abort), {
+          once: true,
+        });
         return ready;
       },
       write: () => {
