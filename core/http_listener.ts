@@ -687,14 +687,23 @@ export class HttpListener {
       // Deno's Request gives no body once answered: before the answer
       // goes, keep the body's stream when nobody read it. Only then: making
       // the stream of every request doubled the CPU time of a small POST.
-      let unread: ReadableStream<Uint8Array> | undefined;
       let requestInfo: RequestInfo | undefined;
       const answering = <T>(answer: T): T => {
-        if (requestInfo?.bodyRead !== true) unread = unreadBody(request);
+        const unread = requestInfo?.bodyRead === true
+          ? undefined
+          : unreadBody(request);
+        if (unread === undefined && !this.#stopping) {
+          // The usual answer: its body is in hand, and the connection is
+          // idle from now on as far as closing it goes (an end() lets it be
+          // written first), without waiting for Deno to say it was sent.
+          this.#answered(connection, undefined);
+        } else {
+          // Closing it now could cut the answer off: once written.
+          const done = () => this.#answered(connection, unread);
+          info.completed.then(done, done);
+        }
         return answer;
       };
-      const done = () => this.#answered(connection, unread);
-      info.completed.then(done, done);
       let url: URL;
       try {
         url = new URL(request.url);

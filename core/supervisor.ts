@@ -187,6 +187,8 @@ interface Sender {
   readonly inc: Incarnation;
   tracker: Tracked | undefined;
   sent: number;
+  /** `sent` (an event, or events in one write) went on. */
+  noteSent(sent: Event | readonly Event[]): void;
 }
 
 /**
@@ -223,6 +225,23 @@ class LoopContext implements Context, Sender {
   failures: Map<Event, Failure> | undefined;
   holds: Set<Event> | undefined;
   batchMode = false;
+  /**
+   * Per-event mode: `consume` sent the event it consumes itself on; should
+   * it throw afterwards, the event stays passed on (see
+   * `Supervisor.#keptPassed`).
+   */
+  sentItself = false;
+  /**
+   * Per-event mode: the {@link CrashError} `consume` threw after it sent
+   * its event on: the run crashes once that event is counted.
+   */
+  passedCrash: CrashError | undefined;
+  /**
+   * Batch mode: what the current `consumeBatch` attempt sent, other than
+   * the batch passed on whole (see `passedWhole`): events and arrays of
+   * them, looked at only should it throw.
+   */
+  sentInAttempt: (Event | readonly Event[])[] = [];
   /** Inside `consume` (for `this.send`). */
   active = false;
   /** Batch mode: `consumeBatch` has not returned yet. */
@@ -298,7 +317,14 @@ class LoopContext implements Context, Sender {
     this.failure = undefined;
     this.heldCurrent = false;
     this.held = undefined;
+    this.sentItself = false;
+    this.passedCrash = undefined;
     this.active = true;
+  }
+
+  noteSent(sent: Event | readonly Event[]): void {
+    if (this.batchMode) this.sentInAttempt.push(sent);
+    else if (sent === this.event) this.sentItself = true;
   }
 
   send(
@@ -393,6 +419,9 @@ class HeldEvent implements Held, Sender {
   get signal(): AbortSignal {
     return this.inc.abort.signal;
   }
+
+  /** A held event is finished by its handle, whatever it sent. */
+  noteSent(): void {}
 
   send(
     event: Event,
@@ -711,6 +740,7 @@ export class Supervisor implements ActorRuntime {
       ? this.actor.outbound(queue)
       : queue;
     if (!isEvent(event)) return outbound.push(event);
+    sender.noteSent(event);
     let tracker = (event as TrackedEvent)[TRACKER];
     if (tracker === undefined) {
       tracker = from === undefined
@@ -788,6 +818,7 @@ export class Supervisor implements ActorRuntime {
         tracked = true;
       }
     }
+    sender.noteSent(accepted);
     // Counted once the queue took them (see `send`).
     const waiting = outbound.pushEvents(accepted);
     if (tracked) {
@@ -1259,7 +1290,9 @@ export class Supervisor implements ActorRuntime {
           }
         }
       } catch (error) {
-        context.failure ??= { error, details: undefined };
+        if (!this.#keptPassed(context, error)) {
+          context.failure ??= { error, details: undefined };
+        }
       }
       if (inc.dead) return false;
       if (
@@ -1281,7 +1314,8 @@ export class Supervisor implements ActorRuntime {
           ok++;
           context.tracker?.release();
         }
-        if (failure === undefined || !isCrash(failure)) continue;
+        const crashed = failure !== undefined && isCrash(failure);
+        if (!crashed && context.passedCrash === undefined) continue;
       } else {
         if (ok > 0) inbound.finish(ok);
         ok = 0;
@@ -1297,7 +1331,7 @@ export class Supervisor implements ActorRuntime {
       }
       // A CrashError: the rest of the batch fails with the crash.
       if (ok > 0) inbound.finish(ok);
-      inc.end(failure.error);
+      inc.end(failure?.error ?? context.passedCrash);
       return false;
     }
     if (ok > 0) inbound.finish(ok);
@@ -1344,13 +1378,33 @@ export class Supervisor implements ActorRuntime {
           }
         }
       } catch (error) {
-        context.failure ??= { error, details: undefined };
+        if (!this.#keptPassed(context, error)) {
+          context.failure ??= { error, details: undefined };
+        }
       }
       if (inc.dead) return false;
       if (context.failure === undefined || isCrash(context.failure)) {
         return true;
       }
     }
+    return true;
+  }
+
+  /**
+   * Whether `error`, thrown by `consume` after it sent the very event it
+   * consumes on (not explicitly failed before), leaves that event passed
+   * on: it is downstream's then, so it is neither failed too (it would
+   * reach both the output and `error`) nor retried (it would be sent
+   * again). Logged; a {@link CrashError} still crashes the run once the
+   * event is counted.
+   */
+  #keptPassed(context: LoopContext, error: unknown): boolean {
+    if (!context.sentItself || context.failure !== undefined) return false;
+    this.actor[ACTOR_LOG].error(
+      'Actor "{actor}" threw after sending on the event it consumes, which stays sent on: {error}',
+      { actor: this.actor.name, error: describe(error) },
+    );
+    if (error instanceof CrashError) context.passedCrash = error;
     return true;
   }
 
@@ -1461,6 +1515,7 @@ export class Supervisor implements ActorRuntime {
     context.passedOn = undefined;
     context.passing = undefined;
     context.passedWhole = false;
+    context.sentInAttempt.length = 0;
     context.calling = true;
     let result: void | Promise<void>;
     try {
@@ -1470,12 +1525,12 @@ export class Supervisor implements ActorRuntime {
     } catch (error) {
       context.calling = false;
       this.#batchThrew(context, events, error);
-      context.active = false;
+      endAttempt(context);
       return undefined;
     }
     context.calling = false;
     if (result === undefined) {
-      context.active = false;
+      endAttempt(context);
       return undefined;
     }
     // What it passed on may be consumed downstream meanwhile, unless that
@@ -1489,21 +1544,21 @@ export class Supervisor implements ActorRuntime {
     return Promise.resolve(result).then(
       () => {
         window.resume();
-        context.active = false;
+        endAttempt(context);
       },
       (error) => {
         window.resume();
         this.#batchThrew(context, events, error);
-        context.active = false;
+        endAttempt(context);
       },
     );
   }
 
   /**
-   * `consumeBatch` threw (or rejected) on `events`: those it neither failed
-   * nor held fail with the error, unless it passed them all on first (see
-   * `LoopContext.passedWhole`) or the actor was stopped meanwhile (they are
-   * abandoned).
+   * `consumeBatch` threw (or rejected) on `events`: those it neither failed,
+   * held nor sent on itself fail with the error, unless it passed them all
+   * on first (see `LoopContext.passedWhole`) or the actor was stopped
+   * meanwhile (they are abandoned).
    */
   #batchThrew(context: LoopContext, events: Event[], error: unknown): void {
     if (context.inc.dead) {
@@ -1516,11 +1571,16 @@ export class Supervisor implements ActorRuntime {
       );
       if (error instanceof CrashError) context.crash ??= error;
     } else {
+      const sent = this.#sentOfBatch(context, events, error);
       const failures = context.failures ??= new Map();
       for (const event of events) {
-        if (!failures.has(event) && !isHeld(context, event)) {
-          failures.set(event, { error, details: undefined });
-        }
+        if (
+          !failures.has(event) && !isHeld(context, event) &&
+          sent?.has(event) !== true
+        ) failures.set(event, { error, details: undefined });
+      }
+      if (sent !== undefined && error instanceof CrashError) {
+        context.crash ??= error;
       }
     }
   }
@@ -1532,6 +1592,35 @@ export class Supervisor implements ActorRuntime {
     context.holds = undefined;
     context.tracker = undefined;
     context.crash = undefined;
+  }
+
+  /**
+   * The events of `events` that a `consumeBatch` attempt, which threw
+   * `error`, sent on itself (with `send`, or `sendAll` of other arrays):
+   * they stay passed on, as a batch passed on whole does (see
+   * `LoopContext.passedWhole`), and the rest fails or is retried. Logged;
+   * `undefined` when it sent none of them.
+   */
+  #sentOfBatch(
+    context: LoopContext,
+    events: readonly Event[],
+    error: unknown,
+  ): Set<Event> | undefined {
+    if (context.sentInAttempt.length === 0) return undefined;
+    const own = new Set(events);
+    const sent = new Set<Event>();
+    for (const item of context.sentInAttempt) {
+      for (const event of Array.isArray(item) ? item : [item]) {
+        if (own.has(event) && !context.failures?.has(event)) sent.add(event);
+      }
+    }
+    context.sentInAttempt.length = 0;
+    if (sent.size === 0) return undefined;
+    this.actor[ACTOR_LOG].error(
+      'Actor "{actor}" threw after sending on {count} event(s) of its batch, which stay sent on: {error}',
+      { actor: this.actor.name, count: sent.size, error: describe(error) },
+    );
+    return sent;
   }
 
   /**
@@ -1778,6 +1867,12 @@ function retainAll(events: readonly Event[]): void {
   for (let i = 0; i < events.length; i++) {
     (events[i] as TrackedEvent)[TRACKER]?.retain();
   }
+}
+
+/** A `consumeBatch` attempt settled: what it sent is no longer looked at. */
+function endAttempt(context: LoopContext): void {
+  context.active = false;
+  context.sentInAttempt.length = 0;
 }
 
 /** Lets go of a loop's reader, which ends a read or a wait it is in. */

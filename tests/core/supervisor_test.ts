@@ -947,6 +947,105 @@ for (const when of ["at once", "after the send"] as const) {
   });
 }
 
+for (const how of ["send() one by one", "sendAll() of a copy"] as const) {
+  Deno.test(`A consumeBatch that sends its events on with ${how}, then throws, leaves the ones sent downstream; only the rest fail, after their retries`, async () => {
+    let attempts = 0;
+    class SendSomeThenThrow extends Actor {
+      readonly kind = "transform";
+      override async consumeBatch(
+        events: Event[],
+        context: Context,
+      ): Promise<void> {
+        attempts++;
+        // The even ones go on, in order; then the batch throws.
+        const even = events.filter((event) => (event.data as number) % 2 === 0);
+        if (how === "sendAll() of a copy") await context.sendAll(even);
+        else for (const event of even) await context.send(event);
+        throw new Error("after sending some on");
+      }
+    }
+    const router = new Router({ logLevel: "fatal" });
+    router.register(listInput("input", numbered(6)));
+    const stage = router.register(
+      new SendSomeThenThrow("stage", { retry: { max: 2, backoffMs: 1 } }),
+    );
+    const sink = router.register(new Collector("sink")) as Collector;
+    const errors = router.register(new Collector("errors")) as Collector;
+    router.connect("input.outbox", "stage.inbox");
+    router.connect("stage.outbox", "sink.inbox");
+    router.connect("stage.error", "errors.inbox");
+    const report = await runToEnd(router);
+    assert.deepEqual(sink.data().sort(), [2, 4, 6]);
+    assert.deepEqual(errors.data().sort(), [1, 3, 5]);
+    assert.deepEqual(
+      errors.events.map((event) => (event.header.error as EventError).message),
+      [
+        "after sending some on",
+        "after sending some on",
+        "after sending some on",
+      ],
+    );
+    // Retried: the odd ones, twice more; the even ones were not sent again.
+    assert.ok(attempts >= 3, `${attempts} attempts`);
+    assert.equal(report.delivered, 3);
+    assert.equal(report.errors, 3);
+    assert.equal(report.unaccounted, 0);
+    assert.equal(stage.figures().consumed_total, 3);
+    assert.equal(stage.figures().failed_total, 3);
+  });
+}
+
+for (const error of ["an Error", "a CrashError"] as const) {
+  Deno.test(`A consume that sends its own event on and then throws ${error} leaves it downstream, neither failed nor retried, and counts it once`, async () => {
+    let calls = 0;
+    class SendThenThrow extends Actor {
+      readonly kind = "transform";
+      override async consume(event: Event, context: Context): Promise<void> {
+        calls++;
+        await context.send(event);
+        if (event.data === 2) {
+          throw error === "a CrashError"
+            ? new CrashError("after sending on")
+            : new Error("after sending on");
+        }
+      }
+    }
+    const router = new Router({ logLevel: "fatal" });
+    router.register(listInput("input", numbered(3)));
+    router.register(
+      new SendThenThrow("stage", {
+        retry: { max: 2, backoffMs: 1 },
+        restart: { max: 3, withinMs: 60_000, backoffMs: 1 },
+      }),
+    );
+    const sink = router.register(new Collector("sink")) as Collector;
+    const errors = router.register(new Collector("errors")) as Collector;
+    router.connect("input.outbox", "stage.inbox");
+    router.connect("stage.outbox", "sink.inbox");
+    router.connect("stage.error", "errors.inbox");
+    const report = await runToEnd(router);
+    if (error === "an Error") {
+      assert.deepEqual(sink.data(), [1, 2, 3]);
+      assert.deepEqual(errors.data(), []);
+      assert.equal(calls, 3, "2 was not consumed again");
+    } else {
+      // The crash restarts the actor; the rest of its batch fails with the
+      // crash, as after any CrashError. 2 is not among them.
+      assert.deepEqual(sink.data(), [1, 2]);
+      assert.deepEqual(errors.data(), [3]);
+      assert.equal(
+        (errors.events[0]!.header.error as EventError).name,
+        "CrashError",
+      );
+      assert.equal(report.restarts, 1);
+    }
+    assert.equal(report.created, 3);
+    assert.equal(report.delivered + report.errors, 3);
+    assert.equal(report.failed, 0);
+    assert.equal(report.unaccounted, 0);
+  });
+}
+
 Deno.test("delivered leaves out what error outputs consumed: they count in errors", async () => {
   class Refuse extends Actor {
     readonly kind = "output";

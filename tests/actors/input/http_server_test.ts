@@ -172,6 +172,38 @@ Deno.test("http_server fire_and_forget: each POST becomes an event with the body
   }
 });
 
+Deno.test("http_server decodes a JSON body as UTF-8 does: a BOM dropped, bad bytes replaced, an empty body null", async () => {
+  const { router, url, sink } = await serveOrders();
+  try {
+    const bytes = (...values: number[]) => new Uint8Array(values);
+    const utf8 = (text: string) => [...new TextEncoder().encode(text)];
+    const answers = [
+      // BOM + {"n":1}
+      await post(
+        `${url}/orders`,
+        bytes(0xef, 0xbb, 0xbf, ...utf8(json({ n: 1 }))),
+      ),
+      // "a<0xff>b": the bad byte becomes U+FFFD
+      await post(`${url}/orders`, bytes(...utf8('"a'), 0xff, ...utf8('b"'))),
+      await post(`${url}/orders`, ""),
+      // A BOM alone is an empty text, which is not JSON.
+      await post(`${url}/orders`, bytes(0xef, 0xbb, 0xbf)),
+    ];
+    assert.deepEqual(
+      answers.map((answer) => answer.status),
+      [202, 202, 202, 400],
+    );
+    assert.match(
+      JSON.parse(answers[3]!.text).error,
+      /^The body is not valid JSON: /,
+    );
+    await within(sink.waitFor(3), "three events");
+    assert.deepEqual(sink.data(), [{ n: 1 }, "a\ufffdb", null]);
+  } finally {
+    await router.stop();
+  }
+});
+
 Deno.test("http_server answers 400, 404, 405, 413 and 415 with a JSON error and sends nothing", async () => {
   const { router, url, sink } = await serveOrders({ max_body_bytes: 64 });
   try {
