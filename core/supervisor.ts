@@ -1572,12 +1572,18 @@ export class Supervisor implements ActorRuntime {
       if (error instanceof CrashError) context.crash ??= error;
     } else {
       const sent = this.#sentOfBatch(context, events, error);
-      const failures = context.failures ??= new Map();
       for (const event of events) {
+        // Made only when some event fails: a batch all sent on is not
+        // retried (as an empty batch).
         if (
-          !failures.has(event) && !isHeld(context, event) &&
+          context.failures?.has(event) !== true && !isHeld(context, event) &&
           sent?.has(event) !== true
-        ) failures.set(event, { error, details: undefined });
+        ) {
+          (context.failures ??= new Map()).set(event, {
+            error,
+            details: undefined,
+          });
+        }
       }
       if (sent !== undefined && error instanceof CrashError) {
         context.crash ??= error;
