@@ -336,9 +336,15 @@ export class Queue {
   #discardedTotal = 0;
   #failedTotal = 0;
   #wakeReader: (() => void) | null = null;
+  /** Called once, at once, when events are queued or the queue closes. */
+  #onQueued: (() => void) | null = null;
   /** A read waiting for events was given up: its pull ends without any. */
   #skipPull = false;
   #wakeWriter: (() => void) | null = null;
+  /** Resolves the wait of {@link Queue.whenQueuedBelow}, when one waits. */
+  #wakeTaken: (() => void) | null = null;
+  /** What {@link Queue.whenQueuedBelow} waits for: fewer queued than this. */
+  #takenBelow = 0;
   #onDiscard: QueueOptions["onDiscard"];
   #source: QueueSource | undefined;
   #observers: Set<(events: readonly Event[]) => void> | undefined;
@@ -760,6 +766,7 @@ export class Queue {
     old.#discardedTotal = old.#failedTotal = 0;
     this.#queued.append(old.#queued);
     old.#wakeWriterNow();
+    old.#wakeTakenNow();
     this.#wakeReaderNow();
   }
 
@@ -789,6 +796,7 @@ export class Queue {
     this.#inTotal += moved;
     this.#queued.append(from.#queued);
     from.#wakeWriterNow();
+    from.#wakeTakenNow();
     this.#wakeReaderNow();
     return moved;
   }
@@ -802,6 +810,7 @@ export class Queue {
     this.#refuseBlocked("closed");
     this.#wakeReaderNow();
     this.#wakeWriterNow();
+    this.#wakeTakenNow();
   }
 
   /**
@@ -978,12 +987,87 @@ export class Queue {
     return this.#handOut();
   }
 
+  /**
+   * @internal Calls `wake` once, synchronously, as soon as events are
+   * queued or the queue closes (a consumer that takes with
+   * {@link Queue.takeQueued} waits so, without a read of the stream and
+   * the promises it takes: what a producer writes reaches that consumer in
+   * the same turn). One consumer waits at a time.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Queue } from "./queue.ts";
+   * const queue = new Queue("a.readable");
+   * queue.consumeManually();
+   * let taken = 0;
+   * queue.onQueued(() => void (taken = queue.takeQueued()?.length ?? 0));
+   * await queue.writable.getWriter().write([{ header: {}, data: 1 }]);
+   * assert.equal(taken, 1);
+   * ```
+   */
+  onQueued(wake: () => void): void {
+    this.#onQueued = wake;
+  }
+
+  /**
+   * @internal Whether a consumer that found nothing queued may wait with
+   * {@link Queue.onQueued} instead of a read of the stream: the queue is
+   * open and keeps its events in memory only (a disk buffer is read back
+   * as the stream's reads ask, and a closed queue ends with a read).
+   */
+  get waitsInMemory(): boolean {
+    return !this.#closed && this.#disk === undefined &&
+      this.#nextDisk === undefined;
+  }
+
   /** Takes the next batch from what is queued, held by the consumer. */
   #handOut(): Event[] {
     const batch = this.#queued.take(MAX_BATCH);
     this.#held += batch.length;
     if (this.#observers !== undefined) this.#tellObservers(batch);
+    if (this.#wakeTaken !== null) this.#wakeTakenNow();
     return batch;
+  }
+
+  /**
+   * @internal Resolves once fewer than `below` events are queued, that is,
+   * handed to the consumer (or moved or thrown away), or the queue is
+   * closed; `undefined` when that is so already. One caller waits at a
+   * time: a writer that hands the consumer its next batch only once it
+   * took the one before, so that events wait in the writer's own queue
+   * rather than in two (see `toTransformStream`).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Queue } from "./queue.ts";
+   * const queue = new Queue("a.inbox");
+   * await queue.writable.getWriter().write([{ header: {}, data: 1 }]);
+   * const taken = queue.whenQueuedBelow(1);
+   * assert.ok(taken instanceof Promise);
+   * const reader = queue.readable.getReader();
+   * assert.equal((await reader.read()).value?.length, 1);
+   * await taken;
+   * assert.equal(queue.whenQueuedBelow(1), undefined);
+   * reader.releaseLock();
+   * ```
+   */
+  whenQueuedBelow(below: number): Promise<void> | undefined {
+    if (this.#queued.size < below || this.#closed) return undefined;
+    this.#takenBelow = below;
+    return new Promise<void>((resolve) => this.#wakeTaken = resolve);
+  }
+
+  /** Resolves the wait of {@link Queue.whenQueuedBelow} when it is over. */
+  #wakeTakenNow(): void {
+    const wake = this.#wakeTaken;
+    if (
+      wake !== null && (this.#queued.size < this.#takenBelow || this.#closed)
+    ) {
+      this.#wakeTaken = null;
+      wake();
+    }
   }
 
   /**
@@ -1173,6 +1257,11 @@ export class Queue {
     if (wake !== null) {
       this.#wakeReader = null;
       wake();
+    }
+    const onQueued = this.#onQueued;
+    if (onQueued !== null) {
+      this.#onQueued = null;
+      onQueued();
     }
   }
 

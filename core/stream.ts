@@ -33,7 +33,10 @@
  *   writable's queue (up to its high-water mark when the producer respects
  *   `ready`), what it gathers for the inbox (two batches at most), the inbox
  *   (`capacity`), a batch in the actor's hands, the readable's queue
- *   (`capacity`) and the batch its consumer reads.
+ *   (`capacity`) and the batch its consumer reads. Once the inbox has a
+ *   whole batch queued, the next chunk waits in the writable's queue until
+ *   the actor took that batch, so that a chain of streams does not hold its
+ *   events twice over (the garbage collector copies every event held).
  * - **Ending**: closing the writable drains the actor as a router's stop
  *   does (an input stops producing, every event is consumed, `drained()` and
  *   `teardown()` run); the readable closes after that, so a finished `pipeTo`
@@ -85,6 +88,7 @@ import { type Event, isEvent } from "./event.ts";
 import {
   BatchWindow,
   DEFAULT_CAPACITY,
+  MAX_BATCH,
   OutboundQueue,
   Queue,
   type QueueFigures,
@@ -623,6 +627,34 @@ export function retainTrackers(chunk: Event | readonly Event[]): number {
 }
 
 /**
+ * What {@link EventReadable.next} returns when no batch is ready yet and it
+ * arranged for {@link EventReadable.wake} to be called once one is (or the
+ * end is near): the batch then goes to the consumer in the same turn as it
+ * was made.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { EventReadable, WAITING } from "./stream.ts";
+ * const readable = new EventReadable(true);
+ * let ready = false;
+ * readable.next = () => ready ? [{ header: {}, data: 1 }] : WAITING;
+ * const reader = readable.stream.getReader();
+ * const read = reader.read();
+ * ready = true;
+ * readable.wake();
+ * assert.equal(((await read).value as unknown[]).length, 1);
+ * ```
+ */
+export const WAITING: unique symbol = Symbol("waiting");
+
+/** The type of {@link WAITING}. */
+type Waiting = typeof WAITING;
+
+/** What `EventReadable.#askNext` returns when `next` threw. */
+const THREW = Symbol("threw");
+
+/**
  * Hands batches of events to the consumer of a `ReadableStream`, one event
  * per chunk or one batch per chunk, and lets go of the delivery trackers of
  * a chunk once the consumer read it and asks for more: per event when the
@@ -646,8 +678,8 @@ export class EventReadable {
    * before were released): the next batch, or `undefined` at the end, at
    * once or as a promise (a rejection errors the stream).
    */
-  next: () => Event[] | undefined | Promise<Event[] | undefined> = () =>
-    undefined;
+  next: () => Event[] | undefined | Promise<Event[] | undefined> | Waiting =
+    () => undefined;
   /** Called once when the consumer cancels the stream. */
   onCancel: (reason: unknown) => void = () => {};
   #controller!: ReadableStreamDefaultController<Event | Event[]>;
@@ -660,6 +692,11 @@ export class EventReadable {
   /** Of `#held`, the events before this one were handed out. */
   #handed = 0;
   #over = false;
+  /**
+   * Ends the pull in progress, while `next` said {@link WAITING} and
+   * {@link EventReadable.wake} was not called yet.
+   */
+  #endPull: (() => void) | undefined;
   /**
    * The batches handed out to a pipe into the writable of another stream
    * that carry no delivery tracker and that the stream let go of: while
@@ -689,6 +726,7 @@ export class EventReadable {
         if (this.#over) return;
         this.#over = true;
         this.#drop(`The readable was cancelled: ${describe(reason)}`);
+        this.#wakeUp();
         this.onCancel(reason);
       },
     });
@@ -717,6 +755,39 @@ export class EventReadable {
     this.#over = true;
     this.#controller.error(reason);
     this.#drop(describe(reason));
+    this.#wakeUp();
+  }
+
+  /**
+   * What `next` waited for (after it returned {@link WAITING}) happened:
+   * `next` is asked again at once, and what it gives is handed out in the
+   * same turn, without a promise between the producer and the consumer.
+   */
+  wake(): void {
+    const end = this.#endPull;
+    if (end === undefined) return;
+    this.#endPull = undefined;
+    const next = this.#askNext();
+    if (next === THREW) {
+      end();
+    } else if (next === WAITING) {
+      this.#endPull = end;
+    } else if (next instanceof Promise) {
+      void next.then(
+        (batch) => this.#handOut(batch),
+        (error) => this.error(error),
+      ).then(end);
+    } else {
+      this.#handOut(next);
+      end();
+    }
+  }
+
+  /** Ends the pull that waits, if one does. */
+  #wakeUp(): void {
+    const end = this.#endPull;
+    this.#endPull = undefined;
+    end?.();
   }
 
   #pull(): Promise<void> | undefined {
@@ -734,18 +805,26 @@ export class EventReadable {
       }
       this.#held = undefined;
     }
-    let next;
-    try {
-      next = this.next();
-    } catch (error) {
-      this.error(error);
-      return;
+    const next = this.#askNext();
+    if (next === THREW) return;
+    if (next === WAITING) {
+      return new Promise<void>((resolve) => this.#endPull = resolve);
     }
     if (!(next instanceof Promise)) return this.#handOut(next);
     return next.then(
       (batch) => this.#handOut(batch),
       (error) => this.error(error),
     );
+  }
+
+  /** What `next` gives, or {@link THREW} when it threw (the stream errored). */
+  #askNext(): ReturnType<EventReadable["next"]> | typeof THREW {
+    try {
+      return this.next();
+    } catch (error) {
+      this.error(error);
+      return THREW;
+    }
   }
 
   /** Hands out the next batch: whole, or its first event (see the class). */
@@ -948,6 +1027,15 @@ class SupervisedStream implements ActorStream<Event | Event[]> {
     this.writable = new WritableStream<Event | Event[]>({
       start: (controller) => {
         this.#writer = controller;
+        // An abort breaks the stream at once: the stream calls `abort` only
+        // after the write in flight, which may wait for a stuck actor. In a
+        // microtask, once the stream is erroring, so that `abort()` still
+        // resolves.
+        const signal = controller.signal;
+        const abort = () => this.#break(signal.reason);
+        signal.addEventListener("abort", () => queueMicrotask(abort), {
+          once: true,
+        });
         return ready;
       },
       write: () => {
@@ -960,7 +1048,14 @@ class SupervisedStream implements ActorStream<Event | Event[]> {
         const [chunk, checked, tracked] = written.take();
         if (Array.isArray(chunk)) {
           if (!tracked) UNTRACKED.add(chunk);
-          return checked ? input.pushEvents(chunk) : input.pushAll(chunk);
+          const waiting = checked
+            ? input.pushEvents(chunk)
+            : input.pushAll(chunk);
+          // The next chunk waits in the writable's queue until the actor
+          // took this batch (see `Queue.whenQueuedBelow`).
+          return waiting === undefined
+            ? inbox!.whenQueuedBelow(MAX_BATCH)
+            : waiting.then(() => inbox!.whenQueuedBelow(MAX_BATCH));
         }
         gatherThisTurn(this.#gathering, () => void input.flush());
         return input.push(chunk);
@@ -1043,14 +1138,23 @@ class SupervisedStream implements ActorStream<Event | Event[]> {
       if (failure !== undefined) throw failure;
       return undefined;
     };
+    // Woken in a microtask of its own, not inside the actor's send: the
+    // consumer's code (a pipe's destination) runs on its own stack.
+    const wakeNow = () => readable.wake();
+    const wake = () => queueMicrotask(wakeNow);
     readable.next = () => {
       if (queue === undefined) return read();
       queue.finish(held);
       held = 0;
       const taken = queue.takeQueued();
-      if (taken === undefined) return read();
-      held = taken.length;
-      return taken;
+      if (taken !== undefined) {
+        held = taken.length;
+        return taken;
+      }
+      if (queue.closed) return read();
+      // What the actor sends next is handed out as soon as it is queued.
+      queue.onQueued(wake);
+      return WAITING;
     };
     return readable;
   }

@@ -202,6 +202,8 @@ class LoopContext implements Context, Sender {
   readonly inc: Incarnation;
   readonly #supervisor: Supervisor;
   reader: ReadableStreamDefaultReader<Event[]> | undefined;
+  /** Ends the wait of the loop for events (see `Queue.onQueued`), if it waits. */
+  wake: (() => void) | undefined;
   /** Settles when the loop ended. */
   finished: Promise<void> = Promise.resolve();
   /** Set when the loop must stop at its next batch. */
@@ -264,6 +266,11 @@ class LoopContext implements Context, Sender {
    * and `error`) nor retried (they would be sent again).
    */
   passedWhole = false;
+  /**
+   * Batch mode: the {@link CrashError} the batch being consumed crashed the
+   * run with (thrown after passing it all on, or failing an event).
+   */
+  crash: unknown;
 
   constructor(
     supervisor: Supervisor,
@@ -1205,6 +1212,15 @@ export class Supervisor implements ActorRuntime {
           if (context.stopReading) return;
           // What is queued is taken at once; the stream's read waits.
           let batch = queue.takeQueued();
+          if (batch === undefined && queue.waitsInMemory) {
+            // Woken as soon as events are queued, without a read's promises.
+            await new Promise<void>((resolve) => {
+              context.wake = resolve;
+              queue.onQueued(resolve);
+            });
+            context.wake = undefined;
+            continue;
+          }
           if (batch === undefined) {
             let next: ReadableStreamReadResult<Event[]>;
             try {
@@ -1223,9 +1239,10 @@ export class Supervisor implements ActorRuntime {
           window.open();
           let alive: boolean;
           try {
-            alive = this.actor.consumeBatch === undefined
-              ? await this.#consumeEach(context, batch)
-              : await this.#consumeAll(context, batch);
+            const consumed = this.actor.consumeBatch === undefined
+              ? this.#consumeEach(context, batch)
+              : this.#consumeAll(context, batch);
+            alive = typeof consumed === "boolean" ? consumed : await consumed;
           } finally {
             window.close();
           }
@@ -1403,73 +1420,46 @@ export class Supervisor implements ActorRuntime {
    * not fail or hold, when it throws) are retried together as `retry` says,
    * then fail. A {@link CrashError} fails them at once and crashes the run.
    * While it runs, `context.batch` holds the events not finished yet.
+   *
+   * The usual batch of a stage (consumed at once, no event failed) is
+   * finished at once and the result returned as it is: no promise is made
+   * for it, and the loop reads on in the same turn.
    */
-  async #consumeAll(context: LoopContext, batch: Event[]): Promise<boolean> {
-    const inc = context.inc;
-    const actor = this.actor;
+  #consumeAll(
+    context: LoopContext,
+    batch: Event[],
+  ): boolean | Promise<boolean> {
     context.batchMode = true;
     context.failures = undefined;
     context.holds = undefined;
+    context.crash = undefined;
+    const waiting = this.#attemptBatch(context, batch);
+    if (
+      waiting !== undefined || context.failures !== undefined ||
+      context.crash !== undefined
+    ) return this.#consumeAllAfter(context, batch, waiting);
+    if (context.inc.dead) return false;
+    this.#finishBatch(context, batch);
+    this.#endBatchMode(context);
+    context.batch = undefined;
+    return true;
+  }
+
+  /**
+   * {@link Supervisor.#consumeAll} once the first attempt was made, when it
+   * must wait (`waiting`), or some events failed.
+   */
+  async #consumeAllAfter(
+    context: LoopContext,
+    batch: Event[],
+    waiting: Promise<void> | undefined,
+  ): Promise<boolean> {
+    const inc = context.inc;
+    const actor = this.actor;
     let events = batch;
-    let crash: unknown;
     for (let attempt = 0;; attempt++) {
-      context.batch = events;
-      context.pos = 0;
-      context.sent = 0;
-      // What `send` derives from when not told.
-      context.deriveFrom(events);
-      context.active = true;
-      context.passedOn = undefined;
-      context.passing = undefined;
-      context.passedWhole = false;
-      context.sentInAttempt.length = 0;
-      context.calling = true;
-      try {
-        const result = this.#tracksCalls
-          ? callContext.run(context, this.#consumeBatch, events, context)
-          : actor.consumeBatch!(events, context);
-        context.calling = false;
-        if (result !== undefined) {
-          // What it passed on may be consumed downstream meanwhile, unless
-          // that send is all it still waits for.
-          if (
-            result !== context.passing || context.failures !== undefined ||
-            context.holds !== undefined
-          ) this.#keepPassedOn(context);
-          this.#lingerWhileWaiting();
-          try {
-            await result;
-          } finally {
-            this.actor.pool.window.resume();
-          }
-        }
-      } catch (error) {
-        context.calling = false;
-        if (inc.dead) {
-          // Stopped: the events are abandoned.
-        } else if (context.passedWhole) {
-          // Its events went on: see `LoopContext.passedWhole`.
-          this.actor[ACTOR_LOG].error(
-            'Actor "{actor}" threw after passing its whole batch on, which stays passed on: {error}',
-            { actor: this.actor.name, error: describe(error) },
-          );
-          if (error instanceof CrashError) crash ??= error;
-        } else {
-          const sent = this.#sentOfBatch(context, events, error);
-          const failures = context.failures ??= new Map();
-          for (const event of events) {
-            if (
-              !failures.has(event) && !isHeld(context, event) &&
-              sent?.has(event) !== true
-            ) failures.set(event, { error, details: undefined });
-          }
-          if (sent !== undefined && error instanceof CrashError) {
-            crash ??= error;
-          }
-        }
-      }
-      context.active = false;
-      context.sentInAttempt.length = 0;
+      if (attempt > 0) waiting = this.#attemptBatch(context, events);
+      if (waiting !== undefined) await waiting;
       if (inc.dead) return false;
       this.#finishBatch(context, events);
       const failures = context.failures as Map<Event, Failure> | undefined;
@@ -1477,12 +1467,13 @@ export class Supervisor implements ActorRuntime {
       events = [...failures.keys()];
       context.batch = events;
       for (const failure of failures.values()) {
-        if (isCrash(failure)) crash ??= failure.error;
+        if (isCrash(failure)) context.crash ??= failure.error;
       }
       const retry = actor.retry;
-      if (crash !== undefined || retry === undefined || attempt >= retry.max) {
-        break;
-      }
+      if (
+        context.crash !== undefined || retry === undefined ||
+        attempt >= retry.max
+      ) break;
       context.failures = undefined;
       if (!await sleep(retry.backoffMs * 2 ** attempt, inc.abort.signal)) {
         return false;
@@ -1490,10 +1481,8 @@ export class Supervisor implements ActorRuntime {
       if (inc.dead) return false;
     }
     const failures = context.failures as Map<Event, Failure> | undefined;
-    context.batchMode = false;
-    context.failures = undefined;
-    context.holds = undefined;
-    context.tracker = undefined;
+    const crash = context.crash;
+    this.#endBatchMode(context);
     if (failures !== undefined) {
       let i = 0;
       for (const [event, failure] of failures) {
@@ -1511,6 +1500,110 @@ export class Supervisor implements ActorRuntime {
     if (crash === undefined) return true;
     inc.end(crash);
     return false;
+  }
+
+  /**
+   * One attempt of `consumeBatch` on `events`: `undefined` when it settled
+   * at once, else a promise (that never rejects) of when it settled. A
+   * throw or a rejection fails the events it neither failed nor held (see
+   * {@link Supervisor.#batchThrew}).
+   */
+  #attemptBatch(
+    context: LoopContext,
+    events: Event[],
+  ): Promise<void> | undefined {
+    context.batch = events;
+    context.pos = 0;
+    context.sent = 0;
+    // What `send` derives from when not told.
+    context.deriveFrom(events);
+    context.active = true;
+    context.passedOn = undefined;
+    context.passing = undefined;
+    context.passedWhole = false;
+    context.sentInAttempt.length = 0;
+    context.calling = true;
+    let result: void | Promise<void>;
+    try {
+      result = this.#tracksCalls
+        ? callContext.run(context, this.#consumeBatch, events, context)
+        : this.actor.consumeBatch!(events, context);
+    } catch (error) {
+      context.calling = false;
+      this.#batchThrew(context, events, error);
+      endAttempt(context);
+      return undefined;
+    }
+    context.calling = false;
+    if (result === undefined) {
+      endAttempt(context);
+      return undefined;
+    }
+    // What it passed on may be consumed downstream meanwhile, unless that
+    // send is all it still waits for.
+    if (
+      result !== context.passing || context.failures !== undefined ||
+      context.holds !== undefined
+    ) this.#keepPassedOn(context);
+    this.#lingerWhileWaiting();
+    const window = this.actor.pool.window;
+    return Promise.resolve(result).then(
+      () => {
+        window.resume();
+        endAttempt(context);
+      },
+      (error) => {
+        window.resume();
+        this.#batchThrew(context, events, error);
+        endAttempt(context);
+      },
+    );
+  }
+
+  /**
+   * `consumeBatch` threw (or rejected) on `events`: those it neither failed,
+   * held nor sent on itself fail with the error, unless it passed them all
+   * on first (see `LoopContext.passedWhole`) or the actor was stopped
+   * meanwhile (they are abandoned).
+   */
+  #batchThrew(context: LoopContext, events: Event[], error: unknown): void {
+    if (context.inc.dead) {
+      // Stopped: the events are abandoned.
+    } else if (context.passedWhole) {
+      // Its events went on: see `LoopContext.passedWhole`.
+      this.actor[ACTOR_LOG].error(
+        'Actor "{actor}" threw after passing its whole batch on, which stays passed on: {error}',
+        { actor: this.actor.name, error: describe(error) },
+      );
+      if (error instanceof CrashError) context.crash ??= error;
+    } else {
+      const sent = this.#sentOfBatch(context, events, error);
+      for (const event of events) {
+        // Made only when some event fails: a batch all sent on is not
+        // retried (as an empty batch).
+        if (
+          context.failures?.has(event) !== true && !isHeld(context, event) &&
+          sent?.has(event) !== true
+        ) {
+          (context.failures ??= new Map()).set(event, {
+            error,
+            details: undefined,
+          });
+        }
+      }
+      if (sent !== undefined && error instanceof CrashError) {
+        context.crash ??= error;
+      }
+    }
+  }
+
+  /** A batch was consumed: the context is back in per-event mode. */
+  #endBatchMode(context: LoopContext): void {
+    context.batchMode = false;
+    context.failures = undefined;
+    context.holds = undefined;
+    context.tracker = undefined;
+    context.crash = undefined;
   }
 
   /**
@@ -1788,11 +1881,18 @@ function retainAll(events: readonly Event[]): void {
   }
 }
 
-/** Lets go of a loop's reader, which ends a read it waits on. */
+/** A `consumeBatch` attempt settled: what it sent is no longer looked at. */
+function endAttempt(context: LoopContext): void {
+  context.active = false;
+  context.sentInAttempt.length = 0;
+}
+
+/** Lets go of a loop's reader, which ends a read or a wait it is in. */
 function releaseReader(loop: LoopContext): void {
   const reader = loop.reader;
   loop.reader = undefined;
   if (reader !== undefined) releaseReaderLock(reader);
+  loop.wake?.();
 }
 
 function releaseReaderLock(reader: ReadableStreamDefaultReader<Event[]>) {

@@ -393,6 +393,42 @@ Deno.test("aborting the writable abandons the actor: what it held is counted as 
   assert.equal(gate.figures().consumed_total, 0);
 });
 
+Deno.test("aborting the writable while a write waits for a stuck actor (whole batches, a full inbox) settles at once: the abort resolves and every tracker fails", async () => {
+  const gate = new Gate("gate", { capacity: 1024 });
+  const stream = toTransformStream(gate, { batch: true });
+  const read = stream.readable.pipeTo(new WritableStream()).then(
+    () => assert.fail("the readable did not error"),
+    (error) => error,
+  );
+  const writer = stream.writable.getWriter();
+  const batches = [0, 1, 2].map(() => trackedEvents(MAX_BATCH));
+  const writes = batches.map(({ events }) =>
+    writer.write(events).catch((error) => error)
+  );
+  await within(gate.next(), 5000, "the first consume");
+  // The gate holds the first batch and the inbox the second: the write of
+  // the third waits for room, the actor never makes any.
+  await pollUntil(
+    () => stream.figures().queues.inbox!.depth,
+    (depth) => depth === 2 * MAX_BATCH,
+    "the inbox to fill up",
+  );
+  const reason = new Error("the producer gave up");
+  await within(writer.abort(reason), 5000, "the abort");
+  assert.equal(await within(read, 5000, "the readable to error"), reason);
+  await within(Promise.all(writes), 5000, "the writes to settle");
+  await within(stream.finished, 5000, "the actor to end");
+  const inbox = stream.figures().queues.inbox!;
+  assert.equal(inbox.in_total, 2 * MAX_BATCH);
+  assert.equal(inbox.abandoned_total, 2 * MAX_BATCH);
+  assert.equal(inbox.depth, 0);
+  for (const { trackers } of batches) {
+    for (const tracker of trackers) {
+      await assert.rejects(tracker.done);
+    }
+  }
+});
+
 Deno.test("cancelling the readable errors the writable with the reason (the producer's pipe fails and its source is cancelled) and abandons the actor", async () => {
   const stream = toTransformStream(new Pass("pass", { capacity: 10 }), {
     batch: true,

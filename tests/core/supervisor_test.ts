@@ -1001,6 +1001,35 @@ for (const how of ["send() one by one", "sendAll() of a copy"] as const) {
   });
 }
 
+Deno.test("A consumeBatch that sends every event of its batch on, then throws, is not called again with an empty batch, and nothing fails", async () => {
+  const sizes: number[] = [];
+  class SendAllThenThrow extends Actor {
+    readonly kind = "transform";
+    override consumeBatch(events: Event[], context: Context): void {
+      sizes.push(events.length);
+      context.sendAll(events.slice());
+      throw new Error("after sending all on");
+    }
+  }
+  const router = new Router({ logLevel: "fatal" });
+  router.register(listInput("input", numbered(4)));
+  const stage = router.register(
+    new SendAllThenThrow("stage", { retry: { max: 2, backoffMs: 1 } }),
+  );
+  const sink = router.register(new Collector("sink")) as Collector;
+  const errors = router.register(new Collector("errors")) as Collector;
+  router.connect("input.outbox", "stage.inbox");
+  router.connect("stage.outbox", "sink.inbox");
+  router.connect("stage.error", "errors.inbox");
+  const report = await runToEnd(router);
+  assert.deepEqual(sink.data().sort(), [1, 2, 3, 4]);
+  assert.equal(errors.events.length, 0);
+  assert.ok(sizes.every((size) => size > 0), `batch sizes: ${sizes}`);
+  assert.equal(report.unaccounted, 0);
+  assert.equal(stage.figures().consumed_total, 4);
+  assert.equal(stage.figures().failed_total, 0);
+});
+
 for (const error of ["an Error", "a CrashError"] as const) {
   Deno.test(`A consume that sends its own event on and then throws ${error} leaves it downstream, neither failed nor retried, and counts it once`, async () => {
     let calls = 0;
