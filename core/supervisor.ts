@@ -1114,6 +1114,9 @@ export class Supervisor implements ActorRuntime {
       const waiting = this.finishHeld(held, failure);
       if (waiting !== undefined) await waiting;
     }
+    // What failed goes on now, not with the next batch the restarted run
+    // consumes, which may be long in coming.
+    await this.#whileNotAbandoned(this.#flushOutbound());
   }
 
   /**
