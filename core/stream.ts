@@ -470,6 +470,8 @@ export class WrittenEvents {
    * pipe runs (see {@link EventReadable.passOn}).
    */
   pipedFrom: EventReadable | undefined;
+  /** Why the stream broke or closed, once {@link WrittenEvents.fail} ran. */
+  #failedWith: string | undefined;
 
   /** For a writable feeding a queue of `capacity`; `batch`: arrays. */
   constructor(capacity: number, batch: boolean) {
@@ -477,6 +479,13 @@ export class WrittenEvents {
       highWaterMark: batch ? capacity : Math.min(capacity, SINGLE_CHUNKS),
       size: (chunk) => {
         const array = Array.isArray(chunk);
+        if (this.#failedWith !== undefined) {
+          // Written after the stream broke (a stream that aborts still
+          // sizes what is written until the write in flight settled): it
+          // is refused, and nothing would fail its trackers later.
+          failTrackers(array ? chunk : [chunk], this.#failedWith);
+          return array ? Math.max(1, chunk.length) : 1;
+        }
         if (array && this.pipedFrom?.passOn(chunk) === true) {
           // Straight from the pipe, as the stream before handed it out.
           this.#found.push(EVENTS_ONLY);
@@ -517,6 +526,7 @@ export class WrittenEvents {
 
   /** The stream broke: the trackers of what it still queues fail. */
   fail(reason: string): void {
+    this.#failedWith ??= reason;
     for (const chunk of this.#chunks) {
       failTrackers(Array.isArray(chunk) ? chunk : [chunk], reason);
     }

@@ -713,3 +713,35 @@ Deno.test("a write after close() is refused, and its delivery tracker fails inst
   );
   await stream.finished;
 });
+
+Deno.test("a write made once the stream broke on an abort, while the write in flight still waits for a stuck actor, fails its delivery tracker instead of leaving it waiting", async () => {
+  const gate = new Gate("gate", { capacity: 1024 });
+  const stream = toTransformStream(gate, { batch: true });
+  const reader = stream.readable.getReader();
+  const writer = stream.writable.getWriter();
+  const writes = [0, 1].map(() =>
+    writer.write(trackedEvents(MAX_BATCH).events).catch(() => {})
+  );
+  await within(gate.next(), 5000, "the first consume");
+  const tracker = new Tracker();
+  // Written as the readable errors with the abort's reason: the writable
+  // still sizes (and so retains) what is written until the write in flight
+  // settled, then refuses it.
+  const late = reader.read().then(
+    () => assert.fail("the readable did not error"),
+    () =>
+      writer.write([attachTracker({ header: {}, data: 1 }, tracker)]).then(
+        () => assert.fail("the late write was taken"),
+        (error) => error,
+      ),
+  );
+  const reason = new Error("the producer gave up");
+  await within(writer.abort(reason), 5000, "the abort");
+  assert.equal(await late, reason);
+  await Promise.all(writes);
+  await within(stream.finished, 5000, "the actor to end");
+  await assert.rejects(
+    within(tracker.done, 5000, "the late write's tracker"),
+    /the producer gave up/,
+  );
+});
