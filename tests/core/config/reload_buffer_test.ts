@@ -335,3 +335,38 @@ Deno.test("a reload while the disk buffer is full and its sender waits completes
     assert.deepEqual(filesIn(path), []);
   });
 });
+
+Deno.test("reloads that add, then remove, a disk buffer while the output is up and its loop waits on an empty inbox between events: every event once and in order", async () => {
+  await withTempDir(async (dir) => {
+    const running = await start(dir, undefined, 600);
+    const { router } = running;
+    running.gate.open();
+    await pollUntil(
+      () => running.delivered.length,
+      (count) => count >= 50,
+      "the first events at the output",
+    );
+    const path = join(dir, "buffer");
+    await reloadTo(running, `{ type: disk, path: ${path}, max_bytes: 1MiB }`);
+    const added = running.delivered.length;
+    await pollUntil(
+      () => running.delivered.length,
+      (count) => count >= added + 50,
+      "events through the disk buffer",
+    );
+    assert.notEqual(
+      figures(router).disk_events,
+      undefined,
+      "the queue has a disk buffer",
+    );
+    await reloadTo(running, undefined);
+    const removed = running.delivered.length;
+    await pollUntil(
+      () => running.delivered.length,
+      (count) => count >= removed + 50 || count >= running.events,
+      "events after the buffer was removed",
+    );
+    assert.equal(figures(router).disk_events, undefined);
+    await deliverAll(running);
+  });
+});
