@@ -505,3 +505,35 @@ Deno.test("http_server on stop stops accepting and answers the requests in fligh
   const report = await within(stopping, "the stop");
   assert.equal(report.timedOut, false);
 });
+
+Deno.test("http_server request_response answers one request at a time, bursts and requests after an idle spell: each its own reply, the stop accounts for all", async () => {
+  const { router, url } = await serveEcho();
+  let report;
+  try {
+    // One at a time: both loops of the cycle wait on empty inboxes between.
+    for (let i = 0; i < 60; i++) {
+      const answer = await post(`${url}/requests?i=${i}`, json({ i }));
+      assert.equal(answer.status, 201, answer.text);
+      assert.deepEqual(JSON.parse(answer.text).echo, { i });
+      if (i % 20 === 19) await new Promise((r) => setTimeout(r, 30));
+    }
+    const burst = await Promise.all(
+      Array.from(
+        { length: 150 },
+        (_, i) => post(`${url}/requests?i=${i}`, json({ i })),
+      ),
+    );
+    for (const [i, answer] of burst.entries()) {
+      assert.equal(answer.status, 201, answer.text);
+      assert.deepEqual(JSON.parse(answer.text).echo, { i });
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    const last = await post(`${url}/requests`, json({ last: true }));
+    assert.deepEqual(JSON.parse(last.text).echo, { last: true });
+  } finally {
+    report = await router.stop();
+  }
+  assert.equal(report.timedOut, false);
+  assert.equal(report.unaccounted, 0);
+  assert.equal(report.failed, 0);
+});
