@@ -267,3 +267,36 @@ export default {
     }
   });
 });
+
+Deno.test("compysition run: SIGHUPs that replace a stage whose loop waits on an empty inbox between slow events lose and repeat nothing", async () => {
+  await withTempDir(async (dir) => {
+    const out = join(dir, "out.log");
+    const file = join(dir, "pipeline.yaml");
+    // An event every 20 ms: the stage's inbox is empty nearly all the time.
+    const slow = (tag: string) =>
+      pipeline(out, tag).replace("interval: 0.001", "interval: 0.02");
+    await Deno.writeTextFile(file, slow("v1"));
+    const cli = spawnCli(["run", file, "--log-format", "json"]);
+    try {
+      await pollUntil(() => numbers(out), (seen) => seen.length >= 3, "lines");
+      for (let i = 2; i <= 5; i++) {
+        await Deno.writeTextFile(file, slow(`v${i}`));
+        cli.child.kill("SIGHUP");
+        const applied = await reloadLogged(cli, i - 1);
+        assert.equal(applied.status, "applied");
+        assert.deepEqual(
+          (applied.change as { replaced: string[] }).replaced,
+          ["mid"],
+        );
+        const before = (await numbers(out)).length;
+        await pollUntil(
+          () => numbers(out),
+          (seen) => seen.length >= before + 3,
+          `lines after reload ${i}`,
+        );
+      }
+    } finally {
+      await stopAndCount(cli, out);
+    }
+  });
+});
