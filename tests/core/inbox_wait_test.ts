@@ -377,3 +377,47 @@ Deno.test("Chains of TransformStreams fed arrays of random sizes, aborted or can
     { numRuns: 30 },
   );
 });
+
+/** An output whose consume never ends and ignores its signal. */
+class Stuck extends Actor {
+  readonly kind = "output";
+  #release = Promise.withResolvers<void>();
+  consumed = 0;
+  override consume(): Promise<void> {
+    this.consumed++;
+    return this.#release.promise;
+  }
+  /** Ends the consume in progress (after the test). */
+  release(): void {
+    this.#release.resolve();
+  }
+}
+
+Deno.test("A stop that times out on a stuck output ends the loops that wait on empty inboxes, and accounts for every event", async () => {
+  const router = new Router({ logLevel: "fatal" });
+  router.register(new OnceThenIdle("l", [ev("l", 1), ev("l", 2)]));
+  router.register(new OnceThenIdle("r", [ev("r", 1)]));
+  router.register(new TwoInboxes("two"));
+  const stuck = router.register(new Stuck("stuck"));
+  router.connect("l.outbox", "two.left");
+  router.connect("r.outbox", "two.right");
+  router.connect("two.outbox", "stuck.inbox");
+  await router.start();
+  await within(
+    (async () => {
+      while (stuck.consumed < 1) await pause(5);
+    })(),
+    5000,
+    "the stuck consume",
+  );
+  const report = await within(
+    router.stop({ timeoutMs: 200 }),
+    5000,
+    "the stop",
+  );
+  stuck.release();
+  assert.equal(report.timedOut, true);
+  assert.equal(report.unaccounted, 0);
+  assert.equal(report.created, 3);
+  assert.equal(report.delivered, 0);
+});
