@@ -8,19 +8,15 @@
 
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { Actor, sleep } from "../../core/actor.ts";
-
-/** Resolves after `ms`. */
-function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-import { CrashError, type Event } from "../../mod.ts";
-import type { Context } from "../../core/actor.ts";
+import { setTimeout as pause } from "node:timers/promises";
+import { Actor, type Context, CrashError, sleep } from "../../core/actor.ts";
+import type { Event } from "../../core/event.ts";
 import { Router } from "../../core/router.ts";
 import type { Connection } from "../../core/graph.ts";
 import {
   Collector,
   numbered,
+  pollUntil,
   PushInput,
   trackedEvents,
   within,
@@ -53,14 +49,8 @@ function ev(source: string, seq: number, data: unknown = seq): Event {
 }
 
 /** Waits until `sink` has `count` events, or fails. */
-async function collected(sink: Collector, count: number, what: string) {
-  await within(
-    (async () => {
-      while (sink.events.length < count) await pause(5);
-    })(),
-    5000,
-    what,
-  );
+function collected(sink: Collector, count: number, what: string) {
+  return within(sink.waitFor(count), 5000, what);
 }
 
 Deno.test("A loop that waits on an empty inbox while the other inbox crashes its actor gets its events after the restart", async () => {
@@ -81,13 +71,7 @@ Deno.test("A loop that waits on an empty inbox while the other inbox crashes its
     // Both loops now wait on empty inboxes; the left one crashes the actor.
     left.push([ev("l", 1, "crash")]);
     await collected(errors, 1, "the crashed event");
-    await within(
-      (async () => {
-        while (stage.setups < 2) await pause(5);
-      })(),
-      5000,
-      "the restart",
-    );
+    await pollUntil(() => stage.setups, (n) => n >= 2, "the restart", 500, 10);
     for (let round = 0; round < 3; round++) {
       await pause(10);
       right.push([ev("r", 2 + round)]);
@@ -403,12 +387,12 @@ Deno.test("A stop that times out on a stuck output ends the loops that wait on e
   router.connect("r.outbox", "two.right");
   router.connect("two.outbox", "stuck.inbox");
   await router.start();
-  await within(
-    (async () => {
-      while (stuck.consumed < 1) await pause(5);
-    })(),
-    5000,
+  await pollUntil(
+    () => stuck.consumed,
+    (n) => n >= 1,
     "the stuck consume",
+    500,
+    10,
   );
   const report = await within(
     router.stop({ timeoutMs: 200 }),
