@@ -232,11 +232,6 @@ class LoopContext implements Context, Sender {
    */
   sentItself = false;
   /**
-   * Per-event mode: the {@link CrashError} `consume` threw after it sent
-   * its event on: the run crashes once that event is counted.
-   */
-  passedCrash: CrashError | undefined;
-  /**
    * Batch mode: what the current `consumeBatch` attempt sent, other than
    * the batch passed on whole (see `passedWhole`): events and arrays of
    * them, looked at only should it throw.
@@ -267,8 +262,9 @@ class LoopContext implements Context, Sender {
    */
   passedWhole = false;
   /**
-   * Batch mode: the {@link CrashError} the batch being consumed crashed the
-   * run with (thrown after passing it all on, or failing an event).
+   * The {@link CrashError} that crashes the run once the event (or batch)
+   * being consumed is counted: thrown after it was sent on, or, in batch
+   * mode, failing an event.
    */
   crash: unknown;
 
@@ -318,7 +314,7 @@ class LoopContext implements Context, Sender {
     this.heldCurrent = false;
     this.held = undefined;
     this.sentItself = false;
-    this.passedCrash = undefined;
+    this.crash = undefined;
     this.active = true;
   }
 
@@ -1324,7 +1320,7 @@ export class Supervisor implements ActorRuntime {
           context.tracker?.release();
         }
         const crashed = failure !== undefined && isCrash(failure);
-        if (!crashed && context.passedCrash === undefined) continue;
+        if (!crashed && context.crash === undefined) continue;
       } else {
         if (ok > 0) inbound.finish(ok);
         ok = 0;
@@ -1340,7 +1336,7 @@ export class Supervisor implements ActorRuntime {
       }
       // A CrashError: the rest of the batch fails with the crash.
       if (ok > 0) inbound.finish(ok);
-      inc.end(failure?.error ?? context.passedCrash);
+      inc.end(failure?.error ?? context.crash);
       return false;
     }
     if (ok > 0) inbound.finish(ok);
@@ -1413,7 +1409,7 @@ export class Supervisor implements ActorRuntime {
       'Actor "{actor}" threw after sending on the event it consumes, which stays sent on: {error}',
       { actor: this.actor.name, error: describe(error) },
     );
-    if (error instanceof CrashError) context.passedCrash = error;
+    if (error instanceof CrashError) context.crash = error;
     return true;
   }
 
