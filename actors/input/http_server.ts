@@ -874,7 +874,8 @@ export class HttpServer extends Actor implements CertificateHolder {
     info: HttpRequestInfo,
   ): Promise<Response | undefined> {
     const { size, codings, decode } = admitted;
-    let body: Uint8Array | Response;
+    // A string: a JSON body with a Content-Length, read as text.
+    let body: Uint8Array | string | Response;
     try {
       if (size !== undefined && codings.length === 0) {
         if (!this.#hold(size, taking)) return this.#tooMuch();
@@ -882,11 +883,10 @@ export class HttpServer extends Actor implements CertificateHolder {
         if (decode === decodeJson) {
           // As text: Deno decodes a body it holds whole with no copy in
           // between, as UTF8 would (BOM dropped, bad bytes replaced).
-          const text = await info.read(request.text());
-          info.bodyRead = true;
-          return this.#parsed(text, size, taking);
+          body = await info.read(request.text());
+        } else {
+          body = await info.read(request.bytes());
         }
-        body = await info.read(request.bytes());
         info.bodyRead = true;
       } else {
         const stream = request.body;
@@ -911,22 +911,14 @@ export class HttpServer extends Actor implements CertificateHolder {
       );
     }
     try {
-      taking.data = decode(body);
+      taking.data = typeof body === "string"
+        ? jsonOf(body, size!)
+        : decode(body);
     } catch (error) {
-      return notJson(error);
-    }
-    return undefined;
-  }
-
-  /**
-   * Parses a JSON body read as `text` from `size` bytes into `taking.data`
-   * (`null` when empty, as {@link decodeJson} does), or returns the 400.
-   */
-  #parsed(text: string, size: number, taking: Taking): Response | undefined {
-    try {
-      taking.data = size === 0 ? null : JSON.parse(text);
-    } catch (error) {
-      return notJson(error);
+      return jsonError(
+        400,
+        `The body is not valid JSON: ${errorMessage(error)}`,
+      );
     }
     return undefined;
   }
@@ -1204,7 +1196,12 @@ function stopReply(name: string): Event {
 
 /** A JSON body's data (`null` for an empty body). */
 function decodeJson(body: Uint8Array): unknown {
-  return body.length === 0 ? null : JSON.parse(UTF8.decode(body));
+  return jsonOf(UTF8.decode(body), body.length);
+}
+
+/** The data of JSON `text` decoded from `bytes` bytes (`null` for none). */
+function jsonOf(text: string, bytes: number): unknown {
+  return bytes === 0 ? null : JSON.parse(text);
 }
 
 /**
@@ -1252,11 +1249,6 @@ function queueOf(pathname: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** The 400 answer to a body that `JSON.parse` refused with `error`. */
-function notJson(error: unknown): Response {
-  return jsonError(400, `The body is not valid JSON: ${errorMessage(error)}`);
 }
 
 function jsonError(
