@@ -26,7 +26,7 @@ import { Router } from "../core/router.ts";
 import { type TcpServer, tcpServer } from "../actors/input/tcp_server.ts";
 import { jsonDecode } from "../actors/transform/json_decode.ts";
 import { fileOut } from "../actors/output/file_out.ts";
-import { report, startClient } from "./measure.ts";
+import { cpuSeconds, report, startClient } from "./measure.ts";
 
 const { values } = parseArgs({
   options: {
@@ -196,8 +196,11 @@ async function server(): Promise<void> {
   const path = join(dir, "lines.ndjson");
   try {
     const plain = values.scenario === "bare";
+    const cpuBefore = cpuSeconds();
     const seconds = (plain ? await bare(path) : await compysition(path)) /
       1000;
+    // From the server's start, not the clock's: set-up included.
+    const cpu = cpuSeconds() - cpuBefore;
     const bytes = block(BLOCK_LINES);
     let sent = 0;
     for (let c = 0; c < connections; c++) sent += bytesFor(share(c), bytes);
@@ -207,6 +210,8 @@ async function server(): Promise<void> {
       events: lines,
       seconds,
       mib_per_second: sent / 1024 / 1024 / seconds,
+      cpu_seconds: cpu,
+      mib_per_cpu_second: sent / 1024 / 1024 / cpu,
       bytes: sent,
       bytes_per_line: sent / lines,
       connections,
