@@ -197,9 +197,9 @@ async function streams(): Promise<void> {
     console.log(
       `\nWeb Streams: 3 actors as TransformStreams vs 3 hand-written pass-through TransformStreams, ${
         chunks === "batch" ? "arrays of up to 512 events" : "one event"
-      } per chunk, ${
-        count(stream!.events)
-      } events (median of ${ROUNDS} rounds)`,
+      } per chunk, ${count(stream!.events)} events after a warm-up of ${
+        count(Number(stream!.warmup_events))
+      } (median of ${ROUNDS} rounds)`,
     );
     console.log(line(stream!));
     console.log(line(hand!));

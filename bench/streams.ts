@@ -4,15 +4,22 @@
  * arrays of up to 512 events per chunk (`--chunks batch`, the default), or
  * one event per chunk (`--chunks event`). A lazy source makes the events,
  * a WritableStream at the end counts them; each side is timed after an
- * untimed warm-up run. Run one scenario per process
+ * untimed warm-up run of `--warmup` events. Run one scenario per process
  * (`--scenario compysition|hand`); `bench/main.ts` runs them in turn.
  *
- * Batched, it times 10,000,000 events by default (about half a second for
- * the hand-written chain): a new chain of actors climbs to its steady speed
- * over its first 400,000 events or so (about 15, 19, then 25 M events/s per
- * 200,000 here), and a major collection costs either side a few
- * milliseconds, so that 3,000,000 events (under 0.1 s for the hand-written
- * chain) measured mostly the climb and where a collection fell.
+ * Batched, it times 30,000,000 events after a warm-up of 10,000,000 by
+ * default: what a pipeline that runs for months does, not its first second.
+ * A chain of actors holds more events than the hand-written one, so V8
+ * grows its young generation (8, 16, then 32 MB a semi-space), and on this
+ * virtual machine the first touch of a new page costs about 11 µs (a
+ * 256 MB array: 65,536 page faults in 0.75 s): each step stalls the chain
+ * for 30-60 ms (sampled every 100,000 events: 2-3 M events/s while it
+ * lasts, 29-31 M/s otherwise; `perf stat`: 25,000 page faults in a run
+ * against the hand-written chain's 12,000). The JIT needs about the first
+ * 1,000,000 events as well. Timed from 200,000 events on, 3,000,000 events
+ * (under 0.1 s for the hand-written chain) measured mostly those one-off
+ * costs: 26-35% of the hand-written chain's events/s, against 58-59% in
+ * steady state.
  *
  * The hand-written stages use the default queuing strategies (a writable
  * holds one chunk). `--hand-holds N` gives their writables a strategy that
@@ -124,6 +131,7 @@ const { values } = parseArgs({
     scenario: { type: "string", default: "compysition" },
     chunks: { type: "string", default: "batch" },
     events: { type: "string" },
+    warmup: { type: "string" },
     "hand-holds": { type: "string" },
   },
 });
@@ -132,11 +140,13 @@ const holds = values["hand-holds"] === undefined
   : Number(values["hand-holds"]);
 const kind = values.scenario === "hand" ? "hand" : "compysition";
 const chunks = values.chunks === "event" ? "event" : "batch";
-const count = Number(
-  values.events ?? (chunks === "batch" ? 10_000_000 : 200_000),
+const batched = chunks === "batch";
+const count = Number(values.events ?? (batched ? 30_000_000 : 200_000));
+// One untimed run first, so that both sides are measured warm (see above).
+const warmup = Number(
+  values.warmup ?? Math.min(count, batched ? 10_000_000 : 200_000),
 );
-// One untimed run first, so that both sides are measured with the JIT warm.
-await run(kind, chunks, Math.min(count, 200_000));
+await run(kind, chunks, warmup);
 const cpuBefore = cpuSeconds();
 const [events, seconds] = await run(kind, chunks, count);
 const cpu = cpuSeconds() - cpuBefore;
@@ -146,6 +156,7 @@ report({
     : `compysition (${chunks})`,
   events,
   seconds,
+  warmup_events: warmup,
   cpu_seconds: cpu,
   events_per_cpu_second: events / cpu,
 });
