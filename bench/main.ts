@@ -228,7 +228,9 @@ async function tcp(): Promise<void> {
         count(ours!.events)
       } lines over ${connections} connection${
         connections === 1 ? "" : "s"
-      } from a client process (median of ${ROUNDS} rounds)`,
+      } from a client process after a warm-up of ${
+        count(Number(ours!.warmup_lines))
+      } lines (median of ${ROUNDS} rounds)`,
     );
     console.log(`${line(ours!)}  ${mib(ours!)} MiB/s`);
     console.log(`${line(bare!)}  ${mib(bare!)} MiB/s`);
