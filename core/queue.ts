@@ -670,6 +670,15 @@ export class Queue {
   }
 
   /**
+   * @internal Whether observers are told of each batch handed out (see
+   * {@link Queue.observe}): the supervisor then does not count the time
+   * between two batches, which includes theirs, as consume time.
+   */
+  get observed(): boolean {
+    return this.#observers !== undefined;
+  }
+
+  /**
    * From now on the consumer finishes the events it reads itself, with
    * {@link Queue.finish} and {@link Queue.finishFailed}, instead of by
    * reading the next batch. An actor's supervisor calls this.

@@ -1208,7 +1208,8 @@ export class Supervisor implements ActorRuntime {
       const window = this.actor.pool.window;
       // When the batch before ended, while the loop has not waited since:
       // the next batch's time starts there, one clock read a batch instead
-      // of two under load (the bookkeeping in between counts with it).
+      // of two under load (the loop's bookkeeping in between counts with
+      // it, not the observers of a queue, such as a live tap).
       let ended: number | undefined;
       try {
         for (;;) {
@@ -1240,7 +1241,9 @@ export class Supervisor implements ActorRuntime {
           context.batch = batch;
           context.pos = 0;
           if (inc.dead) return;
-          const started = ended ?? performance.now();
+          const started = ended !== undefined && !queue.observed
+            ? ended
+            : performance.now();
           window.open();
           let alive: boolean;
           try {
