@@ -9,7 +9,7 @@
  * `JSON.stringify`s each and appends them to the file, a write per read.
  *
  * Each side first takes `--warmup` lines (1,000,000 by default) from a
- * client of their own, untimed, and writes them: what a receiver that runs
+ * client of its own, untimed, and writes them: what a receiver that runs
  * for months does, with its code optimized and its heap grown (on this
  * virtual machine the first touch of a page of new memory costs about
  * 11 µs, and the pipeline's first million lines took about 9,500 more
