@@ -14,7 +14,7 @@
 
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { report } from "./measure.ts";
+import { countOption, report } from "./measure.ts";
 
 const { values } = parseArgs({
   options: {
@@ -25,7 +25,7 @@ const { values } = parseArgs({
     },
   },
 });
-const events = Number(values.events);
+const events = countOption("events", values.events!, 1);
 
 /** The bootstrap file of a run of `count` events. */
 function bootstrap(count: number): string {

@@ -28,7 +28,7 @@ import type { Queue } from "../core/queue.ts";
 import { Router } from "../core/router.ts";
 import { fileIn } from "../actors/input/file_in.ts";
 import { fileOut } from "../actors/output/file_out.ts";
-import { report } from "./measure.ts";
+import { countOption, report } from "./measure.ts";
 
 const { values } = parseArgs({
   options: {
@@ -37,7 +37,7 @@ const { values } = parseArgs({
     dir: { type: "string" },
   },
 });
-const lines = Number(values.lines);
+const lines = countOption("lines", values.lines!, 1);
 
 /** An output that never finishes its first event: everything waits. */
 class Stuck extends Actor {

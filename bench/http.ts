@@ -38,7 +38,7 @@ import { Router } from "../core/router.ts";
 import { type HttpServer, httpServer } from "../actors/input/http_server.ts";
 import { header } from "../actors/transform/header.ts";
 import { nullOutput } from "../actors/output/null.ts";
-import { cpuSeconds, report } from "./measure.ts";
+import { countOption, cpuSeconds, report } from "./measure.ts";
 import { findProgram } from "../tests/requires.ts";
 import { freePort, pollUntil } from "../tests/helpers.ts";
 
@@ -51,9 +51,9 @@ const { values } = parseArgs({
     "node-red": { type: "string" },
   },
 });
-const connections = Number(values.connections);
-const seconds = Number(values.seconds);
-const warmup = Number(values.warmup);
+const connections = countOption("connections", values.connections!, 1);
+const seconds = countOption("seconds", values.seconds!, 1);
+const warmup = countOption("warmup", values.warmup!);
 const scenario = values.scenario!;
 /** The load generator, and how a user installs it. */
 const WRK = { name: "wrk", install: "sudo apt-get install -y wrk" };

@@ -27,7 +27,7 @@ import type { Event } from "../core/event.ts";
 import { type TcpServer, tcpServer } from "../actors/input/tcp_server.ts";
 import { type UdpIn, udpIn } from "../actors/input/udp_in.ts";
 import { tcpClient } from "../actors/output/tcp_client.ts";
-import { report, startClient } from "./measure.ts";
+import { countOption, report, startClient } from "./measure.ts";
 
 const { values } = parseArgs({
   options: {
@@ -39,7 +39,7 @@ const { values } = parseArgs({
   },
 });
 const seconds = Number(values.seconds);
-const clients = Number(values.clients);
+const clients = countOption("clients", values.clients!, 1);
 
 /** The client process: floods `port` until it is killed. */
 async function client(scenario: string, port: number): Promise<void> {

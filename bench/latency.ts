@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import { Actor } from "../core/actor.ts";
 import type { Event } from "../core/event.ts";
 import { Router } from "../core/router.ts";
-import { PassThrough, report } from "./measure.ts";
+import { countOption, PassThrough, report } from "./measure.ts";
 
 const { values } = parseArgs({
   options: {
@@ -24,9 +24,9 @@ const { values } = parseArgs({
     warmup: { type: "string", default: "5000" },
   },
 });
-const stages = Number(values.stages);
-const events = Number(values.events);
-const warmup = Number(values.warmup);
+const stages = countOption("stages", values.stages!, 1);
+const events = countOption("events", values.events!, 1);
+const warmup = countOption("warmup", values.warmup!);
 
 /** Where the output tells the input that the event arrived. */
 let arrived: (() => void) | undefined;

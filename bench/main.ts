@@ -10,7 +10,7 @@
  */
 
 import { parseArgs } from "node:util";
-import type { Result } from "./measure.ts";
+import { countOption, type Result } from "./measure.ts";
 
 const here = new URL(".", import.meta.url);
 
@@ -23,7 +23,7 @@ const { values, positionals } = parseArgs({
   },
 });
 /** Rounds of each comparison with a baseline. */
-const ROUNDS = Number(values.rounds);
+const ROUNDS = countOption("rounds", values.rounds!, 1);
 
 /** Runs one scenario program and returns the result line it printed. */
 async function run(program: string, args: string[] = []): Promise<Result> {

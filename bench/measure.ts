@@ -32,6 +32,32 @@ export class BatchPassThrough extends Actor {
 }
 
 /**
+ * The whole number of at least `min` that option `--name` gives as `text`
+ * (a count of events, lines, connections or rounds); a `TypeError` naming
+ * the option otherwise, rather than a run that counts to `NaN` for ever.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { countOption } from "./measure.ts";
+ * assert.equal(countOption("events", "1000"), 1000);
+ * assert.throws(
+ *   () => countOption("connections", "0", 1),
+ *   /--connections must be a whole number of at least 1, not "0"/,
+ * );
+ * ```
+ */
+export function countOption(name: string, text: string, min = 0): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < min || text.trim() === "") {
+    throw new TypeError(
+      `--${name} must be a whole number of at least ${min}, not "${text}"`,
+    );
+  }
+  return value;
+}
+
+/**
  * CPU seconds (user and system) this process has used so far: on a shared
  * machine, events per CPU second vary far less than events per second.
  */

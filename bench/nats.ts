@@ -60,7 +60,7 @@ import {
   type JetStreamManager,
   jetstreamManager,
 } from "@nats-io/jetstream";
-import { report } from "./measure.ts";
+import { countOption, report } from "./measure.ts";
 import { freePort } from "../tests/helpers.ts";
 import { pollUntil, startNatsServer } from "../tests/nats_server.ts";
 import { findProgram } from "../tests/requires.ts";
@@ -89,9 +89,12 @@ const { values } = parseArgs({
     profile: { type: "string" },
   },
 });
-const events = Number(values.events);
-const rounds = Number(values.rounds);
-const latencyEvents = Number(values["latency-events"]);
+const events = countOption("events", values.events!, 1);
+const rounds = countOption("rounds", values.rounds!, 1);
+const latencyEvents = countOption(
+  "latency-events",
+  values["latency-events"]!,
+);
 const strace = values.strace === "true"
   ? findProgram({ name: "strace", install: "apt-get install -y strace" })
   : undefined;

@@ -13,7 +13,7 @@ import type { Event } from "../core/event.ts";
 import { Router } from "../core/router.ts";
 import { generator } from "../actors/input/generator.ts";
 import { nullOutput } from "../actors/output/null.ts";
-import { cpuSeconds, PassThrough, report } from "./measure.ts";
+import { countOption, cpuSeconds, PassThrough, report } from "./measure.ts";
 
 /** Runs the Compysition pipeline; returns events delivered and seconds. */
 async function compysition(events: number): Promise<[number, number]> {
@@ -69,7 +69,7 @@ const { values } = parseArgs({
     events: { type: "string", default: "1000000" },
   },
 });
-const count = Number(values.events);
+const count = countOption("events", values.events!, 1);
 const [scenario, run] = values.scenario === "naive"
   ? ["naive web streams", naive] as const
   : ["compysition", compysition] as const;

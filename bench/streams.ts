@@ -37,6 +37,7 @@ import { MAX_BATCH } from "../core/queue.ts";
 import { toTransformStream } from "../core/stream.ts";
 import {
   BatchPassThrough,
+  countOption,
   cpuSeconds,
   PassThrough,
   report,
@@ -137,15 +138,17 @@ const { values } = parseArgs({
 });
 const holds = values["hand-holds"] === undefined
   ? undefined
-  : Number(values["hand-holds"]);
+  : countOption("hand-holds", values["hand-holds"], 1);
 const kind = values.scenario === "hand" ? "hand" : "compysition";
 const chunks = values.chunks === "event" ? "event" : "batch";
 const batched = chunks === "batch";
-const count = Number(values.events ?? (batched ? 30_000_000 : 200_000));
+const count = values.events === undefined
+  ? (batched ? 30_000_000 : 200_000)
+  : countOption("events", values.events, 1);
 // One untimed run first, so that both sides are measured warm (see above).
-const warmup = Number(
-  values.warmup ?? Math.min(count, batched ? 10_000_000 : 200_000),
-);
+const warmup = values.warmup === undefined
+  ? Math.min(count, batched ? 10_000_000 : 200_000)
+  : countOption("warmup", values.warmup);
 await run(kind, chunks, warmup);
 const cpuBefore = cpuSeconds();
 const [events, seconds] = await run(kind, chunks, count);

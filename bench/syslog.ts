@@ -37,7 +37,7 @@ import {
   startDaemon,
   SYSLOG_NG,
 } from "../tests/syslog_daemons.ts";
-import { report } from "./measure.ts";
+import { countOption, report } from "./measure.ts";
 
 const { values } = parseArgs({
   options: {
@@ -45,7 +45,7 @@ const { values } = parseArgs({
     messages: { type: "string", default: "1000000" },
   },
 });
-const messages = Number(values.messages);
+const messages = countOption("messages", values.messages!, 1);
 
 const syslogNg = findProgram(SYSLOG_NG);
 if (syslogNg === undefined) {

@@ -31,7 +31,7 @@ import { Router } from "../core/router.ts";
 import { type TcpServer, tcpServer } from "../actors/input/tcp_server.ts";
 import { jsonDecode } from "../actors/transform/json_decode.ts";
 import { fileOut } from "../actors/output/file_out.ts";
-import { cpuSeconds, report, startClient } from "./measure.ts";
+import { countOption, cpuSeconds, report, startClient } from "./measure.ts";
 import { pollUntil } from "../tests/helpers.ts";
 
 const { values } = parseArgs({
@@ -44,9 +44,9 @@ const { values } = parseArgs({
     port: { type: "string", default: "0" },
   },
 });
-const lines = Number(values.lines);
-const connections = Number(values.connections);
-const warmup = Number(values.warmup);
+const lines = countOption("lines", values.lines!, 1);
+const connections = countOption("connections", values.connections!, 1);
+const warmup = countOption("warmup", values.warmup!);
 /** Lines in the block a client writes over and over (about 1 MiB). */
 const BLOCK_LINES = 10_000;
 

@@ -19,7 +19,7 @@ import { generator } from "../actors/input/generator.ts";
 import { header } from "../actors/transform/header.ts";
 import { jsonata } from "../actors/transform/jsonata.ts";
 import type { ActorSpec } from "../core/registry.ts";
-import { report } from "./measure.ts";
+import { countOption, report } from "./measure.ts";
 
 /** An order of 20 lines. */
 const ORDER = {
@@ -157,7 +157,14 @@ const [stage, threadsText] = values.scenario.split("-") as [
 ];
 if (!(stage in STAGES)) throw new Error(`Unknown stage "${stage}"`);
 const threads = Number(threadsText ?? 1);
-const events = Number(values.events ?? STAGES[stage].events);
+if (!Number.isSafeInteger(threads) || threads < 1) {
+  throw new TypeError(
+    `--scenario ${values.scenario}: the threads after "-" must be a whole number of at least 1`,
+  );
+}
+const events = values.events === undefined
+  ? STAGES[stage].events
+  : countOption("events", values.events, 1);
 // The first tenth warms the JIT of the main thread and of every thread up.
 const timed = await run(stage, Math.ceil(events / 10), events, threads);
 report({
