@@ -38,13 +38,17 @@ export interface Event {
  * ```
  */
 export function isEvent(value: unknown): value is Event {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+  if (typeof value !== "object" || value === null) return false;
+  try {
+    if (Array.isArray(value)) return false;
+    const header = (value as Event).header;
+    return typeof header === "object" && header !== null &&
+      !Array.isArray(header) &&
+      ((value as Event).data !== undefined || "data" in value);
+  } catch {
+    // A proxy whose traps throw (or a revoked one) is not an event.
     return false;
   }
-  const header = (value as Event).header;
-  return typeof header === "object" && header !== null &&
-    !Array.isArray(header) &&
-    ((value as Event).data !== undefined || "data" in value);
 }
 
 /**
@@ -60,13 +64,21 @@ export function isEvent(value: unknown): value is Event {
 export function whyNotEvent(value: unknown): string | undefined {
   if (value === null) return "not an object (null)";
   if (typeof value !== "object") return `not an object (${typeof value})`;
-  if (Array.isArray(value)) return "not an object (array)";
-  const header = (value as { header?: unknown }).header;
-  if (header === undefined) return 'missing "header"';
-  if (typeof header !== "object" || header === null || Array.isArray(header)) {
-    return '"header" is not an object';
+  try {
+    if (Array.isArray(value)) return "not an object (array)";
+    const header = (value as { header?: unknown }).header;
+    if (header === undefined) return 'missing "header"';
+    if (
+      typeof header !== "object" || header === null || Array.isArray(header)
+    ) {
+      return '"header" is not an object';
+    }
+    if (!("data" in value)) return 'missing "data"';
+  } catch (error) {
+    return `cannot be read (${
+      error instanceof Error ? `${error.name}: ${error.message}` : "it threw"
+    })`;
   }
-  if (!("data" in value)) return 'missing "data"';
   return undefined;
 }
 

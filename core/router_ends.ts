@@ -99,7 +99,10 @@ export class WritableEnd extends Actor {
   constructor(address: string, capacity: number, batch: boolean) {
     super(address, {}, { inbound: [], outbound: ["outbox"] });
     this.#running.promise.catch(() => {});
-    const written = new WrittenEvents(capacity, batch);
+    const written = new WrittenEvents(capacity, batch, (error) => {
+      this.fail(error);
+      this.onAbort(error);
+    });
     this.#written = written;
     this.writable = new WritableStream<Event | Event[]>({
       start: (controller) => {

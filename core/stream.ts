@@ -473,31 +473,51 @@ export class WrittenEvents {
   /** Why the stream broke or closed, once {@link WrittenEvents.fail} ran. */
   #failedWith: string | undefined;
 
-  /** For a writable feeding a queue of `capacity`; `batch`: arrays. */
-  constructor(capacity: number, batch: boolean) {
+  /**
+   * For a writable feeding a queue of `capacity`; `batch`: arrays.
+   * `onUnreadable` is told when reading a chunk written throws (a proxy
+   * whose traps throw, a revoked one): the writable then errors with that
+   * error, as the Streams standard says, and its owner must break the rest
+   * of the stream, or its other side and the actor would wait for ever.
+   */
+  constructor(
+    capacity: number,
+    batch: boolean,
+    onUnreadable: (error: unknown) => void = () => {},
+  ) {
     this.strategy = {
       highWaterMark: batch ? capacity : Math.min(capacity, SINGLE_CHUNKS),
       size: (chunk) => {
-        const array = Array.isArray(chunk);
-        if (this.#failedWith !== undefined) {
-          // Written after the stream broke (a stream that aborts still
-          // sizes what is written until the write in flight settled): it
-          // is refused, and nothing would fail its trackers later.
-          failTrackers(array ? chunk : [chunk], this.#failedWith);
-          return array ? Math.max(1, chunk.length) : 1;
+        try {
+          return this.#size(chunk);
+        } catch (error) {
+          onUnreadable(error);
+          throw error;
         }
-        if (array && this.pipedFrom?.passOn(chunk) === true) {
-          // Straight from the pipe, as the stream before handed it out.
-          this.#found.push(EVENTS_ONLY);
-          this.#chunks.push(chunk);
-          return Math.max(1, chunk.length);
-        }
-        const found = retainTrackers(chunk);
-        this.#found.push(array ? found : found & ~EVENTS_ONLY);
-        this.#chunks.push(array ? chunk.slice() : chunk);
-        return array ? Math.max(1, chunk.length) : 1;
       },
     };
+  }
+
+  /** The size of `chunk`, whose trackers are kept and which is queued. */
+  #size(chunk: Event | Event[]): number {
+    const array = Array.isArray(chunk);
+    if (this.#failedWith !== undefined) {
+      // Written after the stream broke (a stream that aborts still
+      // sizes what is written until the write in flight settled): it
+      // is refused, and nothing would fail its trackers later.
+      failTrackers(array ? chunk : [chunk], this.#failedWith);
+      return array ? Math.max(1, chunk.length) : 1;
+    }
+    if (array && this.pipedFrom?.passOn(chunk) === true) {
+      // Straight from the pipe, as the stream before handed it out.
+      this.#found.push(EVENTS_ONLY);
+      this.#chunks.push(chunk);
+      return Math.max(1, chunk.length);
+    }
+    const found = retainTrackers(chunk);
+    this.#found.push(array ? found : found & ~EVENTS_ONLY);
+    this.#chunks.push(array ? chunk.slice() : chunk);
+    return array ? Math.max(1, chunk.length) : 1;
   }
 
   /**
@@ -1032,7 +1052,11 @@ class SupervisedStream implements ActorStream<Event | Event[]> {
     const ended = this.#run(ready);
     this.finished = ended.then(() => {});
     const input = this.#input;
-    const written = new WrittenEvents(capacity, options.batch === true);
+    const written = new WrittenEvents(
+      capacity,
+      options.batch === true,
+      (error) => this.#break(error),
+    );
     this.#written = written;
     this.writable = new WritableStream<Event | Event[]>({
       start: (controller) => {

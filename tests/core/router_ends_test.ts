@@ -263,3 +263,49 @@ Deno.test("router.writable(): the trackers of a write after close() and of write
   await router.stop();
   assert.equal(collected.events.length, 0);
 });
+
+Deno.test("router.writable(): a value whose properties throw when read is discarded and counted, and the pipeline goes on", async () => {
+  const router = new Router({ metricsIntervalMs: 0 });
+  router.register(new Pass("pass"));
+  const sink = router.register(new Collector("sink")) as Collector;
+  router.connect("pass.outbox", "sink.inbox");
+  const writable = router.writable("pass.inbox");
+  await router.start();
+  const boom = () => {
+    throw new Error("this value cannot be read");
+  };
+  const hostile = new Proxy({}, {
+    get: boom,
+    has: boom,
+    ownKeys: boom,
+    getOwnPropertyDescriptor: boom,
+  });
+  const writer = writable.getWriter();
+  await writer.write({ header: {}, data: 1 });
+  await writer.write([hostile as never, { header: {}, data: 2 }]);
+  await writer.write(hostile as never);
+  await writer.close();
+  await router.finished;
+  const report = await router.stop();
+  assert.deepEqual(sink.data(), [1, 2]);
+  assert.equal(report.created, 2);
+  assert.equal(report.queues["pass.inbox.outbox"]?.discarded_total ?? -1, 2);
+});
+
+Deno.test("router.stream(): a chunk that throws as it is sized (a revoked proxy) errors both sides, and the router drains", async () => {
+  const router = arithmetic();
+  const stage = router.stream("double.inbox", "plus.outbox");
+  await router.start();
+  const revoked = Proxy.revocable({}, {});
+  revoked.revoke();
+  const read = Array.fromAsync(stage.readable).then(
+    () => assert.fail("the readable did not error"),
+    (error) => error,
+  );
+  const writer = stage.writable.getWriter();
+  await assert.rejects(writer.write(revoked.proxy as never), TypeError);
+  assert.ok((await read) instanceof TypeError);
+  await router.finished;
+  const report = await router.stop();
+  assert.equal(report.unaccounted, 0);
+});

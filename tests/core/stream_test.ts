@@ -745,3 +745,66 @@ Deno.test("a write made once the stream broke on an abort, while the write in fl
     /the producer gave up/,
   );
 });
+
+/** A value whose every property read throws (a hostile proxy). */
+function unreadable(): never {
+  const boom = () => {
+    throw new Error("this value cannot be read");
+  };
+  return new Proxy({}, {
+    get: boom,
+    has: boom,
+    ownKeys: boom,
+    getOwnPropertyDescriptor: boom,
+  }) as never;
+}
+
+Deno.test("a value whose properties throw when read, written alone or in an array, is discarded and counted; the stream goes on and every tracker settles", async () => {
+  const stream = toTransformStream(new Pass("pass"), { batch: true });
+  const read = Array.fromAsync(stream.readable);
+  const writer = stream.writable.getWriter();
+  const { events, trackers } = trackedEvents(3);
+  await writer.write([events[0]!, unreadable(), events[1]!]);
+  await writer.write(unreadable());
+  await writer.write(events[2]!);
+  await writer.close();
+  const batches = await within(read, 5000, "the readable to close");
+  assert.deepEqual(batches.flat().map((event) => event.data), [1, 2, 3]);
+  assert.equal(stream.figures().writable!.discarded_total, 2);
+  await within(Promise.all(trackers.map((t) => t.done)), 5000, "trackers");
+  await stream.finished;
+});
+
+Deno.test("a chunk that throws as it is sized (a revoked proxy, a trap on the tracker symbol) breaks the stream both ways instead of leaving the actor and the readable waiting", async () => {
+  const revoked = Proxy.revocable({}, {});
+  revoked.revoke();
+  const symbolTrap = new Proxy({ header: {}, data: 0 }, {
+    get(target, key) {
+      if (typeof key === "symbol") throw new Error("no symbols here");
+      return Reflect.get(target, key);
+    },
+  });
+  for (
+    const chunk of [revoked.proxy, symbolTrap, [
+      { header: {}, data: 1 },
+      symbolTrap,
+    ]]
+  ) {
+    const stream = toTransformStream(new Pass("pass"), { batch: true });
+    const read = errorOf(stream.readable);
+    const writer = stream.writable.getWriter();
+    const { events: [event], trackers: [tracker] } = trackedEvents(1);
+    await writer.write(event!);
+    const thrown = await writer.write(chunk as never).then(
+      () => assert.fail("the write did not fail"),
+      (error) => error,
+    );
+    assert.equal(await within(read, 5000, "the readable to error"), thrown);
+    await within(stream.finished, 5000, "the actor to end");
+    await within(
+      tracker!.done.then(() => {}, () => {}),
+      5000,
+      "the tracker to settle",
+    );
+  }
+});
