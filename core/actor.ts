@@ -998,19 +998,26 @@ export function preview(value: unknown): string {
 }
 
 /**
- * `name: message` of an error, or the value as text.
+ * `name: message` of an error, or the value as text; never throws, even for
+ * a value that cannot be turned into text (an object without prototype, a
+ * `toString` that throws), which stream aborts and cancels may carry.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { describe } from "./actor.ts";
  * assert.equal(describe(new RangeError("too big")), "RangeError: too big");
+ * assert.equal(describe(Object.create(null)), "[object Object]");
  * ```
  */
 export function describe(error: unknown): string {
-  return error instanceof Error
-    ? `${error.name}: ${error.message}`
-    : String(error);
+  try {
+    return error instanceof Error
+      ? `${error.name}: ${error.message}`
+      : String(error);
+  } catch {
+    return Object.prototype.toString.call(error);
+  }
 }
 
 /**
@@ -1071,5 +1078,5 @@ export function whenAborted(signal: AbortSignal, fn: () => void): Disposable {
  * ```
  */
 export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return error instanceof Error ? error.message : describe(error);
 }

@@ -808,3 +808,74 @@ Deno.test("a chunk that throws as it is sized (a revoked proxy, a trap on the tr
     );
   }
 });
+
+Deno.test("an abort or a cancel whose reason cannot be turned into text (no prototype, a throwing toString) still breaks the stream both ways with that reason", async () => {
+  const reasons = [
+    Object.create(null),
+    { toString: () => assert.fail("a toString that throws") },
+  ];
+  for (const reason of reasons) {
+    for (const side of ["abort", "cancel"] as const) {
+      const stream = toTransformStream(new Pass("pass"), { batch: true });
+      const writer = stream.writable.getWriter();
+      const { events, trackers } = trackedEvents(10);
+      void writer.write(events).catch(() => {});
+      const reader = stream.readable.getReader();
+      if (side === "abort") {
+        await within(writer.abort(reason), 5000, "the abort");
+        await assert.rejects(
+          within(reader.read(), 5000, "the read"),
+          (error) => error === reason,
+        );
+      } else {
+        await within(reader.cancel(reason), 5000, "the cancel");
+        await assert.rejects(
+          within(writer.closed, 5000, "the writable to error"),
+          (error) => error === reason,
+        );
+      }
+      await within(stream.finished, 5000, "the actor to end");
+      await within(
+        Promise.all(trackers.map((t) => t.done.catch(() => {}))),
+        5000,
+        "every tracker to settle",
+      );
+    }
+  }
+});
+
+/** Throws values that cannot be turned into text for some events. */
+class ThrowsOddValues extends Actor {
+  readonly kind = "transform";
+  override consume(event: Event, context: Context) {
+    const n = event.data as number;
+    if (n % 3 === 0) throw Object.create(null);
+    if (n % 5 === 0) throw { toString: () => assert.fail("cannot") };
+    return context.send(event);
+  }
+}
+
+Deno.test("an actor that throws values that cannot be turned into text fails those events, named, without crashing: every event is delivered or failed once", async () => {
+  const stream = toTransformStream(new ThrowsOddValues("odd"), {
+    errors: "readable",
+    batch: true,
+  });
+  const failed = Array.fromAsync(stream.errors);
+  const out = Array.fromAsync(stream.readable);
+  const writer = stream.writable.getWriter();
+  await writer.write(numbered(30));
+  await writer.close();
+  const delivered = (await within(out, 5000, "the readable")).flat();
+  const errors = (await within(failed, 5000, "the errors")).flat();
+  assert.deepEqual(
+    delivered.map((event) => event.data),
+    [1, 2, 4, 7, 8, 11, 13, 14, 16, 17, 19, 22, 23, 26, 28, 29],
+  );
+  assert.equal(errors.length, 14);
+  assert.deepEqual(
+    new Set(errors.map((event) => (event.header.error as Error).message)),
+    new Set(["[object Object]"]),
+  );
+  assert.equal(stream.actor.figures().restarts_total, 0);
+  await stream.finished;
+});
