@@ -26,6 +26,7 @@
 
 import {
   type Codec,
+  CODECS,
   type DecodeFailure,
   type DecodeSink,
   DEFAULT_MAX_LINE_BYTES,
@@ -34,8 +35,8 @@ import {
   StreamDecoder,
 } from "../actors/input/codec.ts";
 import { ByteBuilder, toJson } from "../actors/payload.ts";
-import { errorMessage } from "./actor.ts";
-import type { Event } from "./event.ts";
+import { describe, errorMessage } from "./actor.ts";
+import { type Event, isEvent, whyNotEvent } from "./event.ts";
 import type { StreamChunk } from "./stream.ts";
 
 /**
@@ -99,7 +100,11 @@ export interface TextLinesOptions extends ToEventsOptions {
 export function textLinesToEvents<
   const S extends TextLinesOptions = TextLinesOptions,
 >(options?: S): TransformStream<string, StreamChunk<S>> {
-  const max = options?.maxLineLength ?? DEFAULT_MAX_LINE_BYTES;
+  const max = atLeastOne(
+    "textLinesToEvents",
+    "maxLineLength",
+    options?.maxLineLength ?? DEFAULT_MAX_LINE_BYTES,
+  );
   let tail = "";
   let skipping = false;
   let lines = 0;
@@ -119,6 +124,13 @@ export function textLinesToEvents<
   };
   return new TransformStream<string, StreamChunk<S>>({
     transform: (chunk, controller) => {
+      if (typeof chunk !== "string") {
+        throw new TypeError(
+          `textLinesToEvents() takes text, not ${
+            kindOf(chunk)
+          }: pipe bytes through TextDecoderStream first, or use bytesToEvents()`,
+        );
+      }
       let start = 0;
       for (;;) {
         const newline = chunk.indexOf("\n", start);
@@ -192,14 +204,33 @@ export interface BytesOptions extends ToEventsOptions {
 export function bytesToEvents<const S extends BytesOptions = BytesOptions>(
   options?: S,
 ): TransformStream<Uint8Array, StreamChunk<S>> {
+  const codec = options?.codec ?? "lines";
+  if (!(CODECS as readonly unknown[]).includes(codec)) {
+    throw new TypeError(
+      `bytesToEvents(): codec must be one of ${
+        CODECS.map((known) => `"${known}"`).join(", ")
+      }, not ${JSON.stringify(codec)}`,
+    );
+  }
   const decoded = new Decoded("bytesToEvents", options);
   const decoder = new StreamDecoder(
-    options?.codec ?? "lines",
-    options?.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+    codec,
+    atLeastOne(
+      "bytesToEvents",
+      "maxLineBytes",
+      options?.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+    ),
     decoded,
   );
   return new TransformStream<Uint8Array, StreamChunk<S>>({
     transform: (chunk, controller) => {
+      if (!(chunk instanceof Uint8Array)) {
+        throw new TypeError(
+          `bytesToEvents() takes bytes (Uint8Array), not ${
+            kindOf(chunk)
+          }: use textLinesToEvents() for text`,
+        );
+      }
       decoder.write(chunk);
       decoded.hand(controller);
     },
@@ -255,7 +286,7 @@ export function eventsToTextLines(
   options?: LinesOptions,
 ): TransformStream<Event | Event[], string> {
   const decoder = new TextDecoder();
-  return linesStream(options, (lines) => {
+  return linesStream("eventsToTextLines", options, (lines) => {
     let text = "";
     for (const line of lines) {
       text += typeof line === "string" ? line : decoder.decode(line);
@@ -284,7 +315,7 @@ export function eventsToBytes(
   options?: LinesOptions,
 ): TransformStream<Event | Event[], Uint8Array<ArrayBuffer>> {
   const bytes = new ByteBuilder();
-  return linesStream(options, (lines) => {
+  return linesStream("eventsToBytes", options, (lines) => {
     bytes.clear();
     for (const line of lines) {
       if (typeof line === "string") bytes.addText(line);
@@ -296,21 +327,43 @@ export function eventsToBytes(
 }
 
 /**
- * The stream of {@link eventsToTextLines} and {@link eventsToBytes}: each
- * chunk's lines (text, or bytes for byte data in `"lines"` format) go to
- * `join`, whose result is the chunk written on.
+ * The stream of {@link eventsToTextLines} and {@link eventsToBytes} (named
+ * `adapter`): each chunk's lines (text, or bytes for byte data in `"lines"`
+ * format) go to `join`, whose result is the chunk written on. A value that
+ * is not an event is a failure.
  */
 function linesStream<T>(
+  adapter: string,
   options: LinesOptions | undefined,
   join: (lines: (string | Uint8Array)[]) => T,
 ): TransformStream<Event | Event[], T> {
-  const raw = (options?.format ?? "lines") === "lines";
+  const format = options?.format ?? "lines";
+  if (format !== "lines" && format !== "ndjson") {
+    throw new TypeError(
+      `${adapter}(): format must be "lines" or "ndjson", not ${
+        JSON.stringify(format)
+      }`,
+    );
+  }
+  const raw = format === "lines";
   const lines: (string | Uint8Array)[] = [];
   return new TransformStream<Event | Event[], T>({
     transform: (chunk, controller) => {
       const events = Array.isArray(chunk) ? chunk : [chunk];
       lines.length = 0;
       for (const event of events) {
+        if (!isEvent(event)) {
+          const message = `Not an event: ${whyNotEvent(event)}`;
+          if (options?.onFailure === undefined) throw new TypeError(message);
+          options.onFailure(
+            failureEvent("eventsToLines", {}, {
+              name: "TypeError",
+              message,
+              sample: describe(event).slice(0, SAMPLE_CHARS),
+            }),
+          );
+          continue;
+        }
         const data = event.data;
         if (raw && (typeof data === "string" || data instanceof Uint8Array)) {
           lines.push(data);
@@ -324,7 +377,7 @@ function linesStream<T>(
             failureEvent("eventsToLines", {}, {
               name: "TypeError",
               message: errorMessage(error),
-              sample: String(data).slice(0, SAMPLE_CHARS),
+              sample: describe(data).slice(0, SAMPLE_CHARS),
             }),
           );
         }
@@ -332,6 +385,26 @@ function linesStream<T>(
       if (lines.length > 0) controller.enqueue(join(lines));
     },
   });
+}
+
+/**
+ * `value` of option `option` of `adapter`, when it is a whole number of at
+ * least 1; else a `RangeError` naming them.
+ */
+function atLeastOne(adapter: string, option: string, value: number): number {
+  if (Number.isInteger(value) && value >= 1) return value;
+  throw new RangeError(
+    `${adapter}(): ${option} must be a whole number of at least 1, not ${
+      describe(value)
+    }`,
+  );
+}
+
+/** What kind of value `value` is, in a word, for an error message. */
+function kindOf(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value !== "object") return typeof value;
+  return Object.getPrototypeOf(value)?.constructor?.name ?? "object";
 }
 
 /** The failure of an over-long line. */

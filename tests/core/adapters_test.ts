@@ -3,6 +3,7 @@ import {
   bytesToEvents,
   eventsToBytes,
   eventsToTextLines,
+  type LinesOptions,
   textLinesToEvents,
 } from "../../core/adapters.ts";
 import type { Event } from "../../core/event.ts";
@@ -182,3 +183,91 @@ testWith(
     );
   },
 );
+
+Deno.test("eventsToTextLines() and eventsToBytes(): a value that is not an event is a failure naming why, never a line of its own", async () => {
+  const chunks = [
+    [{ header: {}, data: "a" }, null, 5, { data: "no header" }],
+    "text",
+    { header: {}, data: "b" },
+  ] as never[];
+  const asText = [
+    eventsToTextLines,
+    (options?: LinesOptions): ReadableWritablePair<string, Event | Event[]> => {
+      const bytes = eventsToBytes(options);
+      return {
+        writable: bytes.writable,
+        readable: bytes.readable.pipeThrough(new TextDecoderStream()),
+      };
+    },
+  ];
+  for (const adapter of asText) {
+    const failed: Event[] = [];
+    const out = await Array.fromAsync(
+      ReadableStream.from(chunks).pipeThrough(
+        adapter({ onFailure: (event) => failed.push(event) }),
+      ),
+    );
+    assert.equal(out.join(""), "a\nb\n");
+    assert.deepEqual(
+      failed.map((event) => (event.header.error as Error).message),
+      [
+        "Not an event: not an object (null)",
+        "Not an event: not an object (number)",
+        'Not an event: missing "header"',
+        "Not an event: not an object (string)",
+      ],
+    );
+    await assert.rejects(
+      Array.fromAsync(ReadableStream.from(chunks).pipeThrough(adapter())),
+      { name: "TypeError", message: "Not an event: not an object (null)" },
+    );
+  }
+});
+
+Deno.test("the adapters refuse chunks of the wrong kind and options out of range, naming them", async () => {
+  await assert.rejects(
+    Array.fromAsync(
+      ReadableStream.from([new TextEncoder().encode("a\n")]).pipeThrough(
+        textLinesToEvents() as never,
+      ),
+    ),
+    {
+      name: "TypeError",
+      message:
+        "textLinesToEvents() takes text, not Uint8Array: pipe bytes through TextDecoderStream first, or use bytesToEvents()",
+    },
+  );
+  await assert.rejects(
+    Array.fromAsync(
+      ReadableStream.from(["a\n"]).pipeThrough(bytesToEvents() as never),
+    ),
+    {
+      name: "TypeError",
+      message:
+        "bytesToEvents() takes bytes (Uint8Array), not string: use textLinesToEvents() for text",
+    },
+  );
+  assert.throws(() => textLinesToEvents({ maxLineLength: 0 }), {
+    name: "RangeError",
+    message:
+      "textLinesToEvents(): maxLineLength must be a whole number of at least 1, not 0",
+  });
+  assert.throws(() => textLinesToEvents({ maxLineLength: NaN }), RangeError);
+  assert.throws(() => bytesToEvents({ maxLineBytes: -1 }), {
+    name: "RangeError",
+    message:
+      "bytesToEvents(): maxLineBytes must be a whole number of at least 1, not -1",
+  });
+  assert.throws(() => bytesToEvents({ codec: "xml" as never }), {
+    name: "TypeError",
+    message:
+      'bytesToEvents(): codec must be one of "lines", "ndjson", "json", "raw", "syslog", not "xml"',
+  });
+  for (const adapter of [eventsToTextLines, eventsToBytes]) {
+    assert.throws(() => adapter({ format: "json" as never }), {
+      name: "TypeError",
+      message:
+        `${adapter.name}(): format must be "lines" or "ndjson", not "json"`,
+    });
+  }
+});
