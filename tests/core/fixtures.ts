@@ -173,3 +173,19 @@ export function suppressedCount(events: readonly LogEvent[]): number {
   }
   return count;
 }
+
+/**
+ * A value whose every property read throws (`header`, `data`, `in`, its
+ * keys): what a hostile producer may write in place of an event.
+ */
+export function unreadable(): never {
+  const boom = () => {
+    throw new Error("this value cannot be read");
+  };
+  return new Proxy({}, {
+    get: boom,
+    has: boom,
+    ownKeys: boom,
+    getOwnPropertyDescriptor: boom,
+  }) as never;
+}

@@ -6,7 +6,7 @@ import { endDirection } from "../../core/router_ends.ts";
 import { bytesToEvents, eventsToBytes } from "../../core/adapters.ts";
 import { jsonata } from "../../actors/transform/jsonata.ts";
 import { Collector, ListInput, numbered, trackedEvents } from "../helpers.ts";
-import { Pass } from "./fixtures.ts";
+import { Pass, unreadable } from "./fixtures.ts";
 
 /** double (x2) -> plus (+1), with neither end connected. */
 function arithmetic(): Router {
@@ -271,15 +271,7 @@ Deno.test("router.writable(): a value whose properties throw when read is discar
   router.connect("pass.outbox", "sink.inbox");
   const writable = router.writable("pass.inbox");
   await router.start();
-  const boom = () => {
-    throw new Error("this value cannot be read");
-  };
-  const hostile = new Proxy({}, {
-    get: boom,
-    has: boom,
-    ownKeys: boom,
-    getOwnPropertyDescriptor: boom,
-  });
+  const hostile = unreadable();
   const writer = writable.getWriter();
   await writer.write({ header: {}, data: 1 });
   await writer.write([hostile as never, { header: {}, data: 2 }]);

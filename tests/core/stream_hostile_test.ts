@@ -15,6 +15,7 @@ import { Actor, type Context } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import { toTransformStream } from "../../core/stream.ts";
 import { within } from "../helpers.ts";
+import { unreadable } from "./fixtures.ts";
 
 /** Fails the events whose `data` is in `failing`; passes the others on. */
 class FailSome extends Actor {
@@ -28,19 +29,6 @@ class FailSome extends Actor {
     }
     return context.send(event);
   }
-}
-
-/** A value whose every property read throws. */
-function unreadable(): unknown {
-  const boom = () => {
-    throw new Error("this value cannot be read");
-  };
-  return new Proxy({}, {
-    get: boom,
-    has: boom,
-    ownKeys: boom,
-    getOwnPropertyDescriptor: boom,
-  });
 }
 
 /** What a hostile producer writes, in place of an event. */

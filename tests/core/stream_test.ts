@@ -18,7 +18,7 @@ import {
   trackedEvents,
   within,
 } from "../helpers.ts";
-import { Gate, Pass } from "./fixtures.ts";
+import { Gate, Pass, unreadable } from "./fixtures.ts";
 
 /** A transform that fails events whose data is not a number. */
 class Numbers extends Actor {
@@ -745,19 +745,6 @@ Deno.test("a write made once the stream broke on an abort, while the write in fl
     /the producer gave up/,
   );
 });
-
-/** A value whose every property read throws (a hostile proxy). */
-function unreadable(): never {
-  const boom = () => {
-    throw new Error("this value cannot be read");
-  };
-  return new Proxy({}, {
-    get: boom,
-    has: boom,
-    ownKeys: boom,
-    getOwnPropertyDescriptor: boom,
-  }) as never;
-}
 
 Deno.test("a value whose properties throw when read, written alone or in an array, is discarded and counted; the stream goes on and every tracker settles", async () => {
   const stream = toTransformStream(new Pass("pass"), { batch: true });
