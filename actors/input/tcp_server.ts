@@ -11,6 +11,7 @@ import {
   type ActorFigures,
   type ActorSettings,
   describe,
+  errorMessage,
   sleep,
   type Takeover,
   whenAborted,
@@ -117,7 +118,8 @@ export type TcpServerOptions = z.infer<typeof TcpServerOptions>;
  * until they close or `drain_timeout` passes, then closes them. An
  * unfinished last line counts when the client closes; when the server
  * closes the connection (`drain_timeout`, `idle_timeout`,
- * `max_pending_bytes`) it becomes an event on the `error` queue.
+ * `max_pending_bytes`), or the client resets it, it becomes an event on the
+ * `error` queue.
  *
  * Reload: replaced on the same address with other options, it keeps the
  * listening socket and the open connections of the server it replaces,
@@ -391,7 +393,7 @@ export class TcpServer extends Actor implements CertificateHolder {
     );
     this.#unfinished = new RepeatedLog((count, { remote, bytes }) =>
       this.log.warn(
-        "Dropped the unfinished messages of {count} connection(s) closed by the server, the last {bytes} bytes from {remote}",
+        "Dropped the unfinished messages of {count} connection(s) closed by the server or failed (reset by the client), the last {bytes} bytes from {remote}",
         { count, remote, bytes },
       )
     );
@@ -693,6 +695,8 @@ export class TcpServer extends Actor implements CertificateHolder {
     };
     using _ = whenAborted(signal, drain);
     let handedOver = false;
+    /** Why reading the connection failed (a reset by its client). */
+    let failed: string | undefined;
     try {
       if (!this.#holdPending(client, decoder.pendingBytes)) {
         this.#closeConn(client, "pending");
@@ -715,6 +719,7 @@ export class TcpServer extends Actor implements CertificateHolder {
         } catch (error) {
           client.readingSince = undefined;
           if (client.closedBy === undefined) {
+            failed = errorMessage(error);
             this.log.debug("Connection from {remote} failed: {error}", {
               remote,
               error: describe(error),
@@ -745,8 +750,14 @@ export class TcpServer extends Actor implements CertificateHolder {
         }
       }
       const unfinished = decoder.pendingBytes;
-      if (client.closedBy !== undefined && unfinished > 0) {
-        sink.failure(unfinishedFailure(this.#options, client, unfinished), 0);
+      if (
+        (client.closedBy !== undefined || failed !== undefined) &&
+        unfinished > 0
+      ) {
+        sink.failure(
+          unfinishedFailure(this.#options, client, failed, unfinished),
+          0,
+        );
         this.#unfinished.note({ remote, bytes: unfinished });
       }
       await sink.takeWaiting();
@@ -825,12 +836,24 @@ export class TcpServer extends Actor implements CertificateHolder {
   }
 }
 
-/** The failure of an unfinished message dropped when the server closed. */
+/**
+ * The failure of an unfinished message dropped when the server closed the
+ * connection, or when reading it `failed` (a reset by its client).
+ */
 function unfinishedFailure(
   options: TcpServerOptions,
   client: Client,
+  failed: string | undefined,
   bytes: number,
 ): DecodeFailure {
+  if (client.closedBy === undefined && failed !== undefined) {
+    return {
+      name: "RangeError",
+      message:
+        `Dropped an unfinished message of ${bytes} bytes: the connection failed: ${failed}`,
+      sample: "",
+    };
+  }
   const why = client.closedBy === "idle"
     ? `the connection sent nothing for ${options.idle_timeout} s (idle_timeout)`
     : client.closedBy === "drain"

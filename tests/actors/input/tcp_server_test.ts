@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { connect as netConnect } from "node:net";
 import type { EventError } from "../../../core/actor.ts";
 import { MAX_BATCH } from "../../../core/queue.ts";
 import { Router } from "../../../core/router.ts";
@@ -203,7 +204,7 @@ Deno.test("tcp_server on stop closes a client that does not close within drain_t
   );
   assert.ok(
     logs.data().includes(
-      `Dropped the unfinished messages of 1 connection(s) closed by the server, the last 4 bytes from ${remote}`,
+      `Dropped the unfinished messages of 1 connection(s) closed by the server or failed (reset by the client), the last 4 bytes from ${remote}`,
     ),
     "the unfinished line was logged",
   );
@@ -514,6 +515,48 @@ Deno.test("tcp_server closes a connection whose unfinished message takes the tot
         { remote },
         "Dropped an unfinished message of 600 bytes: the server closed the connection because unfinished messages held more than 1000 bytes (max_pending_bytes)",
       ]],
+    );
+    await pollUntil(
+      () => server.figures().pending_bytes,
+      (bytes) => bytes === 0,
+      "no byte held",
+    );
+  } finally {
+    await router.stop();
+  }
+});
+
+Deno.test("tcp_server: a client that resets its connection mid-line: the lines before are events, the unfinished one an event on error saying why", async () => {
+  const { router, input: server, sink, errors } = await pipeline({});
+  try {
+    // A real reset (RST): node:net's resetAndDestroy closes with SO_LINGER 0.
+    const client = netConnect({ host: "127.0.0.1", port: server.port });
+    const local = await new Promise<number>((resolve, reject) => {
+      client.once("error", reject);
+      client.once("connect", () => resolve(client.localPort!));
+    });
+    await new Promise<void>((resolve) =>
+      client.write("one\ntwo\nthr", () => resolve())
+    );
+    await pollUntil(
+      () => server.figures().pending_bytes,
+      (bytes) => bytes === 3,
+      "the unfinished line to be held",
+    );
+    const closed = new Promise((resolve) => client.once("close", resolve));
+    client.resetAndDestroy();
+    await closed;
+    await within(sink.waitFor(2), "the two whole lines");
+    await within(errors.waitFor(1), "the unfinished line's failure");
+    assert.deepEqual(sink.data(), ["one", "two"]);
+    const error = errors.events[0]!.header.error as EventError;
+    assert.deepEqual(errors.events[0]!.header.input, {
+      remote: `127.0.0.1:${local}`,
+    });
+    assert.equal(error.actor, "input");
+    assert.match(
+      error.message,
+      /^Dropped an unfinished message of 3 bytes: the connection failed: Connection reset by peer/,
     );
     await pollUntil(
       () => server.figures().pending_bytes,
