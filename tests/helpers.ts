@@ -473,3 +473,45 @@ export function schemaProblems(
     `${issue.path.join(".")}: ${issue.message}`
   );
 }
+
+/**
+ * Runs `body` with a directory on a tmpfs of `kib` KiB (a disk that fills up
+ * on demand), then unmounts and removes it. Where a tmpfs cannot be mounted
+ * (not root, no mount permission in this container) it prints why and skips
+ * `body`: the test passes without it.
+ *
+ * @example
+ * ```ts ignore
+ * await withTinyDisk(256, async (dir) => {
+ *   await Deno.writeFile(`${dir}/big`, new Uint8Array(1 << 20)); // throws: full
+ * });
+ * ```
+ */
+export async function withTinyDisk(
+  kib: number,
+  body: (dir: string) => Promise<void>,
+): Promise<void> {
+  if (Deno.uid() !== 0) {
+    console.log("Skipped: mounting a tmpfs needs root");
+    return;
+  }
+  const dir = Deno.makeTempDirSync({ prefix: "compysition_full_" });
+  const mounted = new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", `size=${kib}k`, "tmpfs", dir],
+    stdout: "null",
+    stderr: "piped",
+  }).outputSync();
+  if (!mounted.success) {
+    Deno.removeSync(dir);
+    console.log(
+      `Skipped: ${new TextDecoder().decode(mounted.stderr).trim()}`,
+    );
+    return;
+  }
+  try {
+    await body(dir);
+  } finally {
+    new Deno.Command("umount", { args: [dir] }).outputSync();
+    Deno.removeSync(dir);
+  }
+}

@@ -13,6 +13,7 @@ import {
   sequenced,
   trackedEvents,
   withTempDir,
+  withTinyDisk,
 } from "../helpers.ts";
 import { logLines } from "./fixtures.ts";
 
@@ -204,30 +205,8 @@ function outcomes(trackers: Tracker[]): Promise<(true | string)[]> {
   );
 }
 
-/**
- * Mounts a tmpfs of `kib` KiB on a new directory and returns it, or says why
- * it cannot (not root, no mount permission in this container).
- */
-function tinyDisk(kib: number): { dir: string } | { why: string } {
-  if (Deno.uid() !== 0) return { why: "mounting a tmpfs needs root" };
-  const dir = Deno.makeTempDirSync({ prefix: "compysition_full_" });
-  const mounted = new Deno.Command("mount", {
-    args: ["-t", "tmpfs", "-o", `size=${kib}k`, "tmpfs", dir],
-    stdout: "null",
-    stderr: "piped",
-  }).outputSync();
-  if (mounted.success) return { dir };
-  Deno.removeSync(dir);
-  return { why: new TextDecoder().decode(mounted.stderr).trim() };
-}
-
 Deno.test("A disk buffer on a full disk holds the senders, says why once each time, and goes on when there is room", async () => {
-  const disk = tinyDisk(128);
-  if ("why" in disk) {
-    console.log(`Skipped: ${disk.why}`);
-    return;
-  }
-  try {
+  await withTinyDisk(128, async (diskDir) => {
     const router = new Router();
     const logs = router.registerLogActor(new Collector("logs")) as Collector;
     const door = new Door("sink");
@@ -239,7 +218,7 @@ Deno.test("A disk buffer on a full disk holds the senders, says why once each ti
     router.register(door);
     router.connect("input.outbox", "sink.inbox", {
       capacity: 10,
-      buffer: { type: "disk", path: join(disk.dir, "sink"), fsync: "never" },
+      buffer: { type: "disk", path: join(diskDir, "sink"), fsync: "never" },
     });
     await router.start();
     const queue = sinkQueue(router);
@@ -273,11 +252,8 @@ Deno.test("A disk buffer on a full disk holds the senders, says why once each ti
         i % 2 === 0 ? /No space left on device/ : /writes again/,
       );
     });
-    assert.deepEqual(await files(join(disk.dir, "sink")), []);
-  } finally {
-    new Deno.Command("umount", { args: [disk.dir] }).outputSync();
-    Deno.removeSync(disk.dir);
-  }
+    assert.deepEqual(await files(join(diskDir, "sink")), []);
+  });
 });
 
 Deno.test("A second pipeline cannot start on a disk buffer another one uses", async () => {
