@@ -681,9 +681,6 @@ export const WAITING: unique symbol = Symbol("waiting");
 /** The type of {@link WAITING}. */
 type Waiting = typeof WAITING;
 
-/** What `EventReadable.#askNext` returns when `next` threw. */
-const THREW = Symbol("threw");
-
 /**
  * Hands batches of events to the consumer of a `ReadableStream`, one event
  * per chunk or one batch per chunk, and lets go of the delivery trackers of
@@ -797,20 +794,10 @@ export class EventReadable {
     const end = this.#endPull;
     if (end === undefined) return;
     this.#endPull = undefined;
-    const next = this.#askNext();
-    if (next === THREW) {
-      end();
-    } else if (next === WAITING) {
-      this.#endPull = end;
-    } else if (next instanceof Promise) {
-      void next.then(
-        (batch) => this.#handOut(batch),
-        (error) => this.error(error),
-      ).then(end);
-    } else {
-      this.#handOut(next);
-      end();
-    }
+    const served = this.#serveNext();
+    if (served === WAITING) this.#endPull = end;
+    else if (served === undefined) end();
+    else void served.then(end);
   }
 
   /** Ends the pull that waits, if one does. */
@@ -835,26 +822,31 @@ export class EventReadable {
       }
       this.#held = undefined;
     }
-    const next = this.#askNext();
-    if (next === THREW) return;
-    if (next === WAITING) {
-      return new Promise<void>((resolve) => this.#endPull = resolve);
+    const served = this.#serveNext();
+    return served === WAITING
+      ? new Promise<void>((resolve) => this.#endPull = resolve)
+      : served;
+  }
+
+  /**
+   * Asks `next` and hands out what it gives: `undefined` once that is done
+   * (or `next` threw, which errored the stream), a promise of when it is, or
+   * {@link WAITING} when `next` waits for {@link EventReadable.wake}.
+   */
+  #serveNext(): Promise<void> | Waiting | undefined {
+    let next;
+    try {
+      next = this.next();
+    } catch (error) {
+      this.error(error);
+      return undefined;
     }
+    if (next === WAITING) return WAITING;
     if (!(next instanceof Promise)) return this.#handOut(next);
     return next.then(
       (batch) => this.#handOut(batch),
       (error) => this.error(error),
     );
-  }
-
-  /** What `next` gives, or {@link THREW} when it threw (the stream errored). */
-  #askNext(): ReturnType<EventReadable["next"]> | typeof THREW {
-    try {
-      return this.next();
-    } catch (error) {
-      this.error(error);
-      return THREW;
-    }
   }
 
   /** Hands out the next batch: whole, or its first event (see the class). */

@@ -1450,7 +1450,6 @@ export class Supervisor implements ActorRuntime {
     if (context.inc.dead) return false;
     this.#finishBatch(context, batch);
     this.#endBatchMode(context);
-    context.batch = undefined;
     return true;
   }
 
