@@ -127,7 +127,7 @@ export function textLinesToEvents<
       if (typeof chunk !== "string") {
         throw new TypeError(
           `textLinesToEvents() takes text, not ${
-            kindOf(chunk)
+            typeName(chunk)
           }: pipe bytes through TextDecoderStream first, or use bytesToEvents()`,
         );
       }
@@ -227,7 +227,7 @@ export function bytesToEvents<const S extends BytesOptions = BytesOptions>(
       if (!(chunk instanceof Uint8Array)) {
         throw new TypeError(
           `bytesToEvents() takes bytes (Uint8Array), not ${
-            kindOf(chunk)
+            typeName(chunk)
           }: use textLinesToEvents() for text`,
         );
       }
@@ -347,21 +347,24 @@ function linesStream<T>(
   }
   const raw = format === "lines";
   const lines: (string | Uint8Array)[] = [];
+  /** `value` makes no line: `error` goes to `onFailure`, or errors the stream. */
+  const fail = (error: unknown, value: unknown) => {
+    if (options?.onFailure === undefined) throw error;
+    options.onFailure(
+      failureEvent("eventsToLines", {}, {
+        name: "TypeError",
+        message: errorMessage(error),
+        sample: describe(value).slice(0, SAMPLE_CHARS),
+      }),
+    );
+  };
   return new TransformStream<Event | Event[], T>({
     transform: (chunk, controller) => {
       const events = Array.isArray(chunk) ? chunk : [chunk];
       lines.length = 0;
       for (const event of events) {
         if (!isEvent(event)) {
-          const message = `Not an event: ${whyNotEvent(event)}`;
-          if (options?.onFailure === undefined) throw new TypeError(message);
-          options.onFailure(
-            failureEvent("eventsToLines", {}, {
-              name: "TypeError",
-              message,
-              sample: describe(event).slice(0, SAMPLE_CHARS),
-            }),
-          );
+          fail(new TypeError(`Not an event: ${whyNotEvent(event)}`), event);
           continue;
         }
         const data = event.data;
@@ -372,14 +375,7 @@ function linesStream<T>(
         try {
           lines.push(toJson(data));
         } catch (error) {
-          if (options?.onFailure === undefined) throw error;
-          options.onFailure(
-            failureEvent("eventsToLines", {}, {
-              name: "TypeError",
-              message: errorMessage(error),
-              sample: describe(data).slice(0, SAMPLE_CHARS),
-            }),
-          );
+          fail(error, data);
         }
       }
       if (lines.length > 0) controller.enqueue(join(lines));
@@ -400,8 +396,11 @@ function atLeastOne(adapter: string, option: string, value: number): number {
   );
 }
 
-/** What kind of value `value` is, in a word, for an error message. */
-function kindOf(value: unknown): string {
+/**
+ * The type or class of `value` as JavaScript names it (`"string"`,
+ * `"Uint8Array"`), for an error message.
+ */
+function typeName(value: unknown): string {
   if (value === null) return "null";
   if (typeof value !== "object") return typeof value;
   return Object.getPrototypeOf(value)?.constructor?.name ?? "object";
