@@ -18,6 +18,19 @@ import {
   within,
 } from "./support.ts";
 
+/** Waits until `server` holds `bytes` bytes of unfinished messages, or fails. */
+function pendingBytes(
+  server: TcpServer,
+  bytes: number,
+  what: string,
+): Promise<number> {
+  return pollUntil(
+    () => server.figures().pending_bytes,
+    (held) => held === bytes,
+    what,
+  );
+}
+
 function pipeline(
   options: Partial<TcpServerOptions>,
 ): Promise<InputRun<TcpServer>> {
@@ -491,9 +504,9 @@ Deno.test("tcp_server closes a connection whose unfinished message takes the tot
   try {
     const first = await connect(server);
     await first.write(encode("a".repeat(600)));
-    await pollUntil(
-      () => server.figures().pending_bytes,
-      (bytes) => bytes === 600,
+    await pendingBytes(
+      server,
+      600,
       "the first connection's 600 bytes to be held",
     );
     const second = await connect(server);
@@ -516,11 +529,7 @@ Deno.test("tcp_server closes a connection whose unfinished message takes the tot
         "Dropped an unfinished message of 600 bytes: the server closed the connection because unfinished messages held more than 1000 bytes (max_pending_bytes)",
       ]],
     );
-    await pollUntil(
-      () => server.figures().pending_bytes,
-      (bytes) => bytes === 0,
-      "no byte held",
-    );
+    await pendingBytes(server, 0, "no byte held");
   } finally {
     await router.stop();
   }
@@ -538,11 +547,7 @@ Deno.test("tcp_server: a client that resets its connection mid-line: the lines b
     await new Promise<void>((resolve) =>
       client.write("one\ntwo\nthr", () => resolve())
     );
-    await pollUntil(
-      () => server.figures().pending_bytes,
-      (bytes) => bytes === 3,
-      "the unfinished line to be held",
-    );
+    await pendingBytes(server, 3, "the unfinished line to be held");
     const closed = new Promise((resolve) => client.once("close", resolve));
     client.resetAndDestroy();
     await closed;
@@ -558,11 +563,7 @@ Deno.test("tcp_server: a client that resets its connection mid-line: the lines b
       error.message,
       /^Dropped an unfinished message of 3 bytes: the connection failed: Connection reset by peer/,
     );
-    await pollUntil(
-      () => server.figures().pending_bytes,
-      (bytes) => bytes === 0,
-      "no byte held",
-    );
+    await pendingBytes(server, 0, "no byte held");
   } finally {
     await router.stop();
   }
