@@ -24,6 +24,7 @@ import {
 } from "../../core/http_listener.ts";
 import { MAX_BATCH } from "../../core/queue.ts";
 import { type InLine, Lineup } from "../../core/lineup.ts";
+import { setImmediate } from "node:timers";
 import { gatherThisTurn } from "../../core/stream.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import { sameText } from "../../core/secret.ts";
@@ -222,7 +223,8 @@ export const httpServer: ActorSpec<HttpServerOptions> = {
   create: (name, options, settings) => new HttpServer(name, options, settings),
 };
 
-const UTF8 = new TextDecoder();
+/** UTF-8 as the JSON parser gets it: bad bytes replaced, a BOM kept. */
+const UTF8_WITH_BOM = new TextDecoder("utf-8", { ignoreBOM: true });
 
 const EMPTY = new Uint8Array(0);
 
@@ -457,6 +459,8 @@ export class HttpServer extends Actor implements CertificateHolder {
   #idle: PromiseWithResolvers<void> | undefined;
   /** The one timer that ends the waits that reached `response_timeout`. */
   #expiry: ReturnType<typeof setTimeout> | undefined;
+  /** Resolves at the end of this turn of the event loop; see #turnEnd. */
+  #turnEnding: Promise<void> | undefined;
 
   protected override readonly implicitSend = false;
 
@@ -750,9 +754,12 @@ export class HttpServer extends Actor implements CertificateHolder {
         this.#leave(queue);
         working = false;
         this.#sent();
-        response = reply === undefined
-          ? Response.json({ id: meta.id }, { status: 202 })
-          : this.#answerWith(await reply);
+        if (reply === undefined) {
+          response = Response.json({ id: meta.id }, { status: 202 });
+          await this.#turnEnd();
+        } else {
+          response = this.#answerWith(await reply);
+        }
       }
     } catch (error) {
       response = this.#internalError(error);
@@ -798,6 +805,26 @@ export class HttpServer extends Actor implements CertificateHolder {
     );
     this.#expiry ??= this.#expireLater();
     return waiting.promise;
+  }
+
+  /**
+   * Resolves at the end of this turn of the event loop, after the events
+   * gathered in it went on. The 202 answers of a turn wait for it, and Deno
+   * writes them together. Written one by one as each request is handled,
+   * they reach a client that has read the one before and gone to sleep:
+   * waking it again for each answer cost about 4 µs of kernel time per
+   * request on a 2-core machine, a sixth of the whole.
+   */
+  #turnEnd(): Promise<void> {
+    if (this.#turnEnding === undefined) {
+      const { promise, resolve } = Promise.withResolvers<void>();
+      this.#turnEnding = promise;
+      setImmediate(() => {
+        this.#turnEnding = undefined;
+        resolve();
+      });
+    }
+    return this.#turnEnding;
   }
 
   /** The answer made of `reply`, or 504 without one. */
@@ -874,19 +901,20 @@ export class HttpServer extends Actor implements CertificateHolder {
     info: HttpRequestInfo,
   ): Promise<Response | undefined> {
     const { size, codings, decode } = admitted;
-    // A string: a JSON body with a Content-Length, read as text.
-    let body: Uint8Array | string | Response;
+    let body: Uint8Array | Response;
     try {
       if (size !== undefined && codings.length === 0) {
         if (!this.#hold(size, taking)) return this.#tooMuch();
         // HTTP framing bounds the body by its Content-Length, checked.
         if (decode === decodeJson) {
-          // As text: Deno decodes a body it holds whole with no copy in
-          // between, as UTF8 would (BOM dropped, bad bytes replaced).
-          body = await info.read(request.text());
-        } else {
-          body = await info.read(request.bytes());
+          // Deno parses a JSON body it holds whole straight from its text:
+          // 2.5 µs a request less than reading the text first, a tenth of
+          // what a small POST costs. It refuses a BOM, as `decodeJson`.
+          taking.data = size === 0 ? null : await info.read(request.json());
+          info.bodyRead = true;
+          return undefined;
         }
+        body = await info.read(request.bytes());
         info.bodyRead = true;
       } else {
         const stream = request.body;
@@ -899,6 +927,8 @@ export class HttpServer extends Actor implements CertificateHolder {
         }
       }
     } catch (error) {
+      // `Request.json()` failed to parse what it read.
+      if (error instanceof SyntaxError) return notJson(error);
       this.log.debug("Failed to read a request body: {error}", {
         error: describe(error),
       });
@@ -911,14 +941,9 @@ export class HttpServer extends Actor implements CertificateHolder {
       );
     }
     try {
-      taking.data = typeof body === "string"
-        ? jsonOf(body, size!)
-        : decode(body);
+      taking.data = decode(body);
     } catch (error) {
-      return jsonError(
-        400,
-        `The body is not valid JSON: ${errorMessage(error)}`,
-      );
+      return notJson(error);
     }
     return undefined;
   }
@@ -1194,14 +1219,22 @@ function stopReply(name: string): Event {
   };
 }
 
-/** A JSON body's data (`null` for an empty body). */
+/**
+ * A JSON body's data (`null` for an empty body). A BOM is kept, and
+ * refused by `JSON.parse` as by Deno's `Request.json()`: JSON sent over a
+ * network must not start with one (RFC 8259, section 8.1).
+ */
 function decodeJson(body: Uint8Array): unknown {
-  return jsonOf(UTF8.decode(body), body.length);
+  return body.length === 0 ? null : JSON.parse(UTF8_WITH_BOM.decode(body));
 }
 
-/** The data of JSON `text` decoded from `bytes` bytes (`null` for none). */
-function jsonOf(text: string, bytes: number): unknown {
-  return bytes === 0 ? null : JSON.parse(text);
+/** The 400 answer to a body that is not JSON, saying why. */
+function notJson(error: unknown): Response {
+  const why =
+    errorMessage(error).startsWith(`Unexpected token '\uFEFF', "\uFEFF`)
+      ? "it starts with a byte order mark (U+FEFF), which JSON sent over a network must not have (RFC 8259, section 8.1)"
+      : errorMessage(error);
+  return jsonError(400, `The body is not valid JSON: ${why}`);
 }
 
 /**

@@ -172,31 +172,40 @@ Deno.test("http_server fire_and_forget: each POST becomes an event with the body
   }
 });
 
-Deno.test("http_server decodes a JSON body as UTF-8 does: a BOM dropped, bad bytes replaced, an empty body null", async () => {
+Deno.test("http_server decodes a JSON body as UTF-8 does, bad bytes replaced and an empty body null, and refuses a BOM with or without a Content-Length", async () => {
   const { router, url, sink } = await serveOrders();
   try {
     const bytes = (...values: number[]) => new Uint8Array(values);
     const utf8 = (text: string) => [...new TextEncoder().encode(text)];
+    const withBom = bytes(0xef, 0xbb, 0xbf, ...utf8(json({ n: 1 })));
+    /** The same bytes as a stream: sent chunked, with no Content-Length. */
+    const streamed = (body: Uint8Array) =>
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(body);
+          controller.close();
+        },
+      });
     const answers = [
-      // BOM + {"n":1}
-      await post(
-        `${url}/orders`,
-        bytes(0xef, 0xbb, 0xbf, ...utf8(json({ n: 1 }))),
-      ),
+      await post(`${url}/orders`, bytes(...utf8(json({ n: 1 })))),
       // "a<0xff>b": the bad byte becomes U+FFFD
       await post(`${url}/orders`, bytes(...utf8('"a'), 0xff, ...utf8('b"'))),
       await post(`${url}/orders`, ""),
-      // A BOM alone is an empty text, which is not JSON.
+      await post(`${url}/orders`, withBom),
+      await post(`${url}/orders`, streamed(withBom)),
+      // A BOM alone is not JSON either.
       await post(`${url}/orders`, bytes(0xef, 0xbb, 0xbf)),
     ];
     assert.deepEqual(
       answers.map((answer) => answer.status),
-      [202, 202, 202, 400],
+      [202, 202, 202, 400, 400, 400],
     );
-    assert.match(
-      JSON.parse(answers[3]!.text).error,
-      /^The body is not valid JSON: /,
-    );
+    for (const refused of answers.slice(3)) {
+      assert.equal(
+        JSON.parse(refused.text).error,
+        "The body is not valid JSON: it starts with a byte order mark (U+FEFF), which JSON sent over a network must not have (RFC 8259, section 8.1)",
+      );
+    }
     await within(sink.waitFor(3), "three events");
     assert.deepEqual(sink.data(), [{ n: 1 }, "a\ufffdb", null]);
   } finally {
