@@ -285,11 +285,15 @@ async function http(): Promise<void> {
     console.log(
       `baseline (bare Deno.serve) ${
         count(bare!.events_per_second)
-      } req/s; wrk could drive about ${count(drivable)} req/s`,
+      } req/s, its server ${
+        percent(Number(bare!.server_cpu_share))
+      } of a core busy; wrk ${
+        percent(Number(bare!.wrk_cpu_share))
+      } busy, so it could drive about ${count(drivable)} req/s`,
     );
     if (bareRuns.some((r) => r.load_limited === true)) {
       console.log(
-        "no ratio: wrk kept its core busy while the baseline ran, so the load generator, not the server, was the limit",
+        "no ratio: wrk kept its core busy while the baseline's server had time to spare, so the load generator, not the server, was the limit",
       );
       continue;
     }
