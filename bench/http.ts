@@ -23,9 +23,10 @@
  * runs under `sh -c '...; times'`, so that its own CPU time is known: when
  * it kept its one core busy while the server's core had time to spare, the
  * load generator was the limit, and the result says so (`load_limited`).
- * When both were busy, the server was: it could not have gone faster. Prints one JSON result line with
- * requests/s, p50/p99 latency in milliseconds, the answers that were not 2xx
- * and the server's peak memory; asserts nothing about time.
+ * When both were busy, the server was: it could not have gone faster.
+ * Prints one JSON result line with requests/s, p50/p99 latency in
+ * milliseconds, the answers that were not 2xx, the server's peak memory and
+ * both shares of a core; asserts nothing about time.
  *
  *   deno run --allow-all bench/http.ts --scenario request_response \
  *     --connections 64 --seconds 6
