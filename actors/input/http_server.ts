@@ -706,8 +706,9 @@ export class HttpServer extends Actor implements CertificateHolder {
     if (typeof codings === "string") return jsonError(415, codings);
     const max = this.#options.max_body_bytes;
     const length = headers["content-length"];
-    const size = length === undefined ? undefined : Number(length);
-    if (size !== undefined && size > max) return tooLarge(max);
+    const size = length === undefined ? undefined : bodyLength(length);
+    // Not `size > max`: a size that is not a number must not pass.
+    if (size !== undefined && !(size <= max)) return tooLarge(max);
     return { queue, decode, codings, size, headers };
   }
 
@@ -1266,6 +1267,17 @@ function bodyDecoder(
     return (body) => decoder.decode(body);
   }
   return `Unsupported content type "${mime}": use application/json, text/* or application/octet-stream`;
+}
+
+/**
+ * The size of a body by its Content-Length, which Deno's engine checked: a
+ * number, or the same number said more than once, which the headers join
+ * into one list (`"7, 7"`; `Number` of that is `NaN`, which no limit
+ * stops).
+ */
+function bodyLength(field: string): number {
+  const comma = field.indexOf(",");
+  return Number(comma < 0 ? field : field.slice(0, comma));
 }
 
 /** `"orders"` for `"/orders"`; `undefined` for other shapes of path. */
