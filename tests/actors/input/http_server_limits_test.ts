@@ -187,6 +187,50 @@ Deno.test("http_server answers 503 before reading a body that would go over max_
   assert.equal(sink.events.length, 2);
 });
 
+Deno.test("http_server applies max_body_bytes and max_inflight_bytes to a body whose Content-Length is said twice", async () => {
+  const sink = new Collector("sink");
+  const { router, web, port } = await serve(
+    { max_body_bytes: 1000, max_inflight_bytes: 1000 },
+    sink,
+  );
+  /** The head of a body of `length` bytes, its length said twice. */
+  const twice = (length: number) =>
+    head({ "Content-Length": length, "content-length": length });
+  const clients: RawClient[] = [];
+  try {
+    // Deno's engine takes a length said twice; the headers hold "2000, 2000".
+    const over = await RawClient.open(port, twice(2000) + jsonOf(2000));
+    clients.push(over);
+    assert.deepEqual(await answer(over), {
+      status: 413,
+      body: JSON.stringify({
+        error: "The body is larger than 1000 bytes (max_body_bytes)",
+      }),
+    });
+    const slow = await RawClient.open(
+      port,
+      twice(800) + jsonOf(800).slice(0, 100),
+    );
+    clients.push(slow);
+    await pollUntil(
+      () => web.figures().body_bytes_in_flight,
+      (bytes) => bytes === 800,
+      "800 bytes held",
+    );
+    const more = await RawClient.open(port, twice(300) + jsonOf(300));
+    clients.push(more);
+    assert.equal((await answer(more)).status, 503);
+    await slow.write(jsonOf(800).slice(100));
+    assert.equal((await answer(slow)).status, 202);
+    await within(sink.waitFor(1), "the event");
+    assert.equal(web.figures().body_bytes_in_flight, 0);
+  } finally {
+    await Promise.all(clients.map((client) => client.close()));
+    await router.stop();
+  }
+  assert.equal(sink.events.length, 1);
+});
+
 Deno.test("http_server closes the connection of a body that does not arrive within body_timeout", async () => {
   const sink = new Collector("sink");
   const { router, web, port } = await serve({ body_timeout: 0.05 }, sink);

@@ -7,8 +7,9 @@ import {
   HttpServer,
   type HttpServerOptions,
 } from "../../../actors/input/http_server.ts";
-import { Collector } from "../../helpers.ts";
-import { Holder, within } from "./support.ts";
+import { Collector, pollUntil } from "../../helpers.ts";
+import { bodyOf, RawClient, statusOf } from "../../raw_http.ts";
+import { encode, Holder, joined, within } from "./support.ts";
 
 /**
  * The reply stage of the round-trip tests: answers `{ echo: data }` with
@@ -211,6 +212,75 @@ Deno.test("http_server decodes a JSON body as UTF-8 does, bad bytes replaced and
   } finally {
     await router.stop();
   }
+});
+
+Deno.test("http_server decodes a JSON body with a Content-Length the same however it arrives: a BOM refused and bad bytes replaced, in one write with its head, after it, or too large for one read", async () => {
+  const { router, web, sink } = await serveOrders();
+  const clients: RawClient[] = [];
+  /** POSTs `body` as JSON over a socket of its own; its answer. */
+  const send = async (body: Uint8Array, after: "with head" | "after head") => {
+    const head = new TextEncoder().encode(
+      `POST /orders HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
+    );
+    const client = await RawClient.open(
+      web.port,
+      after === "with head" ? joined([head, body]) : head,
+    );
+    clients.push(client);
+    if (after === "after head") {
+      // Sent once the server is reading it: none of it had come then.
+      await pollUntil(
+        () => web.figures().body_bytes_in_flight,
+        (bytes) => bytes === body.length,
+        "the server to read the body",
+      );
+      await client.write(body);
+    }
+    await within(
+      client.until((text) => bodyOf(text).endsWith("}")),
+      `the answer to ${body.length} bytes sent ${after}`,
+    );
+    return {
+      status: statusOf(client.text),
+      body: JSON.parse(bodyOf(client.text)),
+    };
+  };
+  const bom = new Uint8Array([0xef, 0xbb, 0xbf]);
+  const small = joined([bom, encode(json({ n: 1 }))]);
+  const large = joined([bom, encode(json({ pad: "x".repeat(100_000) }))]);
+  const badByte = joined([encode('"a'), new Uint8Array([0xff]), encode('b"')]);
+  try {
+    const bomFirst = {
+      status: 400,
+      body: {
+        error:
+          "The body is not valid JSON: it starts with a byte order mark (U+FEFF), which JSON sent over a network must not have (RFC 8259, section 8.1)",
+      },
+    };
+    assert.deepEqual(
+      [
+        ["small, with its head", await send(small, "with head")],
+        ["small, after its head", await send(small, "after head")],
+        ["large, with its head", await send(large, "with head")],
+        ["large, after its head", await send(large, "after head")],
+      ],
+      [
+        ["small, with its head", bomFirst],
+        ["small, after its head", bomFirst],
+        ["large, with its head", bomFirst],
+        ["large, after its head", bomFirst],
+      ],
+    );
+    assert.equal((await send(badByte, "with head")).status, 202);
+    assert.equal((await send(badByte, "after head")).status, 202);
+    await within(sink.waitFor(2), "two events");
+    assert.deepEqual(sink.data(), ["a\ufffdb", "a\ufffdb"]);
+    assert.equal(web.figures().body_bytes_in_flight, 0);
+  } finally {
+    await Promise.all(clients.map((client) => client.close()));
+    await router.stop();
+  }
+  assert.equal(sink.events.length, 2, "no event for a refused body");
 });
 
 Deno.test("http_server answers 400, 404, 405, 413 and 415 with a JSON error and sends nothing", async () => {
