@@ -216,6 +216,58 @@ function serveOnConnection(): ServeOnConnection {
   return serve as ServeOnConnection;
 }
 
+/** The key of Deno's own request inside a `Request`, once found. */
+let innerRequestKey: symbol | null | undefined;
+
+/**
+ * The text of `request`'s body, taken whole from Deno's HTTP engine with no
+ * promise and no copy in between: the engine's own fast path of
+ * `Request.json()`, which is internal to Deno. `null` when it cannot be had
+ * so: the engine does not hold the whole body yet (it is still arriving, or
+ * larger than a read), the body was read already, `request` was not served
+ * by Deno, or this Deno has no such path; read it the usual way then. Bad
+ * UTF-8 is replaced, as `TextDecoder` does; a BOM is kept.
+ *
+ * Reading the bytes and decoding them costs about 2.5 µs a request more,
+ * a tenth of what a small POST costs.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { wholeBodyText } from "./http_listener.ts";
+ *
+ * const server = Deno.serve(
+ *   { hostname: "127.0.0.1", port: 0, onListen() {} },
+ *   (request) => new Response(wholeBodyText(request) ?? "(not whole)"),
+ * );
+ * const response = await fetch(`http://127.0.0.1:${server.addr.port}/`, {
+ *   method: "POST",
+ *   body: '{"n":1}',
+ * });
+ * assert.equal(await response.text(), '{"n":1}');
+ * const made = new Request("http://x/", { method: "POST", body: "a" });
+ * assert.equal(wholeBodyText(made), null);
+ * await server.shutdown();
+ * ```
+ */
+export function wholeBodyText(request: Request): string | null {
+  innerRequestKey ??=
+    Object.getOwnPropertySymbols(request).find((key) =>
+      key.description === "request"
+    ) ?? null;
+  if (innerRequestKey === null) return null;
+  const inner = (request as unknown as Record<symbol, unknown>)[
+    innerRequestKey
+  ] as { consumeTextBody?: unknown } | undefined;
+  if (typeof inner?.consumeTextBody !== "function") return null;
+  try {
+    const text: unknown = inner.consumeTextBody();
+    return typeof text === "string" ? text : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Longest pause between two failing accepts, in ms. */
 const MAX_ACCEPT_DELAY_MS = 1000;
 
