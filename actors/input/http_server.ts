@@ -736,13 +736,15 @@ export class HttpServer extends Actor implements CertificateHolder {
     let response: Response;
     try {
       entered = this.#enter(queue) || await this.#enterWithin(queue);
-      const refusal = entered
-        ? await this.#readBody(request, admitted, taking, info)
+      let refusal = entered
+        ? this.#readBody(request, admitted, taking, info)
         : this.#closed
         ? jsonError(503, "The server is stopping")
         : this.#refuse(
           `Queue "${queue}" is full: no room within queue_timeout`,
         );
+      // Read at once (a JSON body Deno holds whole), or once it came.
+      if (refusal instanceof Promise) refusal = await refusal;
       if (refusal !== undefined) {
         response = refusal;
       } else {
@@ -898,41 +900,49 @@ export class HttpServer extends Actor implements CertificateHolder {
    * is known and nothing is to be decoded), 400 when it could not be read
    * or decoded (the client went away, `body_timeout` passed and the
    * connection was closed, the compressed data is corrupt, or it is not
-   * JSON). The bytes held are added to `taking.bytes`.
+   * JSON). The bytes held are added to `taking.bytes`. No promise when
+   * there is nothing to wait for: a JSON body Deno's engine holds whole, or
+   * none.
    */
-  async #readBody(
+  #readBody(
     request: Request,
     admitted: Admitted,
     taking: Taking,
     info: HttpRequestInfo,
-  ): Promise<Response | undefined> {
+  ): Response | undefined | Promise<Response | undefined> {
     const { size, codings, decode } = admitted;
-    let body: Uint8Array | Response;
-    try {
-      if (size !== undefined && codings.length === 0) {
-        if (!this.#hold(size, taking)) return this.#tooMuch();
-        // HTTP framing bounds the body by its Content-Length, checked.
-        if (decode === decodeJson) {
-          // Deno's engine hands over a JSON body it holds whole as text,
-          // with no promise; else it is read as any other body.
-          const text = size === 0 ? "" : wholeBodyText(request);
-          if (text !== null) {
-            info.bodyRead = true;
-            return this.#parseJson(text, taking);
-          }
-        }
-        body = await info.read(request.bytes());
-        info.bodyRead = true;
-      } else {
-        const stream = request.body;
-        if (stream === null) {
-          body = EMPTY;
-        } else {
-          body = await info.read(this.#readChunks(stream, codings, taking));
-          if (body instanceof Response) return body;
+    if (size !== undefined && codings.length === 0) {
+      if (!this.#hold(size, taking)) return this.#tooMuch();
+      // HTTP framing bounds the body by its Content-Length, checked.
+      if (decode === decodeJson) {
+        const text = size === 0 ? "" : wholeBodyText(request);
+        if (text !== null) {
           info.bodyRead = true;
+          return this.#parseJson(text, taking);
         }
       }
+      return this.#readThenDecode(request.bytes(), admitted, taking, info);
+    }
+    const stream = request.body;
+    if (stream === null) return this.#decode(EMPTY, decode, taking);
+    return this.#readThenDecode(
+      this.#readChunks(stream, codings, taking),
+      admitted,
+      taking,
+      info,
+    );
+  }
+
+  /** Waits for `reading` (see `HttpRequestInfo.read`), then decodes it. */
+  async #readThenDecode(
+    reading: Promise<Uint8Array | Response>,
+    { codings, decode }: Admitted,
+    taking: Taking,
+    info: HttpRequestInfo,
+  ): Promise<Response | undefined> {
+    let body: Uint8Array | Response;
+    try {
+      body = await info.read(reading);
     } catch (error) {
       this.log.debug("Failed to read a request body: {error}", {
         error: describe(error),
@@ -945,6 +955,17 @@ export class HttpServer extends Actor implements CertificateHolder {
         `The body could not be ${what}: ${errorMessage(error)}`,
       );
     }
+    if (body instanceof Response) return body;
+    info.bodyRead = true;
+    return this.#decode(body, decode, taking);
+  }
+
+  /** Decodes `body` into `taking.data`, or returns the 400 answer. */
+  #decode(
+    body: Uint8Array,
+    decode: Admitted["decode"],
+    taking: Taking,
+  ): Response | undefined {
     try {
       taking.data = decode(body);
     } catch (error) {
