@@ -220,6 +220,34 @@ function serveOnConnection(): ServeOnConnection {
 let innerRequestKey: symbol | null | undefined;
 
 /**
+ * Deno's own object behind a `Request` its HTTP engine made (internal to
+ * Deno: it reads the request from the engine on demand), or `undefined`
+ * for any other `Request`, or on a Deno that has no such object.
+ */
+function engineRequest(request: Request): EngineRequest | undefined {
+  innerRequestKey ??=
+    Object.getOwnPropertySymbols(request).find((key) =>
+      key.description === "request"
+    ) ?? null;
+  if (innerRequestKey === null) return undefined;
+  const inner = (request as unknown as Record<symbol, unknown>)[
+    innerRequestKey
+  ] as Partial<EngineRequest> | undefined;
+  // What only the engine's requests have.
+  return typeof inner?.consumeTextBody === "function"
+    ? inner as EngineRequest
+    : undefined;
+}
+
+/** What {@link engineRequest} uses of Deno's request object. */
+interface EngineRequest {
+  /** The body's text when the engine holds it whole, else `null`. */
+  consumeTextBody(): unknown;
+  /** The header fields as received: names as written, in their order. */
+  readonly headerList: unknown;
+}
+
+/**
  * The text of `request`'s body, taken whole from Deno's HTTP engine with no
  * promise and no copy in between: the engine's own fast path of
  * `Request.json()`, which is internal to Deno. `null` when it cannot be had
@@ -251,21 +279,59 @@ let innerRequestKey: symbol | null | undefined;
  * ```
  */
 export function wholeBodyText(request: Request): string | null {
-  innerRequestKey ??=
-    Object.getOwnPropertySymbols(request).find((key) =>
-      key.description === "request"
-    ) ?? null;
-  if (innerRequestKey === null) return null;
-  const inner = (request as unknown as Record<symbol, unknown>)[
-    innerRequestKey
-  ] as { consumeTextBody?: unknown } | undefined;
-  if (typeof inner?.consumeTextBody !== "function") return null;
   try {
-    const text: unknown = inner.consumeTextBody();
+    const text = engineRequest(request)?.consumeTextBody();
     return typeof text === "string" ? text : null;
   } catch {
     return null;
   }
+}
+
+/**
+ * The header fields of `request` as a record: lower-case names, the values
+ * of a name said twice joined with ", ". A request of Deno's HTTP engine is
+ * read from the engine, as received (about 1.3 µs a request less than
+ * walking `request.headers`: once a handler looked at those, Deno copies
+ * the whole list again when the answer goes); any other the usual way.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { requestHeaders } from "./http_listener.ts";
+ *
+ * const server = Deno.serve(
+ *   { hostname: "127.0.0.1", port: 0, onListen() {} },
+ *   (request) => Response.json(requestHeaders(request)),
+ * );
+ * const response = await fetch(`http://127.0.0.1:${server.addr.port}/`, {
+ *   headers: [["X-Tag", "a"], ["x-tag", "b"]],
+ * });
+ * assert.equal((await response.json())["x-tag"], "a, b");
+ * const made = new Request("http://x/", { headers: { "X-Tag": "c" } });
+ * assert.deepEqual(requestHeaders(made), { "x-tag": "c" });
+ * await server.shutdown();
+ * ```
+ */
+export function requestHeaders(request: Request): Record<string, string> {
+  const headers: Record<string, string> = {};
+  let list: unknown;
+  try {
+    list = engineRequest(request)?.headerList;
+  } catch {
+    // Closed: as any other request.
+  }
+  if (!Array.isArray(list)) {
+    request.headers.forEach((value, name) => headers[name] = value);
+    return headers;
+  }
+  for (let i = 0; i < list.length; i++) {
+    const [field, value] = list[i] as [string, string];
+    // As the client wrote it: Deno's engine keeps the case of HTTP/1 names.
+    const name = field.toLowerCase();
+    const had = headers[name];
+    headers[name] = had === undefined ? value : `${had}, ${value}`;
+  }
+  return headers;
 }
 
 /** Longest pause between two failing accepts, in ms. */

@@ -21,6 +21,7 @@ import {
   type HttpListenerFigures,
   type HttpListenerOptions,
   type HttpRequestInfo,
+  requestHeaders,
   wholeBodyText,
 } from "../../core/http_listener.ts";
 import { MAX_BATCH } from "../../core/queue.ts";
@@ -679,11 +680,9 @@ export class HttpServer extends Actor implements CertificateHolder {
    * into the record the event carries, and looked up there.
    */
   #check(request: Request, info: HttpRequestInfo): Response | Admitted {
-    // One walk over the header list, which Deno reads whole anyway once the
-    // handler looked at a header; the few needed here are looked up in the
-    // record, with no call into Deno each.
-    const headers: Record<string, string> = {};
-    request.headers.forEach((value, key) => headers[key] = value);
+    // One read of the header list, into the record the event carries; the
+    // few needed here are looked up in it, with no call into Deno each.
+    const headers = requestHeaders(request);
     if (this.#expected !== undefined) {
       const authorization = headers.authorization;
       delete headers.authorization;

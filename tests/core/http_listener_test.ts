@@ -5,10 +5,12 @@ import {
   type HttpHandler,
   type HttpLimits,
   HttpListener,
+  requestHeaders,
+  wholeBodyText,
 } from "../../core/http_listener.ts";
 import { spawnProgram } from "../cli_helpers.ts";
 import { pollUntil, within } from "../helpers.ts";
-import { RawClient, statusOf } from "../raw_http.ts";
+import { bodyOf, RawClient, statusOf } from "../raw_http.ts";
 
 const GIVE_UP_MS = 10_000;
 
@@ -542,5 +544,40 @@ Deno.test("HttpListener lets go of a body its handler read in part and released:
     );
   } finally {
     await within(listener.shutdown(), GIVE_UP_MS, "the shutdown");
+  }
+});
+
+Deno.test("requestHeaders and wholeBodyText read a request of Deno's engine as the client wrote it: names of any case lower-cased, a name said twice joined, the body's text once whole", async () => {
+  const listener = listen({}, (request) =>
+    Response.json({
+      headers: requestHeaders(request),
+      body: wholeBodyText(request),
+      // Taken once: the body is gone after.
+      again: wholeBodyText(request),
+    }));
+  const client = await RawClient.open(
+    listener.addr.port,
+    'POST /x HTTP/1.1\r\nHost: test\r\nX-Tag: a\r\nx-TAG: b\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{"n":1}',
+  );
+  try {
+    await within(
+      client.until((text) => bodyOf(text).endsWith("}")),
+      GIVE_UP_MS,
+      "the answer",
+    );
+    assert.equal(statusOf(client.text), 200);
+    assert.deepEqual(JSON.parse(bodyOf(client.text)), {
+      headers: {
+        host: "test",
+        "x-tag": "a, b",
+        "content-type": "application/json",
+        "content-length": "7",
+      },
+      body: '{"n":1}',
+      again: null,
+    });
+  } finally {
+    await client.close();
+    await listener.shutdown();
   }
 });
