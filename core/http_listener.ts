@@ -329,7 +329,9 @@ export function requestHeaders(request: Request): Record<string, string> {
     // As the client wrote it: Deno's engine keeps the case of HTTP/1 names.
     const name = field.toLowerCase();
     const had = headers[name];
-    headers[name] = had === undefined ? value : `${had}, ${value}`;
+    // Not `had === undefined`: a field named "constructor" finds the one of
+    // Object.prototype, a function, and must not be joined to it.
+    headers[name] = typeof had === "string" ? `${had}, ${value}` : value;
   }
   return headers;
 }

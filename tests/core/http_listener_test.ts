@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { getLogger } from "@logtape/logtape";
+import fc from "fast-check";
 import {
   type HttpHandler,
   type HttpLimits,
@@ -578,6 +579,88 @@ Deno.test("requestHeaders and wholeBodyText read a request of Deno's engine as t
     });
   } finally {
     await client.close();
+    await listener.shutdown();
+  }
+});
+
+/** The header fields of `request` as the Fetch standard's `Headers.get` gives them. */
+function headersByGet(request: Request): Record<string, string> {
+  const record: Record<string, string> = {};
+  for (const name of request.headers.keys()) {
+    record[name] = request.headers.get(name)!;
+  }
+  return record;
+}
+
+/** `text` as bytes, one a character (header values may be obs-text). */
+function latin1(text: string): Uint8Array {
+  return Uint8Array.from(text, (char) => char.charCodeAt(0));
+}
+
+Deno.test("requestHeaders gives what Headers.get gives, over generated header fields sent raw: any case, repeated names, blanks around values, obs-text, names of Object.prototype", async () => {
+  const seen: { headers: unknown; byGet: unknown; proto: unknown }[] = [];
+  const listener = listen({}, (request) => {
+    const headers = requestHeaders(request);
+    seen.push({
+      headers,
+      byGet: headersByGet(request),
+      proto: Object.getPrototypeOf(headers),
+    });
+    return new Response("ok");
+  });
+  const tchar =
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  const name = fc.oneof(
+    fc.constantFrom(
+      "constructor",
+      "Constructor",
+      "__proto__",
+      "toString",
+      "hasOwnProperty",
+      "valueOf",
+      "Set-Cookie",
+      "Cookie",
+      "X-Tag",
+      "x-tag",
+    ),
+    fc.string({ unit: fc.constantFrom(...tchar), minLength: 1, maxLength: 12 }),
+  );
+  const value = fc.array(
+    fc.oneof(
+      fc.integer({ min: 0x21, max: 0x7e }),
+      fc.integer({ min: 0x80, max: 0xff }),
+      fc.constantFrom(0x20, 0x09),
+    ),
+    { maxLength: 24 },
+  ).map((codes) => String.fromCharCode(...codes));
+  const fields = fc.array(fc.tuple(name, value), { maxLength: 30 });
+  try {
+    await fc.assert(
+      fc.asyncProperty(fields, fc.boolean(), async (fields, http10) => {
+        seen.length = 0;
+        const head = `GET / HTTP/1.${http10 ? "0" : "1\r\nHost: test"}\r\n${
+          fields.map(([name, value]) => `${name}: ${value}\r\n`).join("")
+        }Connection: close\r\n\r\n`;
+        const client = await RawClient.open(listener.addr.port, latin1(head));
+        await within(client.closed, GIVE_UP_MS, "the answer");
+        assert.equal(
+          statusOf(client.text.replace(/^HTTP\/1\.0/, "HTTP/1.1")),
+          200,
+        );
+        assert.equal(seen.length, 1);
+        const [{ headers, byGet, proto }] = seen as [typeof seen[0]];
+        assert.equal(proto, Object.prototype);
+        assert.deepEqual(headers, byGet);
+      }),
+      {
+        numRuns: 300,
+        examples: [[[["Constructor", "a"], ["constructor", "b"]], false], [
+          [["__proto__", "x"], ["toString", "y"]],
+          true,
+        ]],
+      },
+    );
+  } finally {
     await listener.shutdown();
   }
 });

@@ -395,6 +395,34 @@ Deno.test("http_server with a token answers 401 without the right bearer token a
   assert.deepEqual(sink.data(), [{ n: 1 }]);
 });
 
+Deno.test("http_server puts the request headers in the event as Headers.get gives them, names of Object.prototype as data", async () => {
+  const { router, web, sink } = await serveOrders();
+  const client = await RawClient.open(
+    web.port,
+    "POST /orders HTTP/1.1\r\nHost: test\r\nConstructor: a\r\nconstructor: b\r\n__proto__: c\r\ntoString: d\r\nX-Tag: 1\r\nx-tag: 2\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+  );
+  try {
+    await within(client.closed, "the answer");
+    assert.equal(statusOf(client.text), 202);
+    await within(sink.waitFor(1), "the event");
+    const { headers } = sink.events[0]!.header.web as HttpRequestHeader;
+    assert.equal(Object.getPrototypeOf(headers), Object.prototype);
+    assert.deepEqual(headers, {
+      host: "test",
+      constructor: "a, b",
+      ["__proto__"]: "c",
+      tostring: "d",
+      "x-tag": "1, 2",
+      "content-type": "application/json",
+      "content-length": "2",
+      connection: "close",
+    });
+  } finally {
+    await client.close();
+    await router.stop();
+  }
+});
+
 Deno.test("http_server request_response answers each request with its own reply from a stage in a cycle", async () => {
   const { router, url } = await serveEcho();
   try {
