@@ -664,3 +664,29 @@ Deno.test("requestHeaders gives what Headers.get gives, over generated header fi
     await listener.shutdown();
   }
 });
+
+Deno.test("requestHeaders of a Request not made by Deno's engine gives what Headers.get gives: every Set-Cookie kept, names of Object.prototype as data", () => {
+  const tchar =
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  const name = fc.oneof(
+    fc.constantFrom("Set-Cookie", "set-cookie", "constructor", "__proto__"),
+    fc.string({ unit: fc.constantFrom(...tchar), minLength: 1, maxLength: 8 }),
+  );
+  const value = fc.string({ maxLength: 12 }).filter((text) =>
+    !/[\0\r\n]/.test(text)
+  );
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(name, value), { maxLength: 12 }),
+      (fields) => {
+        const made = new Request("http://x/", { headers: fields });
+        const headers = requestHeaders(made);
+        assert.equal(Object.getPrototypeOf(headers), Object.prototype);
+        assert.deepEqual(headers, headersByGet(made));
+      },
+    ),
+    {
+      examples: [[[["Set-Cookie", "a=1"], ["set-cookie", "b=2"]]]],
+    },
+  );
+});
