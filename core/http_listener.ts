@@ -326,7 +326,9 @@ export function requestHeaders(request: Request): Record<string, string> {
     // Set-Cookie on its own, and (Deno 2.9) a name said twice with empty
     // values as "", not ", ".
     const fields = request.headers;
-    for (const name of fields.keys()) headers[name] = fields.get(name)!;
+    for (const name of fields.keys()) {
+      setField(headers, name, fields.get(name)!);
+    }
     return headers;
   }
   for (let i = 0; i < list.length; i++) {
@@ -336,9 +338,35 @@ export function requestHeaders(request: Request): Record<string, string> {
     const had = headers[name];
     // Not `had === undefined`: a field named "constructor" finds the one of
     // Object.prototype, a function, and must not be joined to it.
-    headers[name] = typeof had === "string" ? `${had}, ${value}` : value;
+    setField(
+      headers,
+      name,
+      typeof had === "string" ? `${had}, ${value}` : value,
+    );
   }
   return headers;
+}
+
+/**
+ * Sets the field `name` of `headers` to `value`, as data whatever its name:
+ * under `--unsafe-proto`, `headers["__proto__"] = value` would call the
+ * prototype's setter, which ignores a string, and the field would be lost.
+ */
+function setField(
+  headers: Record<string, string>,
+  name: string,
+  value: string,
+): void {
+  if (name === "__proto__") {
+    Object.defineProperty(headers, name, {
+      value,
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
+  } else {
+    headers[name] = value;
+  }
 }
 
 /** Longest pause between two failing accepts, in ms. */

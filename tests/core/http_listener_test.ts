@@ -9,7 +9,7 @@ import {
   requestHeaders,
   wholeBodyText,
 } from "../../core/http_listener.ts";
-import { spawnProgram } from "../cli_helpers.ts";
+import { repoUrl, runProgram, spawnProgram } from "../cli_helpers.ts";
 import { pollUntil, within } from "../helpers.ts";
 import { bodyOf, RawClient, statusOf } from "../raw_http.ts";
 
@@ -689,4 +689,48 @@ Deno.test("requestHeaders of a Request not made by Deno's engine gives what Head
       examples: [[[["Set-Cookie", "a=1"], ["set-cookie", "b=2"]]]],
     },
   );
+});
+
+Deno.test("requestHeaders keeps a field named __proto__ as data under --unsafe-proto, from the engine and from a made Request", async () => {
+  // Deno drops Object.prototype.__proto__ unless run with --unsafe-proto;
+  // with it, assigning a string to record["__proto__"] does nothing.
+  const source = `
+    import { requestHeaders } from "${repoUrl("core/http_listener.ts")}";
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      (request) => {
+        const headers = requestHeaders(request);
+        return Response.json({
+          served: Object.entries(headers),
+          prototype: Object.getPrototypeOf(headers) === Object.prototype,
+        });
+      },
+    );
+    const made = requestHeaders(
+      new Request("http://x/", { headers: [["__proto__", "a"]] }),
+    );
+    const answer = await fetch(\`http://127.0.0.1:\${server.addr.port}/\`, {
+      headers: [["__proto__", "b"], ["__proto__", "c"]],
+    });
+    console.log(JSON.stringify({
+      ...(await answer.json()),
+      made: Object.entries(made),
+      madePrototype: Object.getPrototypeOf(made) === Object.prototype,
+    }));
+    await server.shutdown();
+  `;
+  const { code, stdout, stderr } = await runProgram(Deno.execPath(), [
+    "eval",
+    "--unsafe-proto",
+    source,
+  ]);
+  assert.equal(code, 0, stderr);
+  const seen = JSON.parse(stdout);
+  assert.deepEqual(
+    seen.served.filter(([name]: [string]) => name === "__proto__"),
+    [["__proto__", "b, c"]],
+  );
+  assert.deepEqual(seen.made, [["__proto__", "a"]]);
+  assert.equal(seen.prototype, true);
+  assert.equal(seen.madePrototype, true);
 });
