@@ -70,6 +70,8 @@
  * @module
  */
 
+import { setOwn } from "../core/own.ts";
+
 /** Facility names by number (0 to 23), as rsyslog and syslog-ng name them. */
 export const FACILITY_NAMES = [
   "kern",
@@ -712,18 +714,6 @@ function pad(n: number): string {
 /** `text` quoted for a message, cut at 40 characters. */
 function quote(text: string): string {
   return JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
-}
-
-/** Sets `object[key]`, as an own property even for `"__proto__"`. */
-function setOwn<T>(object: Record<string, T>, key: string, value: T): void {
-  if (key === "__proto__") {
-    Object.defineProperty(object, key, {
-      value,
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  } else object[key] = value;
 }
 
 /**

@@ -47,6 +47,7 @@ import {
   type StreamListener,
 } from "./stream_listener.ts";
 import type { ServerTlsOptions } from "./tls.ts";
+import { setOwn } from "./own.ts";
 
 /** The limits of an {@link HttpListener}. */
 export interface HttpLimits {
@@ -327,7 +328,7 @@ export function requestHeaders(request: Request): Record<string, string> {
     // values as "", not ", ".
     const fields = request.headers;
     for (const name of fields.keys()) {
-      setField(headers, name, fields.get(name)!);
+      setOwn(headers, name, fields.get(name)!);
     }
     return headers;
   }
@@ -338,35 +339,13 @@ export function requestHeaders(request: Request): Record<string, string> {
     const had = headers[name];
     // Not `had === undefined`: a field named "constructor" finds the one of
     // Object.prototype, a function, and must not be joined to it.
-    setField(
+    setOwn(
       headers,
       name,
       typeof had === "string" ? `${had}, ${value}` : value,
     );
   }
   return headers;
-}
-
-/**
- * Sets the field `name` of `headers` to `value`, as data whatever its name:
- * under `--unsafe-proto`, `headers["__proto__"] = value` would call the
- * prototype's setter, which ignores a string, and the field would be lost.
- */
-function setField(
-  headers: Record<string, string>,
-  name: string,
-  value: string,
-): void {
-  if (name === "__proto__") {
-    Object.defineProperty(headers, name, {
-      value,
-      writable: true,
-      enumerable: true,
-      configurable: true,
-    });
-  } else {
-    headers[name] = value;
-  }
 }
 
 /** Longest pause between two failing accepts, in ms. */

@@ -11,6 +11,7 @@ import { Actor, type ActorSettings, type Context } from "../../core/actor.ts";
 import type { Event } from "../../core/event.ts";
 import type { ActorSpec } from "../../core/registry.ts";
 import { type FieldTarget, fieldTarget, fieldTargetFields } from "../field.ts";
+import { setOwn } from "../../core/own.ts";
 
 /** Options of the `jsonata` actor. */
 export const JsonataOptions = z.strictObject({
@@ -203,17 +204,7 @@ function plain(value: unknown): unknown {
   if (prototype !== null && prototype !== Object.prototype) return value;
   const copy: Record<string, unknown> = {};
   for (const key of Object.keys(value)) {
-    const item = plain((value as Record<string, unknown>)[key]);
-    if (key === "__proto__") {
-      Object.defineProperty(copy, key, {
-        value: item,
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
-    } else {
-      copy[key] = item;
-    }
+    setOwn(copy, key, plain((value as Record<string, unknown>)[key]));
   }
   return copy;
 }
