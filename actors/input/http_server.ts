@@ -225,8 +225,10 @@ export const httpServer: ActorSpec<HttpServerOptions> = {
   create: (name, options, settings) => new HttpServer(name, options, settings),
 };
 
-/** UTF-8 as the Encoding standard decodes it: bad bytes replaced, a BOM
- * dropped. */
+/**
+ * UTF-8 as the Encoding standard decodes it: bad bytes replaced, a BOM
+ * dropped.
+ */
 const UTF8 = new TextDecoder();
 
 /** The byte order mark, as the first code unit of a text. */
