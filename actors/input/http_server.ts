@@ -226,10 +226,10 @@ export const httpServer: ActorSpec<HttpServerOptions> = {
 };
 
 /**
- * UTF-8 as the Encoding standard decodes it: bad bytes replaced, a BOM
- * dropped.
+ * UTF-8 with bad bytes replaced and a BOM kept: `jsonOf` drops it, from a
+ * decoded body as from the text Deno's engine hands over.
  */
-const UTF8 = new TextDecoder();
+const UTF8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /** The byte order mark, as the first code unit of a text. */
 const BOM = 0xfeff;
@@ -919,7 +919,7 @@ export class HttpServer extends Actor implements CertificateHolder {
         const text = size === 0 ? "" : wholeBodyText(request);
         if (text !== null) {
           info.bodyRead = true;
-          return this.#parseJson(text, taking);
+          return this.#decode(text, jsonOf, taking);
         }
       }
       return this.#readThenDecode(request.bytes(), admitted, taking, info);
@@ -962,28 +962,13 @@ export class HttpServer extends Actor implements CertificateHolder {
   }
 
   /** Decodes `body` into `taking.data`, or returns the 400 answer. */
-  #decode(
-    body: Uint8Array,
-    decode: Admitted["decode"],
+  #decode<T>(
+    body: T,
+    decode: (body: T) => unknown,
     taking: Taking,
   ): Response | undefined {
     try {
       taking.data = decode(body);
-    } catch (error) {
-      return notJson(error);
-    }
-    return undefined;
-  }
-
-  /**
-   * Parses the JSON `text` of a body into `taking.data` (a BOM dropped, as
-   * `decodeJson` drops it), or returns the 400 answer.
-   */
-  #parseJson(text: string, taking: Taking): Response | undefined {
-    try {
-      taking.data = text.length === 0
-        ? null
-        : JSON.parse(text.charCodeAt(0) === BOM ? text.slice(1) : text);
     } catch (error) {
       return notJson(error);
     }
@@ -1263,7 +1248,16 @@ function stopReply(name: string): Event {
 
 /** A JSON body's data (`null` for an empty body); a BOM is dropped. */
 function decodeJson(body: Uint8Array): unknown {
-  return body.length === 0 ? null : JSON.parse(UTF8.decode(body));
+  return jsonOf(UTF8.decode(body));
+}
+
+/**
+ * The data of a body's JSON `text`, from its bytes or as Deno's engine
+ * hands it over: a leading BOM dropped, `null` for no text.
+ */
+function jsonOf(text: string): unknown {
+  if (text.length === 0) return null;
+  return JSON.parse(text.charCodeAt(0) === BOM ? text.slice(1) : text);
 }
 
 /** The 400 answer to a body that is not JSON, saying why. */
