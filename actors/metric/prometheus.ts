@@ -148,7 +148,7 @@ export class Prometheus extends Actor implements CertificateHolder {
     this.#server = await HttpListener.listen(
       { ...listen, log: this.log, tls: this.#tls },
       (_request, info) => {
-        const path = info.url.pathname;
+        const path = info.pathname;
         if (path !== "/metrics") {
           return new Response(`Not found: "${path}"; try "/metrics"\n`, {
             status: 404,

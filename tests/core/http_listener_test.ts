@@ -6,6 +6,7 @@ import {
   type HttpHandler,
   type HttpLimits,
   HttpListener,
+  plainPath,
   requestHeaders,
   wholeBodyText,
 } from "../../core/http_listener.ts";
@@ -579,6 +580,127 @@ Deno.test("requestHeaders and wholeBodyText read a request of Deno's engine as t
     });
   } finally {
     await client.close();
+    await listener.shutdown();
+  }
+});
+
+Deno.test("plainPath gives a path only for a URL that parses, with that pathname and no query: over generated hosts, ports and paths", () => {
+  const hosts = fc.oneof(
+    fc.constantFrom(
+      "127.0.0.1",
+      "0.0.0.0",
+      "255.255.255.255",
+      "256.0.0.1",
+      "1.2.3",
+      "1.2.3.4.5",
+      "01.2.3.4",
+      "0x7f.0.0.1",
+      "example.com",
+      "Example.COM.",
+      "a..b",
+      "-a-.b",
+      "xn--nxasmq6b.com",
+      "xn--a.com",
+      "XN--abc",
+      "a.123",
+      "a.0x1",
+      "[::1]",
+      "user@host",
+      "ex ample",
+      "a%20b",
+      "",
+    ),
+    fc.string({
+      unit: fc.constantFrom(..."ax0-9.X_%@[]: é\u00ad\t".split("")),
+      maxLength: 12,
+    }),
+  );
+  const ports = fc.option(
+    fc.oneof(
+      fc.constantFrom("", "0", "80", "065535", "65535", "65536", "99999"),
+      fc.nat({ max: 70_000 }).map(String),
+    ),
+    { nil: undefined },
+  );
+  const paths = fc.string({
+    unit: fc.constantFrom(
+      ..."aZ09-_~!$&'()*+,;=:@/.%2e\\^`{}|\"<> ?#é[]".split(""),
+    ),
+    maxLength: 16,
+  }).map((path) => `/${path}`);
+  fc.assert(
+    fc.property(
+      fc.constantFrom("http://", "https://", "HTTP://", "ftp://"),
+      hosts,
+      ports,
+      paths,
+      (scheme, host, port, path) => {
+        const href = `${scheme}${host}${
+          port === undefined ? "" : `:${port}`
+        }${path}`;
+        const plain = plainPath(href);
+        if (plain === undefined) return;
+        const url = new URL(href); // Throws for a URL that does not parse.
+        assert.equal(plain, url.pathname, href);
+        assert.equal(url.search, "", href);
+      },
+    ),
+    { numRuns: 5_000 },
+  );
+  // The URLs of the usual requests are plain.
+  assert.equal(plainPath("http://127.0.0.1:8080/orders"), "/orders");
+  assert.equal(plainPath("https://logs.example.com:443/v1/logs"), "/v1/logs");
+  assert.equal(plainPath("http://localhost/"), "/");
+});
+
+Deno.test("HttpListener hands the handler the URL's path and query, parsed or not, and answers 400 to a URL that does not parse", async () => {
+  const listener = listen({}, (_request, info) =>
+    Response.json({
+      pathname: info.pathname,
+      search: info.search,
+      url: [info.url.pathname, info.url.search],
+    }));
+  const ask = async (target: string, host: string) => {
+    const client = await RawClient.open(
+      listener.addr.port,
+      `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+    );
+    try {
+      await within(
+        client.until((text) => bodyOf(text).endsWith("}")),
+        GIVE_UP_MS,
+        `the answer to ${target}`,
+      );
+      return {
+        status: statusOf(client.text),
+        body: JSON.parse(bodyOf(client.text)),
+      };
+    } finally {
+      await client.close();
+    }
+  };
+  try {
+    assert.deepEqual(await ask("/orders", "127.0.0.1"), {
+      status: 200,
+      body: { pathname: "/orders", search: "", url: ["/orders", ""] },
+    });
+    assert.deepEqual(await ask("/a/../orders?x=1&y", "example.com:8080"), {
+      status: 200,
+      body: {
+        pathname: "/orders",
+        search: "?x=1&y",
+        url: ["/orders", "?x=1&y"],
+      },
+    });
+    assert.deepEqual(await ask("/%7Bq%7D", "localhost"), {
+      status: 200,
+      body: { pathname: "/%7Bq%7D", search: "", url: ["/%7Bq%7D", ""] },
+    });
+    assert.deepEqual(await ask("/orders", "999.0.0.1"), {
+      status: 400,
+      body: { error: "The request's URL is not valid (see its Host header)" },
+    });
+  } finally {
     await listener.shutdown();
   }
 });
