@@ -995,19 +995,21 @@ export class HttpListener {
         }
         return answer;
       };
-      const href = request.url;
+      let href: string;
       let url: URL | undefined;
-      let pathname = plainPath(href);
-      if (pathname === undefined) {
-        try {
+      let pathname: string | undefined;
+      try {
+        href = request.url;
+        pathname = plainPath(href);
+        if (pathname === undefined) {
           url = new URL(href);
-        } catch {
-          return answering(Response.json(
-            { error: "The request's URL is not valid (see its Host header)" },
-            { status: 400 },
-          ));
+          pathname = url.pathname;
         }
-        pathname = url.pathname;
+      } catch {
+        return answering(Response.json(
+          { error: "The request's URL is not valid (see its Host header)" },
+          { status: 400 },
+        ));
       }
       let answer: Response | Promise<Response>;
       try {
