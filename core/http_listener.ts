@@ -359,13 +359,11 @@ export function requestHeaders(request: Request): Record<string, string> {
  * `%` (an encoded dot would be too).
  */
 const PLAIN_PATH_CHARACTERS = new Uint8Array(128);
-for (const character of "-_~!$&'()*+,;=:@/") {
+for (
+  const character
+    of "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_~!$&'()*+,;=:@/"
+) {
   PLAIN_PATH_CHARACTERS[character.charCodeAt(0)] = 1;
-}
-for (const [first, last] of [["a", "z"], ["A", "Z"], ["0", "9"]]) {
-  for (let code = first!.charCodeAt(0); code <= last!.charCodeAt(0); code++) {
-    PLAIN_PATH_CHARACTERS[code] = 1;
-  }
 }
 
 /**
@@ -420,21 +418,36 @@ export function plainPath(href: string): string | undefined {
 const COLON = 0x3a;
 const SLASH = 0x2f;
 const DOT = 0x2e;
+const HYPHEN = 0x2d;
 const ZERO = 0x30;
+const LOWER_X = 0x78;
+const LOWER_N = 0x6e;
+
+/** The code unit `code` in lower case, when it is an ASCII letter. */
+function lowerLetter(code: number): number {
+  return code | 0x20;
+}
+
+/** Whether the code unit `code` is an ASCII letter. */
+function isLetter(code: number): boolean {
+  const lower = lowerLetter(code);
+  return lower >= 0x61 && lower <= 0x7a;
+}
 
 /**
  * Where the host of a URL that starts at `start` ends (at its `:` or `/`,
  * or the end), when it is plain for {@link plainPath}; -1 otherwise.
  */
 function plainHostEnd(href: string, start: number): number {
-  let end = start;
-  // Each label: where it starts, its number (below 256), and whether it is
-  // all digits.
+  // The labels read, and how many of them were all digits.
   let labels = 0;
-  let labelStart = start;
-  let number = 0;
-  let digits = true;
   let numbers = 0;
+  // The label being read: where it starts, whether it is all digits, and
+  // its number (256 for any above 255).
+  let labelStart = start;
+  let digits = true;
+  let number = 0;
+  let end = start;
   for (;; end++) {
     const code = end < href.length ? href.charCodeAt(end) : SLASH;
     if (code === DOT || code === COLON || code === SLASH) {
@@ -447,11 +460,12 @@ function plainHostEnd(href: string, start: number): number {
           href.charCodeAt(labelStart) === ZERO;
         if (leadingZero || number > 255) return -1;
         numbers++;
-      } else {
-        const first = href.charCodeAt(labelStart) | 0x20;
-        const second = href.charCodeAt(labelStart + 1) | 0x20;
+      } else if (
         // "xn" could start Punycode, which the parser checks.
-        if (first === 0x78 && second === 0x6e) return -1;
+        lowerLetter(href.charCodeAt(labelStart)) === LOWER_X &&
+        lowerLetter(href.charCodeAt(labelStart + 1)) === LOWER_N
+      ) {
+        return -1;
       }
       if (code !== DOT) break;
       labelStart = end + 1;
@@ -462,17 +476,14 @@ function plainHostEnd(href: string, start: number): number {
     if (code >= ZERO && code <= ZERO + 9) {
       number = number * 10 + code - ZERO;
       if (number > 255) number = 256;
-    } else if (
-      ((code | 0x20) >= 0x61 && (code | 0x20) <= 0x7a) || code === 0x2d
-    ) {
+    } else if (isLetter(code) || code === HYPHEN) {
       digits = false;
     } else {
       return -1;
     }
   }
   // A name whose last label starts with a letter, or an IPv4 address.
-  const lastFirst = href.charCodeAt(labelStart) | 0x20;
-  const named = numbers < labels && lastFirst >= 0x61 && lastFirst <= 0x7a;
+  const named = numbers < labels && isLetter(href.charCodeAt(labelStart));
   return named || (numbers === 4 && labels === 4) ? end : -1;
 }
 
